@@ -1,0 +1,30 @@
+# The two commands: `make demo` and `make test`. Both install what they need first.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+MNIST_DIR = $(shell scripts/fetch_mnist.sh)
+
+.PHONY: all deps mnist build test test-unit demo bench clean
+
+all: build
+
+deps:
+	@scripts/install_deps.sh
+
+mnist: deps
+	@scripts/fetch_mnist.sh >/dev/null
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: build mnist
+	LOOM_MNIST_DIR=$(MNIST_DIR) ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+test-unit: build mnist
+	LOOM_MNIST_DIR=$(MNIST_DIR) ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -L unit
+
+demo: build mnist
+	LOOM_MNIST_DIR=$(MNIST_DIR) BUILD=$(BUILD) scripts/demo.sh
+
+clean:
+	rm -rf $(BUILD)

