@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Trains the seed's MNIST model (784-100-10, Adam 0.01, batch 100, one epoch of 55,000 examples)
+# in Loom and in PyTorch in the same run, alternating them, and prints a table of training
+# throughput (examples/s, the training loop only), the ratio Loom/PyTorch, and both test
+# accuracies, for 1 and 2 threads. Each cell is the best of $REPS runs.
+#
+#   bench/train_vs_pytorch/run.sh [LOOM_BINARY]
+#
+# LOOM_BINARY defaults to $BUILD/tools/loom/loom (BUILD defaults to build), then build/loom.
+# Environment: LOOM_MNIST_DIR (default data/mnist, fetched by scripts/fetch_mnist.sh if absent),
+# THREADS ("1 2"), REPS (3), SEED (1), PYTHON (a python3 that imports torch; found if unset),
+# PYTORCH_ONLY=1 to run the PyTorch half alone (no Loom binary needed), PYTORCH_BLAS_THREADS to
+# give PyTorch's runs an OPENBLAS_NUM_THREADS other than the thread count (see README.md).
+# OPENBLAS_CORETYPE is passed through untouched to both (see README.md: OpenBLAS 0.3.21 takes
+# some recent CPUs for a Prescott and then runs SSE3 kernels).
+# Needs python3-torch and python3-numpy: LOOM_WITH_TORCH=1 scripts/install_deps.sh
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+threads_list=${THREADS:-1 2}
+reps=${REPS:-3}
+seed=${SEED:-1}
+pytorch_only=${PYTORCH_ONLY:-0}
+pytorch_blas_threads=${PYTORCH_BLAS_THREADS:-}
+
+die() { echo "train_vs_pytorch: $*" >&2; exit 1; }
+[[ $reps =~ ^[1-9][0-9]*$ ]] || die "REPS=$reps is not a positive integer"
+[[ $seed =~ ^[0-9]+$ ]] || die "SEED=$seed is not a non-negative integer"
+[[ -z $pytorch_blas_threads || $pytorch_blas_threads =~ ^[1-9][0-9]*$ ]] ||
+  die "PYTORCH_BLAS_THREADS=$pytorch_blas_threads is not a positive integer"
+for t in $threads_list; do
+  [[ $t =~ ^[1-9][0-9]*$ ]] || die "THREADS holds '$t', not a positive integer"
+done
+
+# --- the Loom binary -------------------------------------------------------------------------
+loom=""
+if [[ $pytorch_only != 1 ]]; then
+  if [[ $# -ge 1 ]]; then
+    loom=$1
+  else
+    for c in "$repo/${BUILD:-build}/tools/loom/loom" "$repo/build/loom"; do
+      [[ -x $c ]] && { loom=$c; break; }
+    done
+    [[ -n $loom ]] || die "no Loom binary at $repo/${BUILD:-build}/tools/loom/loom or" \
+      "$repo/build/loom: run 'make build' or pass its path (PYTORCH_ONLY=1 skips Loom)"
+  fi
+  [[ -x $loom ]] || die "$loom: not an executable file"
+fi
+
+# --- a python3 with torch ----------------------------------------------------------------------
+python=${PYTHON:-}
+if [[ -z $python ]]; then
+  # Debian's python3-torch lives in /usr/lib/python3/dist-packages, which a python3 earlier on
+  # PATH (pyenv, a venv) does not see.
+  for c in python3 /usr/bin/python3; do
+    if command -v "$c" >/dev/null && "$c" -c 'import torch, numpy' 2>/dev/null; then
+      python=$c; break
+    fi
+  done
+  [[ -n $python ]] || die "no python3 that imports torch and numpy:" \
+    "run LOOM_WITH_TORCH=1 scripts/install_deps.sh (or set PYTHON)"
+fi
+
+# --- data --------------------------------------------------------------------------------------
+if [[ -n ${LOOM_MNIST_DIR:-} ]]; then
+  data=$LOOM_MNIST_DIR
+  [[ -d $data ]] || die "LOOM_MNIST_DIR=$data is not a directory"
+elif [[ -f $repo/data/mnist/train-images-idx3-ubyte ]]; then
+  data=$repo/data/mnist
+else
+  data=$("$repo/scripts/fetch_mnist.sh") || die "cannot fetch MNIST (scripts/fetch_mnist.sh)"
+fi
+
+# --- what is being measured --------------------------------------------------------------------
+blas=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || echo unknown)
+torch_version=$("$python" -c 'import torch; print(torch.__version__)')
+# The kernel set OpenBLAS picked (it prints "Core: <name>" at load when OPENBLAS_VERBOSE=2).
+blas_core=$(OPENBLAS_VERBOSE=2 "$python" -c 'import torch; (torch.ones(2, 2) @ torch.ones(2, 2))' 2>&1 |
+  sed -n 's/^Core: //p' | head -n1)
+blas_core=${blas_core:-unknown}
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+# CPU busy fraction over one second before we start: other work on the machine skews the
+# 2-thread numbers badly (an OpenMP barrier waits for a descheduled thread).
+read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ < /proc/stat
+sleep 1
+read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ < /proc/stat
+busy=$(( (u2+n2+s2+q2+sq2+st2) - (u1+n1+s1+q1+sq1+st1) ))
+idle=$(( (i2+w2) - (i1+w1) ))
+busy_pct=$(( 100 * busy / (busy + idle > 0 ? busy + idle : 1) ))
+
+echo "train_vs_pytorch: the seed's MNIST model (784-100 ReLU-10, softmax cross-entropy, Adam lr 0.01,"
+echo "  batch 100), one epoch = 550 steps = 55,000 examples; examples/s of the training loop alone"
+echo "  (data already in memory); test accuracy on the 10,000 t10k images; best of $reps runs per"
+echo "  cell, Loom and PyTorch alternated; OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=threads for both."
+echo "  date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "  cpu:     $cpu, $(nproc) cores; busy before start: ${busy_pct}%"
+echo "  pytorch: $torch_version ($python), libblas.so.3 -> $blas"
+echo "           OpenBLAS kernels: $blas_core${OPENBLAS_CORETYPE+ (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE)}${pytorch_blas_threads:+; PyTorch runs with OPENBLAS_NUM_THREADS=$pytorch_blas_threads}"
+echo "  loom:    ${loom:-(skipped: PYTORCH_ONLY=1)}"
+echo "  data:    $data; seed $seed"
+if [[ $blas_core == Prescott ]] && grep -qw avx2 /proc/cpuinfo; then
+  suggest=Haswell; grep -qw avx512f /proc/cpuinfo && suggest=SkylakeX
+  echo "  WARNING: OpenBLAS did not recognise this CPU and runs its SSE3 (Prescott) kernels, about half"
+  echo "           as fast here as the AVX ones; for a fair PyTorch column rerun with"
+  echo "           OPENBLAS_CORETYPE=$suggest $0 $*"
+fi
+if (( busy_pct > 15 )); then
+  echo "  WARNING: the machine was ${busy_pct}% busy before the run; the numbers (2 threads above all)"
+  echo "           are not a fair measurement. Rerun on an idle machine."
+fi
+echo
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# json_field FILE FIELD: a number from pytorch_mnist.py's one JSON line.
+json_field() {
+  "$python" -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])[sys.argv[2]])' "$1" "$2"
+}
+
+# run_pytorch THREADS -> "examples_per_sec accuracy"
+run_pytorch() {
+  local t=$1 out=$tmp/pytorch.out
+  if ! OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=${pytorch_blas_threads:-$t} "$python" "$here/pytorch_mnist.py" \
+      --data_dir "$data" --threads "$t" --epochs 1 --seed "$seed" >"$out" 2>"$tmp/pytorch.err"; then
+    cat "$tmp/pytorch.err" >&2; die "pytorch_mnist.py failed at $t threads"
+  fi
+  echo "$(json_field "$out" examples_per_sec) $(json_field "$out" test_accuracy)"
+}
+
+# run_loom THREADS -> "examples_per_sec accuracy"
+run_loom() {
+  local t=$1 out=$tmp/loom.out dir
+  dir=$(mktemp -d "$tmp/train_dir.XXXXXX")
+  if ! OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$loom" train --data_dir "$data" \
+      --train_dir "$dir" --train_steps 550 --batch_size 100 --learning_rate 0.01 \
+      --threads "$t" --seed "$seed" >"$out" 2>"$tmp/loom.err"; then
+    tail -n 20 "$tmp/loom.err" "$out" >&2; die "loom train failed at $t threads"
+  fi
+  rm -rf "$dir"
+  local eps acc
+  eps=$(sed -n 's/^Throughput: \([0-9.eE+-]*\) examples\/s.*$/\1/p' "$out" | tail -n1)
+  acc=$(sed -n 's/^Test accuracy: \([0-9.eE+-]*\).*$/\1/p' "$out" | tail -n1)
+  [[ -n $eps && -n $acc ]] || {
+    tail -n 20 "$out" >&2
+    die "loom train at $t threads printed no 'Throughput: N examples/s' or 'Test accuracy: F' line"
+  }
+  echo "$eps $acc"
+}
+
+# better OLD NEW: keeps the pair with the higher examples/s.
+better() {
+  if [[ -z $1 ]] || awk -v a="${1%% *}" -v b="${2%% *}" 'BEGIN { exit !(b > a) }'; then
+    echo "$2"
+  else
+    echo "$1"
+  fi
+}
+
+rows=()
+for t in $threads_list; do
+  best_pt="" best_loom=""
+  for ((r = 1; r <= reps; r++)); do
+    res=$(run_pytorch "$t"); best_pt=$(better "$best_pt" "$res")
+    echo "  threads $t run $r: pytorch ${res% *} examples/s (accuracy ${res#* })" >&2
+    if [[ -n $loom ]]; then
+      res=$(run_loom "$t"); best_loom=$(better "$best_loom" "$res")
+      echo "  threads $t run $r: loom    ${res% *} examples/s (accuracy ${res#* })" >&2
+    fi
+  done
+  rows+=("$t ${best_pt} ${best_loom:--- --}")
+done
+
+echo
+printf '%-8s %20s %20s %12s %14s %14s\n' threads "pytorch examples/s" "loom examples/s" \
+  "loom/pytorch" "pytorch acc" "loom acc"
+for row in "${rows[@]}"; do
+  read -r t pt_eps pt_acc loom_eps loom_acc <<<"$row"
+  if [[ $loom_eps == -- ]]; then
+    ratio=--
+  else
+    ratio=$(awk -v l="$loom_eps" -v p="$pt_eps" 'BEGIN { printf "%.2fx", l / p }')
+    loom_eps=$(printf '%.0f' "$loom_eps")
+  fi
+  printf '%-8s %20.0f %20s %12s %14s %14s\n' "$t" "$pt_eps" "$loom_eps" "$ratio" "$pt_acc" "$loom_acc"
+done
