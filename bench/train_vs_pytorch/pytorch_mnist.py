@@ -31,7 +31,10 @@ import os
 import sys
 import time
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError as _e:  # reported by main() as a one-line error
+    np, _NUMPY_IMPORT_ERROR = None, _e
 
 VALIDATION_SIZE = 5000
 IMAGE_PIXELS = 28
@@ -115,9 +118,11 @@ def main(argv=None):
             parser.error(f"--{flag} must be at least 1, got {getattr(args, flag)}")
 
     try:
+        if np is None:
+            raise _NUMPY_IMPORT_ERROR
         import torch
     except ImportError as e:
-        print(f"pytorch_mnist: cannot import torch ({e}); install python3-torch "
+        print(f"pytorch_mnist: {sys.executable}: {e}; install python3-torch and python3-numpy "
               f"(LOOM_WITH_TORCH=1 scripts/install_deps.sh) and run with /usr/bin/python3",
               file=sys.stderr)
         return 2
