@@ -28,3 +28,8 @@ demo: build mnist
 
 clean:
 	rm -rf $(BUILD)
+
+# Benchmarks print ratios against peers measured in the same run; they are not tests.
+bench: build mnist
+	LOOM_WITH_TORCH=1 scripts/install_deps.sh
+	LOOM_MNIST_DIR=$(MNIST_DIR) bench/train_vs_pytorch/run.sh $(BUILD)/loom
