@@ -8,7 +8,9 @@
 #include <thread>
 
 #include "core/file.h"
+#include "core/json.h"
 #include "nn/safetensors.h"
+#include "tboard/event_reader.h"
 #include "test_util/subprocess.h"
 #include "test_util/test_env.h"
 #include "train/checkpoint.h"
@@ -70,6 +72,48 @@ class TrainCliTest : public ::testing::Test {
     return out;
   }
 
+  // The run's event file, read by the independent Python reader (every CRC checked) and by ours:
+  // loss and global_step/sec every 50 steps, validation accuracy at each checkpoint and the end.
+  void CheckEventFile(const std::string& train_dir) {
+    auto names = ListDir(train_dir);
+    ASSERT_TRUE(names.ok());
+    std::string path;
+    for (const auto& n : *names)
+      if (n.rfind("events.out.tfevents.", 0) == 0) path = JoinPath(train_dir, n);
+    ASSERT_FALSE(path.empty());
+    ProcessResult py = testing::Run(
+        {LOOM_PYTHON3, JoinPath(testing::SourceDir(), "tests/tboard/read_events.py"), "--proto_dir",
+         JoinPath(testing::SourceDir(), "proto"), "--protoc", LOOM_PROTOC, path},
+        logs_.path());
+    ASSERT_EQ(py.exit_code, 0) << py.err;
+    auto parsed = ParseJson(py.out, "read_events.py output");
+    ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+    EXPECT_EQ((*parsed)["file_version"], "brain.Event:2");
+    std::map<std::string, std::vector<std::pair<int64_t, double>>> by_tag;
+    for (const auto& s : (*parsed)["scalars"])
+      by_tag[s["tag"].get<std::string>()].emplace_back(s["step"].get<int64_t>(), s["value"].get<double>());
+    using Steps = std::vector<int64_t>;
+    auto steps = [&](const std::string& tag) {
+      Steps out;
+      for (const auto& [step, value] : by_tag[tag]) out.push_back(step);
+      return out;
+    };
+    EXPECT_EQ(steps("loss"), (Steps{50, 100, 150, 200, 250, 300}));
+    EXPECT_EQ(steps("global_step/sec"), (Steps{50, 100, 150, 200, 250, 300}));
+    EXPECT_EQ(steps("accuracy"), (Steps{100, 200, 300}));
+    EXPECT_GT(by_tag["loss"].front().second, by_tag["loss"].back().second);  // it learns
+    EXPECT_GT(by_tag["accuracy"].back().second, 0.9);
+    for (const auto& [step, value] : by_tag["global_step/sec"]) EXPECT_GT(value, 0);
+    // Our own reader sees the same values.
+    auto ours = tboard::ReadEventFile(path);
+    ASSERT_TRUE(ours.ok()) << ours.status().ToString();
+    ASSERT_EQ(ours->scalars.size(), (*parsed)["scalars"].size());
+    for (size_t i = 0; i < ours->scalars.size(); ++i) {
+      EXPECT_EQ(ours->scalars[i].tag, (*parsed)["scalars"][i]["tag"]);
+      EXPECT_EQ(ours->scalars[i].value, (*parsed)["scalars"][i]["value"].get<double>());
+    }
+  }
+
   ScratchDir logs_;
   ScratchDir work_;
 };
@@ -97,6 +141,7 @@ TEST_F(TrainCliTest, TrainsExportsAndEvaluates) {
   int events = 0;
   for (const auto& n : *names) events += n.rfind("events.out.tfevents.", 0) == 0;
   EXPECT_EQ(events, 1);
+  CheckEventFile(train_dir);
 
   // The export holds exactly the variables of the final checkpoint.
   ASSERT_TRUE(PathExists(JoinPath(base, "1/model.json")));
@@ -237,6 +282,15 @@ TEST_F(TrainCliTest, UnwritableTrainDir) {
   ProcessResult r = Loom({"train", "--train_dir", file + "/sub", "--train_steps", "5"});
   ExpectOneErrorLine(r, "--train_dir");
   EXPECT_NE(r.err.find(file), std::string::npos) << r.err;
+}
+
+TEST_F(TrainCliTest, ProgressBarOnRequest) {
+  ProcessResult r = Loom({"train", "--train_dir", work_.Join("t"), "--train_steps", "20", "--progress"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\r\033[K[==="), std::string::npos);
+  EXPECT_NE(r.out.find("] 20/20 steps"), std::string::npos) << r.out;
+  r = Loom({"train", "--train_dir", work_.Join("u"), "--train_steps", "20"});  // not a terminal
+  EXPECT_EQ(r.out.find('\r'), std::string::npos);
 }
 
 TEST_F(TrainCliTest, BadFlags) {
