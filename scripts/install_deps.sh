@@ -8,6 +8,7 @@ packages=(
   zlib1g-dev                                  # gzip IDX files
   libopenblas-dev libopenblas0-pthread        # the math (see src/nn/README)
   libdnnl-dev                                 # oneDNN: sgemm and convolutions of src/nn (measured faster, src/nn/README.md)
+  ocl-icd-opencl-dev                          # Debian's dnnl-config.cmake requires OpenCL (only a Recommends of libdnnl-dev)
   nlohmann-json3-dev libyaml-cpp-dev          # JSON, YAML
   libprotobuf-dev protobuf-compiler           # TensorBoard event records
   libgtest-dev libgmock-dev                   # tests
