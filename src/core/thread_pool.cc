@@ -1,6 +1,37 @@
 #include "core/thread_pool.h"
 
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define LOOM_CPU_RELAX() _mm_pause()
+#else
+#define LOOM_CPU_RELAX() std::this_thread::yield()
+#endif
+
 namespace loom {
+namespace {
+
+// Spins until done() or kSpinMicros have passed; returns done().
+template <typename Done>
+bool SpinUntil(const Done& done) {
+  if (done()) return true;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(ThreadPool::kSpinMicros);
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      LOOM_CPU_RELAX();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+  }
+}
+
+void Range(int64_t n, int parts, int index, int64_t* begin, int64_t* end) {
+  *begin = n * index / parts;
+  *end = n * (index + 1) / parts;
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
   for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
@@ -9,15 +40,10 @@ ThreadPool::ThreadPool(int num_threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   work_cv_.notify_all();
   for (auto& t : workers_) t.join();
-}
-
-static void Range(int64_t n, int parts, int index, int64_t* begin, int64_t* end) {
-  *begin = n * index / parts;
-  *end = n * (index + 1) / parts;
 }
 
 void ThreadPool::ParallelFor(int64_t n, const std::function<void(int, int64_t, int64_t)>& fn) {
@@ -26,41 +52,46 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int, int64_t, i
     if (n > 0) fn(0, 0, n);
     return;
   }
-  {
+  fn_ = &fn;
+  n_ = n;
+  pending_.store(parts - 1);
+  // seq_cst: a worker that is about to sleep either sees this generation or is counted in
+  // sleeping_workers_ (it increments that before its last look at generation_).
+  generation_.fetch_add(1);
+  if (sleeping_workers_.load() > 0) {
     std::lock_guard<std::mutex> lock(mu_);
-    fn_ = &fn;
-    n_ = n;
-    pending_ = parts - 1;
-    ++generation_;
+    work_cv_.notify_all();
   }
-  work_cv_.notify_all();
   int64_t b, e;
   Range(n, parts, 0, &b, &e);
   if (b < e) fn(0, b, e);
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [this] { return pending_ == 0; });
+  if (!SpinUntil([this] { return pending_.load(std::memory_order_acquire) == 0; })) {
+    std::unique_lock<std::mutex> lock(mu_);
+    caller_sleeping_.store(true);
+    done_cv_.wait(lock, [this] { return pending_.load() == 0; });
+    caller_sleeping_.store(false);
+  }
   fn_ = nullptr;
 }
 
 void ThreadPool::WorkerLoop(int index) {
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(int, int64_t, int64_t)>* fn;
-    int64_t n;
-    {
+    auto has_work = [&] { return stop_.load() || generation_.load(std::memory_order_acquire) != seen; };
+    if (!SpinUntil(has_work)) {
       std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      fn = fn_;
-      n = n_;
+      sleeping_workers_.fetch_add(1);
+      work_cv_.wait(lock, has_work);
+      sleeping_workers_.fetch_sub(1);
     }
+    if (stop_.load()) return;
+    seen = generation_.load(std::memory_order_acquire);
     int64_t b, e;
-    Range(n, size(), index, &b, &e);
-    if (b < e) (*fn)(index, b, e);
-    {
+    Range(n_, size(), index, &b, &e);
+    if (b < e) (*fn_)(index, b, e);
+    if (pending_.fetch_sub(1) == 1 && caller_sleeping_.load()) {
       std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      done_cv_.notify_one();
     }
   }
 }

@@ -1,6 +1,7 @@
 #include "nn/kernels.h"
 
 #include <omp.h>
+#include <xmmintrin.h>
 #include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
@@ -27,6 +28,12 @@ void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
 void UseOneThreadHere() {
   if (omp_get_max_threads() != 1) omp_set_num_threads(1);
 }
+
+ScopedFlushDenormal::ScopedFlushDenormal() : saved_(_mm_getcsr()) {
+  _mm_setcsr(saved_ | 0x8040);  // FTZ (bit 15) | DAZ (bit 6)
+}
+
+ScopedFlushDenormal::~ScopedFlushDenormal() { _mm_setcsr(saved_); }
 
 LOOM_VECTORIZE void AddBias(float* y, const float* bias, int64_t rows, int64_t cols) {
   for (int64_t r = 0; r < rows; ++r) {

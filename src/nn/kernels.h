@@ -18,6 +18,20 @@ void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
 // on each thread that runs the math, so that our own threads are the only parallelism.
 void UseOneThreadHere();
 
+// Flushes denormal floats to zero (MXCSR FTZ and DAZ) on this thread while in scope, as
+// TensorFlow does on its compute threads. Without it, Adam's slots of parameters whose gradient
+// has gone to zero (dead ReLUs) decay into denormals and each update costs ~100x more.
+class ScopedFlushDenormal {
+ public:
+  ScopedFlushDenormal();
+  ~ScopedFlushDenormal();
+  ScopedFlushDenormal(const ScopedFlushDenormal&) = delete;
+  ScopedFlushDenormal& operator=(const ScopedFlushDenormal&) = delete;
+
+ private:
+  unsigned saved_;
+};
+
 // y[r, :] += bias for each of `rows` rows of `cols`.
 void AddBias(float* y, const float* bias, int64_t rows, int64_t cols);
 // y = max(x, 0); y may equal x.

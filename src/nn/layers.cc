@@ -114,7 +114,8 @@ class Conv2DLayer : public Layer {
     p.weights.set_data_handle(const_cast<float*>(params[0]));
     p.bias.set_data_handle(const_cast<float*>(params[1]));
     p.dst.set_data_handle(out);
-    p.forward.execute(stream_, {{DNNL_ARG_SRC, p.src}, {DNNL_ARG_WEIGHTS, p.weights},
+    if (p.to_fwd_weights) p.to_fwd_weights.execute(stream_, p.weights, p.fwd_weights);
+    p.forward.execute(stream_, {{DNNL_ARG_SRC, p.src}, {DNNL_ARG_WEIGHTS, p.to_fwd_weights ? p.fwd_weights : p.weights},
                                 {DNNL_ARG_BIAS, p.bias}, {DNNL_ARG_DST, p.dst},
                                 {DNNL_ARG_SCRATCHPAD, p.scratchpad}});
     stream_.wait();
@@ -128,12 +129,15 @@ class Conv2DLayer : public Layer {
     p.diff_bias.set_data_handle(grads[1]);
     p.backward_weights.execute(
         stream_, {{DNNL_ARG_SRC, p.src}, {DNNL_ARG_DIFF_DST, p.dst},
-                  {DNNL_ARG_DIFF_WEIGHTS, p.diff_weights}, {DNNL_ARG_DIFF_BIAS, p.diff_bias},
-                  {DNNL_ARG_SCRATCHPAD, p.scratchpad}});
+                  {DNNL_ARG_DIFF_WEIGHTS, p.from_bwd_diff_weights ? p.bwd_diff_weights : p.diff_weights},
+                  {DNNL_ARG_DIFF_BIAS, p.diff_bias}, {DNNL_ARG_SCRATCHPAD, p.scratchpad}});
+    if (p.from_bwd_diff_weights) p.from_bwd_diff_weights.execute(stream_, p.bwd_diff_weights, p.diff_weights);
     if (din) {
       p.weights.set_data_handle(const_cast<float*>(params[0]));
       p.diff_src.set_data_handle(din);
-      p.backward_data.execute(stream_, {{DNNL_ARG_DIFF_DST, p.dst}, {DNNL_ARG_WEIGHTS, p.weights},
+      if (p.to_bwd_weights) p.to_bwd_weights.execute(stream_, p.weights, p.bwd_weights);
+      p.backward_data.execute(stream_, {{DNNL_ARG_DIFF_DST, p.dst},
+                                        {DNNL_ARG_WEIGHTS, p.to_bwd_weights ? p.bwd_weights : p.weights},
                                         {DNNL_ARG_DIFF_SRC, p.diff_src},
                                         {DNNL_ARG_SCRATCHPAD, p.scratchpad}});
     }
@@ -149,6 +153,11 @@ class Conv2DLayer : public Layer {
     dnnl::convolution_backward_weights backward_weights;
     dnnl::convolution_backward_data backward_data;
     dnnl::memory src, weights, bias, dst, diff_weights, diff_bias, diff_src, scratchpad;
+    // The kernel in the blocked layouts the fast implementations want, and the reorders from
+    // and to TF's HWIO (null when the primitive takes HWIO as it is). The kernel is small
+    // (tens of KB): reordering it on every call costs little next to the convolution.
+    dnnl::memory fwd_weights, bwd_weights, bwd_diff_weights;
+    dnnl::reorder to_fwd_weights, to_bwd_weights, from_bwd_diff_weights;
     Tensor scratch;
     std::string info;
   };
@@ -161,6 +170,9 @@ class Conv2DLayer : public Layer {
     const auto f32 = memory::data_type::f32;
     memory::desc src_md({n, in_[2], in_[0], in_[1]}, f32, tag::nhwc);
     memory::desc w_md({out_[2], in_[2], kernel_[0], kernel_[1]}, f32, tag::hwio);
+    // "any" lets oneDNN pick its blocked kernel layout: with plain HWIO it falls back to
+    // im2col + gemm, 2-3x slower (measured in src/nn/README.md).
+    memory::desc w_any({out_[2], in_[2], kernel_[0], kernel_[1]}, f32, tag::any);
     memory::desc b_md({out_[2]}, f32, tag::x);
     memory::desc dst_md({n, out_[2], out_[0], out_[1]}, f32, tag::nhwc);
     const memory::dims strides{strides_[0], strides_[1]};
@@ -169,14 +181,14 @@ class Conv2DLayer : public Layer {
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     const auto algo = dnnl::algorithm::convolution_direct;
     dnnl::convolution_forward::primitive_desc fwd_pd(
-        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, src_md, w_md,
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, src_md, w_any,
                                         b_md, dst_md, strides, pad_l, pad_r),
         attr, engine_);
     dnnl::convolution_backward_weights::primitive_desc bw_pd(
-        dnnl::convolution_backward_weights::desc(algo, src_md, w_md, b_md, dst_md, strides, pad_l, pad_r),
+        dnnl::convolution_backward_weights::desc(algo, src_md, w_any, b_md, dst_md, strides, pad_l, pad_r),
         attr, engine_, fwd_pd);
     dnnl::convolution_backward_data::primitive_desc bd_pd(
-        dnnl::convolution_backward_data::desc(algo, src_md, w_md, dst_md, strides, pad_l, pad_r),
+        dnnl::convolution_backward_data::desc(algo, src_md, w_any, dst_md, strides, pad_l, pad_r),
         attr, engine_, fwd_pd);
     auto p = std::make_unique<Primitives>();
     p->forward = dnnl::convolution_forward(fwd_pd);
@@ -189,6 +201,18 @@ class Conv2DLayer : public Layer {
     p->diff_weights = memory(w_md, engine_, DNNL_MEMORY_NONE);
     p->diff_bias = memory(b_md, engine_, DNNL_MEMORY_NONE);
     p->diff_src = memory(src_md, engine_, DNNL_MEMORY_NONE);
+    if (fwd_pd.weights_desc() != w_md) {
+      p->fwd_weights = memory(fwd_pd.weights_desc(), engine_);
+      p->to_fwd_weights = dnnl::reorder(p->weights, p->fwd_weights);
+    }
+    if (bd_pd.weights_desc() != w_md) {
+      p->bwd_weights = memory(bd_pd.weights_desc(), engine_);
+      p->to_bwd_weights = dnnl::reorder(p->weights, p->bwd_weights);
+    }
+    if (bw_pd.diff_weights_desc() != w_md) {
+      p->bwd_diff_weights = memory(bw_pd.diff_weights_desc(), engine_);
+      p->from_bwd_diff_weights = dnnl::reorder(p->bwd_diff_weights, p->diff_weights);
+    }
     size_t bytes = std::max({fwd_pd.scratchpad_desc().get_size(), bw_pd.scratchpad_desc().get_size(),
                              bd_pd.scratchpad_desc().get_size()});
     p->scratch = Tensor({static_cast<int64_t>(bytes / sizeof(float) + 1)});

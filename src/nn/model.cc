@@ -121,6 +121,7 @@ void Model::SplitRows(int64_t n, const std::function<void(ThreadState&, int64_t,
   const int parts = static_cast<int>(std::min<int64_t>(options_.num_threads, n));
   auto run = [&](int part) {
     kernels::UseOneThreadHere();
+    kernels::ScopedFlushDenormal flush;
     ThreadState& t = *threads_[part];
     const int64_t begin = n * part / parts, end = n * (part + 1) / parts;
     const int64_t rows_needed = (n + parts - 1) / parts;

@@ -6,12 +6,14 @@
 #include <set>
 
 #include "core/logging.h"
+#include "nn/kernels.h"
 
 #define LOOM_VECTORIZE __attribute__((target_clones("avx512f", "avx2", "default")))
 
 namespace loom::nn {
 
-LOOM_VECTORIZE void AdamUpdate(float* w, const float* g, float* m, float* v, int64_t n, float lr_t,
+LOOM_VECTORIZE void AdamUpdate(float* __restrict w, const float* __restrict g, float* __restrict m,
+                               float* __restrict v, int64_t n, float lr_t,
                                float beta1, float beta2, float epsilon) {
   const float one_minus_b1 = 1.0f - beta1, one_minus_b2 = 1.0f - beta2;
   for (int64_t i = 0; i < n; ++i) {
@@ -30,7 +32,8 @@ float AdamLearningRate(double learning_rate, double beta1, double beta2, int64_t
                             (1.0 - std::pow(beta1, t)));
 }
 
-LOOM_VECTORIZE void MomentumUpdate(float* w, const float* g, float* accum, int64_t n, float lr,
+LOOM_VECTORIZE void MomentumUpdate(float* __restrict w, const float* __restrict g,
+                                   float* __restrict accum, int64_t n, float lr,
                                    float momentum) {
   for (int64_t i = 0; i < n; ++i) {
     const float a = accum[i] * momentum + g[i];
@@ -166,6 +169,7 @@ void Optimizer::Apply(std::vector<Parameter>& params) {
   const float eps = static_cast<float>(options_.epsilon), mom = static_cast<float>(options_.momentum);
   // Elements [begin, end) of all parameters laid end to end.
   auto update = [&](int64_t begin, int64_t end) {
+    kernels::ScopedFlushDenormal flush;
     int64_t offset = 0;
     for (const Work& w : work) {
       const int64_t b = std::max(begin, offset), e = std::min(end, offset + w.size);
