@@ -80,14 +80,24 @@ blas_core=$(OPENBLAS_VERBOSE=2 "$python" -c 'import torch; (torch.ones(2, 2) @ t
   sed -n 's/^Core: //p' | head -n1)
 blas_core=${blas_core:-unknown}
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-# CPU busy fraction over one second before we start: other work on the machine skews the
-# 2-thread numbers badly (an OpenMP barrier waits for a descheduled thread).
-read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ < /proc/stat
+# Other work on the machine skews the numbers, the 2-thread ones badly (an OpenMP barrier waits
+# for a descheduled thread), so the script measures it: the machine's busy CPU time (from
+# /proc/stat) less the CPU time of this script's own children (cutime + cstime of /proc/$$/stat),
+# both in clock ticks, before the start (one second) and over the whole run.
+machine_ticks() {  # prints "busy total" summed over all CPUs
+  local _c u n s i w q sq st _rest
+  read -r _c u n s i w q sq st _rest < /proc/stat
+  echo "$((u + n + s + q + sq + st)) $((u + n + s + q + sq + st + i + w))"
+}
+children_ticks() {
+  local stat; stat=$(< /proc/$$/stat)
+  set -- ${stat##*) }  # fields from the 3rd on: cutime is the 16th, cstime the 17th
+  echo $(( ${14} + ${15} ))
+}
+read -r b1 t1 <<<"$(machine_ticks)"
 sleep 1
-read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ < /proc/stat
-busy=$(( (u2+n2+s2+q2+sq2+st2) - (u1+n1+s1+q1+sq1+st1) ))
-idle=$(( (i2+w2) - (i1+w1) ))
-busy_pct=$(( 100 * busy / (busy + idle > 0 ? busy + idle : 1) ))
+read -r b2 t2 <<<"$(machine_ticks)"
+busy_pct=$(( 100 * (b2 - b1) / (t2 - t1 > 0 ? t2 - t1 : 1) ))
 
 echo "train_vs_pytorch: the seed's MNIST model (784-100 ReLU-10, softmax cross-entropy, Adam lr 0.01,"
 echo "  batch 100), one epoch = 550 steps = 55,000 examples; examples/s of the training loop alone"
@@ -158,6 +168,8 @@ better() {
   fi
 }
 
+read -r run_b1 run_t1 <<<"$(machine_ticks)"
+run_c1=$(children_ticks)
 rows=()
 for t in $threads_list; do
   best_pt="" best_loom=""
@@ -171,6 +183,10 @@ for t in $threads_list; do
   done
   rows+=("$t ${best_pt} ${best_loom:--- --}")
 done
+read -r run_b2 run_t2 <<<"$(machine_ticks)"
+run_c2=$(children_ticks)
+other=$(( (run_b2 - run_b1) - (run_c2 - run_c1) ))
+other_pct=$(( 100 * (other > 0 ? other : 0) / (run_t2 - run_t1 > 0 ? run_t2 - run_t1 : 1) ))
 
 echo
 printf '%-8s %20s %20s %12s %14s %14s\n' threads "pytorch examples/s" "loom examples/s" \
@@ -185,3 +201,8 @@ for row in "${rows[@]}"; do
   fi
   printf '%-8s %20.0f %20s %12s %14s %14s\n' "$t" "$pt_eps" "$loom_eps" "$ratio" "$pt_acc" "$loom_acc"
 done
+echo
+echo "other processes used ${other_pct}% of the machine's CPU time during the run"
+if (( other_pct > 10 )); then
+  echo "WARNING: that is too much for a fair measurement (2 threads above all); rerun on an idle machine."
+fi
