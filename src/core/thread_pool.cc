@@ -12,17 +12,23 @@
 namespace loom {
 namespace {
 
-// Spins until done() or kSpinMicros have passed; returns done().
+// Waits until done() or kSpinMicros have passed; returns done(). The first microseconds spin
+// on the CPU; after that each round yields, so that a thread that needs this CPU (another
+// thread of the pool, when the machine is busy and they share one) gets it at once.
 template <typename Done>
 bool SpinUntil(const Done& done) {
   if (done()) return true;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(ThreadPool::kSpinMicros);
+  const auto start = std::chrono::steady_clock::now();
+  const auto yield_after = start + std::chrono::microseconds(2);
+  const auto deadline = start + std::chrono::microseconds(ThreadPool::kSpinMicros);
   for (;;) {
-    for (int i = 0; i < 64; ++i) {
+    for (int i = 0; i < 32; ++i) {
       if (done()) return true;
       LOOM_CPU_RELAX();
     }
-    if (std::chrono::steady_clock::now() >= deadline) return done();
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return done();
+    if (now >= yield_after) std::this_thread::yield();
   }
 }
 
