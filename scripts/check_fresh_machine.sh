@@ -15,6 +15,8 @@
 # compiler or Node.js. Neither minbase nor debootstrap's default variant contains make (Priority:
 # optional), so the first step a user takes on such a machine, `apt-get install make`, is done
 # here too, visibly; everything else must come from the project's own scripts.
+# The site certificate authorities of this machine (/usr/local/share/ca-certificates) are copied
+# in, as resolv.conf is: they are the network's setup, which any machine on it has.
 # Must run as root (debootstrap, mount, chroot). Prints each phase's time and the tail of make's
 # output (the whole of it is in $root.log), and exits with make's exit code.
 set -euo pipefail
@@ -28,7 +30,7 @@ while (($#)); do
     --fresh) fresh=1 ;;
     --demo) target=demo ;;
     --root) shift; root=${1:?--root needs a directory} ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "check_fresh_machine: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -94,15 +96,25 @@ mount --bind /sys "$root/sys"
 mount --bind /dev "$root/dev"
 mount --bind /dev/pts "$root/dev/pts"
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+# The network setup of this machine, like resolv.conf: certificate authorities a site adds to
+# Debian's (where an HTTPS proxy re-signs traffic, npm fails without them: SELF_SIGNED_CERT_IN_CHAIN).
+# A fresh machine on the same network needs them installed the same way.
+rm -f "$root"/usr/local/share/ca-certificates/*.crt
+if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+fi
 rm -rf --one-file-system "$root/root/loom"
 # The committed main only: no work tree edits, no build directories, no data/.
 git clone -q --no-hardlinks --branch main "$repo" "$root/root/loom"
 echo "commit: $(git -C "$root/root/loom" log -1 --format='%h %s')"
+echo "site CAs: $(cd "$root/usr/local/share/ca-certificates" && echo *.crt)"
 
 run_in_root() {  # the shell line $1 inside the root: as root, clean environment, no stdin
   env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root CI=true \
     TERM=dumb chroot "$root" /bin/bash -c "$1" </dev/null
 }
+
+run_in_root "update-ca-certificates >/dev/null"
 
 phase "apt-get install make (user)"
 run_in_root 'command -v make >/dev/null && echo "make is already there" || {
