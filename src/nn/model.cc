@@ -6,6 +6,7 @@
 #include <random>
 
 #include "core/logging.h"
+#include "nn/compute_pool.h"
 #include "nn/kernels.h"
 #include "nn/layers.h"
 
@@ -82,7 +83,7 @@ Status Model::Build() {
   }
   for (size_t t = 1; t < threads_.size(); ++t)
     for (const Parameter& p : parameters_) threads_[t]->param_grads.emplace_back(p.value.shape());
-  if (options_.num_threads > 1) pool_ = std::make_unique<ThreadPool>(options_.num_threads);
+  if (options_.num_threads > 1) pool_ = ComputePool::Get(options_.num_threads);
   return OkStatus();
 }
 

@@ -12,15 +12,16 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <functional>
 #include <vector>
 
 #include "core/status.h"
-#include "core/thread_pool.h"
 #include "nn/model_spec.h"
 #include "nn/tensor.h"
 
 namespace loom::nn {
 
+class ComputePool;
 class Layer;
 
 struct ModelOptions {
@@ -100,7 +101,7 @@ class Model {
   std::vector<std::vector<int>> layer_params_;
   int first_param_layer_ = 0;  // backward stops here: no gradient w.r.t. the input
   std::vector<std::unique_ptr<ThreadState>> threads_;
-  std::unique_ptr<ThreadPool> pool_;
+  ComputePool* pool_ = nullptr;  // shared, see compute_pool.h; null for one thread
 };
 
 }  // namespace loom::nn

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/logging.h"
+#include "nn/compute_pool.h"
 #include "nn/kernels.h"
 
 #define LOOM_VECTORIZE __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -105,7 +106,7 @@ Json OptimizerOptions::ToJson() const {
 }
 
 Optimizer::Optimizer(const OptimizerOptions& options) : options_(options) {
-  if (options_.num_threads > 1) pool_ = std::make_unique<ThreadPool>(options_.num_threads);
+  if (options_.num_threads > 1) pool_ = ComputePool::Get(options_.num_threads);
 }
 
 StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const OptimizerOptions& options) {

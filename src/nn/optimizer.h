@@ -14,11 +14,12 @@
 
 #include "core/json.h"
 #include "core/status.h"
-#include "core/thread_pool.h"
 #include "nn/model.h"
 #include "nn/tensor.h"
 
 namespace loom::nn {
+
+class ComputePool;
 
 // TF's ApplyAdam on n elements, with lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t):
 //   m += (g - m) * (1 - beta1);  v += (g*g - v) * (1 - beta2);  w -= lr_t * m / (sqrt(v) + eps)
@@ -79,7 +80,7 @@ class Optimizer {
   int64_t step_ = 0;
   std::vector<NamedTensor> slots_;     // in creation order
   std::map<std::string, size_t> slot_index_;
-  std::unique_ptr<ThreadPool> pool_;
+  ComputePool* pool_ = nullptr;  // shared with Models of the same thread count
 };
 
 }  // namespace loom::nn
