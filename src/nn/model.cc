@@ -57,7 +57,7 @@ StatusOr<std::unique_ptr<Model>> Model::Create(const ModelSpec& spec, const Mode
 
 Status Model::Build() {
   auto shapes = spec_.InferShapes();
-  if (!shapes.ok()) return shapes.status().WithPrefix("model " + spec_.name);
+  if (!shapes.ok()) return shapes.status().WithPrefix(ModelLabel());
   shapes_ = std::move(shapes).value();
   input_size_ = ShapeSize(spec_.input_shape);
   const size_t num_layers = spec_.layers.size();
@@ -85,6 +85,10 @@ Status Model::Build() {
     for (const Parameter& p : parameters_) threads_[t]->param_grads.emplace_back(p.value.shape());
   if (options_.num_threads > 1) pool_ = ComputePool::Get(options_.num_threads);
   return OkStatus();
+}
+
+std::string Model::ModelLabel() const {
+  return spec_.name.empty() ? "model" : "model " + spec_.name;
 }
 
 std::vector<NamedTensor> Model::ParameterTensors() const {
@@ -279,8 +283,8 @@ Status Model::LoadParameters(const std::vector<NamedTensor>& tensors, const std:
   for (const Parameter& p : parameters_) {
     auto it = by_name.find(p.name);
     if (it == by_name.end())
-      return InvalidArgument(source + ": has no tensor " + p.name + ", which the model " +
-                             spec_.name + " needs (it has " + expected + ")");
+      return InvalidArgument(source + ": has no tensor " + p.name + ", which the " + ModelLabel() +
+                             " needs (it has " + expected + ")");
     if (it->second->shape() != p.value.shape())
       return InvalidArgument(source + ": " + p.name + " has shape " + ShapeString(it->second->shape()) +
                              ", the model expects " + ShapeString(p.value.shape()));
@@ -289,8 +293,8 @@ Status Model::LoadParameters(const std::vector<NamedTensor>& tensors, const std:
     bool known = false;
     for (const Parameter& p : parameters_) known = known || p.name == t.name;
     if (!known)
-      return InvalidArgument(source + ": tensor " + t.name + " is not a parameter of the model " +
-                             spec_.name + " (it has " + expected + ")");
+      return InvalidArgument(source + ": tensor " + t.name + " is not a parameter of the " +
+                             ModelLabel() + " (it has " + expected + ")");
   }
   for (Parameter& p : parameters_) {
     const Tensor& src = *by_name[p.name];

@@ -87,6 +87,8 @@ class Model {
   struct ThreadState;
   Model(ModelSpec spec, ModelOptions options);
   Status Build();
+  // "model <name>" for messages.
+  std::string ModelLabel() const;
   // Runs the forward pass of rows [0, n) of `images` on thread state `t`; returns the logits.
   const float* Forward(ThreadState& t, const float* images, int64_t n);
   // Runs fn(thread state, row begin, row end) on each thread for its share of n rows.

@@ -113,12 +113,6 @@ StatusOr<LayerSpec> ParseLayer(const Json& j, const std::string& field) {
       LOOM_ASSIGN_OR_RETURN(const Json* kernel, required("kernel_size"));
       LOOM_ASSIGN_OR_RETURN(layer.kernel_size, PositivePair(*kernel, JoinField(field, "kernel_size")));
       layer.padding = Padding::kSame;
-      if (auto it = j.find("strides"); it != j.end()) {
-        LOOM_ASSIGN_OR_RETURN(layer.strides, PositivePair(*it, JoinField(field, "strides")));
-      }
-      if (auto it = j.find("padding"); it != j.end()) {
-        LOOM_ASSIGN_OR_RETURN(layer.padding, ParsePadding(*it, JoinField(field, "padding")));
-      }
       break;
     }
     case LayerType::kMaxPool: {
@@ -126,17 +120,20 @@ StatusOr<LayerSpec> ParseLayer(const Json& j, const std::string& field) {
       LOOM_ASSIGN_OR_RETURN(layer.pool_size, PositivePair(*pool, JoinField(field, "pool_size")));
       layer.strides = layer.pool_size;
       layer.padding = Padding::kValid;
-      if (auto it = j.find("strides"); it != j.end()) {
-        LOOM_ASSIGN_OR_RETURN(layer.strides, PositivePair(*it, JoinField(field, "strides")));
-      }
-      if (auto it = j.find("padding"); it != j.end()) {
-        LOOM_ASSIGN_OR_RETURN(layer.padding, ParsePadding(*it, JoinField(field, "padding")));
-      }
       break;
     }
     case LayerType::kRelu:
     case LayerType::kFlatten:
       break;
+  }
+  if (layer.type == LayerType::kConv2D || layer.type == LayerType::kMaxPool) {
+    // Over the defaults set above (conv: stride 1, same; pool: stride = pool_size, valid).
+    if (auto it = j.find("strides"); it != j.end()) {
+      LOOM_ASSIGN_OR_RETURN(layer.strides, PositivePair(*it, JoinField(field, "strides")));
+    }
+    if (auto it = j.find("padding"); it != j.end()) {
+      LOOM_ASSIGN_OR_RETURN(layer.padding, ParsePadding(*it, JoinField(field, "padding")));
+    }
   }
   return layer;
 }
