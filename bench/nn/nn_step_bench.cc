@@ -6,6 +6,7 @@
 //   nn_step_bench [--seconds=2] [--only=mlp|cnn|gemm]
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
 
 #include <chrono>
 #include <cstdio>
@@ -95,6 +96,7 @@ void BenchGemm(double seconds) {
       {"1024 cube", false, false, 1024, 1024, 1024},
   };
   openblas_set_num_threads(1);
+  omp_set_num_threads(1);  // oneDNN's team: one thread, as src/nn runs it
   std::printf("one thread each; OpenBLAS core \"%s\" (%s)\n", openblas_get_corename(), openblas_get_config());
   for (const Shape& s : shapes) {
     std::vector<float> a(s.m * s.k, 0.5f), bm(s.k * s.n, 0.25f), c(s.m * s.n);
