@@ -53,6 +53,8 @@ class Optimizer {
   const OptimizerOptions& options() const { return options_; }
   // Steps applied so far (TF's optimizer step; Adam's t is step() + 1 on the next Apply).
   int64_t step() const { return step_; }
+  // Changes the learning rate from the next Apply on (a schedule's decay).
+  void set_learning_rate(double learning_rate) { options_.learning_rate = learning_rate; }
 
   // One update of every parameter from its grad; creates zero slots on first sight of a
   // parameter; increments step(). REQUIRES: a parameter keeps its shape from step to step.

@@ -77,6 +77,20 @@ TEST(OptimizerTest, MomentumMatchesHandComputedSteps) {
   EXPECT_NEAR(state[1].tensor[0], 1.355f, 1e-6);
 }
 
+TEST(OptimizerTest, SetLearningRateTakesEffectOnTheNextStep) {
+  OptimizerOptions o = *OptimizerOptions::FromName("sgd");
+  o.momentum = 0;
+  auto opt = Optimizer::Create(o);
+  std::vector<Parameter> params = {MakeParam("w", {1.0f})};
+  SetGrad(params[0], {1.0f});
+  (*opt)->Apply(params);
+  EXPECT_NEAR(params[0].value[0], 0.99f, 1e-7);
+  (*opt)->set_learning_rate(0.5);
+  (*opt)->Apply(params);
+  EXPECT_NEAR(params[0].value[0], 0.49f, 1e-6);
+  EXPECT_EQ((*opt)->options().learning_rate, 0.5);
+}
+
 TEST(OptimizerTest, FreeFunctionsWorkOnShards) {
   // Applying AdamUpdate to two halves equals applying it to the whole.
   std::vector<float> w(37), g(37), m(37, 0.01f), v(37, 0.02f);
