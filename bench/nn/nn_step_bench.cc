@@ -49,6 +49,7 @@ void BenchModel(const std::string& label, const ModelSpec& spec, double seconds)
   for (float& x : images) x = pixel(rng);
   std::vector<int32_t> labels(batches * batch);
   for (int32_t& l : labels) l = static_cast<int32_t>(rng() % 10);
+  double one_thread_steps = 0;
   for (int threads : {1, 2}) {
     ModelOptions options;
     options.num_threads = threads;
@@ -74,8 +75,11 @@ void BenchModel(const std::string& label, const ModelSpec& spec, double seconds)
       (*opt)->Apply(m.parameters());
       b = (b + 1) % batches;
     });
-    std::printf("%-4s threads=%d  step: %9.0f examples/s (%7.1f us/step)   ComputeGradients %7.1f us   Adam Apply %6.1f us\n",
+    if (threads == 1) one_thread_steps = steps;
+    std::printf("%-4s threads=%d  step: %9.0f examples/s (%7.1f us/step)   ComputeGradients %7.1f us   Adam Apply %6.1f us",
                 label.c_str(), threads, steps * batch, 1e6 / steps, 1e6 / grads, 1e6 / applies);
+    if (threads > 1) std::printf("   x%.2f of 1 thread", steps / one_thread_steps);
+    std::printf("\n");
     std::fflush(stdout);
   }
 }
