@@ -9,8 +9,9 @@ work=${LOOM_DEMO_DIR:-/tmp/loom-demo}
 rm -rf "$work"
 mkdir -p "$work"
 
-echo "== loom train: the seed's model (784-100-10, Adam 0.01, batch 100), 10 epochs"
-"$loom" train --train_dir "$work/train" --epochs 10 --threads "$(nproc)" --export_dir "$work/models/mnist"
+echo "== loom train: the seed's model (784-100-10, Adam 0.01 with cosine decay, batch 100), 10 epochs"
+"$loom" train --train_dir "$work/train" --epochs 10 --learning_rate_decay cosine --threads "$(nproc)" \
+  --export_dir "$work/models/mnist"
 echo
 echo "== loom eval: the exported model on the 10,000 test images"
 "$loom" eval --model "$work/models/mnist"

@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -28,6 +29,12 @@ std::string Format(const char* fmt, auto... args) {
   return buf;
 }
 
+// tf.train.cosine_decay with alpha 0: the rate at `step` of a decay over `steps` steps.
+double CosineDecay(double learning_rate, int64_t step, int64_t steps) {
+  const double progress = steps > 0 ? std::min<double>(step, steps) / steps : 1.0;
+  return learning_rate * 0.5 * (1.0 + std::cos(M_PI * progress));
+}
+
 }  // namespace
 
 Trainer::Trainer(const TrainerOptions& options) : options_(options) {}
@@ -42,6 +49,9 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options
 Status Trainer::Init() {
   if (options_.batch_size <= 0) return InvalidArgument("--batch_size: must be positive");
   if (options_.train_dir.empty()) return InvalidArgument("--train_dir: must be set");
+  if (options_.learning_rate_decay != "none" && options_.learning_rate_decay != "cosine")
+    return InvalidArgument("--learning_rate_decay: \"" + options_.learning_rate_decay +
+                           "\" is not none or cosine");
   LOOM_ASSIGN_OR_RETURN(data_, LoadMnist(options_.data_dir, MnistOptions{}));
 
   nn::ModelOptions model_options;
@@ -88,7 +98,7 @@ Status Trainer::Init() {
 void Trainer::Print(const std::string& line) {
   if (!options_.out) return;
   if (bar_drawn_) *options_.out << "\r\033[K";
-  *options_.out << line << '\n';
+  *options_.out << line << std::endl;  // live in logs and pipes, not at exit
   bar_drawn_ = false;
 }
 
@@ -135,6 +145,8 @@ StatusOr<TrainResult> Trainer::Run() {
   int64_t loss_count = 0;
   double last_loss = 0;
   while (global_step_ < target_step_) {
+    if (options_.learning_rate_decay == "cosine")
+      optimizer_->set_learning_rate(CosineDecay(options_.optimizer.learning_rate, global_step_, target_step_));
     batcher_->Next(images.data(), labels.data());
     last_loss = model_->ComputeGradients(images.data(), labels.data(), batch);
     optimizer_->Apply(model_->parameters());

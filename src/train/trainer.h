@@ -34,6 +34,8 @@ struct TrainerOptions {
   int64_t epochs = 0;                  // when > 0: train_steps = epochs * batches per epoch
   int64_t batch_size = 100;
   nn::OptimizerOptions optimizer;      // Adam, learning rate 0.01 by default
+  std::string learning_rate_decay = "none";  // "none", or "cosine": tf.train.cosine_decay to 0
+                                             // at the last step
   uint64_t seed = 1;                   // initial weights and the order of batches
   int num_threads = 1;                 // threads for one step's math
   int64_t save_checkpoint_steps = 500; // a checkpoint every N global steps (and at the end)

@@ -297,6 +297,8 @@ TEST_F(TrainCliTest, BadFlags) {
   ProcessResult r = Loom({"train", "--batch_size=many"});
   EXPECT_EQ(r.exit_code, 2);
   ExpectOneErrorLine(r, "--batch_size: \"many\" is not an integer");
+  r = Loom({"train", "--learning_rate_decay=linear"});
+  ExpectOneErrorLine(r, "--learning_rate_decay: \"linear\" is not none or cosine");
   r = Loom({"train", "--no_such_flag=1"});
   ExpectOneErrorLine(r, "unknown flag --no_such_flag");
 }

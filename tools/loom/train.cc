@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <thread>
 #include <iostream>
 
 #include "commands.h"
@@ -12,7 +13,21 @@ namespace loom::cli {
 namespace {
 
 std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop = true; }
+
+// SIGTERM and SIGINT ask training to checkpoint and stop. They are blocked in every thread
+// (the threads made later inherit the mask) and taken by one thread in sigwait, so a signal
+// never lands in the middle of a compute thread's JIT-compiled math. Call before any thread starts.
+void WatchStopSignals() {
+  static sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([] {
+    int sig = 0;
+    while (sigwait(&set, &sig) == 0) g_stop = true;
+  }).detach();
+}
 
 }  // namespace
 
@@ -36,6 +51,8 @@ int RunTrain(const Args& args) {
   flags.Float("learning_rate", &learning_rate, "learning rate");
   flags.String("model", &model_path, "model spec file (JSON or YAML), e.g. examples/mnist/cnn.yaml");
   flags.String("optimizer", &optimizer, "adam or sgd (with momentum 0.9)");
+  flags.String("learning_rate_decay", &options.learning_rate_decay,
+               "none, or cosine: decay the learning rate to 0 at the last step (tf.train.cosine_decay)");
   flags.Int("epochs", &options.epochs, "when > 0, train this many epochs instead of --train_steps");
   flags.Int("seed", &seed, "seed for the initial weights and the order of batches");
   flags.Int("threads", &options.num_threads, "threads for the math of one step");
@@ -66,8 +83,7 @@ int RunTrain(const Args& args) {
   options.progress_bar = progress;
   options.out = &std::cout;
   options.should_stop = [] { return g_stop.load(); };
-  std::signal(SIGTERM, OnSignal);
-  std::signal(SIGINT, OnSignal);
+  WatchStopSignals();
 
   auto trainer = train::Trainer::Create(options);
   if (!trainer.ok()) return Fail("train", trainer.status());
