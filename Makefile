@@ -32,4 +32,7 @@ clean:
 # Benchmarks print ratios against peers measured in the same run; they are not tests.
 bench: build mnist
 	LOOM_WITH_TORCH=1 scripts/install_deps.sh
-	LOOM_MNIST_DIR=$(MNIST_DIR) bench/train_vs_pytorch/run.sh $(BUILD)/loom
+	@# PyTorch at its best: single-threaded BLAS under its own threads, and OpenBLAS told the
+	@# AVX-512 core type that 0.3.21 fails to detect (bench/train_vs_pytorch/README.md).
+	if grep -q avx512f /proc/cpuinfo && [ -z "$${OPENBLAS_CORETYPE:-}" ]; then export OPENBLAS_CORETYPE=SkylakeX; fi; \
+	PYTORCH_BLAS_THREADS=1 LOOM_MNIST_DIR=$(MNIST_DIR) bench/train_vs_pytorch/run.sh $(BUILD)/loom
