@@ -12,6 +12,10 @@
 namespace loom {
 namespace {
 
+constexpr uint64_t kClaimMask = (uint64_t{1} << ThreadPool::kMaxThreads) - 1;
+
+uint64_t GenerationOf(uint64_t state) { return state >> ThreadPool::kMaxThreads; }
+
 // Waits until done() or kSpinMicros have passed; returns done(). The first microseconds spin
 // on the CPU; after that each round yields, so that a thread that needs this CPU (another
 // thread of the pool, when the machine is busy and they share one) gets it at once.
@@ -32,14 +36,10 @@ bool SpinUntil(const Done& done) {
   }
 }
 
-void Range(int64_t n, int parts, int index, int64_t* begin, int64_t* end) {
-  *begin = n * index / parts;
-  *end = n * (index + 1) / parts;
-}
-
 }  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
+  if (num_threads > kMaxThreads) num_threads = kMaxThreads;
   for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
 }
 
@@ -52,6 +52,30 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
+void ThreadPool::RunRanges(uint64_t generation, int first) {
+  const int parts = size();
+  for (int k = 0; k < parts; ++k) {
+    const int index = (first + k) % parts;
+    const uint64_t bit = uint64_t{1} << index;
+    uint64_t state = state_.load(std::memory_order_acquire);
+    bool claimed = false;
+    while (GenerationOf(state) == generation && !(state & bit)) {
+      if (state_.compare_exchange_weak(state, state | bit, std::memory_order_acq_rel)) {
+        claimed = true;
+        break;
+      }
+    }
+    if (GenerationOf(state) != generation) return;  // that call is over
+    if (!claimed) continue;
+    const int64_t begin = n_ * index / parts, end = n_ * (index + 1) / parts;
+    if (begin < end) (*fn_)(index, begin, end);
+    if (remaining_.fetch_sub(1) == 1 && caller_sleeping_.load()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_cv_.notify_one();
+    }
+  }
+}
+
 void ThreadPool::ParallelFor(int64_t n, const std::function<void(int, int64_t, int64_t)>& fn) {
   const int parts = size();
   if (parts == 1 || n <= 1) {
@@ -60,21 +84,20 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int, int64_t, i
   }
   fn_ = &fn;
   n_ = n;
-  pending_.store(parts - 1);
+  remaining_.store(parts);
+  const uint64_t generation = GenerationOf(state_.load()) + 1;
   // seq_cst: a worker that is about to sleep either sees this generation or is counted in
-  // sleeping_workers_ (it increments that before its last look at generation_).
-  generation_.fetch_add(1);
+  // sleeping_workers_ (it increments that before its last look at state_).
+  state_.store(generation << kMaxThreads);
   if (sleeping_workers_.load() > 0) {
     std::lock_guard<std::mutex> lock(mu_);
     work_cv_.notify_all();
   }
-  int64_t b, e;
-  Range(n, parts, 0, &b, &e);
-  if (b < e) fn(0, b, e);
-  if (!SpinUntil([this] { return pending_.load(std::memory_order_acquire) == 0; })) {
+  RunRanges(generation, 0);
+  if (!SpinUntil([this] { return remaining_.load(std::memory_order_acquire) == 0; })) {
     std::unique_lock<std::mutex> lock(mu_);
     caller_sleeping_.store(true);
-    done_cv_.wait(lock, [this] { return pending_.load() == 0; });
+    done_cv_.wait(lock, [this] { return remaining_.load() == 0; });
     caller_sleeping_.store(false);
   }
   fn_ = nullptr;
@@ -83,7 +106,9 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int, int64_t, i
 void ThreadPool::WorkerLoop(int index) {
   uint64_t seen = 0;
   for (;;) {
-    auto has_work = [&] { return stop_.load() || generation_.load(std::memory_order_acquire) != seen; };
+    auto has_work = [&] {
+      return stop_.load() || GenerationOf(state_.load(std::memory_order_acquire)) != seen;
+    };
     if (!SpinUntil(has_work)) {
       std::unique_lock<std::mutex> lock(mu_);
       sleeping_workers_.fetch_add(1);
@@ -91,14 +116,8 @@ void ThreadPool::WorkerLoop(int index) {
       sleeping_workers_.fetch_sub(1);
     }
     if (stop_.load()) return;
-    seen = generation_.load(std::memory_order_acquire);
-    int64_t b, e;
-    Range(n_, size(), index, &b, &e);
-    if (b < e) (*fn_)(index, b, e);
-    if (pending_.fetch_sub(1) == 1 && caller_sleeping_.load()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_cv_.notify_one();
-    }
+    seen = GenerationOf(state_.load(std::memory_order_acquire));
+    RunRanges(seen, index);
   }
 }
 
