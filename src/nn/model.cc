@@ -182,7 +182,6 @@ float Model::ComputeGradients(const float* images, const int32_t* labels, int64_
   LOOM_CHECK(n > 0) << "ComputeGradients needs at least one example";
   const size_t num_layers = spec_.layers.size();
   const int f = first_param_layer_;
-  int parts_used = 0;
   SplitRows(n, [&](ThreadState& t, int64_t begin, int64_t end) {
     const int64_t rows = end - begin;
     const float* logits = Forward(t, images + begin * input_size_, rows);
@@ -210,7 +209,7 @@ float Model::ComputeGradients(const float* images, const int32_t* labels, int64_
                             i > f ? t.grad[i] : nullptr, rows);
     }
   });
-  parts_used = static_cast<int>(std::min<int64_t>(options_.num_threads, n));
+  const int parts_used = static_cast<int>(std::min<int64_t>(options_.num_threads, n));
   double loss = 0;
   for (int k = 0; k < parts_used; ++k) loss += threads_[k]->loss;
   if (parts_used > 1) {
