@@ -13,6 +13,10 @@ packages=(
   libprotobuf-dev protobuf-compiler           # TensorBoard event records
   libgtest-dev libgmock-dev                   # tests
   python3 python3-protobuf python3-crc32c     # independent event-file reader (tests)
+  # storage (src/storage, src/net/http_client): our S3 client, its test server and cross-checks
+  libcurl4-openssl-dev libssl-dev             # HTTP client (libcurl) and SigV4/SHA-256/MD5 (OpenSSL)
+  swift-proxy swift-object swift-container swift-account memcached  # a real S3 server (Swift s3api) for integration tests
+  awscli s3cmd                                # independent S3 clients: read what Loom wrote, and the other way
 )
 if [[ "${LOOM_WITH_TORCH:-0}" == 1 ]]; then
   packages+=(python3-torch python3-numpy)     # bench/train_vs_pytorch

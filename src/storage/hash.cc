@@ -1,0 +1,77 @@
+#include "storage/hash.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace loom::storage {
+
+Digest::Digest(Kind kind) : ctx_(EVP_MD_CTX_new()) {
+  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), kind == Kind::kSha256 ? EVP_sha256() : EVP_md5(), nullptr);
+}
+
+Digest::~Digest() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+
+void Digest::Update(std::string_view data) {
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size());
+}
+
+std::string Digest::HexFinal() {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), out, &n);
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(out), n));
+}
+
+std::string Sha256Hex(std::string_view data) {
+  Digest d(Digest::Kind::kSha256);
+  d.Update(data);
+  return d.HexFinal();
+}
+
+std::string HmacSha256(std::string_view key, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+       data.size(), out, &n);
+  return std::string(reinterpret_cast<const char*>(out), n);
+}
+
+std::string HexEncode(std::string_view bytes) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+StatusOr<std::string> Sha256OfFile(const std::string& path, int64_t offset, int64_t length) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(path, "open", errno);
+  Digest d(Digest::Kind::kSha256);
+  std::string buffer(1 << 20, '\0');
+  int64_t done = 0;
+  while (length < 0 || done < length) {
+    size_t want = length < 0 ? buffer.size() : static_cast<size_t>(std::min<int64_t>(buffer.size(), length - done));
+    ssize_t got = ::pread(fd, buffer.data(), want, offset + done);
+    if (got < 0) {
+      int err = errno;
+      ::close(fd);
+      return ErrnoStatus(path, "read", err);
+    }
+    if (got == 0) break;
+    d.Update(std::string_view(buffer.data(), got));
+    done += got;
+  }
+  ::close(fd);
+  if (length >= 0 && done < length) return DataLoss(path + ": shorter than expected");
+  return d.HexFinal();
+}
+
+}  // namespace loom::storage

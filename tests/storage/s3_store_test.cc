@@ -1,0 +1,209 @@
+// S3Store without a real server: URL building, error mapping, and faults from a scripted server
+// (a connection cut mid-body resumes with Range; 503 retried; 403 not retried; a bad body caught).
+#include "storage/s3_store.h"
+
+#include <gtest/gtest.h>
+
+#include "core/file.h"
+#include "fake_http_server.h"
+#include "storage/hash.h"
+#include "random_bytes.h"
+#include "test_util/test_env.h"
+
+namespace loom::storage {
+namespace {
+
+using testing::FakeHttpServer;
+
+S3Options FastOptions(const std::string& endpoint) {
+  S3Options o;
+  o.bucket = "bucket";
+  o.endpoint = endpoint;
+  o.access_key = "test:tester";
+  o.secret_key = "s3cr3t-value";
+  o.backoff_initial_ms = 1;
+  o.backoff_max_ms = 5;
+  return o;
+}
+
+std::unique_ptr<S3Store> MakeStore(const S3Options& o) {
+  auto s = S3Store::Create(o);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? std::move(s).value() : nullptr;
+}
+
+std::string Md5Hex(const std::string& s) {
+  Digest d(Digest::Kind::kMd5);
+  d.Update(s);
+  return d.HexFinal();
+}
+
+TEST(S3UrlTest, PathStyleForOtherEndpoints) {
+  auto store = MakeStore(FastOptions("http://127.0.0.1:9000"));
+  S3Store::Request r;
+  r.key = "dir/a b+ü";
+  EXPECT_EQ(store->UrlFor(r).first, "http://127.0.0.1:9000/bucket/dir/a%20b%2B%C3%BC");
+  EXPECT_EQ(store->UrlFor(r).second, "127.0.0.1:9000");
+  S3Store::Request list;
+  list.query = {{"list-type", "2"}, {"prefix", "a/"}};
+  // No slash between the bucket and '?'.
+  EXPECT_EQ(store->UrlFor(list).first, "http://127.0.0.1:9000/bucket?list-type=2&prefix=a%2F");
+}
+
+TEST(S3UrlTest, VirtualHostForAws) {
+  S3Options o = FastOptions("");
+  o.region = "eu-west-1";
+  auto store = MakeStore(o);
+  S3Store::Request r;
+  r.key = "k";
+  EXPECT_EQ(store->UrlFor(r).first, "https://bucket.s3.eu-west-1.amazonaws.com/k");
+  EXPECT_EQ(store->UrlFor(r).second, "bucket.s3.eu-west-1.amazonaws.com");
+  S3Store::Request list;
+  list.query = {{"list-type", "2"}};
+  EXPECT_EQ(store->UrlFor(list).first, "https://bucket.s3.eu-west-1.amazonaws.com/?list-type=2");
+}
+
+TEST(S3UrlTest, BadOptionsAreClearErrors) {
+  S3Options o = FastOptions("127.0.0.1:9000");
+  EXPECT_NE(S3Store::Create(o).status().message().find("has no scheme"), std::string::npos);
+  o = FastOptions("http://h");
+  o.bucket = "";
+  EXPECT_EQ(S3Store::Create(o).status().code(), StatusCode::kInvalidArgument);
+  o = FastOptions("http://h");
+  o.secret_key = "";
+  EXPECT_NE(S3Store::Create(o).status().message().find("no secret key"), std::string::npos);
+}
+
+TEST(S3StoreFaultTest, CutConnectionResumesWithRange) {
+  std::string content = testing::RandomBytes(1 << 20, 7);
+  std::string etag = "\"" + Md5Hex(content) + "\"";
+  size_t cut = 300000;
+  FakeHttpServer server([&](const std::string& request, int index) {
+    if (index == 0) {  // all headers, a third of the body, then the connection drops
+      return FakeHttpServer::Response(200, "OK", {"ETag: " + etag}, content.substr(0, cut), content.size());
+    }
+    size_t at = request.find("Range: bytes=");
+    if (at == std::string::npos) return FakeHttpServer::Response(500, "No range", {}, "");
+    size_t from = std::atoll(request.c_str() + at + 13);
+    return FakeHttpServer::Response(
+        206, "Partial Content",
+        {"ETag: " + etag, "Content-Range: bytes " + std::to_string(from) + "-" + std::to_string(content.size() - 1) + "/" +
+                              std::to_string(content.size())},
+        content.substr(from));
+  });
+  auto store = MakeStore(FastOptions(server.endpoint()));
+  loom::testing::ScratchDir dir;
+  auto got = store->Get("obj", dir.Join("out"), {});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  auto bytes = ReadFile(dir.Join("out"));
+  ASSERT_TRUE(bytes.ok());
+  EXPECT_TRUE(*bytes == content);
+  auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_NE(requests[1].find("Range: bytes=" + std::to_string(cut) + "-\r\n"), std::string::npos) << requests[1];
+}
+
+TEST(S3StoreFaultTest, WrongSecretIsOneClearErrorWithoutRetries) {
+  FakeHttpServer server([](const std::string&, int) {
+    return FakeHttpServer::Response(
+        403, "Forbidden", {"Content-Type: application/xml"},
+        "<?xml version='1.0' encoding='UTF-8'?>\n<Error><Code>SignatureDoesNotMatch</Code><Message>The request "
+        "signature we calculated does not match the signature you provided. Check your key and signing "
+        "method.</Message></Error>");
+  });
+  S3Options o = FastOptions(server.endpoint());
+  auto store = MakeStore(o);
+  loom::testing::ScratchDir dir;
+  auto got = store->Get("obj", dir.Join("out"), {});
+  EXPECT_EQ(got.status().code(), StatusCode::kPermissionDenied);
+  std::string m = got.status().message();
+  EXPECT_NE(m.find("HTTP 403 SignatureDoesNotMatch"), std::string::npos) << m;
+  EXPECT_NE(m.find("signature does not match"), std::string::npos) << m;
+  EXPECT_NE(m.find("GET s3://bucket/obj"), std::string::npos) << m;
+  EXPECT_EQ(m.find(o.secret_key), std::string::npos) << m;
+  EXPECT_EQ(server.requests().size(), 1u);
+  auto names = ListDir(dir.path());
+  EXPECT_TRUE(names.ok() && names->empty());
+  // The secret never goes over the wire either (only its signature).
+  EXPECT_EQ(server.requests()[0].find(o.secret_key), std::string::npos);
+  EXPECT_NE(server.requests()[0].find("x-amz-content-sha256: e3b0c442"), std::string::npos);
+}
+
+TEST(S3StoreFaultTest, ServerErrorsAreRetriedThenSucceed) {
+  FakeHttpServer server([](const std::string&, int index) {
+    if (index < 2) return FakeHttpServer::Response(index == 0 ? 503 : 429, "Busy", {}, "");
+    return FakeHttpServer::Response(200, "OK", {"ETag: \"abc\""}, "", 42);
+  });
+  auto store = MakeStore(FastOptions(server.endpoint()));
+  auto head = store->Head("obj");
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(head->size, 42);
+  EXPECT_EQ(head->etag, "abc");
+  EXPECT_EQ(server.requests().size(), 3u);
+}
+
+TEST(S3StoreFaultTest, GivesUpAfterMaxAttempts) {
+  FakeHttpServer server([](const std::string&, int) { return FakeHttpServer::Response(500, "Oops", {}, ""); });
+  S3Options o = FastOptions(server.endpoint());
+  o.max_attempts = 3;
+  auto store = MakeStore(o);
+  auto head = store->Head("obj");
+  EXPECT_EQ(head.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(server.requests().size(), 3u);
+}
+
+TEST(S3StoreFaultTest, NotFoundIsNotRetried) {
+  FakeHttpServer server([](const std::string&, int) {
+    return FakeHttpServer::Response(404, "Not Found", {}, "<Error><Code>NoSuchKey</Code></Error>");
+  });
+  auto store = MakeStore(FastOptions(server.endpoint()));
+  loom::testing::ScratchDir dir;
+  EXPECT_EQ(store->Get("obj", dir.Join("x"), {}).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(server.requests().size(), 1u);
+}
+
+TEST(S3StoreFaultTest, CorruptBodyIsCaughtAndLeavesNoFile) {
+  std::string content = "hello world";
+  FakeHttpServer server([&](const std::string&, int) {
+    return FakeHttpServer::Response(200, "OK", {"ETag: \"" + Md5Hex(content) + "\""}, "hellO world");
+  });
+  auto store = MakeStore(FastOptions(server.endpoint()));
+  loom::testing::ScratchDir dir;
+  auto got = store->Get("obj", dir.Join("out"), {});
+  EXPECT_EQ(got.status().code(), StatusCode::kDataLoss) << got.status().ToString();
+  auto names = ListDir(dir.path());
+  EXPECT_TRUE(names.ok() && names->empty());
+}
+
+TEST(S3StoreFaultTest, ConnectionRefusedIsRetriedThenReported) {
+  int port;
+  {
+    FakeHttpServer gone([](const std::string&, int) { return std::string(); });
+    port = std::atoi(gone.endpoint().substr(gone.endpoint().rfind(':') + 1).c_str());
+  }
+  S3Options o = FastOptions("http://127.0.0.1:" + std::to_string(port));
+  o.max_attempts = 2;
+  auto store = MakeStore(o);
+  auto head = store->Head("obj");
+  EXPECT_EQ(head.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(head.status().message().find("connection refused"), std::string::npos) << head.status().message();
+  EXPECT_NE(head.status().message().find("gave up after 2 attempts"), std::string::npos);
+}
+
+TEST(S3StoreTest, PutSendsThePayloadHash) {
+  std::string content = "payload bytes";
+  FakeHttpServer server([](const std::string&, int) { return FakeHttpServer::Response(200, "OK", {"ETag: \"e\""}, ""); });
+  auto store = MakeStore(FastOptions(server.endpoint()));
+  loom::testing::ScratchDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("f"), content).ok());
+  auto put = store->Put("k", dir.Join("f"), {});
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  auto req = server.requests().at(0);
+  EXPECT_EQ(req.rfind("PUT /bucket/k HTTP/1.1", 0), 0u) << req;
+  EXPECT_NE(req.find("x-amz-content-sha256: " + Sha256Hex(content)), std::string::npos);
+  EXPECT_NE(req.find("Credential=test:tester/"), std::string::npos);
+  EXPECT_EQ(req.substr(req.size() - content.size()), content);
+}
+
+}  // namespace
+}  // namespace loom::storage
