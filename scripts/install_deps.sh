@@ -12,6 +12,9 @@ packages=(
   nlohmann-json3-dev libyaml-cpp-dev          # JSON, YAML
   libprotobuf-dev protobuf-compiler           # TensorBoard event records
   libgtest-dev libgmock-dev                   # tests
+  # Distributed training: the parameter-server service (proto/ps/ps.proto) is gRPC; these give
+  # the C++ library, its CMake config and protoc's grpc_cpp_plugin for the service stubs.
+  libgrpc++-dev protobuf-compiler-grpc
   python3 python3-protobuf python3-crc32c     # independent event-file reader (tests)
   # storage (src/storage, src/net/http_client): our S3 client, its test server and cross-checks
   libcurl4-openssl-dev libssl-dev             # HTTP client (libcurl) and SigV4/SHA-256/MD5 (OpenSSL)

@@ -1,0 +1,235 @@
+#include "net/http_server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "core/logging.h"
+
+namespace loom::net {
+
+std::string HttpRequest::Header(const std::string& name) const {
+  for (const auto& [k, v] : headers) {
+    if (strcasecmp(k.c_str(), name.c_str()) == 0) return v;
+  }
+  return "";
+}
+
+const char* HttpReason(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "";
+  }
+}
+
+namespace {
+
+// What one request accumulates between libmicrohttpd's calls.
+struct RequestState {
+  HttpRequest request;
+  size_t content_length = 0;
+  bool too_large = false;
+};
+
+MHD_Result CollectHeader(void* cls, MHD_ValueKind, const char* key, const char* value) {
+  auto* headers = static_cast<std::vector<std::pair<std::string, std::string>>*>(cls);
+  headers->emplace_back(key ? key : "", value ? value : "");
+  return MHD_YES;
+}
+
+MHD_Result Send(MHD_Connection* connection, const HttpResponse& response) {
+  MHD_Response* r = MHD_create_response_from_buffer(
+      response.body.size(), const_cast<char*>(response.body.data()), MHD_RESPMEM_MUST_COPY);
+  if (r == nullptr) return MHD_NO;
+  if (!response.content_type.empty())
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, response.content_type.c_str());
+  MHD_Result result = MHD_queue_response(connection, static_cast<unsigned>(response.status), r);
+  MHD_destroy_response(r);
+  return result;
+}
+
+HttpResponse TooLarge(size_t limit) {
+  HttpResponse r;
+  r.status = 413;
+  r.body = "{\"error\": \"request body is larger than the limit of " + std::to_string(limit) +
+           " bytes\"}";
+  return r;
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  MHD_Daemon* daemon = nullptr;
+  int listen_fd = -1;
+  bool quiesced = false;
+
+  static MHD_Result Access(void* cls, MHD_Connection* connection, const char* url,
+                           const char* method, const char* /*version*/, const char* upload_data,
+                           size_t* upload_data_size, void** con_cls) {
+    auto* server = static_cast<HttpServer*>(cls);
+    auto* state = static_cast<RequestState*>(*con_cls);
+    if (state == nullptr) {
+      state = new RequestState;
+      *con_cls = state;
+      server->active_requests_.fetch_add(1);
+      state->request.method = method ? method : "";
+      state->request.path = url ? url : "";
+      MHD_get_connection_values(connection, MHD_HEADER_KIND, CollectHeader, &state->request.headers);
+      const char* length =
+          MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+      if (length != nullptr) {
+        unsigned long long n = strtoull(length, nullptr, 10);
+        if (n > server->options_.max_body_bytes) {
+          // Answered now: the body is never read.
+          state->too_large = true;
+          return Send(connection, TooLarge(server->options_.max_body_bytes));
+        }
+        state->content_length = static_cast<size_t>(n);
+        state->request.body.reserve(state->content_length);
+      }
+      return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+      if (!state->too_large) {
+        if (state->request.body.size() + *upload_data_size > server->options_.max_body_bytes) {
+          state->too_large = true;
+          state->request.body.clear();
+          state->request.body.shrink_to_fit();
+        } else {
+          state->request.body.append(upload_data, *upload_data_size);
+        }
+      }
+      *upload_data_size = 0;
+      return MHD_YES;
+    }
+    if (state->too_large) return Send(connection, TooLarge(server->options_.max_body_bytes));
+    HttpResponse response;
+    server->handler_(state->request, &response);
+    return Send(connection, response);
+  }
+
+  static void Completed(void* cls, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
+    auto* server = static_cast<HttpServer*>(cls);
+    auto* state = static_cast<RequestState*>(*con_cls);
+    if (state == nullptr) return;
+    delete state;
+    *con_cls = nullptr;
+    server->active_requests_.fetch_sub(1);
+  }
+};
+
+HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)
+    : options_(std::move(options)), handler_(std::move(handler)), impl_(std::make_unique<Impl>()) {}
+
+StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions& options,
+                                                         HttpHandler handler) {
+  const std::string where = options.address + ":" + std::to_string(options.port);
+  if (options.port < 0 || options.port > 65535)
+    return InvalidArgument(where + ": port must be in [0, 65535]");
+  if (options.num_threads < 1) return InvalidArgument(where + ": num_threads must be >= 1");
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  int family = AF_INET;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+  if (inet_pton(AF_INET, options.address.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(options.port));
+    addr_len = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, options.address.c_str(), &v6->sin6_addr) == 1) {
+    family = AF_INET6;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(options.port));
+    addr_len = sizeof(sockaddr_in6);
+  } else {
+    return InvalidArgument(where + ": \"" + options.address + "\" is not an IPv4 or IPv6 address");
+  }
+  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ErrnoStatus(where, "socket", errno);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
+    int err = errno;
+    close(fd);
+    return ErrnoStatus(where, "bind", err);
+  }
+  if (listen(fd, 4096) != 0) {
+    int err = errno;
+    close(fd);
+    return ErrnoStatus(where, "listen", err);
+  }
+  sockaddr_storage bound{};
+  socklen_t bound_len = sizeof(bound);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
+  int port = family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port)
+                               : ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+
+  std::unique_ptr<HttpServer> server(new HttpServer(options, std::move(handler)));
+  server->port_ = port;
+  server->impl_->listen_fd = fd;
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC;
+  if (family == AF_INET6) flags |= MHD_USE_IPv6;
+  server->impl_->daemon = MHD_start_daemon(
+      flags, static_cast<uint16_t>(port), nullptr, nullptr, &Impl::Access, server.get(),
+      MHD_OPTION_LISTEN_SOCKET, static_cast<MHD_socket>(fd),
+      MHD_OPTION_THREAD_POOL_SIZE, static_cast<unsigned>(options.num_threads),
+      MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(options.connection_timeout_seconds),
+      MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(options.max_connections),
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(64 * 1024),
+      MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
+      MHD_OPTION_NOTIFY_COMPLETED, &Impl::Completed, server.get(), MHD_OPTION_END);
+  if (server->impl_->daemon == nullptr) {
+    close(fd);
+    server->impl_->listen_fd = -1;
+    return Internal(where + ": libmicrohttpd could not start the server");
+  }
+  return server;
+}
+
+bool HttpServer::Drain(double timeout_seconds) {
+  if (impl_->daemon != nullptr && !impl_->quiesced) {
+    MHD_socket fd = MHD_quiesce_daemon(impl_->daemon);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+    impl_->listen_fd = -1;
+    impl_->quiesced = true;
+  }
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::microseconds(static_cast<int64_t>(timeout_seconds * 1e6));
+  while (active_requests_.load() > 0) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+void HttpServer::Stop() {
+  if (impl_->daemon == nullptr) return;
+  MHD_stop_daemon(impl_->daemon);
+  impl_->daemon = nullptr;
+  // A quiesced daemon handed its listening socket back (closed in Drain); otherwise
+  // MHD_stop_daemon closed it.
+  impl_->listen_fd = -1;
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+}  // namespace loom::net

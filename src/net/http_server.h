@@ -1,0 +1,87 @@
+// HttpServer: an HTTP/1.1 server that hands each complete request (headers and whole body) to
+// one handler and sends the handler's response. It wraps libmicrohttpd (the only file that
+// includes it): epoll with a fixed pool of event threads, so thousands of idle keep-alive
+// connections cost a file descriptor each, not a thread (a slow client cannot hold a thread).
+//
+// The handler runs on an event thread and must be thread-safe; it should be quick (model
+// predict is tens of microseconds) since the connections of that thread wait meanwhile.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+
+namespace loom::net {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // the URL path, percent-decoded, without the query
+  std::vector<std::pair<std::string, std::string>> headers;  // names as sent
+  std::string body;
+  // The first header with this name (case-insensitive), or empty.
+  std::string Header(const std::string& name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+using HttpHandler = std::function<void(const HttpRequest& request, HttpResponse* response)>;
+
+struct HttpServerOptions {
+  // The address to bind: an IPv4 or IPv6 literal. 127.0.0.1 unless the user asks otherwise.
+  std::string address = "127.0.0.1";
+  // 0 picks a free port; port() tells which.
+  int port = 0;
+  // Event threads: each serves its share of the connections.
+  int num_threads = 2;
+  // Bodies larger than this are answered 413 without being read to the end.
+  size_t max_body_bytes = 64u << 20;
+  // A connection with no traffic for this long is closed (idle keep-alive or a stalled client).
+  int connection_timeout_seconds = 60;
+  // Connections beyond this are refused at accept.
+  int max_connections = 20000;
+};
+
+class HttpServer {
+ public:
+  // Binds and starts serving. Errors name the address: "127.0.0.1:8501: Address in use".
+  static StatusOr<std::unique_ptr<HttpServer>> Create(const HttpServerOptions& options,
+                                                      HttpHandler handler);
+  ~HttpServer();  // Stop()
+
+  // The bound port.
+  int port() const { return port_; }
+  // Stops accepting connections, then waits until no request is being handled or
+  // timeout_seconds passes (requests already read are answered). Returns true if drained.
+  bool Drain(double timeout_seconds);
+  // Closes every connection and stops the event threads. Idempotent.
+  void Stop();
+
+  // Requests being read or handled right now (for drain and tests).
+  int64_t active_requests() const { return active_requests_.load(); }
+
+ private:
+  struct Impl;
+  HttpServer(HttpServerOptions options, HttpHandler handler);
+
+  HttpServerOptions options_;
+  HttpHandler handler_;
+  int port_ = 0;
+  std::atomic<int64_t> active_requests_{0};
+  std::unique_ptr<Impl> impl_;
+};
+
+// The reason phrase of an HTTP status code ("Not Found"), for logs and clients.
+const char* HttpReason(int status);
+
+}  // namespace loom::net

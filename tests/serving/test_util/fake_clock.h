@@ -1,0 +1,47 @@
+// FakeClock: a Clock that moves only when a test says so, and tells the test when a thread is
+// asleep on it (so "advance and observe" needs no real sleeping).
+#pragma once
+
+#include <condition_variable>
+#include <mutex>
+
+#include "serving/clock.h"
+
+namespace loom::serving::testing {
+
+class FakeClock : public Clock {
+ public:
+  int64_t NowMicros() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return now_;
+  }
+  void SleepUntil(int64_t deadline, const std::atomic<bool>& cancel) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++sleepers_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return cancel.load() || now_ >= deadline; });
+    --sleepers_;
+  }
+  void Wake() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    cv_.notify_all();
+  }
+  void AdvanceMicros(int64_t micros) {
+    std::lock_guard<std::mutex> lock(mu_);
+    now_ += micros;
+    cv_.notify_all();
+  }
+  // Blocks until at least n threads are asleep on this clock.
+  void WaitForSleepers(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return sleepers_ >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int64_t now_ = 1'000'000;
+  int sleepers_ = 0;
+};
+
+}  // namespace loom::serving::testing
