@@ -49,6 +49,20 @@ class TrainCliTest : public ::testing::Test {
       ASSERT_EQ(symlink(src.c_str(), JoinPath(dir, Basename(src)).c_str()), 0);
     }
   }
+  // MNIST with one file replaced by `content`: training must fail with one line naming that
+  // file and `what`, and write nothing.
+  void ExpectDamageRejected(const std::string& name, const std::string& content, const std::string& what) {
+    const std::string data = work_.Join("data"), train_dir = work_.Join("t");
+    LinkMnist(data);
+    const std::string damaged = JoinPath(data, name);
+    (void)RemoveAll(damaged);
+    (void)RemoveAll(damaged + ".gz");
+    ASSERT_TRUE(WriteFileAtomic(damaged, content).ok());
+    ProcessResult r = Loom({"train", "--data_dir", data, "--train_dir", train_dir});
+    ExpectOneErrorLine(r, damaged);
+    EXPECT_NE(r.err.find(what), std::string::npos) << r.err;
+    EXPECT_TRUE(NoOutputIn(train_dir));
+  }
   // Asserts a failed command printed exactly one error line naming `needle`.
   void ExpectOneErrorLine(const ProcessResult& r, const std::string& needle) {
     EXPECT_NE(r.exit_code, 0);
@@ -206,43 +220,20 @@ TEST_F(TrainCliTest, MissingIdxFile) {
 }
 
 TEST_F(TrainCliTest, TruncatedIdxFile) {
-  const std::string data = work_.Join("data"), train_dir = work_.Join("t");
-  LinkMnist(data);
-  auto images = ReadFile(JoinPath(testing::MnistDir(), "t10k-images-idx3-ubyte"));
-  ASSERT_TRUE(images.ok());
-  const std::string damaged = JoinPath(data, "t10k-images-idx3-ubyte");
-  (void)RemoveAll(damaged);
-  (void)RemoveAll(damaged + ".gz");
-  ASSERT_TRUE(WriteFileAtomic(damaged, images->substr(0, images->size() / 2)).ok());
-  ProcessResult r = Loom({"train", "--data_dir", data, "--train_dir", train_dir});
-  ExpectOneErrorLine(r, damaged);
-  EXPECT_NE(r.err.find("truncated"), std::string::npos) << r.err;
-  EXPECT_TRUE(NoOutputIn(train_dir));
+  // The t10k header (10000x28x28 unsigned bytes) followed by 1000 of its 7,840,000 pixels.
+  std::string idx = {0, 0, 8, 3, 0, 0, 0x27, 0x10, 0, 0, 0, 28, 0, 0, 0, 28};
+  idx.append(1000, '\x7f');
+  ExpectDamageRejected("t10k-images-idx3-ubyte", idx, "truncated");
 }
 
 TEST_F(TrainCliTest, CorruptIdxFile) {
-  const std::string data = work_.Join("data"), train_dir = work_.Join("t");
-  LinkMnist(data);
-  const std::string damaged = JoinPath(data, "train-labels-idx1-ubyte");
-  (void)RemoveAll(damaged);
-  (void)RemoveAll(damaged + ".gz");
-  ASSERT_TRUE(WriteFileAtomic(damaged, std::string("\x12\x34\x56\x78garbage-not-an-idx-file", 27)).ok());
-  ProcessResult r = Loom({"train", "--data_dir", data, "--train_dir", train_dir});
-  ExpectOneErrorLine(r, damaged);
-  EXPECT_TRUE(NoOutputIn(train_dir));
+  ExpectDamageRejected("train-labels-idx1-ubyte",
+                       std::string("\x12\x34\x56\x78garbage-not-an-idx-file", 27), "magic");
 }
 
 TEST_F(TrainCliTest, LabelCountMismatch) {
-  const std::string data = work_.Join("data"), train_dir = work_.Join("t");
-  LinkMnist(data);
-  const std::string labels = JoinPath(data, "t10k-labels-idx1-ubyte");
-  (void)RemoveAll(labels);
-  (void)RemoveAll(labels + ".gz");
   std::string idx = {0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3};  // 3 labels for 10000 images
-  ASSERT_TRUE(WriteFileAtomic(labels, idx).ok());
-  ProcessResult r = Loom({"train", "--data_dir", data, "--train_dir", train_dir});
-  ExpectOneErrorLine(r, labels);
-  EXPECT_TRUE(NoOutputIn(train_dir));
+  ExpectDamageRejected("t10k-labels-idx1-ubyte", idx, "t10k-images-idx3-ubyte");
 }
 
 TEST_F(TrainCliTest, UnknownLayerInSpec) {
