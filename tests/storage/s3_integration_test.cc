@@ -1,0 +1,145 @@
+// S3Store against a real, strict S3 server: OpenStack Swift with s3api on 127.0.0.1, started by
+// the CTest fixture (scripts/swift/start.sh; $LOOM_SWIFT_DIR/env holds its AWS_* settings).
+// The conformance suite runs here as it runs on file://, and Debian's `aws` CLI reads what Loom
+// wrote and writes what Loom reads.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "core/file.h"
+#include "storage/hash.h"
+#include "storage/s3_store.h"
+#include "store_conformance.h"
+#include "test_util/subprocess.h"
+
+namespace loom::storage {
+namespace {
+
+using testing::StoreConformanceTest;
+using testing::StoreFactory;
+
+constexpr char kBucket[] = "loom-test";
+
+// The server's settings, from the line start.sh printed: KEY=VALUE separated by spaces.
+std::map<std::string, std::string> SwiftEnv() {
+  const char* dir = std::getenv("LOOM_SWIFT_DIR");
+  EXPECT_NE(dir, nullptr) << "LOOM_SWIFT_DIR is not set (run through ctest: the swift fixture sets it)";
+  std::map<std::string, std::string> env;
+  if (!dir) return env;
+  auto text = ReadFile(JoinPath(dir, "env"));
+  EXPECT_TRUE(text.ok()) << text.status().ToString();
+  if (!text.ok()) return env;
+  std::istringstream in(*text);
+  std::string item;
+  while (in >> item) {
+    size_t eq = item.find('=');
+    if (eq != std::string::npos) env[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return env;
+}
+
+S3Options SwiftOptions() {
+  auto env = SwiftEnv();
+  S3Options o;
+  o.bucket = kBucket;
+  o.endpoint = env["AWS_ENDPOINT_URL"];
+  o.access_key = env["AWS_ACCESS_KEY_ID"];
+  o.secret_key = env["AWS_SECRET_ACCESS_KEY"];
+  o.region = env["AWS_REGION"];
+  return o;
+}
+
+std::unique_ptr<ObjectStore> MakeSwiftStore() {
+  auto store = S3Store::Create(SwiftOptions());
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  if (!store.ok()) return nullptr;
+  Status created = (*store)->CreateBucket();
+  EXPECT_TRUE(created.ok()) << created.ToString();
+  return std::move(store).value();
+}
+
+INSTANTIATE_TEST_SUITE_P(Swift, StoreConformanceTest, ::testing::Values(StoreFactory{"s3", MakeSwiftStore}),
+                         [](const auto& info) { return info.param.name; });
+
+// Runs Debian's aws CLI with the server's credentials in its environment (never on its command line).
+loom::testing::ProcessResult Aws(const std::vector<std::string>& args, const std::string& scratch) {
+  auto env = SwiftEnv();
+  std::vector<std::string> argv = {"/usr/bin/aws", "--endpoint-url", env["AWS_ENDPOINT_URL"]};
+  argv.insert(argv.end(), args.begin(), args.end());
+  loom::testing::Process p(argv, scratch,
+                           {"AWS_ACCESS_KEY_ID=" + env["AWS_ACCESS_KEY_ID"],
+                            "AWS_SECRET_ACCESS_KEY=" + env["AWS_SECRET_ACCESS_KEY"], "AWS_DEFAULT_REGION=us-east-1",
+                            "AWS_REQUEST_CHECKSUM_CALCULATION=when_required", "AWS_CONFIG_FILE=/dev/null",
+                            "AWS_SHARED_CREDENTIALS_FILE=/dev/null"});
+  return p.Wait();
+}
+
+class SwiftCrossCheckTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = MakeSwiftStore();
+    ASSERT_NE(store_, nullptr);
+    prefix_ = "cross-" + std::to_string(std::random_device{}()) + "/";
+  }
+  loom::testing::ScratchDir scratch_;
+  std::unique_ptr<ObjectStore> store_;
+  std::string prefix_;
+};
+
+TEST_F(SwiftCrossCheckTest, AwsReadsWhatLoomWrote) {
+  for (auto [name, size] : {std::pair<std::string, size_t>{"small ü.bin", 1000}, {"multi part.bin", (5 << 20) + 1}}) {
+    std::string content = testing::RandomBytes(size, size);
+    ASSERT_TRUE(WriteFileAtomic(scratch_.Join("src"), content).ok());
+    auto put = store_->Put(prefix_ + name, scratch_.Join("src"), {});
+    ASSERT_TRUE(put.ok()) << put.status().ToString();
+    // Above 5 MiB Loom uploads in parts: S3's ETag for that is "<md5 of part md5s>-<parts>".
+    if (size > (5 << 20)) EXPECT_EQ(put->etag.substr(put->etag.size() - 2), "-2") << put->etag;
+    auto r = Aws({"s3", "cp", "s3://" + std::string(kBucket) + "/" + prefix_ + name, scratch_.Join("by-aws")}, scratch_.path());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(*Sha256OfFile(scratch_.Join("by-aws")), Sha256Hex(content)) << name;
+  }
+}
+
+TEST_F(SwiftCrossCheckTest, LoomReadsWhatAwsWrote) {
+  // 9 MiB: aws uploads it in parts (its threshold is 8 MiB), so the ETag is a multipart one.
+  std::string content = testing::RandomBytes(9 << 20, 9);
+  ASSERT_TRUE(WriteFileAtomic(scratch_.Join("src"), content).ok());
+  std::string key = prefix_ + "from aws/été.bin";
+  auto r = Aws({"s3", "cp", scratch_.Join("src"), "s3://" + std::string(kBucket) + "/" + key}, scratch_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto got = store_->Get(key, scratch_.Join("by-loom"), {});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*Sha256OfFile(scratch_.Join("by-loom")), Sha256Hex(content));
+  auto listed = store_->ListAll(prefix_ + "from aws/");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].key, key);
+  EXPECT_EQ((*listed)[0].size, 9 << 20);
+}
+
+TEST_F(SwiftCrossCheckTest, WrongSecretIsOneClearError) {
+  S3Options o = SwiftOptions();
+  o.secret_key = "not-the-secret";
+  auto store = S3Store::Create(o);
+  ASSERT_TRUE(store.ok());
+  auto head = (*store)->Head("anything");
+  EXPECT_EQ(head.status().code(), StatusCode::kPermissionDenied) << head.status().ToString();
+  auto got = (*store)->Get("anything", scratch_.Join("x"), {});
+  EXPECT_EQ(got.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(got.status().message().find("signature does not match"), std::string::npos) << got.status().message();
+  EXPECT_EQ(got.status().message().find("not-the-secret"), std::string::npos);
+  EXPECT_FALSE(PathExists(scratch_.Join("x")));
+}
+
+TEST_F(SwiftCrossCheckTest, MissingBucketIsNotFound) {
+  S3Options o = SwiftOptions();
+  o.bucket = "no-such-bucket-here";
+  auto store = S3Store::Create(o);
+  ASSERT_TRUE(store.ok());
+  auto page = (*store)->List({});
+  EXPECT_EQ(page.status().code(), StatusCode::kNotFound) << page.status().ToString();
+  EXPECT_NE(page.status().message().find("NoSuchBucket"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace loom::storage
