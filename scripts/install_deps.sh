@@ -20,6 +20,9 @@ packages=(
   libcurl4-openssl-dev libssl-dev             # HTTP client (libcurl) and SigV4/SHA-256/MD5 (OpenSSL)
   swift-proxy swift-object swift-container swift-account memcached  # a real S3 server (Swift s3api) for integration tests
   awscli s3cmd                                # independent S3 clients: read what Loom wrote, and the other way
+  # serving (src/net/http_server, src/serving, bench/serving)
+  libmicrohttpd-dev                           # HTTP server of loom serve, chosen by measurement (src/serving/README.md)
+  wrk nginx-light                             # bench/serving: load generator, and nginx's static response as the HTTP ceiling
 )
 if [[ "${LOOM_WITH_TORCH:-0}" == 1 ]]; then
   packages+=(python3-torch python3-numpy)     # bench/train_vs_pytorch

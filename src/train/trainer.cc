@@ -11,6 +11,7 @@
 #include "data/batcher.h"
 #include "tboard/event_writer.h"
 #include "train/checkpoint.h"
+#include "train/learning_rate.h"
 
 namespace loom::train {
 namespace {
@@ -27,12 +28,6 @@ std::string Format(const char* fmt, auto... args) {
   char buf[512];
   snprintf(buf, sizeof(buf), fmt, args...);
   return buf;
-}
-
-// tf.train.cosine_decay with alpha 0: the rate at `step` of a decay over `steps` steps.
-double CosineDecay(double learning_rate, int64_t step, int64_t steps) {
-  const double progress = steps > 0 ? std::min<double>(step, steps) / steps : 1.0;
-  return learning_rate * 0.5 * (1.0 + std::cos(M_PI * progress));
 }
 
 }  // namespace

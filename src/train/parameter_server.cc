@@ -1,0 +1,279 @@
+#include "train/parameter_server.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include "core/logging.h"
+#include "nn/kernels.h"
+#include "nn/optimizer.h"
+#include "ps/ps.grpc.pb.h"
+#include "train/learning_rate.h"
+
+namespace loom::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+grpc::Status Error(grpc::StatusCode code, const std::string& message) { return {code, message}; }
+
+// Checks that `bytes` holds exactly n floats; copies them into `out` when it is not null.
+bool TakeFloats(const std::string& bytes, int64_t n, std::vector<float>* out) {
+  if (bytes.size() != static_cast<size_t>(n) * sizeof(float)) return false;
+  if (out) {
+    out->resize(static_cast<size_t>(n));
+    std::memcpy(out->data(), bytes.data(), bytes.size());
+  }
+  return true;
+}
+
+void PutFloats(const std::vector<float>& values, std::string* bytes) {
+  bytes->assign(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+}
+
+}  // namespace
+
+class ParameterServer::Service final : public ps::ParameterServer::Service {
+ public:
+  grpc::Status Init(grpc::ServerContext*, const ps::InitRequest* request, ps::InitResponse*) override {
+    const ps::ShardConfig& c = request->config();
+    if (c.size() < 0 || c.begin() < 0 || c.begin() + c.size() > c.total())
+      return Error(grpc::StatusCode::INVALID_ARGUMENT, "Init: shard [begin, begin+size) is outside [0, total)");
+    if (c.optimizer() != "adam" && c.optimizer() != "sgd")
+      return Error(grpc::StatusCode::INVALID_ARGUMENT, "Init: optimizer \"" + c.optimizer() + "\" is not adam or sgd");
+    if (c.sync_replicas() && c.replicas_to_aggregate() < 1)
+      return Error(grpc::StatusCode::INVALID_ARGUMENT, "Init: replicas_to_aggregate must be at least 1");
+    std::vector<float> w, m, v;
+    if (!TakeFloats(request->variables(), c.size(), &w))
+      return Error(grpc::StatusCode::INVALID_ARGUMENT, "Init: variables must hold size floats");
+    if (request->slot0().empty()) m.assign(w.size(), 0.f);
+    else if (!TakeFloats(request->slot0(), c.size(), &m))
+      return Error(grpc::StatusCode::INVALID_ARGUMENT, "Init: slot0 must hold size floats or be empty");
+    if (request->slot1().empty()) v.assign(w.size(), 0.f);
+    else if (!TakeFloats(request->slot1(), c.size(), &v))
+      return Error(grpc::StatusCode::INVALID_ARGUMENT, "Init: slot1 must hold size floats or be empty");
+    std::lock_guard<std::mutex> lock(mu_);
+    config_ = c;
+    w_ = std::move(w);
+    m_ = std::move(m);
+    v_ = std::move(v);
+    global_step_ = request->global_step();
+    optimizer_step_ = request->global_step();
+    accum_.assign(w_.size(), 0.f);
+    accum_count_ = 0;
+    initialized_ = true;
+    LOOM_LOG(INFO) << "ps: initialized shard [" << c.begin() << ", " << c.begin() + c.size() << ") of "
+                   << c.total() << " floats at global step " << global_step_
+                   << (c.sync_replicas() ? ", sync" : ", async");
+    changed_.notify_all();
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetState(grpc::ServerContext*, const ps::StateRequest*, ps::StateResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    response->set_initialized(initialized_);
+    if (initialized_) *response->mutable_config() = config_;
+    response->set_global_step(global_step_);
+    response->set_done(Done());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Pull(grpc::ServerContext*, const ps::PullRequest* request, ps::Variables* response) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (grpc::Status s = CheckReady(request->layout()); !s.ok()) return s;
+    Fill(response);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status PushPull(grpc::ServerContext* context, const ps::PushRequest* request,
+                        ps::Variables* response) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (grpc::Status s = CheckReady(request->layout()); !s.ok()) return s;
+    const std::string& bytes = request->gradients();
+    if (!TakeFloats(bytes, config_.size(), nullptr))
+      return Error(grpc::StatusCode::INVALID_ARGUMENT, "PushPull: gradients must hold " +
+                                                           std::to_string(config_.size()) + " floats");
+    const float* g = reinterpret_cast<const float*>(bytes.data());  // protobuf strings are 8-aligned
+    bool applied = false;
+    if (!Done()) {
+      if (!config_.sync_replicas()) {
+        Apply(g);
+        applied = true;
+      } else if (request->step() == global_step_) {
+        // SyncReplicasOptimizer: add to this step's aggregate; the last one applies the mean
+        // and everyone waiting for this step gets the variables after it.
+        for (size_t i = 0; i < accum_.size(); ++i) accum_[i] += g[i];
+        const int64_t step = global_step_;
+        if (++accum_count_ >= config_.replicas_to_aggregate()) {
+          const float scale = 1.0f / static_cast<float>(accum_count_);
+          for (float& a : accum_) a *= scale;
+          Apply(accum_.data());
+          std::fill(accum_.begin(), accum_.end(), 0.f);
+          accum_count_ = 0;
+          changed_.notify_all();
+        } else {
+          changed_.wait(lock, [&] { return global_step_ != step || Done() || stopped_ || context->IsCancelled(); });
+        }
+        applied = true;
+      }
+      // else: computed on older variables: dropped, as SyncReplicasOptimizer drops stale gradients.
+    }
+    Fill(response);
+    response->set_applied(applied);
+    if (response->done()) Told(request->replica());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Snapshot(grpc::ServerContext*, const ps::SnapshotRequest*, ps::SnapshotResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!initialized_) return Error(grpc::StatusCode::FAILED_PRECONDITION, "ps: not initialized yet");
+    response->set_global_step(global_step_);
+    response->set_optimizer_step(optimizer_step_);
+    PutFloats(w_, response->mutable_variables());
+    PutFloats(m_, response->mutable_slot0());
+    if (config_.optimizer() == "adam") PutFloats(v_, response->mutable_slot1());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Shutdown(grpc::ServerContext*, const ps::ShutdownRequest*, ps::ShutdownResponse*) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!shutdown_) {
+      LOOM_LOG(INFO) << "ps: the chief said training is over at global step " << global_step_;
+      shutdown_ = true;
+      shutdown_at_ = Clock::now();
+    }
+    told_done_.insert(0);  // the chief (replica 0) is the caller
+    changed_.notify_all();
+    return grpc::Status::OK;
+  }
+
+  // Blocks until Shutdown has reached every replica, the grace period has passed, or Stop().
+  void WaitForEnd(double grace_secs) {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      if (stopped_) return;
+      if (shutdown_) {
+        const int replicas = initialized_ ? config_.num_replicas() : 1;
+        if (static_cast<int>(told_done_.size()) >= replicas) return;
+        const auto deadline = shutdown_at_ + std::chrono::duration_cast<Clock::duration>(
+                                                 std::chrono::duration<double>(grace_secs));
+        if (Clock::now() >= deadline) {
+          LOOM_LOG(WARNING) << "ps: " << replicas - static_cast<int>(told_done_.size())
+                            << " replica(s) did not ask again after the chief's shutdown; exiting";
+          return;
+        }
+        changed_.wait_until(lock, deadline);
+      } else {
+        changed_.wait(lock);
+      }
+    }
+  }
+
+  void Stop() {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  // REQUIRES: mu_ held.
+  bool Done() const {
+    return shutdown_ || (initialized_ && config_.train_steps() > 0 && global_step_ >= config_.train_steps());
+  }
+
+  grpc::Status CheckReady(const std::string& layout) const {
+    if (!initialized_)
+      return Error(grpc::StatusCode::FAILED_PRECONDITION, "ps: not initialized yet (the chief initializes it)");
+    if (layout != config_.layout())
+      return Error(grpc::StatusCode::INVALID_ARGUMENT,
+                   "ps holds a model with parameters " + config_.layout() + ", the caller's has " + layout);
+    return grpc::Status::OK;
+  }
+
+  void Fill(ps::Variables* response) const {
+    response->set_global_step(global_step_);
+    response->set_done(Done());
+    PutFloats(w_, response->mutable_variables());
+  }
+
+  void Told(int replica) {
+    told_done_.insert(replica);
+    changed_.notify_all();
+  }
+
+  // One optimizer update of the shard with gradient g; increments the global step.
+  void Apply(const float* g) {
+    const double lr = ScheduledLearningRate(config_.learning_rate(), config_.learning_rate_decay(),
+                                            global_step_, config_.train_steps());
+    ++optimizer_step_;
+    nn::kernels::ScopedFlushDenormal flush;
+    const int64_t n = static_cast<int64_t>(w_.size());
+    if (config_.optimizer() == "adam") {
+      const float lr_t = nn::AdamLearningRate(lr, config_.beta1(), config_.beta2(), optimizer_step_);
+      nn::AdamUpdate(w_.data(), g, m_.data(), v_.data(), n, lr_t, static_cast<float>(config_.beta1()),
+                     static_cast<float>(config_.beta2()), static_cast<float>(config_.epsilon()));
+    } else {
+      nn::MomentumUpdate(w_.data(), g, m_.data(), n, static_cast<float>(lr), static_cast<float>(config_.momentum()));
+    }
+    ++global_step_;
+  }
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  bool initialized_ = false;
+  ps::ShardConfig config_;
+  std::vector<float> w_, m_, v_;    // variables and slots of the shard
+  std::vector<float> accum_;        // sync: the sum of this step's gradients
+  int accum_count_ = 0;
+  int64_t global_step_ = 0;
+  int64_t optimizer_step_ = 0;
+  bool shutdown_ = false;
+  Clock::time_point shutdown_at_;
+  std::set<int> told_done_;
+  bool stopped_ = false;
+};
+
+struct ParameterServer::Impl {
+  ParameterServerOptions options;
+  Service service;
+  std::unique_ptr<grpc::Server> server;
+};
+
+StatusOr<std::unique_ptr<ParameterServer>> ParameterServer::Create(const ParameterServerOptions& options) {
+  std::unique_ptr<ParameterServer> ps(new ParameterServer());
+  ps->impl_ = std::make_unique<Impl>();
+  ps->impl_->options = options;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(), &ps->port_);
+  builder.RegisterService(&ps->impl_->service);
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // a port in use is an error, not shared
+  builder.SetMaxReceiveMessageSize(1 << 30);
+  builder.SetMaxSendMessageSize(1 << 30);
+  ps->impl_->server = builder.BuildAndStart();
+  if (!ps->impl_->server || ps->port_ == 0)
+    return Unavailable(options.address + ": cannot serve the ps there (address in use or not this host's)");
+  return ps;
+}
+
+ParameterServer::~ParameterServer() {
+  if (impl_ && impl_->server) {
+    impl_->service.Stop();
+    impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  }
+}
+
+void ParameterServer::Wait() {
+  impl_->service.WaitForEnd(impl_->options.shutdown_grace_secs);
+  // Sync pushes still waiting are woken by Stop(); give in-flight calls a moment to answer.
+  impl_->service.Stop();
+  impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+}
+
+void ParameterServer::Stop() { impl_->service.Stop(); }
+
+}  // namespace loom::train

@@ -1,0 +1,323 @@
+#include "train/ps_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "core/logging.h"
+#include "ps/ps.grpc.pb.h"
+
+namespace loom::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Calls fn(parameter, offset in the parameter, count, offset in the range) for each piece of
+// the flat range [begin, begin + size) that lies in one parameter.
+template <typename Fn>
+void ForRange(std::vector<nn::Parameter>& params, int64_t begin, int64_t size, Fn fn) {
+  int64_t offset = 0;  // of the current parameter in the flat vector
+  const int64_t end = begin + size;
+  for (nn::Parameter& p : params) {
+    const int64_t n = p.value.size();
+    const int64_t lo = std::max(begin, offset), hi = std::min(end, offset + n);
+    if (lo < hi) fn(p, lo - offset, hi - lo, lo - begin);
+    offset += n;
+    if (offset >= end) break;
+  }
+}
+
+bool Retryable(grpc::StatusCode code) {
+  return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::FAILED_PRECONDITION;
+}
+
+}  // namespace
+
+std::vector<ShardRange> PartitionEvenly(int64_t total, int num_shards) {
+  std::vector<ShardRange> shards(static_cast<size_t>(num_shards));
+  int64_t begin = 0;
+  for (int i = 0; i < num_shards; ++i) {
+    const int64_t size = total / num_shards + (i < total % num_shards ? 1 : 0);
+    shards[static_cast<size_t>(i)] = {begin, size};
+    begin += size;
+  }
+  return shards;
+}
+
+std::string ParameterLayout(const std::vector<nn::Parameter>& params) {
+  std::string out;
+  for (const nn::Parameter& p : params) {
+    if (!out.empty()) out += ",";
+    out += p.name + ":";
+    for (size_t i = 0; i < p.value.shape().size(); ++i)
+      out += (i ? "x" : "") + std::to_string(p.value.shape()[i]);
+  }
+  return out;
+}
+
+struct PsClient::Impl {
+  PsClientOptions options;
+  std::vector<std::unique_ptr<ps::ParameterServer::Stub>> stubs;
+  // Reused from step to step, so their byte buffers keep their capacity.
+  std::vector<ps::PushRequest> push;
+  std::vector<ps::Variables> variables;
+
+  std::string Name(size_t i) const {
+    return "ps " + std::to_string(i) + " (" + options.ps_addresses[i] + ")";
+  }
+
+  // Starts start(i, context, done) for every ps task at once and waits for all; a task whose
+  // call fails with a retryable code (unreachable, not initialized) is called again after a
+  // backoff, until wait_secs pass without its success. `retry_uninitialized` false makes
+  // FAILED_PRECONDITION final.
+  using Start = std::function<void(size_t, grpc::ClientContext*, std::function<void(grpc::Status)>)>;
+  Status CallAll(const char* what, const Start& start, bool retry_uninitialized = true) {
+    const size_t n = stubs.size();
+    std::vector<bool> pending(n, true);
+    std::vector<grpc::Status> results(n);
+    double backoff = 0.05;
+    const auto give_up = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                            std::chrono::duration<double>(options.wait_secs));
+    bool logged = false;
+    for (;;) {
+      std::mutex mu;
+      std::condition_variable cv;
+      size_t outstanding = 0;
+      std::vector<std::unique_ptr<grpc::ClientContext>> contexts(n);
+      for (size_t i = 0; i < n; ++i) {
+        if (!pending[i]) continue;
+        contexts[i] = std::make_unique<grpc::ClientContext>();
+        ++outstanding;
+      }
+      for (size_t i = 0; i < n; ++i) {
+        if (!pending[i]) continue;
+        start(i, contexts[i].get(), [&, i](grpc::Status s) {
+          std::lock_guard<std::mutex> lock(mu);
+          results[i] = std::move(s);
+          if (--outstanding == 0) cv.notify_all();
+        });
+      }
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return outstanding == 0; });
+      }
+      bool again = false;
+      for (size_t i = 0; i < n; ++i) {
+        if (!pending[i]) continue;
+        const grpc::Status& s = results[i];
+        if (s.ok()) {
+          pending[i] = false;
+          continue;
+        }
+        const bool retry = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                           (retry_uninitialized && s.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+        if (!retry) return Internal(Name(i) + ": " + what + ": " + s.error_message());
+        if (Clock::now() >= give_up)
+          return Unavailable(Name(i) + ": " + what + ": no answer in " +
+                             std::to_string(static_cast<int>(options.wait_secs)) + " s: " + s.error_message());
+        if (!logged) {
+          LOOM_LOG(INFO) << Name(i) << ": " << what << ": " << s.error_message() << "; retrying";
+          logged = true;
+        }
+        again = true;
+      }
+      if (!again) return OkStatus();
+      std::this_thread::sleep_for(std::chrono::duration<double>(backoff));
+      backoff = std::min(backoff * 2, options.max_backoff_secs);
+    }
+  }
+};
+
+StatusOr<std::unique_ptr<PsClient>> PsClient::Create(const PsClientOptions& options,
+                                                     const std::vector<nn::Parameter>& params) {
+  if (options.ps_addresses.empty()) return InvalidArgument("ps client: no ps task addresses");
+  std::unique_ptr<PsClient> client(new PsClient());
+  client->impl_ = std::make_unique<Impl>();
+  client->impl_->options = options;
+  for (const nn::Parameter& p : params) client->total_ += p.value.size();
+  client->shards_ = PartitionEvenly(client->total_, static_cast<int>(options.ps_addresses.size()));
+  client->layout_ = ParameterLayout(params);
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(1 << 30);
+  args.SetMaxSendMessageSize(1 << 30);
+  // Reconnect quickly when a ps task comes (back) up: our own backoff paces the retries.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
+  for (const std::string& address : options.ps_addresses) {
+    auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    client->impl_->stubs.push_back(ps::ParameterServer::NewStub(channel));
+  }
+  const size_t n = options.ps_addresses.size();
+  client->impl_->push.resize(n);
+  client->impl_->variables.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    client->impl_->push[i].set_layout(client->layout_);
+    client->impl_->push[i].set_replica(options.replica);
+  }
+  return client;
+}
+
+PsClient::~PsClient() = default;
+
+StatusOr<bool> PsClient::WaitReachable() {
+  std::vector<ps::StateRequest> requests(shards_.size());
+  std::vector<ps::StateResponse> responses(shards_.size());
+  LOOM_RETURN_IF_ERROR(impl_->CallAll("GetState", [&](size_t i, grpc::ClientContext* ctx, auto done) {
+    impl_->stubs[i]->async()->GetState(ctx, &requests[i], &responses[i], std::move(done));
+  }));
+  bool all = true;
+  for (size_t i = 0; i < responses.size(); ++i) {
+    if (!responses[i].initialized()) {
+      all = false;
+      continue;
+    }
+    if (responses[i].config().layout() != layout_)
+      return FailedPrecondition(impl_->Name(i) + " holds a model with parameters " +
+                                responses[i].config().layout() + ", this task's has " + layout_);
+  }
+  return all;
+}
+
+Status PsClient::Init(const PsTrainingConfig& config, int64_t global_step, const std::vector<float>& variables,
+                      const std::vector<float>& slot0, const std::vector<float>& slot1) {
+  if (static_cast<int64_t>(variables.size()) != total_ ||
+      (!slot0.empty() && static_cast<int64_t>(slot0.size()) != total_) ||
+      (!slot1.empty() && static_cast<int64_t>(slot1.size()) != total_))
+    return InvalidArgument("ps Init: buffers must hold " + std::to_string(total_) + " floats");
+  const size_t n = shards_.size();
+  std::vector<ps::InitRequest> requests(n);
+  std::vector<ps::InitResponse> responses(n);
+  auto bytes = [](const std::vector<float>& v, ShardRange r) {
+    return std::string(reinterpret_cast<const char*>(v.data() + r.begin), static_cast<size_t>(r.size) * sizeof(float));
+  };
+  for (size_t i = 0; i < n; ++i) {
+    ps::ShardConfig* c = requests[i].mutable_config();
+    c->set_begin(shards_[i].begin);
+    c->set_size(shards_[i].size);
+    c->set_total(total_);
+    c->set_layout(layout_);
+    c->set_optimizer(config.optimizer.type);
+    c->set_learning_rate(config.optimizer.learning_rate);
+    c->set_beta1(config.optimizer.beta1);
+    c->set_beta2(config.optimizer.beta2);
+    c->set_epsilon(config.optimizer.epsilon);
+    c->set_momentum(config.optimizer.momentum);
+    c->set_learning_rate_decay(config.learning_rate_decay);
+    c->set_train_steps(config.train_steps);
+    c->set_sync_replicas(config.sync_replicas);
+    c->set_replicas_to_aggregate(config.replicas_to_aggregate);
+    c->set_num_replicas(config.num_replicas);
+    requests[i].set_global_step(global_step);
+    requests[i].set_variables(bytes(variables, shards_[i]));
+    if (!slot0.empty()) requests[i].set_slot0(bytes(slot0, shards_[i]));
+    if (!slot1.empty()) requests[i].set_slot1(bytes(slot1, shards_[i]));
+  }
+  return impl_->CallAll("Init", [&](size_t i, grpc::ClientContext* ctx, auto done) {
+    impl_->stubs[i]->async()->Init(ctx, &requests[i], &responses[i], std::move(done));
+  });
+}
+
+namespace {
+
+// Copies each shard's variables into the parameters and sums up the step results.
+Status TakeVariables(std::vector<nn::Parameter>& params, const std::vector<ShardRange>& shards,
+                     const std::vector<ps::Variables>& responses, PsClient::StepResult* result) {
+  for (size_t i = 0; i < shards.size(); ++i) {
+    const std::string& bytes = responses[i].variables();
+    if (bytes.size() != static_cast<size_t>(shards[i].size) * sizeof(float))
+      return DataLoss("ps " + std::to_string(i) + ": sent " + std::to_string(bytes.size()) +
+                      " bytes of variables, expected " + std::to_string(shards[i].size * 4));
+    const float* src = reinterpret_cast<const float*>(bytes.data());
+    ForRange(params, shards[i].begin, shards[i].size, [&](nn::Parameter& p, int64_t at, int64_t count, int64_t from) {
+      std::memcpy(p.value.data() + at, src + from, static_cast<size_t>(count) * sizeof(float));
+    });
+    if (i == 0) result->global_step = responses[i].global_step();
+    result->done = result->done || responses[i].done();
+    result->applied = result->applied && responses[i].applied();
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+StatusOr<PsClient::StepResult> PsClient::Pull(std::vector<nn::Parameter>& params) {
+  const size_t n = shards_.size();
+  std::vector<ps::PullRequest> requests(n);
+  for (auto& r : requests) r.set_layout(layout_);
+  LOOM_RETURN_IF_ERROR(impl_->CallAll("Pull", [&](size_t i, grpc::ClientContext* ctx, auto done) {
+    impl_->stubs[i]->async()->Pull(ctx, &requests[i], &impl_->variables[i], std::move(done));
+  }));
+  StepResult result;
+  LOOM_RETURN_IF_ERROR(TakeVariables(params, shards_, impl_->variables, &result));
+  result.applied = false;
+  return result;
+}
+
+StatusOr<PsClient::StepResult> PsClient::PushPull(std::vector<nn::Parameter>& params, int64_t step) {
+  const size_t n = shards_.size();
+  for (size_t i = 0; i < n; ++i) {
+    ps::PushRequest& request = impl_->push[i];
+    request.set_step(step);
+    std::string* bytes = request.mutable_gradients();
+    bytes->resize(static_cast<size_t>(shards_[i].size) * sizeof(float));
+    float* dst = reinterpret_cast<float*>(bytes->data());
+    ForRange(params, shards_[i].begin, shards_[i].size, [&](nn::Parameter& p, int64_t at, int64_t count, int64_t to) {
+      std::memcpy(dst + to, p.grad.data() + at, static_cast<size_t>(count) * sizeof(float));
+    });
+  }
+  LOOM_RETURN_IF_ERROR(impl_->CallAll("PushPull", [&](size_t i, grpc::ClientContext* ctx, auto done) {
+    impl_->stubs[i]->async()->PushPull(ctx, &impl_->push[i], &impl_->variables[i], std::move(done));
+  }));
+  StepResult result;
+  LOOM_RETURN_IF_ERROR(TakeVariables(params, shards_, impl_->variables, &result));
+  return result;
+}
+
+StatusOr<PsSnapshot> PsClient::Snapshot() {
+  const size_t n = shards_.size();
+  std::vector<ps::SnapshotRequest> requests(n);
+  std::vector<ps::SnapshotResponse> responses(n);
+  LOOM_RETURN_IF_ERROR(impl_->CallAll("Snapshot", [&](size_t i, grpc::ClientContext* ctx, auto done) {
+    impl_->stubs[i]->async()->Snapshot(ctx, &requests[i], &responses[i], std::move(done));
+  }));
+  PsSnapshot out;
+  out.global_step = responses[0].global_step();
+  out.optimizer_step = responses[0].optimizer_step();
+  const bool has_slot1 = !responses[0].slot1().empty();
+  out.variables.resize(static_cast<size_t>(total_));
+  out.slot0.resize(static_cast<size_t>(total_));
+  if (has_slot1) out.slot1.resize(static_cast<size_t>(total_));
+  for (size_t i = 0; i < n; ++i) {
+    const size_t bytes = static_cast<size_t>(shards_[i].size) * sizeof(float);
+    const ps::SnapshotResponse& r = responses[i];
+    if (r.variables().size() != bytes || r.slot0().size() != bytes || (has_slot1 && r.slot1().size() != bytes))
+      return DataLoss(impl_->Name(i) + ": Snapshot: wrong number of bytes");
+    std::memcpy(out.variables.data() + shards_[i].begin, r.variables().data(), bytes);
+    std::memcpy(out.slot0.data() + shards_[i].begin, r.slot0().data(), bytes);
+    if (has_slot1) std::memcpy(out.slot1.data() + shards_[i].begin, r.slot1().data(), bytes);
+  }
+  return out;
+}
+
+Status PsClient::Shutdown() {
+  const size_t n = shards_.size();
+  std::vector<ps::ShutdownRequest> requests(n);
+  std::vector<ps::ShutdownResponse> responses(n);
+  for (size_t i = 0; i < n; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::Status s = impl_->stubs[i]->Shutdown(&ctx, requests[i], &responses[i]);
+    if (!s.ok() && s.error_code() != grpc::StatusCode::UNAVAILABLE)
+      return Internal(impl_->Name(i) + ": Shutdown: " + s.error_message());
+  }
+  return OkStatus();
+}
+
+}  // namespace loom::train

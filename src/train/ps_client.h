@@ -1,0 +1,100 @@
+// The worker's and chief's side of the ps service: the model's parameters laid end to end as
+// one flat float vector, split into one contiguous range per ps task (bytes balanced to one
+// float), and the calls of a training step sent to every ps task at once. Values and gradients
+// are copied straight between the model's tensors and the request/response bytes.
+// Calls retry with backoff while a ps task is unreachable or not yet initialized, so start
+// order does not matter; they give up after `wait_secs` without progress.
+//
+// Thread-safety: one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "nn/model.h"
+#include "nn/optimizer.h"
+
+namespace loom::train {
+
+// [begin, begin + size) of the flat vector.
+struct ShardRange {
+  int64_t begin = 0;
+  int64_t size = 0;
+};
+
+// `total` floats split over `num_shards` tasks: sizes differ by at most one.
+std::vector<ShardRange> PartitionEvenly(int64_t total, int num_shards);
+
+// "name:784x100,name:100,..." of the parameters: ps and callers check they hold the same model.
+std::string ParameterLayout(const std::vector<nn::Parameter>& params);
+
+struct PsClientOptions {
+  std::vector<std::string> ps_addresses;  // host:port of each ps task, in task order
+  int replica = 0;                        // this task's replica index (0 is the chief)
+  double wait_secs = 300;                 // give up after this long without reaching a ps task
+  double max_backoff_secs = 2;            // retry delays double from 50 ms up to this
+};
+
+// What the chief tells every ps task in Init.
+struct PsTrainingConfig {
+  nn::OptimizerOptions optimizer;
+  std::string learning_rate_decay = "none";
+  int64_t train_steps = 0;
+  bool sync_replicas = false;
+  int replicas_to_aggregate = 1;
+  int num_replicas = 1;
+};
+
+// The variables and optimizer state of every shard, stitched together (the chief's checkpoints).
+struct PsSnapshot {
+  int64_t global_step = 0;
+  int64_t optimizer_step = 0;
+  std::vector<float> variables, slot0, slot1;  // flat; slot1 empty for sgd
+};
+
+class PsClient {
+ public:
+  // `params` fixes the layout (names, shapes); the model's tensors are read and written by the
+  // calls that take them. Connects lazily: Create does not wait for the ps tasks.
+  static StatusOr<std::unique_ptr<PsClient>> Create(const PsClientOptions& options,
+                                                    const std::vector<nn::Parameter>& params);
+  ~PsClient();
+
+  const std::vector<ShardRange>& shards() const { return shards_; }
+  int64_t total() const { return total_; }
+
+  // Waits until every ps task answers; returns whether all of them are initialized.
+  StatusOr<bool> WaitReachable();
+  // Sets every shard (chief): variables from `variables` (flat), slots from `slot0`/`slot1`
+  // (flat, or empty for zeros), at `global_step`.
+  Status Init(const PsTrainingConfig& config, int64_t global_step, const std::vector<float>& variables,
+              const std::vector<float>& slot0, const std::vector<float>& slot1);
+
+  struct StepResult {
+    int64_t global_step = 0;  // ps 0's global step after the call
+    bool done = false;        // some ps task says training is over
+    bool applied = true;      // every ps task applied the gradient
+  };
+  // Copies the current variables into the parameters' values, waiting for the chief's Init.
+  StatusOr<StepResult> Pull(std::vector<nn::Parameter>& params);
+  // Pushes the parameters' grads, computed on variables of global step `step`, and copies the
+  // variables after the update into their values: one round trip to each ps task.
+  StatusOr<StepResult> PushPull(std::vector<nn::Parameter>& params, int64_t step);
+  // Every shard's variables and slots.
+  StatusOr<PsSnapshot> Snapshot();
+  // Tells every ps task that training is over (chief). A ps task already gone is fine.
+  Status Shutdown();
+
+ private:
+  PsClient() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::vector<ShardRange> shards_;
+  int64_t total_ = 0;
+  std::string layout_;
+};
+
+}  // namespace loom::train
