@@ -136,8 +136,10 @@ TEST(SourceTest, PollsWithTheClockAndAppliesThePolicy) {
   // Not yet: the poller sleeps until a second has passed on its clock.
   clock.AdvanceMicros(500'000);
   EXPECT_EQ((*source)->polls(), 1);
+  int64_t sleeps = clock.total_sleeps();
   clock.AdvanceMicros(500'000);
-  while ((*source)->polls() < 2) std::this_thread::yield();
+  clock.WaitForTotalSleeps(sleeps + 1);
+  EXPECT_EQ((*source)->polls(), 2);
   EXPECT_EQ(manager.Get(Req("m"))->version, 3);
   EXPECT_TRUE(manager.Get(Req("m", 2)).ok());  // latest 2
   EXPECT_FALSE(manager.Get(Req("m", 1)).ok());

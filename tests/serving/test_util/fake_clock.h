@@ -18,6 +18,7 @@ class FakeClock : public Clock {
   void SleepUntil(int64_t deadline, const std::atomic<bool>& cancel) override {
     std::unique_lock<std::mutex> lock(mu_);
     ++sleepers_;
+    ++total_sleeps_;
     cv_.notify_all();
     cv_.wait(lock, [&] { return cancel.load() || now_ >= deadline; });
     --sleepers_;
@@ -31,6 +32,15 @@ class FakeClock : public Clock {
     now_ += micros;
     cv_.notify_all();
   }
+  // SleepUntil calls so far (a poller that sleeps again has finished its work).
+  int64_t total_sleeps() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return total_sleeps_;
+  }
+  void WaitForTotalSleeps(int64_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return total_sleeps_ >= n; });
+  }
   // Blocks until at least n threads are asleep on this clock.
   void WaitForSleepers(int n) {
     std::unique_lock<std::mutex> lock(mu_);
@@ -42,6 +52,7 @@ class FakeClock : public Clock {
   std::condition_variable cv_;
   int64_t now_ = 1'000'000;
   int sleepers_ = 0;
+  int64_t total_sleeps_ = 0;
 };
 
 }  // namespace loom::serving::testing

@@ -1,0 +1,56 @@
+#include "serving/model_server.h"
+
+#include <thread>
+
+#include "core/logging.h"
+
+namespace loom::serving {
+
+StatusOr<std::unique_ptr<ModelServer>> ModelServer::BuildAndStart(const ModelServerOptions& options) {
+  if (options.model_base_path.empty()) return InvalidArgument("--model_base_path: must be set");
+  if (options.model_name.empty()) return InvalidArgument("--model_name: must not be empty");
+  LOOM_ASSIGN_OR_RETURN(VersionPolicy policy,
+                        ParseVersionPolicy(options.model_version_policy, "--model_version_policy"));
+  std::unique_ptr<ModelServer> server(new ModelServer);
+  LoomServableOptions servable_options;
+  servable_options.num_instances = options.num_model_instances;
+  server->loader_ = std::make_unique<LoomServableLoader>(servable_options);
+  server->manager_ = std::make_unique<ServableManager>(server->loader_.get());
+  FileSystemSourceOptions source_options;
+  source_options.models.push_back({options.model_name, options.model_base_path, policy});
+  source_options.poll_wait_seconds = options.file_system_poll_wait_seconds;
+  source_options.clock = options.clock;
+  ServableManager* manager = server->manager_.get();
+  LOOM_ASSIGN_OR_RETURN(server->source_,
+                        FileSystemSource::Create(source_options, [manager](const std::string& name,
+                                                                           std::vector<AspiredVersion> v) {
+                          manager->SetAspiredVersions(name, std::move(v));
+                        }));
+  server->source_->Start();
+  server->rest_ = std::make_unique<RestApi>(server->manager_.get());
+  net::HttpServerOptions http_options;
+  http_options.address = options.rest_api_address;
+  http_options.port = options.rest_api_port;
+  http_options.num_threads = options.rest_api_num_threads > 0
+                                 ? options.rest_api_num_threads
+                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  http_options.max_body_bytes = options.max_body_bytes;
+  http_options.connection_timeout_seconds = options.connection_timeout_seconds;
+  RestApi* rest = server->rest_.get();
+  auto http = net::HttpServer::Create(
+      http_options, [rest](const net::HttpRequest& req, net::HttpResponse* res) { rest->Handle(req, res); });
+  if (!http.ok()) return http.status().WithPrefix("--rest_api_address/--rest_api_port");
+  server->http_ = std::move(*http);
+  return server;
+}
+
+bool ModelServer::Shutdown(double timeout_seconds) {
+  if (source_) source_->Stop();
+  bool drained = http_ ? http_->Drain(timeout_seconds) : true;
+  if (http_) http_->Stop();
+  return drained;
+}
+
+ModelServer::~ModelServer() { Shutdown(0); }
+
+}  // namespace loom::serving

@@ -1,0 +1,56 @@
+// ModelServer: TF Serving's server core put together: a FileSystemSource polling the model's
+// base path feeds a ServableManager (Loom bundles as the servable plug-in), and RestApi answers
+// HTTP on an HttpServer. `loom serve` is flags -> ModelServerOptions -> BuildAndStart -> wait.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "net/http_server.h"
+#include "serving/clock.h"
+#include "serving/loom_servable.h"
+#include "serving/manager.h"
+#include "serving/rest_api.h"
+#include "serving/source.h"
+
+namespace loom::serving {
+
+struct ModelServerOptions {
+  std::string rest_api_address = "127.0.0.1";  // never all interfaces unless asked
+  int rest_api_port = 8501;                     // 0 picks a free port (tests)
+  int rest_api_num_threads = 0;                 // HTTP event threads; 0: number of CPUs
+  std::string model_name = "default";           // TF Serving's default name
+  std::string model_base_path;                  // <base>/<version>/ directories; file:// ok
+  std::string model_version_policy = "latest 1";  // latest [N] | all | specific V[,V...]
+  double file_system_poll_wait_seconds = 1;     // 0: load once at start
+  size_t max_body_bytes = 64u << 20;            // larger requests get 413
+  int connection_timeout_seconds = 60;          // idle or stalled connections are closed
+  int num_model_instances = 0;                  // concurrent Predicts per version; 0: CPUs
+  Clock* clock = nullptr;                       // null: the real clock
+};
+
+class ModelServer {
+ public:
+  // Validates options, loads what the base path holds now, then serves. Errors name the flag.
+  static StatusOr<std::unique_ptr<ModelServer>> BuildAndStart(const ModelServerOptions& options);
+  ~ModelServer();
+
+  int port() const { return http_->port(); }
+  const ServableManager& manager() const { return *manager_; }
+  // Stops polling and accepting, answers in-flight requests (up to timeout_seconds), stops.
+  // Returns true if every in-flight request was answered.
+  bool Shutdown(double timeout_seconds);
+
+ private:
+  ModelServer() = default;
+
+  std::unique_ptr<LoomServableLoader> loader_;
+  std::unique_ptr<ServableManager> manager_;
+  std::unique_ptr<FileSystemSource> source_;
+  std::unique_ptr<RestApi> rest_;
+  std::unique_ptr<net::HttpServer> http_;
+};
+
+}  // namespace loom::serving

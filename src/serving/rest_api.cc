@@ -1,0 +1,244 @@
+#include "serving/rest_api.h"
+
+#include <charconv>
+#include <cstring>
+
+#include "core/json.h"
+#include "serving/predict_request.h"
+
+namespace loom::serving {
+
+int HttpStatusFor(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return 200;
+    case StatusCode::kCancelled: return 499;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kOutOfRange: return 400;
+    case StatusCode::kDeadlineExceeded: return 504;
+    case StatusCode::kNotFound: return 404;
+    case StatusCode::kAlreadyExists: return 409;
+    case StatusCode::kPermissionDenied: return 403;
+    case StatusCode::kUnimplemented: return 501;
+    case StatusCode::kUnavailable: return 503;
+    default: return 500;
+  }
+}
+
+std::string ErrorBody(const std::string& message) {
+  return Json({{"error", message}}).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+namespace {
+
+void SetError(const Status& status, net::HttpResponse* response) {
+  response->status = HttpStatusFor(status.code());
+  response->content_type = "application/json";
+  response->body = ErrorBody(status.message());
+}
+
+bool ParseVersion(std::string_view text, int64_t* out) {
+  if (text.empty() || text.size() > 18) return false;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return r.ec == std::errc() && r.ptr == text.data() + text.size() && *out >= 0;
+}
+
+void AppendFloat(std::string* out, float v) {
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  out->append(buf, r.ptr);
+}
+
+// TF Serving's signature_def for a classifier servable, under both signature names the seed
+// exported (serving_default and predict_images).
+Json SignatureDefs(const Signature& sig) {
+  Json input_dims = Json::array({{{"size", "-1"}, {"name", ""}}});
+  for (int64_t d : sig.input_shape) input_dims.push_back({{"size", std::to_string(d)}, {"name", ""}});
+  Json def = {
+      {"inputs",
+       {{sig.input_name,
+         {{"dtype", "DT_FLOAT"},
+          {"tensor_shape", {{"dim", input_dims}, {"unknown_rank", false}}},
+          {"name", sig.input_name}}}}},
+      {"outputs",
+       {{sig.classes_name,
+         {{"dtype", "DT_INT64"},
+          {"tensor_shape", {{"dim", Json::array({{{"size", "-1"}, {"name", ""}}})}, {"unknown_rank", false}}},
+          {"name", sig.classes_name}}},
+        {sig.scores_name,
+         {{"dtype", "DT_FLOAT"},
+          {"tensor_shape",
+           {{"dim", Json::array({{{"size", "-1"}, {"name", ""}},
+                                 {{"size", std::to_string(sig.num_classes)}, {"name", ""}}})},
+            {"unknown_rank", false}}},
+          {"name", sig.scores_name}}}}},
+      {"method_name", "tensorflow/serving/predict"}};
+  return Json{{"predict_images", def}, {"serving_default", def}};
+}
+
+bool KnownSignature(const std::string& name) {
+  return name.empty() || name == "serving_default" || name == "predict_images";
+}
+
+}  // namespace
+
+void RestApi::Handle(const net::HttpRequest& request, net::HttpResponse* response) const {
+  std::string_view path = request.path;
+  const bool get = request.method == "GET" || request.method == "HEAD";
+  const bool post = request.method == "POST";
+  if (path == "/v2/health/live" && get) {
+    response->body = "{\"live\": true}";
+    return;
+  }
+  if (path == "/v2/health/ready" && get) {
+    bool ready = false;
+    for (const std::string& m : manager_->ModelNames()) ready = ready || manager_->Get({m, std::nullopt, ""}).ok();
+    response->status = ready ? 200 : 503;
+    response->body = ready ? "{\"ready\": true}" : "{\"ready\": false}";
+    return;
+  }
+  constexpr std::string_view kPrefix = "/v1/models/";
+  if (path.substr(0, kPrefix.size()) != kPrefix) {
+    SetError(NotFound("Malformed request: " + request.method + " " + request.path), response);
+    return;
+  }
+  std::string_view rest = path.substr(kPrefix.size());
+  // Verb: ":predict" at the end of the path.
+  std::string_view verb;
+  if (size_t colon = rest.rfind(':'); colon != std::string_view::npos) {
+    verb = rest.substr(colon + 1);
+    rest = rest.substr(0, colon);
+  }
+  bool metadata = false;
+  constexpr std::string_view kMetadata = "/metadata";
+  if (verb.empty() && rest.size() > kMetadata.size() &&
+      rest.substr(rest.size() - kMetadata.size()) == kMetadata) {
+    metadata = true;
+    rest = rest.substr(0, rest.size() - kMetadata.size());
+  }
+  ServableRequest which;
+  size_t slash = rest.find('/');
+  which.model = std::string(rest.substr(0, slash));
+  bool ok = !which.model.empty();
+  if (ok && slash != std::string_view::npos) {
+    std::string_view tail = rest.substr(slash + 1);
+    size_t s2 = tail.find('/');
+    std::string_view kind = tail.substr(0, s2);
+    std::string_view value = s2 == std::string_view::npos ? std::string_view() : tail.substr(s2 + 1);
+    int64_t v = 0;
+    if (kind == "versions" && ParseVersion(value, &v)) {
+      which.version = v;
+    } else if (kind == "labels" && !value.empty() && value.find('/') == std::string_view::npos) {
+      which.label = std::string(value);
+    } else {
+      ok = false;
+    }
+  }
+  if (ok && verb.empty() && get) {
+    metadata ? Metadata(which, response) : ModelStatus(which, response);
+    return;
+  }
+  if (ok && verb == "predict" && post) {
+    Predict(which, request.body, response);
+    return;
+  }
+  if (ok && (verb == "classify" || verb == "regress") && post) {
+    SetError(Unimplemented("The model's signature is predict-only; use :predict"), response);
+    return;
+  }
+  SetError(NotFound("Malformed request: " + request.method + " " + request.path), response);
+}
+
+void RestApi::ModelStatus(const ServableRequest& which, net::HttpResponse* response) const {
+  auto status = manager_->GetStatus(which.model);
+  if (!status.ok()) return SetError(status.status(), response);
+  int64_t want = -1;
+  if (!which.label.empty()) {
+    auto h = manager_->Get(which);
+    if (!h.ok()) return SetError(h.status(), response);
+    want = h->version;
+  } else if (which.version) {
+    want = *which.version;
+  }
+  Json list = Json::array();
+  for (const VersionStatus& v : *status) {
+    if (want >= 0 && v.version != want) continue;
+    list.push_back({{"version", std::to_string(v.version)},
+                    {"state", VersionStateName(v.state)},
+                    {"status",
+                     {{"error_code", v.status.ok() ? "OK" : StatusCodeName(v.status.code())},
+                      {"error_message", v.status.message()}}}});
+  }
+  if (list.empty())
+    return SetError(NotFound("Could not find version " + std::to_string(want) + " of model " +
+                             which.model),
+                    response);
+  response->body = Json({{"model_version_status", list}}).dump(1, ' ', false, Json::error_handler_t::replace);
+}
+
+void RestApi::Metadata(const ServableRequest& which, net::HttpResponse* response) const {
+  auto h = manager_->Get(which);
+  if (!h.ok()) return SetError(h.status(), response);
+  Json body = {
+      {"model_spec", {{"name", which.model}, {"signature_name", ""}, {"version", std::to_string(h->version)}}},
+      {"metadata", {{"signature_def", {{"signature_def", SignatureDefs(h->servable->signature())}}}}}};
+  response->body = body.dump(1);
+}
+
+void RestApi::Predict(const ServableRequest& which, const std::string& body,
+                      net::HttpResponse* response) const {
+  auto h = manager_->Get(which);
+  if (!h.ok()) return SetError(h.status(), response);
+  const Signature& sig = h->servable->signature();
+  auto req = ParsePredictRequest(body, sig);
+  if (!req.ok()) return SetError(req.status(), response);
+  if (!KnownSignature(req->signature_name))
+    return SetError(InvalidArgument("Serving signature name: \"" + req->signature_name +
+                                    "\" not found in signature def"),
+                    response);
+  const int64_t n = req->num_examples, k = sig.num_classes;
+  std::vector<float> scores(static_cast<size_t>(n * k));
+  if (Status s = h->servable->Predict(req->values.data(), n, scores.data()); !s.ok())
+    return SetError(s, response);
+  std::vector<int64_t> classes(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t best = 0;
+    for (int64_t j = 1; j < k; ++j)
+      if (scores[i * k + j] > scores[i * k + best]) best = j;
+    classes[i] = best;
+  }
+  std::string& out = response->body;
+  out.reserve(static_cast<size_t>(n * (k * 14 + 32)) + 64);
+  auto append_scores = [&](int64_t i) {
+    out += '[';
+    for (int64_t j = 0; j < k; ++j) {
+      if (j) out += ',';
+      AppendFloat(&out, scores[i * k + j]);
+    }
+    out += ']';
+  };
+  if (!req->columnar) {
+    out = "{\"predictions\": [";
+    for (int64_t i = 0; i < n; ++i) {
+      if (i) out += ", ";
+      out += "{\"" + sig.scores_name + "\": ";
+      append_scores(i);
+      out += ", \"" + sig.classes_name + "\": " + std::to_string(classes[i]) + "}";
+    }
+    out += "]}";
+  } else {
+    out = "{\"outputs\": {\"" + sig.scores_name + "\": [";
+    for (int64_t i = 0; i < n; ++i) {
+      if (i) out += ", ";
+      append_scores(i);
+    }
+    out += "], \"" + sig.classes_name + "\": [";
+    for (int64_t i = 0; i < n; ++i) {
+      if (i) out += ", ";
+      out += std::to_string(classes[i]);
+    }
+    out += "]}}";
+  }
+}
+
+}  // namespace loom::serving

@@ -1,0 +1,39 @@
+// RestApi: TF Serving's REST API (and KServe v2's health endpoints) over the manager:
+//   GET  /v1/models/{m}[/versions/{v}|/labels/{l}]            model_version_status
+//   GET  /v1/models/{m}[/versions/{v}|/labels/{l}]/metadata   signature_def
+//   POST /v1/models/{m}[/versions/{v}|/labels/{l}]:predict    instances/inputs -> predictions/outputs
+//   GET  /v2/health/live, /v2/health/ready
+// Errors are {"error": "..."} with TF Serving's HTTP code for the status (HttpStatusFor).
+// Thread-safe: Handle runs on every HTTP event thread at once.
+#pragma once
+
+#include <string>
+
+#include "net/http_server.h"
+#include "serving/manager.h"
+
+namespace loom::serving {
+
+class RestApi {
+ public:
+  // REQUIRES: manager outlives this.
+  explicit RestApi(const ServableManager* manager) : manager_(manager) {}
+  void Handle(const net::HttpRequest& request, net::HttpResponse* response) const;
+
+ private:
+  void ModelStatus(const ServableRequest& which, net::HttpResponse* response) const;
+  void Metadata(const ServableRequest& which, net::HttpResponse* response) const;
+  void Predict(const ServableRequest& which, const std::string& body,
+               net::HttpResponse* response) const;
+
+  const ServableManager* manager_;
+};
+
+// TF Serving's mapping (http_server.cc ToHTTPStatusCode): INVALID_ARGUMENT, FAILED_PRECONDITION
+// and OUT_OF_RANGE 400, NOT_FOUND 404, ALREADY_EXISTS 409, PERMISSION_DENIED 403,
+// UNIMPLEMENTED 501, UNAVAILABLE 503, DEADLINE_EXCEEDED 504, CANCELLED 499, others 500.
+int HttpStatusFor(StatusCode code);
+// {"error": "<message>"} with JSON escaping.
+std::string ErrorBody(const std::string& message);
+
+}  // namespace loom::serving

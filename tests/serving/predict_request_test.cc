@@ -1,0 +1,96 @@
+// Data-driven: every cases/<name>.json is a predict body, cases/<name>.expected what the parser
+// must make of it for a signature taking 4 floats per example ("ok ..." or "error: <part>").
+#include "serving/predict_request.h"
+
+#include <gtest/gtest.h>
+
+#include <charconv>
+
+#include "core/file.h"
+#include "test_util/test_env.h"
+
+namespace loom::serving {
+namespace {
+
+std::string Describe(const PredictRequest& r) {
+  std::string s = "ok n=" + std::to_string(r.num_examples) + " columnar=" + (r.columnar ? "1" : "0");
+  if (!r.signature_name.empty()) s += " signature=" + r.signature_name;
+  s += " values=";
+  for (size_t i = 0; i < r.values.size(); ++i) {
+    char buf[32];
+    auto end = std::to_chars(buf, buf + sizeof(buf), r.values[i]).ptr;
+    if (i) s += ',';
+    s.append(buf, end);
+  }
+  return s;
+}
+
+TEST(PredictRequestTest, Cases) {
+  Signature sig;
+  sig.input_shape = {2, 2};
+  sig.input_size = 4;
+  sig.num_classes = 10;
+  std::string dir = JoinPath(loom::testing::SourceDir(), "tests/serving/cases");
+  auto names = ListDir(dir);
+  ASSERT_TRUE(names.ok()) << names.status().message();
+  int cases = 0;
+  for (const std::string& name : *names) {
+    if (name.size() < 5 || name.substr(name.size() - 5) != ".json") continue;
+    std::string stem = name.substr(0, name.size() - 5);
+    auto body = ReadFile(JoinPath(dir, name));
+    auto expected = ReadFile(JoinPath(dir, stem + ".expected"));
+    ASSERT_TRUE(body.ok() && expected.ok()) << stem;
+    std::string want = *expected;
+    while (!want.empty() && want.back() == '\n') want.pop_back();
+    auto got = ParsePredictRequest(*body, sig);
+    SCOPED_TRACE(stem);
+    if (want.rfind("ok", 0) == 0) {
+      ASSERT_TRUE(got.ok()) << got.status().message();
+      EXPECT_EQ(Describe(*got), want);
+    } else {
+      ASSERT_FALSE(got.ok()) << Describe(*got);
+      EXPECT_EQ(got.status().code(), StatusCode::kInvalidArgument);
+      std::string part = want.substr(want.find(": ") + 2);
+      EXPECT_NE(got.status().message().find(part), std::string::npos)
+          << "message: " << got.status().message() << "\nwant part: " << part;
+    }
+    ++cases;
+  }
+  EXPECT_GE(cases, 20);
+}
+
+// Every prefix of a valid body is an error, never a crash or an accepted request.
+TEST(PredictRequestTest, EveryTruncationIsAnError) {
+  Signature sig;
+  sig.input_shape = {4};
+  sig.input_size = 4;
+  std::string body = R"({"signature_name": "s\"x", "instances": [{"images": [1.5e3, -2, 0.25, 7]}]})";
+  ASSERT_TRUE(ParsePredictRequest(body, sig).ok());
+  for (size_t n = 0; n < body.size(); ++n) {
+    EXPECT_FALSE(ParsePredictRequest(body.substr(0, n), sig).ok()) << body.substr(0, n);
+  }
+}
+
+// The fast float path agrees with the correctly rounded library conversion.
+TEST(PredictRequestTest, FloatsAreCorrectlyRounded) {
+  Signature sig;
+  sig.input_shape = {1};
+  sig.input_size = 1;
+  uint64_t state = 12345;
+  for (int i = 0; i < 20000; ++i) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    int digits = static_cast<int>(state >> 60) % 9 + 1;
+    uint64_t mantissa = (state >> 8) % 100000000;
+    std::string text = std::to_string(mantissa);
+    if (digits < static_cast<int>(text.size())) text.insert(text.size() - digits, ".");
+    else text = "0." + std::string(digits - text.size(), '0') + text;
+    float want = 0;
+    std::from_chars(text.data(), text.data() + text.size(), want);
+    auto got = ParsePredictRequest("{\"instances\": [[" + text + "]]}", sig);
+    ASSERT_TRUE(got.ok()) << text << ": " << got.status().message();
+    ASSERT_EQ(got->values[0], want) << text;
+  }
+}
+
+}  // namespace
+}  // namespace loom::serving

@@ -1,0 +1,250 @@
+// The REST API over real HTTP on 127.0.0.1 (port 0), in process, with real Loom bundles.
+#include "serving/rest_api.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <thread>
+
+#include "core/json.h"
+#include "serving/model_server.h"
+#include "test_util/bundles.h"
+#include "test_util/fake_clock.h"
+#include "test_util/raw_http.h"
+#include "test_util/test_env.h"
+
+namespace loom::serving {
+namespace {
+
+using testing::ConnectLocal;
+using testing::ReadResponse;
+using testing::Request;
+using testing::RequestText;
+using testing::SendAll;
+
+std::vector<float> TestImage(int seed) {
+  std::vector<float> image(784);
+  for (size_t i = 0; i < image.size(); ++i) image[i] = static_cast<float>((i * 7 + seed * 13) % 256) / 255.0f;
+  return image;
+}
+
+std::string ImageJson(const std::vector<float>& image) {
+  std::string s = "[";
+  for (size_t i = 0; i < image.size(); ++i) {
+    if (i) s += ",";
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%.9g", image[i]);
+    s += buf;
+  }
+  return s + "]";
+}
+
+Json ParseBody(const testing::RawResponse& r) {
+  auto j = ParseJson(r.body, "response");
+  EXPECT_TRUE(j.ok()) << r.body;
+  return j.ok() ? *j : Json();
+}
+
+class RestApiTest : public ::testing::Test {
+ protected:
+  void Start(double poll_seconds = 1) {
+    ModelServerOptions options;
+    options.rest_api_port = 0;
+    options.model_name = "mnist";
+    options.model_base_path = base_;
+    options.file_system_poll_wait_seconds = poll_seconds;
+    options.clock = &clock_;
+    options.max_body_bytes = 16u << 20;
+    options.connection_timeout_seconds = 1;
+    auto server = ModelServer::BuildAndStart(options);
+    ASSERT_TRUE(server.ok()) << server.status().message();
+    server_ = std::move(*server);
+    port_ = server_->port();
+  }
+  testing::RawResponse Predict(const std::string& body, const std::string& which = "") {
+    return Request(port_, "POST", "/v1/models/mnist" + which + ":predict", body);
+  }
+  void ExpectStillServing() {
+    auto r = Predict("{\"instances\": [" + ImageJson(TestImage(1)) + "]}");
+    EXPECT_EQ(r.status, 200) << r.body;
+  }
+
+  loom::testing::ScratchDir dir_;
+  std::string base_ = dir_.Join("mnist");
+  testing::FakeClock clock_;
+  std::unique_ptr<ModelServer> server_;
+  int port_ = 0;
+};
+
+TEST_F(RestApiTest, StatusMetadataAndPredictAsTfServing) {
+  std::string v1 = testing::WriteTestBundle(base_, 1, 7);
+  Start();
+  auto status = Request(port_, "GET", "/v1/models/mnist");
+  ASSERT_EQ(status.status, 200);
+  Json want = Json::parse(R"({"model_version_status": [{"version": "1", "state": "AVAILABLE",
+      "status": {"error_code": "OK", "error_message": ""}}]})");
+  EXPECT_EQ(ParseBody(status), want);
+  EXPECT_EQ(ParseBody(Request(port_, "GET", "/v1/models/mnist/versions/1")), want);
+
+  Json meta = ParseBody(Request(port_, "GET", "/v1/models/mnist/metadata"));
+  EXPECT_EQ(meta["model_spec"]["version"], "1");
+  for (const char* sig : {"serving_default", "predict_images"}) {
+    Json def = meta["metadata"]["signature_def"]["signature_def"][sig];
+    EXPECT_EQ(def["inputs"]["images"]["dtype"], "DT_FLOAT");
+    EXPECT_EQ(def["inputs"]["images"]["tensor_shape"]["dim"][1]["size"], "784");
+    EXPECT_EQ(def["outputs"]["scores"]["tensor_shape"]["dim"][1]["size"], "10");
+    EXPECT_EQ(def["outputs"]["classes"]["dtype"], "DT_INT64");
+  }
+
+  std::vector<float> image = TestImage(3);
+  std::vector<float> direct = testing::DirectScores(v1, image);
+  int best = static_cast<int>(std::max_element(direct.begin(), direct.end()) - direct.begin());
+  auto row = Predict("{\"signature_name\": \"predict_images\", \"instances\": [" + ImageJson(image) +
+                     ", " + ImageJson(image) + "]}");
+  ASSERT_EQ(row.status, 200) << row.body;
+  Json preds = ParseBody(row)["predictions"];
+  ASSERT_EQ(preds.size(), 2u);
+  for (int j = 0; j < 10; ++j) EXPECT_FLOAT_EQ(preds[1]["scores"][j].get<float>(), direct[j]);
+  EXPECT_EQ(preds[0]["classes"], best);
+  // Columnar, by version, 28x28 nested.
+  std::string nested = "[";
+  for (int r = 0; r < 28; ++r) {
+    std::vector<float> line(image.begin() + r * 28, image.begin() + r * 28 + 28);
+    if (r) nested += ",";
+    nested += ImageJson(line);
+  }
+  nested += "]";
+  auto col = Predict("{\"inputs\": {\"images\": [" + nested + "]}}", "/versions/1");
+  ASSERT_EQ(col.status, 200) << col.body;
+  Json outputs = ParseBody(col)["outputs"];
+  EXPECT_EQ(outputs["classes"][0], best);
+  for (int j = 0; j < 10; ++j) EXPECT_FLOAT_EQ(outputs["scores"][0][j].get<float>(), direct[j]);
+  // KServe v2 health.
+  EXPECT_EQ(Request(port_, "GET", "/v2/health/live").status, 200);
+  EXPECT_EQ(Request(port_, "GET", "/v2/health/ready").status, 200);
+}
+
+TEST_F(RestApiTest, BadInputGetsTheRightCodeAndTheServerKeepsServing) {
+  testing::WriteTestBundle(base_, 1, 7);
+  Start();
+  std::string image = ImageJson(TestImage(1));
+  struct Case {
+    std::string path;  // after /v1/models
+    std::string body;
+    int code;
+    std::string part;  // of the error message
+  };
+  std::vector<Case> cases = {
+      {"/mnist:predict", "{\"instances\": [" + image, 400, "JSON"},
+      {"/mnist:predict", "{\"instances\": [[1,2,3]]}", 400, "takes 784 per example"},
+      {"/mnist:predict", "{\"inputs\": [[1,2,3]]}", 400, "takes 784 per example"},
+      {"/mnist:predict", "{\"instances\": [[\"a\"]]}", 400, "is float"},
+      {"/mnist:predict", "{\"inputs\": {\"images\": [[true]]}}", 400, "is float"},
+      {"/mnist:predict", "{\"instances\": [[NaN]]}", 400, "expected a number"},
+      {"/mnist:predict", "{\"inputs\": [[1e300]]}", 400, "out of range for float"},
+      {"/mnist:predict", "{\"instances\": [[-1e39]]}", 400, "out of range for float"},
+      {"/mnist:predict", "{\"signature_name\": \"nope\", \"instances\": [" + image + "]}", 400,
+       "Serving signature name: \"nope\" not found"},
+      {"/other:predict", "{\"instances\": [" + image + "]}", 404,
+       "Servable not found for request: Latest(other)"},
+      {"/mnist/versions/9:predict", "{\"instances\": [" + image + "]}", 404,
+       "Servable not found for request: Specific(mnist, 9)"},
+      {"/mnist/labels/stable:predict", "{\"instances\": [" + image + "]}", 400,
+       "Unrecognized servable version label: stable"},
+      {"/mnist/versions/x:predict", "{}", 404, "Malformed request"},
+      {"/mnist:classify", "{}", 501, "predict-only"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.path + " " + c.body.substr(0, 60));
+    auto r = Request(port_, "POST", "/v1/models" + c.path, c.body);
+    EXPECT_EQ(r.status, c.code) << r.body;
+    Json j = ParseBody(r);
+    ASSERT_TRUE(j.contains("error")) << r.body;
+    EXPECT_NE(j["error"].get<std::string>().find(c.part), std::string::npos) << r.body;
+    ExpectStillServing();
+  }
+  EXPECT_EQ(Request(port_, "GET", "/v1/models/other").status, 404);
+  EXPECT_EQ(Request(port_, "GET", "/v1/models/mnist/versions/4").status, 404);
+  EXPECT_EQ(Request(port_, "GET", "/nope").status, 404);
+}
+
+TEST_F(RestApiTest, HugeBodyIsRejectedBySizeLimit) {
+  testing::WriteTestBundle(base_, 1, 7);
+  Start();
+  // 100 MB announced: refused after the headers, the body never read.
+  int fd = ConnectLocal(port_);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(fd, "POST /v1/models/mnist:predict HTTP/1.1\r\nHost: a\r\n"
+                          "Content-Type: application/json\r\nContent-Length: 104857600\r\n\r\n"
+                          "{\"instances\": [[0,0,0,"));
+  auto r = ReadResponse(fd);
+  close(fd);
+  EXPECT_EQ(r.status, 413);
+  EXPECT_NE(ParseBody(r)["error"].get<std::string>().find("larger than the limit"), std::string::npos);
+  ExpectStillServing();
+}
+
+TEST_F(RestApiTest, IdleAndSlowClientsDoNotStopService) {
+  testing::WriteTestBundle(base_, 1, 7);
+  Start();
+  std::vector<int> idle;
+  for (int i = 0; i < 2000; ++i) {
+    int fd = ConnectLocal(port_);
+    ASSERT_GE(fd, 0) << "connection " << i;
+    idle.push_back(fd);
+  }
+  // A slow client: one byte at a time, then it stalls.
+  int slow = ConnectLocal(port_);
+  std::string partial = "POST /v1/models/mnist:predict HTTP/1.1\r\nHost: a\r\nContent-Le";
+  for (char c : partial) {
+    ASSERT_TRUE(SendAll(slow, std::string(1, c)));
+    ExpectStillServing();
+  }
+  for (int i = 0; i < 20; ++i) ExpectStillServing();
+  // The stalled connection is closed by the server's connection timeout (1 s here).
+  char byte;
+  EXPECT_LE(recv(slow, &byte, 1, 0), 0);
+  close(slow);
+  for (int fd : idle) close(fd);
+  ExpectStillServing();
+}
+
+TEST_F(RestApiTest, HotSwapAndCorruptVersion) {
+  std::string v1 = testing::WriteTestBundle(base_, 1, 7);
+  Start();
+  std::vector<float> image = TestImage(5);
+  std::string body = "{\"instances\": [" + ImageJson(image) + "]}";
+  // One poll: the poller is asleep, the clock passes its deadline, it polls and sleeps again.
+  auto poll = [&] {
+    clock_.WaitForSleepers(1);
+    int64_t sleeps = clock_.total_sleeps();
+    clock_.AdvanceMicros(1'000'000);
+    clock_.WaitForTotalSleeps(sleeps + 1);
+  };
+  std::string v2 = testing::WriteTestBundle(base_, 2, 8);
+  poll();
+  Json status = ParseBody(Request(port_, "GET", "/v1/models/mnist"));
+  ASSERT_EQ(status["model_version_status"].size(), 2u) << status.dump();
+  EXPECT_EQ(status["model_version_status"][0]["state"], "END");
+  EXPECT_EQ(status["model_version_status"][1]["state"], "AVAILABLE");
+  Json pred = ParseBody(Predict(body));
+  std::vector<float> direct = testing::DirectScores(v2, image);
+  EXPECT_FLOAT_EQ(pred["predictions"][0]["scores"][0].get<float>(), direct[0]);
+
+  testing::WriteCorruptBundle(base_, 3);
+  poll();
+  status = ParseBody(Request(port_, "GET", "/v1/models/mnist/versions/3"));
+  ASSERT_EQ(status["model_version_status"].size(), 1u) << status.dump();
+  EXPECT_EQ(status["model_version_status"][0]["state"], "END");
+  EXPECT_NE(status["model_version_status"][0]["status"]["error_code"], "OK");
+  EXPECT_NE(status["model_version_status"][0]["status"]["error_message"].get<std::string>().find("model.json"),
+            std::string::npos) << status.dump();
+  // Version 2 keeps serving.
+  pred = ParseBody(Predict(body));
+  EXPECT_FLOAT_EQ(pred["predictions"][0]["scores"][0].get<float>(), direct[0]);
+  EXPECT_EQ(Predict(body, "/versions/3").status, 404);
+  EXPECT_EQ(ParseBody(Request(port_, "GET", "/v1/models/mnist/metadata"))["model_spec"]["version"], "2");
+}
+
+}  // namespace
+}  // namespace loom::serving

@@ -1,0 +1,127 @@
+// `loom serve` as a process: TF Serving's flags, a hot swap under load with a corrupt version
+// dropped in (no request fails), and SIGTERM draining then exiting 0.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <regex>
+#include <thread>
+
+#include "core/json.h"
+#include "test_util/bundles.h"
+#include "test_util/raw_http.h"
+#include "test_util/subprocess.h"
+#include "test_util/test_env.h"
+
+namespace loom::serving {
+namespace {
+
+using loom::testing::Process;
+using loom::testing::ScratchDir;
+
+// The port from "Exporting HTTP/REST API at:127.0.0.1:<port> ...", waiting for the line.
+int WaitForPort(Process& server) {
+  std::regex line("Exporting HTTP/REST API at:127\\.0\\.0\\.1:([0-9]+)");
+  for (int i = 0; i < 3000; ++i) {
+    std::smatch m;
+    std::string out = server.OutSoFar();
+    if (std::regex_search(out, m, line)) return std::stoi(m[1]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return -1;
+}
+
+std::string Image() {
+  std::string s = "[";
+  for (int i = 0; i < 784; ++i) {
+    if (i) s += ",";
+    s += "0." + std::to_string(i % 10);
+  }
+  return s + "]";
+}
+
+// Waits (polling the status URL) until `version`'s state is `state`; returns the last status.
+Json WaitForState(int port, int64_t version, const std::string& state) {
+  Json j;
+  for (int i = 0; i < 3000; ++i) {
+    auto r = testing::Request(port, "GET", "/v1/models/mnist");
+    auto parsed = ParseJson(r.body, "status");
+    if (parsed.ok()) {
+      j = *parsed;
+      for (const Json& v : j["model_version_status"])
+        if (v["version"] == std::to_string(version) && v["state"] == state) return j;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return j;
+}
+
+TEST(ServeCliTest, HotSwapUnderLoadThenSigtermDrains) {
+  ScratchDir dir;
+  std::string base = dir.Join("models/mnist");
+  testing::WriteTestBundle(base, 1, 7);
+  Process server({loom::testing::LoomBinary(), "serve", "--rest_api_port=0", "--model_name=mnist",
+                  "--model_base_path=file://" + base, "--file_system_poll_wait_seconds=0.05"},
+                 dir.path());
+  int port = WaitForPort(server);
+  ASSERT_GT(port, 0) << server.Wait().err;
+
+  // Load: keep-alive clients predicting all through the swap.
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::string body = "{\"instances\": [" + Image() + "]}";
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&] {
+      int fd = testing::ConnectLocal(port);
+      while (!stop.load()) {
+        if (fd < 0 || !testing::SendAll(fd, testing::RequestText("POST", "/v1/models/mnist:predict", body))) {
+          ++failed;
+          break;
+        }
+        auto r = testing::ReadResponse(fd);
+        (r.status == 200 ? ok : failed)++;
+      }
+      if (fd >= 0) close(fd);
+    });
+  }
+  while (ok.load() < 50) std::this_thread::yield();
+  testing::WriteTestBundle(base, 2, 8);
+  Json status = WaitForState(port, 2, "AVAILABLE");
+  testing::WriteCorruptBundle(base, 3);
+  status = WaitForState(port, 3, "END");
+  int before = ok.load();
+  while (ok.load() < before + 50) std::this_thread::yield();
+  stop = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  ASSERT_EQ(status["model_version_status"].size(), 3u) << status.dump();
+  EXPECT_EQ(status["model_version_status"][1]["state"], "AVAILABLE") << status.dump();
+  EXPECT_EQ(status["model_version_status"][2]["state"], "END");
+  EXPECT_NE(status["model_version_status"][2]["status"]["error_message"], "");
+  auto meta = ParseJson(testing::Request(port, "GET", "/v1/models/mnist/metadata").body, "metadata");
+  ASSERT_TRUE(meta.ok());
+  EXPECT_EQ((*meta)["model_spec"]["version"], "2");
+
+  server.Signal(SIGTERM);
+  auto result = server.Wait();
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("Drained"), std::string::npos) << result.out;
+}
+
+TEST(ServeCliTest, FlagErrorsNameTheFlag) {
+  ScratchDir dir;
+  auto r = loom::testing::Run({loom::testing::LoomBinary(), "serve", "--model_name=m"}, dir.path());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--model_base_path"), std::string::npos) << r.err;
+  r = loom::testing::Run({loom::testing::LoomBinary(), "serve", "--model_base_path=/x",
+                          "--model_version_policy=newest"}, dir.path());
+  EXPECT_NE(r.err.find("--model_version_policy"), std::string::npos) << r.err;
+  r = loom::testing::Run({loom::testing::LoomBinary(), "serve", "--model_base_path=/x",
+                          "--rest_api_address=nowhere", "--rest_api_port=0"}, dir.path());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("nowhere"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace loom::serving

@@ -1,0 +1,70 @@
+// loom serve: the model server, with TF Serving's flags (tensorflow_model_server --rest_api_port
+// ...). SIGTERM or SIGINT stops polling and accepting, answers in-flight requests, exits 0.
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "commands.h"
+#include "serving/model_server.h"
+
+namespace loom::cli {
+
+int RunServe(const Args& args) {
+  serving::ModelServerOptions options;
+  int64_t port = options.rest_api_port;
+  int64_t num_threads = 0;
+  int64_t max_body_mb = static_cast<int64_t>(options.max_body_bytes >> 20);
+  int64_t instances = 0;
+  FlagSet flags("loom serve --model_name NAME --model_base_path DIR [--rest_api_port 8501]");
+  flags.Int("rest_api_port", &port, "port of the HTTP/REST API (0 picks a free one)");
+  flags.String("rest_api_address", &options.rest_api_address,
+               "address to bind the REST API to (0.0.0.0 for all interfaces)");
+  flags.Int("rest_api_num_threads", &num_threads, "HTTP event threads (default: number of CPUs)");
+  flags.String("model_name", &options.model_name, "name of the model in the URLs");
+  flags.String("model_base_path", &options.model_base_path,
+               "directory (or file:// URL) holding numbered version directories");
+  flags.String("model_version_policy", &options.model_version_policy,
+               "which versions to serve: latest [N], all, or specific V[,V...]");
+  flags.Float("file_system_poll_wait_seconds", &options.file_system_poll_wait_seconds,
+              "seconds between polls of the base path for new versions (0: load once)");
+  flags.Int("max_body_mb", &max_body_mb, "larger request bodies are answered 413");
+  flags.Int("num_model_instances", &instances, "concurrent predicts per version (default: CPUs)");
+  std::vector<std::string> positional;
+  int code = 0;
+  if (!ParseFlagsOrExit(flags, args, &positional, "serve", &code)) return code;
+  if (!positional.empty())
+    return Fail("serve", InvalidArgument("unexpected argument \"" + positional[0] + "\""));
+  options.rest_api_port = static_cast<int>(port);
+  options.rest_api_num_threads = static_cast<int>(num_threads);
+  options.max_body_bytes = static_cast<size_t>(max_body_mb) << 20;
+  options.num_model_instances = static_cast<int>(instances);
+
+  // Thousands of client connections need as many descriptors: take the hard limit.
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  // Stop signals are taken by sigwait below; every thread started from here inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto server = serving::ModelServer::BuildAndStart(options);
+  if (!server.ok()) return Fail("serve", server.status());
+  std::cout << "Exporting HTTP/REST API at:" << options.rest_api_address << ":" << (*server)->port()
+            << " ..." << std::endl;
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::cout << "Received signal " << sig << ", draining in-flight requests" << std::endl;
+  bool drained = (*server)->Shutdown(30);
+  std::cout << (drained ? "Drained, exiting" : "Drain timed out, exiting") << std::endl;
+  return 0;
+}
+
+}  // namespace loom::cli
