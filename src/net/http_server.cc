@@ -16,7 +16,7 @@
 
 namespace loom::net {
 
-std::string HttpRequest::Header(const std::string& name) const {
+std::string HttpServerRequest::Header(const std::string& name) const {
   for (const auto& [k, v] : headers) {
     if (strcasecmp(k.c_str(), name.c_str()) == 0) return v;
   }
@@ -45,7 +45,7 @@ namespace {
 
 // What one request accumulates between libmicrohttpd's calls.
 struct RequestState {
-  HttpRequest request;
+  HttpServerRequest request;
   size_t content_length = 0;
   bool too_large = false;
 };
@@ -56,7 +56,7 @@ MHD_Result CollectHeader(void* cls, MHD_ValueKind, const char* key, const char* 
   return MHD_YES;
 }
 
-MHD_Result Send(MHD_Connection* connection, const HttpResponse& response) {
+MHD_Result Send(MHD_Connection* connection, const HttpServerResponse& response) {
   MHD_Response* r = MHD_create_response_from_buffer(
       response.body.size(), const_cast<char*>(response.body.data()), MHD_RESPMEM_MUST_COPY);
   if (r == nullptr) return MHD_NO;
@@ -67,8 +67,8 @@ MHD_Result Send(MHD_Connection* connection, const HttpResponse& response) {
   return result;
 }
 
-HttpResponse TooLarge(size_t limit) {
-  HttpResponse r;
+HttpServerResponse TooLarge(size_t limit) {
+  HttpServerResponse r;
   r.status = 413;
   r.body = "{\"error\": \"request body is larger than the limit of " + std::to_string(limit) +
            " bytes\"}";
@@ -122,7 +122,7 @@ struct HttpServer::Impl {
       return MHD_YES;
     }
     if (state->too_large) return Send(connection, TooLarge(server->options_.max_body_bytes));
-    HttpResponse response;
+    HttpServerResponse response;
     server->handler_(state->request, &response);
     return Send(connection, response);
   }
@@ -137,11 +137,11 @@ struct HttpServer::Impl {
   }
 };
 
-HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)
+HttpServer::HttpServer(HttpServerOptions options, HttpServerHandler handler)
     : options_(std::move(options)), handler_(std::move(handler)), impl_(std::make_unique<Impl>()) {}
 
 StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions& options,
-                                                         HttpHandler handler) {
+                                                         HttpServerHandler handler) {
   const std::string where = options.address + ":" + std::to_string(options.port);
   if (options.port < 0 || options.port > 65535)
     return InvalidArgument(where + ": port must be in [0, 65535]");

@@ -20,7 +20,7 @@
 
 namespace loom::net {
 
-struct HttpRequest {
+struct HttpServerRequest {
   std::string method;  // "GET", "POST", ...
   std::string path;    // the URL path, percent-decoded, without the query
   std::vector<std::pair<std::string, std::string>> headers;  // names as sent
@@ -29,13 +29,13 @@ struct HttpRequest {
   std::string Header(const std::string& name) const;
 };
 
-struct HttpResponse {
+struct HttpServerResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
 };
 
-using HttpHandler = std::function<void(const HttpRequest& request, HttpResponse* response)>;
+using HttpServerHandler = std::function<void(const HttpServerRequest& request, HttpServerResponse* response)>;
 
 struct HttpServerOptions {
   // The address to bind: an IPv4 or IPv6 literal. 127.0.0.1 unless the user asks otherwise.
@@ -56,7 +56,7 @@ class HttpServer {
  public:
   // Binds and starts serving. Errors name the address: "127.0.0.1:8501: Address in use".
   static StatusOr<std::unique_ptr<HttpServer>> Create(const HttpServerOptions& options,
-                                                      HttpHandler handler);
+                                                      HttpServerHandler handler);
   ~HttpServer();  // Stop()
 
   // The bound port.
@@ -72,10 +72,10 @@ class HttpServer {
 
  private:
   struct Impl;
-  HttpServer(HttpServerOptions options, HttpHandler handler);
+  HttpServer(HttpServerOptions options, HttpServerHandler handler);
 
   HttpServerOptions options_;
-  HttpHandler handler_;
+  HttpServerHandler handler_;
   int port_ = 0;
   std::atomic<int64_t> active_requests_{0};
   std::unique_ptr<Impl> impl_;

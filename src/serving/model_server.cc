@@ -38,7 +38,7 @@ StatusOr<std::unique_ptr<ModelServer>> ModelServer::BuildAndStart(const ModelSer
   http_options.connection_timeout_seconds = options.connection_timeout_seconds;
   RestApi* rest = server->rest_.get();
   auto http = net::HttpServer::Create(
-      http_options, [rest](const net::HttpRequest& req, net::HttpResponse* res) { rest->Handle(req, res); });
+      http_options, [rest](const net::HttpServerRequest& req, net::HttpServerResponse* res) { rest->Handle(req, res); });
   if (!http.ok()) return http.status().WithPrefix("--rest_api_address/--rest_api_port");
   server->http_ = std::move(*http);
   return server;

@@ -31,7 +31,7 @@ std::string ErrorBody(const std::string& message) {
 
 namespace {
 
-void SetError(const Status& status, net::HttpResponse* response) {
+void SetError(const Status& status, net::HttpServerResponse* response) {
   response->status = HttpStatusFor(status.code());
   response->content_type = "application/json";
   response->body = ErrorBody(status.message());
@@ -82,7 +82,7 @@ bool KnownSignature(const std::string& name) {
 
 }  // namespace
 
-void RestApi::Handle(const net::HttpRequest& request, net::HttpResponse* response) const {
+void RestApi::Handle(const net::HttpServerRequest& request, net::HttpServerResponse* response) const {
   std::string_view path = request.path;
   const bool get = request.method == "GET" || request.method == "HEAD";
   const bool post = request.method == "POST";
@@ -149,7 +149,7 @@ void RestApi::Handle(const net::HttpRequest& request, net::HttpResponse* respons
   SetError(NotFound("Malformed request: " + request.method + " " + request.path), response);
 }
 
-void RestApi::ModelStatus(const ServableRequest& which, net::HttpResponse* response) const {
+void RestApi::ModelStatus(const ServableRequest& which, net::HttpServerResponse* response) const {
   auto status = manager_->GetStatus(which.model);
   if (!status.ok()) return SetError(status.status(), response);
   int64_t want = -1;
@@ -176,7 +176,7 @@ void RestApi::ModelStatus(const ServableRequest& which, net::HttpResponse* respo
   response->body = Json({{"model_version_status", list}}).dump(1, ' ', false, Json::error_handler_t::replace);
 }
 
-void RestApi::Metadata(const ServableRequest& which, net::HttpResponse* response) const {
+void RestApi::Metadata(const ServableRequest& which, net::HttpServerResponse* response) const {
   auto h = manager_->Get(which);
   if (!h.ok()) return SetError(h.status(), response);
   Json body = {
@@ -186,7 +186,7 @@ void RestApi::Metadata(const ServableRequest& which, net::HttpResponse* response
 }
 
 void RestApi::Predict(const ServableRequest& which, const std::string& body,
-                      net::HttpResponse* response) const {
+                      net::HttpServerResponse* response) const {
   auto h = manager_->Get(which);
   if (!h.ok()) return SetError(h.status(), response);
   const Signature& sig = h->servable->signature();

@@ -18,13 +18,13 @@ class RestApi {
  public:
   // REQUIRES: manager outlives this.
   explicit RestApi(const ServableManager* manager) : manager_(manager) {}
-  void Handle(const net::HttpRequest& request, net::HttpResponse* response) const;
+  void Handle(const net::HttpServerRequest& request, net::HttpServerResponse* response) const;
 
  private:
-  void ModelStatus(const ServableRequest& which, net::HttpResponse* response) const;
-  void Metadata(const ServableRequest& which, net::HttpResponse* response) const;
+  void ModelStatus(const ServableRequest& which, net::HttpServerResponse* response) const;
+  void Metadata(const ServableRequest& which, net::HttpServerResponse* response) const;
   void Predict(const ServableRequest& which, const std::string& body,
-               net::HttpResponse* response) const;
+               net::HttpServerResponse* response) const;
 
   const ServableManager* manager_;
 };

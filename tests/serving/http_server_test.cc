@@ -16,7 +16,7 @@ using serving::testing::Request;
 using serving::testing::RequestText;
 using serving::testing::SendAll;
 
-void Echo(const HttpRequest& req, HttpResponse* res) {
+void Echo(const HttpServerRequest& req, HttpServerResponse* res) {
   res->content_type = "text/plain";
   res->body = req.method + " " + req.path + " " + req.Header("content-type") + " " +
               std::to_string(req.body.size());
@@ -76,7 +76,7 @@ TEST(HttpServerTest, BindErrorsNameTheAddress) {
 TEST(HttpServerTest, DrainAnswersInFlightRequestsThenRefusesNewConnections) {
   std::atomic<bool> release{false};
   std::atomic<int> entered{0};
-  auto server = HttpServer::Create({}, [&](const HttpRequest& req, HttpResponse* res) {
+  auto server = HttpServer::Create({}, [&](const HttpServerRequest& req, HttpServerResponse* res) {
     ++entered;
     while (!release.load()) std::this_thread::yield();
     res->body = "done";
