@@ -2,17 +2,23 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <optional>
 #include <csignal>
 #include <thread>
 #include <iostream>
 
 #include "commands.h"
+#include "train/distributed_trainer.h"
+#include "train/parameter_server.h"
+#include "train/tf_config.h"
 #include "train/trainer.h"
 
 namespace loom::cli {
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<train::ParameterServer*> g_ps{nullptr};  // a ps task's server, stopped by a signal
 
 // SIGTERM and SIGINT ask training to checkpoint and stop. They are blocked in every thread
 // (the threads made later inherit the mask) and taken by one thread in sigwait, so a signal
@@ -25,8 +31,42 @@ void WatchStopSignals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::thread([] {
     int sig = 0;
-    while (sigwait(&set, &sig) == 0) g_stop = true;
+    while (sigwait(&set, &sig) == 0) {
+      g_stop = true;
+      if (train::ParameterServer* ps = g_ps.load()) ps->Stop();
+    }
   }).detach();
+}
+
+// The cluster and this task, from TF_CONFIG or mnist_replica's flags; nullopt: one process.
+StatusOr<std::optional<train::ClusterSpec>> ClusterFromEnvOrFlags(const FlagSet& flags,
+                                                                  const train::ReplicaFlags& replica) {
+  const char* env = std::getenv("TF_CONFIG");
+  const std::string tf_config = env ? env : "";
+  const bool from_flags = flags.IsSet("job_name") || flags.IsSet("ps_hosts") || flags.IsSet("worker_hosts") ||
+                          flags.IsSet("master_hosts") || flags.IsSet("task_index");
+  const bool from_env = !tf_config.empty() && tf_config != "{}";
+  if (from_env && from_flags)
+    return InvalidArgument("--job_name: given while TF_CONFIG is set; use one or the other");
+  if (!from_env && !from_flags) return std::optional<train::ClusterSpec>();
+  LOOM_ASSIGN_OR_RETURN(train::ClusterSpec spec,
+                        from_env ? train::ParseTfConfig(tf_config) : train::ClusterSpecFromFlags(replica));
+  return std::optional<train::ClusterSpec>(std::move(spec));
+}
+
+// A ps task: serves its shard until the chief says training is over, then exits 0.
+int RunParameterServer(const train::ClusterSpec& cluster) {
+  train::ParameterServerOptions options;
+  options.address = cluster.TaskAddress();
+  auto ps = train::ParameterServer::Create(options);
+  if (!ps.ok()) return Fail("train", ps.status().WithPrefix("ps " + std::to_string(cluster.task_index)));
+  std::cout << "ps " << cluster.task_index << " serving on " << options.address << std::endl;
+  g_ps = ps->get();
+  (*ps)->Wait();
+  g_ps = nullptr;
+  if (g_stop) return 128 + SIGTERM;
+  std::cout << "ps " << cluster.task_index << ": training is over, exiting" << std::endl;
+  return 0;
 }
 
 }  // namespace
@@ -61,11 +101,32 @@ int RunTrain(const Args& args) {
   flags.Bool("progress", &progress, "draw a progress bar (default: when stdout is a terminal)");
   std::string export_dir;
   flags.String("export_dir", &export_dir, "export the trained model to <export_dir>/<next version>");
+  train::ReplicaFlags replica;
+  flags.String("job_name", &replica.job_name, "distributed: ps, worker or master (else TF_CONFIG, else one process)");
+  flags.Int("task_index", &replica.task_index, "distributed: index of this task within its job");
+  flags.String("ps_hosts", &replica.ps_hosts, "distributed: comma-separated host:port of the ps tasks");
+  flags.String("worker_hosts", &replica.worker_hosts, "distributed: comma-separated host:port of the workers");
+  flags.String("master_hosts", &replica.master_hosts, "distributed: host:port of a separate chief (master)");
+  bool sync_replicas = false;
+  int replicas_to_aggregate = 0;
+  double ps_wait_secs = 300;
+  flags.Bool("sync_replicas", &sync_replicas, "distributed: aggregate gradients of all replicas per step");
+  flags.Int("replicas_to_aggregate", &replicas_to_aggregate,
+            "distributed, with --sync_replicas: gradients per step (default: the number of replicas)");
+  flags.Float("ps_wait_secs", &ps_wait_secs, "distributed: give up when a ps task is unreachable this long");
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "train", &code)) return code;
   if (!positional.empty()) return Fail("train", InvalidArgument("unexpected argument \"" + positional[0] + "\""));
   if (options.num_threads < 1) return Fail("train", InvalidArgument("--threads: must be at least 1"));
+  auto cluster = ClusterFromEnvOrFlags(flags, replica);
+  if (!cluster.ok()) return Fail("train", cluster.status());
+  if (*cluster && (*cluster)->task_type == train::TaskType::kPs) {
+    WatchStopSignals();
+    return RunParameterServer(**cluster);
+  }
+  if (*cluster && (*cluster)->task_type == train::TaskType::kEvaluator)
+    return Fail("train", Unimplemented("evaluator tasks are not supported yet"));
 
   if (!model_path.empty()) {
     auto spec = nn::ModelSpec::FromFile(model_path);
@@ -85,6 +146,25 @@ int RunTrain(const Args& args) {
   options.should_stop = [] { return g_stop.load(); };
   WatchStopSignals();
 
+  if (*cluster) {
+    train::DistributedTrainerOptions distributed;
+    distributed.trainer = options;
+    distributed.trainer.progress_bar = false;
+    distributed.cluster = **cluster;
+    distributed.sync_replicas = sync_replicas;
+    distributed.replicas_to_aggregate = replicas_to_aggregate;
+    distributed.ps_wait_secs = ps_wait_secs;
+    auto trainer = train::DistributedTrainer::Create(distributed);
+    if (!trainer.ok()) return Fail("train", trainer.status());
+    auto result = (*trainer)->Run();
+    if (!result.ok()) return Fail("train", result.status());
+    if (result->stopped_early) return 128 + SIGTERM;
+    if (!export_dir.empty() && (*cluster)->IsChief()) {
+      Args export_args = {"--checkpoint_dir", options.train_dir, "--export_dir", export_dir};
+      return RunExport(export_args);
+    }
+    return 0;
+  }
   auto trainer = train::Trainer::Create(options);
   if (!trainer.ok()) return Fail("train", trainer.status());
   auto result = (*trainer)->Run();

@@ -1,0 +1,294 @@
+#include "train/distributed_trainer.h"
+
+#include <sys/time.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "core/file.h"
+#include "core/logging.h"
+#include "data/batcher.h"
+#include "tboard/event_writer.h"
+#include "train/checkpoint.h"
+#include "train/ps_client.h"
+
+namespace loom::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double UnixNow() {
+  timeval tv;
+  gettimeofday(&tv, nullptr);
+  return static_cast<double>(tv.tv_sec) + tv.tv_usec * 1e-6;
+}
+
+std::string Format(const char* fmt, auto... args) {
+  char buf[512];
+  snprintf(buf, sizeof(buf), fmt, args...);
+  return buf;
+}
+
+std::vector<std::string> SlotSuffixes(const std::string& optimizer) {
+  if (optimizer == "adam") return {"/Adam", "/Adam_1"};
+  return {"/Momentum"};
+}
+
+// Per parameter, its piece of a flat vector as a tensor of the parameter's shape.
+std::vector<nn::NamedTensor> Unflatten(const std::vector<nn::Parameter>& params, const std::vector<float>& flat,
+                                       const std::string& suffix) {
+  std::vector<nn::NamedTensor> out;
+  size_t offset = 0;
+  for (const nn::Parameter& p : params) {
+    nn::Tensor t(p.value.shape());
+    std::memcpy(t.data(), flat.data() + offset, static_cast<size_t>(t.size()) * sizeof(float));
+    offset += static_cast<size_t>(t.size());
+    out.push_back({p.name + suffix, std::move(t)});
+  }
+  return out;
+}
+
+}  // namespace
+
+DistributedTrainer::DistributedTrainer(const DistributedTrainerOptions& options) : options_(options) {}
+DistributedTrainer::~DistributedTrainer() = default;
+
+StatusOr<std::unique_ptr<DistributedTrainer>> DistributedTrainer::Create(const DistributedTrainerOptions& options) {
+  std::unique_ptr<DistributedTrainer> trainer(new DistributedTrainer(options));
+  LOOM_RETURN_IF_ERROR(trainer->Init());
+  return trainer;
+}
+
+Status DistributedTrainer::Init() {
+  const TrainerOptions& t = options_.trainer;
+  const ClusterSpec& cluster = options_.cluster;
+  if (cluster.ReplicaIndex() < 0)
+    return InvalidArgument(std::string("a ") + TaskTypeName(cluster.task_type) + " task does not train");
+  if (t.batch_size <= 0) return InvalidArgument("--batch_size: must be positive");
+  if (t.train_dir.empty()) return InvalidArgument("--train_dir: must be set");
+  if (t.learning_rate_decay != "none" && t.learning_rate_decay != "cosine")
+    return InvalidArgument("--learning_rate_decay: \"" + t.learning_rate_decay + "\" is not none or cosine");
+  if (options_.sync_replicas &&
+      (options_.replicas_to_aggregate < 0 || options_.replicas_to_aggregate > cluster.NumReplicas()))
+    return InvalidArgument("--replicas_to_aggregate: " + std::to_string(options_.replicas_to_aggregate) +
+                           " is not in 1.." + std::to_string(cluster.NumReplicas()) + " (the replicas)");
+  LOOM_ASSIGN_OR_RETURN(data_, LoadMnist(t.data_dir, MnistOptions{}));
+  nn::ModelOptions model_options;
+  model_options.num_threads = t.num_threads;
+  model_options.max_batch = t.batch_size;
+  LOOM_ASSIGN_OR_RETURN(model_, nn::Model::Create(t.spec, model_options));
+  seed_ = t.seed;
+
+  BatcherOptions batcher_options;
+  batcher_options.batch_size = t.batch_size;
+  batcher_options.seed = seed_;
+  batcher_options.shard_index = cluster.ReplicaIndex();
+  batcher_options.num_shards = cluster.NumReplicas();
+  LOOM_ASSIGN_OR_RETURN(batcher_, Batcher::Create(data_.train, batcher_options));
+  // Global steps per epoch count the whole training split, however many replicas share it.
+  target_step_ = t.epochs > 0 ? t.epochs * (data_.train.size / t.batch_size) : t.train_steps;
+  if (target_step_ <= 0) return InvalidArgument("--train_steps: must be positive");
+
+  PsClientOptions client_options;
+  client_options.ps_addresses = cluster.ps;
+  client_options.replica = cluster.ReplicaIndex();
+  client_options.wait_secs = options_.ps_wait_secs;
+  LOOM_ASSIGN_OR_RETURN(client_, PsClient::Create(client_options, model_->parameters()));
+
+  if (cluster.IsChief()) {
+    LOOM_RETURN_IF_ERROR(EnsureWritableDir(t.train_dir).WithPrefix("--train_dir"));
+    tboard::EventWriterOptions event_options;
+    event_options.dir = t.train_dir;
+    LOOM_ASSIGN_OR_RETURN(events_, tboard::EventWriter::Create(event_options));
+  }
+  return OkStatus();
+}
+
+void DistributedTrainer::Print(const std::string& line) {
+  if (options_.trainer.out) *options_.trainer.out << line << std::endl;
+}
+
+Status DistributedTrainer::InitParameterServers() {
+  const TrainerOptions& t = options_.trainer;
+  LOOM_ASSIGN_OR_RETURN(bool initialized, client_->WaitReachable());
+  if (initialized) {
+    // The chief was restarted while the ps tasks kept training state: carry on from it.
+    Print("The ps tasks are initialized already; joining at their global step");
+    return OkStatus();
+  }
+  PsTrainingConfig config;
+  config.optimizer = t.optimizer;
+  config.learning_rate_decay = t.learning_rate_decay;
+  config.train_steps = target_step_;
+  config.sync_replicas = options_.sync_replicas;
+  config.num_replicas = options_.cluster.NumReplicas();
+  config.replicas_to_aggregate =
+      options_.replicas_to_aggregate > 0 ? options_.replicas_to_aggregate : config.num_replicas;
+
+  std::vector<nn::Parameter>& params = model_->parameters();
+  std::vector<float> variables, slot0, slot1;
+  int64_t global_step = 0;
+  LOOM_ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(t.train_dir));
+  if (latest) {
+    LOOM_ASSIGN_OR_RETURN(Checkpoint ckpt, LoadCheckpoint(*latest));
+    LOOM_RETURN_IF_ERROR(model_->LoadParameters(ckpt.variables, *latest));
+    global_step = ckpt.global_step;
+    std::map<std::string, const nn::Tensor*> state;
+    for (const auto& s : ckpt.optimizer_state) state[s.name] = &s.tensor;
+    const std::vector<std::string> suffixes = SlotSuffixes(t.optimizer.type);
+    for (size_t k = 0; k < suffixes.size(); ++k) {
+      std::vector<float>& slot = k == 0 ? slot0 : slot1;
+      for (const nn::Parameter& p : params) {
+        auto it = state.find(p.name + suffixes[k]);
+        if (it == state.end())
+          return DataLoss(*latest + ": optimizer state " + p.name + suffixes[k] + " is missing (a checkpoint of " +
+                          "another optimizer than --optimizer " + t.optimizer.type + "?)");
+        if (it->second->shape() != p.value.shape())
+          return DataLoss(*latest + ": optimizer state " + it->first + " has shape " +
+                          nn::ShapeString(it->second->shape()) + ", its parameter " + nn::ShapeString(p.value.shape()));
+        slot.insert(slot.end(), it->second->data(), it->second->data() + it->second->size());
+      }
+    }
+    if (auto it = ckpt.metadata.find("seed"); it != ckpt.metadata.end())
+      seed_ = std::strtoull(it->second.c_str(), nullptr, 10);
+    Print(Format("Resuming from %s (global step %lld)", latest->c_str(), static_cast<long long>(global_step)));
+  } else {
+    model_->InitParameters(seed_);
+  }
+  for (const nn::Parameter& p : params) variables.insert(variables.end(), p.value.data(), p.value.data() + p.value.size());
+  return client_->Init(config, global_step, variables, slot0, slot1);
+}
+
+StatusOr<std::string> DistributedTrainer::SaveFromParameterServers(bool load_into_model) {
+  LOOM_ASSIGN_OR_RETURN(PsSnapshot snapshot, client_->Snapshot());
+  const TrainerOptions& t = options_.trainer;
+  std::vector<nn::Parameter>& params = model_->parameters();
+  Checkpoint ckpt;
+  ckpt.global_step = snapshot.global_step;
+  ckpt.spec = t.spec;
+  ckpt.variables = Unflatten(params, snapshot.variables, "");
+  nn::Tensor step(std::vector<int64_t>{});
+  step[0] = static_cast<float>(snapshot.optimizer_step);
+  ckpt.optimizer_state.push_back({"step", std::move(step)});
+  const std::vector<std::string> suffixes = SlotSuffixes(t.optimizer.type);
+  for (size_t k = 0; k < suffixes.size(); ++k)
+    for (auto& s : Unflatten(params, k == 0 ? snapshot.slot0 : snapshot.slot1, suffixes[k]))
+      ckpt.optimizer_state.push_back(std::move(s));
+  ckpt.metadata["seed"] = std::to_string(seed_);
+  ckpt.metadata["optimizer"] = t.optimizer.ToJson().dump();
+  ckpt.metadata["cluster"] = options_.cluster.ToTfConfig()["cluster"].dump();
+  if (load_into_model) LOOM_RETURN_IF_ERROR(model_->LoadParameters(ckpt.variables, "ps snapshot"));
+  return SaveCheckpoint(t.train_dir, ckpt);
+}
+
+StatusOr<TrainResult> DistributedTrainer::Run() {
+  const TrainerOptions& t = options_.trainer;
+  const ClusterSpec& cluster = options_.cluster;
+  const bool chief = cluster.IsChief();
+  std::string who = TaskTypeName(cluster.task_type);
+  who[0] = static_cast<char>(std::toupper(who[0]));
+  who += " " + std::to_string(cluster.task_index);
+
+  if (chief) LOOM_RETURN_IF_ERROR(InitParameterServers());
+  std::vector<nn::Parameter>& params = model_->parameters();
+  LOOM_ASSIGN_OR_RETURN(PsClient::StepResult state, client_->Pull(params));
+  int64_t global_step = state.global_step;
+  // Batches go on from where this replica's share of the global steps would be.
+  batcher_->Seek(global_step / cluster.NumReplicas());
+
+  TrainResult result;
+  const int64_t batch = t.batch_size;
+  std::vector<float> images(static_cast<size_t>(batch * data_.train.features));
+  std::vector<int32_t> labels(static_cast<size_t>(batch));
+  Print(Format("Training begins @ %f", UnixNow()));
+  const auto start = Clock::now();
+  auto last_log = start, last_summary = start;
+  int64_t summary_step = global_step;
+  double loss_sum = 0;
+  int64_t loss_count = 0;
+  bool done = state.done;
+  while (!done) {
+    batcher_->Next(images.data(), labels.data());
+    const float loss = model_->ComputeGradients(images.data(), labels.data(), batch);
+    if (!std::isfinite(loss))
+      return FailedPrecondition(Format("loss is %f at global step %lld: training diverged "
+                                       "(try a smaller --learning_rate)",
+                                       loss, static_cast<long long>(global_step)));
+    const int64_t before = global_step;
+    LOOM_ASSIGN_OR_RETURN(state, client_->PushPull(params, global_step));
+    global_step = state.global_step;
+    done = state.done;
+    ++result.local_steps;
+    loss_sum += loss;
+    ++loss_count;
+
+    const auto now = Clock::now();
+    if (result.local_steps == 1 || done ||
+        std::chrono::duration<double>(now - last_log).count() >= t.log_every_secs) {
+      Print(Format("%f: %s: training step %lld done (global step: %lld)", UnixNow(), who.c_str(),
+                   static_cast<long long>(result.local_steps), static_cast<long long>(global_step)));
+      last_log = now;
+    }
+    if (!chief) continue;
+    // The global step moves by every replica's pushes: act when it crosses a multiple.
+    auto crossed = [&](int64_t every) { return every > 0 && global_step / every > before / every; };
+    if (crossed(t.save_summaries_steps)) {
+      const double secs = std::chrono::duration<double>(now - last_summary).count();
+      const double rate = secs > 0 ? static_cast<double>(global_step - summary_step) / secs : 0;
+      LOOM_RETURN_IF_ERROR(events_->WriteScalars({{"loss", loss_sum / static_cast<double>(loss_count)},
+                                                  {"global_step/sec", rate}},
+                                                 global_step));
+      loss_sum = 0;
+      loss_count = 0;
+      summary_step = global_step;
+      last_summary = now;
+    }
+    if (!done && crossed(t.save_checkpoint_steps)) {
+      LOOM_ASSIGN_OR_RETURN(result.checkpoint_path, SaveFromParameterServers(/*load_into_model=*/false));
+      nn::EvalResult v = model_->Evaluate(data_.validation.images.data(), data_.validation.labels.data(),
+                                          data_.validation.size);
+      LOOM_RETURN_IF_ERROR(events_->WriteScalar("accuracy", v.accuracy, global_step));
+    }
+    if (t.should_stop && t.should_stop()) {
+      result.stopped_early = true;
+      break;
+    }
+  }
+  if (!chief && t.should_stop && t.should_stop() && !done) result.stopped_early = true;
+  const auto end = Clock::now();
+  result.seconds = std::chrono::duration<double>(end - start).count();
+  result.examples_per_sec =
+      result.seconds > 0 ? static_cast<double>(result.local_steps * batch) / result.seconds : 0;
+  if (chief) {
+    LOOM_ASSIGN_OR_RETURN(result.checkpoint_path, SaveFromParameterServers(/*load_into_model=*/true));
+  }
+  result.global_step = global_step;
+  Print(Format("Training ends @ %f", UnixNow()));
+  Print(Format("Training elapsed time: %f s", result.seconds));
+  Print(Format("Throughput: %.0f examples/s", result.examples_per_sec));
+  if (result.stopped_early) {
+    Print(Format("Stopped at global step %lld", static_cast<long long>(global_step)));
+    if (events_) LOOM_RETURN_IF_ERROR(events_->Close());
+    return result;
+  }
+  nn::EvalResult validation = model_->Evaluate(data_.validation.images.data(), data_.validation.labels.data(),
+                                               data_.validation.size);
+  result.validation_cross_entropy = validation.cross_entropy;
+  result.validation_accuracy = validation.accuracy;
+  Print(Format("After %lld training step(s), validation cross entropy = %g", static_cast<long long>(global_step),
+               validation.cross_entropy));
+  if (chief) {
+    nn::EvalResult test = model_->Evaluate(data_.test.images.data(), data_.test.labels.data(), data_.test.size);
+    result.test_accuracy = test.accuracy;
+    LOOM_RETURN_IF_ERROR(events_->WriteScalar("accuracy", validation.accuracy, global_step));
+    LOOM_RETURN_IF_ERROR(events_->Close());
+    Print(Format("Test accuracy: %.4f", test.accuracy));
+    // Training is over: every ps task may exit once each replica has heard.
+    LOOM_RETURN_IF_ERROR(client_->Shutdown());
+  }
+  return result;
+}
+
+}  // namespace loom::train

@@ -1,0 +1,58 @@
+// One chief or worker task of parameter-server training (mnist_replica.py's between-graph
+// replication): each step computes gradients on this replica's shard of the training set,
+// pushes them to every ps task and gets the updated variables back in the same round trip. The chief also initialises the ps tasks (fresh, or from its latest checkpoint),
+// writes checkpoints and TensorBoard scalars, evaluates at the end, and then tells every ps
+// task to exit, so the whole job ends by itself. Output lines are mnist_replica's.
+#pragma once
+
+#include <memory>
+
+#include "core/status.h"
+#include "train/tf_config.h"
+#include "train/trainer.h"
+
+namespace loom::train {
+
+class PsClient;
+
+struct DistributedTrainerOptions {
+  TrainerOptions trainer;          // data, model, steps, batch, optimizer, train_dir, output;
+                                   // train_dir is written by the chief only
+  ClusterSpec cluster;             // this task: the chief or a worker
+  bool sync_replicas = false;      // SyncReplicasOptimizer: aggregate gradients per step
+  int replicas_to_aggregate = 0;   // with sync_replicas; 0: every replica (chief and workers)
+  double ps_wait_secs = 300;       // give up when a ps task is unreachable this long
+};
+
+class DistributedTrainer {
+ public:
+  // Loads the data and builds the model; does not contact the ps tasks yet.
+  static StatusOr<std::unique_ptr<DistributedTrainer>> Create(const DistributedTrainerOptions& options);
+  ~DistributedTrainer();
+
+  // Waits for the ps tasks (and, on a worker, for the chief's initialisation), trains until the
+  // ps tasks say the global step reached train_steps, then (chief) checkpoints, evaluates and
+  // shuts the ps tasks down.
+  StatusOr<TrainResult> Run();
+
+ private:
+  explicit DistributedTrainer(const DistributedTrainerOptions& options);
+  Status Init();
+  // Chief: initialises every ps task from the latest checkpoint in train_dir, or fresh.
+  Status InitParameterServers();
+  // Chief: the ps tasks' variables and slots as a checkpoint in train_dir; with
+  // load_into_model, the local model takes those variables too (for the final evaluation).
+  StatusOr<std::string> SaveFromParameterServers(bool load_into_model);
+  void Print(const std::string& line);
+
+  DistributedTrainerOptions options_;
+  Mnist data_;
+  std::unique_ptr<nn::Model> model_;
+  std::unique_ptr<Batcher> batcher_;
+  std::unique_ptr<PsClient> client_;
+  std::unique_ptr<tboard::EventWriter> events_;  // chief only
+  int64_t target_step_ = 0;
+  uint64_t seed_ = 1;
+};
+
+}  // namespace loom::train
