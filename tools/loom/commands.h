@@ -15,6 +15,7 @@ using Args = std::vector<std::string>;
 int RunTrain(const Args& args);
 int RunExport(const Args& args);
 int RunEval(const Args& args);
+int RunData(const Args& args);
 
 // Parses flags; on --help prints help and returns 0 through *exit_code; on error prints
 // "loom <cmd>: <error>" and returns 2. Returns true when the command should go on.

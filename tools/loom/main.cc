@@ -17,6 +17,7 @@ constexpr Command kCommands[] = {
     {"train", loom::cli::RunTrain, "train a model (mnist_replica.py flags)"},
     {"export", loom::cli::RunExport, "export a checkpoint as a servable version"},
     {"eval", loom::cli::RunEval, "print an exported model's test accuracy"},
+    {"data", loom::cli::RunData, "copy, list, delete and cache objects (paths, file://, s3://)"},
 };
 
 void Usage(FILE* out) {
