@@ -109,6 +109,50 @@ TEST(ServeCliTest, HotSwapUnderLoadThenSigtermDrains) {
   EXPECT_NE(result.out.find("Drained"), std::string::npos) << result.out;
 }
 
+// The acceptance check of the mnist client: over the 10,000 test images, through the server,
+// the error rate is exactly 1 - `loom eval`'s accuracy.
+TEST(ServeCliTest, PredictErrorRateEqualsEvalAccuracy) {
+  ScratchDir dir;
+  std::string base = dir.Join("models/mnist");
+  std::string mnist = loom::testing::MnistDir();
+  auto train = loom::testing::Run({loom::testing::LoomBinary(), "train", "--train_dir=" + dir.Join("train"),
+                                   "--train_steps=200", "--data_dir=" + mnist, "--export_dir=" + base},
+                                  dir.path());
+  ASSERT_EQ(train.exit_code, 0) << train.err;
+  auto eval = loom::testing::Run({loom::testing::LoomBinary(), "eval", "--model=" + base, "--data_dir=" + mnist},
+                                 dir.path());
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(eval.out, m, std::regex("test accuracy ([0-9.]+)"))) << eval.out;
+  double accuracy = std::stod(m[1]);
+
+  Process server({loom::testing::LoomBinary(), "serve", "--rest_api_port=0", "--model_name=mnist",
+                  "--model_base_path=" + base, "--file_system_poll_wait_seconds=0"},
+                 dir.path());
+  int port = WaitForPort(server);
+  ASSERT_GT(port, 0) << server.Wait().err;
+  auto predict = loom::testing::Run(
+      {loom::testing::LoomBinary(), "predict", "--server=127.0.0.1:" + std::to_string(port),
+       "--model=mnist", "--num_tests=0", "--concurrency=8", "--signature=predict_images",
+       "--data_dir=" + mnist},
+      dir.path());
+  ASSERT_EQ(predict.exit_code, 0) << predict.err;
+  ASSERT_TRUE(std::regex_search(predict.out, m, std::regex("Inference error rate: ([0-9.e+-]+)%")))
+      << predict.out;
+  EXPECT_NEAR(std::stod(m[1]), (1 - accuracy) * 100, 1e-9) << predict.out << eval.out;
+  EXPECT_NE(predict.out.find("Sent 10000 images"), std::string::npos) << predict.out;
+
+  auto missing = loom::testing::Run(
+      {loom::testing::LoomBinary(), "predict", "--server=127.0.0.1:" + std::to_string(port),
+       "--model=other", "--data_dir=" + mnist},
+      dir.path());
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("404: Servable not found for request: Latest(other)"), std::string::npos)
+      << missing.err;
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.Wait().exit_code, 0);
+}
+
 TEST(ServeCliTest, FlagErrorsNameTheFlag) {
   ScratchDir dir;
   auto r = loom::testing::Run({loom::testing::LoomBinary(), "serve", "--model_name=m"}, dir.path());

@@ -1,0 +1,40 @@
+// The mnist client (the seed's mnist_client.py): sends test images one per request to a model
+// server's predict API from `concurrency` keep-alive connections, and compares the answers
+// with the labels. Used by `loom predict`.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+#include "data/dataset.h"
+
+namespace loom::serving {
+
+struct PredictClientOptions {
+  std::string server = "127.0.0.1:8501";  // host:port of the REST API
+  std::string model = "mnist";
+  int64_t version = -1;                   // -1: the latest the server has
+  std::string signature;                  // signature_name sent in the body; empty: none
+  int concurrency = 8;                    // requests in flight at once
+};
+
+struct PredictReport {
+  int64_t count = 0;          // images sent
+  int64_t wrong = 0;          // answers whose class differs from the label
+  double error_rate = 0;      // wrong / count
+  double seconds = 0;         // wall time of the whole run
+  double p50_ms = 0, p90_ms = 0, p99_ms = 0;  // per-request latency
+};
+
+// The request body for one image, floats written shortest-exact (the server reads back the
+// very floats `loom eval` uses).
+std::string PredictBody(const float* image, int64_t size, const std::string& signature);
+
+// Runs the first num_tests examples of `data` (all if num_tests <= 0 or larger). The first
+// failed request (connection or non-200) ends the run with its error:
+// "127.0.0.1:8501: POST /v1/models/mnist:predict: 404: Servable not found ...".
+StatusOr<PredictReport> RunPredictions(const PredictClientOptions& options, const Dataset& data,
+                                       int64_t num_tests);
+
+}  // namespace loom::serving

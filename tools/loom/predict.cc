@@ -1,0 +1,54 @@
+// loom predict: the mnist client. Sends MNIST test images to a model server (`loom serve` or
+// TF Serving) and prints "Inference error rate: X%" as the seed's mnist_client.py did, plus
+// the request latencies.
+#include <cstdio>
+
+#include "commands.h"
+#include "core/file.h"
+#include "data/mnist.h"
+#include "serving/predict_client.h"
+
+namespace loom::cli {
+
+int RunPredict(const Args& args) {
+  serving::PredictClientOptions options;
+  std::string images, labels, data_dir = DefaultDataDir();
+  int64_t num_tests = 1000;
+  FlagSet flags("loom predict --server HOST:PORT --model NAME [--num_tests N] [--concurrency C]");
+  flags.String("server", &options.server, "the model server's REST address, host:port");
+  flags.String("model", &options.model, "model name");
+  flags.Int("version", &options.version, "model version (default: the latest)");
+  flags.String("signature", &options.signature, "signature_name to send (e.g. predict_images)");
+  flags.String("images", &images, "IDX images file (raw or .gz); default: the MNIST test set");
+  flags.String("labels", &labels, "IDX labels file matching --images");
+  flags.String("data_dir", &data_dir, "where the MNIST test files are when --images is not given");
+  flags.Int("num_tests", &num_tests, "how many images to send (0: all)");
+  flags.Int("concurrency", &options.concurrency, "requests in flight at once");
+  std::vector<std::string> positional;
+  int code = 0;
+  if (!ParseFlagsOrExit(flags, args, &positional, "predict", &code)) return code;
+  if (!positional.empty())
+    return Fail("predict", Unimplemented("image files (\"" + positional[0] +
+                                         "\"): PNG input is not implemented yet; use --images"));
+  if (images.empty() != labels.empty())
+    return Fail("predict", InvalidArgument("--images and --labels: give both or neither"));
+  if (images.empty()) {
+    auto i = FindMnistFile(data_dir, kMnistTestImages);
+    if (!i.ok()) return Fail("predict", i.status());
+    auto l = FindMnistFile(data_dir, kMnistTestLabels);
+    if (!l.ok()) return Fail("predict", l.status());
+    images = *i;
+    labels = *l;
+  }
+  auto data = LoadMnistFiles(images, labels);
+  if (!data.ok()) return Fail("predict", data.status());
+  auto report = serving::RunPredictions(options, *data, num_tests);
+  if (!report.ok()) return Fail("predict", report.status());
+  printf("Sent %lld images in %.2f s with %d connections: latency p50 %.3f ms, p90 %.3f ms, p99 %.3f ms\n",
+         static_cast<long long>(report->count), report->seconds, options.concurrency, report->p50_ms,
+         report->p90_ms, report->p99_ms);
+  printf("\nInference error rate: %g%%\n", report->error_rate * 100);
+  return 0;
+}
+
+}  // namespace loom::cli
