@@ -4,11 +4,13 @@
 // wrote and writes what Loom reads.
 #include <gtest/gtest.h>
 
+#include <regex>
 #include <sstream>
 
 #include "core/file.h"
 #include "storage/hash.h"
 #include "storage/s3_store.h"
+#include "cutting_proxy.h"
 #include "store_conformance.h"
 #include "test_util/subprocess.h"
 
@@ -139,6 +141,31 @@ TEST_F(SwiftCrossCheckTest, MissingBucketIsNotFound) {
   auto page = (*store)->List({});
   EXPECT_EQ(page.status().code(), StatusCode::kNotFound) << page.status().ToString();
   EXPECT_NE(page.status().message().find("NoSuchBucket"), std::string::npos);
+}
+
+TEST_F(SwiftCrossCheckTest, ServerDyingMidDownloadResumesWithRange) {
+  std::string content = testing::RandomBytes(20 << 20, 20);
+  ASSERT_TRUE(WriteFileAtomic(scratch_.Join("src"), content).ok());
+  ASSERT_TRUE(store_->Put(prefix_ + "big", scratch_.Join("src"), {}).ok());
+  // The same server behind a proxy whose first connection dies after 7 MB of the response.
+  S3Options o = SwiftOptions();
+  int port = std::atoi(o.endpoint.substr(o.endpoint.rfind(':') + 1).c_str());
+  testing::CuttingProxy proxy(port, 7000000);
+  o.endpoint = "http://127.0.0.1:" + std::to_string(proxy.port());
+  o.backoff_initial_ms = 10;
+  auto store = S3Store::Create(o);
+  ASSERT_TRUE(store.ok());
+  auto got = (*store)->Get(prefix_ + "big", scratch_.Join("out"), {});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*Sha256OfFile(scratch_.Join("out")), Sha256Hex(content));
+  EXPECT_EQ(proxy.connections(), 2);
+  // The second request asked for the rest only: from where the first one stopped (after the headers).
+  std::string sent = proxy.client_bytes();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(sent, m, std::regex("Range: bytes=([0-9]+)-\r\n"))) << sent;
+  int64_t from = std::stoll(m[1]);
+  EXPECT_GT(from, 6000000);
+  EXPECT_LT(from, 7000000);
 }
 
 }  // namespace
