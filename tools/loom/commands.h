@@ -16,6 +16,8 @@ int RunTrain(const Args& args);
 int RunExport(const Args& args);
 int RunEval(const Args& args);
 int RunData(const Args& args);
+int RunServe(const Args& args);
+int RunPredict(const Args& args);
 
 // Parses flags; on --help prints help and returns 0 through *exit_code; on error prints
 // "loom <cmd>: <error>" and returns 2. Returns true when the command should go on.

@@ -18,6 +18,8 @@ constexpr Command kCommands[] = {
     {"export", loom::cli::RunExport, "export a checkpoint as a servable version"},
     {"eval", loom::cli::RunEval, "print an exported model's test accuracy"},
     {"data", loom::cli::RunData, "copy, list, delete and cache objects (paths, file://, s3://)"},
+    {"serve", loom::cli::RunServe, "serve exported models (TF Serving's REST API)"},
+    {"predict", loom::cli::RunPredict, "the mnist client: test images to a model server"},
 };
 
 void Usage(FILE* out) {
