@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# bench/serving: single-image predict driven by wrk (a Lua script with a real 784-float MNIST
+# test image as the JSON body) against `loom serve`, and against nginx answering the same
+# POST with a static file of the same size as Loom's answer (the HTTP ceiling of this
+# machine). Rounds alternate between the two so that load from other processes hits both;
+# the medians and their ratio are printed.
+#
+#   bench/serving/run.sh [--loom build/loom] [--connections 32] [--seconds 10] [--rounds 3]
+#
+# Needs wrk and nginx (scripts/install_deps.sh), python3, and MNIST in data/mnist.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+loom=$root/build/loom
+connections=32
+seconds=10
+rounds=3
+threads=2
+while (($#)); do
+  case $1 in
+    --loom) loom=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    *) echo "run.sh: unknown flag $1" >&2; exit 2 ;;
+  esac
+done
+mnist=${LOOM_MNIST_DIR:-$root/data/mnist}
+for tool in wrk nginx python3 curl; do
+  command -v "$tool" >/dev/null || { echo "run.sh: $tool is missing (scripts/install_deps.sh)" >&2; exit 1; }
+done
+[[ -x $loom ]] || { echo "run.sh: $loom is not built" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/loom_bench_serving.XXXXXX)
+chmod 755 "$work"  # nginx's workers (www-data) read the static answer from here
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [[ -f $work/nginx/nginx.pid ]] && kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true
+  [[ -n ${LOOM_BENCH_KEEP:-} ]] && echo "kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+echo "== training a model to serve (300 steps)"
+"$loom" train --train_dir "$work/train" --train_steps 300 --data_dir "$mnist" \
+  --export_dir "$work/models/mnist" >/dev/null
+
+# The body: the first test image as TF Serving's row format, floats as Loom's client writes them.
+python3 - "$mnist" "$work" <<'PY'
+import gzip, os, struct, sys
+mnist, work = sys.argv[1], sys.argv[2]
+path = os.path.join(mnist, 't10k-images-idx3-ubyte')
+data = open(path, 'rb').read() if os.path.exists(path) else gzip.open(path + '.gz').read()
+pixels = data[16:16 + 784]
+body = '{"instances": [[' + ','.join(repr(p / 255.0) for p in pixels) + ']]}'
+open(os.path.join(work, 'body.json'), 'w').write(body)
+open(os.path.join(work, 'predict.lua'), 'w').write(
+    'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+    'wrk.body = [==[' + body + ']==]\n')
+PY
+
+loom_port=$(free_port)
+"$loom" serve --model_name mnist --model_base_path "$work/models/mnist" \
+  --rest_api_port "$loom_port" >"$work/serve.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$loom_port/v1/models/mnist" >/dev/null && break; sleep 0.1; done
+answer=$(curl -s -X POST --data-binary @"$work/body.json" "http://127.0.0.1:$loom_port/v1/models/mnist:predict")
+echo "   Loom answers (${#answer} bytes): $answer"
+
+nginx_port=$(free_port)
+mkdir -p "$work/nginx/www"
+printf '%s' "$answer" >"$work/nginx/www/predict.json"
+cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body; proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fcgi; uwsgi_temp_path $work/nginx/uwsgi; scgi_temp_path $work/nginx/scgi;
+  default_type application/json;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    # POST to a static file is 405 in nginx; answer it with the file.
+    location / { root $work/nginx/www; error_page 405 =200 \$uri; }
+  }
+}
+NGINX
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx"
+sleep 0.3
+
+# run_wrk URL -> "requests_per_second p50_ms p99_ms non2xx errors"
+run_wrk() {
+  wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency -s "$work/predict.lua" "$1" | python3 -c '
+import re, sys
+t = sys.stdin.read()
+def ms(label):
+    m = re.search(r"^\s*" + label + r"\s+([0-9.]+)(us|ms|s)\s*$", t, re.M)
+    v = float(m.group(1)); return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
+rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", t).group(1))
+non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
+print(rps, ms("50%"), ms("99%"), non2xx.group(1) if non2xx else 0, sum(map(int, errors.groups())) if errors else 0)'
+}
+
+echo "== wrk -t$threads -c$connections -d${seconds}s, $rounds alternating rounds"
+: >"$work/loom.txt"
+: >"$work/nginx.txt"
+for r in $(seq "$rounds"); do
+  l=$(run_wrk "http://127.0.0.1:$loom_port/v1/models/mnist:predict"); echo "$l" >>"$work/loom.txt"
+  n=$(run_wrk "http://127.0.0.1:$nginx_port/predict.json"); echo "$n" >>"$work/nginx.txt"
+  echo "   round $r: loom [$l]  nginx [$n]   (req/s p50_ms p99_ms non2xx socket_errors)"
+done
+python3 - "$work/loom.txt" "$work/nginx.txt" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+import statistics, sys
+def load(p): return [list(map(float, l.split())) for l in open(p) if l.strip()]
+loom, nginx = load(sys.argv[1]), load(sys.argv[2])
+def med(rows, i): return statistics.median(r[i] for r in rows)
+print(f"\n{'server':34s} {'req/s':>10s} {'p50 ms':>8s} {'p99 ms':>8s} {'non-2xx':>8s}")
+for name, rows in (("loom serve (predict, 784 floats)", loom), ("nginx static answer, same size", nginx)):
+    print(f"{name:34s} {med(rows,0):10.0f} {med(rows,1):8.3f} {med(rows,2):8.3f} {int(sum(r[3] for r in rows)):8d}")
+if any(r[3] or r[4] for r in loom + nginx):
+    print("\nWARNING: non-2xx answers or socket errors above: the numbers are not comparable")
+print(f"\nLoom / nginx ceiling: {med(loom,0) / med(nginx,0):.2f} (target >= 0.50); Loom p99 {med(loom,2):.2f} ms (target <= 5)")
+print("ONNX Runtime behind Node http: not measured (needs `loom export --format onnx`, not built yet)")
+print(f"machine: {sys.argv[3]} CPUs, load average at the end {sys.argv[4]} (other processes share these CPUs)")
+PY
