@@ -112,34 +112,47 @@ void DistributedTrainer::Print(const std::string& line) {
 
 Status DistributedTrainer::InitParameterServers() {
   const TrainerOptions& t = options_.trainer;
+  config_.optimizer = t.optimizer;
+  config_.learning_rate_decay = t.learning_rate_decay;
+  config_.train_steps = target_step_;
+  config_.sync_replicas = options_.sync_replicas;
+  config_.num_replicas = options_.cluster.NumReplicas();
+  config_.replicas_to_aggregate =
+      options_.replicas_to_aggregate > 0 ? options_.replicas_to_aggregate : config_.num_replicas;
+  // A ps task that comes back empty after a restart gets its shard from the latest checkpoint.
+  client_->set_reinit_handler([this](size_t shard) -> Status {
+    LOOM_ASSIGN_OR_RETURN(StartState state, LoadStartState());
+    Print(Format("ps %zu was restarted: restoring its shard from %s (global step %lld)", shard,
+                 state.source.c_str(), static_cast<long long>(state.global_step)));
+    return client_->InitShard(shard, config_, state.global_step, state.variables, state.slot0, state.slot1);
+  });
   LOOM_ASSIGN_OR_RETURN(bool initialized, client_->WaitReachable());
   if (initialized) {
     // The chief was restarted while the ps tasks kept training state: carry on from it.
     Print("The ps tasks are initialized already; joining at their global step");
     return OkStatus();
   }
-  PsTrainingConfig config;
-  config.optimizer = t.optimizer;
-  config.learning_rate_decay = t.learning_rate_decay;
-  config.train_steps = target_step_;
-  config.sync_replicas = options_.sync_replicas;
-  config.num_replicas = options_.cluster.NumReplicas();
-  config.replicas_to_aggregate =
-      options_.replicas_to_aggregate > 0 ? options_.replicas_to_aggregate : config.num_replicas;
+  LOOM_ASSIGN_OR_RETURN(StartState state, LoadStartState());
+  if (state.source != "initial values")
+    Print(Format("Resuming from %s (global step %lld)", state.source.c_str(), static_cast<long long>(state.global_step)));
+  return client_->Init(config_, state.global_step, state.variables, state.slot0, state.slot1);
+}
 
+StatusOr<DistributedTrainer::StartState> DistributedTrainer::LoadStartState() {
+  const TrainerOptions& t = options_.trainer;
   std::vector<nn::Parameter>& params = model_->parameters();
-  std::vector<float> variables, slot0, slot1;
-  int64_t global_step = 0;
+  StartState out;
   LOOM_ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(t.train_dir));
   if (latest) {
     LOOM_ASSIGN_OR_RETURN(Checkpoint ckpt, LoadCheckpoint(*latest));
     LOOM_RETURN_IF_ERROR(model_->LoadParameters(ckpt.variables, *latest));
-    global_step = ckpt.global_step;
+    out.global_step = ckpt.global_step;
+    out.source = *latest;
     std::map<std::string, const nn::Tensor*> state;
     for (const auto& s : ckpt.optimizer_state) state[s.name] = &s.tensor;
     const std::vector<std::string> suffixes = SlotSuffixes(t.optimizer.type);
     for (size_t k = 0; k < suffixes.size(); ++k) {
-      std::vector<float>& slot = k == 0 ? slot0 : slot1;
+      std::vector<float>& slot = k == 0 ? out.slot0 : out.slot1;
       for (const nn::Parameter& p : params) {
         auto it = state.find(p.name + suffixes[k]);
         if (it == state.end())
@@ -153,12 +166,12 @@ Status DistributedTrainer::InitParameterServers() {
     }
     if (auto it = ckpt.metadata.find("seed"); it != ckpt.metadata.end())
       seed_ = std::strtoull(it->second.c_str(), nullptr, 10);
-    Print(Format("Resuming from %s (global step %lld)", latest->c_str(), static_cast<long long>(global_step)));
   } else {
     model_->InitParameters(seed_);
+    out.source = "initial values";
   }
-  for (const nn::Parameter& p : params) variables.insert(variables.end(), p.value.data(), p.value.data() + p.value.size());
-  return client_->Init(config, global_step, variables, slot0, slot1);
+  for (const nn::Parameter& p : params) out.variables.insert(out.variables.end(), p.value.data(), p.value.data() + p.value.size());
+  return out;
 }
 
 StatusOr<std::string> DistributedTrainer::SaveFromParameterServers(bool load_into_model) {
@@ -217,7 +230,7 @@ StatusOr<TrainResult> DistributedTrainer::Run() {
                                        "(try a smaller --learning_rate)",
                                        loss, static_cast<long long>(global_step)));
     const int64_t before = global_step;
-    LOOM_ASSIGN_OR_RETURN(state, client_->PushPull(params, global_step));
+    LOOM_ASSIGN_OR_RETURN(state, client_->PushPull(params));
     global_step = state.global_step;
     done = state.done;
     ++result.local_steps;

@@ -8,12 +8,11 @@
 #include <memory>
 
 #include "core/status.h"
+#include "train/ps_client.h"
 #include "train/tf_config.h"
 #include "train/trainer.h"
 
 namespace loom::train {
-
-class PsClient;
 
 struct DistributedTrainerOptions {
   TrainerOptions trainer;          // data, model, steps, batch, optimizer, train_dir, output;
@@ -38,8 +37,17 @@ class DistributedTrainer {
  private:
   explicit DistributedTrainer(const DistributedTrainerOptions& options);
   Status Init();
-  // Chief: initialises every ps task from the latest checkpoint in train_dir, or fresh.
+  // Chief: initialises every ps task from the latest checkpoint in train_dir, or fresh, and
+  // re-initialises a ps task found empty later (restarted) the same way.
   Status InitParameterServers();
+  // The variables and optimizer slots to start from: the latest checkpoint's, or initial
+  // values from the seed (slots then empty: zeros).
+  struct StartState {
+    int64_t global_step = 0;
+    std::vector<float> variables, slot0, slot1;
+    std::string source;  // the checkpoint's path, or "initial values"
+  };
+  StatusOr<StartState> LoadStartState();
   // Chief: the ps tasks' variables and slots as a checkpoint in train_dir; with
   // load_into_model, the local model takes those variables too (for the final evaluation).
   StatusOr<std::string> SaveFromParameterServers(bool load_into_model);
@@ -50,6 +58,7 @@ class DistributedTrainer {
   std::unique_ptr<nn::Model> model_;
   std::unique_ptr<Batcher> batcher_;
   std::unique_ptr<PsClient> client_;
+  PsTrainingConfig config_;  // what the chief tells the ps tasks
   std::unique_ptr<tboard::EventWriter> events_;  // chief only
   int64_t target_step_ = 0;
   uint64_t seed_ = 1;

@@ -67,6 +67,9 @@ struct PsClient::Impl {
   // Reused from step to step, so their byte buffers keep their capacity.
   std::vector<ps::PushRequest> push;
   std::vector<ps::Variables> variables;
+  std::vector<int64_t> steps;  // each ps task's global step of the variables last received
+  ReinitHandler reinit;
+  bool in_reinit = false;
 
   std::string Name(size_t i) const {
     return "ps " + std::to_string(i) + " (" + options.ps_addresses[i] + ")";
@@ -115,9 +118,18 @@ struct PsClient::Impl {
           pending[i] = false;
           continue;
         }
-        const bool retry = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                           (retry_uninitialized && s.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+        const bool uninitialized = s.error_code() == grpc::StatusCode::FAILED_PRECONDITION;
+        const bool retry = s.error_code() == grpc::StatusCode::UNAVAILABLE || (retry_uninitialized && uninitialized);
         if (!retry) return Internal(Name(i) + ": " + what + ": " + s.error_message());
+        if (uninitialized && reinit && !in_reinit) {
+          LOOM_LOG(WARNING) << Name(i) << " is not initialized (restarted?); initializing it again";
+          in_reinit = true;
+          Status st = reinit(i);
+          in_reinit = false;
+          LOOM_RETURN_IF_ERROR(st.WithPrefix(Name(i) + ": re-initializing"));
+          again = true;
+          continue;
+        }
         if (Clock::now() >= give_up)
           return Unavailable(Name(i) + ": " + what + ": no answer in " +
                              std::to_string(static_cast<int>(options.wait_secs)) + " s: " + s.error_message());
@@ -157,6 +169,7 @@ StatusOr<std::unique_ptr<PsClient>> PsClient::Create(const PsClientOptions& opti
   const size_t n = options.ps_addresses.size();
   client->impl_->push.resize(n);
   client->impl_->variables.resize(n);
+  client->impl_->steps.assign(n, 0);
   for (size_t i = 0; i < n; ++i) {
     client->impl_->push[i].set_layout(client->layout_);
     client->impl_->push[i].set_replica(options.replica);
@@ -187,48 +200,58 @@ StatusOr<bool> PsClient::WaitReachable() {
 
 Status PsClient::Init(const PsTrainingConfig& config, int64_t global_step, const std::vector<float>& variables,
                       const std::vector<float>& slot0, const std::vector<float>& slot1) {
+  for (size_t i = 0; i < shards_.size(); ++i)
+    LOOM_RETURN_IF_ERROR(InitShard(i, config, global_step, variables, slot0, slot1));
+  return OkStatus();
+}
+
+Status PsClient::InitShard(size_t shard, const PsTrainingConfig& config, int64_t global_step,
+                           const std::vector<float>& variables, const std::vector<float>& slot0,
+                           const std::vector<float>& slot1) {
   if (static_cast<int64_t>(variables.size()) != total_ ||
       (!slot0.empty() && static_cast<int64_t>(slot0.size()) != total_) ||
       (!slot1.empty() && static_cast<int64_t>(slot1.size()) != total_))
     return InvalidArgument("ps Init: buffers must hold " + std::to_string(total_) + " floats");
-  const size_t n = shards_.size();
-  std::vector<ps::InitRequest> requests(n);
-  std::vector<ps::InitResponse> responses(n);
-  auto bytes = [](const std::vector<float>& v, ShardRange r) {
-    return std::string(reinterpret_cast<const char*>(v.data() + r.begin), static_cast<size_t>(r.size) * sizeof(float));
+  const ShardRange range = shards_.at(shard);
+  auto bytes = [&](const std::vector<float>& v) {
+    return std::string(reinterpret_cast<const char*>(v.data() + range.begin), static_cast<size_t>(range.size) * sizeof(float));
   };
-  for (size_t i = 0; i < n; ++i) {
-    ps::ShardConfig* c = requests[i].mutable_config();
-    c->set_begin(shards_[i].begin);
-    c->set_size(shards_[i].size);
-    c->set_total(total_);
-    c->set_layout(layout_);
-    c->set_optimizer(config.optimizer.type);
-    c->set_learning_rate(config.optimizer.learning_rate);
-    c->set_beta1(config.optimizer.beta1);
-    c->set_beta2(config.optimizer.beta2);
-    c->set_epsilon(config.optimizer.epsilon);
-    c->set_momentum(config.optimizer.momentum);
-    c->set_learning_rate_decay(config.learning_rate_decay);
-    c->set_train_steps(config.train_steps);
-    c->set_sync_replicas(config.sync_replicas);
-    c->set_replicas_to_aggregate(config.replicas_to_aggregate);
-    c->set_num_replicas(config.num_replicas);
-    requests[i].set_global_step(global_step);
-    requests[i].set_variables(bytes(variables, shards_[i]));
-    if (!slot0.empty()) requests[i].set_slot0(bytes(slot0, shards_[i]));
-    if (!slot1.empty()) requests[i].set_slot1(bytes(slot1, shards_[i]));
-  }
+  ps::InitRequest request;
+  ps::InitResponse response;
+  ps::ShardConfig* c = request.mutable_config();
+  c->set_begin(range.begin);
+  c->set_size(range.size);
+  c->set_total(total_);
+  c->set_layout(layout_);
+  c->set_optimizer(config.optimizer.type);
+  c->set_learning_rate(config.optimizer.learning_rate);
+  c->set_beta1(config.optimizer.beta1);
+  c->set_beta2(config.optimizer.beta2);
+  c->set_epsilon(config.optimizer.epsilon);
+  c->set_momentum(config.optimizer.momentum);
+  c->set_learning_rate_decay(config.learning_rate_decay);
+  c->set_train_steps(config.train_steps);
+  c->set_sync_replicas(config.sync_replicas);
+  c->set_replicas_to_aggregate(config.replicas_to_aggregate);
+  c->set_num_replicas(config.num_replicas);
+  request.set_global_step(global_step);
+  request.set_variables(bytes(variables));
+  if (!slot0.empty()) request.set_slot0(bytes(slot0));
+  if (!slot1.empty()) request.set_slot1(bytes(slot1));
   return impl_->CallAll("Init", [&](size_t i, grpc::ClientContext* ctx, auto done) {
-    impl_->stubs[i]->async()->Init(ctx, &requests[i], &responses[i], std::move(done));
+    if (i != shard) return done(grpc::Status::OK);
+    impl_->stubs[i]->async()->Init(ctx, &request, &response, std::move(done));
   });
 }
+
+void PsClient::set_reinit_handler(ReinitHandler handler) { impl_->reinit = std::move(handler); }
 
 namespace {
 
 // Copies each shard's variables into the parameters and sums up the step results.
 Status TakeVariables(std::vector<nn::Parameter>& params, const std::vector<ShardRange>& shards,
-                     const std::vector<ps::Variables>& responses, PsClient::StepResult* result) {
+                     const std::vector<ps::Variables>& responses, std::vector<int64_t>* steps,
+                     PsClient::StepResult* result) {
   for (size_t i = 0; i < shards.size(); ++i) {
     const std::string& bytes = responses[i].variables();
     if (bytes.size() != static_cast<size_t>(shards[i].size) * sizeof(float))
@@ -239,6 +262,7 @@ Status TakeVariables(std::vector<nn::Parameter>& params, const std::vector<Shard
       std::memcpy(p.value.data() + at, src + from, static_cast<size_t>(count) * sizeof(float));
     });
     if (i == 0) result->global_step = responses[i].global_step();
+    (*steps)[i] = responses[i].global_step();
     result->done = result->done || responses[i].done();
     result->applied = result->applied && responses[i].applied();
   }
@@ -255,16 +279,16 @@ StatusOr<PsClient::StepResult> PsClient::Pull(std::vector<nn::Parameter>& params
     impl_->stubs[i]->async()->Pull(ctx, &requests[i], &impl_->variables[i], std::move(done));
   }));
   StepResult result;
-  LOOM_RETURN_IF_ERROR(TakeVariables(params, shards_, impl_->variables, &result));
+  LOOM_RETURN_IF_ERROR(TakeVariables(params, shards_, impl_->variables, &impl_->steps, &result));
   result.applied = false;
   return result;
 }
 
-StatusOr<PsClient::StepResult> PsClient::PushPull(std::vector<nn::Parameter>& params, int64_t step) {
+StatusOr<PsClient::StepResult> PsClient::PushPull(std::vector<nn::Parameter>& params) {
   const size_t n = shards_.size();
   for (size_t i = 0; i < n; ++i) {
     ps::PushRequest& request = impl_->push[i];
-    request.set_step(step);
+    request.set_step(impl_->steps[i]);
     std::string* bytes = request.mutable_gradients();
     bytes->resize(static_cast<size_t>(shards_[i].size) * sizeof(float));
     float* dst = reinterpret_cast<float*>(bytes->data());
@@ -276,7 +300,7 @@ StatusOr<PsClient::StepResult> PsClient::PushPull(std::vector<nn::Parameter>& pa
     impl_->stubs[i]->async()->PushPull(ctx, &impl_->push[i], &impl_->variables[i], std::move(done));
   }));
   StepResult result;
-  LOOM_RETURN_IF_ERROR(TakeVariables(params, shards_, impl_->variables, &result));
+  LOOM_RETURN_IF_ERROR(TakeVariables(params, shards_, impl_->variables, &impl_->steps, &result));
   return result;
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -80,13 +81,24 @@ class PsClient {
   };
   // Copies the current variables into the parameters' values, waiting for the chief's Init.
   StatusOr<StepResult> Pull(std::vector<nn::Parameter>& params);
-  // Pushes the parameters' grads, computed on variables of global step `step`, and copies the
-  // variables after the update into their values: one round trip to each ps task.
-  StatusOr<StepResult> PushPull(std::vector<nn::Parameter>& params, int64_t step);
+  // Pushes the parameters' grads, computed on the variables last received from each ps task
+  // (each push carries that task's global step, so sync mode can tell stale ones), and copies
+  // the variables after the update into their values: one round trip to each ps task.
+  StatusOr<StepResult> PushPull(std::vector<nn::Parameter>& params);
   // Every shard's variables and slots.
   StatusOr<PsSnapshot> Snapshot();
   // Tells every ps task that training is over (chief). A ps task already gone is fine.
   Status Shutdown();
+
+  // Recovery (chief): called when ps task `shard` answers that it is not initialized, i.e. it
+  // was restarted; it should InitShard it (e.g. from the latest checkpoint). The call that met
+  // the restarted task is then retried. Without a handler, calls wait for someone else to.
+  using ReinitHandler = std::function<Status(size_t shard)>;
+  void set_reinit_handler(ReinitHandler handler);
+  // Init of one shard, as Init does for all.
+  Status InitShard(size_t shard, const PsTrainingConfig& config, int64_t global_step,
+                   const std::vector<float>& variables, const std::vector<float>& slot0,
+                   const std::vector<float>& slot1);
 
  private:
   PsClient() = default;

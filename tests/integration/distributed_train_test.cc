@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -121,11 +122,11 @@ TEST_F(DistributedTrainTest, TfConfigAsyncOnePsTwoWorkers) {
   ASSERT_TRUE(names.ok());
   EXPECT_TRUE(std::any_of(names->begin(), names->end(),
                           [](const std::string& n) { return n.rfind("events.out.tfevents.", 0) == 0; }));
-  // Checkpoints as the global step crossed 200 and 400 (async: the step they hold may be a
-  // little past it), and at the end.
-  EXPECT_EQ(std::count_if(names->begin(), names->end(),
+  // Checkpoints as the global step crossed 200 (and 400), and at the end. Async, the step a
+  // checkpoint holds may be past the multiple, up to the end when worker 1 finished alone.
+  EXPECT_GE(std::count_if(names->begin(), names->end(),
                           [](const std::string& n) { return n.rfind("model.ckpt-", 0) == 0; }),
-            3)
+            2)
       << Join(*names);
 
   // The single-process trainer resumes from it, optimizer state and all.
@@ -157,6 +158,50 @@ TEST_F(DistributedTrainTest, FlagsSyncTwoPsTwoWorkers) {
   EXPECT_GE(LastNumberAfter(r0.out, "Test accuracy: "), 0.90) << r0.out;
   EXPECT_NE(q1.err.find("shard [39755, 79510) of 79510 floats"), std::string::npos) << q1.err;
 }
+
+// Recovery, 1 ps + 2 workers (async): once the chief has written a checkpoint, one task is
+// killed with SIGKILL and started again with the same TF_CONFIG. A restarted worker pulls the
+// current variables and goes on; a restarted ps comes back empty, the chief restores its shard
+// from the latest checkpoint, and training goes on from there. Every task exits 0 by itself.
+class DistributedRecoveryTest : public DistributedTrainTest,
+                                public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(DistributedRecoveryTest, KilledTaskRestartsAndJobFinishes) {
+  const std::string victim = GetParam();  // "ps" or "worker" (worker 1)
+  const auto ps = Hosts(1), workers = Hosts(2);
+  Json cluster = {{"ps", ps}, {"worker", workers}};
+  auto env = [&](const char* type, int index) {
+    return std::vector<std::string>{
+        "TF_CONFIG=" + Json({{"cluster", cluster}, {"task", {{"type", type}, {"index", index}}}}).dump()};
+  };
+  const int kSteps = 2000;
+  std::unique_ptr<Process> ps0 = Start(CommonFlags(kSteps), env("ps", 0));
+  auto chief = Start(CommonFlags(kSteps), env("worker", 0));
+  std::unique_ptr<Process> worker1 = Start(CommonFlags(kSteps), env("worker", 1));
+  // Wait (bounded) for the first checkpoint, then kill.
+  const std::string index = JoinPath(train_dir_, "checkpoint");
+  for (int i = 0; i < 6000 && !PathExists(index); ++i) usleep(10000);
+  ASSERT_TRUE(PathExists(index)) << chief->OutSoFar();
+  std::unique_ptr<Process>& target = victim == "ps" ? ps0 : worker1;
+  target->Signal(SIGKILL);
+  EXPECT_EQ(target->Wait().exit_code, 128 + SIGKILL);
+  target = Start(CommonFlags(kSteps), victim == "ps" ? env("ps", 0) : env("worker", 1));
+
+  ProcessResult c = chief->Wait(), w = worker1->Wait(), p = ps0->Wait();
+  EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
+  EXPECT_EQ(w.exit_code, 0) << w.out << w.err;
+  EXPECT_EQ(p.exit_code, 0) << p.out << p.err;
+  EXPECT_NE(c.out.find("After 2000 training step(s)"), std::string::npos) << c.out;
+  EXPECT_GE(LastNumberAfter(c.out, "Test accuracy: "), 0.90) << c.out;
+  if (victim == "ps") {
+    EXPECT_NE(c.out.find("ps 0 was restarted: restoring its shard from " + train_dir_ + "/model.ckpt-"),
+              std::string::npos) << c.out;
+  } else {
+    EXPECT_NE(w.out.find("Worker 1: training step 1 done"), std::string::npos) << w.out;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Victims, DistributedRecoveryTest, ::testing::Values("ps", "worker"));
 
 // A malformed TF_CONFIG: one error line naming the field, nothing started, nothing written.
 TEST_F(DistributedTrainTest, BadTfConfigIsOneLine) {

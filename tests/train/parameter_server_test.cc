@@ -96,7 +96,7 @@ TEST(ParameterServerTest, AsyncPushesEqualLocalAdam) {
   for (int step = 0; step < 3; ++step) {
     FillGrads(*model, step);
     FillGrads(*local, step);
-    auto result = client->PushPull(model->parameters(), step);
+    auto result = client->PushPull(model->parameters());
     ASSERT_TRUE(result.ok()) << result.status().ToString();
     EXPECT_EQ(result->global_step, step + 1);
     EXPECT_TRUE(result->applied);
@@ -131,8 +131,8 @@ TEST(ParameterServerTest, SyncAveragesAndDropsStale) {
   FillGrads(*a, 1);
   FillGrads(*b, 2);
   StatusOr<PsClient::StepResult> ra = Internal("unset");
-  std::thread t([&] { ra = chief->PushPull(a->parameters(), 0); });
-  auto rb = worker->PushPull(b->parameters(), 0);
+  std::thread t([&] { ra = chief->PushPull(a->parameters()); });
+  auto rb = worker->PushPull(b->parameters());
   t.join();
   ASSERT_TRUE(ra.ok()) << ra.status().ToString();
   ASSERT_TRUE(rb.ok()) << rb.status().ToString();
@@ -155,7 +155,7 @@ TEST(ParameterServerTest, SyncAveragesAndDropsStale) {
 
   // A gradient computed on step 0's variables arrives after step 1: dropped.
   FillGrads(*c, 3);
-  auto rc = late->PushPull(c->parameters(), 0);
+  auto rc = late->PushPull(c->parameters());
   ASSERT_TRUE(rc.ok()) << rc.status().ToString();
   EXPECT_FALSE(rc->applied);
   EXPECT_EQ(rc->global_step, 1);
@@ -172,12 +172,12 @@ TEST(ParameterServerTest, DoneAndShutdown) {
   config.num_replicas = 2;
   ASSERT_TRUE(chief->Init(config, 0, Flat(*a), {}, {}).ok());
   FillGrads(*a, 1);
-  ASSERT_TRUE(chief->PushPull(a->parameters(), 0).ok());
-  auto second = worker->PushPull(a->parameters(), 1);
+  ASSERT_TRUE(chief->PushPull(a->parameters()).ok());
+  auto second = worker->PushPull(a->parameters());
   ASSERT_TRUE(second.ok());
   EXPECT_TRUE(second->done);
   EXPECT_TRUE(second->applied);
-  auto third = chief->PushPull(a->parameters(), 2);
+  auto third = chief->PushPull(a->parameters());
   ASSERT_TRUE(third.ok());
   EXPECT_TRUE(third->done);
   EXPECT_FALSE(third->applied);
