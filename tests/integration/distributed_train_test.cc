@@ -203,6 +203,33 @@ TEST_P(DistributedRecoveryTest, KilledTaskRestartsAndJobFinishes) {
 
 INSTANTIATE_TEST_SUITE_P(Victims, DistributedRecoveryTest, ::testing::Values("ps", "worker"));
 
+// An evaluator beside 1 ps + 1 worker (TF_CONFIG: not listed in the cluster, as TF allows):
+// it evaluates checkpoints as they appear, writes its own events in <train_dir>/eval, and
+// exits 0 after the checkpoint of the last step.
+TEST_F(DistributedTrainTest, EvaluatorFollowsTheChief) {
+  const auto ps = Hosts(1), workers = Hosts(1);
+  Json cluster = {{"ps", ps}, {"worker", workers}};
+  auto env = [&](const char* type, int index) {
+    return std::vector<std::string>{
+        "TF_CONFIG=" + Json({{"cluster", cluster}, {"task", {{"type", type}, {"index", index}}}}).dump()};
+  };
+  auto evaluator = Start(CommonFlags(600), env("evaluator", 0));
+  auto ps0 = Start(CommonFlags(600), env("ps", 0));
+  auto chief = Start(CommonFlags(600), env("worker", 0));
+  ProcessResult c = chief->Wait(), p = ps0->Wait(), e = evaluator->Wait();
+  EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
+  EXPECT_EQ(p.exit_code, 0) << p.out << p.err;
+  EXPECT_EQ(e.exit_code, 0) << e.out << e.err;
+  EXPECT_NE(e.out.find("Evaluated " + train_dir_ + "/model.ckpt-600.safetensors (global step 600): test accuracy "),
+            std::string::npos) << e.out;
+  // The evaluator's last accuracy is the chief's (the same variables, the same test set).
+  EXPECT_EQ(LastNumberAfter(e.out, "test accuracy "), LastNumberAfter(c.out, "Test accuracy: ")) << e.out << c.out;
+  auto names = ListDir(JoinPath(train_dir_, "eval"));
+  ASSERT_TRUE(names.ok()) << names.status().ToString();
+  ASSERT_EQ(names->size(), 1u);
+  EXPECT_EQ((*names)[0].rfind("events.out.tfevents.", 0), 0u);
+}
+
 // A malformed TF_CONFIG: one error line naming the field, nothing started, nothing written.
 TEST_F(DistributedTrainTest, BadTfConfigIsOneLine) {
   Json config = {{"cluster", {{"ps", {"127.0.0.1:1"}}, {"worker", {"127.0.0.1:2", "127.0.0.1:3"}}}},

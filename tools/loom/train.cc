@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "train/distributed_trainer.h"
+#include "train/evaluator.h"
 #include "train/parameter_server.h"
 #include "train/tf_config.h"
 #include "train/trainer.h"
@@ -125,8 +126,6 @@ int RunTrain(const Args& args) {
     WatchStopSignals();
     return RunParameterServer(**cluster);
   }
-  if (*cluster && (*cluster)->task_type == train::TaskType::kEvaluator)
-    return Fail("train", Unimplemented("evaluator tasks are not supported yet"));
 
   if (!model_path.empty()) {
     auto spec = nn::ModelSpec::FromFile(model_path);
@@ -146,6 +145,22 @@ int RunTrain(const Args& args) {
   options.should_stop = [] { return g_stop.load(); };
   WatchStopSignals();
 
+  if (*cluster && (*cluster)->task_type == train::TaskType::kEvaluator) {
+    train::EvaluatorOptions eval;
+    eval.data_dir = options.data_dir;
+    eval.train_dir = options.train_dir;
+    eval.train_steps = options.train_steps;
+    eval.epochs = options.epochs;
+    eval.batch_size = options.batch_size;
+    eval.num_threads = options.num_threads;
+    eval.out = &std::cout;
+    eval.should_stop = options.should_stop;
+    auto evaluator = train::Evaluator::Create(eval);
+    if (!evaluator.ok()) return Fail("train", evaluator.status());
+    auto result = (*evaluator)->Run();
+    if (!result.ok()) return Fail("train", result.status());
+    return result->stopped_early ? 128 + SIGTERM : 0;
+  }
   if (*cluster) {
     train::DistributedTrainerOptions distributed;
     distributed.trainer = options;
