@@ -1,0 +1,232 @@
+#include "job/tfjob.h"
+
+#include <algorithm>
+#include <map>
+
+namespace loom::job {
+namespace {
+
+std::string Field(const std::string& parent, const std::string& key) {
+  return parent.empty() ? key : JoinField(parent, key);
+}
+
+Status Err(const std::string& source, const std::string& field, const std::string& message) {
+  return InvalidArgument(source + ": " + field + ": " + message);
+}
+
+// A list of strings at `field` (absent: empty).
+Status ReadStrings(const Json& parent, const std::string& key, const std::string& field, const std::string& source,
+                   std::vector<std::string>* out) {
+  if (!parent.contains(key)) return OkStatus();
+  const Json& list = parent[key];
+  if (!list.is_array()) return Err(source, field, "must be a list of strings");
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (list[i].is_string()) out->push_back(list[i].get<std::string>());
+    else if (list[i].is_number() || list[i].is_boolean()) out->push_back(list[i].dump());
+    else return Err(source, JoinField(field, i), "must be a string, not " + list[i].dump());
+  }
+  return OkStatus();
+}
+
+StatusOr<int64_t> ReadInt(const Json& parent, const std::string& key, const std::string& field,
+                          const std::string& source, int64_t fallback) {
+  if (!parent.contains(key)) return fallback;
+  const Json& v = parent[key];
+  if (!v.is_number_integer()) return Err(source, field, "must be an integer, not " + v.dump());
+  return v.get<int64_t>();
+}
+
+StatusOr<RestartPolicy> ParseRestartPolicy(const Json& v, const std::string& field, const std::string& source) {
+  if (!v.is_string()) return Err(source, field, "must be a string");
+  const std::string s = v.get<std::string>();
+  if (s == "Never") return RestartPolicy::kNever;
+  if (s == "OnFailure") return RestartPolicy::kOnFailure;
+  if (s == "Always") return RestartPolicy::kAlways;
+  if (s == "ExitCode") return RestartPolicy::kExitCode;
+  return Err(source, field, "\"" + s + "\" is not Never, OnFailure, Always or ExitCode");
+}
+
+Status ParseReplica(const std::string& type, const Json& spec, const std::string& field, const std::string& source,
+                    ReplicaSpec* out) {
+  out->type = type;
+  if (!spec.is_object()) return Err(source, field, "must be an object");
+  LOOM_ASSIGN_OR_RETURN(int64_t replicas, ReadInt(spec, "replicas", Field(field, "replicas"), source, 1));
+  if (replicas < 0) return Err(source, Field(field, "replicas"), std::to_string(replicas) + " is negative");
+  if (replicas > 64) return Err(source, Field(field, "replicas"), std::to_string(replicas) + " is more than 64 on one machine");
+  out->replicas = static_cast<int>(replicas);
+  if (spec.contains("restartPolicy")) {
+    LOOM_ASSIGN_OR_RETURN(out->restart_policy,
+                          ParseRestartPolicy(spec["restartPolicy"], Field(field, "restartPolicy"), source));
+  }
+  const std::string containers_field = Field(field, "template.spec.containers");
+  if (!spec.contains("template") || !spec["template"].is_object() || !spec["template"].contains("spec") ||
+      !spec["template"]["spec"].is_object() || !spec["template"]["spec"].contains("containers"))
+    return Err(source, containers_field, "missing; the replica needs a container named tensorflow");
+  const Json& containers = spec["template"]["spec"]["containers"];
+  if (!containers.is_array()) return Err(source, containers_field, "must be a list");
+  for (size_t i = 0; i < containers.size(); ++i) {
+    const Json& c = containers[i];
+    if (!c.is_object() || !c.contains("name") || c["name"] != "tensorflow") continue;
+    const std::string cf = JoinField(containers_field, i);
+    if (c.contains("image")) {
+      if (!c["image"].is_string()) return Err(source, Field(cf, "image"), "must be a string");
+      out->image = c["image"].get<std::string>();
+    }
+    LOOM_RETURN_IF_ERROR(ReadStrings(c, "command", Field(cf, "command"), source, &out->command));
+    LOOM_RETURN_IF_ERROR(ReadStrings(c, "args", Field(cf, "args"), source, &out->args));
+    if (out->command.empty() && out->args.empty())
+      return Err(source, cf, "has neither command nor args: nothing to run (the image is not pulled)");
+    if (c.contains("workingDir")) {
+      if (!c["workingDir"].is_string()) return Err(source, Field(cf, "workingDir"), "must be a string");
+      out->working_dir = c["workingDir"].get<std::string>();
+    }
+    if (c.contains("env")) {
+      const Json& env = c["env"];
+      if (!env.is_array()) return Err(source, Field(cf, "env"), "must be a list of {name, value}");
+      for (size_t k = 0; k < env.size(); ++k) {
+        const std::string ef = JoinField(Field(cf, "env"), k);
+        if (!env[k].is_object() || !env[k].contains("name") || !env[k]["name"].is_string())
+          return Err(source, ef, "must have a name");
+        if (env[k].contains("valueFrom"))
+          return Err(source, Field(ef, "valueFrom"), "is not supported locally; give value");
+        std::string value;
+        if (env[k].contains("value")) {
+          const Json& v = env[k]["value"];
+          value = v.is_string() ? v.get<std::string>() : v.dump();
+        }
+        out->env.emplace_back(env[k]["name"].get<std::string>(), value);
+      }
+    }
+    return OkStatus();
+  }
+  return Err(source, containers_field, "no container named tensorflow");
+}
+
+}  // namespace
+
+const char* RestartPolicyName(RestartPolicy policy) {
+  switch (policy) {
+    case RestartPolicy::kNever: return "Never";
+    case RestartPolicy::kOnFailure: return "OnFailure";
+    case RestartPolicy::kAlways: return "Always";
+    case RestartPolicy::kExitCode: return "ExitCode";
+  }
+  return "?";
+}
+
+const ReplicaSpec* TfJob::Find(train::TaskType type) const {
+  for (const ReplicaSpec& r : replicas)
+    if (r.task_type == type) return &r;
+  return nullptr;
+}
+
+std::string TfJob::DebugString() const {
+  std::string out = "name: " + name + "\nnamespace: " + namespace_name + "\n";
+  for (const ReplicaSpec& r : replicas) {
+    out += r.type + ": " + std::to_string(r.replicas) + " x " + train::TaskTypeName(r.task_type) +
+           ", restartPolicy " + RestartPolicyName(r.restart_policy) + ", image " + (r.image.empty() ? "-" : r.image) + "\n";
+    std::string cmd;
+    for (const auto& c : r.command) cmd += (cmd.empty() ? "" : " ") + c;
+    for (const auto& a : r.args) cmd += (cmd.empty() ? "" : " ") + a;
+    out += "  run: " + cmd + "\n";
+    for (const auto& [k, v] : r.env) out += "  env: " + k + "=" + v + "\n";
+  }
+  out += "runPolicy: backoffLimit " + std::to_string(run_policy.backoff_limit) + ", activeDeadlineSeconds " +
+         std::to_string(run_policy.active_deadline_seconds) + ", cleanPodPolicy " + run_policy.clean_pod_policy +
+         ", ttlSecondsAfterFinished " + std::to_string(run_policy.ttl_seconds_after_finished) + "\n";
+  out += "successPolicy: \"" + success_policy + "\"\n";
+  return out;
+}
+
+StatusOr<TfJob> ParseTfJob(const Json& doc, const std::string& source) {
+  if (!doc.is_object()) return InvalidArgument(source + ": must be a TFJob object");
+  TfJob job;
+  job.manifest = doc;
+  if (!doc.contains("apiVersion") || doc["apiVersion"] != "kubeflow.org/v1")
+    return Err(source, "apiVersion", (doc.contains("apiVersion") ? doc["apiVersion"].dump() : "missing") +
+                                         "; expected kubeflow.org/v1");
+  if (!doc.contains("kind") || doc["kind"] != "TFJob")
+    return Err(source, "kind", (doc.contains("kind") ? doc["kind"].dump() : "missing") + "; expected TFJob");
+  if (!doc.contains("metadata") || !doc["metadata"].is_object() || !doc["metadata"].contains("name") ||
+      !doc["metadata"]["name"].is_string() || doc["metadata"]["name"].get<std::string>().empty())
+    return Err(source, "metadata.name", "missing");
+  job.name = doc["metadata"]["name"].get<std::string>();
+  if (job.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-.") != std::string::npos)
+    return Err(source, "metadata.name", "\"" + job.name + "\" is not a DNS-1123 name (lower case, digits, '-', '.')");
+  if (doc["metadata"].contains("namespace") && doc["metadata"]["namespace"].is_string())
+    job.namespace_name = doc["metadata"]["namespace"].get<std::string>();
+  if (!doc.contains("spec") || !doc["spec"].is_object()) return Err(source, "spec", "missing");
+  const Json& spec = doc["spec"];
+  if (!spec.contains("tfReplicaSpecs") || !spec["tfReplicaSpecs"].is_object() || spec["tfReplicaSpecs"].empty())
+    return Err(source, "spec.tfReplicaSpecs", "missing or empty: the job has no replicas");
+  const Json& replicas = spec["tfReplicaSpecs"];
+  const std::map<std::string, train::TaskType> kTypes = {{"Chief", train::TaskType::kChief},
+                                                         {"Master", train::TaskType::kChief},
+                                                         {"Worker", train::TaskType::kWorker},
+                                                         {"PS", train::TaskType::kPs},
+                                                         {"Evaluator", train::TaskType::kEvaluator}};
+  for (auto it = replicas.begin(); it != replicas.end(); ++it) {
+    const std::string field = "spec.tfReplicaSpecs." + it.key();
+    auto type = kTypes.find(it.key());
+    if (type == kTypes.end()) return Err(source, field, "unknown replica type (Chief, Master, Worker, PS, Evaluator)");
+    ReplicaSpec r;
+    r.task_type = type->second;
+    LOOM_RETURN_IF_ERROR(ParseReplica(it.key(), it.value(), field, source, &r));
+    job.replicas.push_back(std::move(r));
+  }
+  if (replicas.contains("Chief") && replicas.contains("Master"))
+    return Err(source, "spec.tfReplicaSpecs.Master", "given with Chief; Master is the old name of Chief, give one");
+  for (const ReplicaSpec& r : job.replicas)
+    if ((r.task_type == train::TaskType::kChief || r.task_type == train::TaskType::kEvaluator) && r.replicas > 1)
+      return Err(source, "spec.tfReplicaSpecs." + r.type + ".replicas", std::to_string(r.replicas) + "; at most 1");
+  int total = 0;
+  for (const ReplicaSpec& r : job.replicas) total += r.replicas;
+  if (total == 0) return Err(source, "spec.tfReplicaSpecs", "every replica type has 0 replicas: nothing to run");
+  auto order = [](const ReplicaSpec& r) {
+    switch (r.task_type) {
+      case train::TaskType::kChief: return 0;
+      case train::TaskType::kPs: return 1;
+      case train::TaskType::kWorker: return 2;
+      case train::TaskType::kEvaluator: return 3;
+    }
+    return 4;
+  };
+  std::stable_sort(job.replicas.begin(), job.replicas.end(),
+                   [&](const ReplicaSpec& a, const ReplicaSpec& b) { return order(a) < order(b); });
+
+  if (spec.contains("runPolicy")) {
+    const Json& rp = spec["runPolicy"];
+    if (!rp.is_object()) return Err(source, "spec.runPolicy", "must be an object");
+    LOOM_ASSIGN_OR_RETURN(int64_t backoff, ReadInt(rp, "backoffLimit", "spec.runPolicy.backoffLimit", source, -1));
+    if (rp.contains("backoffLimit") && backoff < 0)
+      return Err(source, "spec.runPolicy.backoffLimit", std::to_string(backoff) + " is negative");
+    job.run_policy.backoff_limit = static_cast<int>(backoff);
+    LOOM_ASSIGN_OR_RETURN(job.run_policy.active_deadline_seconds,
+                          ReadInt(rp, "activeDeadlineSeconds", "spec.runPolicy.activeDeadlineSeconds", source, 0));
+    if (rp.contains("activeDeadlineSeconds") && job.run_policy.active_deadline_seconds <= 0)
+      return Err(source, "spec.runPolicy.activeDeadlineSeconds",
+                 std::to_string(job.run_policy.active_deadline_seconds) + " is not positive");
+    LOOM_ASSIGN_OR_RETURN(job.run_policy.ttl_seconds_after_finished,
+                          ReadInt(rp, "ttlSecondsAfterFinished", "spec.runPolicy.ttlSecondsAfterFinished", source, -1));
+    if (rp.contains("cleanPodPolicy")) {
+      const Json& c = rp["cleanPodPolicy"];
+      if (!c.is_string() || (c != "None" && c != "Running" && c != "All"))
+        return Err(source, "spec.runPolicy.cleanPodPolicy", c.dump() + " is not None, Running or All");
+      job.run_policy.clean_pod_policy = c.get<std::string>();
+    }
+  }
+  if (spec.contains("successPolicy")) {
+    const Json& s = spec["successPolicy"];
+    if (!s.is_string() || (s != "" && s != "AllWorkers"))
+      return Err(source, "spec.successPolicy", s.dump() + " is not \"\" or AllWorkers");
+    job.success_policy = s.get<std::string>();
+  }
+  return job;
+}
+
+StatusOr<TfJob> ReadTfJob(const std::string& path) {
+  LOOM_ASSIGN_OR_RETURN(Json doc, ReadJsonOrYamlFile(path));
+  return ParseTfJob(doc, path);
+}
+
+}  // namespace loom::job

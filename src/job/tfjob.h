@@ -1,0 +1,60 @@
+// A TFJob (kubeflow.org/v1, as the Kubeflow training operator defines it) read from YAML or
+// JSON into what the local job controller needs: per replica type its count, restart policy
+// and the `tensorflow` container's image, command, args and env; the run policy and the
+// success policy. Errors name the field: `spec.tfReplicaSpecs.Worker.replicas: -1 is negative`.
+// The defaults are the operator's: restartPolicy Never, cleanPodPolicy None, replicas 1.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/json.h"
+#include "core/status.h"
+#include "train/tf_config.h"
+
+namespace loom::job {
+
+enum class RestartPolicy { kNever, kOnFailure, kAlways, kExitCode };
+const char* RestartPolicyName(RestartPolicy policy);
+
+struct ReplicaSpec {
+  std::string type;                 // as written: "Chief", "Master", "Worker", "PS", "Evaluator"
+  train::TaskType task_type = train::TaskType::kWorker;
+  int replicas = 1;
+  RestartPolicy restart_policy = RestartPolicy::kNever;
+  std::string image;                // recorded, not pulled
+  std::vector<std::string> command; // the container's command (may be empty: args alone run)
+  std::vector<std::string> args;
+  std::vector<std::pair<std::string, std::string>> env;  // on top of the caller's environment
+  std::string working_dir;
+};
+
+struct RunPolicy {
+  int backoff_limit = -1;            // restarts allowed in all (-1: unlimited)
+  int64_t active_deadline_seconds = 0;  // 0: none
+  std::string clean_pod_policy = "None";  // None, Running or All
+  int64_t ttl_seconds_after_finished = -1;  // -1: unset
+};
+
+struct TfJob {
+  std::string name;
+  std::string namespace_name = "default";
+  std::vector<ReplicaSpec> replicas;  // Chief/Master first, then PS, Worker, Evaluator
+  RunPolicy run_policy;
+  std::string success_policy;         // "" or "AllWorkers"
+  Json manifest;                      // the document as read
+
+  // The replica spec of a task type, or nullptr.
+  const ReplicaSpec* Find(train::TaskType type) const;
+  // A stable multi-line description, for tests.
+  std::string DebugString() const;
+};
+
+// Validates a parsed document; `source` names it in errors (the file's path).
+StatusOr<TfJob> ParseTfJob(const Json& document, const std::string& source);
+// Reads and validates a TFJob file (YAML or JSON).
+StatusOr<TfJob> ReadTfJob(const std::string& path);
+
+}  // namespace loom::job

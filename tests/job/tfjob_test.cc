@@ -1,0 +1,68 @@
+// TFJob files, data-driven: each tests/job/cases/X.yaml sits beside X.expected, which holds
+// the parsed job's DebugString() or "error: <message>" (the file named by its base name).
+// LOOM_UPDATE_EXPECTED=1 rewrites the .expected files from the current output (review the diff).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "core/file.h"
+#include "job/tfjob.h"
+#include "test_util/test_env.h"
+
+namespace loom::job {
+namespace {
+
+StatusOr<TfJob> ParseText(const std::string& text, const std::string& name) {
+  LOOM_ASSIGN_OR_RETURN(Json doc, ParseYaml(text, name));
+  return ParseTfJob(doc, name);
+}
+
+TEST(TfJobTest, Cases) {
+  const std::string dir = JoinPath(testing::SourceDir(), "tests/job/cases");
+  auto names = ListDir(dir);
+  ASSERT_TRUE(names.ok()) << names.status().ToString();
+  std::sort(names->begin(), names->end());
+  const bool update = std::getenv("LOOM_UPDATE_EXPECTED") != nullptr;
+  int count = 0;
+  for (const std::string& name : *names) {
+    if (name.size() < 6 || name.substr(name.size() - 5) != ".yaml") continue;
+    auto text = ReadFile(JoinPath(dir, name));
+    ASSERT_TRUE(text.ok()) << text.status().ToString();
+    auto job = ParseText(*text, name);
+    const std::string actual = job.ok() ? job->DebugString() : "error: " + job.status().message() + "\n";
+    const std::string expected_path = JoinPath(dir, name.substr(0, name.size() - 5) + ".expected");
+    if (update) {
+      EXPECT_TRUE(WriteFileAtomic(expected_path, actual).ok());
+    } else {
+      auto expected = ReadFile(expected_path);
+      ASSERT_TRUE(expected.ok()) << expected_path << ": " << expected.status().ToString();
+      EXPECT_EQ(actual, *expected) << "case " << name;
+    }
+    ++count;
+  }
+  EXPECT_GE(count, 12);
+}
+
+TEST(TfJobTest, FindAndOrder) {
+  auto job = ParseText(R"(
+apiVersion: kubeflow.org/v1
+kind: TFJob
+metadata: {name: j}
+spec:
+  tfReplicaSpecs:
+    Worker: {replicas: 2, template: {spec: {containers: [{name: tensorflow, command: [loom, train]}]}}}
+    PS: {replicas: 1, template: {spec: {containers: [{name: tensorflow, command: [loom, train]}]}}}
+    Master: {template: {spec: {containers: [{name: tensorflow, args: [x]}]}}}
+)", "j.yaml");
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  ASSERT_EQ(job->replicas.size(), 3u);
+  EXPECT_EQ(job->replicas[0].type, "Master");
+  EXPECT_EQ(job->replicas[1].type, "PS");
+  EXPECT_EQ(job->replicas[2].type, "Worker");
+  ASSERT_NE(job->Find(train::TaskType::kChief), nullptr);
+  EXPECT_EQ(job->Find(train::TaskType::kEvaluator), nullptr);
+}
+
+}  // namespace
+}  // namespace loom::job
