@@ -13,18 +13,56 @@
 
 namespace loom::serving {
 
+namespace {
+
+void AppendFloats(const float* values, int64_t n, std::string* out) {
+  char buf[32];
+  for (int64_t i = 0; i < n; ++i) {
+    if (i) *out += ',';
+    out->append(buf, std::to_chars(buf, buf + sizeof(buf), values[i]).ptr);
+  }
+}
+
+// The predicted class in a 200 answer, or an error naming what is missing.
+StatusOr<int64_t> ClassOf(const std::string& body, bool v2) {
+  LOOM_ASSIGN_OR_RETURN(Json j, ParseJson(body, "response"));
+  if (!v2) {
+    if (j.contains("predictions") && j["predictions"].is_array() && !j["predictions"].empty() &&
+        j["predictions"][0].is_object() && j["predictions"][0].contains("classes") &&
+        j["predictions"][0]["classes"].is_number_integer())
+      return j["predictions"][0]["classes"].get<int64_t>();
+    return DataLoss("the answer has no predictions[0].classes: " + body.substr(0, 200));
+  }
+  if (j.contains("outputs") && j["outputs"].is_array()) {
+    for (const Json& o : j["outputs"]) {
+      if (o.is_object() && o.value("name", "") == "classes" && o.contains("data") &&
+          o["data"].is_array() && !o["data"].empty() && o["data"][0].is_number_integer())
+        return o["data"][0].get<int64_t>();
+    }
+  }
+  return DataLoss("the answer has no outputs[name=classes].data[0]: " + body.substr(0, 200));
+}
+
+}  // namespace
+
 std::string PredictBody(const float* image, int64_t size, const std::string& signature) {
   std::string body;
   body.reserve(static_cast<size_t>(size) * 12 + 64);
   body = "{";
   if (!signature.empty()) body += "\"signature_name\": " + Json(signature).dump() + ", ";
   body += "\"instances\": [[";
-  char buf[32];
-  for (int64_t i = 0; i < size; ++i) {
-    if (i) body += ',';
-    body.append(buf, std::to_chars(buf, buf + sizeof(buf), image[i]).ptr);
-  }
+  AppendFloats(image, size, &body);
   body += "]]}";
+  return body;
+}
+
+std::string InferBodyV2(const float* image, int64_t size) {
+  std::string body;
+  body.reserve(static_cast<size_t>(size) * 12 + 128);
+  body = "{\"inputs\": [{\"name\": \"images\", \"shape\": [1, " + std::to_string(size) +
+         "], \"datatype\": \"FP32\", \"data\": [";
+  AppendFloats(image, size, &body);
+  body += "]}]}";
   return body;
 }
 
@@ -33,9 +71,12 @@ StatusOr<PredictReport> RunPredictions(const PredictClientOptions& options, cons
   if (options.server.empty()) return InvalidArgument("--server: must be host:port");
   if (options.concurrency < 1) return InvalidArgument("--concurrency: must be >= 1");
   const int64_t n = num_tests <= 0 ? data.size : std::min(num_tests, data.size);
-  std::string path = "/v1/models/" + net::UrlEncode(options.model, false);
+  if (options.protocol != "v1" && options.protocol != "v2")
+    return InvalidArgument("--protocol: \"" + options.protocol + "\" is not v1 or v2");
+  const bool v2 = options.protocol == "v2";
+  std::string path = (v2 ? "/v2/models/" : "/v1/models/") + net::UrlEncode(options.model, false);
   if (options.version >= 0) path += "/versions/" + std::to_string(options.version);
-  path += ":predict";
+  path += v2 ? "/infer" : ":predict";
   const std::string url = "http://" + options.server + path;
 
   std::atomic<int64_t> next{0};
@@ -59,7 +100,8 @@ StatusOr<PredictReport> RunPredictions(const PredictClientOptions& options, cons
     while (!failed.load()) {
       int64_t i = next.fetch_add(1);
       if (i >= n) break;
-      request.body = PredictBody(data.image(i), data.features, options.signature);
+      request.body = v2 ? InferBodyV2(data.image(i), data.features)
+                        : PredictBody(data.image(i), data.features, options.signature);
       auto start = std::chrono::steady_clock::now();
       auto response = (*client)->Send(request);
       latencies[static_cast<size_t>(i)] =
@@ -75,14 +117,9 @@ StatusOr<PredictReport> RunPredictions(const PredictClientOptions& options, cons
                                   : response->body.substr(0, 200);
         error = Unavailable(std::to_string(response->status) + ": " + message);
       } else {
-        auto body = ParseJson(response->body, "response");
-        if (body.ok() && body->contains("predictions") && (*body)["predictions"].is_array() &&
-            !(*body)["predictions"].empty() && (*body)["predictions"][0].contains("classes") &&
-            (*body)["predictions"][0]["classes"].is_number_integer()) {
-          predicted = (*body)["predictions"][0]["classes"].get<int64_t>();
-        } else {
-          error = DataLoss("the answer has no predictions[0].classes: " + response->body.substr(0, 200));
-        }
+        auto predicted_class = ClassOf(response->body, v2);
+        if (predicted_class.ok()) predicted = *predicted_class;
+        else error = predicted_class.status();
       }
       if (!error.ok()) {
         std::lock_guard<std::mutex> lock(mu);

@@ -17,6 +17,7 @@ struct PredictClientOptions {
   int64_t version = -1;                   // -1: the latest the server has
   std::string signature;                  // signature_name sent in the body; empty: none
   int concurrency = 8;                    // requests in flight at once
+  std::string protocol = "v1";            // v1: TF Serving's :predict; v2: KServe's /infer
 };
 
 struct PredictReport {
@@ -28,8 +29,9 @@ struct PredictReport {
 };
 
 // The request body for one image, floats written shortest-exact (the server reads back the
-// very floats `loom eval` uses).
+// very floats `loom eval` uses): TF Serving's row format, or (v2) a KServe FP32 tensor.
 std::string PredictBody(const float* image, int64_t size, const std::string& signature);
+std::string InferBodyV2(const float* image, int64_t size);
 
 // Runs the first num_tests examples of `data` (all if num_tests <= 0 or larger). The first
 // failed request (connection or non-200) ends the run with its error:

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/json.h"
+#include "serving/kserve_api.h"
 #include "serving/predict_request.h"
 
 namespace loom::serving {
@@ -86,17 +87,7 @@ void RestApi::Handle(const net::HttpServerRequest& request, net::HttpServerRespo
   std::string_view path = request.path;
   const bool get = request.method == "GET" || request.method == "HEAD";
   const bool post = request.method == "POST";
-  if (path == "/v2/health/live" && get) {
-    response->body = "{\"live\": true}";
-    return;
-  }
-  if (path == "/v2/health/ready" && get) {
-    bool ready = false;
-    for (const std::string& m : manager_->ModelNames()) ready = ready || manager_->Get({m, std::nullopt, ""}).ok();
-    response->status = ready ? 200 : 503;
-    response->body = ready ? "{\"ready\": true}" : "{\"ready\": false}";
-    return;
-  }
+  if (path == "/v2" || path.substr(0, 4) == "/v2/") return HandleKServe(*manager_, request, response);
   constexpr std::string_view kPrefix = "/v1/models/";
   if (path.substr(0, kPrefix.size()) != kPrefix) {
     SetError(NotFound("Malformed request: " + request.method + " " + request.path), response);

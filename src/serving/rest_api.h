@@ -2,7 +2,7 @@
 //   GET  /v1/models/{m}[/versions/{v}|/labels/{l}]            model_version_status
 //   GET  /v1/models/{m}[/versions/{v}|/labels/{l}]/metadata   signature_def
 //   POST /v1/models/{m}[/versions/{v}|/labels/{l}]:predict    instances/inputs -> predictions/outputs
-//   GET  /v2/health/live, /v2/health/ready
+//   /v2/...                                                   KServe v2 (kserve_api.h)
 // Errors are {"error": "..."} with TF Serving's HTTP code for the status (HttpStatusFor).
 // Thread-safe: Handle runs on every HTTP event thread at once.
 #pragma once

@@ -209,6 +209,66 @@ TEST_F(RestApiTest, IdleAndSlowClientsDoNotStopService) {
   ExpectStillServing();
 }
 
+TEST_F(RestApiTest, KServeV2) {
+  std::string v1 = testing::WriteTestBundle(base_, 1, 7);
+  Start();
+  EXPECT_EQ(ParseBody(Request(port_, "GET", "/v2/health/live"))["live"], true);
+  EXPECT_EQ(ParseBody(Request(port_, "GET", "/v2/health/ready"))["ready"], true);
+  EXPECT_EQ(ParseBody(Request(port_, "GET", "/v2/models/mnist/ready"))["ready"], true);
+  EXPECT_EQ(Request(port_, "GET", "/v2/models/mnist/versions/1/ready").status, 200);
+  EXPECT_EQ(Request(port_, "GET", "/v2/models/mnist/versions/2/ready").status, 404);
+  Json meta = ParseBody(Request(port_, "GET", "/v2/models/mnist"));
+  EXPECT_EQ(meta["versions"], Json::array({"1"}));
+  EXPECT_EQ(meta["inputs"][0]["name"], "images");
+  EXPECT_EQ(meta["inputs"][0]["shape"], Json::array({-1, 784}));
+  EXPECT_EQ(meta["outputs"][0]["shape"], Json::array({-1, 10}));
+
+  // UINT8 pixels are scaled by 1/255, as MNIST was for training.
+  std::vector<float> image(784);
+  std::string pixels = "[";
+  for (int i = 0; i < 784; ++i) {
+    int p = (i * 37) % 256;
+    image[i] = static_cast<float>(p) / 255.0f;
+    if (i) pixels += ",";
+    pixels += std::to_string(p);
+  }
+  pixels += "]";
+  std::vector<float> direct = testing::DirectScores(v1, image);
+  for (const std::string& body :
+       {"{\"id\": \"a\", \"inputs\": [{\"name\": \"images\", \"shape\": [1, 784], \"datatype\": \"FP32\", \"data\": " + ImageJson(image) + "}]}",
+        "{\"inputs\": [{\"name\": \"images\", \"shape\": [1, 28, 28], \"datatype\": \"UINT8\", \"data\": " + pixels + "}]}"}) {
+    auto r = Request(port_, "POST", "/v2/models/mnist/infer", body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    Json out = ParseBody(r);
+    EXPECT_EQ(out["model_name"], "mnist");
+    EXPECT_EQ(out["model_version"], "1");
+    ASSERT_EQ(out["outputs"][0]["name"], "scores");
+    EXPECT_EQ(out["outputs"][0]["shape"], Json::array({1, 10}));
+    for (int j = 0; j < 10; ++j) EXPECT_FLOAT_EQ(out["outputs"][0]["data"][j].get<float>(), direct[j]);
+    EXPECT_EQ(out["outputs"][1]["data"][0],
+              std::max_element(direct.begin(), direct.end()) - direct.begin());
+  }
+  struct Case { std::string path, body; int code; std::string part; };
+  std::vector<Case> cases = {
+      {"/v2/models/mnist/infer", "{\"inputs\": [", 400, "request body"},
+      {"/v2/models/mnist/infer", "{\"inputs\": [{\"name\": \"images\", \"shape\": [1, 3], \"datatype\": \"FP32\", \"data\": [1,2,3]}]}", 400, "784 values per example"},
+      {"/v2/models/mnist/infer", "{\"inputs\": [{\"name\": \"images\", \"shape\": [1, 784], \"datatype\": \"BYTES\", \"data\": []}]}", 400, "not supported"},
+      {"/v2/models/mnist/infer", "{\"inputs\": [{\"name\": \"images\", \"shape\": [1, 784], \"datatype\": \"UINT8\", \"data\": [300]}]}", 400, "[0, 255]"},
+      {"/v2/models/mnist/infer", "{\"inputs\": [{\"name\": \"images\", \"shape\": [1, 784], \"datatype\": \"FP32\", \"data\": [\"x\"]}]}", 400, "expected numbers"},
+      {"/v2/models/mnist/infer", "{\"inputs\": [{\"name\": \"images\", \"shape\": [1, 784], \"datatype\": \"FP32\", \"data\": [1]}]}", 400, "1 values for shape"},
+      {"/v2/models/mnist/infer", "{\"inputs\": [{\"name\": \"pixels\", \"shape\": [1, 784], \"datatype\": \"FP32\", \"data\": [1]}]}", 400, "inputs[0].name"},
+      {"/v2/models/other/infer", "{}", 404, "Servable not found"},
+      {"/v2/models/mnist/versions/3/infer", "{}", 404, "Specific(mnist, 3)"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.body);
+    auto r = Request(port_, "POST", c.path, c.body);
+    EXPECT_EQ(r.status, c.code) << r.body;
+    EXPECT_NE(ParseBody(r)["error"].get<std::string>().find(c.part), std::string::npos) << r.body;
+  }
+  ExpectStillServing();
+}
+
 TEST_F(RestApiTest, HotSwapAndCorruptVersion) {
   std::string v1 = testing::WriteTestBundle(base_, 1, 7);
   Start();

@@ -141,6 +141,14 @@ TEST(ServeCliTest, PredictErrorRateEqualsEvalAccuracy) {
       << predict.out;
   EXPECT_NEAR(std::stod(m[1]), (1 - accuracy) * 100, 1e-9) << predict.out << eval.out;
   EXPECT_NE(predict.out.find("Sent 10000 images"), std::string::npos) << predict.out;
+  // The same over KServe v2.
+  auto v2 = loom::testing::Run(
+      {loom::testing::LoomBinary(), "predict", "--server=127.0.0.1:" + std::to_string(port),
+       "--model=mnist", "--num_tests=0", "--protocol=v2", "--data_dir=" + mnist},
+      dir.path());
+  ASSERT_EQ(v2.exit_code, 0) << v2.err;
+  ASSERT_TRUE(std::regex_search(v2.out, m, std::regex("Inference error rate: ([0-9.e+-]+)%"))) << v2.out;
+  EXPECT_NEAR(std::stod(m[1]), (1 - accuracy) * 100, 1e-9) << v2.out << eval.out;
 
   auto missing = loom::testing::Run(
       {loom::testing::LoomBinary(), "predict", "--server=127.0.0.1:" + std::to_string(port),

@@ -24,6 +24,7 @@ int RunPredict(const Args& args) {
   flags.String("data_dir", &data_dir, "where the MNIST test files are when --images is not given");
   flags.Int("num_tests", &num_tests, "how many images to send (0: all)");
   flags.Int("concurrency", &options.concurrency, "requests in flight at once");
+  flags.String("protocol", &options.protocol, "v1 (TF Serving :predict) or v2 (KServe /infer)");
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "predict", &code)) return code;
