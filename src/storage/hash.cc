@@ -51,10 +51,12 @@ std::string HexEncode(std::string_view bytes) {
   return out;
 }
 
-StatusOr<std::string> Sha256OfFile(const std::string& path, int64_t offset, int64_t length) {
+namespace {
+
+StatusOr<std::string> DigestOfFile(Digest::Kind kind, const std::string& path, int64_t offset, int64_t length) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(path, "open", errno);
-  Digest d(Digest::Kind::kSha256);
+  Digest d(kind);
   std::string buffer(1 << 20, '\0');
   int64_t done = 0;
   while (length < 0 || done < length) {
@@ -73,5 +75,13 @@ StatusOr<std::string> Sha256OfFile(const std::string& path, int64_t offset, int6
   if (length >= 0 && done < length) return DataLoss(path + ": shorter than expected");
   return d.HexFinal();
 }
+
+}  // namespace
+
+StatusOr<std::string> Sha256OfFile(const std::string& path, int64_t offset, int64_t length) {
+  return DigestOfFile(Digest::Kind::kSha256, path, offset, length);
+}
+
+StatusOr<std::string> Md5OfFile(const std::string& path) { return DigestOfFile(Digest::Kind::kMd5, path, 0, -1); }
 
 }  // namespace loom::storage

@@ -32,5 +32,7 @@ std::string HmacSha256(std::string_view key, std::string_view data);
 std::string HexEncode(std::string_view bytes);
 // SHA-256 (lowercase hex) of the whole file, or of length bytes at offset.
 StatusOr<std::string> Sha256OfFile(const std::string& path, int64_t offset = 0, int64_t length = -1);
+// MD5 (lowercase hex) of the whole file: S3's ETag of a single-part object.
+StatusOr<std::string> Md5OfFile(const std::string& path);
 
 }  // namespace loom::storage

@@ -311,49 +311,41 @@ Status S3Store::Delete(const std::string& key) {
   return response.status();
 }
 
-StatusOr<ObjectInfo> S3Store::Get(const std::string& key, const std::string& path, const GetOptions& options) {
+Status S3Store::FetchRange(net::HttpClient* client, const std::string& key, int64_t offset, int64_t length,
+                          std::string* etag, int64_t* received_out,
+                          const std::function<Status(std::string_view, int64_t)>& sink) {
   std::string what = What("GET", key);
-  LOOM_ASSIGN_OR_RETURN(AtomicFileWriter writer, AtomicFileWriter::Open(path));
-  std::unique_ptr<net::HttpClient> client = TakeClient();
-  if (!client) return Internal(what + ": cannot make an HTTP client");
   int64_t received = 0;
-  int64_t expected = -1;  // bytes this Get must write, known from the first response
-  std::string etag;
-  Digest md5(Digest::Kind::kMd5);
+  int64_t expected = -1;  // bytes this fetch must deliver, known from the first response
   Status write_error;
   bool etag_changed = false;
   for (int attempt = 1;; ++attempt) {
+    if (length == 0) break;
     Request r;
     r.key = key;
-    bool ranged = options.offset > 0 || options.length >= 0 || received > 0;
+    bool ranged = offset > 0 || length >= 0 || received > 0;
     if (ranged) {
-      std::string range = "bytes=" + std::to_string(options.offset + received) + "-";
-      if (options.length >= 0) range += std::to_string(options.offset + options.length - 1);
+      std::string range = "bytes=" + std::to_string(offset + received) + "-";
+      if (length >= 0) range += std::to_string(offset + length - 1);
       r.headers.emplace_back("Range", range);
     }
-    if (options.length == 0) break;  // nothing to fetch
     net::HttpRequest hooks;
     bool range_ignored = false;
     hooks.on_headers = [&](const net::HttpResponse& h) {
       std::string tag = StripQuotes(h.Header("etag"));
-      if (!etag.empty() && tag != etag) etag_changed = true;
-      etag = tag;
+      if (!etag->empty() && tag != *etag) etag_changed = true;
+      *etag = tag;
       if (ranged && h.status == 200) range_ignored = true;
-      if (expected < 0) {
-        int64_t length = std::atoll(h.Header("content-length").c_str());
-        expected = length;
-      }
+      if (expected < 0) expected = std::atoll(h.Header("content-length").c_str());
     };
     hooks.on_body = [&](std::string_view chunk) {
       if (etag_changed || range_ignored) return false;
-      write_error = writer.Append(chunk);
+      write_error = sink(chunk, offset + received);
       if (!write_error.ok()) return false;
-      md5.Update(chunk);
       received += static_cast<int64_t>(chunk.size());
-      if (options.progress) options.progress(received, expected);
       return true;
     };
-    auto response = SendOnce(client.get(), r, hooks);
+    auto response = SendOnce(client, r, hooks);
     if (!write_error.ok()) return write_error.WithPrefix(what);
     if (etag_changed) return FailedPrecondition(what + ": the object changed during the download (ETag differs)");
     if (range_ignored) return DataLoss(what + ": the server ignored the Range header");
@@ -362,33 +354,137 @@ StatusOr<ObjectInfo> S3Store::Get(const std::string& key, const std::string& pat
       if (response.status().code() != StatusCode::kUnavailable) return response.status();
       why = response.status().message();
     } else if (response->status == 200 || response->status == 206) {
-      if (etag.empty()) etag = StripQuotes(response->Header("etag"));  // an empty body: no on_headers
+      if (etag->empty()) *etag = StripQuotes(response->Header("etag"));  // an empty body: no on_headers
       if (expected < 0) expected = std::atoll(response->Header("content-length").c_str());
       if (received < expected) {
         why = "body ended after " + std::to_string(received) + " of " + std::to_string(expected) + " bytes";
       } else {
         break;
       }
-    } else if (response->status == 416 && options.offset == 0 && options.length < 0 && received == 0) {
-      expected = 0;  // Swift answers 416 to "bytes=0-" on an empty object; not sent here, kept for safety
-      break;
     } else {
       Status error = S3ErrorStatus(what, *response);
       if (!IsRetryableStatus(response->status)) return error;
       why = "HTTP " + std::to_string(response->status);
     }
-    if (!BackoffBeforeRetry(attempt, what, why + (received > 0 ? ", resuming at byte " + std::to_string(options.offset + received) : "")))
+    if (!BackoffBeforeRetry(attempt, what, why + (received > 0 ? ", resuming at byte " + std::to_string(offset + received) : "")))
       return Unavailable(what + ": " + why + " (gave up after " + std::to_string(attempt) + " attempts)");
   }
-  ReturnClient(std::move(client));
   if (expected >= 0 && received != expected)
     return DataLoss(what + ": got " + std::to_string(received) + " bytes, expected " + std::to_string(expected));
-  if (options.offset == 0 && options.length < 0 && IsHexMd5(etag)) {
+  *received_out = received;
+  return OkStatus();
+}
+
+StatusOr<ObjectInfo> S3Store::Get(const std::string& key, const std::string& path, const GetOptions& options) {
+  std::string what = What("GET", key);
+  bool whole = options.offset == 0 && options.length < 0;
+  if (whole && options_.parallelism > 1) {
+    // Large objects come down in ranges, `parallelism` at a time; small ones in one stream.
+    // A failed HEAD carries no error body: the GET below reports the error in full.
+    auto head = Head(key);
+    if (head.ok() && head->size > options_.multipart_threshold) return GetParallel(*head, path, options);
+  }
+  LOOM_ASSIGN_OR_RETURN(AtomicFileWriter writer, AtomicFileWriter::Open(path));
+  std::unique_ptr<net::HttpClient> client = TakeClient();
+  if (!client) return Internal(what + ": cannot make an HTTP client");
+  Digest md5(Digest::Kind::kMd5);
+  std::string etag;
+  int64_t received = 0;
+  LOOM_RETURN_IF_ERROR(FetchRange(client.get(), key, options.offset, options.length, &etag, &received,
+                                  [&](std::string_view chunk, int64_t position) {
+                                    LOOM_RETURN_IF_ERROR(writer.Append(chunk));
+                                    md5.Update(chunk);
+                                    if (options.progress) options.progress(position + chunk.size() - options.offset, -1);
+                                    return OkStatus();
+                                  }));
+  ReturnClient(std::move(client));
+  if (whole && IsHexMd5(etag)) {
     std::string got = md5.HexFinal();
     if (got != etag) return DataLoss(what + ": content MD5 " + got + " does not match the ETag " + etag);
   }
   LOOM_RETURN_IF_ERROR(writer.Commit());
-  return ObjectInfo{key, options.offset == 0 && options.length < 0 ? received : -1, etag};
+  return ObjectInfo{key, whole ? received : -1, etag};
+}
+
+StatusOr<ObjectInfo> S3Store::GetParallel(const ObjectInfo& head, const std::string& path, const GetOptions& options) {
+  std::string what = What("GET", head.key);
+  std::string tmp = TempPathFor(path);
+  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus(path, "create", errno);
+  struct Cleanup {
+    int fd;
+    std::string tmp;
+    bool keep = false;
+    ~Cleanup() {
+      if (fd >= 0) ::close(fd);
+      if (!keep) ::unlink(tmp.c_str());
+    }
+  } cleanup{fd, tmp};
+  int64_t size = head.size;
+  int64_t part = PartSizeFor(size);
+  int parts = static_cast<int>((size + part - 1) / part);
+  std::atomic<int> next{0};
+  std::atomic<int64_t> done{0};
+  std::mutex mu;
+  Status first_error;
+  auto worker = [&] {
+    std::unique_ptr<net::HttpClient> client = TakeClient();
+    for (int i; (i = next++) < parts;) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!first_error.ok()) break;
+      }
+      Status status = client ? OkStatus() : Internal(what + ": cannot make an HTTP client");
+      if (status.ok()) {
+        int64_t offset = static_cast<int64_t>(i) * part;
+        std::string etag = head.etag;  // every range must come from the same version
+        int64_t received = 0;
+        status = FetchRange(client.get(), head.key, offset, std::min(part, size - offset), &etag, &received,
+                            [&](std::string_view chunk, int64_t position) {
+                              size_t off = 0;
+                              while (off < chunk.size()) {
+                                ssize_t n = ::pwrite(fd, chunk.data() + off, chunk.size() - off, position + off);
+                                if (n < 0) return ErrnoStatus(path, "write", errno);
+                                off += n;
+                              }
+                              int64_t now = done += static_cast<int64_t>(chunk.size());
+                              if (options.progress) {
+                                std::lock_guard<std::mutex> lock(mu);
+                                options.progress(now, size);
+                              }
+                              return OkStatus();
+                            });
+      }
+      if (!status.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (first_error.ok()) first_error = status;
+        break;
+      }
+    }
+    if (client) ReturnClient(std::move(client));
+  };
+  std::vector<std::thread> threads;
+  int n = std::min(options_.parallelism, parts);
+  for (int t = 1; t < n; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  LOOM_RETURN_IF_ERROR(first_error);
+  if (IsHexMd5(head.etag)) {  // a single-part object: its ETag is the MD5 of the content
+    LOOM_ASSIGN_OR_RETURN(std::string sum, Md5OfFile(tmp));
+    if (sum != head.etag) return DataLoss(what + ": content MD5 " + sum + " does not match the ETag " + head.etag);
+  }
+  if (::fsync(fd) != 0) return ErrnoStatus(path, "fsync", errno);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(path, "rename", errno);
+  cleanup.keep = true;
+  LOOM_RETURN_IF_ERROR(SyncDir(Dirname(path)));
+  return head;
+}
+
+int64_t S3Store::PartSizeFor(int64_t size) const {
+  // About three parts per connection so the connections stay busy, no smaller than part_size,
+  // no larger than 64 MiB, and within the server's part count limit.
+  int64_t part = std::max(options_.part_size, std::min<int64_t>(64 << 20, (size + options_.parallelism * 3 - 1) / (options_.parallelism * 3)));
+  return std::max(part, (size + kMaxParts - 1) / kMaxParts);
 }
 
 StatusOr<ObjectInfo> S3Store::Put(const std::string& key, const std::string& path, const PutOptions& options) {
@@ -412,7 +508,7 @@ StatusOr<ObjectInfo> S3Store::Put(const std::string& key, const std::string& pat
 StatusOr<ObjectInfo> S3Store::PutMultipart(const std::string& key, const std::string& path, int64_t size,
                                            const PutOptions& options) {
   std::string what = What("PUT", key);
-  int64_t part_size = std::max<int64_t>(options_.part_size, (size + kMaxParts - 1) / kMaxParts);
+  int64_t part_size = PartSizeFor(size);
   int parts = static_cast<int>((size + part_size - 1) / part_size);
   Request init;
   init.method = "POST";

@@ -11,6 +11,7 @@
 // message or log line. Thread-safety: calls may run concurrently (each uses its own connection).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,8 +34,9 @@ struct S3Options {
   enum class Addressing { kAuto, kPath, kVirtualHost };
   Addressing addressing = Addressing::kAuto;  // kAuto: virtual-host for *.amazonaws.com, else path
   bool verify_tls = true;
-  int64_t part_size = 5 << 20;            // multipart part size (S3's minimum is 5 MiB)
-  int64_t multipart_threshold = 5 << 20;  // objects larger than this go up in parts
+  // Multipart part size, at least: parts grow to about size / (3 * parallelism), up to 64 MiB.
+  int64_t part_size = 5 << 20;            // (S3's minimum is 5 MiB)
+  int64_t multipart_threshold = 5 << 20;  // objects larger than this go up in parts and come down in ranges
   int parallelism = 4;                    // parts in flight at once
   int max_attempts = 6;                   // per request, first try included
   int backoff_initial_ms = 100;           // doubled each retry, with full jitter
@@ -81,6 +83,16 @@ class S3Store : public ObjectStore {
   StatusOr<net::HttpResponse> Call(const Request& request, std::vector<long> ok_statuses = {});
   // Sleeps before retry `attempt` (1-based) and logs why; false when attempts are used up.
   bool BackoffBeforeRetry(int attempt, const std::string& what, const std::string& why);
+  // Fetches `length` bytes (-1: to the end) at `offset`, handing each chunk and its position to
+  // `sink`, resuming with a Range request after a broken connection. *etag, when set on entry,
+  // must match the server's (the object did not change); on return it is the server's.
+  Status FetchRange(net::HttpClient* client, const std::string& key, int64_t offset, int64_t length,
+                    std::string* etag, int64_t* received,
+                    const std::function<Status(std::string_view, int64_t)>& sink);
+  // A whole large object in ranges, `parallelism` at a time, into a temporary renamed into place.
+  StatusOr<ObjectInfo> GetParallel(const ObjectInfo& head, const std::string& path, const GetOptions& options);
+  // The part (and download range) size for an object of `size` bytes.
+  int64_t PartSizeFor(int64_t size) const;
   StatusOr<ObjectInfo> PutMultipart(const std::string& key, const std::string& path, int64_t size,
                                     const PutOptions& options);
   std::string What(const std::string& method, const std::string& key) const;

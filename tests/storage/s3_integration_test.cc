@@ -153,6 +153,7 @@ TEST_F(SwiftCrossCheckTest, ServerDyingMidDownloadResumesWithRange) {
   testing::CuttingProxy proxy(port, 7000000);
   o.endpoint = "http://127.0.0.1:" + std::to_string(proxy.port());
   o.backoff_initial_ms = 10;
+  o.parallelism = 1;  // one stream: the cut lands in the middle of the only GET
   auto store = S3Store::Create(o);
   ASSERT_TRUE(store.ok());
   auto got = (*store)->Get(prefix_ + "big", scratch_.Join("out"), {});
@@ -166,6 +167,30 @@ TEST_F(SwiftCrossCheckTest, ServerDyingMidDownloadResumesWithRange) {
   int64_t from = std::stoll(m[1]);
   EXPECT_GT(from, 6000000);
   EXPECT_LT(from, 7000000);
+}
+
+TEST_F(SwiftCrossCheckTest, ServerDyingMidParallelDownloadResumesThatRange) {
+  std::string content = testing::RandomBytes(20 << 20, 21);
+  ASSERT_TRUE(WriteFileAtomic(scratch_.Join("src"), content).ok());
+  ASSERT_TRUE(store_->Put(prefix_ + "big", scratch_.Join("src"), {}).ok());
+  S3Options o = SwiftOptions();
+  int port = std::atoi(o.endpoint.substr(o.endpoint.rfind(':') + 1).c_str());
+  testing::CuttingProxy proxy(port, 3000000);  // inside the first 5 MiB range
+  o.endpoint = "http://127.0.0.1:" + std::to_string(proxy.port());
+  o.backoff_initial_ms = 10;
+  auto store = S3Store::Create(o);  // default parallelism: 5 MiB ranges, 4 at a time
+  ASSERT_TRUE(store.ok());
+  auto got = (*store)->Get(prefix_ + "big", scratch_.Join("out"), {});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*Sha256OfFile(scratch_.Join("out")), Sha256Hex(content));
+  // Besides the four 5 MiB ranges, one request resumed a range in its middle.
+  std::string sent = proxy.client_bytes();
+  std::regex range("Range: bytes=([0-9]+)-([0-9]+)\r\n");
+  int resumed = 0, ranges = 0;
+  for (std::sregex_iterator it(sent.begin(), sent.end(), range), end; it != end; ++it, ++ranges)
+    resumed += std::stoll((*it)[1]) % (5 << 20) != 0;
+  EXPECT_EQ(ranges, 5) << sent;
+  EXPECT_EQ(resumed, 1);
 }
 
 }  // namespace
