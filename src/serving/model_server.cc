@@ -1,5 +1,6 @@
 #include "serving/model_server.h"
 
+#include <regex>
 #include <thread>
 
 #include "core/logging.h"
@@ -27,7 +28,13 @@ StatusOr<std::unique_ptr<ModelServer>> ModelServer::BuildAndStart(const ModelSer
                           manager->SetAspiredVersions(name, std::move(v));
                         }));
   server->source_->Start();
-  server->rest_ = std::make_unique<RestApi>(server->manager_.get());
+  if (!options.metrics_path.empty()) {
+    if (options.metrics_path[0] != '/')
+      return InvalidArgument("metrics path \"" + options.metrics_path + "\": must start with /");
+    server->metrics_ = std::make_unique<ServingMetrics>();
+  }
+  server->rest_ = std::make_unique<RestApi>(server->manager_.get(), server->metrics_.get(),
+                                            options.metrics_path);
   net::HttpServerOptions http_options;
   http_options.address = options.rest_api_address;
   http_options.port = options.rest_api_port;
@@ -42,6 +49,22 @@ StatusOr<std::unique_ptr<ModelServer>> ModelServer::BuildAndStart(const ModelSer
   if (!http.ok()) return http.status().WithPrefix("--rest_api_address/--rest_api_port");
   server->http_ = std::move(*http);
   return server;
+}
+
+StatusOr<std::string> ParseMonitoringConfig(const std::string& text, const std::string& source) {
+  std::smatch block;
+  if (!std::regex_search(text, block, std::regex(R"(prometheus_config\s*\{([^}]*)\})")))
+    return InvalidArgument(source + ": no prometheus_config { ... } block");
+  std::string body = block[1];
+  std::smatch m;
+  if (!std::regex_search(body, m, std::regex(R"(enable\s*:\s*(true|false))")))
+    return InvalidArgument(source + ": prometheus_config.enable: missing (true or false)");
+  if (m[1] == "false") return std::string();
+  std::string path = kDefaultMetricsPath;
+  if (std::regex_search(body, m, std::regex(R"re(path\s*:\s*"([^"]*)")re"))) path = m[1];
+  if (path.empty() || path[0] != '/')
+    return InvalidArgument(source + ": prometheus_config.path: \"" + path + "\" must start with /");
+  return path;
 }
 
 bool ModelServer::Shutdown(double timeout_seconds) {

@@ -29,7 +29,15 @@ struct ModelServerOptions {
   int connection_timeout_seconds = 60;          // idle or stalled connections are closed
   int num_model_instances = 0;                  // concurrent Predicts per version; 0: CPUs
   Clock* clock = nullptr;                       // null: the real clock
+  // Where Prometheus text is served; empty: no metrics (TF Serving's default).
+  std::string metrics_path;
 };
+
+// TF Serving's --monitoring_config_file (MonitoringConfig in protobuf text format):
+//   prometheus_config { enable: true, path: "/monitoring/prometheus/metrics" }
+// Returns the path to serve metrics at, or empty when not enabled. Errors name the source.
+StatusOr<std::string> ParseMonitoringConfig(const std::string& text, const std::string& source);
+inline constexpr char kDefaultMetricsPath[] = "/monitoring/prometheus/metrics";
 
 class ModelServer {
  public:
@@ -49,6 +57,7 @@ class ModelServer {
   std::unique_ptr<LoomServableLoader> loader_;
   std::unique_ptr<ServableManager> manager_;
   std::unique_ptr<FileSystemSource> source_;
+  std::unique_ptr<ServingMetrics> metrics_;
   std::unique_ptr<RestApi> rest_;
   std::unique_ptr<net::HttpServer> http_;
 };

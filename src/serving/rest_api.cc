@@ -1,6 +1,8 @@
 #include "serving/rest_api.h"
 
+#include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 
 #include "core/json.h"
@@ -84,7 +86,57 @@ bool KnownSignature(const std::string& name) {
 }  // namespace
 
 void RestApi::Handle(const net::HttpServerRequest& request, net::HttpServerResponse* response) const {
+  if (metrics_ == nullptr) return Route(request, response);
+  auto start = std::chrono::steady_clock::now();
+  Route(request, response);
+  int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::steady_clock::now() - start).count();
+  RecordRequest(request, response->status, us);
+}
+
+void RestApi::RecordRequest(const net::HttpServerRequest& request, int status,
+                            int64_t latency_us) const {
   std::string_view path = request.path;
+  std::string_view model;
+  std::string api;
+  auto ends_with = [&](std::string_view s) {
+    return path.size() >= s.size() && path.substr(path.size() - s.size()) == s;
+  };
+  if (path.rfind("/v1/models/", 0) == 0 && ends_with(":predict")) {
+    api = "predict";
+    model = path.substr(11);
+    model = model.substr(0, std::min(model.find('/'), model.find(':')));
+  } else if (path.rfind("/v2/models/", 0) == 0 && ends_with("/infer")) {
+    api = "infer";
+    model = path.substr(11);
+    model = model.substr(0, model.find('/'));
+  } else {
+    return;
+  }
+  // Only names the server knows become label values (no unbounded label sets from clients).
+  std::string name;
+  for (const std::string& m : manager_->ModelNames())
+    if (m == model) name = m;
+  const char* code = "UNKNOWN";
+  switch (status) {
+    case 200: code = "OK"; break;
+    case 400: code = "INVALID_ARGUMENT"; break;
+    case 404: code = "NOT_FOUND"; break;
+    case 501: code = "UNIMPLEMENTED"; break;
+    case 503: code = "UNAVAILABLE"; break;
+    default: code = status >= 500 ? "INTERNAL" : "UNKNOWN"; break;
+  }
+  metrics_->Record(name, api, code, latency_us);
+}
+
+void RestApi::Route(const net::HttpServerRequest& request, net::HttpServerResponse* response) const {
+  std::string_view path = request.path;
+  if (!metrics_path_.empty() && metrics_ != nullptr && path == metrics_path_ &&
+      (request.method == "GET" || request.method == "HEAD")) {
+    response->content_type = "text/plain; version=0.0.4";
+    response->body = metrics_->PrometheusText();
+    return;
+  }
   const bool get = request.method == "GET" || request.method == "HEAD";
   const bool post = request.method == "POST";
   if (path == "/v2" || path.substr(0, 4) == "/v2/") return HandleKServe(*manager_, request, response);

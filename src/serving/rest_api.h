@@ -3,6 +3,7 @@
 //   GET  /v1/models/{m}[/versions/{v}|/labels/{l}]/metadata   signature_def
 //   POST /v1/models/{m}[/versions/{v}|/labels/{l}]:predict    instances/inputs -> predictions/outputs
 //   /v2/...                                                   KServe v2 (kserve_api.h)
+//   GET  <metrics_path> (/monitoring/prometheus/metrics)      Prometheus text (metrics.h)
 // Errors are {"error": "..."} with TF Serving's HTTP code for the status (HttpStatusFor).
 // Thread-safe: Handle runs on every HTTP event thread at once.
 #pragma once
@@ -11,22 +12,33 @@
 
 #include "net/http_server.h"
 #include "serving/manager.h"
+#include "serving/metrics.h"
 
 namespace loom::serving {
 
 class RestApi {
  public:
   // REQUIRES: manager outlives this.
-  explicit RestApi(const ServableManager* manager) : manager_(manager) {}
+  // metrics may be null (no metrics); metrics_path is where Prometheus text is served
+  // (empty: nowhere).
+  explicit RestApi(const ServableManager* manager, ServingMetrics* metrics = nullptr,
+                   std::string metrics_path = "")
+      : manager_(manager), metrics_(metrics), metrics_path_(std::move(metrics_path)) {}
   void Handle(const net::HttpServerRequest& request, net::HttpServerResponse* response) const;
 
  private:
+  void Route(const net::HttpServerRequest& request, net::HttpServerResponse* response) const;
   void ModelStatus(const ServableRequest& which, net::HttpServerResponse* response) const;
   void Metadata(const ServableRequest& which, net::HttpServerResponse* response) const;
   void Predict(const ServableRequest& which, const std::string& body,
                net::HttpServerResponse* response) const;
 
+  // Counts a predict/infer request in metrics_ (model "" when the server does not know it).
+  void RecordRequest(const net::HttpServerRequest& request, int status, int64_t latency_us) const;
+
   const ServableManager* manager_;
+  ServingMetrics* metrics_;
+  std::string metrics_path_;
 };
 
 // TF Serving's mapping (http_server.cc ToHTTPStatusCode): INVALID_ARGUMENT, FAILED_PRECONDITION

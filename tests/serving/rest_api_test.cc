@@ -56,6 +56,7 @@ class RestApiTest : public ::testing::Test {
     options.clock = &clock_;
     options.max_body_bytes = 16u << 20;
     options.connection_timeout_seconds = 1;
+    options.metrics_path = metrics_path_;
     auto server = ModelServer::BuildAndStart(options);
     ASSERT_TRUE(server.ok()) << server.status().message();
     server_ = std::move(*server);
@@ -74,6 +75,7 @@ class RestApiTest : public ::testing::Test {
   testing::FakeClock clock_;
   std::unique_ptr<ModelServer> server_;
   int port_ = 0;
+  std::string metrics_path_;
 };
 
 TEST_F(RestApiTest, StatusMetadataAndPredictAsTfServing) {
@@ -267,6 +269,44 @@ TEST_F(RestApiTest, KServeV2) {
     EXPECT_NE(ParseBody(r)["error"].get<std::string>().find(c.part), std::string::npos) << r.body;
   }
   ExpectStillServing();
+}
+
+TEST_F(RestApiTest, PrometheusMetrics) {
+  testing::WriteTestBundle(base_, 1, 7);
+  metrics_path_ = kDefaultMetricsPath;
+  Start();
+  ExpectStillServing();
+  ExpectStillServing();
+  EXPECT_EQ(Predict("{\"instances\": [[1]]}").status, 400);
+  EXPECT_EQ(Request(port_, "POST", "/v1/models/random_name_1:predict", "{}").status, 404);
+  auto r = Request(port_, "GET", kDefaultMetricsPath);
+  ASSERT_EQ(r.status, 200);
+  const std::string& text = r.body;
+  EXPECT_NE(text.find("# TYPE :tensorflow:serving:request_count counter"), std::string::npos) << text;
+  EXPECT_NE(text.find(":tensorflow:serving:request_count{model_name=\"mnist\",API=\"predict\",entrypoint=\"REST\",status=\"OK\"} 2\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find(":tensorflow:serving:request_count{model_name=\"mnist\",API=\"predict\",entrypoint=\"REST\",status=\"INVALID_ARGUMENT\"} 1\n"),
+            std::string::npos) << text;
+  // A name the server does not know is not a label value.
+  EXPECT_EQ(text.find("random_name_1"), std::string::npos) << text;
+  EXPECT_NE(text.find(":tensorflow:serving:request_count{model_name=\"\",API=\"predict\",entrypoint=\"REST\",status=\"NOT_FOUND\"} 1\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find(":tensorflow:serving:request_latency_count{model_name=\"mnist\",API=\"predict\",entrypoint=\"REST\"} 3\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("le=\"+Inf\"} 3\n"), std::string::npos) << text;
+}
+
+TEST(MonitoringConfigTest, Parse) {
+  auto path = ParseMonitoringConfig("prometheus_config {\n  enable: true,\n  path: \"/m/p\"\n}\n", "mon.config");
+  ASSERT_TRUE(path.ok()) << path.status().message();
+  EXPECT_EQ(*path, "/m/p");
+  EXPECT_EQ(*ParseMonitoringConfig("prometheus_config { enable: true }", "f"), kDefaultMetricsPath);
+  EXPECT_EQ(*ParseMonitoringConfig("prometheus_config { enable: false }", "f"), "");
+  auto bad = ParseMonitoringConfig("prometheus_config { path: \"/x\" }", "mon.config");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("mon.config: prometheus_config.enable"), std::string::npos);
+  EXPECT_FALSE(ParseMonitoringConfig("nothing", "f").ok());
+  EXPECT_FALSE(ParseMonitoringConfig("prometheus_config { enable: true path: \"x\" }", "f").ok());
 }
 
 TEST_F(RestApiTest, HotSwapAndCorruptVersion) {

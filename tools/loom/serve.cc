@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "core/file.h"
 #include "serving/model_server.h"
 
 namespace loom::cli {
@@ -31,6 +32,11 @@ int RunServe(const Args& args) {
               "seconds between polls of the base path for new versions (0: load once)");
   flags.Int("max_body_mb", &max_body_mb, "larger request bodies are answered 413");
   flags.Int("num_model_instances", &instances, "concurrent predicts per version (default: CPUs)");
+  std::string monitoring_config_file;
+  bool metrics = false;
+  flags.String("monitoring_config_file", &monitoring_config_file,
+               "TF Serving's MonitoringConfig (prometheus_config { enable: true, path: ... })");
+  flags.Bool("metrics", &metrics, "serve Prometheus metrics at /monitoring/prometheus/metrics");
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "serve", &code)) return code;
@@ -40,6 +46,14 @@ int RunServe(const Args& args) {
   options.rest_api_num_threads = static_cast<int>(num_threads);
   options.max_body_bytes = static_cast<size_t>(max_body_mb) << 20;
   options.num_model_instances = static_cast<int>(instances);
+  if (metrics) options.metrics_path = serving::kDefaultMetricsPath;
+  if (!monitoring_config_file.empty()) {
+    auto text = ReadFile(monitoring_config_file);
+    if (!text.ok()) return Fail("serve", text.status().WithPrefix("--monitoring_config_file"));
+    auto path = serving::ParseMonitoringConfig(*text, monitoring_config_file);
+    if (!path.ok()) return Fail("serve", path.status());
+    options.metrics_path = *path;
+  }
 
   // Thousands of client connections need as many descriptors: take the hard limit.
   rlimit limit{};
