@@ -95,7 +95,8 @@ StatusOr<CacheResult> CacheDataset(ObjectStore& store, const std::string& prefix
   LOOM_ASSIGN_OR_RETURN(DirLock lock, DirLock::Acquire(JoinPath(options.dir, kLock)));
   std::string manifest_path = JoinPath(options.dir, kManifest);
   std::map<std::string, Entry> manifest = ReadManifest(manifest_path);
-  std::string source = store.Describe() + "/" + prefix;
+  std::string source = store.Describe();
+  source += (source.back() == '/' ? "" : "/") + prefix;
 
   LOOM_ASSIGN_OR_RETURN(std::vector<ObjectInfo> objects, store.ListAll(prefix));
   if (objects.empty()) return NotFound(source + ": no objects under this prefix");

@@ -122,5 +122,24 @@ TEST_F(DataCliTest, UnwritableCacheDirIsAClearError) {
   EXPECT_FALSE(PathExists(dir_.Join("afile/out")));
 }
 
+TEST_F(DataCliTest, NoSpaceLeftIsAClearErrorAndLeavesNoPartialFile) {
+  // A file size limit of ~1 MB (SIGXFSZ ignored, so writes fail with EFBIG as they would with
+  // ENOSPC on a full disk) against a 3 MiB object.
+  MakeDataset(1);
+  ASSERT_TRUE(WriteFileAtomic(dir_.Join("store/big"), testing::RandomBytes(3 << 20, 3)).ok());
+  ASSERT_TRUE(MakeDirs(dir_.Join("out")).ok());
+  auto limited = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"bash", "-c", "trap '' XFSZ; ulimit -f 1000; exec \"$0\" \"$@\"", LoomBinary(), "data"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return Process(argv, logs_.path()).Wait();
+  };
+  auto get = limited({"get", "file://" + dir_.Join("store/big"), dir_.Join("out/big")});
+  EXPECT_EQ(get.exit_code, 1) << get.err;
+  EXPECT_NE(get.err.find(dir_.Join("out/big") + ": write: File too large"), std::string::npos) << get.err;
+  auto names = ListDir(dir_.Join("out"));
+  ASSERT_TRUE(names.ok());
+  EXPECT_TRUE(names->empty()) << (*names)[0];
+}
+
 }  // namespace
 }  // namespace loom::storage
