@@ -4,21 +4,35 @@
 #include <thread>
 
 #include "core/logging.h"
+#include "serving/model_config.h"
 
 namespace loom::serving {
 
 StatusOr<std::unique_ptr<ModelServer>> ModelServer::BuildAndStart(const ModelServerOptions& options) {
-  if (options.model_base_path.empty()) return InvalidArgument("--model_base_path: must be set");
-  if (options.model_name.empty()) return InvalidArgument("--model_name: must not be empty");
-  LOOM_ASSIGN_OR_RETURN(VersionPolicy policy,
-                        ParseVersionPolicy(options.model_version_policy, "--model_version_policy"));
+  std::vector<ModelConfig> models;
+  if (!options.model_config_file.empty()) {
+    LOOM_ASSIGN_OR_RETURN(models, ReadModelConfigFile(options.model_config_file));
+  } else {
+    if (options.model_base_path.empty())
+      return InvalidArgument("--model_base_path or --model_config_file: one must be set");
+    if (options.model_name.empty()) return InvalidArgument("--model_name: must not be empty");
+    ModelConfig m;
+    m.name = options.model_name;
+    m.base_path = options.model_base_path;
+    LOOM_ASSIGN_OR_RETURN(m.policy,
+                          ParseVersionPolicy(options.model_version_policy, "--model_version_policy"));
+    models.push_back(std::move(m));
+  }
   std::unique_ptr<ModelServer> server(new ModelServer);
   LoomServableOptions servable_options;
   servable_options.num_instances = options.num_model_instances;
   server->loader_ = std::make_unique<LoomServableLoader>(servable_options);
   server->manager_ = std::make_unique<ServableManager>(server->loader_.get());
   FileSystemSourceOptions source_options;
-  source_options.models.push_back({options.model_name, options.model_base_path, policy});
+  for (const ModelConfig& m : models) {
+    source_options.models.push_back({m.name, m.base_path, m.policy});
+    server->manager_->SetLabels(m.name, m.version_labels);
+  }
   source_options.poll_wait_seconds = options.file_system_poll_wait_seconds;
   source_options.clock = options.clock;
   ServableManager* manager = server->manager_.get();

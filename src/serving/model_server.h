@@ -24,6 +24,9 @@ struct ModelServerOptions {
   std::string model_name = "default";           // TF Serving's default name
   std::string model_base_path;                  // <base>/<version>/ directories; file:// ok
   std::string model_version_policy = "latest 1";  // latest [N] | all | specific V[,V...]
+  // Several models (TF Serving's ModelServerConfig, text or YAML; model_config.h). When set,
+  // model_name, model_base_path and model_version_policy are not used.
+  std::string model_config_file;
   double file_system_poll_wait_seconds = 1;     // 0: load once at start
   size_t max_body_bytes = 64u << 20;            // larger requests get 413
   int connection_timeout_seconds = 60;          // idle or stalled connections are closed

@@ -309,6 +309,39 @@ TEST(MonitoringConfigTest, Parse) {
   EXPECT_FALSE(ParseMonitoringConfig("prometheus_config { enable: true path: \"x\" }", "f").ok());
 }
 
+TEST_F(RestApiTest, ModelConfigFileServesSeveralModelsWithLabels) {
+  std::string a1 = testing::WriteTestBundle(dir_.Join("a"), 1, 1);
+  std::string a2 = testing::WriteTestBundle(dir_.Join("a"), 2, 2);
+  std::string b5 = testing::WriteTestBundle(dir_.Join("b"), 5, 5);
+  std::string config = dir_.Join("models.config");
+  ASSERT_TRUE(WriteFileAtomic(config, "model_config_list {\n"
+      "  config { name: 'a' base_path: '" + dir_.Join("a") + "' model_version_policy { all {} }\n"
+      "           version_labels { key: 'stable' value: 1 } version_labels { key: 'canary' value: 2 } }\n"
+      "  config { name: 'b' base_path: '" + dir_.Join("b") + "' }\n}\n").ok());
+  ModelServerOptions options;
+  options.rest_api_port = 0;
+  options.model_config_file = config;
+  options.file_system_poll_wait_seconds = 0;
+  auto server = ModelServer::BuildAndStart(options);
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  port_ = (*server)->port();
+  std::vector<float> image = TestImage(2);
+  std::string body = "{\"instances\": [" + ImageJson(image) + "]}";
+  struct Case { std::string path, bundle; };
+  for (const Case& c : std::vector<Case>{{"/v1/models/a/labels/stable", a1}, {"/v1/models/a/labels/canary", a2},
+                                         {"/v1/models/a", a2}, {"/v1/models/a/versions/1", a1}, {"/v1/models/b", b5}}) {
+    SCOPED_TRACE(c.path);
+    auto r = Request(port_, "POST", c.path + ":predict", body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_FLOAT_EQ(ParseBody(r)["predictions"][0]["scores"][3].get<float>(), testing::DirectScores(c.bundle, image)[3]);
+  }
+  Json st = ParseBody(Request(port_, "GET", "/v1/models/a/labels/stable"));
+  ASSERT_EQ(st["model_version_status"].size(), 1u);
+  EXPECT_EQ(st["model_version_status"][0]["version"], "1");
+  EXPECT_EQ(ParseBody(Request(port_, "GET", "/v1/models/a"))["model_version_status"].size(), 2u);
+  EXPECT_EQ(Request(port_, "POST", "/v1/models/b/labels/stable:predict", body).status, 400);
+}
+
 TEST_F(RestApiTest, HotSwapAndCorruptVersion) {
   std::string v1 = testing::WriteTestBundle(base_, 1, 7);
   Start();

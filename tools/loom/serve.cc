@@ -18,7 +18,8 @@ int RunServe(const Args& args) {
   int64_t num_threads = 0;
   int64_t max_body_mb = static_cast<int64_t>(options.max_body_bytes >> 20);
   int64_t instances = 0;
-  FlagSet flags("loom serve --model_name NAME --model_base_path DIR [--rest_api_port 8501]");
+  FlagSet flags(
+      "loom serve (--model_name NAME --model_base_path DIR | --model_config_file FILE) [--rest_api_port 8501]");
   flags.Int("rest_api_port", &port, "port of the HTTP/REST API (0 picks a free one)");
   flags.String("rest_api_address", &options.rest_api_address,
                "address to bind the REST API to (0.0.0.0 for all interfaces)");
@@ -28,6 +29,8 @@ int RunServe(const Args& args) {
                "directory (or file:// URL) holding numbered version directories");
   flags.String("model_version_policy", &options.model_version_policy,
                "which versions to serve: latest [N], all, or specific V[,V...]");
+  flags.String("model_config_file", &options.model_config_file,
+               "several models: TF Serving's ModelServerConfig (text format) or the same as YAML");
   flags.Float("file_system_poll_wait_seconds", &options.file_system_poll_wait_seconds,
               "seconds between polls of the base path for new versions (0: load once)");
   flags.Int("max_body_mb", &max_body_mb, "larger request bodies are answered 413");

@@ -1,0 +1,36 @@
+// TF Serving's --model_config_file: several models, each with a name, base path, version
+// policy and version labels. Read from TF Serving's own protobuf text format
+// (ModelServerConfig { model_config_list { config { ... } } }) or from YAML/JSON with the same
+// field names, so a config written for tensorflow_model_server works unchanged.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/json.h"
+#include "core/status.h"
+#include "serving/version_policy.h"
+
+namespace loom::serving {
+
+struct ModelConfig {
+  std::string name;
+  std::string base_path;
+  VersionPolicy policy;                         // default: latest 1
+  std::map<std::string, int64_t> version_labels;
+};
+
+// Protobuf text format into Json: a message is an object, a repeated field an array.
+// Errors read "<source>: line L: ...".
+StatusOr<Json> ParseProtoText(const std::string& text, const std::string& source);
+
+// The models of a ModelServerConfig given as Json (from either syntax). Errors name the field:
+// "models.config: model_config_list.config[1].base_path: must be set".
+StatusOr<std::vector<ModelConfig>> ModelConfigsFromJson(const Json& config, const std::string& source);
+
+// Reads a config file: YAML/JSON when it ends in .yaml, .yml or .json, protobuf text otherwise.
+StatusOr<std::vector<ModelConfig>> ReadModelConfigFile(const std::string& path);
+
+}  // namespace loom::serving
