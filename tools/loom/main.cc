@@ -20,6 +20,7 @@ constexpr Command kCommands[] = {
     {"data", loom::cli::RunData, "copy, list, delete and cache objects (paths, file://, s3://)"},
     {"serve", loom::cli::RunServe, "serve exported models (TF Serving's REST API)"},
     {"predict", loom::cli::RunPredict, "the mnist client: test images to a model server"},
+    {"job", loom::cli::RunJob, "run a TFJob locally: run, get, list, logs, delete"},
 };
 
 void Usage(FILE* out) {

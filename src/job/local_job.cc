@@ -1,0 +1,435 @@
+#include "job/local_job.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <map>
+#include <thread>
+
+#include "core/file.h"
+#include "core/logging.h"
+
+extern char** environ;
+
+namespace loom::job {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string Now() {
+  char buf[32];
+  std::time_t t = std::time(nullptr);
+  std::tm tm;
+  gmtime_r(&t, &tm);
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// A port free on `host` a moment ago: the kernel's pick for port 0.
+StatusOr<int> FreePort(const std::string& host) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return ErrnoStatus(host, "socket", errno);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+    close(fd);
+    return InvalidArgument("--host: \"" + host + "\" is not an IPv4 address");
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    Status s = ErrnoStatus(host, "bind", errno);
+    close(fd);
+    return s;
+  }
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return static_cast<int>(ntohs(addr.sin_port));
+}
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+bool Alive(pid_t pid) { return pid > 0 && kill(pid, 0) == 0; }
+
+enum class State { kPending, kRunning, kSucceeded, kFailed };
+const char* StateName(State s) {
+  switch (s) {
+    case State::kPending: return "Pending";
+    case State::kRunning: return "Running";
+    case State::kSucceeded: return "Succeeded";
+    case State::kFailed: return "Failed";
+  }
+  return "?";
+}
+
+struct Replica {
+  const ReplicaSpec* spec = nullptr;
+  int index = 0;
+  std::string name;     // "worker-1"
+  std::string address;  // host:port ("" for an evaluator)
+  pid_t pid = -1;
+  State state = State::kPending;
+  int exit_code = 0;
+  int restarts = 0;
+};
+
+}  // namespace
+
+struct LocalJob::Impl {
+  TfJob job;
+  LocalJobOptions options;
+  std::string dir;
+  std::vector<Replica> replicas;
+  Json conditions = Json::array();
+  std::string start_time, completion_time;
+  int restarts = 0;
+
+  std::string LogPath(const Replica& r) const { return JoinPath(JoinPath(dir, "logs"), r.name + ".log"); }
+
+  void AddCondition(const std::string& type, const std::string& reason, const std::string& message) {
+    for (Json& c : conditions)
+      if (c["status"] == "True" && (c["type"] == "Running" || c["type"] == "Restarting")) c["status"] = "False";
+    const std::string now = Now();
+    conditions.push_back({{"type", type}, {"status", "True"}, {"reason", reason}, {"message", message},
+                          {"lastUpdateTime", now}, {"lastTransitionTime", now}});
+    LOOM_LOG(INFO) << "job " << job.name << ": " << type << ": " << message;
+  }
+
+  Json StatusJson() const {
+    Json status = Json::object();
+    status["conditions"] = conditions;
+    Json replica_statuses = Json::object();
+    for (const ReplicaSpec& spec : job.replicas) replica_statuses[spec.type] = {{"active", 0}, {"succeeded", 0}, {"failed", 0}};
+    Json local = Json::array();
+    for (const Replica& r : replicas) {
+      Json& counts = replica_statuses[r.spec->type];
+      if (r.state == State::kRunning) counts["active"] = counts["active"].get<int>() + 1;
+      if (r.state == State::kSucceeded) counts["succeeded"] = counts["succeeded"].get<int>() + 1;
+      if (r.state == State::kFailed) counts["failed"] = counts["failed"].get<int>() + 1;
+      local.push_back({{"name", r.name}, {"state", StateName(r.state)}, {"pid", r.pid}, {"address", r.address},
+                       {"exitCode", r.exit_code}, {"restarts", r.restarts}, {"log", LogPath(r)}});
+    }
+    status["replicaStatuses"] = replica_statuses;
+    if (!start_time.empty()) status["startTime"] = start_time;
+    if (!completion_time.empty()) status["completionTime"] = completion_time;
+    status["local"] = {{"controllerPid", static_cast<int>(getpid())}, {"replicas", local}};
+    return status;
+  }
+
+  Status WriteStatus() const { return WriteFileAtomic(JoinPath(dir, "status.json"), StatusJson().dump(2) + "\n"); }
+
+  // TF_CONFIG of replica r: every listed replica's address (evaluators are not listed, as the
+  // operator does), and r's task.
+  std::string TfConfig(const Replica& r) const {
+    Json cluster = Json::object();
+    for (const Replica& other : replicas) {
+      if (other.spec->task_type == train::TaskType::kEvaluator) continue;
+      cluster[Lower(other.spec->type)].push_back(other.address);
+    }
+    Json config = {{"cluster", cluster},
+                   {"task", {{"type", Lower(r.spec->type)}, {"index", r.index}}},
+                   {"environment", "cloud"}};
+    return config.dump();
+  }
+
+  Status Start(Replica& r) {
+    std::vector<std::string> argv = r.spec->command;
+    argv.insert(argv.end(), r.spec->args.begin(), r.spec->args.end());
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) {
+      const std::string entry = *e;
+      const std::string key = entry.substr(0, entry.find('='));
+      bool overridden = key == "TF_CONFIG";
+      for (const auto& [k, v] : r.spec->env) overridden = overridden || k == key;
+      if (!overridden) env.push_back(entry);
+    }
+    for (const auto& [k, v] : r.spec->env) env.push_back(k + "=" + v);
+    env.push_back("TF_CONFIG=" + TfConfig(r));
+    std::vector<char*> cargv, cenv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    for (auto& e : env) cenv.push_back(e.data());
+    cenv.push_back(nullptr);
+
+    const std::string log = LogPath(r);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    if (!r.spec->working_dir.empty()) posix_spawn_file_actions_addchdir_np(&actions, r.spec->working_dir.c_str());
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+    posix_spawnattr_setpgroup(&attr, 0);  // its own group: a kill reaches its children too
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    const int err = posix_spawnp(&r.pid, cargv[0], &actions, &attr, cargv.data(), cenv.data());
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    if (err != 0) {
+      r.pid = -1;
+      return ErrnoStatus(argv[0], r.name + ": cannot start", err);
+    }
+    r.state = State::kRunning;
+    return OkStatus();
+  }
+
+  // SIGTERM to every running replica's group, SIGKILL to what is left after the grace period.
+  void KillAll() {
+    for (Replica& r : replicas)
+      if (r.state == State::kRunning && r.pid > 0) kill(-r.pid, SIGTERM);
+    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                             std::chrono::duration<double>(options.kill_grace_secs));
+    for (;;) {
+      bool any = false;
+      for (Replica& r : replicas) {
+        if (r.state != State::kRunning || r.pid <= 0) continue;
+        int status = 0;
+        if (waitpid(r.pid, &status, WNOHANG) == r.pid) {
+          r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+          r.state = State::kFailed;
+          kill(-r.pid, SIGKILL);  // anything it left in its group
+          continue;
+        }
+        any = true;
+      }
+      if (!any) return;
+      if (Clock::now() >= deadline) {
+        for (Replica& r : replicas) {
+          if (r.state != State::kRunning || r.pid <= 0) continue;
+          kill(-r.pid, SIGKILL);
+          int status = 0;
+          waitpid(r.pid, &status, 0);
+          r.exit_code = 128 + SIGKILL;
+          r.state = State::kFailed;
+        }
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  bool Succeeded() const {
+    auto done = [&](train::TaskType type, bool all) {
+      bool any = false;
+      for (const Replica& r : replicas) {
+        if (r.spec->task_type != type) continue;
+        if (!all && r.index != 0) continue;
+        if (r.state != State::kSucceeded) return false;
+        any = true;
+      }
+      return any;
+    };
+    const bool has_chief = job.Find(train::TaskType::kChief) && job.Find(train::TaskType::kChief)->replicas > 0;
+    const bool has_workers = job.Find(train::TaskType::kWorker) && job.Find(train::TaskType::kWorker)->replicas > 0;
+    if (job.success_policy == "AllWorkers")
+      return (!has_chief || done(train::TaskType::kChief, true)) && (!has_workers || done(train::TaskType::kWorker, true)) &&
+             (has_chief || has_workers);
+    if (has_chief) return done(train::TaskType::kChief, true);
+    if (has_workers) return done(train::TaskType::kWorker, false);
+    return std::all_of(replicas.begin(), replicas.end(), [](const Replica& r) { return r.state == State::kSucceeded; });
+  }
+};
+
+LocalJob::LocalJob(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+LocalJob::~LocalJob() {
+  if (impl_) impl_->KillAll();
+}
+
+const std::string& LocalJob::dir() const { return impl_->dir; }
+
+StatusOr<std::unique_ptr<LocalJob>> LocalJob::Create(const TfJob& job, const LocalJobOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->job = job;
+  impl->options = options;
+  impl->dir = JoinPath(options.jobs_dir, job.name);
+  if (PathExists(JoinPath(impl->dir, "status.json"))) {
+    auto old = ReadJobStatus(options.jobs_dir, job.name);
+    if (old.ok()) {
+      const std::string phase = JobPhase(*old);
+      const int pid = old->contains("local") ? (*old)["local"].value("controllerPid", 0) : 0;
+      if (phase != "Succeeded" && phase != "Failed" && Alive(pid))
+        return AlreadyExists("job " + job.name + " is running (controller pid " + std::to_string(pid) +
+                             "); `loom job delete " + job.name + "` first");
+    }
+  }
+  LOOM_RETURN_IF_ERROR(RemoveAll(impl->dir));
+  LOOM_RETURN_IF_ERROR(MakeDirs(JoinPath(impl->dir, "logs")));
+  LOOM_RETURN_IF_ERROR(WriteFileAtomic(JoinPath(impl->dir, "tfjob.json"), job.manifest.dump(2) + "\n"));
+  for (const ReplicaSpec& spec : impl->job.replicas) {
+    for (int i = 0; i < spec.replicas; ++i) {
+      Replica r;
+      r.spec = &spec;
+      r.index = i;
+      r.name = Lower(spec.type) + "-" + std::to_string(i);
+      if (spec.task_type != train::TaskType::kEvaluator) {
+        LOOM_ASSIGN_OR_RETURN(int port, FreePort(options.host));
+        r.address = options.host + ":" + std::to_string(port);
+      }
+      impl->replicas.push_back(r);
+    }
+  }
+  impl->AddCondition("Created", "TFJobCreated", "TFJob " + job.name + " is created.");
+  LOOM_RETURN_IF_ERROR(impl->WriteStatus());
+  return std::unique_ptr<LocalJob>(new LocalJob(std::move(impl)));
+}
+
+StatusOr<Json> LocalJob::Run() {
+  Impl& s = *impl_;
+  s.start_time = Now();
+  const auto start = Clock::now();
+  for (Replica& r : s.replicas) {
+    Status st = s.Start(r);
+    if (!st.ok()) {
+      s.KillAll();
+      r.state = State::kFailed;
+      s.AddCondition("Failed", "TFJobFailed", st.message());
+      s.completion_time = Now();
+      LOOM_RETURN_IF_ERROR(s.WriteStatus());
+      return s.StatusJson();
+    }
+  }
+  s.AddCondition("Running", "TFJobRunning", "TFJob " + s.job.name + " is running.");
+  LOOM_RETURN_IF_ERROR(s.WriteStatus());
+
+  std::string failure;  // set when the job fails
+  std::string failure_reason = "TFJobFailed";
+  for (;;) {
+    bool changed = false;
+    for (Replica& r : s.replicas) {
+      if (r.state != State::kRunning) continue;
+      int status = 0;
+      if (waitpid(r.pid, &status, WNOHANG) != r.pid) continue;
+      changed = true;
+      r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      kill(-r.pid, SIGKILL);  // what it left behind in its group
+      if (r.exit_code == 0) {
+        r.state = State::kSucceeded;
+        continue;
+      }
+      const RestartPolicy policy = r.spec->restart_policy;
+      const bool restart = policy == RestartPolicy::kOnFailure || policy == RestartPolicy::kAlways ||
+                           (policy == RestartPolicy::kExitCode && r.exit_code >= 128);
+      r.state = State::kFailed;
+      const std::string why = r.name + " exited with code " + std::to_string(r.exit_code);
+      if (!restart) {
+        failure = "TFJob " + s.job.name + " has failed because 1 " + r.spec->type + " replica(s) failed: " + why +
+                  (policy == RestartPolicy::kExitCode ? " (ExitCode: 1-127 is permanent)" : "");
+        break;
+      }
+      if (s.job.run_policy.backoff_limit >= 0 && s.restarts >= s.job.run_policy.backoff_limit) {
+        failure = "TFJob " + s.job.name + " has failed because it has reached the specified backoff limit (" +
+                  std::to_string(s.job.run_policy.backoff_limit) + "): " + why;
+        failure_reason = "BackoffLimitExceeded";
+        break;
+      }
+      ++s.restarts;
+      ++r.restarts;
+      s.AddCondition("Restarting", "TFJobRestarting",
+                     "TFJob " + s.job.name + " is restarting because " + why + "; restart " + std::to_string(r.restarts));
+      Status st = s.Start(r);
+      if (!st.ok()) {
+        failure = st.message();
+        break;
+      }
+    }
+    if (failure.empty() && s.job.run_policy.active_deadline_seconds > 0 &&
+        std::chrono::duration<double>(Clock::now() - start).count() >= static_cast<double>(s.job.run_policy.active_deadline_seconds)) {
+      failure = "TFJob " + s.job.name + " has failed because it was active longer than activeDeadlineSeconds (" +
+                std::to_string(s.job.run_policy.active_deadline_seconds) + ")";
+      failure_reason = "DeadlineExceeded";
+    }
+    if (failure.empty() && s.options.should_stop && s.options.should_stop()) {
+      failure = "TFJob " + s.job.name + " was stopped";
+      failure_reason = "Stopped";
+    }
+    if (!failure.empty()) {
+      s.KillAll();
+      s.AddCondition("Failed", failure_reason, failure);
+      break;
+    }
+    if (s.Succeeded()) {
+      // cleanPodPolicy None: the rest (ps tasks told by the chief) may end by themselves.
+      if (s.job.run_policy.clean_pod_policy == "None") {
+        const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                              std::chrono::duration<double>(s.options.finish_grace_secs));
+        while (Clock::now() < until) {
+          bool running = false;
+          for (Replica& r : s.replicas) {
+            if (r.state != State::kRunning) continue;
+            int status = 0;
+            if (waitpid(r.pid, &status, WNOHANG) == r.pid) {
+              r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+              r.state = r.exit_code == 0 ? State::kSucceeded : State::kFailed;
+            } else {
+              running = true;
+            }
+          }
+          if (!running) break;
+          std::this_thread::sleep_for(std::chrono::duration<double>(s.options.poll_secs));
+        }
+      }
+      s.KillAll();
+      s.AddCondition("Succeeded", "TFJobSucceeded", "TFJob " + s.job.name + " successfully completed.");
+      break;
+    }
+    if (changed) LOOM_RETURN_IF_ERROR(s.WriteStatus());
+    std::this_thread::sleep_for(std::chrono::duration<double>(s.options.poll_secs));
+  }
+  s.completion_time = Now();
+  LOOM_RETURN_IF_ERROR(s.WriteStatus());
+  return s.StatusJson();
+}
+
+std::string JobPhase(const Json& status) {
+  if (!status.contains("conditions") || !status["conditions"].is_array() || status["conditions"].empty()) return "";
+  return status["conditions"].back().value("type", "");
+}
+
+StatusOr<Json> ReadJobStatus(const std::string& jobs_dir, const std::string& name) {
+  const std::string path = JoinPath(JoinPath(jobs_dir, name), "status.json");
+  if (!PathExists(path)) return NotFound("job " + name + ": not found in " + jobs_dir);
+  LOOM_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  return ParseJson(text, path);
+}
+
+StatusOr<std::vector<std::string>> ListJobs(const std::string& jobs_dir) {
+  std::vector<std::string> out;
+  if (!PathExists(jobs_dir)) return out;
+  LOOM_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(jobs_dir));
+  for (const std::string& n : names)
+    if (PathExists(JoinPath(JoinPath(jobs_dir, n), "status.json"))) out.push_back(n);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Status DeleteJob(const std::string& jobs_dir, const std::string& name) {
+  LOOM_ASSIGN_OR_RETURN(Json status, ReadJobStatus(jobs_dir, name));
+  if (status.contains("local")) {
+    const Json& local = status["local"];
+    const int controller = local.value("controllerPid", 0);
+    // The controller first (it would restart what we kill), then every replica's group.
+    if (controller > 0 && controller != getpid() && JobPhase(status) != "Succeeded" && JobPhase(status) != "Failed")
+      kill(controller, SIGTERM);
+    if (local.contains("replicas"))
+      for (const Json& r : local["replicas"])
+        if (r.value("state", "") == "Running" && r.value("pid", -1) > 0) kill(-r.value("pid", -1), SIGKILL);
+  }
+  return RemoveAll(JoinPath(jobs_dir, name));
+}
+
+}  // namespace loom::job

@@ -1,0 +1,67 @@
+// The local TFJob controller (what the Kubeflow training operator does, on one machine): each
+// replica of a TfJob is a process running its tensorflow container's command and args (the
+// image is recorded, not pulled) with the caller's environment, the container's env on top, and
+// its own TF_CONFIG naming ports allocated on 127.0.0.1. It restarts replicas as their
+// restartPolicy says (Never; OnFailure; ExitCode: exit codes >= 128 — killed by a signal —
+// restart, 1-127 fail the job; Always: restarts like OnFailure — a replica that exited 0 here
+// has finished its work, there is no pod to keep alive), counts restarts against
+// runPolicy.backoffLimit, enforces activeDeadlineSeconds, decides success by successPolicy
+// ("": the chief, or worker 0 without one; AllWorkers: every worker too) and applies
+// cleanPodPolicy to what still runs at the end.
+//
+// State lives in <jobs_dir>/<name>/: tfjob.json (the manifest), status.json (conditions and
+// replicaStatuses as the operator writes them, plus each local replica's pid), and
+// logs/<replica>.log per replica (e.g. logs/worker-1.log, appended across restarts), so
+// `loom job get/list/logs/delete` work from another shell while the job runs and after.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/json.h"
+#include "core/status.h"
+#include "job/tfjob.h"
+
+namespace loom::job {
+
+struct LocalJobOptions {
+  std::string jobs_dir = "/tmp/loom/jobs";  // where each job's state directory goes
+  std::string host = "127.0.0.1";           // replicas' addresses in TF_CONFIG
+  double poll_secs = 0.05;                  // how often replicas are checked
+  double kill_grace_secs = 5;               // SIGTERM, then SIGKILL after this long
+  double finish_grace_secs = 30;            // cleanPodPolicy None: how long to let the rest
+                                            // end by themselves after the job succeeded
+  std::function<bool()> should_stop;        // true: kill every replica, job Failed (Stopped)
+};
+
+class LocalJob {
+ public:
+  // Creates the job's state directory (an existing one of a finished job is replaced; one of
+  // a running job is an error) and allocates ports. Starts nothing yet.
+  static StatusOr<std::unique_ptr<LocalJob>> Create(const TfJob& job, const LocalJobOptions& options);
+  // Kills replicas still running (their process groups).
+  ~LocalJob();
+
+  // Starts every replica and supervises them until the job Succeeded or Failed; returns the
+  // final status (as in status.json).
+  StatusOr<Json> Run();
+  const std::string& dir() const;
+
+ private:
+  struct Impl;
+  explicit LocalJob(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// "Succeeded", "Failed", "Running", "Restarting", "Created": the type of the last condition.
+std::string JobPhase(const Json& status);
+// status.json of a job, as the controller last wrote it.
+StatusOr<Json> ReadJobStatus(const std::string& jobs_dir, const std::string& name);
+// The names of the jobs in jobs_dir, sorted.
+StatusOr<std::vector<std::string>> ListJobs(const std::string& jobs_dir);
+// Kills the job's replicas still running and removes its state.
+Status DeleteJob(const std::string& jobs_dir, const std::string& name);
+
+}  // namespace loom::job

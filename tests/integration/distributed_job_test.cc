@@ -1,0 +1,159 @@
+// `loom job` as a real process: a TFJob of loom train replicas (chief, worker, ps) runs to
+// Succeeded with every replica exiting 0 by itself; replicas that are small shell scripts show
+// the restart policies, the backoff limit, the deadline and that no process is left behind.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "core/file.h"
+#include "core/json.h"
+#include "test_util/subprocess.h"
+#include "test_util/test_env.h"
+
+namespace loom {
+namespace {
+
+using testing::ProcessResult;
+using testing::ScratchDir;
+
+class DistributedJobTest : public ::testing::Test {
+ protected:
+  // Writes a TFJob named `name` whose spec.tfReplicaSpecs is `replicas` (YAML, indented 4).
+  std::string WriteJob(const std::string& name, const std::string& replicas, const std::string& run_policy = "") {
+    const std::string path = work_.Join(name + ".yaml");
+    std::string text = "apiVersion: kubeflow.org/v1\nkind: TFJob\nmetadata:\n  name: " + name + "\nspec:\n";
+    if (!run_policy.empty()) text += "  runPolicy: " + run_policy + "\n";
+    text += "  tfReplicaSpecs:\n" + replicas;
+    EXPECT_TRUE(WriteFileAtomic(path, text).ok());
+    return path;
+  }
+  // A replica type running `sh -c script`.
+  static std::string Shell(const std::string& type, const std::string& policy, const std::string& script, int n = 1) {
+    Json command = {"sh", "-c", script};
+    return "    " + type + ":\n      replicas: " + std::to_string(n) + "\n      restartPolicy: " + policy +
+           "\n      template: {spec: {containers: [{name: tensorflow, image: busybox, command: " + command.dump() +
+           "}]}}\n";
+  }
+  ProcessResult Loom(std::vector<std::string> args) {
+    args.insert(args.begin(), testing::LoomBinary());
+    args.push_back("--jobs_dir=" + jobs_dir_);
+    return testing::Run(args, logs_.path());
+  }
+  Json Status(const std::string& name) {
+    ProcessResult r = Loom({"job", "get", name, "-o", "json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    auto doc = ParseJson(r.out, "loom job get");
+    EXPECT_TRUE(doc.ok()) << doc.status().ToString() << r.out;
+    return doc.ok() ? (*doc)["status"] : Json();
+  }
+  static bool AnyAlive(const Json& status) {
+    for (const Json& r : status["local"]["replicas"])
+      if (r["pid"].get<int>() > 0 && kill(r["pid"].get<int>(), 0) == 0) return true;
+    return false;
+  }
+
+  ScratchDir logs_, work_;
+  std::string jobs_dir_ = work_.Join("jobs");
+};
+
+// The seed's shape on a small scale: 1 chief, 1 worker, 1 ps of `loom train`.
+TEST_F(DistributedJobTest, TrainingJobSucceeds) {
+  const std::string train_dir = work_.Join("train");
+  Json command = {testing::LoomBinary(), "train"};
+  Json args = {"--data_dir=" + testing::MnistDir(), "--train_dir=" + train_dir, "--train_steps=300"};
+  auto replica = [&](const char* type) {
+    return std::string("    ") + type + ":\n      replicas: 1\n      restartPolicy: OnFailure\n" +
+           "      template: {spec: {containers: [{name: tensorflow, image: loom, command: " + command.dump() +
+           ", args: " + args.dump() + ", env: [{name: LOOM_TEST, value: \"1\"}]}]}}\n";
+  };
+  const std::string file = WriteJob("mnist", replica("Chief") + replica("Worker") + replica("PS"));
+  ProcessResult r = Loom({"job", "run", file});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("tfjob mnist: Succeeded"), std::string::npos) << r.out;
+  Json status = Status("mnist");
+  EXPECT_EQ(status["conditions"].back()["type"], "Succeeded");
+  EXPECT_EQ(status["replicaStatuses"]["Chief"]["succeeded"], 1);
+  EXPECT_EQ(status["replicaStatuses"]["Worker"]["succeeded"], 1);
+  EXPECT_EQ(status["replicaStatuses"]["PS"]["succeeded"], 1);
+  for (const Json& rep : status["local"]["replicas"]) {
+    EXPECT_EQ(rep["exitCode"], 0) << rep.dump();
+    EXPECT_EQ(rep["restarts"], 0) << rep.dump();
+  }
+  ProcessResult logs = Loom({"job", "logs", "mnist"});
+  EXPECT_NE(logs.out.find("Test accuracy: "), std::string::npos) << logs.out;
+  ProcessResult ps_logs = Loom({"job", "logs", "mnist", "--replica=ps-0"});
+  EXPECT_NE(ps_logs.out.find("ps 0: training is over, exiting"), std::string::npos) << ps_logs.out;
+  EXPECT_TRUE(PathExists(JoinPath(train_dir, "model.ckpt-300.safetensors")));
+  ProcessResult list = Loom({"job", "list"});
+  EXPECT_NE(list.out.find("mnist"), std::string::npos);
+  EXPECT_NE(list.out.find("Succeeded"), std::string::npos);
+}
+
+// ExitCode: 1-127 is permanent; the job fails naming the replica, and the others are killed.
+TEST_F(DistributedJobTest, ExitCodeOneFailsTheJob) {
+  const std::string file =
+      WriteJob("bad", Shell("Worker", "ExitCode", "exit 1") + Shell("PS", "Never", "sleep 60"));
+  ProcessResult r = Loom({"job", "run", file});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("worker-0 exited with code 1"), std::string::npos) << r.err;
+  Json status = Status("bad");
+  EXPECT_EQ(status["conditions"].back()["type"], "Failed");
+  EXPECT_EQ(status["replicaStatuses"]["Worker"]["failed"], 1);
+  EXPECT_FALSE(AnyAlive(status));
+}
+
+// ExitCode: 137 (SIGKILL) restarts the replica; the second run succeeds.
+TEST_F(DistributedJobTest, ExitCode137Restarts) {
+  const std::string marker = work_.Join("ran-once");
+  const std::string file = WriteJob(
+      "retry", Shell("Worker", "ExitCode", "if [ -f " + marker + " ]; then exit 0; fi; touch " + marker + "; kill -9 $$"));
+  ProcessResult r = Loom({"job", "run", file});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  Json status = Status("retry");
+  EXPECT_EQ(status["conditions"].back()["type"], "Succeeded");
+  bool restarting = false;
+  for (const Json& c : status["conditions"]) restarting = restarting || c["type"] == "Restarting";
+  EXPECT_TRUE(restarting) << status.dump();
+  EXPECT_EQ(status["local"]["replicas"][0]["restarts"], 1);
+}
+
+// OnFailure with backoffLimit 1: the second failure ends the job.
+TEST_F(DistributedJobTest, BackoffLimit) {
+  const std::string file = WriteJob("backoff", Shell("Worker", "OnFailure", "exit 3"), "{backoffLimit: 1}");
+  ProcessResult r = Loom({"job", "run", file});
+  EXPECT_NE(r.exit_code, 0);
+  Json status = Status("backoff");
+  EXPECT_EQ(status["conditions"].back()["reason"], "BackoffLimitExceeded");
+  EXPECT_EQ(status["local"]["replicas"][0]["restarts"], 1);
+}
+
+// activeDeadlineSeconds: Failed, and every replica process (and its children) gone.
+TEST_F(DistributedJobTest, DeadlineKillsEverything) {
+  const std::string file =
+      WriteJob("slow", Shell("Worker", "Never", "sleep 60 & sleep 60", 2), "{activeDeadlineSeconds: 1}");
+  ProcessResult r = Loom({"job", "run", file});
+  EXPECT_NE(r.exit_code, 0);
+  Json status = Status("slow");
+  EXPECT_EQ(status["conditions"].back()["reason"], "DeadlineExceeded");
+  EXPECT_FALSE(AnyAlive(status));
+}
+
+// Bad input: one error line naming the field, no job state, nothing started.
+TEST_F(DistributedJobTest, BadTfJobIsOneLine) {
+  const std::string path = work_.Join("bad.yaml");
+  ASSERT_TRUE(WriteFileAtomic(path,
+                              "apiVersion: kubeflow.org/v1\nkind: TFJob\nmetadata: {name: x}\nspec:\n"
+                              "  tfReplicaSpecs:\n    Worker: {replicas: 1, template: {spec: {containers: "
+                              "[{name: main, command: [sh]}]}}}\n")
+                  .ok());
+  ProcessResult r = Loom({"job", "run", path});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.err, "loom job run: " + path +
+                       ": spec.tfReplicaSpecs.Worker.template.spec.containers: no container named tensorflow\n");
+  EXPECT_FALSE(PathExists(JoinPath(jobs_dir_, "x")));
+  ProcessResult missing = Loom({"job", "get", "nope"});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("job nope: not found"), std::string::npos) << missing.err;
+}
+
+}  // namespace
+}  // namespace loom

@@ -1,0 +1,212 @@
+// loom job: the local TFJob controller (kubeflow training-operator on one machine).
+//   loom job run FILE [--detach]       run a TFJob; exit 0 when it Succeeded
+//   loom job get NAME [-o json|yaml]   its status (conditions, replicaStatuses)
+//   loom job list                      every job with its phase
+//   loom job logs NAME [--replica R]   a replica's log (default: the chief, else worker-0)
+//   loom job delete NAME               kill what still runs and forget the job
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "commands.h"
+#include "core/file.h"
+#include "job/local_job.h"
+#include "job/tfjob.h"
+
+namespace loom::cli {
+namespace {
+
+std::atomic<bool> g_job_stop{false};
+
+// Block-style YAML of a JSON document (strings quoted as JSON, which YAML reads the same).
+void EmitYaml(const Json& value, int indent, std::string* out) {
+  const std::string pad(static_cast<size_t>(indent), ' ');
+  if (value.is_object()) {
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      const Json& v = it.value();
+      *out += pad + it.key() + ":";
+      if ((v.is_object() || v.is_array()) && !v.empty()) {
+        *out += "\n";
+        EmitYaml(v, indent + 2, out);
+      } else {
+        *out += " " + v.dump() + "\n";
+      }
+    }
+  } else if (value.is_array()) {
+    for (const Json& v : value) {
+      if ((v.is_object() || v.is_array()) && !v.empty()) {
+        std::string inner;
+        EmitYaml(v, indent + 2, &inner);
+        *out += pad + "- " + inner.substr(static_cast<size_t>(indent) + 2);
+      } else {
+        *out += pad + "- " + v.dump() + "\n";
+      }
+    }
+  } else {
+    *out += pad + value.dump() + "\n";
+  }
+}
+
+std::string DefaultJobsDir() {
+  if (const char* env = std::getenv("LOOM_JOBS_DIR"); env && *env) return env;
+  return "/tmp/loom/jobs";
+}
+
+int JobRun(const Args& args) {
+  job::LocalJobOptions options;
+  options.jobs_dir = DefaultJobsDir();
+  bool detach = false;
+  FlagSet flags("loom job run FILE [flags]");
+  flags.String("jobs_dir", &options.jobs_dir, "where job state and replica logs go ($LOOM_JOBS_DIR)");
+  flags.Bool("detach", &detach, "return once the replicas are started; the job runs on in the background");
+  std::vector<std::string> positional;
+  int code = 0;
+  if (!ParseFlagsOrExit(flags, args, &positional, "job run", &code)) return code;
+  if (positional.size() != 1) return Fail("job run", InvalidArgument("expected one TFJob file"));
+  auto spec = job::ReadTfJob(positional[0]);
+  if (!spec.ok()) return Fail("job run", spec.status());
+  auto local = job::LocalJob::Create(*spec, options);
+  if (!local.ok()) return Fail("job run", local.status());
+  if (detach) {
+    pid_t pid = fork();
+    if (pid < 0) return Fail("job run", ErrnoStatus("fork", "detach", errno));
+    if (pid > 0) {
+      std::cout << "tfjob.kubeflow.org/" << spec->name << " created" << std::endl;
+      return 0;
+    }
+    setsid();
+    const std::string log = JoinPath((*local)->dir(), "controller.log");
+    if (!freopen(log.c_str(), "a", stdout) || !freopen(log.c_str(), "a", stderr)) _exit(1);
+  }
+  // SIGTERM/SIGINT (or `loom job delete`) stop the job: every replica is killed.
+  static sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([] {
+    int sig = 0;
+    while (sigwait(&set, &sig) == 0) g_job_stop = true;
+  }).detach();
+  options.should_stop = [] { return g_job_stop.load(); };
+  std::cout << "tfjob.kubeflow.org/" << spec->name << " created; state in " << (*local)->dir() << std::endl;
+  auto status = (*local)->Run();
+  if (!status.ok()) return Fail("job run", status.status());
+  const std::string phase = job::JobPhase(*status);
+  const Json& last = (*status)["conditions"].back();
+  std::cout << "tfjob " << spec->name << ": " << phase << ": " << last.value("message", "") << std::endl;
+  if (phase == "Succeeded") return 0;
+  std::cerr << "loom job run: " << last.value("message", "") << std::endl;
+  return 1;
+}
+
+int JobGet(const Args& args) {
+  std::string jobs_dir = DefaultJobsDir(), output = "yaml";
+  FlagSet flags("loom job get NAME [flags]");
+  flags.String("jobs_dir", &jobs_dir, "where job state is ($LOOM_JOBS_DIR)");
+  flags.String("o", &output, "json or yaml");
+  std::vector<std::string> positional;
+  int code = 0;
+  if (!ParseFlagsOrExit(flags, args, &positional, "job get", &code)) return code;
+  if (positional.size() != 1) return Fail("job get", InvalidArgument("expected one job name"));
+  auto status = job::ReadJobStatus(jobs_dir, positional[0]);
+  if (!status.ok()) return Fail("job get", status.status());
+  auto manifest = ReadFile(JoinPath(JoinPath(jobs_dir, positional[0]), "tfjob.json"));
+  Json doc = manifest.ok() ? ParseJson(*manifest, "tfjob.json").value() : Json::object();
+  doc["status"] = *status;
+  if (output == "json") {
+    std::cout << doc.dump(2) << std::endl;
+  } else if (output == "yaml") {
+    std::string yaml;
+    EmitYaml(doc, 0, &yaml);
+    std::cout << yaml << std::flush;
+  } else {
+    return Fail("job get", InvalidArgument("-o: \"" + output + "\" is not json or yaml"));
+  }
+  return 0;
+}
+
+int JobList(const Args& args) {
+  std::string jobs_dir = DefaultJobsDir();
+  FlagSet flags("loom job list [flags]");
+  flags.String("jobs_dir", &jobs_dir, "where job state is ($LOOM_JOBS_DIR)");
+  std::vector<std::string> positional;
+  int code = 0;
+  if (!ParseFlagsOrExit(flags, args, &positional, "job list", &code)) return code;
+  auto names = job::ListJobs(jobs_dir);
+  if (!names.ok()) return Fail("job list", names.status());
+  printf("%-30s %-12s %s\n", "NAME", "STATE", "AGE");
+  for (const std::string& name : *names) {
+    auto status = job::ReadJobStatus(jobs_dir, name);
+    if (!status.ok()) continue;
+    printf("%-30s %-12s %s\n", name.c_str(), job::JobPhase(*status).c_str(), status->value("startTime", "").c_str());
+  }
+  return 0;
+}
+
+int JobLogs(const Args& args) {
+  std::string jobs_dir = DefaultJobsDir(), replica;
+  FlagSet flags("loom job logs NAME [flags]");
+  flags.String("jobs_dir", &jobs_dir, "where job state is ($LOOM_JOBS_DIR)");
+  flags.String("replica", &replica, "e.g. worker-1 (default: chief-0, master-0 or worker-0)");
+  std::vector<std::string> positional;
+  int code = 0;
+  if (!ParseFlagsOrExit(flags, args, &positional, "job logs", &code)) return code;
+  if (positional.size() != 1) return Fail("job logs", InvalidArgument("expected one job name"));
+  const std::string logs = JoinPath(JoinPath(jobs_dir, positional[0]), "logs");
+  if (!PathExists(logs)) return Fail("job logs", NotFound("job " + positional[0] + ": not found in " + jobs_dir));
+  if (replica.empty()) {
+    for (const char* r : {"chief-0", "master-0", "worker-0"})
+      if (PathExists(JoinPath(logs, std::string(r) + ".log"))) {
+        replica = r;
+        break;
+      }
+  }
+  auto text = ReadFile(JoinPath(logs, replica + ".log"));
+  if (!text.ok()) return Fail("job logs", NotFound("--replica: job " + positional[0] + " has no replica \"" + replica + "\""));
+  std::cout << *text << std::flush;
+  return 0;
+}
+
+int JobDelete(const Args& args) {
+  std::string jobs_dir = DefaultJobsDir();
+  FlagSet flags("loom job delete NAME [flags]");
+  flags.String("jobs_dir", &jobs_dir, "where job state is ($LOOM_JOBS_DIR)");
+  std::vector<std::string> positional;
+  int code = 0;
+  if (!ParseFlagsOrExit(flags, args, &positional, "job delete", &code)) return code;
+  if (positional.size() != 1) return Fail("job delete", InvalidArgument("expected one job name"));
+  Status st = job::DeleteJob(jobs_dir, positional[0]);
+  if (!st.ok()) return Fail("job delete", st);
+  std::cout << "tfjob.kubeflow.org \"" << positional[0] << "\" deleted" << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int RunJob(const Args& args) {
+  const std::string usage =
+      "usage: loom job run FILE [--detach] | get NAME [-o json|yaml] | list | logs NAME [--replica R] | delete NAME\n";
+  if (args.empty()) {
+    fputs(usage.c_str(), stderr);
+    return 2;
+  }
+  const Args rest(args.begin() + 1, args.end());
+  if (args[0] == "run") return JobRun(rest);
+  if (args[0] == "get") return JobGet(rest);
+  if (args[0] == "list") return JobList(rest);
+  if (args[0] == "logs") return JobLogs(rest);
+  if (args[0] == "delete") return JobDelete(rest);
+  if (args[0] == "--help" || args[0] == "-h") {
+    fputs(usage.c_str(), stdout);
+    return 0;
+  }
+  fprintf(stderr, "loom job: unknown subcommand \"%s\"\n%s", args[0].c_str(), usage.c_str());
+  return 2;
+}
+
+}  // namespace loom::cli
