@@ -1,6 +1,7 @@
 // FileStore: the conformance suite, plus what is particular to a local directory.
 #include "storage/file_store.h"
 
+#include "storage/dataset_cache.h"
 #include "storage/store_url.h"
 #include "store_conformance.h"
 
@@ -91,6 +92,23 @@ TEST(StoreUrlTest, ErrorsNameTheUrl) {
   EXPECT_NE(scheme.status().message().find("unsupported scheme \"ftp\""), std::string::npos);
   auto relative_file = ParseStoreUrl("file://relative");
   EXPECT_EQ(relative_file.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(LocalDataDirTest, PathsPassAndUrlsGoThroughTheCache) {
+  loom::testing::ScratchDir dir;
+  auto plain = LocalDataDir("/some/local/dir", {}, dir.Join("cache"));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(*plain, "/some/local/dir");
+  ASSERT_TRUE(MakeDirs(dir.Join("store/mnist")).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("store/mnist/t10k-labels-idx1-ubyte"), "labels").ok());
+  ASSERT_TRUE(MakeDirs(dir.Join("store/mnist2")).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("store/mnist2/other"), "not in the prefix").ok());
+  auto cached = LocalDataDir("file://" + dir.Join("store/mnist"), {}, dir.Join("cache"));
+  ASSERT_TRUE(cached.ok()) << cached.status().ToString();
+  EXPECT_EQ(ReadFile(JoinPath(*cached, "t10k-labels-idx1-ubyte")).value(), "labels");
+  EXPECT_FALSE(PathExists(JoinPath(*cached, "other")));
+  auto missing = LocalDataDir("file://" + dir.Join("store/nothing"), {}, dir.Join("cache"));
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound) << missing.status().ToString();
 }
 
 }  // namespace

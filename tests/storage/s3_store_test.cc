@@ -206,5 +206,25 @@ TEST(S3StoreTest, PutSendsThePayloadHash) {
   EXPECT_EQ(req.substr(req.size() - content.size()), content);
 }
 
+TEST(S3StoreTest, AnonymousRequestsAreUnsigned) {
+  FakeHttpServer server([](const std::string&, int) {
+    return FakeHttpServer::Response(200, "OK", {"Content-Type: application/xml"},
+                                    "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a&amp;b</Key>"
+                                    "<Size>3</Size><ETag>&quot;x&quot;</ETag></Contents></ListBucketResult>");
+  });
+  S3Options o = FastOptions(server.endpoint());
+  o.access_key.clear();
+  o.secret_key.clear();
+  auto store = MakeStore(o);
+  auto page = store->List({});
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->objects.size(), 1u);
+  EXPECT_EQ(page->objects[0].key, "a&b");
+  EXPECT_EQ(page->objects[0].etag, "x");
+  auto req = server.requests().at(0);
+  EXPECT_EQ(req.rfind("GET /bucket?list-type=2&max-keys=1000 HTTP/1.1", 0), 0u) << req;
+  EXPECT_EQ(req.find("Authorization"), std::string::npos) << req;
+}
+
 }  // namespace
 }  // namespace loom::storage
