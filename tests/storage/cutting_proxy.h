@@ -3,6 +3,8 @@
 // through. It records what clients sent, so a test can see the Range of the resumed request.
 #pragma once
 
+#include "loopback.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -20,15 +22,7 @@ namespace loom::storage::testing {
 class CuttingProxy {
  public:
   CuttingProxy(int upstream_port, size_t cut_after_bytes) : upstream_port_(upstream_port), cut_after_(cut_after_bytes) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    listen(fd_, 16);
-    socklen_t len = sizeof addr;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    fd_ = ListenOnLoopback(&port_);
     acceptor_ = std::thread([this] { Accept(); });
   }
   ~CuttingProxy() {

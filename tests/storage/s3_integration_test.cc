@@ -83,6 +83,26 @@ class SwiftCrossCheckTest : public ::testing::Test {
     ASSERT_NE(store_, nullptr);
     prefix_ = "cross-" + std::to_string(std::random_device{}()) + "/";
   }
+  // Puts `size` random bytes as prefix_ + name through store_; returns them.
+  std::string PutRandom(const std::string& name, size_t size, uint64_t seed) {
+    std::string content = testing::RandomBytes(size, seed);
+    EXPECT_TRUE(WriteFileAtomic(scratch_.Join("src"), content).ok());
+    auto put = store_->Put(prefix_ + name, scratch_.Join("src"), {});
+    EXPECT_TRUE(put.ok()) << put.status().ToString();
+    return content;
+  }
+  // The server's options with the endpoint moved to a proxy in front of it.
+  static S3Options ThroughProxy(testing::CuttingProxy& proxy) {
+    S3Options o = SwiftOptions();
+    o.endpoint = "http://127.0.0.1:" + std::to_string(proxy.port());
+    o.backoff_initial_ms = 10;
+    return o;
+  }
+  static int SwiftPort() {
+    std::string endpoint = SwiftOptions().endpoint;
+    return std::atoi(endpoint.substr(endpoint.rfind(':') + 1).c_str());
+  }
+
   loom::testing::ScratchDir scratch_;
   std::unique_ptr<ObjectStore> store_;
   std::string prefix_;
@@ -144,15 +164,10 @@ TEST_F(SwiftCrossCheckTest, MissingBucketIsNotFound) {
 }
 
 TEST_F(SwiftCrossCheckTest, ServerDyingMidDownloadResumesWithRange) {
-  std::string content = testing::RandomBytes(20 << 20, 20);
-  ASSERT_TRUE(WriteFileAtomic(scratch_.Join("src"), content).ok());
-  ASSERT_TRUE(store_->Put(prefix_ + "big", scratch_.Join("src"), {}).ok());
+  std::string content = PutRandom("big", 20 << 20, 20);
   // The same server behind a proxy whose first connection dies after 7 MB of the response.
-  S3Options o = SwiftOptions();
-  int port = std::atoi(o.endpoint.substr(o.endpoint.rfind(':') + 1).c_str());
-  testing::CuttingProxy proxy(port, 7000000);
-  o.endpoint = "http://127.0.0.1:" + std::to_string(proxy.port());
-  o.backoff_initial_ms = 10;
+  testing::CuttingProxy proxy(SwiftPort(), 7000000);
+  S3Options o = ThroughProxy(proxy);
   o.parallelism = 1;  // one stream: the cut lands in the middle of the only GET
   auto store = S3Store::Create(o);
   ASSERT_TRUE(store.ok());
@@ -170,14 +185,9 @@ TEST_F(SwiftCrossCheckTest, ServerDyingMidDownloadResumesWithRange) {
 }
 
 TEST_F(SwiftCrossCheckTest, ServerDyingMidParallelDownloadResumesThatRange) {
-  std::string content = testing::RandomBytes(20 << 20, 21);
-  ASSERT_TRUE(WriteFileAtomic(scratch_.Join("src"), content).ok());
-  ASSERT_TRUE(store_->Put(prefix_ + "big", scratch_.Join("src"), {}).ok());
-  S3Options o = SwiftOptions();
-  int port = std::atoi(o.endpoint.substr(o.endpoint.rfind(':') + 1).c_str());
-  testing::CuttingProxy proxy(port, 3000000);  // inside the first 5 MiB range
-  o.endpoint = "http://127.0.0.1:" + std::to_string(proxy.port());
-  o.backoff_initial_ms = 10;
+  std::string content = PutRandom("big", 20 << 20, 21);
+  testing::CuttingProxy proxy(SwiftPort(), 3000000);  // inside the first 5 MiB range
+  S3Options o = ThroughProxy(proxy);
   auto store = S3Store::Create(o);  // default parallelism: 5 MiB ranges, 4 at a time
   ASSERT_TRUE(store.ok());
   auto got = (*store)->Get(prefix_ + "big", scratch_.Join("out"), {});
