@@ -88,6 +88,64 @@ TEST_F(DistributedJobTest, TrainingJobSucceeds) {
   EXPECT_NE(list.out.find("Succeeded"), std::string::npos);
 }
 
+// Faults under the controller (OnFailure), with --detach and `loom job get` while it runs:
+// once the chief has checkpointed, `kill -9` of worker-0 or of ps-0; the controller restarts
+// it (same address in TF_CONFIG), a restarted ps gets its shard back from the checkpoint, and
+// the job still Succeeds with a sane accuracy.
+class DistributedJobFaultTest : public DistributedJobTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(DistributedJobFaultTest, KilledReplicaIsRestarted) {
+  const std::string victim = GetParam();
+  const std::string train_dir = work_.Join("train");
+  Json command = {testing::LoomBinary(), "train"};
+  Json args = {"--data_dir=" + testing::MnistDir(), "--train_dir=" + train_dir, "--train_steps=3000",
+               "--save_checkpoint_steps=300", "--ps_wait_secs=60"};
+  auto replica = [&](const char* type) {
+    return std::string("    ") + type + ":\n      replicas: 1\n      restartPolicy: OnFailure\n" +
+           "      template: {spec: {containers: [{name: tensorflow, command: " + command.dump() +
+           ", args: " + args.dump() + "}]}}\n";
+  };
+  const std::string file = WriteJob("faults", replica("Chief") + replica("Worker") + replica("PS"),
+                                    "{activeDeadlineSeconds: 240}");
+  ProcessResult started = Loom({"job", "run", "--detach", file});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  EXPECT_NE(started.out.find("tfjob.kubeflow.org/faults created"), std::string::npos) << started.out;
+
+  // Bounded waits on what the job reports, never on time.
+  for (int i = 0; i < 12000 && !PathExists(JoinPath(train_dir, "checkpoint")); ++i) usleep(10000);
+  ASSERT_TRUE(PathExists(JoinPath(train_dir, "checkpoint")));
+  Json status = Status("faults");
+  EXPECT_EQ(status["conditions"].back()["type"], "Running") << status.dump();
+  int pid = -1;
+  for (const Json& r : status["local"]["replicas"])
+    if (r["name"] == victim) pid = r["pid"].get<int>();
+  ASSERT_GT(pid, 0) << status.dump();
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+
+  std::string phase;
+  for (int i = 0; i < 24000; ++i) {
+    status = Status("faults");
+    phase = status["conditions"].back()["type"].get<std::string>();
+    if (phase == "Succeeded" || phase == "Failed") break;
+    usleep(10000);
+  }
+  ASSERT_EQ(phase, "Succeeded") << status.dump();
+  for (const Json& r : status["local"]["replicas"]) {
+    EXPECT_EQ(r["exitCode"], 0) << r.dump();
+    EXPECT_EQ(r["restarts"], r["name"] == victim ? 1 : 0) << r.dump();
+  }
+  ProcessResult chief = Loom({"job", "logs", "faults"});
+  const size_t at = chief.out.rfind("Test accuracy: ");
+  ASSERT_NE(at, std::string::npos) << chief.out;
+  EXPECT_GE(std::atof(chief.out.c_str() + at + 15), 0.93) << chief.out;
+  if (victim == "ps-0") {
+    EXPECT_NE(chief.out.find("ps 0 was restarted: restoring its shard from " + train_dir), std::string::npos)
+        << chief.out;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Victims, DistributedJobFaultTest, ::testing::Values("worker-0", "ps-0"));
+
 // ExitCode: 1-127 is permanent; the job fails naming the replica, and the others are killed.
 TEST_F(DistributedJobTest, ExitCodeOneFailsTheJob) {
   const std::string file =
