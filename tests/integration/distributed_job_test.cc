@@ -110,6 +110,9 @@ TEST_P(DistributedJobFaultTest, KilledReplicaIsRestarted) {
   ProcessResult started = Loom({"job", "run", "--detach", file});
   ASSERT_EQ(started.exit_code, 0) << started.err;
   EXPECT_NE(started.out.find("tfjob.kubeflow.org/faults created"), std::string::npos) << started.out;
+  // Following the chief's log from another process while it runs: it ends with the job.
+  std::vector<std::string> follow_args = {testing::LoomBinary(), "job", "logs", "faults", "-f", "--jobs_dir=" + jobs_dir_};
+  testing::Process follower(follow_args, logs_.path());
 
   // Bounded waits on what the job reports, never on time.
   for (int i = 0; i < 12000 && !PathExists(JoinPath(train_dir, "checkpoint")); ++i) usleep(10000);
@@ -134,10 +137,13 @@ TEST_P(DistributedJobFaultTest, KilledReplicaIsRestarted) {
     EXPECT_EQ(r["exitCode"], 0) << r.dump();
     EXPECT_EQ(r["restarts"], r["name"] == victim ? 1 : 0) << r.dump();
   }
-  ProcessResult chief = Loom({"job", "logs", "faults"});
+  ProcessResult chief = Loom({"job", "logs", "faults", "-f"});  // the job has ended: -f returns
   const size_t at = chief.out.rfind("Test accuracy: ");
   ASSERT_NE(at, std::string::npos) << chief.out;
   EXPECT_GE(std::atof(chief.out.c_str() + at + 15), 0.93) << chief.out;
+  ProcessResult followed = follower.Wait();
+  EXPECT_EQ(followed.exit_code, 0) << followed.err;
+  EXPECT_NE(followed.out.find("Test accuracy: "), std::string::npos) << followed.out;
   if (victim == "ps-0") {
     EXPECT_NE(chief.out.find("ps 0 was restarted: restoring its shard from " + train_dir), std::string::npos)
         << chief.out;

@@ -2,12 +2,13 @@
 //   loom job run FILE [--detach]       run a TFJob; exit 0 when it Succeeded
 //   loom job get NAME [-o json|yaml]   its status (conditions, replicaStatuses)
 //   loom job list                      every job with its phase
-//   loom job logs NAME [--replica R]   a replica's log (default: the chief, else worker-0)
+//   loom job logs NAME [--replica R] [-f]  a replica's log (default: the chief, else worker-0)
 //   loom job delete NAME               kill what still runs and forget the job
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
@@ -150,7 +151,9 @@ int JobList(const Args& args) {
 
 int JobLogs(const Args& args) {
   std::string jobs_dir = DefaultJobsDir(), replica;
+  bool follow = false;
   FlagSet flags("loom job logs NAME [flags]");
+  flags.Bool("f", &follow, "follow: keep printing as the replica writes, until the job ends");
   flags.String("jobs_dir", &jobs_dir, "where job state is ($LOOM_JOBS_DIR)");
   flags.String("replica", &replica, "e.g. worker-1 (default: chief-0, master-0 or worker-0)");
   std::vector<std::string> positional;
@@ -159,16 +162,41 @@ int JobLogs(const Args& args) {
   if (positional.size() != 1) return Fail("job logs", InvalidArgument("expected one job name"));
   const std::string logs = JoinPath(JoinPath(jobs_dir, positional[0]), "logs");
   if (!PathExists(logs)) return Fail("job logs", NotFound("job " + positional[0] + ": not found in " + jobs_dir));
-  if (replica.empty()) {
-    for (const char* r : {"chief-0", "master-0", "worker-0"})
-      if (PathExists(JoinPath(logs, std::string(r) + ".log"))) {
-        replica = r;
+  // With -f, a replica not started yet (a job just run with --detach) is waited for.
+  auto job_over = [&] {
+    auto status = job::ReadJobStatus(jobs_dir, positional[0]);
+    const std::string phase = status.ok() ? job::JobPhase(*status) : "Failed";
+    return phase == "Succeeded" || phase == "Failed";
+  };
+  std::string path;
+  for (;;) {
+    for (const std::string& r : replica.empty() ? std::vector<std::string>{"chief-0", "master-0", "worker-0"}
+                                                : std::vector<std::string>{replica}) {
+      if (PathExists(JoinPath(logs, r + ".log"))) {
+        path = JoinPath(logs, r + ".log");
         break;
       }
+    }
+    if (!path.empty() || !follow || job_over()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  auto text = ReadFile(JoinPath(logs, replica + ".log"));
-  if (!text.ok()) return Fail("job logs", NotFound("--replica: job " + positional[0] + " has no replica \"" + replica + "\""));
+  auto text = path.empty() ? StatusOr<std::string>(NotFound("")) : ReadFile(path);
+  if (!text.ok())
+    return Fail("job logs", NotFound("--replica: job " + positional[0] + " has no replica \"" +
+                                     (replica.empty() ? "chief-0, master-0 or worker-0" : replica) + "\""));
   std::cout << *text << std::flush;
+  size_t printed = text->size();
+  while (follow) {
+    // The phase first: output written before the job ended is still printed below.
+    const bool over = job_over();
+    auto now = ReadFile(path);
+    if (now.ok() && now->size() > printed) {
+      std::cout << now->substr(printed) << std::flush;
+      printed = now->size();
+    }
+    if (over) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   return 0;
 }
 
@@ -190,7 +218,7 @@ int JobDelete(const Args& args) {
 
 int RunJob(const Args& args) {
   const std::string usage =
-      "usage: loom job run FILE [--detach] | get NAME [-o json|yaml] | list | logs NAME [--replica R] | delete NAME\n";
+      "usage: loom job run FILE [--detach] | get NAME [-o json|yaml] | list | logs NAME [--replica R] [-f] | delete NAME\n";
   if (args.empty()) {
     fputs(usage.c_str(), stderr);
     return 2;
