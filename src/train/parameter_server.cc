@@ -1,6 +1,9 @@
 #include "train/parameter_server.h"
 
 #include <grpcpp/grpcpp.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -30,6 +33,36 @@ bool TakeFloats(const std::string& bytes, int64_t n, std::vector<float>* out) {
     std::memcpy(out->data(), bytes.data(), bytes.size());
   }
   return true;
+}
+
+// gRPC logs a long error of its own when it cannot bind; try the address first, so a port in
+// use or a host that is not this machine's gets one clear line.
+Status CheckBindable(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return InvalidArgument(address + ": not host:port");
+  std::string host = address.substr(0, colon);
+  const std::string port = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  if (int err = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found); err != 0)
+    return Unavailable(address + ": cannot resolve: " + gai_strerror(err));
+  Status status;
+  const int fd = socket(found->ai_family, found->ai_socktype, found->ai_protocol);
+  const int one = 1;
+  if (fd < 0) {
+    status = ErrnoStatus(address, "socket", errno);
+  } else {
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, found->ai_addr, found->ai_addrlen) != 0)
+      status = Unavailable(address + ": cannot serve the ps there: " + strerror(errno));
+    close(fd);
+  }
+  freeaddrinfo(found);
+  return status;
 }
 
 void PutFloats(const std::vector<float>& values, std::string* bytes) {
@@ -245,6 +278,7 @@ struct ParameterServer::Impl {
 };
 
 StatusOr<std::unique_ptr<ParameterServer>> ParameterServer::Create(const ParameterServerOptions& options) {
+  LOOM_RETURN_IF_ERROR(CheckBindable(options.address));
   std::unique_ptr<ParameterServer> ps(new ParameterServer());
   ps->impl_ = std::make_unique<Impl>();
   ps->impl_->options = options;

@@ -246,5 +246,24 @@ TEST_F(DistributedTrainTest, BadTfConfigIsOneLine) {
   EXPECT_NE(r.err.find("--job_name: given while TF_CONFIG is set"), std::string::npos) << r.err;
 }
 
+// A ps whose port is taken: one error line naming the address, exit 1.
+TEST_F(DistributedTrainTest, PsPortInUseIsOneLine) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string taken = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  auto argv = CommonFlags(10);
+  argv.insert(argv.end(), {"--job_name=ps", "--task_index=0", "--ps_hosts=" + taken, "--worker_hosts=127.0.0.1:1"});
+  ProcessResult r = testing::Run(argv, logs_.path());
+  close(fd);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "loom train: ps 0: " + taken + ": cannot serve the ps there: Address already in use\n");
+}
+
 }  // namespace
 }  // namespace loom
