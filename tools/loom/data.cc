@@ -98,6 +98,8 @@ class Progress {
   storage::ProgressFn Fn() {
     if (!enabled_) return nullptr;
     return [this](int64_t done, int64_t total) {
+      if (done != total && done - last_ < (1 << 20)) return;  // at most once per MiB
+      last_ = done;
       shown_ = true;
       if (total > 0)
         fprintf(stderr, "\r%s  %.1f / %.1f MiB  %3d%%", name_.c_str(), done / 1048576.0, total / 1048576.0,
@@ -111,6 +113,7 @@ class Progress {
  private:
   bool enabled_;
   bool shown_ = false;
+  int64_t last_ = -(1 << 20);
   std::string name_;
 };
 
