@@ -89,9 +89,9 @@ TEST_F(DistributedJobTest, TrainingJobSucceeds) {
 }
 
 // Faults under the controller (OnFailure), with --detach and `loom job get` while it runs:
-// once the chief has checkpointed, `kill -9` of worker-0 or of ps-0; the controller restarts
-// it (same address in TF_CONFIG), a restarted ps gets its shard back from the checkpoint, and
-// the job still Succeeds with a sane accuracy.
+// once the chief has checkpointed, `kill -9` of worker-0, ps-0 or chief-0; the controller
+// restarts it (same address in TF_CONFIG), a restarted ps gets its shard back from the
+// checkpoint, a restarted chief joins the ps tasks' state, and the job still Succeeds.
 class DistributedJobFaultTest : public DistributedJobTest, public ::testing::WithParamInterface<const char*> {};
 
 TEST_P(DistributedJobFaultTest, KilledReplicaIsRestarted) {
@@ -144,13 +144,17 @@ TEST_P(DistributedJobFaultTest, KilledReplicaIsRestarted) {
   ProcessResult followed = follower.Wait();
   EXPECT_EQ(followed.exit_code, 0) << followed.err;
   EXPECT_NE(followed.out.find("Test accuracy: "), std::string::npos) << followed.out;
+  if (victim == "chief-0") {
+    EXPECT_NE(chief.out.find("The ps tasks are initialized already; joining at their global step"), std::string::npos)
+        << chief.out;
+  }
   if (victim == "ps-0") {
     EXPECT_NE(chief.out.find("ps 0 was restarted: restoring its shard from " + train_dir), std::string::npos)
         << chief.out;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Victims, DistributedJobFaultTest, ::testing::Values("worker-0", "ps-0"));
+INSTANTIATE_TEST_SUITE_P(Victims, DistributedJobFaultTest, ::testing::Values("worker-0", "ps-0", "chief-0"));
 
 // ExitCode: 1-127 is permanent; the job fails naming the replica, and the others are killed.
 TEST_F(DistributedJobTest, ExitCodeOneFailsTheJob) {
