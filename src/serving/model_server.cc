@@ -27,7 +27,18 @@ StatusOr<std::unique_ptr<ModelServer>> ModelServer::BuildAndStart(const ModelSer
   LoomServableOptions servable_options;
   servable_options.num_instances = options.num_model_instances;
   server->loader_ = std::make_unique<LoomServableLoader>(servable_options);
-  server->manager_ = std::make_unique<ServableManager>(server->loader_.get());
+  ServableLoader* loader = server->loader_.get();
+  if (options.enable_batching) {
+    BatchingParameters params;
+    if (!options.batching_parameters_file.empty()) {
+      LOOM_ASSIGN_OR_RETURN(params, ReadBatchingParameters(options.batching_parameters_file));
+    }
+    server->batching_loader_ = std::make_unique<BatchingLoader>(loader, params);
+    loader = server->batching_loader_.get();
+  } else if (!options.batching_parameters_file.empty()) {
+    return InvalidArgument("--batching_parameters_file: needs --enable_batching");
+  }
+  server->manager_ = std::make_unique<ServableManager>(loader);
   FileSystemSourceOptions source_options;
   for (const ModelConfig& m : models) {
     source_options.models.push_back({m.name, m.base_path, m.policy});

@@ -9,6 +9,7 @@
 
 #include "core/status.h"
 #include "net/http_server.h"
+#include "serving/batching.h"
 #include "serving/clock.h"
 #include "serving/loom_servable.h"
 #include "serving/manager.h"
@@ -32,6 +33,10 @@ struct ModelServerOptions {
   int connection_timeout_seconds = 60;          // idle or stalled connections are closed
   int num_model_instances = 0;                  // concurrent Predicts per version; 0: CPUs
   Clock* clock = nullptr;                       // null: the real clock
+  // Server-side batching of concurrent predicts (batching.h), with parameters from
+  // batching_parameters_file (TF Serving's BatchingParameters) or the defaults.
+  bool enable_batching = false;
+  std::string batching_parameters_file;
   // Where Prometheus text is served; empty: no metrics (TF Serving's default).
   std::string metrics_path;
 };
@@ -58,6 +63,7 @@ class ModelServer {
   ModelServer() = default;
 
   std::unique_ptr<LoomServableLoader> loader_;
+  std::unique_ptr<BatchingLoader> batching_loader_;  // wraps loader_ when batching is on
   std::unique_ptr<ServableManager> manager_;
   std::unique_ptr<FileSystemSource> source_;
   std::unique_ptr<ServingMetrics> metrics_;

@@ -35,6 +35,10 @@ int RunServe(const Args& args) {
               "seconds between polls of the base path for new versions (0: load once)");
   flags.Int("max_body_mb", &max_body_mb, "larger request bodies are answered 413");
   flags.Int("num_model_instances", &instances, "concurrent predicts per version (default: CPUs)");
+  flags.Bool("enable_batching", &options.enable_batching, "batch concurrent predicts server-side");
+  flags.String("batching_parameters_file", &options.batching_parameters_file,
+               "TF Serving's BatchingParameters: max_batch_size, batch_timeout_micros, "
+               "max_enqueued_batches, num_batch_threads");
   std::string monitoring_config_file;
   bool metrics = false;
   flags.String("monitoring_config_file", &monitoring_config_file,

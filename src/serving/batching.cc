@@ -1,0 +1,140 @@
+#include "serving/batching.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "core/file.h"
+#include "serving/model_config.h"
+
+namespace loom::serving {
+
+struct BatchingServable::Task {
+  const float* inputs;
+  int64_t n;
+  float* scores;
+  Status status;
+  bool done = false;
+  std::condition_variable cv;
+};
+
+StatusOr<BatchingParameters> BatchingParametersFromJson(const Json& json, const std::string& source) {
+  if (!json.is_object()) return InvalidArgument(source + ": must be a message of batching parameters");
+  BatchingParameters p;
+  for (auto it = json.begin(); it != json.end(); ++it) {
+    int64_t* target = nullptr;
+    if (it.key() == "max_batch_size") target = &p.max_batch_size;
+    else if (it.key() == "batch_timeout_micros") target = &p.batch_timeout_micros;
+    else if (it.key() == "max_enqueued_batches") target = &p.max_enqueued_batches;
+    else if (it.key() == "num_batch_threads") target = &p.num_batch_threads;
+    else if (it.key() == "allowed_batch_sizes" || it.key() == "pad_variable_length_inputs" ||
+             it.key() == "thread_pool_name" || it.key() == "enable_large_batch_splitting" ||
+             it.key() == "max_execution_batch_size")
+      continue;  // TF Serving tuning knobs that do not change results here
+    else
+      return InvalidArgument(source + ": " + it.key() + ": unknown batching parameter");
+    // { value: N } (protobuf wrapper) or a plain N.
+    const Json& v = it.value().is_object() && it.value().contains("value") ? it.value()["value"] : it.value();
+    if (!v.is_number_integer() || v.get<int64_t>() < 0)
+      return InvalidArgument(source + ": " + it.key() + ": " + v.dump() + " is not a non-negative integer");
+    *target = v.get<int64_t>();
+  }
+  if (p.max_batch_size < 1) return InvalidArgument(source + ": max_batch_size: must be >= 1");
+  if (p.max_enqueued_batches < 1) return InvalidArgument(source + ": max_enqueued_batches: must be >= 1");
+  return p;
+}
+
+StatusOr<BatchingParameters> ReadBatchingParameters(const std::string& path) {
+  auto ends = [&](const std::string& s) {
+    return path.size() >= s.size() && path.compare(path.size() - s.size(), s.size(), s) == 0;
+  };
+  Json json;
+  if (ends(".yaml") || ends(".yml") || ends(".json")) {
+    LOOM_ASSIGN_OR_RETURN(json, ReadJsonOrYamlFile(path));
+  } else {
+    LOOM_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+    LOOM_ASSIGN_OR_RETURN(json, ParseProtoText(text, path));
+  }
+  return BatchingParametersFromJson(json, path);
+}
+
+BatchingServable::BatchingServable(std::shared_ptr<Servable> inner, const BatchingParameters& params)
+    : inner_(std::move(inner)), params_(params) {
+  int64_t threads = params_.num_batch_threads > 0
+                        ? params_.num_batch_threads
+                        : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  for (int64_t i = 0; i < threads; ++i) threads_.emplace_back([this] { BatchLoop(); });
+}
+
+BatchingServable::~BatchingServable() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+Status BatchingServable::Predict(const float* inputs, int64_t n, float* scores) {
+  // A request as big as a batch gains nothing from waiting.
+  if (n >= params_.max_batch_size) return inner_->Predict(inputs, n, scores);
+  Task task{inputs, n, scores, OkStatus(), false, {}};
+  std::unique_lock<std::mutex> lock(mu_);
+  if (queued_examples_ + n > params_.max_enqueued_batches * params_.max_batch_size)
+    return Unavailable("The batch scheduling queue to which this task was submitted is full");
+  queue_.push_back(&task);
+  queued_examples_ += n;
+  work_cv_.notify_one();
+  task.cv.wait(lock, [&] { return task.done; });
+  return task.status;
+}
+
+void BatchingServable::BatchLoop() {
+  const Signature& sig = inner_->signature();
+  std::vector<float> inputs, scores;
+  std::vector<Task*> batch;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stop_ and nothing left
+    // Wait for the batch to fill, up to the timeout counted from now (its first request).
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(params_.batch_timeout_micros);
+    while (!stop_ && queued_examples_ < params_.max_batch_size && params_.batch_timeout_micros > 0) {
+      if (work_cv_.wait_until(lock, deadline) == std::cv_status::timeout) break;
+    }
+    batch.clear();
+    int64_t n = 0;
+    while (!queue_.empty() && (batch.empty() || n + queue_.front()->n <= params_.max_batch_size)) {
+      batch.push_back(queue_.front());
+      n += queue_.front()->n;
+      queue_.pop_front();
+    }
+    queued_examples_ -= n;
+    if (!queue_.empty()) work_cv_.notify_one();  // another thread takes the rest
+    lock.unlock();
+    inputs.resize(static_cast<size_t>(n * sig.input_size));
+    scores.resize(static_cast<size_t>(n * sig.num_classes));
+    int64_t row = 0;
+    for (Task* t : batch) {
+      std::memcpy(inputs.data() + row * sig.input_size, t->inputs, sizeof(float) * t->n * sig.input_size);
+      row += t->n;
+    }
+    Status status = inner_->Predict(inputs.data(), n, scores.data());
+    lock.lock();
+    row = 0;
+    for (Task* t : batch) {
+      if (status.ok())
+        std::memcpy(t->scores, scores.data() + row * sig.num_classes, sizeof(float) * t->n * sig.num_classes);
+      row += t->n;
+      t->status = status;
+      t->done = true;
+      t->cv.notify_one();
+    }
+  }
+}
+
+StatusOr<std::shared_ptr<Servable>> BatchingLoader::Load(const std::string& path, int64_t version) {
+  LOOM_ASSIGN_OR_RETURN(std::shared_ptr<Servable> inner, inner_->Load(path, version));
+  return std::shared_ptr<Servable>(std::make_shared<BatchingServable>(std::move(inner), params_));
+}
+
+}  // namespace loom::serving
