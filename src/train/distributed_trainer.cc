@@ -12,6 +12,7 @@
 #include "data/batcher.h"
 #include "tboard/event_writer.h"
 #include "train/checkpoint.h"
+#include "train/progress_format.h"
 #include "train/ps_client.h"
 
 namespace loom::train {
@@ -19,17 +20,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double UnixNow() {
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  return static_cast<double>(tv.tv_sec) + tv.tv_usec * 1e-6;
-}
-
-std::string Format(const char* fmt, auto... args) {
-  char buf[512];
-  snprintf(buf, sizeof(buf), fmt, args...);
-  return buf;
-}
 
 std::vector<std::string> SlotSuffixes(const std::string& optimizer) {
   if (optimizer == "adam") return {"/Adam", "/Adam_1"};

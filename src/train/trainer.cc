@@ -11,6 +11,7 @@
 #include "data/batcher.h"
 #include "tboard/event_writer.h"
 #include "train/checkpoint.h"
+#include "train/progress_format.h"
 #include "train/learning_rate.h"
 
 namespace loom::train {
@@ -18,17 +19,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double UnixNow() {
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  return static_cast<double>(tv.tv_sec) + tv.tv_usec * 1e-6;
-}
-
-std::string Format(const char* fmt, auto... args) {
-  char buf[512];
-  snprintf(buf, sizeof(buf), fmt, args...);
-  return buf;
-}
 
 }  // namespace
 

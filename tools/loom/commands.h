@@ -2,6 +2,7 @@
 // Each returns the process exit code: 0 success, 1 failure, 2 bad usage.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,10 @@ int RunJob(const Args& args);
 // "loom <cmd>: <error>" and returns 2. Returns true when the command should go on.
 bool ParseFlagsOrExit(FlagSet& flags, const Args& args, std::vector<std::string>* positional,
                       const char* command, int* exit_code);
+// SIGTERM and SIGINT call on_signal (from one thread in sigwait) instead of killing: they are
+// blocked in every thread, so a signal never lands in a compute thread's JIT-compiled math.
+// Call before any thread starts (threads made later inherit the mask). In train.cc.
+void WatchStopSignals(std::function<void()> on_signal);
 // Prints "loom <cmd>: <status message>" to stderr and returns 1.
 int Fail(const char* command, const Status& status);
 // Where MNIST is unless --data_dir says otherwise: $LOOM_MNIST_DIR, else the directory that

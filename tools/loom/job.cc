@@ -84,15 +84,7 @@ int JobRun(const Args& args) {
     if (!freopen(log.c_str(), "a", stdout) || !freopen(log.c_str(), "a", stderr)) _exit(1);
   }
   // SIGTERM/SIGINT (or `loom job delete`) stop the job: every replica is killed.
-  static sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread([] {
-    int sig = 0;
-    while (sigwait(&set, &sig) == 0) g_job_stop = true;
-  }).detach();
+  WatchStopSignals([] { g_job_stop = true; });
   options.should_stop = [] { return g_job_stop.load(); };
   std::cout << "tfjob.kubeflow.org/" << spec->name << " created; state in " << (*local)->dir() << std::endl;
   auto status = (*local)->Run();

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <functional>
 #include <optional>
 #include <csignal>
 #include <thread>
@@ -21,22 +22,10 @@ namespace {
 std::atomic<bool> g_stop{false};
 std::atomic<train::ParameterServer*> g_ps{nullptr};  // a ps task's server, stopped by a signal
 
-// SIGTERM and SIGINT ask training to checkpoint and stop. They are blocked in every thread
-// (the threads made later inherit the mask) and taken by one thread in sigwait, so a signal
-// never lands in the middle of a compute thread's JIT-compiled math. Call before any thread starts.
-void WatchStopSignals() {
-  static sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread([] {
-    int sig = 0;
-    while (sigwait(&set, &sig) == 0) {
-      g_stop = true;
-      if (train::ParameterServer* ps = g_ps.load()) ps->Stop();
-    }
-  }).detach();
+// SIGTERM/SIGINT: training checkpoints and stops; a ps task stops serving.
+void OnStopSignal() {
+  g_stop = true;
+  if (train::ParameterServer* ps = g_ps.load()) ps->Stop();
 }
 
 // The cluster and this task, from TF_CONFIG or mnist_replica's flags; nullopt: one process.
@@ -71,6 +60,18 @@ int RunParameterServer(const train::ClusterSpec& cluster) {
 }
 
 }  // namespace
+
+void WatchStopSignals(std::function<void()> on_signal) {
+  static sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([on_signal = std::move(on_signal)] {
+    int sig = 0;
+    while (sigwait(&set, &sig) == 0) on_signal();
+  }).detach();
+}
 
 int RunTrain(const Args& args) {
   train::TrainerOptions options;
@@ -123,7 +124,7 @@ int RunTrain(const Args& args) {
   auto cluster = ClusterFromEnvOrFlags(flags, replica);
   if (!cluster.ok()) return Fail("train", cluster.status());
   if (*cluster && (*cluster)->task_type == train::TaskType::kPs) {
-    WatchStopSignals();
+    WatchStopSignals(OnStopSignal);
     return RunParameterServer(**cluster);
   }
 
@@ -143,7 +144,7 @@ int RunTrain(const Args& args) {
   options.progress_bar = progress;
   options.out = &std::cout;
   options.should_stop = [] { return g_stop.load(); };
-  WatchStopSignals();
+  WatchStopSignals(OnStopSignal);
 
   if (*cluster && (*cluster)->task_type == train::TaskType::kEvaluator) {
     train::EvaluatorOptions eval;
