@@ -115,7 +115,9 @@ TEST_F(SwiftCrossCheckTest, AwsReadsWhatLoomWrote) {
     auto put = store_->Put(prefix_ + name, scratch_.Join("src"), {});
     ASSERT_TRUE(put.ok()) << put.status().ToString();
     // Above 5 MiB Loom uploads in parts: S3's ETag for that is "<md5 of part md5s>-<parts>".
-    if (size > (5 << 20)) EXPECT_EQ(put->etag.substr(put->etag.size() - 2), "-2") << put->etag;
+    if (size > (5 << 20)) {
+      EXPECT_EQ(put->etag.substr(put->etag.size() - 2), "-2") << put->etag;
+    }
     auto r = Aws({"s3", "cp", "s3://" + std::string(kBucket) + "/" + prefix_ + name, scratch_.Join("by-aws")}, scratch_.path());
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(*Sha256OfFile(scratch_.Join("by-aws")), Sha256Hex(content)) << name;
