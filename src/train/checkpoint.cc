@@ -28,7 +28,10 @@ int64_t StepOfName(const std::string& name) {
   return std::strtoll(digits.c_str(), nullptr, 10);
 }
 
-std::string Quote(const std::string& s) { return "\"" + s + "\""; }
+// The name TF's index uses for a checkpoint file: "model.ckpt-550", without our suffix, quoted.
+std::string QuotedStem(const std::string& file_name) {
+  return "\"" + file_name.substr(0, file_name.size() - (sizeof(kSuffix) - 1)) + "\"";
+}
 
 }  // namespace
 
@@ -56,9 +59,9 @@ StatusOr<std::string> SaveCheckpoint(const std::string& dir, const Checkpoint& c
     if (found.front().second != name) (void)RemoveAll(JoinPath(dir, found.front().second));
     found.erase(found.begin());
   }
-  std::string index = "model_checkpoint_path: " + Quote(name.substr(0, name.size() - 12)) + "\n";
+  std::string index = "model_checkpoint_path: " + QuotedStem(name) + "\n";
   for (const auto& [step, n] : found)
-    index += "all_model_checkpoint_paths: " + Quote(n.substr(0, n.size() - 12)) + "\n";
+    index += "all_model_checkpoint_paths: " + QuotedStem(n) + "\n";
   LOOM_RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, kIndex), index));
   return path;
 }
