@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 
 namespace loom {
@@ -180,6 +181,12 @@ std::string Dirname(std::string_view path) {
 std::string Basename(std::string_view path) {
   size_t slash = path.rfind('/');
   return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+std::string LoomHome() {
+  if (const char* env = std::getenv("LOOM_HOME"); env != nullptr && *env != '\0') return env;
+  const char* home = std::getenv("HOME");
+  return JoinPath(home != nullptr && *home != '\0' ? home : "/root", ".loom");
 }
 
 }  // namespace loom

@@ -54,6 +54,9 @@ Status SyncDir(const std::string& dir);
 Status EnsureWritableDir(const std::string& dir);
 
 std::string JoinPath(std::string_view a, std::string_view b);
+// Where Loom keeps its state (workflow store, job state and logs, the embedded object store):
+// $LOOM_HOME if set, else $HOME/.loom (or /root/.loom without HOME). Not created here.
+std::string LoomHome();
 std::string Dirname(std::string_view path);
 std::string Basename(std::string_view path);
 
