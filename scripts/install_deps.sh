@@ -23,6 +23,7 @@ packages=(
   # serving (src/net/http_server, src/serving, bench/serving)
   libmicrohttpd-dev                           # HTTP server of loom serve, chosen by measurement (src/serving/README.md)
   wrk nginx-light                             # bench/serving: load generator, and nginx's static response as the HTTP ceiling
+  libsqlite3-dev                              # src/workflow's store: workflows, nodes and logs in one SQLite file
 )
 if [[ "${LOOM_WITH_TORCH:-0}" == 1 ]]; then
   packages+=(python3-torch python3-numpy)     # bench/train_vs_pytorch

@@ -1,0 +1,85 @@
+// Store: the workflow engine's durable state in one SQLite file (LoomHome()/workflows.db).
+// Workflows are kept as Argo objects (apiVersion, kind, metadata, spec, status); status.nodes
+// lives in its own table, one row per node, so a change to one node of a 500-node workflow
+// writes one row. Pod logs are kept in chunks and read by byte offset. WorkflowTemplates are
+// kept by name.
+//
+// The file is opened in WAL mode with a busy timeout, so several processes (an engine, the CLI,
+// the server) use it at once. A Store object is thread-safe (one connection behind a mutex).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/json.h"
+#include "core/status.h"
+
+struct sqlite3;
+
+namespace loom::workflow {
+
+class Store {
+ public:
+  // Opens (creating it and its directory if needed) the database at `db_path`.
+  static StatusOr<std::unique_ptr<Store>> Open(const std::string& db_path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Workflows. CreateWorkflow stores metadata/spec/status (status.nodes, if any, as node rows);
+  // AlreadyExists if the name is taken.
+  Status CreateWorkflow(const Json& workflow);
+  // The whole object, status.nodes filled in (an object keyed by node id, as Argo's).
+  StatusOr<Json> GetWorkflow(const std::string& name);
+  // Newest first; each without status.nodes.
+  StatusOr<std::vector<Json>> ListWorkflows();
+  // Replaces spec and status (status_without_nodes["nodes"], if present, is ignored).
+  Status UpdateWorkflow(const std::string& name, const Json& spec, const Json& status_without_nodes);
+  // Inserts or replaces one node, keyed by node["id"].
+  Status PutNode(const std::string& name, const Json& node);
+  // JSON merge patch (RFC 7386) applied to the stored spec: how stop/terminate/suspend reach a
+  // running engine.
+  Status PatchSpec(const std::string& name, const Json& merge_patch);
+  // Removes the workflow, its nodes and its logs. NotFound if there is none.
+  Status DeleteWorkflow(const std::string& name);
+
+  // Several writes as one transaction (one fsync): the engine wraps each scheduling pass in one.
+  // Nested calls nest (only the outermost commits). REQUIRES: each Begin matched by one Commit.
+  Status BeginBatch();
+  Status CommitBatch();
+
+  // Pod logs (stdout and stderr interleaved), appended in chunks.
+  Status AppendLog(const std::string& name, const std::string& node_id, std::string_view bytes);
+  // Up to `limit` bytes (limit < 0: all) from byte `offset`; *total_size (if not null) is the
+  // log's size so far. An unknown node reads as an empty log.
+  StatusOr<std::string> ReadLog(const std::string& name, const std::string& node_id,
+                                int64_t offset, int64_t limit, int64_t* total_size);
+
+  // WorkflowTemplates (for workflowTemplateRef / templateRef), by metadata.name.
+  // PutTemplate creates or replaces.
+  Status PutTemplate(const Json& workflow_template);
+  StatusOr<Json> GetTemplate(const std::string& name) const;
+  StatusOr<std::vector<Json>> ListTemplates() const;
+  Status DeleteTemplate(const std::string& name);
+
+  const std::string& path() const { return path_; }
+
+ private:
+  Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  Status Exec(const char* sql) const;
+  StatusOr<Json> GetWorkflowLocked(const std::string& name, bool with_nodes) const;
+
+  sqlite3* db_;
+  std::string path_;
+  mutable std::recursive_mutex mu_;
+  int batch_depth_ = 0;
+};
+
+// LoomHome()/workflows.db.
+std::string DefaultStorePath();
+
+}  // namespace loom::workflow

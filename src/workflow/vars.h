@@ -1,0 +1,39 @@
+// {{...}} variables in templates: the values in scope for one node and the substitution.
+//
+// A scope is a flat map from a variable's name ("inputs.parameters.x", "steps.gen.outputs.result",
+// "tasks.A.outputs.parameters.p", "item", "item.field", "workflow.name", "workflow.status"...) to
+// its string value, as Argo keeps it. Substitution replaces every {{name}} (spaces inside the
+// braces allowed) in every string of a JSON value; a name not in scope is Argo's error
+// "failed to resolve {{name}}".
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "core/json.h"
+#include "core/status.h"
+
+namespace loom::workflow {
+
+using Scope = std::map<std::string, std::string>;
+
+// Replaces the variables of `text`. A name for which `keep_unresolved(name)` holds is left as
+// it is (e.g. outputs.* while inputs are substituted); others not in scope fail.
+StatusOr<std::string> SubstituteString(std::string_view text, const Scope& scope,
+                                       bool (*keep_unresolved)(std::string_view) = nullptr);
+// The same over every string (not keys) of a JSON value.
+StatusOr<Json> SubstituteJson(const Json& value, const Scope& scope,
+                              bool (*keep_unresolved)(std::string_view) = nullptr);
+
+// The names of the {{...}} variables used in `text` (trimmed), for Lint.
+std::set<std::string> VariablesIn(std::string_view text);
+
+// A parameter value as Argo keeps it: strings as they are, anything else as compact JSON.
+std::string ParameterString(const Json& value);
+
+// Adds "item" (and "item.<key>" for each key of an object item) to `scope`.
+void AddItem(const Json& item, Scope& scope);
+
+}  // namespace loom::workflow
