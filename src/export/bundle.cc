@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "core/file.h"
+#include "export/onnx.h"
 
 namespace loom::exporter {
 namespace {
@@ -77,6 +78,13 @@ StatusOr<std::string> WriteBundle(const ExportOptions& options, const nn::ModelS
   if (s.ok()) {
     s = nn::WriteSafetensors(JoinPath(tmp_dir, kWeights), weights,
                              {{"format", kFormat}, {"global_step", std::to_string(options.global_step)}});
+  }
+  if (s.ok()) {
+    OnnxOptions onnx;
+    onnx.graph_name = options.model_name;
+    onnx.model_version = version;
+    onnx.global_step = options.global_step;
+    s = WriteOnnx(JoinPath(tmp_dir, kOnnxFile), spec, weights, onnx);
   }
   if (s.ok()) s = SyncDir(tmp_dir);
   if (s.ok() && ::rename(tmp_dir.c_str(), final_dir.c_str()) != 0)

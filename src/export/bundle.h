@@ -1,5 +1,6 @@
-// The servable model bundle: <base>/<version>/model.json (architecture and signature) and
-// <base>/<version>/weights.safetensors. A version is written into a temporary directory beside
+// The servable model bundle: <base>/<version>/model.json (architecture and signature),
+// <base>/<version>/weights.safetensors and, for any ONNX runtime, <base>/<version>/model.onnx
+// (export/onnx.h). A version is written into a temporary directory beside
 // it and renamed into place, so a model server polling <base> never sees half a version.
 #pragma once
 

@@ -36,7 +36,7 @@ TEST(BundleTest, VersionsAreNumberedAndComplete) {
   EXPECT_EQ(*versions, (std::vector<int64_t>{1, 2, 7}));
   auto names = ListDir(base);
   EXPECT_EQ(*names, (std::vector<std::string>{"1", "2", "7"}));  // no temporary directory left
-  EXPECT_EQ(*ListDir(JoinPath(base, "1")), (std::vector<std::string>{"model.json", "weights.safetensors"}));
+  EXPECT_EQ(*ListDir(JoinPath(base, "1")), (std::vector<std::string>{"model.json", "model.onnx", "weights.safetensors"}));
 
   // An existing version is never overwritten.
   auto again = WriteBundle(options, spec, Weights(spec, 4));
