@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # bench/serving: single-image predict driven by wrk (a Lua script with a real 784-float MNIST
-# test image as the JSON body) against `loom serve`, and against nginx answering the same
-# POST with a static file of the same size as Loom's answer (the HTTP ceiling of this
-# machine). Rounds alternate between the two so that load from other processes hits both;
-# the medians and their ratio are printed.
+# test image as the JSON body) against `loom serve`; against ONNX Runtime (npm onnxruntime-node)
+# behind a minimal Node http server (ort_server.js) on the same exported model.onnx; and against
+# nginx answering the same POST with a static file of the same size as Loom's answer (the HTTP
+# ceiling of this machine). Rounds alternate between the three so that load from other
+# processes hits all of them; the medians and their ratios are printed.
 #
 #   bench/serving/run.sh [--loom build/loom] [--connections 32] [--seconds 10] [--rounds 3]
 #
-# Needs wrk and nginx (scripts/install_deps.sh), python3, and MNIST in data/mnist.
+# Needs wrk and nginx (scripts/install_deps.sh), python3, node and npm, and MNIST in data/mnist.
+# ONNX Runtime is installed beside the loom binary (tests/export/install_onnxruntime.sh).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,7 +29,7 @@ while (($#)); do
   esac
 done
 mnist=${LOOM_MNIST_DIR:-$root/data/mnist}
-for tool in wrk nginx python3 curl; do
+for tool in wrk nginx python3 curl node npm; do
   command -v "$tool" >/dev/null || { echo "run.sh: $tool is missing (scripts/install_deps.sh)" >&2; exit 1; }
 done
 [[ -x $loom ]] || { echo "run.sh: $loom is not built" >&2; exit 1; }
@@ -70,6 +72,20 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$loom_port/v1/models/mnist" >
 answer=$(curl -s -X POST --data-binary @"$work/body.json" "http://127.0.0.1:$loom_port/v1/models/mnist:predict")
 echo "   Loom answers (${#answer} bytes): $answer"
 
+# ONNX Runtime on the same version's model.onnx.
+ort_dir=$(dirname "$loom")/onnxruntime
+"$root/tests/export/install_onnxruntime.sh" "$ort_dir"
+ort_port=$(free_port)
+NODE_PATH=$ort_dir/node_modules node "$here/ort_server.js" "$work/models/mnist/1/model.onnx" "$ort_port" \
+  >"$work/ort.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  ort_answer=$(curl -sf -X POST --data-binary @"$work/body.json" "http://127.0.0.1:$ort_port/" || true)
+  [[ -n $ort_answer ]] && break
+  sleep 0.1
+done
+echo "   ONNX Runtime answers (${#ort_answer} bytes): $ort_answer"
+
 nginx_port=$(free_port)
 mkdir -p "$work/nginx/www"
 printf '%s' "$answer" >"$work/nginx/www/predict.json"
@@ -110,22 +126,25 @@ print(rps, ms("50%"), ms("99%"), non2xx.group(1) if non2xx else 0, sum(map(int, 
 echo "== wrk -t$threads -c$connections -d${seconds}s, $rounds alternating rounds"
 : >"$work/loom.txt"
 : >"$work/nginx.txt"
+: >"$work/ort.txt"
 for r in $(seq "$rounds"); do
   l=$(run_wrk "http://127.0.0.1:$loom_port/v1/models/mnist:predict"); echo "$l" >>"$work/loom.txt"
+  o=$(run_wrk "http://127.0.0.1:$ort_port/"); echo "$o" >>"$work/ort.txt"
   n=$(run_wrk "http://127.0.0.1:$nginx_port/predict.json"); echo "$n" >>"$work/nginx.txt"
-  echo "   round $r: loom [$l]  nginx [$n]   (req/s p50_ms p99_ms non2xx socket_errors)"
+  echo "   round $r: loom [$l]  onnxruntime [$o]  nginx [$n]   (req/s p50_ms p99_ms non2xx socket_errors)"
 done
-python3 - "$work/loom.txt" "$work/nginx.txt" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+python3 - "$work/loom.txt" "$work/nginx.txt" "$work/ort.txt" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
 import statistics, sys
 def load(p): return [list(map(float, l.split())) for l in open(p) if l.strip()]
-loom, nginx = load(sys.argv[1]), load(sys.argv[2])
+loom, nginx, ort = load(sys.argv[1]), load(sys.argv[2]), load(sys.argv[3])
 def med(rows, i): return statistics.median(r[i] for r in rows)
 print(f"\n{'server':34s} {'req/s':>10s} {'p50 ms':>8s} {'p99 ms':>8s} {'non-2xx':>8s}")
-for name, rows in (("loom serve (predict, 784 floats)", loom), ("nginx static answer, same size", nginx)):
+for name, rows in (("loom serve (predict, 784 floats)", loom), ("ONNX Runtime, Node http (same)", ort),
+                   ("nginx static answer, same size", nginx)):
     print(f"{name:34s} {med(rows,0):10.0f} {med(rows,1):8.3f} {med(rows,2):8.3f} {int(sum(r[3] for r in rows)):8d}")
-if any(r[3] or r[4] for r in loom + nginx):
+if any(r[3] or r[4] for r in loom + nginx + ort):
     print("\nWARNING: non-2xx answers or socket errors above: the numbers are not comparable")
 print(f"\nLoom / nginx ceiling: {med(loom,0) / med(nginx,0):.2f} (target >= 0.50); Loom p99 {med(loom,2):.2f} ms (target <= 5)")
-print("ONNX Runtime behind Node http: not measured (needs `loom export --format onnx`, not built yet)")
-print(f"machine: {sys.argv[3]} CPUs, load average at the end {sys.argv[4]} (other processes share these CPUs)")
+print(f"Loom / ONNX Runtime server: {med(loom,0) / med(ort,0):.2f} (target >= 3)")
+print(f"machine: {sys.argv[4]} CPUs, load average at the end {sys.argv[5]} (other processes share these CPUs)")
 PY
