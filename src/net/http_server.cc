@@ -23,10 +23,18 @@ std::string HttpServerRequest::Header(const std::string& name) const {
   return "";
 }
 
+std::string HttpServerRequest::Query(const std::string& name) const {
+  for (const auto& [k, v] : query) {
+    if (k == name) return v;
+  }
+  return "";
+}
+
 const char* HttpReason(int status) {
   switch (status) {
     case 200: return "OK";
     case 400: return "Bad Request";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
@@ -62,6 +70,8 @@ MHD_Result Send(MHD_Connection* connection, const HttpServerResponse& response) 
   if (r == nullptr) return MHD_NO;
   if (!response.content_type.empty())
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, response.content_type.c_str());
+  for (const auto& [name, value] : response.headers)
+    MHD_add_response_header(r, name.c_str(), value.c_str());
   MHD_Result result = MHD_queue_response(connection, static_cast<unsigned>(response.status), r);
   MHD_destroy_response(r);
   return result;
@@ -94,6 +104,7 @@ struct HttpServer::Impl {
       state->request.method = method ? method : "";
       state->request.path = url ? url : "";
       MHD_get_connection_values(connection, MHD_HEADER_KIND, CollectHeader, &state->request.headers);
+      MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, CollectHeader, &state->request.query);
       const char* length =
           MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
       if (length != nullptr) {

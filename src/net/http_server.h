@@ -23,16 +23,20 @@ namespace loom::net {
 struct HttpServerRequest {
   std::string method;  // "GET", "POST", ...
   std::string path;    // the URL path, percent-decoded, without the query
+  std::vector<std::pair<std::string, std::string>> query;  // ?k=v arguments, percent-decoded
   std::vector<std::pair<std::string, std::string>> headers;  // names as sent
   std::string body;
   // The first header with this name (case-insensitive), or empty.
   std::string Header(const std::string& name) const;
+  // The first query argument with this name (case-sensitive), or empty.
+  std::string Query(const std::string& name) const;
 };
 
 struct HttpServerResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers, sent as given
 };
 
 using HttpServerHandler = std::function<void(const HttpServerRequest& request, HttpServerResponse* response)>;

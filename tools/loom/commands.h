@@ -20,6 +20,7 @@ int RunData(const Args& args);
 int RunServe(const Args& args);
 int RunPredict(const Args& args);
 int RunJob(const Args& args);
+int RunServer(const Args& args);  // server.cc, when src/ui is built
 
 // Parses flags; on --help prints help and returns 0 through *exit_code; on error prints
 // "loom <cmd>: <error>" and returns 2. Returns true when the command should go on.

@@ -21,6 +21,9 @@ constexpr Command kCommands[] = {
     {"serve", loom::cli::RunServe, "serve exported models (TF Serving's REST API)"},
     {"predict", loom::cli::RunPredict, "the mnist client: test images to a model server"},
     {"job", loom::cli::RunJob, "run a TFJob locally: run, get, list, logs, delete"},
+#ifdef LOOM_HAVE_SERVER
+    {"server", loom::cli::RunServer, "the web UI and API (workflows, training curves, jobs, models)"},
+#endif
 };
 
 void Usage(FILE* out) {

@@ -1,0 +1,357 @@
+#include "ui/workflow_api.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/file.h"
+#include "core/json.h"
+#include "core/logging.h"
+#include "ui/api_util.h"
+#include "ui/safe_path.h"
+#include "workflow/spec.h"
+
+namespace loom::ui {
+
+namespace {
+
+// Argo's log endpoint answers the whole log; beyond this only the tail (the paged endpoint
+// reads any part of any size).
+constexpr int64_t kMaxArgoLogBytes = 16 << 20;
+
+std::pair<std::string, std::string> SplitKeyValue(const std::string& text) {
+  size_t eq = text.find('=');
+  if (eq == std::string::npos) return {text, ""};
+  return {text.substr(0, eq), text.substr(eq + 1)};
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<WorkflowApi>> WorkflowApi::Create(const WorkflowApiOptions& options) {
+  if (options.pods == nullptr) return InvalidArgument("WorkflowApi: no pod runner");
+  std::unique_ptr<WorkflowApi> api(new WorkflowApi(options));
+  LOOM_ASSIGN_OR_RETURN(api->store_, workflow::Store::Open(options.db_path));
+  workflow::EngineOptions engine_options;
+  engine_options.store = api->store_.get();
+  engine_options.pods = options.pods;
+  engine_options.home = options.home;
+  LOOM_ASSIGN_OR_RETURN(api->engine_, workflow::Engine::Create(engine_options));
+  return api;
+}
+
+WorkflowApi::~WorkflowApi() { Shutdown(); }
+
+void WorkflowApi::StartRun(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shutting_down_) return;
+  auto it = runs_.find(name);
+  if (it != runs_.end()) {
+    if (!it->second.done->load()) return;  // already running here
+    it->second.thread.join();
+    runs_.erase(it);
+  }
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::thread thread([this, name, done] {
+    Status s = engine_->Run(name);
+    if (!s.ok() && s.code() != StatusCode::kCancelled)
+      LOOM_LOG(INFO) << "workflow " << name << ": " << s.message();
+    done->store(true);
+  });
+  runs_[name] = Run{std::move(thread), done};
+}
+
+bool WorkflowApi::WaitRun(const std::string& name, double seconds) {
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = runs_.find(name);
+      if (it == runs_.end()) return true;
+      if (it->second.done->load()) {
+        it->second.thread.join();
+        runs_.erase(it);
+        return true;
+      }
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+int WorkflowApi::active_runs() {
+  std::lock_guard<std::mutex> lock(mu_);
+  int n = 0;
+  for (const auto& [name, run] : runs_) n += run.done->load() ? 0 : 1;
+  return n;
+}
+
+int WorkflowApi::ResumeUnfinished() {
+  auto list = store_->ListWorkflows();
+  if (!list.ok()) {
+    LOOM_LOG(WARNING) << "resuming workflows: " << list.status().message();
+    return 0;
+  }
+  int started = 0;
+  for (const Json& wf : *list) {
+    std::string phase = wf.contains("status") ? wf["status"].value("phase", "") : "";
+    if (phase == "" || phase == "Pending" || phase == "Running") {
+      // A run lock held by another process makes Run return FailedPrecondition at once.
+      StartRun(wf["metadata"].value("name", ""));
+      ++started;
+    }
+  }
+  return started;
+}
+
+void WorkflowApi::Shutdown() {
+  std::map<std::string, Run> runs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shutting_down_ = true;
+    runs.swap(runs_);
+  }
+  if (engine_) engine_->RequestShutdown();
+  for (auto& [name, run] : runs) run.thread.join();
+}
+
+bool WorkflowApi::Handle(const net::HttpServerRequest& request, net::HttpServerResponse* response) {
+  std::vector<std::string> parts = SplitPath(request.path);
+  if (parts.size() >= 3 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "workflows") {
+    Workflows(parts, request, response);
+    return true;
+  }
+  if (parts.size() >= 3 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "workflow-templates") {
+    Templates(parts, request, response);
+    return true;
+  }
+  if (parts.size() >= 1 && parts[0] == "artifacts") {
+    if (request.method != "GET") SetError(InvalidArgument("artifacts are read-only"), response);
+    else Artifact(parts, response);
+    return true;
+  }
+  return false;
+}
+
+StatusOr<Json> WorkflowApi::Create(const Json& body) {
+  if (!body.is_object()) return InvalidArgument("body: must be a JSON object");
+  Json manifest;
+  workflow::SourceLines lines;
+  workflow::SubmitOptions options;
+  if (body.contains("manifest")) {
+    if (!body["manifest"].is_string()) return InvalidArgument("manifest: must be a string (YAML or JSON)");
+    options.source_name = "manifest";
+    LOOM_ASSIGN_OR_RETURN(manifest,
+                          workflow::LoadManifest(body["manifest"].get<std::string>(), "manifest", &lines));
+    options.source_lines = &lines;
+  } else if (body.contains("workflow") && body["workflow"].is_object()) {
+    options.source_name = "workflow";
+    LOOM_ASSIGN_OR_RETURN(manifest, workflow::LoadManifest(body["workflow"].dump(), "workflow"));
+  } else {
+    return InvalidArgument("body: needs \"workflow\" (an object) or \"manifest\" (YAML text)");
+  }
+  const Json submit = body.value("submitOptions", Json::object());
+  if (!submit.is_object()) return InvalidArgument("submitOptions: must be an object");
+  for (const Json& p : submit.value("parameters", Json::array())) {
+    if (!p.is_string()) return InvalidArgument("submitOptions.parameters: each must be \"name=value\"");
+    auto kv = SplitKeyValue(p.get<std::string>());
+    if (kv.first.empty() || p.get<std::string>().find('=') == std::string::npos)
+      return InvalidArgument("submitOptions.parameters: \"" + p.get<std::string>() + "\" is not name=value");
+    options.parameters.push_back(kv);
+  }
+  options.name = submit.value("name", "");
+  if (std::string generate = submit.value("generateName", ""); !generate.empty())
+    manifest["metadata"]["generateName"] = generate;
+  std::string labels = submit.value("labels", "");
+  size_t start = 0;
+  while (start < labels.size()) {
+    size_t end = labels.find(',', start);
+    if (end == std::string::npos) end = labels.size();
+    auto kv = SplitKeyValue(labels.substr(start, end - start));
+    if (!kv.first.empty()) options.labels[kv.first] = kv.second;
+    start = end + 1;
+  }
+  LOOM_ASSIGN_OR_RETURN(std::string name, engine_->Submit(manifest, options));
+  StartRun(name);
+  return store_->GetWorkflow(name);
+}
+
+StatusOr<std::string> WorkflowApi::ArgoLog(const std::string& name, const std::string& pod) {
+  LOOM_ASSIGN_OR_RETURN(Json wf, store_->GetWorkflow(name));
+  std::vector<std::pair<std::string, std::string>> pods;  // (startedAt, id)
+  const Json nodes = wf.contains("status") ? wf["status"].value("nodes", Json::object()) : Json::object();
+  for (const auto& [id, node] : nodes.items()) {
+    if (!pod.empty() ? id == pod : node.value("type", "") == "Pod")
+      pods.emplace_back(node.value("startedAt", ""), id);
+  }
+  if (!pod.empty() && pods.empty()) return NotFound("workflow " + name + " has no node \"" + pod + "\"");
+  std::sort(pods.begin(), pods.end());
+  std::string out;
+  for (const auto& [started, id] : pods) {
+    int64_t total = 0;
+    LOOM_RETURN_IF_ERROR(store_->ReadLog(name, id, 0, 0, &total).status());
+    int64_t from = std::max<int64_t>(0, total - kMaxArgoLogBytes);
+    LOOM_ASSIGN_OR_RETURN(std::string log, store_->ReadLog(name, id, from, total - from, &total));
+    size_t begin = 0;
+    while (begin < log.size()) {
+      size_t end = log.find('\n', begin);
+      if (end == std::string::npos) end = log.size();
+      Json line = {{"result", {{"content", log.substr(begin, end - begin)}, {"podName", id}}}};
+      out += line.dump(-1, ' ', false, Json::error_handler_t::replace);
+      out += '\n';
+      begin = end + 1;
+    }
+  }
+  return out;
+}
+
+void WorkflowApi::Workflows(const std::vector<std::string>& parts, const net::HttpServerRequest& request,
+                            net::HttpServerResponse* response) {
+  if (parts.size() < 4 || !IsSafeName(parts[3]))
+    return SetError(NotFound("the workflow API is /api/v1/workflows/{namespace}/..."), response);
+  const std::string& method = request.method;
+  if (parts.size() == 4) {
+    if (method == "GET") {
+      auto list = store_->ListWorkflows();
+      if (!list.ok()) return SetError(list.status(), response);
+      return SetJson({{"metadata", Json::object()}, {"items", *list}}, response);
+    }
+    if (method == "POST") {
+      auto body = ParseJson(request.body, "request body");
+      if (!body.ok()) return SetError(body.status(), response);
+      auto created = Create(*body);
+      if (!created.ok()) return SetError(created.status(), response);
+      return SetJson(*created, response);
+    }
+    return SetError(InvalidArgument(method + " is not allowed here"), response);
+  }
+  const std::string& name = parts[4];
+  if (!IsSafeName(name)) return SetError(InvalidArgument("workflow name \"" + name + "\" is not valid"), response);
+  if (parts.size() == 5) {
+    if (method == "GET") {
+      auto wf = store_->GetWorkflow(name);
+      if (!wf.ok()) return SetError(wf.status(), response);
+      return SetJson(*wf, response);
+    }
+    if (method == "DELETE") {
+      // A workflow still running here is terminated first, so its pods are killed.
+      auto wf = store_->GetWorkflow(name);
+      if (!wf.ok()) return SetError(wf.status(), response);
+      std::string phase = (*wf)["status"].value("phase", "");
+      if (!workflow::IsCompletedPhase(phase) && !phase.empty()) {
+        (void)engine_->Terminate(name);
+        if (!WaitRun(name, 30))
+          return SetError(Unavailable("workflow " + name + " did not stop in 30 s; try again"), response);
+      }
+      if (Status s = store_->DeleteWorkflow(name); !s.ok()) return SetError(s, response);
+      return SetJson(Json::object(), response);
+    }
+    return SetError(InvalidArgument(method + " is not allowed here"), response);
+  }
+  if (parts.size() == 6 && method == "PUT") {
+    const std::string& verb = parts[5];
+    StatusOr<std::string> target = name;
+    Status s;
+    if (verb == "stop") s = engine_->Stop(name);
+    else if (verb == "terminate") s = engine_->Terminate(name);
+    else if (verb == "suspend") s = engine_->Suspend(name);
+    else if (verb == "resume") s = engine_->Resume(name);
+    else if (verb == "retry") target = engine_->Retry(name);
+    else if (verb == "resubmit") target = engine_->Resubmit(name);
+    else return SetError(NotFound("no action \"" + verb + "\""), response);
+    if (!s.ok()) return SetError(s, response);
+    if (!target.ok()) return SetError(target.status(), response);
+    // Whatever was asked, an engine must be there to act on it (a no-op for finished ones).
+    StartRun(*target);
+    auto wf = store_->GetWorkflow(*target);
+    if (!wf.ok()) return SetError(wf.status(), response);
+    return SetJson(*wf, response);
+  }
+  if (parts.size() == 6 && parts[5] == "log" && method == "GET") {
+    auto log = ArgoLog(name, request.Query("podName"));
+    if (!log.ok()) return SetError(log.status(), response);
+    response->status = 200;
+    response->content_type = "application/json";
+    response->body = std::move(*log);
+    return;
+  }
+  if (parts.size() == 8 && parts[5] == "nodes" && parts[7] == "log" && method == "GET") {
+    auto wf = store_->GetWorkflow(name);
+    if (!wf.ok()) return SetError(wf.status(), response);
+    const std::string& node = parts[6];
+    if (!(*wf)["status"].contains("nodes") || !(*wf)["status"]["nodes"].contains(node))
+      return SetError(NotFound("workflow " + name + " has no node \"" + node + "\""), response);
+    auto offset = QueryInt(request, "offset", 0);
+    auto limit = QueryInt(request, "limit", kDefaultLogPage);
+    if (!offset.ok()) return SetError(offset.status(), response);
+    if (!limit.ok()) return SetError(limit.status(), response);
+    auto page = ReadLogPage(*offset, *limit, [&](int64_t o, int64_t l, int64_t* total) {
+      return store_->ReadLog(name, node, o, l, total);
+    });
+    if (!page.ok()) return SetError(page.status(), response);
+    return SetJson(*page, response);
+  }
+  SetError(NotFound("no API at " + request.path), response);
+}
+
+void WorkflowApi::Templates(const std::vector<std::string>& parts, const net::HttpServerRequest& request,
+                            net::HttpServerResponse* response) {
+  if (parts.size() < 4 || !IsSafeName(parts[3]))
+    return SetError(NotFound("the template API is /api/v1/workflow-templates/{namespace}/..."), response);
+  const std::string& method = request.method;
+  if (parts.size() == 4 && method == "GET") {
+    auto list = store_->ListTemplates();
+    if (!list.ok()) return SetError(list.status(), response);
+    return SetJson({{"metadata", Json::object()}, {"items", *list}}, response);
+  }
+  if (parts.size() == 4 && method == "POST") {
+    auto body = ParseJson(request.body, "request body");
+    if (!body.ok()) return SetError(body.status(), response);
+    if (!body->contains("template") || !(*body)["template"].is_object())
+      return SetError(InvalidArgument("body: needs \"template\" (a WorkflowTemplate)"), response);
+    auto manifest = workflow::LoadManifest((*body)["template"].dump(), "template");
+    if (!manifest.ok()) return SetError(manifest.status(), response);
+    if (Status s = workflow::Lint(*manifest, "template", store_.get()); !s.ok()) return SetError(s, response);
+    if (Status s = store_->PutTemplate(*manifest); !s.ok()) return SetError(s, response);
+    return SetJson(*manifest, response);
+  }
+  if (parts.size() == 5 && method == "GET") {
+    auto t = store_->GetTemplate(parts[4]);
+    if (!t.ok()) return SetError(t.status(), response);
+    return SetJson(*t, response);
+  }
+  if (parts.size() == 5 && method == "DELETE") {
+    if (Status s = store_->DeleteTemplate(parts[4]); !s.ok()) return SetError(s, response);
+    return SetJson(Json::object(), response);
+  }
+  SetError(NotFound("no API at " + request.path), response);
+}
+
+// /artifacts/{ns}/{workflow}/{node id}/{artifact name}: an output artifact the engine saved in the
+// local repository (s3 with a key and no bucket, Argo's default repository), as Argo server's
+// artifact download. The key goes through ResolveUnder: a stored key cannot reach outside.
+void WorkflowApi::Artifact(const std::vector<std::string>& parts, net::HttpServerResponse* response) {
+  if (parts.size() != 5) return SetError(NotFound("artifacts are /artifacts/{ns}/{workflow}/{node}/{name}"), response);
+  auto wf = store_->GetWorkflow(parts[2]);
+  if (!wf.ok()) return SetError(wf.status(), response);
+  const Json nodes = (*wf)["status"].value("nodes", Json::object());
+  if (!nodes.contains(parts[3])) return SetError(NotFound("no node \"" + parts[3] + "\""), response);
+  const Json& node = nodes[parts[3]];
+  const Json artifacts = node.contains("outputs") ? node["outputs"].value("artifacts", Json::array()) : Json::array();
+  for (const Json& a : artifacts) {
+    if (a.value("name", "") != parts[4]) continue;
+    if (!a.contains("s3") || !a["s3"].is_object() || !a["s3"].value("bucket", "").empty())
+      return SetError(FailedPrecondition("artifact " + parts[4] + " is not in the local repository"), response);
+    auto path = ResolveUnder(options_.artifact_dir, a["s3"].value("key", ""), "artifact key");
+    if (!path.ok()) return SetError(path.status(), response);
+    auto data = ReadFile(*path);
+    if (!data.ok()) return SetError(data.status(), response);
+    response->status = 200;
+    response->content_type = "application/octet-stream";
+    response->body = std::move(*data);
+    response->headers.push_back({"Content-Disposition", "attachment; filename=\"" + Basename(*path) + "\""});
+    return;
+  }
+  SetError(NotFound("node " + parts[3] + " has no output artifact \"" + parts[4] + "\""), response);
+}
+
+}  // namespace loom::ui

@@ -1,0 +1,88 @@
+// WorkflowApi: the workflow engine's controller inside `loom server`, and Argo server's API
+// over it (the shapes `argo` and the Argo UI use):
+//   POST   /api/v1/workflows/{ns}                 {"workflow": {...}} or {"manifest": "<YAML>"},
+//                                                 "submitOptions": {"parameters": ["k=v"], "name",
+//                                                 "generateName", "labels": "k=v,k2=v2"}
+//                                                 -> the created Workflow (then run here)
+//   GET    /api/v1/workflows/{ns}                 {"items": [...]} newest first, without nodes
+//   GET    /api/v1/workflows/{ns}/{name}          the Workflow with status.nodes
+//   PUT    /api/v1/workflows/{ns}/{name}/{stop|terminate|suspend|resume|retry|resubmit}
+//   DELETE /api/v1/workflows/{ns}/{name}
+//   GET    /api/v1/workflows/{ns}/{name}/log?podName=<node id>   Argo's log lines,
+//                                                 {"result": {"content", "podName"}} per line
+//   GET    /api/v1/workflows/{ns}/{name}/nodes/{node id}/log?offset=&limit=   a page (api_util.h)
+//   GET    /api/v1/workflow-templates/{ns}[/{name}], POST {"template": {...}}, DELETE /{name}
+//   GET    /artifacts/{ns}/{name}/{node id}/{artifact}   an output artifact in the local repository
+// Workflows submitted here, and on start those left Pending/Running whose run lock is free,
+// run in this process: one thread per workflow calling Engine::Run.
+// Thread-safe: Handle runs on every HTTP event thread at once.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "core/status.h"
+#include "net/http_server.h"
+#include "workflow/engine.h"
+#include "workflow/store.h"
+
+namespace loom::ui {
+
+struct WorkflowApiOptions {
+  std::string db_path;             // the Store (LoomHome()/workflows.db)
+  std::string home;                // the engine's home: run locks, pod directories (LoomHome())
+  std::string artifact_dir;        // the local artifact repository (LoomHome()/artifacts)
+  workflow::PodRunner* pods = nullptr;  // required; not owned; outlives the WorkflowApi
+};
+
+class WorkflowApi {
+ public:
+  static StatusOr<std::unique_ptr<WorkflowApi>> Create(const WorkflowApiOptions& options);
+  ~WorkflowApi();  // Shutdown()
+
+  // Answers the routes above; false (response untouched) for any other path.
+  bool Handle(const net::HttpServerRequest& request, net::HttpServerResponse* response);
+
+  // Starts running every stored workflow that is Pending or Running and not run by another
+  // process. Returns how many it started.
+  int ResumeUnfinished();
+  // Asks every run to stop (workflows stay Running in the store and resume on the next start)
+  // and waits for the threads.
+  void Shutdown();
+
+  workflow::Store& store() { return *store_; }
+  workflow::Engine& engine() { return *engine_; }
+  // Workflows whose Run is going on in this process (for tests).
+  int active_runs();
+
+ private:
+  struct Run {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  WorkflowApi(WorkflowApiOptions options) : options_(std::move(options)) {}
+  // Runs `name` on a thread of its own unless this process already does.
+  void StartRun(const std::string& name);
+  // Waits up to `seconds` for this process's run of `name` to end. True when none is left.
+  bool WaitRun(const std::string& name, double seconds);
+  void Workflows(const std::vector<std::string>& parts, const net::HttpServerRequest& request,
+                 net::HttpServerResponse* response);
+  void Templates(const std::vector<std::string>& parts, const net::HttpServerRequest& request,
+                 net::HttpServerResponse* response);
+  void Artifact(const std::vector<std::string>& parts, net::HttpServerResponse* response);
+  StatusOr<Json> Create(const Json& body);
+  StatusOr<std::string> ArgoLog(const std::string& name, const std::string& pod);
+
+  WorkflowApiOptions options_;
+  std::unique_ptr<workflow::Store> store_;
+  std::unique_ptr<workflow::Engine> engine_;
+  std::mutex mu_;
+  std::map<std::string, Run> runs_;
+  bool shutting_down_ = false;
+};
+
+}  // namespace loom::ui

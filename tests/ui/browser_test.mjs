@@ -1,0 +1,195 @@
+// Drives Debian's chromium (playwright-core, no downloaded browser) against a running
+// `loom server` prepared by run_browser_tests.sh: submits a workflow and watches its graph turn
+// green, opens a node's log, sees training curves from real event files, draws a digit and gets
+// a prediction from a real `loom serve`, opens a TFJob replica's log, and checks that a page of
+// another origin cannot submit a workflow. Screenshots (1280x800, and one phone-sized) go to
+// $SCREENSHOT_DIR. Exits non-zero on the first failed check.
+import { chromium } from 'playwright-core';
+import http from 'node:http';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const url = process.env.SERVER_URL;
+const shots = process.env.SCREENSHOT_DIR;
+const jobName = process.env.JOB_NAME;
+if (!url || !shots) throw new Error('SERVER_URL and SCREENSHOT_DIR must be set');
+fs.mkdirSync(shots, { recursive: true });
+
+const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-chromium-'));
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  viewport: { width: 1280, height: 800 },
+  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+const page = context.pages()[0] || await context.newPage();
+const consoleErrors = [];
+page.on('console', m => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+page.on('pageerror', e => consoleErrors.push(String(e)));
+
+let failures = 0;
+async function check(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    console.log(`ok   ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    failures++;
+    console.log(`FAIL ${name}: ${e.message}`);
+    const file = path.join(shots, `failed-${name.replace(/\W+/g, '-')}.png`);
+    await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+    console.log(`     screenshot: ${file}`);
+  }
+}
+async function shot(name, fullPage = false) {
+  const file = path.join(shots, name + '.png');
+  await page.screenshot({ path: file, fullPage });
+  console.log(`     screenshot: ${file}`);
+}
+function assert(cond, message) { if (!cond) throw new Error(message); }
+
+const WORKFLOW = `apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: browser-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - {name: prepare, template: say, arguments: {parameters: [{name: msg, value: preparing the data}]}}
+      - {name: train, template: say, dependencies: [prepare], arguments: {parameters: [{name: msg, value: training the model}]}}
+      - {name: evaluate, template: say, dependencies: [prepare], arguments: {parameters: [{name: msg, value: evaluating}]}}
+      - {name: export, template: say, dependencies: [train, evaluate], arguments: {parameters: [{name: msg, value: exporting}]}}
+  - name: say
+    inputs: {parameters: [{name: msg}]}
+    container:
+      image: alpine:3.19
+      command: [sh, -c]
+      args: ["for i in 1 2 3; do echo '{{inputs.parameters.msg}}' step $i; sleep 0.3; done"]
+`;
+
+await check('workflow: submit, graph turns green, node log', async () => {
+  await page.goto(url + '/#/workflows');
+  await page.waitForSelector('#workflow-list');
+  await page.click('summary');
+  await page.fill('#manifest', WORKFLOW);
+  await page.click('#submit');
+  await page.waitForURL(/#\/workflows\/browser-/, { timeout: 10000 });
+  const name = decodeURIComponent(new URL(page.url()).hash.split('/')[2]);
+  await page.waitForSelector('#graph .node', { timeout: 10000 });
+  // Live: some node is seen Running before the end (the pods sleep ~1 s each).
+  await page.waitForSelector('#graph .node[data-phase="Running"]', { timeout: 30000 });
+  await page.waitForSelector('#workflow-phase[data-phase="Succeeded"]', { timeout: 90000 });
+  await page.waitForFunction(() => [...document.querySelectorAll('#graph .node')].every(n => n.dataset.phase === 'Succeeded'), null, { timeout: 10000 });
+  const nodes = await page.$$eval('#graph .node', ns => ns.map(n => [n.dataset.name, n.dataset.phase]));
+  for (const task of ['prepare', 'train', 'evaluate', 'export'])
+    assert(nodes.some(([n, p]) => n === task && p === 'Succeeded'), `node ${task} not green: ${JSON.stringify(nodes)}`);
+  const fill = await page.$eval('#graph .node[data-name="train"] rect', r => r.getAttribute('fill'));
+  assert(fill === '#1e9e5a', `train node is drawn ${fill}, not green`);
+  await shot('workflow-graph');
+  // Keyboard: focus the node and press Enter.
+  await page.focus('#graph .node[data-name="train"]');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#node-details');
+  await page.waitForFunction(() => (document.querySelector('#node-panel pre.log') || {}).textContent?.includes('training the model step 3'), null, { timeout: 15000 });
+  const details = await page.textContent('#node-details');
+  assert(details.includes('training the model'), 'the node\'s inputs are not shown: ' + details);
+  await shot('workflow-node-log');
+  await page.goto(url + '/#/workflows');
+  await page.waitForSelector(`#workflow-list tr[data-name="${name}"] .phase.Succeeded`);
+  const progress = await page.textContent(`#workflow-list tr[data-name="${name}"] td:nth-child(5)`);
+  assert(/^\d+\/\d+$/.test(progress.trim()), `progress column reads "${progress}"`);
+  await shot('workflow-list');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.reload();
+  await page.waitForSelector(`#workflow-list tr[data-name="${name}"]`);
+  await shot('workflow-list-phone');
+  await page.setViewportSize({ width: 1280, height: 800 });
+});
+
+await check('training: curves from the run\'s event files', async () => {
+  await page.goto(url + '/#/training');
+  await page.waitForSelector('#charts svg[data-tag="loss"] path.series', { timeout: 15000 });
+  const runs = await page.$$eval('#charts svg[data-tag="loss"] path.series', ps => ps.map(p => [p.dataset.run, (p.getAttribute('d').match(/L/g) || []).length]));
+  assert(runs.length >= 2, 'expected two runs overlaid, got ' + JSON.stringify(runs));
+  for (const [run, segments] of runs) assert(segments >= 10, `run ${run}: only ${segments} segments drawn`);
+  assert(await page.$('#charts svg[data-tag="accuracy"]'), 'no accuracy chart');
+  // Smoothing changes the drawn curve.
+  const before = await page.getAttribute('#charts svg[data-tag="loss"] path.series', 'd');
+  await page.fill('#smoothing', '0');
+  await page.dispatchEvent('#smoothing', 'input');
+  const after = await page.getAttribute('#charts svg[data-tag="loss"] path.series', 'd');
+  assert(before !== after, 'smoothing did not change the curve');
+  await page.fill('#smoothing', '0.6');
+  await page.dispatchEvent('#smoothing', 'input');
+  await shot('training');
+});
+
+await check('models: draw a digit, get a prediction', async () => {
+  await page.goto(url + '/#/models');
+  await page.waitForSelector('#model-list .phase.Succeeded', { timeout: 20000 });
+  const box = await page.locator('#digit').boundingBox();
+  // A "7": the top bar, then the diagonal down to the bottom left.
+  const at = (x, y) => [box.x + x * box.width / 280, box.y + y * box.height / 280];
+  await page.mouse.move(...at(80, 60));
+  await page.mouse.down();
+  for (const [x, y] of [[130, 60], [200, 60], [185, 110], [160, 160], [140, 210], [125, 240]]) await page.mouse.move(...at(x, y), { steps: 8 });
+  await page.mouse.up();
+  await page.waitForSelector('#predicted-class', { timeout: 15000 });
+  const predicted = await page.getAttribute('#predicted-class', 'data-class');
+  const scores = await page.$$eval('#prediction .bar span:last-child', s => s.map(x => Number(x.textContent)));
+  assert(scores.length === 10, 'expected 10 scores, got ' + scores.length);
+  const sum = scores.reduce((a, b) => a + b, 0);
+  assert(Math.abs(sum - 1) < 0.01, 'scores do not sum to 1: ' + sum);
+  assert(predicted === '7', `drew a 7, the model said ${predicted} (scores ${scores.join(' ')})`);
+  await shot('models');
+});
+
+if (jobName) {
+  await check('jobs: replicas and a replica log', async () => {
+    await page.goto(url + '/#/jobs');
+    await page.waitForSelector(`#job-list a[href="#/jobs/${jobName}"]`);
+    await shot('jobs');
+    await page.click(`#job-list a[href="#/jobs/${jobName}"]`);
+    await page.waitForSelector('#replica-list tbody tr');
+    await page.click('#replica-list tbody tr button');
+    await page.waitForFunction(() => (document.querySelector('#job-log pre.log') || {}).textContent?.includes('replica says hello'), null, { timeout: 10000 });
+    await shot('job-replica-log');
+  });
+}
+
+await check('another origin cannot submit a workflow (CSRF)', async () => {
+  const before = await (await fetch(url + '/api/v1/workflows/default')).json();
+  // A page on another origin posts a form (the classic CSRF) and a fetch at the API.
+  const evil = http.createServer((req, res) => {
+    res.setHeader('Content-Type', 'text/html');
+    res.end(`<form id=f method=POST enctype=text/plain action="${url}/api/v1/workflows/default">
+      <input name='{"manifest": "x", "a' value='": 1}'></form>
+      <script>
+        fetch(${JSON.stringify(url)} + '/api/v1/workflows/default', {method: 'POST', mode: 'no-cors', body: '{}'})
+          .finally(() => document.getElementById('f').submit());
+      </script>`);
+  });
+  await new Promise(r => evil.listen(0, '127.0.0.1', r));
+  const evilUrl = `http://127.0.0.1:${evil.address().port}/`;
+  const responses = [];
+  page.on('response', r => { if (r.url().startsWith(url + '/api/')) responses.push(r.status()); });
+  await page.goto(evilUrl);
+  await page.waitForURL(u => u.toString().startsWith(url), { timeout: 10000 }).catch(() => {});
+  await page.waitForTimeout(500);
+  evil.close();
+  assert(responses.length > 0 && responses.every(s => s === 403), 'cross-origin requests got ' + JSON.stringify(responses));
+  const after = await (await fetch(url + '/api/v1/workflows/default')).json();
+  assert(after.items.length === before.items.length, 'a cross-origin request created a workflow');
+});
+
+const unexpected = consoleErrors.filter(e => !e.includes('403') && !e.includes('Forbidden'));
+if (unexpected.length) { failures++; console.log('FAIL console errors:\n  ' + unexpected.join('\n  ')); }
+await context.close();
+fs.rmSync(userDataDir, { recursive: true, force: true });
+console.log(failures ? `${failures} check(s) failed` : 'all browser checks passed');
+process.exit(failures ? 1 : 0);
