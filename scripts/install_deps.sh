@@ -16,6 +16,8 @@ packages=(
   # the C++ library, its CMake config and protoc's grpc_cpp_plugin for the service stubs.
   libgrpc++-dev protobuf-compiler-grpc
   python3 python3-protobuf python3-crc32c     # independent event-file reader (tests)
+  python3-jsonschema python3-yaml             # tests/examples: the examples against the published TFJob/Argo schemas
+  iproute2                                    # tests/integration: `ip netns`, veth pairs for the across-hosts TFJob test
   # storage (src/storage, src/net/http_client): our S3 client, its test server and cross-checks
   libcurl4-openssl-dev libssl-dev             # HTTP client (libcurl) and SigV4/SHA-256/MD5 (OpenSSL)
   swift-proxy swift-object swift-container swift-account memcached  # a real S3 server (Swift s3api) for integration tests
@@ -24,6 +26,7 @@ packages=(
   libmicrohttpd-dev                           # HTTP server of loom serve, chosen by measurement (src/serving/README.md)
   wrk nginx-light                             # bench/serving: load generator, and nginx's static response as the HTTP ceiling
   libsqlite3-dev                              # src/workflow's store: workflows, nodes and logs in one SQLite file
+  libarchive-dev                              # src/workflow/artifacts.cc: Argo's tgz artifacts (tar+gzip, safe extraction)
 )
 if [[ "${LOOM_WITH_TORCH:-0}" == 1 ]]; then
   packages+=(python3-torch python3-numpy)     # bench/train_vs_pytorch

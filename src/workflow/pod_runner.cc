@@ -1,0 +1,593 @@
+#include "workflow/pod_runner.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "core/file.h"
+#include "core/logging.h"
+#include "workflow/resource.h"
+
+extern char** environ;
+
+namespace loom::workflow {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// A bind mount (or, without a namespace, a symlink) of `source` at `target` in the pod.
+struct Mount {
+  std::string source;  // on the host
+  std::string target;  // in the pod
+  bool is_file = false;
+};
+
+// Everything the child needs, computed before fork: the child only makes system calls.
+struct Launch {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // "K=V"
+  std::string working_dir;       // in the pod; empty: pod_dir
+  std::string pod_dir;           // on the host
+  std::vector<Mount> mounts;     // sorted: parents before children
+};
+
+PodResult Outcome(std::string phase, std::string message, Json outputs = Json::object()) {
+  return {std::move(phase), std::move(message), std::move(outputs)};
+}
+
+std::string TrimTrailingNewlines(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+// Writes a pod's log to the store in chunks, at most every flush_secs (and at the end).
+class LogSink {
+ public:
+  LogSink(Store& store, const PodRequest& request, double flush_secs)
+      : store_(store), request_(request), flush_secs_(flush_secs), last_(Clock::now()) {}
+  void Write(std::string_view bytes) {
+    pending_.append(bytes);
+    if (pending_.size() >= (1 << 16) || SecondsSince(last_) >= flush_secs_) Flush();
+  }
+  void Flush() {
+    last_ = Clock::now();
+    if (pending_.empty()) return;
+    Status s = store_.AppendLog(request_.workflow, request_.node_id, pending_);
+    if (!s.ok()) LOOM_LOG(WARNING) << "workflow " << request_.workflow << " node " << request_.node_id << ": log: " << s.message();
+    pending_.clear();
+  }
+
+ private:
+  Store& store_;
+  const PodRequest& request_;
+  double flush_secs_;
+  Clock::time_point last_;
+  std::string pending_;
+};
+
+StatusOr<std::vector<std::string>> StringList(const Json& parent, const char* key, const std::string& field) {
+  std::vector<std::string> out;
+  if (!parent.contains(key)) return out;
+  const Json& list = parent[key];
+  if (!list.is_array()) return InvalidArgument(field + "." + key + ": expected a list of strings");
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (list[i].is_string()) {
+      out.push_back(list[i].get<std::string>());
+    } else if (list[i].is_number() || list[i].is_boolean()) {
+      out.push_back(list[i].dump());
+    } else {
+      return InvalidArgument(JoinField(field + "." + key, i) + ": expected a string");
+    }
+  }
+  return out;
+}
+
+bool UnderPath(const std::string& path, const std::string& dir) {
+  if (dir == "/") return true;
+  return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/');
+}
+
+// Where a pod's path is on the host after it ended: under the deepest mount holding it, else the
+// path itself (the pod wrote to the host's file system there).
+std::string HostPath(const std::vector<Mount>& mounts, const std::string& path) {
+  const Mount* best = nullptr;
+  for (const Mount& m : mounts) {
+    if (UnderPath(path, m.target) && (best == nullptr || m.target.size() > best->target.size())) best = &m;
+  }
+  if (best == nullptr) return path;
+  return best->source + path.substr(best->target.size());
+}
+
+// The host directory of a volume: by its kind, as the YAML declares it.
+StatusOr<std::string> VolumeSource(const Json& volume, const PodRequest& request, const std::string& home,
+                                   const std::string& field) {
+  const std::string name = volume.contains("metadata") ? volume["metadata"].value("name", "") : volume.value("name", "");
+  if (volume.contains("metadata") || volume.contains("spec")) {  // a volumeClaimTemplate
+    return JoinPath(JoinPath(JoinPath(home, "volumes"), request.workflow), name);
+  }
+  if (volume.contains("emptyDir")) return JoinPath(JoinPath(request.pod_dir, "volumes"), name);
+  if (volume.contains("hostPath")) {
+    const std::string path = volume["hostPath"].value("path", "");
+    if (path.empty() || path[0] != '/') return InvalidArgument(field + ".hostPath.path: expected an absolute path");
+    return path;
+  }
+  if (volume.contains("persistentVolumeClaim")) {
+    const std::string claim = volume["persistentVolumeClaim"].value("claimName", "");
+    if (claim.empty()) return InvalidArgument(field + ".persistentVolumeClaim.claimName: missing");
+    return JoinPath(JoinPath(home, "volumes"), claim);
+  }
+  return InvalidArgument(field + ": volume \"" + name +
+                         "\": only emptyDir, hostPath, persistentVolumeClaim and volumeClaimTemplates are supported on one machine");
+}
+
+const Json* FindVolume(const Json& volumes, const std::string& name) {
+  if (!volumes.is_array()) return nullptr;
+  for (const Json& v : volumes) {
+    const std::string n = v.contains("metadata") ? v["metadata"].value("name", "") : v.value("name", "");
+    if (n == name) return &v;
+  }
+  return nullptr;
+}
+
+// mkdir -p of the parents of `path` (and of `path` itself when `self`), system calls only.
+bool MakeParents(const std::string& path, bool self) {
+  char buf[4096];
+  if (path.size() >= sizeof(buf)) return false;
+  memcpy(buf, path.c_str(), path.size() + 1);
+  for (size_t i = 1; i <= path.size(); ++i) {
+    if (buf[i] != '/' && buf[i] != '\0') continue;
+    if (buf[i] == '\0' && !self) break;
+    const char saved = buf[i];
+    buf[i] = '\0';
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return false;
+    buf[i] = saved;
+  }
+  return true;
+}
+
+// The child: after fork, system calls only. Writes a failure to `err_fd` and exits 127.
+[[noreturn]] void ChildFail(int err_fd, const char* what, const char* path) {
+  const int e = errno;
+  const char* msg = strerror(e);
+  (void)!write(err_fd, what, strlen(what));
+  (void)!write(err_fd, ": ", 2);
+  (void)!write(err_fd, path, strlen(path));
+  (void)!write(err_fd, ": ", 2);
+  (void)!write(err_fd, msg, strlen(msg));
+  _exit(127);
+}
+
+// "/proc/self/fd/<fd>" into buf (no allocation: runs in the child after fork).
+const char* FdPath(int fd, char* buf, size_t size) {
+  char digits[16];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + fd % 10);
+    fd /= 10;
+  } while (fd > 0 && n < 15);
+  const char prefix[] = "/proc/self/fd/";
+  size_t at = 0;
+  for (const char* p = prefix; *p != '\0' && at + 1 < size; ++p) buf[at++] = *p;
+  while (n > 0 && at + 1 < size) buf[at++] = digits[--n];
+  buf[at] = '\0';
+  return buf;
+}
+
+[[noreturn]] void Child(const Launch& launch, bool isolated, int out_fd, int err_fd, int status_fd,
+                        char* const* argv, char* const* envp) {
+  sigset_t all;
+  sigemptyset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);  // the engine blocks SIGTERM/SIGINT in its threads
+  signal(SIGPIPE, SIG_DFL);
+  setpgid(0, 0);
+  // Sources and the default working directory are opened before anything is mounted: a pod
+  // directory under the host's /tmp is hidden once the pod's own /tmp covers it.
+  int source_fds[64];
+  const size_t n_mounts = launch.mounts.size() < 64 ? launch.mounts.size() : 64;
+  int cwd_fd = -1;
+  if (launch.working_dir.empty()) {
+    cwd_fd = open(launch.pod_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (cwd_fd < 0) ChildFail(status_fd, "open", launch.pod_dir.c_str());
+  }
+  if (isolated) {
+    if (unshare(CLONE_NEWNS) != 0) ChildFail(status_fd, "unshare", "mount namespace");
+    if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ChildFail(status_fd, "mount --make-rprivate", "/");
+    // Opened in the new namespace (a bind needs a source from it) before anything covers them.
+    for (size_t i = 0; i < n_mounts; ++i) {
+      source_fds[i] = open(launch.mounts[i].source.c_str(), O_PATH | O_CLOEXEC);
+      if (source_fds[i] < 0) ChildFail(status_fd, "open", launch.mounts[i].source.c_str());
+    }
+  }
+  for (size_t i = 0; i < n_mounts; ++i) {
+    const Mount& m = launch.mounts[i];
+    if (!MakeParents(m.target, false)) ChildFail(status_fd, "mkdir", m.target.c_str());
+    if (m.is_file) {
+      int fd = open(m.target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd < 0) ChildFail(status_fd, "create mount point", m.target.c_str());
+      close(fd);
+    } else if (mkdir(m.target.c_str(), 0755) != 0 && errno != EEXIST) {
+      ChildFail(status_fd, "mkdir", m.target.c_str());
+    }
+    if (isolated) {
+      char source[64];
+      if (mount(FdPath(source_fds[i], source, sizeof(source)), m.target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+        ChildFail(status_fd, "bind mount", m.target.c_str());
+      }
+    }
+  }
+  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd >= 0) dup2(null_fd, 0);
+  dup2(out_fd, 1);
+  dup2(err_fd, 2);
+  if (cwd_fd >= 0) {
+    if (fchdir(cwd_fd) != 0) ChildFail(status_fd, "chdir", launch.pod_dir.c_str());
+  } else if (!MakeParents(launch.working_dir, true) || chdir(launch.working_dir.c_str()) != 0) {
+    ChildFail(status_fd, "workingDir", launch.working_dir.c_str());
+  }
+  execvpe(argv[0], argv, envp);
+  ChildFail(status_fd, "exec", argv[0]);
+}
+
+std::once_flag g_fallback_once;
+
+}  // namespace
+
+bool MountNamespacesAvailable() {
+  static const bool available = [] {
+    pid_t pid = fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+      if (unshare(CLONE_NEWNS) != 0) _exit(1);
+      if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) _exit(1);
+      _exit(0);
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid) return false;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }();
+  return available;
+}
+
+StatusOr<std::unique_ptr<LocalPodRunner>> LocalPodRunner::Create(const PodRunnerOptions& options) {
+  PodRunnerOptions o = options;
+  if (o.home.empty()) o.home = LoomHome();
+  if (o.artifacts.repository_dir.empty()) o.artifacts.repository_dir = JoinPath(o.home, "artifacts");
+  if (o.jobs_dir.empty()) o.jobs_dir = JoinPath(o.home, "jobs");
+  if (o.kill_grace_secs < 0) return InvalidArgument("kill_grace_secs: must not be negative");
+  bool isolated = false;
+  switch (o.isolation) {
+    case PodRunnerOptions::Isolation::kAuto: isolated = MountNamespacesAvailable(); break;
+    case PodRunnerOptions::Isolation::kMountNamespace:
+      if (!MountNamespacesAvailable()) {
+        return FailedPrecondition("pods: mount namespaces are not available here (needs root and unshare(CLONE_NEWNS))");
+      }
+      isolated = true;
+      break;
+    case PodRunnerOptions::Isolation::kNone: break;
+  }
+  return std::unique_ptr<LocalPodRunner>(new LocalPodRunner(std::move(o), isolated));
+}
+
+PodResult LocalPodRunner::Run(const PodRequest& request, Store& store) {
+  Status made = MakeDirs(request.pod_dir);
+  if (!made.ok()) return Outcome("Error", made.message());
+  if (request.tmpl.contains("resource")) return RunResourceTemplate(request, store);
+  if (request.tmpl.contains("container") || request.tmpl.contains("script")) return RunProcess(request, store);
+  return Outcome("Error", "template " + request.tmpl.value("name", "") + ": not a container, script or resource template");
+}
+
+PodResult LocalPodRunner::RunResourceTemplate(const PodRequest& request, Store& store) {
+  LogSink log(store, request, options_.log_flush_secs);
+  ResourceOptions resource_options;
+  resource_options.jobs_dir = options_.jobs_dir;
+  resource_options.kill_grace_secs = options_.kill_grace_secs;
+  ResourceResult r = RunResource(request.tmpl["resource"], resource_options, request.cancel,
+                                 [&](std::string_view line) { log.Write(line); });
+  Json outputs = Json::object();
+  const Json& decl = request.tmpl.contains("outputs") ? request.tmpl["outputs"] : Json::object();
+  if (r.phase == "Succeeded" && decl.contains("parameters")) {
+    outputs["parameters"] = Json::array();
+    for (const Json& p : decl["parameters"]) {
+      Json out = {{"name", p.value("name", "")}};
+      const Json vf = p.value("valueFrom", Json::object());
+      if (vf.contains("jsonPath")) {
+        auto v = JsonPathValue(vf["jsonPath"].get<std::string>(), r.object);
+        if (!v.ok()) {
+          if (!vf.contains("default")) {
+            log.Flush();
+            return Outcome("Error", "outputs.parameters." + out["name"].get<std::string>() + ": " + v.status().message());
+          }
+          out["value"] = vf["default"];
+        } else {
+          out["value"] = *v;
+        }
+      } else if (p.contains("value")) {
+        out["value"] = p["value"];
+      } else {
+        log.Flush();
+        return Outcome("Error", "outputs.parameters." + out["name"].get<std::string>() +
+                                    ": a resource template's parameters come from valueFrom.jsonPath");
+      }
+      outputs["parameters"].push_back(out);
+    }
+  }
+  log.Flush();
+  return Outcome(r.phase, r.message, outputs);
+}
+
+PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
+  const Json& tmpl = request.tmpl;
+  const bool is_script = tmpl.contains("script");
+  const std::string kind = is_script ? "script" : "container";
+  const Json& c = tmpl[kind];
+  LogSink log(store, request, options_.log_flush_secs);
+  auto fail = [&](const std::string& phase, const std::string& message) {
+    log.Flush();
+    return Outcome(phase, message);
+  };
+  for (const char* unsupported : {"sidecars", "initContainers"}) {
+    if (tmpl.contains(unsupported) && !tmpl[unsupported].empty()) {
+      return fail("Error", std::string(unsupported) + " are not supported on one machine");
+    }
+  }
+
+  Launch launch;
+  auto command = StringList(c, "command", kind);
+  if (!command.ok()) return fail("Error", command.status().message());
+  auto args = StringList(c, "args", kind);
+  if (!args.ok()) return fail("Error", args.status().message());
+  launch.argv = *command;
+  if (is_script) {
+    if (launch.argv.empty()) launch.argv = {"sh"};
+    // Where Argo's executor puts it: /argo/staging/script (bind-mounted from the pod directory).
+    const std::string script_path = JoinPath(request.pod_dir, "script");
+    Status s = WriteFileAtomic(script_path, c.value("source", ""));
+    if (!s.ok()) return fail("Error", s.message());
+    if (isolated_) {
+      launch.mounts.push_back({script_path, "/argo/staging/script", true});
+      launch.argv.push_back("/argo/staging/script");
+    } else {
+      launch.argv.push_back(script_path);
+    }
+  }
+  launch.argv.insert(launch.argv.end(), args->begin(), args->end());
+  if (launch.argv.empty()) {
+    return fail("Error", kind + ".command: empty (an image's entrypoint is not known on one machine)");
+  }
+
+  // Environment: this process's, then the template's.
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const char* eq = strchr(*e, '=');
+    if (eq != nullptr) env[std::string(*e, static_cast<size_t>(eq - *e))] = eq + 1;
+  }
+  const std::string tmp_dir = JoinPath(request.pod_dir, "tmp");
+  if (c.contains("env")) {
+    for (size_t i = 0; i < c["env"].size(); ++i) {
+      const Json& e = c["env"][i];
+      const std::string name = e.value("name", "");
+      if (name.empty()) return fail("Error", JoinField(kind + ".env", i) + ".name: missing");
+      if (e.contains("value")) {
+        env[name] = e["value"].is_string() ? e["value"].get<std::string>() : e["value"].dump();
+      } else if (!e.contains("valueFrom")) {
+        env[name] = "";
+      }
+      // valueFrom (secretKeyRef, fieldRef...): no Kubernetes here; the variable keeps the value
+      // this process has (e.g. AWS_ACCESS_KEY_ID exported where loom runs), if any.
+    }
+  }
+  env["ARGO_WORKFLOW_NAME"] = request.workflow;
+  env["ARGO_NODE_ID"] = request.node_id;
+  if (!isolated_) env["TMPDIR"] = tmp_dir;
+  for (const auto& [k, v] : env) launch.env.push_back(k + "=" + v);
+  launch.working_dir = c.value("workingDir", "");
+  launch.pod_dir = request.pod_dir;
+
+  // Mounts: /tmp, then volumes, then input artifacts (sorted so parents come first).
+  Status s = MakeDirs(tmp_dir);
+  if (!s.ok()) return fail("Error", s.message());
+  if (isolated_) launch.mounts.insert(launch.mounts.begin(), {tmp_dir, "/tmp", false});
+  if (c.contains("volumeMounts")) {
+    for (size_t i = 0; i < c["volumeMounts"].size(); ++i) {
+      const Json& vm = c["volumeMounts"][i];
+      const std::string field = JoinField(kind + ".volumeMounts", i);
+      const std::string name = vm.value("name", ""), path = vm.value("mountPath", "");
+      if (path.empty() || path[0] != '/') return fail("Error", field + ".mountPath: expected an absolute path");
+      const Json* volume = FindVolume(request.volumes, name);
+      if (volume == nullptr) return fail("Error", field + ".name: no volume named \"" + name + "\" in spec.volumes or spec.volumeClaimTemplates");
+      auto source = VolumeSource(*volume, request, options_.home, "volumes." + name);
+      if (!source.ok()) return fail("Error", source.status().message());
+      std::string src = *source;
+      if (!vm.value("subPath", "").empty()) src = JoinPath(src, vm["subPath"].get<std::string>());
+      s = MakeDirs(src);
+      if (!s.ok()) return fail("Error", s.message());
+      launch.mounts.push_back({src, path, false});
+    }
+  }
+  const Json inputs = tmpl.value("inputs", Json::object());
+  if (inputs.contains("artifacts")) {
+    for (const Json& a : inputs["artifacts"]) {
+      const std::string name = a.value("name", ""), path = a.value("path", "");
+      const std::string field = "inputs.artifacts." + name;
+      if (path.empty()) continue;  // referenced by {{inputs.artifacts.x}} only
+      if (path[0] != '/') return fail("Error", field + ".path: expected an absolute path");
+      const std::string host = isolated_ ? JoinPath(JoinPath(request.pod_dir, "artifacts"), name) : HostPath(launch.mounts, path);
+      s = LoadArtifact(a, host, options_.artifacts, field);
+      if (!s.ok()) return fail("Error", s.message());
+      if (isolated_ && PathExists(host)) launch.mounts.push_back({host, path, !IsDirectory(host)});
+    }
+  }
+  std::stable_sort(launch.mounts.begin(), launch.mounts.end(),
+                   [](const Mount& a, const Mount& b) { return a.target.size() < b.target.size(); });
+  if (launch.mounts.size() > 64) return fail("Error", "more than 64 volume mounts and artifacts in one pod");
+  if (!isolated_) {
+    std::call_once(g_fallback_once, [] {
+      LOOM_LOG(WARNING) << "pods: no mount namespace here (needs root and unshare): pods share the host's "
+                           "/tmp (TMPDIR is set per pod) and volumes are symlinked at their mount paths";
+    });
+    for (const Mount& m : launch.mounts) {
+      if (PathExists(m.target)) continue;
+      s = MakeDirs(Dirname(m.target));
+      if (s.ok() && symlink(m.source.c_str(), m.target.c_str()) != 0) s = ErrnoStatus(m.target, "symlink", errno);
+      if (!s.ok()) return fail("Error", s.message());
+    }
+  }
+
+  // Start.
+  int out_pipe[2], err_pipe[2], status_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) return fail("Error", ErrnoStatus("pipe", "stdout", errno).message());
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+    close(out_pipe[0]), close(out_pipe[1]);
+    return fail("Error", ErrnoStatus("pipe", "stderr", errno).message());
+  }
+  if (pipe2(status_pipe, O_CLOEXEC) != 0) {
+    close(out_pipe[0]), close(out_pipe[1]), close(err_pipe[0]), close(err_pipe[1]);
+    return fail("Error", ErrnoStatus("pipe", "status", errno).message());
+  }
+  std::vector<char*> argv, envp;
+  for (std::string& a : launch.argv) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (std::string& e : launch.env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) Child(launch, isolated_, out_pipe[1], err_pipe[1], status_pipe[1], argv.data(), envp.data());
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  close(status_pipe[1]);
+  if (pid < 0) {
+    close(out_pipe[0]), close(err_pipe[0]), close(status_pipe[0]);
+    return fail("Error", ErrnoStatus("fork", "pod", errno).message());
+  }
+  setpgid(pid, pid);  // also in the child: whichever runs first
+
+  // Collect output until both pipes close and the process has ended (its pidfd becomes
+  // readable then); kill on cancel.
+  int pid_fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  std::string stdout_text, start_error;
+  pollfd fds[4] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}, {status_pipe[0], POLLIN, 0}, {pid_fd, POLLIN, 0}};
+  int open_fds = 3;
+  bool exited = false, cancelled = false;
+  int wait_status = 0;
+  Clock::time_point term_sent{}, exited_at{};
+  char buf[1 << 16];
+  while (open_fds > 0 || !exited) {
+    if (!exited && waitpid(pid, &wait_status, WNOHANG) == pid) {
+      exited = true;
+      exited_at = Clock::now();
+      kill(-pid, SIGKILL);  // the pod ends with its main process
+      if (fds[3].fd >= 0) close(fds[3].fd), fds[3].fd = -1;
+      continue;
+    }
+    if (!cancelled && request.cancel != nullptr && request.cancel->load()) {
+      cancelled = true;
+      term_sent = Clock::now();
+      kill(-pid, SIGTERM);
+    }
+    if (cancelled && !exited && SecondsSince(term_sent) >= options_.kill_grace_secs) kill(-pid, SIGKILL);
+    // Pipes held open by a process that left the group (setsid) must not hold the pod up.
+    if (exited && SecondsSince(exited_at) > 0.5) break;
+    // Without a pidfd (old kernels) the exit is noticed by polling every few milliseconds.
+    int n = poll(fds, 4, fds[3].fd >= 0 || open_fds > 0 ? 50 : 2);
+    if (n < 0 && errno != EINTR) break;
+    for (int i = 0; i < 3; ++i) {
+      if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+      ssize_t got = read(fds[i].fd, buf, sizeof(buf));
+      if (got <= 0) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+        continue;
+      }
+      const std::string_view chunk(buf, static_cast<size_t>(got));
+      if (i == 2) {
+        start_error.append(chunk);
+      } else {
+        log.Write(chunk);
+        if (i == 0) stdout_text.append(chunk);
+      }
+    }
+  }
+  if (!exited) {  // gave up on the pipes of escaped processes; the main one is gone or going
+    kill(-pid, SIGKILL);
+    waitpid(pid, &wait_status, 0);
+  }
+  for (pollfd& f : fds) {
+    if (f.fd >= 0) close(f.fd);
+  }
+  log.Flush();
+
+  if (!start_error.empty()) return fail("Error", "failed to start the " + kind + ": " + start_error);
+  const int exit_code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status)
+                        : WIFSIGNALED(wait_status) ? 128 + WTERMSIG(wait_status) : -1;
+  Json outputs = Json::object();
+  outputs["exitCode"] = std::to_string(exit_code);
+  outputs["result"] = TrimTrailingNewlines(stdout_text);
+  if (cancelled) return Outcome("Failed", "pod was stopped (exit code " + std::to_string(exit_code) + ")", outputs);
+
+  // Outputs, read from where the pod wrote them.
+  const Json decl = tmpl.value("outputs", Json::object());
+  std::string output_error;
+  if (decl.contains("parameters")) {
+    outputs["parameters"] = Json::array();
+    for (const Json& p : decl["parameters"]) {
+      const std::string name = p.value("name", "");
+      Json out = {{"name", name}};
+      const Json vf = p.value("valueFrom", Json::object());
+      if (vf.contains("path")) {
+        auto text = ReadFile(HostPath(launch.mounts, vf["path"].get<std::string>()));
+        if (text.ok()) {
+          out["value"] = TrimTrailingNewlines(*text);
+        } else if (vf.contains("default")) {
+          out["value"] = vf["default"];
+        } else if (exit_code == 0 && output_error.empty()) {
+          output_error = "outputs.parameters." + name + ": " + vf["path"].get<std::string>() + ": no such file";
+        }
+      } else if (p.contains("value")) {
+        out["value"] = p["value"];
+      }
+      if (out.contains("value")) outputs["parameters"].push_back(out);
+    }
+  }
+  if (decl.contains("artifacts")) {
+    outputs["artifacts"] = Json::array();
+    for (const Json& a : decl["artifacts"]) {
+      const std::string name = a.value("name", ""), path = a.value("path", "");
+      const std::string field = "outputs.artifacts." + name;
+      const std::string host = HostPath(launch.mounts, path);
+      if (path.empty() || !PathExists(host)) {
+        if (a.value("optional", false) || exit_code != 0) continue;
+        if (output_error.empty()) output_error = field + ": " + path + ": no such file or directory";
+        continue;
+      }
+      auto saved = SaveArtifact(a, host, request.workflow + "/" + request.node_id + "/" + name + ".tgz",
+                                options_.artifacts, field);
+      if (!saved.ok()) {
+        if (output_error.empty()) output_error = saved.status().message();
+        continue;
+      }
+      outputs["artifacts"].push_back(*saved);
+    }
+  }
+  if (exit_code != 0) return Outcome("Failed", "Error (exit code " + std::to_string(exit_code) + ")", outputs);
+  if (!output_error.empty()) return Outcome("Error", output_error, outputs);
+  return Outcome("Succeeded", "", outputs);
+}
+
+}  // namespace loom::workflow

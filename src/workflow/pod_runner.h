@@ -1,0 +1,74 @@
+// LocalPodRunner: runs the pods of a workflow as processes on this machine (what a kubelet and
+// Argo's executor do together).
+//
+// A container or script template becomes one process: command + args (a script's source is
+// written to a file in the pod's directory and passed to the command, as Argo does), the
+// template's env over this process's environment, workingDir (default: the pod's directory).
+// The image is recorded in the log, not pulled. stdout and stderr go to the store's log for the
+// node as they arrive; `outputs.result` is stdout; `outputs.exitCode` the exit code; output
+// parameters are read from valueFrom.path and output artifacts saved (artifacts.h) after the
+// process ends. Input artifacts are fetched before it starts. A resource template runs through
+// resource.h.
+//
+// Isolation. Where the kernel allows it (root, unshare(CLONE_NEWNS)), each pod gets its own mount
+// namespace: mounts made private, the pod's own directory bind-mounted at /tmp, volumes
+// (emptyDir: per pod; hostPath: the host's path; persistentVolumeClaim and volumeClaimTemplates:
+// one directory per claim, shared by the workflow's steps) and input artifacts bind-mounted at
+// the paths the YAML names. Elsewhere every pod runs in the host's mount namespace with TMPDIR
+// set to its own directory, volumes are symlinked at their mount paths when nothing is there,
+// and artifacts are written at their paths; the runner says so once in the log.
+//
+// Cancellation (PodRequest::cancel): SIGTERM to the pod's process group, SIGKILL after
+// kill_grace_secs. When the main process ends, what is left in its process group is killed (a
+// pod ends with its main container); a process that must outlive its step starts its own
+// session (setsid), as a server the exit handler stops does.
+//
+// Thread-safety: Run may be called from many threads at once.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "workflow/artifacts.h"
+#include "workflow/engine.h"
+
+namespace loom::workflow {
+
+struct PodRunnerOptions {
+  enum class Isolation {
+    kAuto,            // a mount namespace per pod when the kernel allows it, else none
+    kMountNamespace,  // required: Create fails where it is not allowed
+    kNone,            // the host's namespace, TMPDIR per pod
+  };
+  std::string home;                   // LoomHome(): artifacts/, jobs/ and volumes/ go under it
+  Isolation isolation = Isolation::kAuto;
+  ArtifactOptions artifacts;          // repository_dir empty: <home>/artifacts
+  std::string jobs_dir;               // TFJobs of resource templates; empty: <home>/jobs
+  double kill_grace_secs = 10;        // SIGTERM, then SIGKILL this much later
+  double log_flush_secs = 0.2;        // log chunks go to the store at most this often (and at the end)
+};
+
+class LocalPodRunner : public PodRunner {
+ public:
+  static StatusOr<std::unique_ptr<LocalPodRunner>> Create(const PodRunnerOptions& options);
+
+  PodResult Run(const PodRequest& request, Store& store) override;
+
+  // True when pods get their own mount namespace.
+  bool isolated() const { return isolated_; }
+  const PodRunnerOptions& options() const { return options_; }
+
+ private:
+  LocalPodRunner(PodRunnerOptions options, bool isolated) : options_(std::move(options)), isolated_(isolated) {}
+  PodResult RunProcess(const PodRequest& request, Store& store);
+  PodResult RunResourceTemplate(const PodRequest& request, Store& store);
+
+  PodRunnerOptions options_;
+  bool isolated_;
+};
+
+// Can this process give a child its own mount namespace? (Forks a probe child once.)
+bool MountNamespacesAvailable();
+
+}  // namespace loom::workflow
