@@ -9,6 +9,7 @@
 #include "core/file.h"
 #include "core/json.h"
 #include "storage/hash.h"
+#include "storage/partial_download.h"
 #include "storage/store_url.h"
 
 namespace loom::storage {
@@ -80,7 +81,8 @@ StatusOr<std::string> RelativePath(const std::string& key, const std::string& pr
     size_t end = rel.find('/', start);
     if (end == std::string::npos) end = rel.size();
     std::string_view seg(rel.data() + start, end - start);
-    if (seg.empty() || seg == "." || seg == ".." || seg == kManifest || seg == kLock)
+    if (seg.empty() || seg == "." || seg == ".." || seg == kManifest || seg == kLock ||
+        PartialDownload::IsPartialName(std::string(seg)))
       return InvalidArgument("key \"" + key + "\": cannot be stored under the cache directory");
     start = end + 1;
   }
@@ -149,14 +151,15 @@ StatusOr<CacheResult> CacheDataset(ObjectStore& store, const std::string& prefix
 }
 
 StatusOr<std::string> LocalDataDir(const std::string& data_dir, const S3Options& s3_options,
-                                   const std::string& cache_root) {
+                                   const std::string& cache_root, CacheResult* result) {
   if (data_dir.find("://") == std::string::npos) return data_dir;
   LOOM_ASSIGN_OR_RETURN(StoreUrl url, ParseStoreUrl(data_dir));
   LOOM_ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, OpenStore(url, s3_options));
   std::string prefix = url.key;
   if (!prefix.empty() && prefix.back() != '/') prefix += '/';
   std::string dir = JoinPath(cache_root, (url.scheme == StoreUrl::Scheme::kS3 ? url.bucket : std::string("file")) + "/" + prefix);
-  LOOM_RETURN_IF_ERROR(CacheDataset(*store, prefix, {dir, nullptr, nullptr}).status());
+  LOOM_ASSIGN_OR_RETURN(CacheResult cached, CacheDataset(*store, prefix, {dir, nullptr, nullptr}));
+  if (result) *result = cached;
   return dir;
 }
 

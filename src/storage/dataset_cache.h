@@ -6,7 +6,8 @@
 //  - Idempotent: a second run over an unchanged prefix transfers nothing.
 //  - Safe when several run at once: an exclusive lock (<dir>/.loom-cache.lock, flock) makes one
 //    download and the others then find everything in place.
-//  - Never a partial file: each object downloads to a temporary name and is renamed into place.
+//  - Never a partial file: each object downloads to a temporary name and is renamed into place
+//    (from s3://, a hidden .<name>.loom-partial that the next run resumes if this one dies).
 #pragma once
 
 #include <cstdint>
@@ -37,8 +38,9 @@ struct CacheResult {
 StatusOr<CacheResult> CacheDataset(ObjectStore& store, const std::string& prefix, const CacheOptions& options);
 
 // What the training commands do with --data_dir: a plain path is returned as is; an s3:// or
-// file:// URL is cached under cache_root/<bucket or "file">/<prefix> and that directory returned.
+// file:// URL is cached under cache_root/<bucket or "file">/<prefix> and that directory returned
+// (with what the cache did in *result when given; a plain path leaves it untouched).
 StatusOr<std::string> LocalDataDir(const std::string& data_dir, const S3Options& s3_options,
-                                   const std::string& cache_root);
+                                   const std::string& cache_root, CacheResult* result = nullptr);
 
 }  // namespace loom::storage

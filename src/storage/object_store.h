@@ -1,7 +1,8 @@
 // ObjectStore: a flat namespace of keys holding immutable byte strings (an S3 bucket, or a local
 // directory standing in for one). Transfers go between an object and a local file, so objects of
 // any size stream without being held in memory. Every Get writes its file atomically: a failed or
-// interrupted Get leaves no file at `path` (and no temporary beside it).
+// interrupted Get leaves no file at `path`. (S3Store may keep an interrupted download under a
+// hidden name that says it is partial, .<name>.loom-partial, to resume it: see s3_store.h.)
 // Implementations: FileStore (file_store.h) and S3Store (s3_store.h); OpenStore (store_url.h)
 // picks one for a URL. Thread-safety: each implementation says.
 #pragma once
@@ -30,6 +31,9 @@ struct GetOptions {
   int64_t offset = 0;   // first byte to fetch
   int64_t length = -1;  // bytes to fetch from offset; -1: to the end
   ProgressFn progress;
+  // A whole-object download that fails on the network (after its retries) keeps what arrived
+  // for the next Get to the same path to resume; false: remove it (e.g. a temporary path).
+  bool keep_partial = true;
 };
 
 struct PutOptions {

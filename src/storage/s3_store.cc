@@ -8,12 +8,15 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "core/file.h"
 #include "core/logging.h"
 #include "storage/hash.h"
+#include "storage/partial_download.h"
 #include "storage/sigv4.h"
 
 namespace loom::storage {
@@ -105,6 +108,34 @@ std::string StripQuotes(std::string s) {
 }
 
 bool IsRetryableStatus(long status) { return status >= 500 || status == 429; }
+
+// Writes all of `data` at `position` of fd; errors name `path` (the file the user asked for).
+Status PWriteAll(int fd, std::string_view data, int64_t position, const std::string& path) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::pwrite(fd, data.data() + off, data.size() - off, position + static_cast<int64_t>(off));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(path, "write", errno);
+    }
+    off += static_cast<size_t>(n);
+  }
+  return OkStatus();
+}
+
+// Feeds the first `length` bytes of fd to `digest`.
+Status HashFilePrefix(int fd, int64_t length, const std::string& path, Digest* digest) {
+  std::string buffer(1 << 20, '\0');
+  for (int64_t at = 0; at < length;) {
+    ssize_t n = ::pread(fd, buffer.data(), std::min<int64_t>(buffer.size(), length - at), at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(path, "read", errno);
+    if (n == 0) return DataLoss(path + ": ended at byte " + std::to_string(at) + " of " + std::to_string(length));
+    digest->Update(std::string_view(buffer.data(), static_cast<size_t>(n)));
+    at += n;
+  }
+  return OkStatus();
+}
 
 bool IsHexMd5(const std::string& etag) {
   if (etag.size() != 32) return false;
@@ -377,77 +408,164 @@ Status S3Store::FetchRange(net::HttpClient* client, const std::string& key, int6
 
 StatusOr<ObjectInfo> S3Store::Get(const std::string& key, const std::string& path, const GetOptions& options) {
   std::string what = What("GET", key);
-  bool whole = options.offset == 0 && options.length < 0;
-  if (whole && options_.parallelism > 1) {
+  if (options.offset != 0 || options.length >= 0) return GetRange(key, path, options);
+  std::optional<ObjectInfo> head;
+  if (options_.parallelism > 1) {
     // Large objects come down in ranges, `parallelism` at a time; small ones in one stream.
     // A failed HEAD carries no error body: the GET below reports the error in full.
-    auto head = Head(key);
-    if (head.ok() && head->size > options_.multipart_threshold) return GetParallel(*head, path, options);
+    auto h = Head(key);
+    if (h.ok() && h->size > options_.multipart_threshold) head = *h;
   }
+  LOOM_ASSIGN_OR_RETURN(PartialDownload partial, PartialDownload::Open(path));
+  Attempt attempt;
+  auto run = [&] { return head ? GetParallel(*head, path, partial, options, &attempt) : GetWhole(key, path, partial, options, &attempt); };
+  StatusOr<ObjectInfo> got = run();
+  StatusCode code = got.status().code();
+  if (!got.ok() && attempt.resumed &&
+      (code == StatusCode::kFailedPrecondition || code == StatusCode::kOutOfRange || code == StatusCode::kDataLoss)) {
+    // What an earlier attempt left is of no use (the object changed, or the bytes do not check out).
+    LOOM_LOG(WARNING) << what << ": " << got.status().message() << "; downloading it again from the start";
+    attempt = Attempt();
+    Status reset = partial.Reset({});
+    got = reset.ok() ? run() : StatusOr<ObjectInfo>(reset);
+  }
+  if (!got.ok()) {
+    auto kept = partial.Length();
+    if (options.keep_partial && !attempt.local_error && got.status().code() == StatusCode::kUnavailable && kept.ok() &&
+        *kept > 0) {
+      return Status(got.status().code(), got.status().message() + " (" + std::to_string(*kept) + " bytes kept in " +
+                                             partial.partial_path() + ": the next get resumes from there)");
+    }
+    partial.Discard();
+    return got.status();
+  }
+  Status committed = partial.Commit();
+  if (!committed.ok()) {
+    partial.Discard();
+    return committed;
+  }
+  return got;
+}
+
+StatusOr<ObjectInfo> S3Store::GetRange(const std::string& key, const std::string& path, const GetOptions& options) {
+  std::string what = What("GET", key);
   LOOM_ASSIGN_OR_RETURN(AtomicFileWriter writer, AtomicFileWriter::Open(path));
   std::unique_ptr<net::HttpClient> client = TakeClient();
   if (!client) return Internal(what + ": cannot make an HTTP client");
-  Digest md5(Digest::Kind::kMd5);
   std::string etag;
   int64_t received = 0;
   LOOM_RETURN_IF_ERROR(FetchRange(client.get(), key, options.offset, options.length, &etag, &received,
                                   [&](std::string_view chunk, int64_t position) {
                                     LOOM_RETURN_IF_ERROR(writer.Append(chunk));
-                                    md5.Update(chunk);
                                     if (options.progress) options.progress(position + chunk.size() - options.offset, -1);
                                     return OkStatus();
                                   }));
   ReturnClient(std::move(client));
-  if (whole && IsHexMd5(etag)) {
+  LOOM_RETURN_IF_ERROR(writer.Commit());
+  return ObjectInfo{key, -1, etag};
+}
+
+StatusOr<ObjectInfo> S3Store::GetWhole(const std::string& key, const std::string& path, PartialDownload& partial,
+                                       const GetOptions& options, Attempt* attempt) {
+  std::string what = What("GET", key);
+  Digest md5(Digest::Kind::kMd5);
+  std::string etag;
+  int64_t start = 0;
+  const PartialDownload::State& found = partial.state();
+  if (found.part_size == 0 && !found.etag.empty()) {
+    // An earlier attempt's bytes of the version with this ETag: keep them, fetch the rest.
+    LOOM_ASSIGN_OR_RETURN(start, partial.Length());
+    etag = found.etag;
+    LOOM_RETURN_IF_ERROR(HashFilePrefix(partial.fd(), start, partial.partial_path(), &md5));
+    attempt->resumed = true;
+    LOOM_LOG(INFO) << what << ": resuming at byte " << start << " from " << partial.partial_path();
+  } else {
+    LOOM_RETURN_IF_ERROR(partial.Reset({}));
+  }
+  std::unique_ptr<net::HttpClient> client = TakeClient();
+  if (!client) return Internal(what + ": cannot make an HTTP client");
+  bool saved = attempt->resumed;
+  int64_t received = 0;
+  LOOM_RETURN_IF_ERROR(FetchRange(client.get(), key, start, -1, &etag, &received,
+                                  [&](std::string_view chunk, int64_t position) {
+                                    Status s;
+                                    if (!saved) {  // before the first byte lands: whose bytes they are
+                                      s = partial.Save({etag, -1, 0, {}});
+                                      saved = s.ok();
+                                    }
+                                    if (s.ok()) s = PWriteAll(partial.fd(), chunk, position, path);
+                                    if (!s.ok()) {
+                                      attempt->local_error = true;
+                                      return s;
+                                    }
+                                    md5.Update(chunk);
+                                    if (options.progress) options.progress(position + chunk.size(), -1);
+                                    return OkStatus();
+                                  }));
+  ReturnClient(std::move(client));
+  if (IsHexMd5(etag)) {
     std::string got = md5.HexFinal();
     if (got != etag) return DataLoss(what + ": content MD5 " + got + " does not match the ETag " + etag);
   }
-  LOOM_RETURN_IF_ERROR(writer.Commit());
-  return ObjectInfo{key, whole ? received : -1, etag};
+  return ObjectInfo{key, start + received, etag};
 }
 
-StatusOr<ObjectInfo> S3Store::GetParallel(const ObjectInfo& head, const std::string& path, const GetOptions& options) {
+StatusOr<ObjectInfo> S3Store::GetParallel(const ObjectInfo& head, const std::string& path, PartialDownload& partial,
+                                          const GetOptions& options, Attempt* attempt) {
   std::string what = What("GET", head.key);
-  std::string tmp = TempPathFor(path);
-  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus(path, "create", errno);
-  struct Cleanup {
-    int fd;
-    std::string tmp;
-    bool keep = false;
-    ~Cleanup() {
-      if (fd >= 0) ::close(fd);
-      if (!keep) ::unlink(tmp.c_str());
-    }
-  } cleanup{fd, tmp};
   int64_t size = head.size;
+  const PartialDownload::State& found = partial.state();
   int64_t part = PartSizeFor(size);
-  int parts = static_cast<int>((size + part - 1) / part);
-  std::atomic<int> next{0};
-  std::atomic<int64_t> done{0};
-  std::mutex mu;
+  std::set<int64_t> done;
+  if (found.etag == head.etag && found.size == size && found.part_size > 0) {
+    // An earlier attempt's finished parts of this very version: fetch only the others.
+    part = found.part_size;
+    done = found.done;
+    attempt->resumed = true;
+  } else {
+    Status reset = partial.Reset({head.etag, size, part, {}});
+    if (!reset.ok()) {
+      attempt->local_error = true;
+      return reset;
+    }
+  }
+  int64_t parts = (size + part - 1) / part;
+  std::vector<int64_t> todo;
+  int64_t done_bytes = 0;
+  for (int64_t i = 0; i < parts; ++i) {
+    if (done.count(i)) done_bytes += std::min(part, size - i * part);
+    else todo.push_back(i);
+  }
+  if (attempt->resumed)
+    LOOM_LOG(INFO) << what << ": resuming: " << parts - static_cast<int64_t>(todo.size()) << " of " << parts
+                   << " parts already in " << partial.partial_path();
+  int fd = partial.fd();
+  std::atomic<size_t> next{0};
+  std::atomic<int64_t> progress_bytes{done_bytes};
+  std::mutex mu;  // guards first_error, the partial's state and the progress callback
   Status first_error;
   auto worker = [&] {
     std::unique_ptr<net::HttpClient> client = TakeClient();
-    for (int i; (i = next++) < parts;) {
+    for (size_t k; (k = next++) < todo.size();) {
       {
         std::lock_guard<std::mutex> lock(mu);
         if (!first_error.ok()) break;
       }
+      int64_t i = todo[k];
+      bool local_error = false;
       Status status = client ? OkStatus() : Internal(what + ": cannot make an HTTP client");
       if (status.ok()) {
-        int64_t offset = static_cast<int64_t>(i) * part;
+        int64_t offset = i * part;
         std::string etag = head.etag;  // every range must come from the same version
         int64_t received = 0;
         status = FetchRange(client.get(), head.key, offset, std::min(part, size - offset), &etag, &received,
                             [&](std::string_view chunk, int64_t position) {
-                              size_t off = 0;
-                              while (off < chunk.size()) {
-                                ssize_t n = ::pwrite(fd, chunk.data() + off, chunk.size() - off, position + off);
-                                if (n < 0) return ErrnoStatus(path, "write", errno);
-                                off += n;
+                              Status s = PWriteAll(fd, chunk, position, path);
+                              if (!s.ok()) {
+                                local_error = true;
+                                return s;
                               }
-                              int64_t now = done += static_cast<int64_t>(chunk.size());
+                              int64_t now = progress_bytes += static_cast<int64_t>(chunk.size());
                               if (options.progress) {
                                 std::lock_guard<std::mutex> lock(mu);
                                 options.progress(now, size);
@@ -455,28 +573,29 @@ StatusOr<ObjectInfo> S3Store::GetParallel(const ObjectInfo& head, const std::str
                               return OkStatus();
                             });
       }
+      std::lock_guard<std::mutex> lock(mu);
+      if (status.ok()) {
+        status = partial.MarkPartDone(i);
+        local_error = !status.ok();
+      }
       if (!status.ok()) {
-        std::lock_guard<std::mutex> lock(mu);
         if (first_error.ok()) first_error = status;
+        if (local_error) attempt->local_error = true;
         break;
       }
     }
     if (client) ReturnClient(std::move(client));
   };
   std::vector<std::thread> threads;
-  int n = std::min(options_.parallelism, parts);
+  int n = static_cast<int>(std::min<size_t>(options_.parallelism, todo.size()));
   for (int t = 1; t < n; ++t) threads.emplace_back(worker);
   worker();
   for (auto& t : threads) t.join();
   LOOM_RETURN_IF_ERROR(first_error);
   if (IsHexMd5(head.etag)) {  // a single-part object: its ETag is the MD5 of the content
-    LOOM_ASSIGN_OR_RETURN(std::string sum, Md5OfFile(tmp));
+    LOOM_ASSIGN_OR_RETURN(std::string sum, Md5OfFile(partial.partial_path()));
     if (sum != head.etag) return DataLoss(what + ": content MD5 " + sum + " does not match the ETag " + head.etag);
   }
-  if (::fsync(fd) != 0) return ErrnoStatus(path, "fsync", errno);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(path, "rename", errno);
-  cleanup.keep = true;
-  LOOM_RETURN_IF_ERROR(SyncDir(Dirname(path)));
   return head;
 }
 

@@ -6,6 +6,10 @@
 //    checked against the MD5 in their ETag, and every download against its length.
 //  - Retries with exponential backoff and full jitter on connection errors, 5xx and 429, never on
 //    other 4xx. A GET that breaks mid-body resumes with a Range request where it stopped.
+//  - A whole-object Get downloads to a hidden partial file beside the path (partial_download.h),
+//    renamed into place when complete and verified. If the process dies, or the network gives up,
+//    the partial file stays and the next Get of the same object version to the same path fetches
+//    only what is missing (Range requests); bytes of another version are thrown away.
 //  - Objects larger than multipart_threshold go up in parts, `parallelism` at a time.
 // Credentials come only from S3Options (tools/ reads the AWS_* variables); they appear in no
 // message or log line. Thread-safety: calls may run concurrently (each uses its own connection).
@@ -19,6 +23,7 @@
 
 #include "net/http_client.h"
 #include "storage/object_store.h"
+#include "storage/partial_download.h"
 
 namespace loom::storage {
 
@@ -89,8 +94,20 @@ class S3Store : public ObjectStore {
   Status FetchRange(net::HttpClient* client, const std::string& key, int64_t offset, int64_t length,
                     std::string* etag, int64_t* received,
                     const std::function<Status(std::string_view, int64_t)>& sink);
-  // A whole large object in ranges, `parallelism` at a time, into a temporary renamed into place.
-  StatusOr<ObjectInfo> GetParallel(const ObjectInfo& head, const std::string& path, const GetOptions& options);
+  // What one try of a whole-object Get found out, for the decision to keep the partial file.
+  struct Attempt {
+    bool resumed = false;      // it went on from an earlier attempt's bytes
+    bool local_error = false;  // writing the local file failed (disk full, ...): keep nothing
+  };
+  // A range of an object (GetOptions offset/length): to a temporary renamed into place, no resume.
+  StatusOr<ObjectInfo> GetRange(const std::string& key, const std::string& path, const GetOptions& options);
+  // A whole object in one stream into `partial`, going on from its bytes when they are of the same version.
+  StatusOr<ObjectInfo> GetWhole(const std::string& key, const std::string& path, PartialDownload& partial,
+                                const GetOptions& options, Attempt* attempt);
+  // A whole large object in ranges, `parallelism` at a time, into `partial`; ranges an earlier
+  // attempt finished for the same version are not fetched again.
+  StatusOr<ObjectInfo> GetParallel(const ObjectInfo& head, const std::string& path, PartialDownload& partial,
+                                   const GetOptions& options, Attempt* attempt);
   // The part (and download range) size for an object of `size` bytes.
   int64_t PartSizeFor(int64_t size) const;
   StatusOr<ObjectInfo> PutMultipart(const std::string& key, const std::string& path, int64_t size,

@@ -1,6 +1,9 @@
 // A TCP proxy on 127.0.0.1 in front of a real server that cuts the first connection after a
 // number of response bytes, as if the server had died mid-download; later connections pass
 // through. It records what clients sent, so a test can see the Range of the resumed request.
+// With `freeze`, the first connection to pass that many response bytes (whichever it is) is not
+// cut but goes silent (held open until the proxy goes away), so the client hangs mid-transfer
+// until a test kills it; every other connection passes.
 #pragma once
 
 #include "loopback.h"
@@ -21,7 +24,8 @@ namespace loom::storage::testing {
 
 class CuttingProxy {
  public:
-  CuttingProxy(int upstream_port, size_t cut_after_bytes) : upstream_port_(upstream_port), cut_after_(cut_after_bytes) {
+  CuttingProxy(int upstream_port, size_t cut_after_bytes, bool freeze = false)
+      : upstream_port_(upstream_port), cut_after_(cut_after_bytes), freeze_(freeze) {
     fd_ = ListenOnLoopback(&port_);
     acceptor_ = std::thread([this] { Accept(); });
   }
@@ -45,7 +49,7 @@ class CuttingProxy {
       int c = accept(fd_, nullptr, nullptr);
       if (c < 0) return;
       int index = count_++;
-      connections_.emplace_back([this, c, index] { Relay(c, index == 0 ? cut_after_ : SIZE_MAX); });
+      connections_.emplace_back([this, c, index] { Relay(c, index == 0 || freeze_ ? cut_after_ : SIZE_MAX); });
     }
   }
   void Relay(int client, size_t limit) {
@@ -79,7 +83,17 @@ class CuttingProxy {
         size_t pass = std::min<size_t>(n, limit - down);
         if (pass > 0 && write(client, buf, pass) != static_cast<ssize_t>(pass)) break;
         down += pass;
-        if (down >= limit) break;  // the "server" dies here
+        if (down >= limit) {  // the "server" dies here, or hangs
+          if (freeze_ && frozen_.exchange(true)) {  // another connection hangs already: this one passes
+            limit = SIZE_MAX;
+            size_t rest = static_cast<size_t>(n) - pass;
+            if (rest > 0 && write(client, buf + pass, rest) != static_cast<ssize_t>(rest)) break;
+            down += rest;
+            continue;
+          }
+          while (freeze_ && !stop_) usleep(20000);
+          break;
+        }
       }
     }
     close(client);
@@ -88,6 +102,8 @@ class CuttingProxy {
 
   int upstream_port_;
   size_t cut_after_;
+  bool freeze_;
+  std::atomic<bool> frozen_{false};
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};

@@ -141,5 +141,25 @@ TEST_F(DataCliTest, NoSpaceLeftIsAClearErrorAndLeavesNoPartialFile) {
   EXPECT_TRUE(names->empty()) << (*names)[0];
 }
 
+TEST_F(DataCliTest, TrainTakesAFileUrlThroughTheCache) {
+  ScratchDir home;
+  std::string url = "file://" + loom::testing::MnistDir();
+  Process train({LoomBinary(), "train", "--data_dir", url, "--train_steps", "5", "--train_dir", dir_.Join("train")},
+                logs_.path(), {"LOOM_HOME=" + home.path()});
+  ProcessResult r = train.Wait();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("4 objects in " + home.path() + "/datasets/file/"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("(4 downloaded"), std::string::npos) << r.err;
+  std::string cached = home.path() + "/datasets/file" + loom::testing::MnistDir();
+  EXPECT_EQ(*Sha256OfFile(cached + "/t10k-labels-idx1-ubyte"),
+            *Sha256OfFile(loom::testing::MnistDir() + "/t10k-labels-idx1-ubyte"));
+  // A URL that does not parse is a usage error naming the flag, not a crash.
+  Process bad({LoomBinary(), "train", "--data_dir", "ftp://host/mnist", "--train_steps", "1"}, logs_.path(),
+              {"LOOM_HOME=" + home.path()});
+  ProcessResult rb = bad.Wait();
+  EXPECT_EQ(rb.exit_code, 1);
+  EXPECT_NE(rb.err.find("--data_dir: ftp://host/mnist: unsupported scheme \"ftp\""), std::string::npos) << rb.err;
+}
+
 }  // namespace
 }  // namespace loom::storage

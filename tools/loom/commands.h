@@ -21,6 +21,9 @@ int RunServe(const Args& args);
 int RunPredict(const Args& args);
 int RunJob(const Args& args);
 int RunServer(const Args& args);  // server.cc, when src/ui is built
+int RunWorkflow(const Args& args);  // workflow.cc: loom workflow / loom wf
+int RunTemplate(const Args& args);  // workflow.cc: loom template
+int RunDemo(const Args& args);      // demo.cc
 
 // Parses flags; on --help prints help and returns 0 through *exit_code; on error prints
 // "loom <cmd>: <error>" and returns 2. Returns true when the command should go on.
@@ -35,5 +38,9 @@ int Fail(const char* command, const Status& status);
 // Where MNIST is unless --data_dir says otherwise: $LOOM_MNIST_DIR, else the directory that
 // `make` fills (data/mnist in the source tree this binary was built from).
 std::string DefaultDataDir();
+// --data_dir as the training commands take it: a local path as is; an s3:// or file:// URL is
+// cached (verified, locked) under LoomHome()/datasets with the S3 settings from the AWS_*/S3_*
+// environment, and that directory returned. Says what it fetched on stderr. In data.cc.
+StatusOr<std::string> ResolveDataDir(const std::string& data_dir, const char* command);
 
 }  // namespace loom::cli

@@ -156,6 +156,7 @@ Status CopyObject(const StoreUrl& src, const StoreUrl& dst, const Context& c) {
   std::string tmp = TempPathFor(JoinPath(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp", "loom-data"));
   storage::GetOptions get;
   get.progress = progress.Fn();
+  get.keep_partial = false;  // a fresh temporary name each run: nothing would resume it
   Status s = from->Get(src.key, tmp, get).status();
   if (s.ok()) s = to->Put(dst.key, tmp, {}).status();
   ::unlink(tmp.c_str());
@@ -284,6 +285,19 @@ int Cache(const std::vector<std::string>& args, const Context& c) {
 }
 
 }  // namespace
+
+StatusOr<std::string> ResolveDataDir(const std::string& data_dir, const char* command) {
+  if (data_dir.find("://") == std::string::npos) return data_dir;
+  LOOM_ASSIGN_OR_RETURN(storage::S3Options s3, S3OptionsFromEnv("", "", false));
+  storage::CacheResult cached;
+  std::string root = JoinPath(LoomHome(), "datasets");
+  auto dir = storage::LocalDataDir(data_dir, s3, root, &cached);
+  if (!dir.ok()) return dir.status().WithPrefix("--data_dir");
+  fprintf(stderr, "loom %s: --data_dir %s: %lld objects in %s (%lld downloaded, %lld bytes)\n", command,
+          data_dir.c_str(), static_cast<long long>(cached.objects), dir->c_str(),
+          static_cast<long long>(cached.downloaded), static_cast<long long>(cached.bytes_downloaded));
+  return *dir;
+}
 
 int RunData(const Args& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {

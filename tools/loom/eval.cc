@@ -13,7 +13,8 @@ int RunEval(const Args& args) {
   int threads = 1;
   FlagSet flags("loom eval --model BASE[/VERSION] [--data_dir DIR]");
   flags.String("model", &model_path, "an export base path (its latest version) or a version directory");
-  flags.String("data_dir", &data_dir, "directory with the MNIST IDX files (raw or .gz)");
+  flags.String("data_dir", &data_dir,
+               "directory with the MNIST IDX files (raw or .gz), or an s3:// or file:// URL of one (cached)");
   flags.Int("threads", &threads, "threads for the math");
   std::vector<std::string> positional;
   int code = 0;
@@ -26,7 +27,9 @@ int RunEval(const Args& args) {
   auto model = nn::Model::Create(bundle->spec, model_options);
   if (!model.ok()) return Fail("eval", model.status());
   if (Status s = (*model)->LoadParameters(bundle->weights, bundle->path); !s.ok()) return Fail("eval", s);
-  auto mnist = LoadMnist(data_dir, MnistOptions{});
+  auto local_data_dir = ResolveDataDir(data_dir, "eval");  // a URL goes through the dataset cache
+  if (!local_data_dir.ok()) return Fail("eval", local_data_dir.status());
+  auto mnist = LoadMnist(*local_data_dir, MnistOptions{});
   if (!mnist.ok()) return Fail("eval", mnist.status());
   nn::EvalResult r = (*model)->Evaluate(mnist->test.images.data(), mnist->test.labels.data(), mnist->test.size);
   printf("Model %s (version %lld): test accuracy %.4f, cross entropy %.4f on %lld examples\n",

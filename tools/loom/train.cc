@@ -84,7 +84,8 @@ int RunTrain(const Args& args) {
   bool progress = isatty(STDOUT_FILENO);
 
   FlagSet flags("loom train [flags]");
-  flags.String("data_dir", &options.data_dir, "directory with the MNIST IDX files (raw or .gz)");
+  flags.String("data_dir", &options.data_dir,
+               "directory with the MNIST IDX files (raw or .gz), or an s3:// or file:// URL of one (cached)");
   flags.String("train_dir", &options.train_dir,
                "checkpoints and TensorBoard events; training resumes from a checkpoint here");
   flags.Int("hidden_units", &hidden_units, "units in the hidden layer (when --model is not given)");
@@ -127,6 +128,9 @@ int RunTrain(const Args& args) {
     WatchStopSignals(OnStopSignal);
     return RunParameterServer(**cluster);
   }
+  auto data_dir = ResolveDataDir(options.data_dir, "train");  // a URL goes through the dataset cache
+  if (!data_dir.ok()) return Fail("train", data_dir.status());
+  options.data_dir = *data_dir;
 
   if (!model_path.empty()) {
     auto spec = nn::ModelSpec::FromFile(model_path);
