@@ -144,18 +144,23 @@ struct LocalJob::Impl {
   }
 
   Status Start(Replica& r) {
-    std::vector<std::string> argv = r.spec->command;
-    argv.insert(argv.end(), r.spec->args.begin(), r.spec->args.end());
-    std::vector<std::string> env;
+    // The caller's environment, LOOM_HOME, the container's env on top, then TF_CONFIG.
+    std::map<std::string, std::string> vars;
     for (char** e = environ; *e; ++e) {
       const std::string entry = *e;
-      const std::string key = entry.substr(0, entry.find('='));
-      bool overridden = key == "TF_CONFIG";
-      for (const auto& [k, v] : r.spec->env) overridden = overridden || k == key;
-      if (!overridden) env.push_back(entry);
+      const size_t eq = entry.find('=');
+      if (eq != std::string::npos) vars[entry.substr(0, eq)] = entry.substr(eq + 1);
     }
-    for (const auto& [k, v] : r.spec->env) env.push_back(k + "=" + v);
-    env.push_back("TF_CONFIG=" + TfConfig(r));
+    vars["LOOM_HOME"] = LoomHome();
+    for (const auto& [k, v] : r.spec->env) vars[k] = ExpandVariables(v, vars);
+    vars["TF_CONFIG"] = TfConfig(r);
+    std::vector<std::string> env;
+    for (const auto& [k, v] : vars) env.push_back(k + "=" + v);
+    std::vector<std::string> argv;
+    for (const std::string& a : r.spec->command) argv.push_back(ExpandVariables(a, vars));
+    for (const std::string& a : r.spec->args) argv.push_back(ExpandVariables(a, vars));
+    if (argv.empty()) return InvalidArgument(r.name + ": the tensorflow container has no command or args");
+    if (argv[0] == "loom" && !options.loom_binary.empty()) argv[0] = options.loom_binary;
     std::vector<char*> cargv, cenv;
     for (auto& a : argv) cargv.push_back(a.data());
     cargv.push_back(nullptr);
@@ -393,6 +398,31 @@ StatusOr<Json> LocalJob::Run() {
   s.completion_time = Now();
   LOOM_RETURN_IF_ERROR(s.WriteStatus());
   return s.StatusJson();
+}
+
+std::string ExpandVariables(const std::string& text, const std::map<std::string, std::string>& env) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '$' || i + 1 == text.size()) {
+      out += text[i];
+      continue;
+    }
+    if (text[i + 1] == '$') {  // $$: an escaped $
+      out += '$';
+      ++i;
+      continue;
+    }
+    const size_t close = text[i + 1] == '(' ? text.find(')', i + 2) : std::string::npos;
+    if (close == std::string::npos) {
+      out += '$';
+      continue;
+    }
+    const std::string name = text.substr(i + 2, close - i - 2);
+    auto it = env.find(name);
+    out += it != env.end() ? it->second : text.substr(i, close - i + 1);
+    i = close;
+  }
+  return out;
 }
 
 std::string JobPhase(const Json& status) {

@@ -1,7 +1,9 @@
 // The local TFJob controller (what the Kubeflow training operator does, on one machine): each
 // replica of a TfJob is a process running its tensorflow container's command and args (the
 // image is recorded, not pulled) with the caller's environment, the container's env on top, and
-// its own TF_CONFIG naming ports allocated on 127.0.0.1. It restarts replicas as their
+// its own TF_CONFIG naming ports allocated on 127.0.0.1; $(VAR) in command and args is expanded
+// from that environment as Kubernetes does, and LOOM_HOME is set to the controller's LoomHome()
+// unless the container's env sets it. It restarts replicas as their
 // restartPolicy says (Never; OnFailure; ExitCode: exit codes >= 128 — killed by a signal —
 // restart, 1-127 fail the job; Always: restarts like OnFailure — a replica that exited 0 here
 // has finished its work, there is no pod to keep alive), counts restarts against
@@ -16,10 +18,12 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/file.h"
 #include "core/json.h"
 #include "core/status.h"
 #include "job/tfjob.h"
@@ -27,7 +31,9 @@
 namespace loom::job {
 
 struct LocalJobOptions {
-  std::string jobs_dir = "/tmp/loom/jobs";  // where each job's state directory goes
+  std::string jobs_dir = JoinPath(LoomHome(), "jobs");  // where each job's state directory goes
+  std::string loom_binary;                  // a container command "loom" runs this executable
+                                            // (the controller's own); empty: "loom" from PATH
   std::string host = "127.0.0.1";           // replicas' addresses in TF_CONFIG
   double poll_secs = 0.05;                  // how often replicas are checked
   double kill_grace_secs = 5;               // SIGTERM, then SIGKILL after this long
@@ -54,6 +60,10 @@ class LocalJob {
   explicit LocalJob(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Kubernetes' expansion of command and args: $(NAME) becomes env's value of NAME, a name env
+// does not hold stays as written, and $$ is a literal $.
+std::string ExpandVariables(const std::string& text, const std::map<std::string, std::string>& env);
 
 // "Succeeded", "Failed", "Running", "Restarting", "Created": the type of the last condition.
 std::string JobPhase(const Json& status);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "core/file.h"
+#include "job/local_job.h"
 #include "job/tfjob.h"
 #include "test_util/test_env.h"
 
@@ -62,6 +63,35 @@ spec:
   EXPECT_EQ(job->replicas[2].type, "Worker");
   ASSERT_NE(job->Find(train::TaskType::kChief), nullptr);
   EXPECT_EQ(job->Find(train::TaskType::kEvaluator), nullptr);
+}
+
+// The seed's job as shipped: its YAML anchors resolved, 1 chief, 2 workers, 2 ps of `loom train`.
+TEST(TfJobTest, SeedExample) {
+  auto job = ReadTfJob(JoinPath(testing::SourceDir(), "examples/mnist/tfjob.yaml"));
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  ASSERT_EQ(job->replicas.size(), 3u);
+  const int expected[] = {1, 2, 2};
+  for (size_t i = 0; i < 3; ++i) {
+    const ReplicaSpec& r = job->replicas[i];
+    EXPECT_EQ(r.replicas, expected[i]) << r.type;
+    EXPECT_EQ(r.restart_policy, RestartPolicy::kOnFailure) << r.type;
+    EXPECT_EQ(r.image, "loom:latest");
+    EXPECT_EQ(r.command, (std::vector<std::string>{"loom", "train"}));
+    EXPECT_EQ(r.args, job->replicas[0].args) << r.type;
+  }
+  EXPECT_EQ(job->replicas[0].type, "Chief");
+  EXPECT_EQ(job->replicas[1].type, "PS");
+  EXPECT_EQ(job->replicas[2].type, "Worker");
+}
+
+// Kubernetes' $(VAR) expansion of command and args.
+TEST(LocalJobTest, ExpandVariables) {
+  const std::map<std::string, std::string> env = {{"LOOM_HOME", "/h"}, {"A", "x"}, {"EMPTY", ""}};
+  EXPECT_EQ(ExpandVariables("--train_dir=$(LOOM_HOME)/runs/a", env), "--train_dir=/h/runs/a");
+  EXPECT_EQ(ExpandVariables("$(A)$(A)-$(EMPTY)-", env), "xx--");
+  EXPECT_EQ(ExpandVariables("$(UNSET)/x", env), "$(UNSET)/x");
+  EXPECT_EQ(ExpandVariables("$$(A) $$ $A $( a", env), "$(A) $ $A $( a");
+  EXPECT_EQ(ExpandVariables("cost $", env), "cost $");
 }
 
 }  // namespace

@@ -54,15 +54,23 @@ void EmitYaml(const Json& value, int indent, std::string* out) {
 
 std::string DefaultJobsDir() {
   if (const char* env = std::getenv("LOOM_JOBS_DIR"); env && *env) return env;
-  return "/tmp/loom/jobs";
+  return job::LocalJobOptions().jobs_dir;  // LoomHome()/jobs, where the UI and workflows look
+}
+
+// This executable's path: a replica whose command is "loom" runs the same binary as the job.
+std::string SelfExecutable() {
+  char path[4096];
+  const ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+  return n > 0 ? std::string(path, static_cast<size_t>(n)) : "";
 }
 
 int JobRun(const Args& args) {
   job::LocalJobOptions options;
   options.jobs_dir = DefaultJobsDir();
+  options.loom_binary = SelfExecutable();
   bool detach = false;
   FlagSet flags("loom job run FILE [flags]");
-  flags.String("jobs_dir", &options.jobs_dir, "where job state and replica logs go ($LOOM_JOBS_DIR)");
+  flags.String("jobs_dir", &options.jobs_dir, "where job state and replica logs go ($LOOM_JOBS_DIR, else $LOOM_HOME/jobs)");
   flags.Bool("detach", &detach, "return once the replicas are started; the job runs on in the background");
   std::vector<std::string> positional;
   int code = 0;
@@ -100,7 +108,7 @@ int JobRun(const Args& args) {
 int JobGet(const Args& args) {
   std::string jobs_dir = DefaultJobsDir(), output = "yaml";
   FlagSet flags("loom job get NAME [flags]");
-  flags.String("jobs_dir", &jobs_dir, "where job state is ($LOOM_JOBS_DIR)");
+  flags.String("jobs_dir", &jobs_dir, "where job state is ($LOOM_JOBS_DIR, else $LOOM_HOME/jobs)");
   flags.String("o", &output, "json or yaml");
   std::vector<std::string> positional;
   int code = 0;
@@ -126,7 +134,7 @@ int JobGet(const Args& args) {
 int JobList(const Args& args) {
   std::string jobs_dir = DefaultJobsDir();
   FlagSet flags("loom job list [flags]");
-  flags.String("jobs_dir", &jobs_dir, "where job state is ($LOOM_JOBS_DIR)");
+  flags.String("jobs_dir", &jobs_dir, "where job state is ($LOOM_JOBS_DIR, else $LOOM_HOME/jobs)");
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "job list", &code)) return code;
@@ -146,7 +154,7 @@ int JobLogs(const Args& args) {
   bool follow = false;
   FlagSet flags("loom job logs NAME [flags]");
   flags.Bool("f", &follow, "follow: keep printing as the replica writes, until the job ends");
-  flags.String("jobs_dir", &jobs_dir, "where job state is ($LOOM_JOBS_DIR)");
+  flags.String("jobs_dir", &jobs_dir, "where job state is ($LOOM_JOBS_DIR, else $LOOM_HOME/jobs)");
   flags.String("replica", &replica, "e.g. worker-1 (default: chief-0, master-0 or worker-0)");
   std::vector<std::string> positional;
   int code = 0;
@@ -195,7 +203,7 @@ int JobLogs(const Args& args) {
 int JobDelete(const Args& args) {
   std::string jobs_dir = DefaultJobsDir();
   FlagSet flags("loom job delete NAME [flags]");
-  flags.String("jobs_dir", &jobs_dir, "where job state is ($LOOM_JOBS_DIR)");
+  flags.String("jobs_dir", &jobs_dir, "where job state is ($LOOM_JOBS_DIR, else $LOOM_HOME/jobs)");
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "job delete", &code)) return code;

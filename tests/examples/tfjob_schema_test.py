@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""Checks the example TFJobs against the TFJob CRD's OpenAPI schema, as a Kubernetes API server
+with the Kubeflow training operator would (kubectl apply's strict field validation: an unknown
+field is an error too). Then shows the check can fail: broken twins of examples/mnist/tfjob.yaml
+(a string `replicas`, a misspelt field, a container without a name) must each be rejected with
+an error naming the field.
+
+Usage: tfjob_schema_test.py SOURCE_DIR   (Debian's python3-jsonschema and python3-yaml)
+"""
+import copy
+import os
+import sys
+
+import jsonschema
+import yaml
+
+CRD = "third_party/schemas/kubeflow.org_tfjobs.crd.yaml"
+EXAMPLES = ["examples/mnist/tfjob.yaml"]
+
+
+def strict(schema):
+    """The schema with unknown fields forbidden wherever it lists the fields an object has."""
+    schema = copy.deepcopy(schema)
+
+    def walk(node):
+        if isinstance(node, dict):
+            if (node.get("type") == "object" and "properties" in node
+                    and "additionalProperties" not in node
+                    and not node.get("x-kubernetes-preserve-unknown-fields")):
+                node["additionalProperties"] = False
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return schema
+
+
+def load_crd(source_dir):
+    with open(os.path.join(source_dir, CRD)) as f:
+        crd = yaml.safe_load(f)
+    group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+    schemas = {}
+    for version in crd["spec"]["versions"]:
+        schemas[group + "/" + version["name"]] = strict(version["schema"]["openAPIV3Schema"])
+    return kind, schemas
+
+
+def errors_of(doc, kind, schemas, source):
+    """One line per problem, each naming the field: `source: spec.tfReplicaSpecs.Worker.replicas: ...`."""
+    if not isinstance(doc, dict):
+        return [source + ": not a mapping"]
+    if doc.get("kind") != kind:
+        return [source + ": kind: %r is not %s" % (doc.get("kind"), kind)]
+    schema = schemas.get(doc.get("apiVersion"))
+    if schema is None:
+        return [source + ": apiVersion: %r is not one of %s" % (doc.get("apiVersion"), sorted(schemas))]
+    out = []
+    if not (doc.get("metadata") or {}).get("name"):
+        out.append(source + ": metadata.name: required")
+    validator = jsonschema.Draft7Validator(schema)
+    for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        where = ".".join(str(p) for p in error.absolute_path) or "(document)"
+        out.append("%s: %s: %s" % (source, where, error.message))
+    return out
+
+
+def main():
+    source_dir = sys.argv[1] if len(sys.argv) > 1 else os.getcwd()
+    kind, schemas = load_crd(source_dir)
+    failures = []
+
+    examples = {}
+    for rel in EXAMPLES:
+        with open(os.path.join(source_dir, rel)) as f:
+            examples[rel] = yaml.safe_load(f)
+        errors = errors_of(examples[rel], kind, schemas, rel)
+        failures += errors
+        print("%s: %s" % (rel, "valid" if not errors else "%d error(s)" % len(errors)))
+
+    # The check must be able to fail: each broken twin is rejected, naming the field.
+    seed = examples["examples/mnist/tfjob.yaml"]
+
+    def broken(edit):
+        doc = copy.deepcopy(seed)
+        edit(doc)
+        return doc
+
+    def container(doc):
+        return doc["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
+
+    twins = [
+        ("string replicas", "spec.tfReplicaSpecs.Worker.replicas",
+         broken(lambda d: d["spec"]["tfReplicaSpecs"]["Worker"].update(replicas="2"))),
+        ("misspelt restartPolicy", "spec.tfReplicaSpecs.PS",
+         broken(lambda d: d["spec"]["tfReplicaSpecs"]["PS"].update(restartpolicy="Never"))),
+        ("container without a name", "spec.tfReplicaSpecs.Worker.template.spec.containers.0",
+         broken(lambda d: container(d).pop("name"))),
+        ("args not a list", "spec.tfReplicaSpecs.Worker.template.spec.containers.0.args",
+         broken(lambda d: container(d).update(args="--train_steps=10"))),
+        ("string deadline", "spec.runPolicy.activeDeadlineSeconds",
+         broken(lambda d: d["spec"]["runPolicy"].update(activeDeadlineSeconds="soon"))),
+        ("wrong apiVersion", "apiVersion", broken(lambda d: d.update(apiVersion="kubeflow.org/v9"))),
+    ]
+    for what, field, doc in twins:
+        errors = errors_of(doc, kind, schemas, "broken")
+        named = [e for e in errors if e.startswith("broken: " + field + ":")]
+        if not named:
+            failures.append("broken twin (%s) not rejected at %s; errors: %s" % (what, field, errors or "none"))
+        else:
+            print("broken twin (%s) rejected: %s" % (what, named[0]))
+
+    for line in failures:
+        print("FAIL " + line, file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
