@@ -1,0 +1,136 @@
+#!/usr/bin/python3
+"""Checks examples/mnist/workflow.yaml against Argo Workflows' published JSON schema
+(third_party/schemas/argo-workflows.schema.json), strictly: an object whose fields the schema
+lists may not have others (as `argo lint` and the API server's strict decoding reject them).
+The TFJob inside its resource template, with the workflow's default parameters substituted, is
+checked against the TFJob CRD the same way. Then broken twins show the check can fail: each must
+be rejected with an error naming the field.
+
+Usage: workflow_schema_test.py SOURCE_DIR   (Debian's python3-jsonschema and python3-yaml)
+"""
+import copy
+import os
+import re
+import sys
+
+import jsonschema
+import yaml
+
+SCHEMA = "third_party/schemas/argo-workflows.schema.json"
+CRD = "third_party/schemas/kubeflow.org_tfjobs.crd.yaml"
+EXAMPLE = "examples/mnist/workflow.yaml"
+WORKFLOW_DEF = "io.argoproj.workflow.v1alpha1.Workflow"
+
+
+def strict(node):
+    """Unknown fields forbidden wherever an object lists its properties."""
+    if isinstance(node, dict):
+        if "properties" in node and "additionalProperties" not in node and \
+                not node.get("x-kubernetes-preserve-unknown-fields"):
+            node["additionalProperties"] = False
+        for value in node.values():
+            strict(value)
+    elif isinstance(node, list):
+        for value in node:
+            strict(value)
+    return node
+
+
+def load_json_schema(source_dir):
+    import json
+    with open(os.path.join(source_dir, SCHEMA)) as f:
+        full = json.load(f)
+    definitions = strict(copy.deepcopy(full["definitions"]))
+    return {"$ref": "#/definitions/" + WORKFLOW_DEF, "definitions": definitions}
+
+
+def load_tfjob_schema(source_dir):
+    with open(os.path.join(source_dir, CRD)) as f:
+        crd = yaml.safe_load(f)
+    return {crd["spec"]["group"] + "/" + v["name"]: strict(v["schema"]["openAPIV3Schema"])
+            for v in crd["spec"]["versions"]}
+
+
+def errors_of(doc, schema, source):
+    validator = jsonschema.Draft7Validator(schema)
+    out = []
+    for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        where = ".".join(str(p) for p in error.absolute_path) or "(document)"
+        out.append("%s: %s: %s" % (source, where, error.message))
+    return out
+
+
+def tfjob_of(workflow):
+    """The TFJob manifest of the resource template, with default parameters and sample values."""
+    params = {p["name"]: p.get("value", "") for p in workflow["spec"]["arguments"]["parameters"]}
+    for template in workflow["spec"]["templates"]:
+        if "resource" in template:
+            text = template["resource"]["manifest"]
+
+            def value(match):
+                name = match.group(1).strip()
+                if name.startswith("workflow.parameters."):
+                    return str(params[name[len("workflow.parameters."):]])
+                if name == "workflow.name":
+                    return "mnist-abcde"
+                return "/data/" + name.rsplit(".", 1)[-1]
+            return yaml.safe_load(re.sub(r"\{\{([^}]*)\}\}", value, text))
+    return None
+
+
+def main():
+    source_dir = sys.argv[1] if len(sys.argv) > 1 else os.getcwd()
+    schema = load_json_schema(source_dir)
+    tfjob_schemas = load_tfjob_schema(source_dir)
+    failures = []
+
+    with open(os.path.join(source_dir, EXAMPLE)) as f:
+        workflow = yaml.safe_load(f)
+    errors = errors_of(workflow, schema, EXAMPLE)
+    failures += errors
+    print("%s: %s" % (EXAMPLE, "valid" if not errors else "%d error(s)" % len(errors)))
+
+    tfjob = tfjob_of(workflow)
+    if tfjob is None:
+        failures.append(EXAMPLE + ": no resource template with a TFJob")
+    else:
+        schema_tf = tfjob_schemas.get(tfjob.get("apiVersion"))
+        errors = errors_of(tfjob, schema_tf, EXAMPLE + " (train's TFJob)") if schema_tf else \
+            [EXAMPLE + ": TFJob apiVersion %r not in the CRD" % tfjob.get("apiVersion")]
+        failures += errors
+        print("%s: the train step's TFJob: %s" % (EXAMPLE, "valid" if not errors else "%d error(s)" % len(errors)))
+
+    def broken(edit):
+        doc = copy.deepcopy(workflow)
+        edit(doc)
+        return doc
+
+    def template(doc, name):
+        return next(t for t in doc["spec"]["templates"] if t["name"] == name)
+
+    twins = [
+        ("misspelt entrypoint", "spec", broken(lambda d: d["spec"].update(entrypont=d["spec"].pop("entrypoint")))),
+        ("string parallelism", "spec.parallelism", broken(lambda d: d["spec"].update(parallelism="many"))),
+        ("script command not a list", "spec.templates.1.script.command",
+         broken(lambda d: template(d, "get-workflow-info")["script"].update(command="sh"))),
+        ("output parameter without a name", "spec.templates.1.outputs.parameters.0",
+         broken(lambda d: template(d, "get-workflow-info")["outputs"]["parameters"][0].pop("name"))),
+        ("unknown field in a step", "spec.templates.0.steps.0.0",
+         broken(lambda d: d["spec"]["templates"][0]["steps"][0][0].update(templat="x"))),
+        ("wrong kind", "kind", broken(lambda d: d.update(kind="Workflows"))),
+    ]
+    for what, field, doc in twins:
+        errors = errors_of(doc, schema, "broken")
+        named = [e for e in errors if e.startswith("broken: " + field + ":")]
+        if not named:
+            failures.append("broken twin (%s) not rejected at %s; errors: %s" % (what, field, errors[:3] or "none"))
+        else:
+            print("broken twin (%s) rejected: %s" % (what, named[0][:160]))
+
+    for line in failures:
+        print("FAIL " + line, file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
