@@ -172,6 +172,16 @@ TEST_F(DataCliS3Test, CacheFromS3IsIdempotent) {
   auto second = Loom({"cache", prefix_ + "ds", "--dir", dir_.Join("cache")});
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_NE(second.out.find(": 0 downloaded"), std::string::npos) << second.out;
+  // One corrupted byte in the local copy: detected and fetched again from the server.
+  std::string original = ReadFile(dir_.Join("cache/part-2")).value();
+  std::string changed = original;
+  changed[1234] ^= 0x20;
+  ASSERT_TRUE(WriteFileAtomic(dir_.Join("cache/part-2"), changed).ok());
+  auto third = Loom({"cache", prefix_ + "ds", "--dir", dir_.Join("cache")});
+  ASSERT_EQ(third.exit_code, 0) << third.err;
+  EXPECT_NE(third.out.find(": 1 downloaded"), std::string::npos) << third.out;
+  EXPECT_NE(third.out.find("1 re-fetched after failing verification"), std::string::npos) << third.out;
+  EXPECT_EQ(ReadFile(dir_.Join("cache/part-2")).value(), original);
 }
 
 TEST_F(DataCliS3Test, TwoCachesAtOnceDownloadOnceAndBothSucceed) {
@@ -203,6 +213,7 @@ TEST_F(DataCliS3Test, TrainAndEvalReadMnistFromS3ThroughTheCache) {
                             dir_.Join("train"), "--export_dir", dir_.Join("export")},
                            {"LOOM_HOME=" + home.path()});
   ASSERT_EQ(train.exit_code, 0) << train.err;
+  ExpectNoSecretIn(train);
   EXPECT_NE(train.err.find("4 objects in"), std::string::npos) << train.err;
   EXPECT_EQ(Downloaded(train.err), 4) << train.err;
   // The copy the cache made is byte for byte the files put in.
