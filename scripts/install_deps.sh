@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
   zlib1g-dev                                  # gzip IDX files
+  libpng-dev                                  # loom predict digit.png: PNG decoding (src/data/png.cc)
   libopenblas-dev libopenblas0-pthread        # the math (see src/nn/README)
   libdnnl-dev                                 # oneDNN: sgemm and convolutions of src/nn (measured faster, src/nn/README.md)
   ocl-icd-opencl-dev                          # Debian's dnnl-config.cmake requires OpenCL (only a Recommends of libdnnl-dev)
@@ -25,6 +26,7 @@ packages=(
   # serving (src/net/http_server, src/serving, bench/serving)
   libmicrohttpd-dev                           # HTTP server of loom serve, chosen by measurement (src/serving/README.md)
   wrk nginx-light                             # bench/serving: load generator, and nginx's static response as the HTTP ceiling
+  chromium                                    # tests/ui: the web UI's browser tests (driven by npm playwright-core, no browser download)
   libsqlite3-dev                              # src/workflow's store: workflows, nodes and logs in one SQLite file
   libarchive-dev                              # src/workflow/artifacts.cc: Argo's tgz artifacts (tar+gzip, safe extraction)
 )

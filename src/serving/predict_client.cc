@@ -43,40 +43,60 @@ StatusOr<int64_t> ClassOf(const std::string& body, bool v2) {
   return DataLoss("the answer has no outputs[name=classes].data[0]: " + body.substr(0, 200));
 }
 
-}  // namespace
-
-std::string PredictBody(const float* image, int64_t size, const std::string& signature) {
-  std::string body;
-  body.reserve(static_cast<size_t>(size) * 12 + 64);
-  body = "{";
-  if (!signature.empty()) body += "\"signature_name\": " + Json(signature).dump() + ", ";
-  body += "\"instances\": [[";
-  AppendFloats(image, size, &body);
-  body += "]]}";
-  return body;
-}
-
-std::string InferBodyV2(const float* image, int64_t size) {
-  std::string body;
-  body.reserve(static_cast<size_t>(size) * 12 + 128);
-  body = "{\"inputs\": [{\"name\": \"images\", \"shape\": [1, " + std::to_string(size) +
-         "], \"datatype\": \"FP32\", \"data\": [";
-  AppendFloats(image, size, &body);
-  body += "]}]}";
-  return body;
-}
-
-StatusOr<PredictReport> RunPredictions(const PredictClientOptions& options, const Dataset& data,
-                                       int64_t num_tests) {
+// The predict URL path of `options` (v1 :predict or v2 /infer), or an error naming the flag.
+StatusOr<std::string> PredictPath(const PredictClientOptions& options) {
   if (options.server.empty()) return InvalidArgument("--server: must be host:port");
-  if (options.concurrency < 1) return InvalidArgument("--concurrency: must be >= 1");
-  const int64_t n = num_tests <= 0 ? data.size : std::min(num_tests, data.size);
   if (options.protocol != "v1" && options.protocol != "v2")
     return InvalidArgument("--protocol: \"" + options.protocol + "\" is not v1 or v2");
   const bool v2 = options.protocol == "v2";
   std::string path = (v2 ? "/v2/models/" : "/v1/models/") + net::UrlEncode(options.model, false);
   if (options.version >= 0) path += "/versions/" + std::to_string(options.version);
   path += v2 ? "/infer" : ":predict";
+  return path;
+}
+
+// A non-200 answer as an error carrying the server's {"error": ...} message.
+Status ErrorOf(const net::HttpResponse& response) {
+  auto body = ParseJson(response.body, "response");
+  std::string message = body.ok() && body->contains("error") && (*body)["error"].is_string()
+                            ? (*body)["error"].get<std::string>()
+                            : response.body.substr(0, 200);
+  return Unavailable(std::to_string(response.status) + ": " + message);
+}
+
+}  // namespace
+
+std::string PredictBody(const float* images, int64_t n, int64_t features, const std::string& signature) {
+  std::string body;
+  body.reserve(static_cast<size_t>(n * features) * 12 + 64);
+  body = "{";
+  if (!signature.empty()) body += "\"signature_name\": " + Json(signature).dump() + ", ";
+  body += "\"instances\": [";
+  for (int64_t i = 0; i < n; ++i) {
+    body += i ? ", [" : "[";
+    AppendFloats(images + i * features, features, &body);
+    body += ']';
+  }
+  body += "]}";
+  return body;
+}
+
+std::string InferBodyV2(const float* images, int64_t n, int64_t features) {
+  std::string body;
+  body.reserve(static_cast<size_t>(n * features) * 12 + 128);
+  body = "{\"inputs\": [{\"name\": \"images\", \"shape\": [" + std::to_string(n) + ", " +
+         std::to_string(features) + "], \"datatype\": \"FP32\", \"data\": [";
+  AppendFloats(images, n * features, &body);
+  body += "]}]}";
+  return body;
+}
+
+StatusOr<PredictReport> RunPredictions(const PredictClientOptions& options, const Dataset& data,
+                                       int64_t num_tests) {
+  if (options.concurrency < 1) return InvalidArgument("--concurrency: must be >= 1");
+  const int64_t n = num_tests <= 0 ? data.size : std::min(num_tests, data.size);
+  LOOM_ASSIGN_OR_RETURN(const std::string path, PredictPath(options));
+  const bool v2 = options.protocol == "v2";
   const std::string url = "http://" + options.server + path;
 
   std::atomic<int64_t> next{0};
@@ -100,8 +120,8 @@ StatusOr<PredictReport> RunPredictions(const PredictClientOptions& options, cons
     while (!failed.load()) {
       int64_t i = next.fetch_add(1);
       if (i >= n) break;
-      request.body = v2 ? InferBodyV2(data.image(i), data.features)
-                        : PredictBody(data.image(i), data.features, options.signature);
+      request.body = v2 ? InferBodyV2(data.image(i), 1, data.features)
+                        : PredictBody(data.image(i), 1, data.features, options.signature);
       auto start = std::chrono::steady_clock::now();
       auto response = (*client)->Send(request);
       latencies[static_cast<size_t>(i)] =
@@ -111,11 +131,7 @@ StatusOr<PredictReport> RunPredictions(const PredictClientOptions& options, cons
       if (!response.ok()) {
         error = response.status();
       } else if (response->status != 200) {
-        auto body = ParseJson(response->body, "response");
-        std::string message = body.ok() && body->contains("error") && (*body)["error"].is_string()
-                                  ? (*body)["error"].get<std::string>()
-                                  : response->body.substr(0, 200);
-        error = Unavailable(std::to_string(response->status) + ": " + message);
+        error = ErrorOf(*response);
       } else {
         auto predicted_class = ClassOf(response->body, v2);
         if (predicted_class.ok()) predicted = *predicted_class;
@@ -150,6 +166,84 @@ StatusOr<PredictReport> RunPredictions(const PredictClientOptions& options, cons
   report.p90_ms = pct(0.90);
   report.p99_ms = pct(0.99);
   return report;
+}
+
+}  // namespace loom::serving
+
+namespace loom::serving {
+namespace {
+
+// Appends the k numbers of a JSON array to out; false if it is not k numbers.
+bool ReadScores(const Json& j, int64_t k, std::vector<float>* out) {
+  if (!j.is_array() || static_cast<int64_t>(j.size()) != k) return false;
+  for (const Json& v : j) {
+    if (!v.is_number()) return false;
+    out->push_back(v.get<float>());
+  }
+  return true;
+}
+
+// The n answers of a 200 body: v1 predictions[i].{scores, classes}, or v2 outputs scores
+// (data [n*10]) and classes (data [n]).
+StatusOr<std::vector<ImagePrediction>> PredictionsOf(const std::string& body, int64_t n, bool v2) {
+  LOOM_ASSIGN_OR_RETURN(Json j, ParseJson(body, "response"));
+  std::vector<ImagePrediction> out(static_cast<size_t>(n));
+  const std::string excerpt = body.substr(0, 200);
+  if (!v2) {
+    const Json* p = j.contains("predictions") ? &j["predictions"] : nullptr;
+    if (!p || !p->is_array() || static_cast<int64_t>(p->size()) != n)
+      return DataLoss("the answer has no predictions for " + std::to_string(n) + " images: " + excerpt);
+    for (int64_t i = 0; i < n; ++i) {
+      const Json& row = (*p)[i];
+      if (!row.is_object() || !row.contains("classes") || !row["classes"].is_number_integer() ||
+          !row.contains("scores") || !ReadScores(row["scores"], 10, &out[i].scores))
+        return DataLoss("predictions[" + std::to_string(i) + "]: want scores[10] and classes: " + excerpt);
+      out[i].digit = row["classes"].get<int64_t>();
+    }
+    return out;
+  }
+  const Json* scores = nullptr;
+  const Json* classes = nullptr;
+  if (j.contains("outputs") && j["outputs"].is_array()) {
+    for (const Json& o : j["outputs"]) {
+      if (!o.is_object() || !o.contains("data")) continue;
+      if (o.value("name", "") == "scores") scores = &o["data"];
+      if (o.value("name", "") == "classes") classes = &o["data"];
+    }
+  }
+  std::vector<float> flat;
+  if (!scores || !ReadScores(*scores, n * 10, &flat))
+    return DataLoss("outputs[name=scores].data: want " + std::to_string(n * 10) + " numbers: " + excerpt);
+  if (!classes || !classes->is_array() || static_cast<int64_t>(classes->size()) != n)
+    return DataLoss("outputs[name=classes].data: want " + std::to_string(n) + " integers: " + excerpt);
+  for (int64_t i = 0; i < n; ++i) {
+    if (!(*classes)[i].is_number_integer())
+      return DataLoss("outputs[name=classes].data[" + std::to_string(i) + "]: not an integer: " + excerpt);
+    out[i].digit = (*classes)[i].get<int64_t>();
+    out[i].scores.assign(flat.begin() + i * 10, flat.begin() + (i + 1) * 10);
+  }
+  return out;
+}
+
+}  // namespace
+
+StatusOr<std::vector<ImagePrediction>> PredictImages(const PredictClientOptions& options, const float* images,
+                                                     int64_t n, int64_t features) {
+  LOOM_ASSIGN_OR_RETURN(const std::string path, PredictPath(options));
+  const bool v2 = options.protocol == "v2";
+  LOOM_ASSIGN_OR_RETURN(auto client, net::HttpClient::Create(net::HttpClientOptions{}));
+  net::HttpRequest request;
+  request.method = "POST";
+  request.url = "http://" + options.server + path;
+  request.headers = {{"Content-Type", "application/json"}};
+  request.body = v2 ? InferBodyV2(images, n, features) : PredictBody(images, n, features, options.signature);
+  const std::string where = options.server + ": POST " + path;
+  auto response = client->Send(request);
+  if (!response.ok()) return response.status().WithPrefix(where);
+  if (response->status != 200) return ErrorOf(*response).WithPrefix(where);
+  auto predictions = PredictionsOf(response->body, n, v2);
+  if (!predictions.ok()) return predictions.status().WithPrefix(where);
+  return predictions;
 }
 
 }  // namespace loom::serving

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "data/dataset.h"
@@ -28,10 +29,22 @@ struct PredictReport {
   double p50_ms = 0, p90_ms = 0, p99_ms = 0;  // per-request latency
 };
 
-// The request body for one image, floats written shortest-exact (the server reads back the
-// very floats `loom eval` uses): TF Serving's row format, or (v2) a KServe FP32 tensor.
-std::string PredictBody(const float* image, int64_t size, const std::string& signature);
-std::string InferBodyV2(const float* image, int64_t size);
+// The request body for n images of `features` floats each, floats written shortest-exact (the
+// server reads back the very floats `loom eval` uses): TF Serving's row format, or (v2) a
+// KServe FP32 tensor [n, features].
+std::string PredictBody(const float* images, int64_t n, int64_t features, const std::string& signature);
+std::string InferBodyV2(const float* images, int64_t n, int64_t features);
+
+// One image's answer: the predicted class and the scores of every class.
+struct ImagePrediction {
+  int64_t digit = -1;
+  std::vector<float> scores;
+};
+
+// Sends n images in one request and returns the answer for each, in order. Errors as
+// RunPredictions'; an answer without n scores rows and classes is DATA_LOSS naming the field.
+StatusOr<std::vector<ImagePrediction>> PredictImages(const PredictClientOptions& options, const float* images,
+                                                     int64_t n, int64_t features);
 
 // Runs the first num_tests examples of `data` (all if num_tests <= 0 or larger). The first
 // failed request (connection or non-200) ends the run with its error:

@@ -4,10 +4,17 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <regex>
+#include <sstream>
 #include <thread>
 
+#include "core/file.h"
 #include "core/json.h"
+#include "data/mnist.h"
+#include "data/png.h"
+#include "export/bundle.h"
+#include "nn/model.h"
 #include "test_util/bundles.h"
 #include "test_util/raw_http.h"
 #include "test_util/subprocess.h"
@@ -157,6 +164,80 @@ TEST(ServeCliTest, PredictErrorRateEqualsEvalAccuracy) {
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.err.find("404: Servable not found for request: Latest(other)"), std::string::npos)
       << missing.err;
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.Wait().exit_code, 0);
+}
+
+// `loom predict a.png b.png`: each picture prepared as MNIST was and sent; the digit and scores
+// printed are the model's on the prepared picture, over v1 and v2; a blank picture is one line.
+TEST(ServeCliTest, PredictPngFiles) {
+  ScratchDir dir;
+  std::string base = dir.Join("models/mnist");
+  std::string mnist = loom::testing::MnistDir();
+  auto train = loom::testing::Run({loom::testing::LoomBinary(), "train", "--train_dir=" + dir.Join("train"),
+                                   "--train_steps=200", "--data_dir=" + mnist, "--export_dir=" + base},
+                                  dir.path());
+  ASSERT_EQ(train.exit_code, 0) << train.err;
+  auto test = LoadMnistFiles(JoinPath(mnist, kMnistTestImages), JoinPath(mnist, kMnistTestLabels));
+  ASSERT_TRUE(test.ok()) << test.status().ToString();
+  // Test images 0..4, 3x larger, black ink on white RGB paper.
+  std::vector<std::string> files;
+  for (int64_t i = 0; i < 5; ++i) {
+    std::vector<uint8_t> rgb(84 * 84 * 3);
+    for (int y = 0; y < 84; ++y)
+      for (int x = 0; x < 84; ++x)
+        for (int c = 0; c < 3; ++c)
+          rgb[(y * 84 + x) * 3 + c] = static_cast<uint8_t>(255 - std::lround(test->image(i)[y / 3 * 28 + x / 3] * 255));
+    auto png = EncodePng(84, 84, 3, rgb.data());
+    ASSERT_TRUE(png.ok());
+    files.push_back(dir.Join("digit" + std::to_string(i) + ".png"));
+    ASSERT_TRUE(WriteFileAtomic(files.back(), *png).ok());
+  }
+  auto bundle = exporter::ReadBundle(base);
+  ASSERT_TRUE(bundle.ok()) << bundle.status().ToString();
+  auto model = nn::Model::Create(bundle->spec, nn::ModelOptions{});
+  ASSERT_TRUE(model.ok());
+  ASSERT_TRUE((*model)->LoadParameters(bundle->weights, "bundle").ok());
+
+  Process server({loom::testing::LoomBinary(), "serve", "--rest_api_port=0", "--model_name=mnist",
+                  "--model_base_path=" + base, "--file_system_poll_wait_seconds=0"},
+                 dir.path());
+  int port = WaitForPort(server);
+  ASSERT_GT(port, 0) << server.Wait().err;
+  for (const std::string protocol : {"v1", "v2"}) {
+    std::vector<std::string> argv = {loom::testing::LoomBinary(), "predict", "--server=127.0.0.1:" + std::to_string(port),
+                                     "--model=mnist", "--protocol=" + protocol};
+    argv.insert(argv.end(), files.begin(), files.end());
+    auto predict = loom::testing::Run(argv, dir.path());
+    ASSERT_EQ(predict.exit_code, 0) << predict.err;
+    std::istringstream lines(predict.out);
+    std::string line;
+    for (const std::string& file : files) {
+      ASSERT_TRUE(std::getline(lines, line)) << predict.out;
+      std::smatch m;
+      ASSERT_TRUE(std::regex_match(line, m, std::regex("(.*): digit ([0-9]), scores \\[(.*)\\]"))) << line;
+      EXPECT_EQ(m[1], file);
+      auto image = MnistFromImage(*ReadPng(file), file);
+      ASSERT_TRUE(image.ok());
+      float scores[10];
+      (*model)->Predict(image->data(), 1, scores);
+      EXPECT_EQ(std::stoi(m[2]), std::max_element(scores, scores + 10) - scores) << line;
+      std::istringstream printed(std::regex_replace(std::string(m[3]), std::regex(","), " "));
+      for (int k = 0; k < 10; ++k) {
+        float v = -1;
+        printed >> v;
+        EXPECT_NEAR(v, scores[k], 1e-5 + 1e-5 * scores[k]) << line;
+      }
+    }
+  }
+  std::vector<uint8_t> white(40 * 30, 255);
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("blank.png"), *EncodePng(40, 30, 1, white.data())).ok());
+  auto blank = loom::testing::Run({loom::testing::LoomBinary(), "predict", "--server=127.0.0.1:" + std::to_string(port),
+                                   "--model=mnist", files[0], dir.Join("blank.png")},
+                                  dir.path());
+  EXPECT_EQ(blank.exit_code, 1);
+  EXPECT_NE(blank.err.find(dir.Join("blank.png") + ": no digit found: the image is blank"), std::string::npos)
+      << blank.err;
   server.Signal(SIGTERM);
   EXPECT_EQ(server.Wait().exit_code, 0);
 }

@@ -1,20 +1,53 @@
 // loom predict: the mnist client. Sends MNIST test images to a model server (`loom serve` or
 // TF Serving) and prints "Inference error rate: X%" as the seed's mnist_client.py did, plus
-// the request latencies.
+// the request latencies; or, given PNG files, prepares each as MNIST was (data/png.h) and
+// prints the digit and the scores the server answers.
+#include <algorithm>
 #include <cstdio>
 
 #include "commands.h"
 #include "core/file.h"
 #include "data/mnist.h"
+#include "data/png.h"
 #include "serving/predict_client.h"
 
 namespace loom::cli {
+namespace {
+
+// `loom predict a.png b.png`: "a.png: digit 7, scores [...]" for each file.
+int PredictPngs(const serving::PredictClientOptions& options, const std::vector<std::string>& files) {
+  constexpr size_t kPerRequest = 100;
+  for (size_t first = 0; first < files.size(); first += kPerRequest) {
+    const size_t count = std::min(kPerRequest, files.size() - first);
+    std::vector<float> images;
+    for (size_t i = first; i < first + count; ++i) {
+      auto png = ReadPng(files[i]);
+      if (!png.ok()) return Fail("predict", png.status());
+      auto mnist = MnistFromImage(*png, files[i]);
+      if (!mnist.ok()) return Fail("predict", mnist.status());
+      images.insert(images.end(), mnist->begin(), mnist->end());
+    }
+    auto predictions = serving::PredictImages(options, images.data(), static_cast<int64_t>(count), kMnistPixels);
+    if (!predictions.ok()) return Fail("predict", predictions.status());
+    for (size_t i = 0; i < count; ++i) {
+      const serving::ImagePrediction& p = (*predictions)[i];
+      printf("%s: digit %lld, scores [", files[first + i].c_str(), static_cast<long long>(p.digit));
+      for (size_t k = 0; k < p.scores.size(); ++k) printf("%s%.6g", k ? ", " : "", p.scores[k]);
+      printf("]\n");
+    }
+  }
+  return 0;
+}
+
+}  // namespace
 
 int RunPredict(const Args& args) {
   serving::PredictClientOptions options;
   std::string images, labels, data_dir = DefaultDataDir();
   int64_t num_tests = 1000;
-  FlagSet flags("loom predict --server HOST:PORT --model NAME [--num_tests N] [--concurrency C]");
+  FlagSet flags(
+      "loom predict --server HOST:PORT --model NAME [--num_tests N] [--concurrency C]\n"
+      "       loom predict --server HOST:PORT --model NAME DIGIT.png...");
   flags.String("server", &options.server, "the model server's REST address, host:port");
   flags.String("model", &options.model, "model name");
   flags.Int("version", &options.version, "model version (default: the latest)");
@@ -28,9 +61,10 @@ int RunPredict(const Args& args) {
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "predict", &code)) return code;
-  if (!positional.empty())
-    return Fail("predict", Unimplemented("image files (\"" + positional[0] +
-                                         "\"): PNG input is not implemented yet; use --images"));
+  if (!positional.empty()) {
+    if (!images.empty()) return Fail("predict", InvalidArgument("--images: give it or PNG files, not both"));
+    return PredictPngs(options, positional);
+  }
   if (images.empty() != labels.empty())
     return Fail("predict", InvalidArgument("--images and --labels: give both or neither"));
   if (images.empty()) {
