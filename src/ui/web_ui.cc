@@ -15,6 +15,7 @@ namespace loom::ui {
 
 const Asset* FindAsset(std::string_view path) {
   if (path == "/") path = "/index.html";
+  if (path == "/favicon.ico") path = "/favicon.svg";  // what browsers ask for by themselves
   for (size_t i = 0; i < kAssetCount; ++i) {
     if (kAssets[i].path == path) return &kAssets[i];
   }

@@ -28,6 +28,7 @@ const page = context.pages()[0] || await context.newPage();
 const consoleErrors = [];
 page.on('console', m => { if (m.type() === 'error') consoleErrors.push(m.text()); });
 page.on('pageerror', e => consoleErrors.push(String(e)));
+page.on('response', r => { if (r.status() === 404) consoleErrors.push('404 for ' + r.url()); });
 
 let failures = 0;
 async function check(name, fn) {

@@ -22,7 +22,7 @@ if ! cmp -s "$here/package-lock.json" "$out/node/package-lock.json" || [[ ! -d $
   cp "$here/package.json" "$here/package-lock.json" "$out/node/"
   (cd "$out/node" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
-ln -sf "$here/browser_test.mjs" "$out/node/browser_test.mjs"
+cp "$here/browser_test.mjs" "$out/node/browser_test.mjs"  # beside node_modules, where imports resolve
 
 home=$(mktemp -d "${TMPDIR:-/tmp}/loom_ui_test_XXXXXX")
 export LOOM_HOME=$home

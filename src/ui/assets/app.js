@@ -411,7 +411,10 @@ function chart(tag, series, weight) {
   const path = pts => pts.filter(([, y]) => isFinite(y)).map(([x, y], i) => (i ? 'L' : 'M') + sx(x).toFixed(1) + ',' + sy(y).toFixed(1)).join('');
   for (const ser of series) {
     if (weight > 0) s.append(svg('path', { d: path(ser.points.map(([x, , y]) => [x, y])), fill: 'none', stroke: ser.color, 'stroke-opacity': 0.25, 'stroke-width': 1 }));
-    s.append(svg('path', { class: 'series', 'data-run': ser.run, d: path(smooth(ser.points, weight)), fill: 'none', stroke: ser.color, 'stroke-width': 2 }));
+    const smoothed = smooth(ser.points, weight);
+    s.append(svg('path', { class: 'series', 'data-run': ser.run, d: path(smoothed), fill: 'none', stroke: ser.color, 'stroke-width': 2 }));
+    // A few points (an evaluation every N steps) would be an invisible line: mark each.
+    if (smoothed.length <= 30) for (const [x, y] of smoothed) if (isFinite(y)) s.append(svg('circle', { cx: sx(x), cy: sy(y), r: 3.5, fill: ser.color }));
   }
   const last = series.map(ser => {
     const sm = smooth(ser.points, weight);
