@@ -169,11 +169,12 @@ TEST_F(DistributedJobTest, ExitCodeOneFailsTheJob) {
   EXPECT_FALSE(AnyAlive(status));
 }
 
-// ExitCode: 137 (SIGKILL) restarts the replica; the second run succeeds.
+// ExitCode: 137 (SIGKILL) restarts the replica; the second run succeeds. ($$$$: the command is
+// expanded as Kubernetes does, where $$ stands for one $.)
 TEST_F(DistributedJobTest, ExitCode137Restarts) {
   const std::string marker = work_.Join("ran-once");
   const std::string file = WriteJob(
-      "retry", Shell("Worker", "ExitCode", "if [ -f " + marker + " ]; then exit 0; fi; touch " + marker + "; kill -9 $$"));
+      "retry", Shell("Worker", "ExitCode", "if [ -f " + marker + " ]; then exit 0; fi; touch " + marker + "; kill -9 $$$$"));
   ProcessResult r = Loom({"job", "run", file});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   Json status = Status("retry");
