@@ -12,19 +12,18 @@
 namespace loom::exporter {
 namespace {
 
-constexpr char kModelJson[] = "model.json";
-constexpr char kWeights[] = "weights.safetensors";
+constexpr const char* kModelJson = kModelJsonFile;
+constexpr const char* kWeights = kWeightsFile;
 constexpr char kFormat[] = "loom.model.v1";
 
-// A version directory name: digits only, no leading zero, fits int64.
-int64_t ParseVersion(const std::string& name) {
+}  // namespace
+
+int64_t ParseVersionName(const std::string& name) {
   if (name.empty() || name.size() > 18 || name[0] == '0' ||
       name.find_first_not_of("0123456789") != std::string::npos)
     return -1;
   return std::strtoll(name.c_str(), nullptr, 10);
 }
-
-}  // namespace
 
 Json ModelJson(const nn::ModelSpec& spec, const std::string& model_name, int64_t global_step) {
   int64_t features = 1;
@@ -49,7 +48,7 @@ StatusOr<std::vector<int64_t>> ListVersions(const std::string& base_path) {
   LOOM_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(base_path));
   std::vector<int64_t> versions;
   for (const std::string& n : names) {
-    int64_t v = ParseVersion(n);
+    int64_t v = ParseVersionName(n);
     if (v > 0 && IsDirectory(JoinPath(base_path, n))) versions.push_back(v);
   }
   std::sort(versions.begin(), versions.end());
@@ -108,7 +107,7 @@ StatusOr<Bundle> ReadBundle(const std::string& path) {
       return NotFound(path + ": no model.json and no numbered version directories");
     bundle.path = JoinPath(path, std::to_string(versions->back()));
   }
-  bundle.version = ParseVersion(Basename(bundle.path));
+  bundle.version = ParseVersionName(Basename(bundle.path));
   const std::string json_path = JoinPath(bundle.path, kModelJson);
   LOOM_ASSIGN_OR_RETURN(bundle.model_json, ReadJsonOrYamlFile(json_path));
   if (!bundle.model_json.is_object() || bundle.model_json.value("format", "") != kFormat)

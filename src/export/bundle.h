@@ -15,6 +15,12 @@
 
 namespace loom::exporter {
 
+inline constexpr char kModelJsonFile[] = "model.json";
+inline constexpr char kWeightsFile[] = "weights.safetensors";
+
+// A version directory's number: digits only, no leading zero, fits int64; -1 for any other name.
+int64_t ParseVersionName(const std::string& name);
+
 struct Bundle {
   std::string path;     // <base>/<version>
   int64_t version = 0;

@@ -46,6 +46,8 @@ StatusOr<std::unique_ptr<ModelServer>> ModelServer::BuildAndStart(const ModelSer
   }
   source_options.poll_wait_seconds = options.file_system_poll_wait_seconds;
   source_options.clock = options.clock;
+  source_options.cache_dir = options.model_cache_dir;
+  source_options.s3 = options.s3;
   ServableManager* manager = server->manager_.get();
   LOOM_ASSIGN_OR_RETURN(server->source_,
                         FileSystemSource::Create(source_options, [manager](const std::string& name,

@@ -23,12 +23,15 @@ struct ModelServerOptions {
   int rest_api_port = 8501;                     // 0 picks a free port (tests)
   int rest_api_num_threads = 0;                 // HTTP event threads; 0: number of CPUs
   std::string model_name = "default";           // TF Serving's default name
-  std::string model_base_path;                  // <base>/<version>/ directories; file:// ok
+  std::string model_base_path;                  // <base>/<version>/ directories; file:// or s3://
   std::string model_version_policy = "latest 1";  // latest [N] | all | specific V[,V...]
   // Several models (TF Serving's ModelServerConfig, text or YAML; model_config.h). When set,
   // model_name, model_base_path and model_version_policy are not used.
   std::string model_config_file;
   double file_system_poll_wait_seconds = 1;     // 0: load once at start
+  // Versions from s3:// and file:// base paths are copied here before loading (source.h).
+  std::string model_cache_dir;
+  storage::S3Options s3;                        // endpoint and credentials for s3:// base paths
   size_t max_body_bytes = 64u << 20;            // larger requests get 413
   int connection_timeout_seconds = 60;          // idle or stalled connections are closed
   int num_model_instances = 0;                  // concurrent Predicts per version; 0: CPUs

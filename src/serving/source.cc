@@ -1,10 +1,13 @@
 #include "serving/source.h"
 
+#include <algorithm>
 #include <set>
 
 #include "core/file.h"
 #include "core/logging.h"
 #include "export/bundle.h"
+#include "storage/dataset_cache.h"
+#include "storage/store_url.h"
 
 namespace loom::serving {
 
@@ -22,10 +25,6 @@ StatusOr<std::unique_ptr<FileSystemSource>> FileSystemSource::Create(
     std::string field = JoinField("models", i);
     if (m.name.empty()) return InvalidArgument(field + ".name: must be set");
     if (m.base_path.empty()) return InvalidArgument(field + ".base_path: must be set");
-    if (m.base_path.rfind("s3://", 0) == 0)
-      return Unimplemented(field + ".base_path: \"" + m.base_path +
-                           "\": s3:// model paths are not supported yet; copy the model to a "
-                           "local directory (loom data get)");
     if (!names.insert(m.name).second)
       return InvalidArgument(field + ".name: \"" + m.name + "\" is configured twice");
   }
@@ -33,14 +32,93 @@ StatusOr<std::unique_ptr<FileSystemSource>> FileSystemSource::Create(
     return InvalidArgument("file_system_poll_wait_seconds: must be >= 0");
   std::unique_ptr<FileSystemSource> source(new FileSystemSource(options, std::move(callback)));
   if (source->options_.clock == nullptr) source->options_.clock = DefaultClock();
+  for (size_t i = 0; i < options.models.size(); ++i) {
+    const ModelSourceConfig& m = options.models[i];
+    const bool s3 = m.base_path.rfind("s3://", 0) == 0;
+    if (!s3 && (m.base_path.rfind("file://", 0) != 0 || options.cache_dir.empty())) continue;
+    const std::string field = JoinField("models", i) + ".base_path";
+    if (options.cache_dir.empty())
+      return InvalidArgument(field + ": \"" + m.base_path + "\": an s3:// model needs a local cache directory");
+    auto url = storage::ParseStoreUrl(m.base_path);
+    if (!url.ok()) return url.status().WithPrefix(field);
+    storage::S3Options s3_options = options.s3;
+    s3_options.bucket = url->bucket;
+    auto store = storage::OpenStore(*url, s3_options);
+    if (!store.ok()) return store.status().WithPrefix(field);
+    StoreModel sm;
+    sm.store = std::move(*store);
+    sm.prefix = url->key;
+    if (!sm.prefix.empty() && sm.prefix.back() != '/') sm.prefix += '/';
+    std::string key_dir = url->key;
+    while (!key_dir.empty() && key_dir.back() == '/') key_dir.pop_back();
+    sm.cache_dir = JoinPath(JoinPath(options.cache_dir, s3 ? url->bucket : std::string("file")), key_dir);
+    source->stores_[m.name] = std::move(sm);
+  }
   return source;
 }
 
 FileSystemSource::~FileSystemSource() { Stop(); }
 
+StatusOr<std::vector<AspiredVersion>> FileSystemSource::PollStore(const ModelSourceConfig& model,
+                                                                   StoreModel& sm) {
+  LOOM_ASSIGN_OR_RETURN(std::vector<storage::ObjectInfo> objects, sm.store->ListAll(sm.prefix));
+  // The files of each numbered version directory.
+  std::map<int64_t, std::set<std::string>> files;
+  for (const storage::ObjectInfo& o : objects) {
+    const std::string rest = o.key.substr(sm.prefix.size());
+    const size_t slash = rest.find('/');
+    if (slash == std::string::npos) continue;
+    const int64_t v = exporter::ParseVersionName(rest.substr(0, slash));
+    if (v > 0) files[v].insert(rest.substr(slash + 1));
+  }
+  std::vector<int64_t> complete;
+  for (const auto& [v, names] : files)
+    if (names.count(exporter::kModelJsonFile) && names.count(exporter::kWeightsFile)) complete.push_back(v);
+  std::string where = sm.store->Describe();
+  if (where.back() != '/') where += '/';
+  where += sm.prefix;
+  for (;;) {
+    const std::vector<int64_t> chosen = ApplyVersionPolicy(model.policy, complete);
+    bool copied_all = true;
+    for (int64_t v : chosen) {
+      if (sm.cached.count(v)) continue;
+      storage::CacheOptions cache;
+      cache.dir = JoinPath(sm.cache_dir, std::to_string(v));
+      auto copied = storage::CacheDataset(*sm.store, sm.prefix + std::to_string(v) + "/", cache);
+      if (!copied.ok()) {
+        LOOM_LOG(WARNING) << "model " << model.name << ": version " << v << " not copied from " << where << ": "
+                          << copied.status().message();
+        complete.erase(std::find(complete.begin(), complete.end(), v));
+        copied_all = false;
+        break;
+      }
+      LOOM_LOG(INFO) << "model " << model.name << ": version " << v << " copied from " << where << v << "/ to "
+                     << cache.dir << " (" << copied->downloaded << " of " << copied->objects << " files fetched, "
+                     << copied->bytes_downloaded << " bytes)";
+      sm.cached[v] = cache.dir;
+    }
+    if (!copied_all) continue;
+    std::vector<AspiredVersion> aspired;
+    for (int64_t v : chosen) aspired.push_back({v, sm.cached[v]});
+    return aspired;
+  }
+}
+
 Status FileSystemSource::PollOnce() {
+  std::lock_guard<std::mutex> lock(poll_mu_);
   Status first;
   for (const ModelSourceConfig& m : options_.models) {
+    if (auto it = stores_.find(m.name); it != stores_.end()) {
+      auto aspired = PollStore(m, it->second);
+      if (!aspired.ok()) {
+        Status s = aspired.status().WithPrefix("model " + m.name);
+        LOOM_LOG(WARNING) << s.message();
+        if (first.ok()) first = s;
+        continue;
+      }
+      callback_(m.name, std::move(*aspired));
+      continue;
+    }
     std::string base = LocalPathOf(m.base_path);
     auto versions = exporter::ListVersions(base);
     if (!versions.ok()) {

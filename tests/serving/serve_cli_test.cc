@@ -68,7 +68,8 @@ TEST(ServeCliTest, HotSwapUnderLoadThenSigtermDrains) {
   std::string base = dir.Join("models/mnist");
   testing::WriteTestBundle(base, 1, 7);
   Process server({loom::testing::LoomBinary(), "serve", "--rest_api_port=0", "--model_name=mnist",
-                  "--model_base_path=file://" + base, "--file_system_poll_wait_seconds=0.05"},
+                  "--model_base_path=file://" + base, "--file_system_poll_wait_seconds=0.05",
+                  "--model_cache_dir=" + dir.Join("cache")},
                  dir.path());
   int port = WaitForPort(server);
   ASSERT_GT(port, 0) << server.Wait().err;

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "commands.h"
@@ -11,6 +12,29 @@
 #include "serving/model_server.h"
 
 namespace loom::cli {
+namespace {
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// S3 settings for s3:// model paths: AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, S3_VERIFY_SSL (as `loom data` reads them).
+StatusOr<storage::S3Options> S3FromEnvironment() {
+  storage::S3Options s3;
+  s3.endpoint = Env("AWS_ENDPOINT_URL");
+  if (!Env("AWS_REGION").empty()) s3.region = Env("AWS_REGION");
+  s3.access_key = Env("AWS_ACCESS_KEY_ID");
+  s3.secret_key = Env("AWS_SECRET_ACCESS_KEY");
+  s3.session_token = Env("AWS_SESSION_TOKEN");
+  if (!s3.access_key.empty() && s3.secret_key.empty())
+    return InvalidArgument("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
+  if (Env("S3_VERIFY_SSL") == "0" || Env("S3_VERIFY_SSL") == "false") s3.verify_tls = false;
+  return s3;
+}
+
+}  // namespace
 
 int RunServe(const Args& args) {
   serving::ModelServerOptions options;
@@ -26,7 +50,10 @@ int RunServe(const Args& args) {
   flags.Int("rest_api_num_threads", &num_threads, "HTTP event threads (default: number of CPUs)");
   flags.String("model_name", &options.model_name, "name of the model in the URLs");
   flags.String("model_base_path", &options.model_base_path,
-               "directory (or file:// URL) holding numbered version directories");
+               "directory, file:// or s3:// URL holding numbered version directories");
+  options.model_cache_dir = JoinPath(LoomHome(), "serving_cache");
+  flags.String("model_cache_dir", &options.model_cache_dir,
+               "where versions from s3:// and file:// base paths are copied before loading");
   flags.String("model_version_policy", &options.model_version_policy,
                "which versions to serve: latest [N], all, or specific V[,V...]");
   flags.String("model_config_file", &options.model_config_file,
@@ -49,6 +76,9 @@ int RunServe(const Args& args) {
   if (!ParseFlagsOrExit(flags, args, &positional, "serve", &code)) return code;
   if (!positional.empty())
     return Fail("serve", InvalidArgument("unexpected argument \"" + positional[0] + "\""));
+  auto s3 = S3FromEnvironment();
+  if (!s3.ok()) return Fail("serve", s3.status());
+  options.s3 = *s3;
   options.rest_api_port = static_cast<int>(port);
   options.rest_api_num_threads = static_cast<int>(num_threads);
   options.max_body_bytes = static_cast<size_t>(max_body_mb) << 20;
