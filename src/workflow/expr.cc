@@ -357,7 +357,7 @@ Status CheckWhenSyntax(std::string_view expression) {
   // Evaluate with every word as a string: type errors are not syntax errors, parse errors are.
   StatusOr<Value> v = EvaluateWhenValue(text);
   if (!v.ok()) {
-    const std::string& m = v.status().message();
+    const std::string m = v.status().message();
     if (m.find("cannot be") == std::string::npos && m.find("regexp") == std::string::npos) {
       return InvalidArgument("Invalid 'when' expression '" + std::string(expression) + "': " + m);
     }

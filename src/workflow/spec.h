@@ -39,4 +39,7 @@ Status Lint(const Json& manifest, const std::string& source_name, const Store* t
 // The template named `name` in `spec.templates`, or nullptr.
 const Json* FindTemplate(const Json& spec, const std::string& name);
 
+// A Go duration as Argo writes them ("10s", "1m30s", "500ms", "2h") or a number of seconds.
+bool DurationSeconds(const Json& value, double* seconds);
+
 }  // namespace loom::workflow

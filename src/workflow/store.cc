@@ -313,6 +313,36 @@ Status Store::DeleteWorkflow(const std::string& name) {
   return s;
 }
 
+StatusOr<Json> Store::GetSpec(const std::string& name) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Stmt q(db_, "SELECT spec FROM workflows WHERE name = ?");
+  q.Bind(1, name);
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return NotFound("workflow \"" + name + "\" not found");
+  if (rc != SQLITE_ROW) return DbError(db_, "read " + name);
+  return ParseStored(q.Text(0), name + " spec");
+}
+
+StatusOr<Json> Store::GetNode(const std::string& name, const std::string& node_id) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Stmt q(db_, "SELECT body FROM nodes WHERE workflow = ? AND id = ?");
+  q.Bind(1, name).Bind(2, node_id);
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return NotFound("workflow \"" + name + "\" has no node " + node_id);
+  if (rc != SQLITE_ROW) return DbError(db_, "read node " + node_id);
+  return ParseStored(q.Text(0), name + " node");
+}
+
+Status Store::DeleteNodes(const std::string& name, const std::vector<std::string>& node_ids) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  for (const std::string& id : node_ids) {
+    Stmt q(db_, "DELETE FROM nodes WHERE workflow = ? AND id = ?");
+    q.Bind(1, name).Bind(2, id);
+    if (q.Step() != SQLITE_DONE) return DbError(db_, "delete node " + id);
+  }
+  return OkStatus();
+}
+
 Status Store::AppendLog(const std::string& name, const std::string& node_id, std::string_view bytes) {
   if (bytes.empty()) return OkStatus();
   std::lock_guard<std::recursive_mutex> lock(mu_);

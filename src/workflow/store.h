@@ -46,6 +46,11 @@ class Store {
   Status PatchSpec(const std::string& name, const Json& merge_patch);
   // Removes the workflow, its nodes and its logs. NotFound if there is none.
   Status DeleteWorkflow(const std::string& name);
+  // Cheap reads for a running engine's polling: the stored spec; one node (NotFound if absent).
+  StatusOr<Json> GetSpec(const std::string& name);
+  StatusOr<Json> GetNode(const std::string& name, const std::string& node_id);
+  // Removes nodes (for `retry`: failed nodes run again).
+  Status DeleteNodes(const std::string& name, const std::vector<std::string>& node_ids);
 
   // Several writes as one transaction (one fsync): the engine wraps each scheduling pass in one.
   // Nested calls nest (only the outermost commits). REQUIRES: each Begin matched by one Commit.

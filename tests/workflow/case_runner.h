@@ -1,0 +1,31 @@
+// Runs one data-driven workflow case (tests/workflow/cases/<case>.yaml) on the real engine and
+// LocalPodRunner, and compares the result with <case>.expected.yaml:
+//
+//   phase: Succeeded            # the workflow's phase
+//   message: "..."              # optional: the workflow's message
+//   parameters: {name: value}   # optional: -p overrides; "$SCRATCH" becomes a scratch directory
+//   templates: [x.wftmpl.yaml]  # optional: WorkflowTemplates stored before submitting
+//   actions:                    # optional: done from another thread while the workflow runs
+//     - {when: "<node name> Running", do: resume|stop|terminate}
+//   outputs: {parameters: [...]} # optional: the workflow's outputs
+//   nodes:                      # every node of the tree, no more, no fewer
+//     "<node name>": {type: Pod, phase: Succeeded, message: "...", result: "...",
+//                     parameters: {p: v}, inputs: {p: v}}
+//
+// Node names are written with the workflow's name, which is the case's name. In messages,
+// {{id:<node name>}} stands for that node's id.
+#pragma once
+
+#include <string>
+
+namespace loom::workflow::testing {
+
+// Runs the case `name` from `cases_dir` with state under `home`; returns "" when the result is as
+// expected, else what differs (one line per difference).
+std::string RunCase(const std::string& cases_dir, const std::string& name, const std::string& home);
+
+// Checks the bad-input case `name` (<name>.yaml beside <name>.expected, the error line): "" when
+// LoadManifest fails with exactly that line and nothing was stored.
+std::string RunBadCase(const std::string& cases_dir, const std::string& name, const std::string& home);
+
+}  // namespace loom::workflow::testing

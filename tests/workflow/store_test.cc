@@ -1,0 +1,101 @@
+// The SQLite store: workflows with nodes in their own rows, logs paged by offset, templates, and
+// two connections (two processes' worth) on one file.
+#include "workflow/store.h"
+
+#include <gtest/gtest.h>
+
+#include "test_util/test_env.h"
+
+namespace loom::workflow {
+namespace {
+
+Json Workflow(const std::string& name) {
+  return {{"apiVersion", "argoproj.io/v1alpha1"},
+          {"kind", "Workflow"},
+          {"metadata", {{"name", name}}},
+          {"spec", {{"entrypoint", "main"}}},
+          {"status", {{"phase", "Pending"}}}};
+}
+
+TEST(Store, WorkflowsAndNodes) {
+  loom::testing::ScratchDir dir;
+  auto store = Store::Open(dir.Join("sub/workflows.db"));
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  Store& s = **store;
+  ASSERT_TRUE(s.CreateWorkflow(Workflow("a")).ok());
+  ASSERT_TRUE(s.CreateWorkflow(Workflow("b")).ok());
+  EXPECT_EQ(s.CreateWorkflow(Workflow("a")).code(), StatusCode::kAlreadyExists);
+  ASSERT_TRUE(s.PutNode("a", {{"id", "a"}, {"name", "a"}, {"phase", "Running"}}).ok());
+  ASSERT_TRUE(s.PutNode("a", {{"id", "a-1"}, {"name", "a.x"}, {"phase", "Pending"}}).ok());
+  ASSERT_TRUE(s.PutNode("a", {{"id", "a-1"}, {"name", "a.x"}, {"phase", "Succeeded"}}).ok());
+  auto wf = s.GetWorkflow("a");
+  ASSERT_TRUE(wf.ok());
+  EXPECT_EQ((*wf)["status"]["nodes"].size(), 2u);
+  EXPECT_EQ((*wf)["status"]["nodes"]["a-1"]["phase"], "Succeeded");
+  EXPECT_EQ((*wf)["metadata"]["name"], "a");
+  auto list = s.ListWorkflows();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0]["metadata"]["name"], "b");  // newest first
+  EXPECT_FALSE((*list)[1]["status"].contains("nodes"));
+  ASSERT_TRUE(s.UpdateWorkflow("a", {{"entrypoint", "other"}}, {{"phase", "Running"}, {"nodes", {{"x", 1}}}}).ok());
+  ASSERT_TRUE(s.PatchSpec("a", {{"shutdown", "Stop"}, {"entrypoint", nullptr}}).ok());
+  auto spec = s.GetSpec("a");
+  ASSERT_TRUE(spec.ok());
+  EXPECT_EQ(*spec, (Json{{"shutdown", "Stop"}}));
+  EXPECT_EQ((*s.GetWorkflow("a"))["status"]["nodes"].size(), 2u);
+  EXPECT_EQ(s.GetNode("a", "a-1")->value("phase", ""), "Succeeded");
+  EXPECT_EQ(s.GetNode("a", "zz").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(s.DeleteNodes("a", {"a-1"}).ok());
+  EXPECT_EQ((*s.GetWorkflow("a"))["status"]["nodes"].size(), 1u);
+  ASSERT_TRUE(s.AppendLog("a", "a", "hello").ok());
+  ASSERT_TRUE(s.DeleteWorkflow("a").ok());
+  EXPECT_EQ(s.GetWorkflow("a").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(s.DeleteWorkflow("a").code(), StatusCode::kNotFound);
+  EXPECT_EQ(*s.ReadLog("a", "a", 0, -1, nullptr), "");
+}
+
+TEST(Store, LogsArePagedByOffset) {
+  loom::testing::ScratchDir dir;
+  auto s = std::move(Store::Open(dir.Join("w.db"))).value();
+  std::string all;
+  for (int i = 0; i < 50; ++i) {
+    std::string chunk = "line " + std::to_string(i) + "\n";
+    all += chunk;
+    ASSERT_TRUE(s->AppendLog("wf", "n1", chunk).ok());
+  }
+  ASSERT_TRUE(s->AppendLog("wf", "n2", "other").ok());
+  int64_t total = 0;
+  EXPECT_EQ(*s->ReadLog("wf", "n1", 0, -1, &total), all);
+  EXPECT_EQ(total, static_cast<int64_t>(all.size()));
+  for (int64_t off : {0, 3, 7, 100, 250}) {
+    for (int64_t lim : {1, 5, 13, 1000}) {
+      EXPECT_EQ(*s->ReadLog("wf", "n1", off, lim, nullptr), all.substr(std::min<size_t>(off, all.size()), lim))
+          << off << "+" << lim;
+    }
+  }
+  EXPECT_EQ(*s->ReadLog("wf", "n1", 10000, 10, nullptr), "");
+}
+
+TEST(Store, TemplatesAndSecondConnection) {
+  loom::testing::ScratchDir dir;
+  auto a = std::move(Store::Open(dir.Join("w.db"))).value();
+  auto b = std::move(Store::Open(dir.Join("w.db"))).value();
+  Json t = {{"apiVersion", "argoproj.io/v1alpha1"}, {"kind", "WorkflowTemplate"}, {"metadata", {{"name", "t1"}}},
+            {"spec", {{"templates", Json::array()}}}};
+  ASSERT_TRUE(a->PutTemplate(t).ok());
+  EXPECT_EQ(b->GetTemplate("t1")->value("kind", ""), "WorkflowTemplate");
+  EXPECT_EQ(b->ListTemplates()->size(), 1u);
+  EXPECT_EQ(b->GetTemplate("nope").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(b->DeleteTemplate("t1").ok());
+  EXPECT_EQ(a->GetTemplate("t1").status().code(), StatusCode::kNotFound);
+  // A batch on one connection; the other sees all of it after the commit.
+  ASSERT_TRUE(a->CreateWorkflow(Workflow("w")).ok());
+  ASSERT_TRUE(a->BeginBatch().ok());
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(a->PutNode("w", {{"id", "n" + std::to_string(i)}}).ok());
+  ASSERT_TRUE(a->CommitBatch().ok());
+  EXPECT_EQ((*b->GetWorkflow("w"))["status"]["nodes"].size(), 100u);
+}
+
+}  // namespace
+}  // namespace loom::workflow
