@@ -128,6 +128,7 @@ StatusOr<CacheResult> CacheDataset(ObjectStore& store, const std::string& prefix
     if (!status.ok()) break;
     GetOptions get;
     get.progress = options.progress;
+    get.keep_partial = true;  // the next run resumes what a network failure left
     auto got = store.Get(o.key, local, get);
     if (!got.ok()) {
       status = got.status();

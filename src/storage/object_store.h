@@ -32,8 +32,9 @@ struct GetOptions {
   int64_t length = -1;  // bytes to fetch from offset; -1: to the end
   ProgressFn progress;
   // A whole-object download that fails on the network (after its retries) keeps what arrived
-  // for the next Get to the same path to resume; false: remove it (e.g. a temporary path).
-  bool keep_partial = true;
+  // for the next Get to the same path to resume (S3Store); false: removes it, as for any other
+  // failure. Set it for stable paths (loom data get, the dataset cache), not temporary ones.
+  bool keep_partial = false;
 };
 
 struct PutOptions {

@@ -407,7 +407,6 @@ Status S3Store::FetchRange(net::HttpClient* client, const std::string& key, int6
 }
 
 StatusOr<ObjectInfo> S3Store::Get(const std::string& key, const std::string& path, const GetOptions& options) {
-  std::string what = What("GET", key);
   if (options.offset != 0 || options.length >= 0) return GetRange(key, path, options);
   std::optional<ObjectInfo> head;
   if (options_.parallelism > 1) {
@@ -424,7 +423,7 @@ StatusOr<ObjectInfo> S3Store::Get(const std::string& key, const std::string& pat
   if (!got.ok() && attempt.resumed &&
       (code == StatusCode::kFailedPrecondition || code == StatusCode::kOutOfRange || code == StatusCode::kDataLoss)) {
     // What an earlier attempt left is of no use (the object changed, or the bytes do not check out).
-    LOOM_LOG(WARNING) << what << ": " << got.status().message() << "; downloading it again from the start";
+    LOOM_LOG(WARNING) << got.status().message() << "; downloading it again from the start";
     attempt = Attempt();
     Status reset = partial.Reset({});
     got = reset.ok() ? run() : StatusOr<ObjectInfo>(reset);

@@ -3,10 +3,16 @@
 #include "storage/s3_store.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
 
 #include "core/file.h"
 #include "fake_http_server.h"
 #include "storage/hash.h"
+#include "storage/partial_download.h"
 #include "random_bytes.h"
 #include "test_util/test_env.h"
 
@@ -102,6 +108,141 @@ TEST(S3StoreFaultTest, CutConnectionResumesWithRange) {
   auto requests = server.requests();
   ASSERT_EQ(requests.size(), 2u);
   EXPECT_NE(requests[1].find("Range: bytes=" + std::to_string(cut) + "-\r\n"), std::string::npos) << requests[1];
+}
+
+// A server whose first answer stops after `cut` bytes of `content`; later requests get the Range
+// they ask for (or the whole object), all under `etag`.
+FakeHttpServer::Handler CutThenServeRanges(const std::string& content, const std::string& etag, size_t cut) {
+  return [=](const std::string& request, int index) {
+    if (index == 0 && cut < content.size())
+      return FakeHttpServer::Response(200, "OK", {"ETag: " + etag}, content.substr(0, cut), content.size());
+    size_t at = request.find("Range: bytes=");
+    if (at == std::string::npos) return FakeHttpServer::Response(200, "OK", {"ETag: " + etag}, content);
+    size_t from = std::atoll(request.c_str() + at + 13);
+    if (from >= content.size()) return FakeHttpServer::Response(416, "Range Not Satisfiable", {}, "");
+    return FakeHttpServer::Response(
+        206, "Partial Content",
+        {"ETag: " + etag, "Content-Range: bytes " + std::to_string(from) + "-" + std::to_string(content.size() - 1) + "/" +
+                              std::to_string(content.size())},
+        content.substr(from));
+  };
+}
+
+TEST(S3StorePartialTest, NetworkFailureKeepsTheBytesAndTheNextGetResumesWithRange) {
+  std::string content = testing::RandomBytes(1 << 20, 8);
+  FakeHttpServer server(CutThenServeRanges(content, "\"" + Md5Hex(content) + "\"", 300000));
+  S3Options o = FastOptions(server.endpoint());
+  o.max_attempts = 1;  // the cut is final for the first Get
+  auto store = MakeStore(o);
+  loom::testing::ScratchDir dir;
+  GetOptions keep;
+  keep.keep_partial = true;
+  auto failed = store->Get("obj", dir.Join("out"), keep);
+  ASSERT_EQ(failed.status().code(), StatusCode::kUnavailable) << failed.status().ToString();
+  EXPECT_NE(failed.status().message().find("300000 bytes kept in " + dir.Join(".out.loom-partial")), std::string::npos)
+      << failed.status().message();
+  EXPECT_EQ(ListDir(dir.path()).value(), (std::vector<std::string>{".out.loom-partial", ".out.loom-partial.json"}));
+  auto got = store->Get("obj", dir.Join("out"), keep);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(ReadFile(dir.Join("out")).value() == content);
+  ASSERT_EQ(server.requests().size(), 2u);
+  EXPECT_NE(server.requests()[1].find("Range: bytes=300000-\r\n"), std::string::npos) << server.requests()[1];
+  EXPECT_EQ(ListDir(dir.path()).value(), std::vector<std::string>{"out"});
+}
+
+TEST(S3StorePartialTest, WithoutKeepPartialAFailureLeavesNothing) {
+  std::string content = testing::RandomBytes(1 << 20, 9);
+  FakeHttpServer server(CutThenServeRanges(content, "\"" + Md5Hex(content) + "\"", 300000));
+  S3Options o = FastOptions(server.endpoint());
+  o.max_attempts = 1;
+  auto store = MakeStore(o);
+  loom::testing::ScratchDir dir;
+  EXPECT_EQ(store->Get("obj", dir.Join("out"), {}).status().code(), StatusCode::kUnavailable);
+  EXPECT_TRUE(ListDir(dir.path()).value().empty());
+}
+
+// Leaves what a killed sequential download of the version `etag` would have left.
+void LeavePartial(const std::string& dir, const std::string& bytes, const std::string& etag) {
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, ".out.loom-partial"), bytes).ok());
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, ".out.loom-partial.json"),
+                              "{\"etag\":\"" + etag + "\",\"size\":-1,\"part_size\":0,\"done\":[]}")
+                  .ok());
+}
+
+TEST(S3StorePartialTest, BytesOfAnotherVersionAreNotResumed) {
+  std::string content = testing::RandomBytes(200000, 10);
+  FakeHttpServer server(CutThenServeRanges(content, "\"" + Md5Hex(content) + "\"", SIZE_MAX));
+  auto store = MakeStore(FastOptions(server.endpoint()));
+  loom::testing::ScratchDir dir;
+  LeavePartial(dir.path(), std::string(50000, 'x'), "0123456789abcdef0123456789abcdef");
+  auto got = store->Get("obj", dir.Join("out"), {});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(ReadFile(dir.Join("out")).value() == content);
+  // The ranged request saw another ETag and was dropped; the whole object came in a second one.
+  ASSERT_EQ(server.requests().size(), 2u);
+  EXPECT_NE(server.requests()[0].find("Range: bytes=50000-"), std::string::npos);
+  EXPECT_EQ(server.requests()[1].find("Range:"), std::string::npos);
+  EXPECT_EQ(ListDir(dir.path()).value(), std::vector<std::string>{"out"});
+}
+
+TEST(S3StorePartialTest, KeptBytesThatDoNotCheckOutAreFetchedAgain) {
+  std::string content = testing::RandomBytes(200000, 11);
+  std::string md5 = Md5Hex(content);
+  FakeHttpServer server(CutThenServeRanges(content, "\"" + md5 + "\"", SIZE_MAX));
+  auto store = MakeStore(FastOptions(server.endpoint()));
+  loom::testing::ScratchDir dir;
+  std::string damaged = content.substr(0, 80000);
+  damaged[100] ^= 1;
+  LeavePartial(dir.path(), damaged, md5);
+  auto got = store->Get("obj", dir.Join("out"), {});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(ReadFile(dir.Join("out")).value() == content);
+  ASSERT_EQ(server.requests().size(), 2u);  // the resumed rest, then (MD5 wrong) all of it again
+  EXPECT_NE(server.requests()[0].find("Range: bytes=80000-"), std::string::npos);
+}
+
+TEST(S3StorePartialTest, AllBytesAlreadyThereAnswers416AndIsFetchedAgain) {
+  std::string content = testing::RandomBytes(5000, 12);
+  std::string md5 = Md5Hex(content);
+  FakeHttpServer server(CutThenServeRanges(content, "\"" + md5 + "\"", SIZE_MAX));
+  auto store = MakeStore(FastOptions(server.endpoint()));
+  loom::testing::ScratchDir dir;
+  LeavePartial(dir.path(), content, md5);  // killed after the last byte, before the rename
+  auto got = store->Get("obj", dir.Join("out"), {});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(ReadFile(dir.Join("out")).value() == content);
+  EXPECT_EQ(ListDir(dir.path()).value(), std::vector<std::string>{"out"});
+}
+
+TEST(PartialDownloadTest, TwoDownloadersOfOnePathTakeTurns) {
+  loom::testing::ScratchDir dir;
+  std::string path = dir.Join("file");
+  auto first = PartialDownload::Open(path);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(first->Save({"etag-1", -1, 0, {}}).ok());
+  ASSERT_EQ(::write(first->fd(), "first", 5), 5);
+  std::atomic<bool> second_opened{false};
+  int64_t second_length = -1;
+  std::string second_etag = "unset";
+  std::thread other([&] {
+    auto second = PartialDownload::Open(path);  // waits for the lock
+    second_opened = true;
+    ASSERT_TRUE(second.ok());
+    second_length = second->Length().value();
+    second_etag = second->state().etag;
+  });
+  // The second cannot get in while the first holds the lock; the first commits, and the second
+  // then gets a fresh partial file, not the one renamed to `path`.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(second_opened);
+  ASSERT_TRUE(first->Commit().ok());
+  other.join();
+  EXPECT_EQ(second_length, 0);
+  EXPECT_EQ(second_etag, "");
+  EXPECT_EQ(ReadFile(path).value(), "first");
+  EXPECT_TRUE(PartialDownload::IsPartialName(".file.loom-partial"));
+  EXPECT_TRUE(PartialDownload::IsPartialName(".file.loom-partial.json"));
+  EXPECT_FALSE(PartialDownload::IsPartialName("file.loom-partial"));
 }
 
 TEST(S3StoreFaultTest, WrongSecretIsOneClearErrorWithoutRetries) {

@@ -145,6 +145,7 @@ Status CopyObject(const StoreUrl& src, const StoreUrl& dst, const Context& c) {
     LOOM_RETURN_IF_ERROR(MakeDirs(Dirname(path)));
     storage::GetOptions get;
     get.progress = progress.Fn();
+    get.keep_partial = true;  // a network failure keeps what arrived: the next get resumes it
     return from->Get(src.key, path, get).status();
   }
   if (src.scheme == StoreUrl::Scheme::kFile) {
@@ -156,7 +157,6 @@ Status CopyObject(const StoreUrl& src, const StoreUrl& dst, const Context& c) {
   std::string tmp = TempPathFor(JoinPath(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp", "loom-data"));
   storage::GetOptions get;
   get.progress = progress.Fn();
-  get.keep_partial = false;  // a fresh temporary name each run: nothing would resume it
   Status s = from->Get(src.key, tmp, get).status();
   if (s.ok()) s = to->Put(dst.key, tmp, {}).status();
   ::unlink(tmp.c_str());
