@@ -244,16 +244,22 @@ function layoutGraph(nodes, rootId) {
   const layers = [];
   const order = queue.concat(ids.filter(id => !queue.includes(id)));
   for (const id of order) (layers[depth[id]] = layers[depth[id]] || []).push(id);
-  const W = 170, H = 74, nodeW = 150;
+  const W = 170, nodeW = 150;
   const widest = Math.max(1, ...layers.map(l => l.length));
-  const width = widest * W + 20, height = layers.length * H + 20;
+  const width = widest * W + 20;
+  // A layer of only group nodes (drawn as small circles) takes less height than one with boxes.
   const pos = {};
-  layers.forEach((layer, d) => {
+  let y = 10;
+  layers.forEach((layer) => {
     const offset = (width - layer.length * W) / 2;
-    layer.forEach((id, i) => { pos[id] = { x: offset + i * W + (W - nodeW) / 2, y: 10 + d * H }; });
+    layer.forEach((id, i) => { pos[id] = { x: offset + i * W + (W - nodeW) / 2, y }; });
+    y += layer.every(id => isGroupNode(nodes[id])) ? 44 : 74;
   });
-  return { pos, width, height, nodeW, nodeH: 40 };
+  return { pos, width, height: y, nodeW, nodeH: 40 };
 }
+
+// Argo draws step groups and task groups as small circles, not boxes.
+function isGroupNode(n) { return n.type === 'StepGroup' || n.type === 'TaskGroup'; }
 
 function nodeLabel(n) {
   const label = n.displayName || n.name || n.id;
@@ -263,7 +269,7 @@ function nodeLabel(n) {
 async function workflowView(name) {
   const title = el('h1', {}, name, ' ');
   const phase = el('span');
-  const summary = el('dl', { class: 'kv' });
+  const summary = el('div', { class: 'summary' });
   const graph = el('div', { class: 'graph', id: 'graph' });
   const side = el('div', { class: 'side panel', id: 'node-panel' }, el('p', { class: 'muted' }, 'Select a node to see its inputs, outputs, timing and log.'));
   const action = (verb, cls) => el('button', { type: 'button', class: cls || 'secondary', onclick: async () => {
@@ -331,7 +337,7 @@ async function workflowView(name) {
       for (const c of n.children || []) {
         if (!L.pos[c]) continue;
         const a = L.pos[id], b = L.pos[c];
-        const x1 = a.x + L.nodeW / 2, y1 = a.y + L.nodeH, x2 = b.x + L.nodeW / 2, y2 = b.y;
+        const x1 = a.x + L.nodeW / 2, y1 = a.y + (isGroupNode(n) ? 20 : L.nodeH), x2 = b.x + L.nodeW / 2, y2 = b.y;
         s.append(svg('path', { class: 'edge', d: `M${x1},${y1} C${x1},${(y1 + y2) / 2} ${x2},${(y1 + y2) / 2} ${x2},${y2}` }));
       }
     }
@@ -340,9 +346,14 @@ async function workflowView(name) {
       const g = svg('g', { class: 'node' + (id === selected ? ' selected' : ''), 'data-id': id, 'data-phase': n.phase || 'Pending',
         'data-name': n.displayName || '', tabindex: '0', role: 'button', 'aria-label': `${n.displayName || id}: ${n.phase || 'Pending'}`,
         transform: `translate(${p.x},${p.y})` },
-        svg('rect', { width: L.nodeW, height: L.nodeH, rx: 8, fill: PHASE_COLOR[n.phase] || PHASE_COLOR.Pending }),
-        svg('text', { x: 10, y: 17 }, nodeLabel(n)),
-        svg('text', { x: 10, y: 32, 'font-size': '10' }, (n.type || '') + ' · ' + (n.phase || 'Pending')),
+        ...(isGroupNode(n) ? [
+          svg('circle', { cx: L.nodeW / 2, cy: 10, r: 10, fill: PHASE_COLOR[n.phase] || PHASE_COLOR.Pending }),
+          svg('text', { x: L.nodeW / 2 + 16, y: 14, class: 'group-label' }, nodeLabel(n)),
+        ] : [
+          svg('rect', { width: L.nodeW, height: L.nodeH, rx: 8, fill: PHASE_COLOR[n.phase] || PHASE_COLOR.Pending }),
+          svg('text', { x: 10, y: 17 }, nodeLabel(n)),
+          svg('text', { x: 10, y: 32, 'font-size': '10' }, (n.type || '') + ' · ' + (n.phase || 'Pending')),
+        ]),
         svg('title', {}, `${n.name}\n${n.type} ${n.phase || ''}`));
       g.addEventListener('click', () => showNode(id));
       g.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); showNode(id); } });
@@ -363,7 +374,7 @@ async function workflowView(name) {
     phase.dataset.phase = st.phase || 'Pending';
     summary.replaceChildren(...[['Started', fmtTime(st.startedAt)], ['Finished', fmtTime(st.finishedAt)],
       ['Duration', fmtDuration(st.startedAt, st.finishedAt)], ['Progress', st.progress || ''], ['Message', st.message || '']]
-      .flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
+      .filter(([, v]) => v).map(([k, v]) => el('span', {}, el('span', { class: 'muted' }, k + ' '), v)));
     draw(wf);
     if (selected && st.nodes && st.nodes[selected]) renderDetails();
   }, 1000);
@@ -394,17 +405,21 @@ function chart(tag, series, weight) {
     xmin = Math.min(xmin, x); xmax = Math.max(xmax, x); ymin = Math.min(ymin, y); ymax = Math.max(ymax, y);
   }
   if (!isFinite(xmin)) return el('div', { class: 'chart' }, el('h3', {}, tag), el('p', { class: 'muted' }, 'no finite values'));
-  if (xmax === xmin) xmax = xmin + 1;
+  if (xmax === xmin) { xmin -= 1; xmax += 1; }  // one step: centre it
   if (ymax === ymin) { ymax += Math.abs(ymax) * 0.05 || 1; ymin -= Math.abs(ymin) * 0.05 || 1; }
   const pad = (ymax - ymin) * 0.05; ymin -= pad; ymax += pad;
   const sx = x => L + (x - xmin) / (xmax - xmin) * (W - L - R);
   const sy = y => T + (1 - (y - ymin) / (ymax - ymin)) * (H - T - B);
   const s = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${tag} against step`, 'data-tag': tag });
+  const xLabels = new Set();
   for (let i = 0; i <= 4; i++) {
-    const y = ymin + (ymax - ymin) * i / 4, x = xmin + (xmax - xmin) * i / 4;
+    const y = ymin + (ymax - ymin) * i / 4, x = Math.round(xmin + (xmax - xmin) * i / 4);
     s.append(svg('line', { class: 'grid', x1: L, x2: W - R, y1: sy(y), y2: sy(y) }),
-      svg('text', { x: L - 6, y: sy(y) + 4, 'text-anchor': 'end' }, fmtNum(y)),
-      svg('text', { x: sx(x), y: H - B + 16, 'text-anchor': 'middle' }, fmtNum(Math.round(x))));
+      svg('text', { x: L - 6, y: sy(y) + 4, 'text-anchor': 'end' }, fmtNum(y)));
+    if (!xLabels.has(x)) {  // steps are integers: a narrow range would repeat labels
+      xLabels.add(x);
+      s.append(svg('text', { x: sx(x), y: H - B + 16, 'text-anchor': 'middle' }, fmtNum(x)));
+    }
   }
   s.append(svg('line', { class: 'axis', x1: L, x2: L, y1: T, y2: H - B }), svg('line', { class: 'axis', x1: L, x2: W - R, y1: H - B, y2: H - B }),
     svg('text', { x: (L + W - R) / 2, y: H - 4, 'text-anchor': 'middle' }, 'step'));
