@@ -403,7 +403,14 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
   // Mounts: /tmp, then volumes, then input artifacts (sorted so parents come first).
   Status s = MakeDirs(tmp_dir);
   if (!s.ok()) return fail("Error", s.message());
-  if (isolated_) launch.mounts.insert(launch.mounts.begin(), {tmp_dir, "/tmp", false});
+  if (isolated_) {
+    launch.mounts.insert(launch.mounts.begin(), {tmp_dir, "/tmp", false});
+    // LoomHome() stays visible at its path even under /tmp (as in tests): pods run loom
+    // commands that keep their state there.
+    if (UnderPath(options_.home, "/tmp") && options_.home != "/tmp") {
+      launch.mounts.push_back({options_.home, options_.home, false});
+    }
+  }
   if (c.contains("volumeMounts")) {
     for (size_t i = 0; i < c["volumeMounts"].size(); ++i) {
       const Json& vm = c["volumeMounts"][i];

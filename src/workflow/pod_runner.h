@@ -14,7 +14,8 @@
 // namespace: mounts made private, the pod's own directory bind-mounted at /tmp, volumes
 // (emptyDir: per pod; hostPath: the host's path; persistentVolumeClaim and volumeClaimTemplates:
 // one directory per claim, shared by the workflow's steps) and input artifacts bind-mounted at
-// the paths the YAML names. Elsewhere every pod runs in the host's mount namespace with TMPDIR
+// the paths the YAML names; LoomHome() stays visible at its own path even when it is under /tmp.
+// Elsewhere every pod runs in the host's mount namespace with TMPDIR
 // set to its own directory, volumes are symlinked at their mount paths when nothing is there,
 // and artifacts are written at their paths; the runner says so once in the log.
 //

@@ -21,6 +21,12 @@ constexpr Command kCommands[] = {
     {"serve", loom::cli::RunServe, "serve exported models (TF Serving's REST API)"},
     {"predict", loom::cli::RunPredict, "the mnist client: test images to a model server"},
     {"job", loom::cli::RunJob, "run a TFJob locally: run, get, list, logs, delete"},
+#ifdef LOOM_HAVE_WORKFLOW
+    {"workflow", loom::cli::RunWorkflow, "Argo workflows: submit, list, get, logs, wait, stop, retry... (alias wf)"},
+    {"wf", loom::cli::RunWorkflow, "alias of workflow"},
+    {"template", loom::cli::RunTemplate, "WorkflowTemplates: create, list, get, delete"},
+    {"demo", loom::cli::RunDemo, "the seed's whole pipeline as one workflow, on embedded defaults"},
+#endif
 #ifdef LOOM_HAVE_SERVER
     {"server", loom::cli::RunServer, "the web UI and API (workflows, training curves, jobs, models)"},
 #endif

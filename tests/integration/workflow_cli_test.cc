@@ -1,0 +1,256 @@
+// `loom workflow` as a user runs it: submit --wait/--watch, list, get (argo's tree), logs, wait,
+// a detached engine, lint errors, templates, and kill -9 of the engine then resume: the workflow
+// finishes and no finished node runs twice. Each test has its own LOOM_HOME.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "core/file.h"
+#include "core/json.h"
+#include "test_util/subprocess.h"
+#include "test_util/test_env.h"
+
+namespace loom {
+namespace {
+
+using testing::ProcessResult;
+
+class WorkflowCliTest : public ::testing::Test {
+ protected:
+  ProcessResult Loom(std::vector<std::string> args) {
+    args.insert(args.begin(), testing::LoomBinary());
+    return testing::Run(args, logs_.path(), {"LOOM_HOME=" + home_.path()});
+  }
+  std::string Write(const std::string& name, const std::string& text) {
+    const std::string path = work_.Join(name);
+    EXPECT_TRUE(WriteFileAtomic(path, text).ok());
+    return path;
+  }
+  static size_t Count(const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  }
+  // The pid of `loom workflow run NAME` (the detached engine), or 0.
+  static pid_t EnginePid(const std::string& name) {
+    auto entries = ListDir("/proc");
+    if (!entries.ok()) return 0;
+    const std::string want = std::string("workflow") + '\0' + "run" + '\0' + name + '\0';
+    for (const std::string& e : *entries) {
+      if (e.find_first_not_of("0123456789") != std::string::npos) continue;
+      auto cmdline = ReadFile("/proc/" + e + "/cmdline");
+      if (cmdline.ok() && cmdline->find(want) != std::string::npos) return std::stoi(e);
+    }
+    return 0;
+  }
+
+  static std::string ReadOrEmpty(const std::string& path) {
+    auto text = ReadFile(path);
+    return text.ok() ? *text : "";
+  }
+
+  testing::ScratchDir home_, work_, logs_;
+};
+
+constexpr char kSteps[] = R"(apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: steps-
+spec:
+  entrypoint: main
+  arguments:
+    parameters: [{name: who, value: world}]
+  templates:
+  - name: main
+    steps:
+    - - name: hello
+        template: say
+        arguments: {parameters: [{name: text, value: "hello {{workflow.parameters.who}}"}]}
+    - - name: left
+        template: say
+        arguments: {parameters: [{name: text, value: left}]}
+      - name: right
+        template: say
+        arguments: {parameters: [{name: text, value: "{{steps.hello.outputs.result}}!"}]}
+  - name: say
+    inputs: {parameters: [{name: text}]}
+    container: {image: alpine, command: [echo, "{{inputs.parameters.text}}"]}
+)";
+
+TEST_F(WorkflowCliTest, SubmitWaitGetListLogs) {
+  const std::string file = Write("steps.yaml", kSteps);
+  ProcessResult r = Loom({"workflow", "submit", file, "--wait", "-p", "who=loom", "-o", "name"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::string name = r.out.substr(0, r.out.find('\n'));
+  EXPECT_EQ(name.rfind("steps-", 0), 0u) << r.out;
+  EXPECT_EQ(name.size(), 11u) << name;  // generateName + Argo's 5-character suffix
+
+  ProcessResult get = Loom({"wf", "get", name});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_NE(get.out.find("Status:              Succeeded"), std::string::npos) << get.out;
+  EXPECT_NE(get.out.find("STEP"), std::string::npos) << get.out;
+  EXPECT_NE(get.out.find("✔ hello"), std::string::npos) << get.out;
+  EXPECT_NE(get.out.find("✔ left"), std::string::npos) << get.out;
+  EXPECT_NE(get.out.find("✔ right"), std::string::npos) << get.out;
+  EXPECT_NE(get.out.find("who:"), std::string::npos) << get.out;
+
+  ProcessResult json = Loom({"wf", "get", name, "-o", "json"});
+  auto doc = ParseJson(json.out, "get -o json");
+  ASSERT_TRUE(doc.ok()) << json.out;
+  int pods = 0;
+  for (const auto& [id, node] : (*doc)["status"]["nodes"].items()) {
+    if (node["type"] == "Pod") {
+      ++pods;
+      EXPECT_EQ(node["phase"], "Succeeded") << node.dump();
+    }
+  }
+  EXPECT_EQ(pods, 3);
+
+  ProcessResult list = Loom({"wf", "list"});
+  EXPECT_NE(list.out.find("NAME"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find(name), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("Succeeded"), std::string::npos) << list.out;
+
+  ProcessResult logs = Loom({"wf", "logs", name});
+  EXPECT_EQ(logs.exit_code, 0) << logs.err;
+  EXPECT_NE(logs.out.find("hello loom"), std::string::npos) << logs.out;
+  EXPECT_NE(logs.out.find("hello loom!"), std::string::npos) << logs.out;  // result passed on
+  ProcessResult one = Loom({"wf", "logs", name, name + "[1].right"});
+  EXPECT_EQ(one.out, "hello loom!\n") << one.out << one.err;
+}
+
+TEST_F(WorkflowCliTest, FailingWorkflowExitsNonZero) {
+  const std::string file = Write("fail.yaml", R"(apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: fails}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container: {image: alpine, command: [sh, -c, "echo about to fail; exit 3"]}
+)");
+  ProcessResult r = Loom({"workflow", "submit", file, "--wait"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("fails Failed"), std::string::npos) << r.out;
+  ProcessResult get = Loom({"wf", "get", "fails"});
+  EXPECT_NE(get.out.find("✖ fails"), std::string::npos) << get.out;
+  EXPECT_NE(get.out.find("Error (exit code 3)"), std::string::npos) << get.out;
+  ProcessResult wait = Loom({"wf", "wait", "fails"});
+  EXPECT_EQ(wait.exit_code, 1);
+  ProcessResult del = Loom({"wf", "delete", "fails"});
+  EXPECT_EQ(del.exit_code, 0) << del.err;
+  EXPECT_NE(Loom({"wf", "get", "fails"}).exit_code, 0);
+}
+
+TEST_F(WorkflowCliTest, LintNamesThePlace) {
+  const std::string good = Write("good.yaml", kSteps);
+  ProcessResult ok = Loom({"wf", "lint", good});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  std::string text = kSteps;
+  text.replace(text.find("template: say"), 13, "template: sya");
+  const std::string bad = Write("bad.yaml", text);
+  ProcessResult r = Loom({"wf", "lint", bad});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("bad.yaml:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("sya"), std::string::npos) << r.err;
+  // Nothing is started by a bad submit.
+  ProcessResult submit = Loom({"wf", "submit", bad, "--wait"});
+  EXPECT_NE(submit.exit_code, 0);
+  EXPECT_EQ(Loom({"wf", "list", "-o", "name"}).out, "");
+}
+
+TEST_F(WorkflowCliTest, DetachedSubmitThenWait) {
+  const std::string file = Write("steps.yaml", kSteps);
+  ProcessResult r = Loom({"wf", "submit", file, "-o", "name"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string name = r.out.substr(0, r.out.find('\n'));
+  ProcessResult wait = Loom({"wf", "wait", name});
+  EXPECT_EQ(wait.exit_code, 0) << wait.out << wait.err;
+  EXPECT_EQ(wait.out, name + " Succeeded\n");
+  EXPECT_TRUE(PathExists(home_.Join("run/" + name + ".engine.log")));
+}
+
+TEST_F(WorkflowCliTest, Templates) {
+  const std::string file = Write("tmpl.yaml", R"(apiVersion: argoproj.io/v1alpha1
+kind: WorkflowTemplate
+metadata: {name: greeter}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container: {image: alpine, command: [echo, hi]}
+)");
+  ProcessResult create = Loom({"template", "create", file});
+  EXPECT_EQ(create.exit_code, 0) << create.err;
+  EXPECT_NE(Loom({"template", "list"}).out.find("greeter"), std::string::npos);
+  EXPECT_NE(Loom({"template", "get", "greeter"}).out.find("name: \"greeter\""), std::string::npos);
+  EXPECT_EQ(Loom({"template", "delete", "greeter"}).exit_code, 0);
+  EXPECT_EQ(Loom({"template", "list"}).out.find("greeter"), std::string::npos);
+  // A Workflow is not a template.
+  const std::string wf = Write("wf.yaml", kSteps);
+  ProcessResult wrong = Loom({"template", "create", wf});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("kind: expected WorkflowTemplate"), std::string::npos) << wrong.err;
+}
+
+// kill -9 of the engine while the second step runs; `loom wf resume` carries on. Each step
+// appends its name to a file on a hostPath volume: the finished first step is not run again.
+TEST_F(WorkflowCliTest, KillEngineThenResume) {
+  const std::string marks = work_.Join("marks");
+  ASSERT_TRUE(MakeDirs(marks).ok());
+  const std::string file = Write("three.yaml", R"(apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: three}
+spec:
+  entrypoint: main
+  volumes: [{name: marks, hostPath: {path: )" + marks + R"(}}]
+  templates:
+  - name: main
+    steps:
+    - - {name: one, template: mark, arguments: {parameters: [{name: n, value: one}, {name: s, value: "0"}]}}
+    - - {name: two, template: mark, arguments: {parameters: [{name: n, value: two}, {name: s, value: "3"}]}}
+    - - {name: three, template: mark, arguments: {parameters: [{name: n, value: three}, {name: s, value: "0"}]}}
+  - name: mark
+    inputs: {parameters: [{name: n}, {name: s}]}
+    script:
+      image: alpine
+      command: [sh]
+      volumeMounts: [{name: marks, mountPath: /marks}]
+      source: |
+        echo {{inputs.parameters.n}} started >> /marks/log
+        sleep {{inputs.parameters.s}}
+        echo {{inputs.parameters.n}} done >> /marks/log
+)");
+  ProcessResult r = Loom({"wf", "submit", file});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string log = JoinPath(marks, "log");
+  // Bounded wait for what the workflow reports: step two has started.
+  for (int i = 0; i < 3000; ++i) {
+    auto text = ReadFile(log);
+    if (text.ok() && text->find("two started") != std::string::npos) break;
+    usleep(10000);
+  }
+  ASSERT_NE(ReadOrEmpty(log).find("two started"), std::string::npos);
+  pid_t engine = 0;
+  for (int i = 0; i < 500 && engine == 0; ++i, usleep(10000)) engine = EnginePid("three");
+  ASSERT_GT(engine, 0);
+  ASSERT_EQ(kill(engine, SIGKILL), 0);
+  for (int i = 0; i < 500 && kill(engine, 0) == 0; ++i) usleep(10000);
+
+  ProcessResult get = Loom({"wf", "get", "three"});
+  EXPECT_NE(get.out.find("Running"), std::string::npos) << get.out;
+  ProcessResult resume = Loom({"wf", "resume", "three"});
+  EXPECT_EQ(resume.exit_code, 0) << resume.err;
+  ProcessResult wait = Loom({"wf", "wait", "three"});
+  EXPECT_EQ(wait.exit_code, 0) << wait.out << wait.err << Loom({"wf", "get", "three"}).out;
+  const std::string text = ReadOrEmpty(log);
+  EXPECT_EQ(Count(text, "one started"), 1u) << text;
+  EXPECT_EQ(Count(text, "one done"), 1u) << text;
+  EXPECT_GE(Count(text, "two done"), 1u) << text;
+  EXPECT_EQ(Count(text, "three started"), 1u) << text;
+}
+
+}  // namespace
+}  // namespace loom

@@ -1,0 +1,283 @@
+// LocalPodRunner on real processes: results, exit codes, logs, private /tmp per pod, volumes
+// shared (hostPath, claims) or not (emptyDir) between pods, output parameters, artifacts from
+// one pod to the next through the local repository, cancellation, and start failures.
+#include "workflow/pod_runner.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "core/file.h"
+#include "test_util/test_env.h"
+#include "workflow/store.h"
+
+namespace loom::workflow {
+namespace {
+
+// A process that exists and is not a zombie (a killed orphan may wait a moment for init).
+bool Alive(pid_t pid) {
+  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return false;
+  const size_t paren = stat->rfind(')');
+  return paren != std::string::npos && paren + 2 < stat->size() && (*stat)[paren + 2] != 'Z';
+}
+
+class PodRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = Store::Open(home_.Join("workflows.db"));
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    PodRunnerOptions options;
+    options.home = home_.path();
+    options.kill_grace_secs = 1;
+    auto runner = LocalPodRunner::Create(options);
+    ASSERT_TRUE(runner.ok()) << runner.status().ToString();
+    runner_ = std::move(runner).value();
+  }
+
+  // A request for a template given as YAML.
+  PodRequest Request(const std::string& node, const std::string& tmpl_yaml, const std::string& volumes_yaml = "[]") {
+    PodRequest r;
+    r.workflow = "wf";
+    r.node_id = node;
+    r.node_name = "wf." + node;
+    r.tmpl = ParseYaml(tmpl_yaml, "tmpl").value();
+    r.volumes = ParseYaml(volumes_yaml, "volumes").value();
+    r.pod_dir = home_.Join("pods/wf/" + node);
+    r.cancel = &cancel_;
+    return r;
+  }
+  PodResult Run(const PodRequest& r) { return runner_->Run(r, *store_); }
+  std::string Log(const std::string& node) {
+    return store_->ReadLog("wf", node, 0, -1, nullptr).value();
+  }
+  static std::string Script(const std::string& source) {
+    Json t = {{"name", "s"}, {"script", {{"image", "alpine"}, {"command", {"sh"}}, {"source", source}}}};
+    return t.dump();
+  }
+  // A script with the scratch directory mounted at /out (a hostPath volume).
+  PodRequest WithOut(const std::string& node, const std::string& source) {
+    Json t = {{"name", "s"},
+              {"script", {{"image", "alpine"}, {"command", {"sh"}}, {"source", source},
+                          {"volumeMounts", {{{"name", "out"}, {"mountPath", "/out"}}}}}}};
+    Json volumes = Json::array({{{"name", "out"}, {"hostPath", {{"path", home_.Join("out")}}}}});
+    return Request(node, t.dump(), volumes.dump());
+  }
+
+  testing::ScratchDir home_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<LocalPodRunner> runner_;
+  std::atomic<bool> cancel_{false};
+};
+
+TEST_F(PodRunnerTest, ContainerResultExitCodeAndLog) {
+  PodResult r = Run(Request("a", R"({name: a, container: {image: alpine, command: [sh, -c],
+      args: ["echo out; echo err >&2; echo $GREETING", ], env: [{name: GREETING, value: hi}]}})"));
+  EXPECT_EQ(r.phase, "Succeeded") << r.message;
+  EXPECT_EQ(r.outputs["result"], "out\nhi");
+  EXPECT_EQ(r.outputs["exitCode"], "0");
+  const std::string log = Log("a");
+  EXPECT_NE(log.find("out\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("err\n"), std::string::npos) << log;
+}
+
+TEST_F(PodRunnerTest, NonZeroExitFailsAsArgo) {
+  PodResult r = Run(Request("b", Script("echo partial; exit 3")));
+  EXPECT_EQ(r.phase, "Failed");
+  EXPECT_EQ(r.message, "Error (exit code 3)");
+  EXPECT_EQ(r.outputs["exitCode"], "3");
+  EXPECT_EQ(r.outputs["result"], "partial");
+}
+
+TEST_F(PodRunnerTest, MissingCommandIsAnError) {
+  PodResult r = Run(Request("c", R"({name: c, container: {image: x, command: [/no/such/binary]}})"));
+  EXPECT_EQ(r.phase, "Error");
+  EXPECT_NE(r.message.find("/no/such/binary"), std::string::npos) << r.message;
+  PodResult empty = Run(Request("c2", R"({name: c, container: {image: x}})"));
+  EXPECT_EQ(empty.phase, "Error");
+  EXPECT_NE(empty.message.find("container.command: empty"), std::string::npos) << empty.message;
+}
+
+// workingDir is a path in the pod, made if missing (as a container runtime does).
+TEST_F(PodRunnerTest, WorkingDirAndScriptArgs) {
+  Json t = {{"name", "w"},
+            {"script", {{"image", "x"}, {"command", {"sh"}}, {"args", {"one"}}, {"workingDir", "/tmp/wd/deeper"},
+                        {"source", "pwd; echo $1"}}}};
+  PodResult r = Run(Request("w", t.dump()));
+  EXPECT_EQ(r.phase, "Succeeded") << r.message;
+  EXPECT_EQ(r.outputs["result"], (runner_->isolated() ? std::string("/tmp/wd/deeper") : "/tmp/wd/deeper") + "\none");
+}
+
+// Two pods write /tmp/x at the same time; each sees its own. The host's /tmp/x is untouched.
+TEST_F(PodRunnerTest, EachPodHasItsOwnTmp) {
+  const std::string marker = "/tmp/loom-pod-runner-test-" + std::to_string(getpid());
+  const std::string source = "echo $ARGO_NODE_ID > " + marker + "; sleep 0.3; cat " + marker;
+  PodResult a, b;
+  std::thread ta([&] { a = Run(Request("p1", Script(source))); });
+  std::thread tb([&] { b = Run(Request("p2", Script(source))); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(a.phase, "Succeeded") << a.message;
+  EXPECT_EQ(b.phase, "Succeeded") << b.message;
+  EXPECT_EQ(a.outputs["result"], "p1");
+  EXPECT_EQ(b.outputs["result"], "p2");
+  if (runner_->isolated()) {
+    EXPECT_FALSE(PathExists(marker)) << "a pod's /tmp leaked to the host";
+    EXPECT_TRUE(PathExists(home_.Join("pods/wf/p1/tmp/" + Basename(marker))));
+  }
+  (void)RemoveAll(marker);
+}
+
+TEST_F(PodRunnerTest, IsolationIsAvailableAsRoot) {
+  // This machine runs tests as root: the namespace path must be the one tested.
+  if (geteuid() == 0) {
+    EXPECT_TRUE(runner_->isolated());
+  }
+  EXPECT_EQ(runner_->isolated(), MountNamespacesAvailable());
+}
+
+// hostPath and claim volumes are shared between steps; emptyDir is per pod (as in Kubernetes).
+TEST_F(PodRunnerTest, VolumesSharedWhereTheYamlSaysSo) {
+  const std::string host_dir = home_.Join("host");
+  Json volumes = Json::array({{{"name", "shared"}, {"hostPath", {{"path", host_dir}}}},
+                              {{"name", "scratch"}, {"emptyDir", Json::object()}},
+                              {{"metadata", {{"name", "workdir"}}}, {"spec", {{"accessModes", {"ReadWriteOnce"}}}}}});
+  auto pod = [&](const std::string& node, const std::string& source) {
+    Json t = {{"name", node},
+              {"script", {{"image", "x"}, {"command", {"sh"}}, {"source", source},
+                          {"volumeMounts", {{{"name", "shared"}, {"mountPath", "/mnt/shared"}},
+                                            {{"name", "scratch"}, {"mountPath", "/tmp/scratch"}},
+                                            {{"name", "workdir"}, {"mountPath", "/tmp/work"}}}}}}};
+    return Run(Request(node, t.dump(), volumes.dump()));
+  };
+  PodResult w = pod("writer", "echo one > /mnt/shared/f; echo two > /tmp/work/g; echo three > /tmp/scratch/h");
+  ASSERT_EQ(w.phase, "Succeeded") << w.message;
+  PodResult r = pod("reader", "cat /mnt/shared/f /tmp/work/g; test -e /tmp/scratch/h && echo leaked || echo fresh");
+  ASSERT_EQ(r.phase, "Succeeded") << r.message;
+  EXPECT_EQ(r.outputs["result"], "one\ntwo\nfresh");
+  EXPECT_EQ(ReadFile(JoinPath(host_dir, "f")).value(), "one\n");
+  if (runner_->isolated()) {
+    EXPECT_FALSE(PathExists("/mnt/shared/f"));
+  }
+}
+
+TEST_F(PodRunnerTest, UnknownVolumeNamesTheField) {
+  PodResult r = Run(Request("v", R"({name: v, container: {image: x, command: [true],
+      volumeMounts: [{name: nope, mountPath: /data}]}})"));
+  EXPECT_EQ(r.phase, "Error");
+  EXPECT_NE(r.message.find("container.volumeMounts[0].name: no volume named \"nope\""), std::string::npos) << r.message;
+}
+
+// Output parameter from a file, an output artifact into the local repository, and the next pod
+// gets it back at its own path (a directory, archived as tgz by default).
+TEST_F(PodRunnerTest, OutputsAndArtifactsBetweenPods) {
+  PodResult gen = Run(Request("gen", R"(
+name: gen
+script:
+  image: x
+  command: [sh]
+  source: |
+    mkdir -p /tmp/out/sub; echo hello > /tmp/out/sub/a.txt; echo 42 > /tmp/n
+outputs:
+  parameters: [{name: n, valueFrom: {path: /tmp/n}}, {name: d, valueFrom: {path: /tmp/missing, default: dflt}}]
+  artifacts: [{name: out, path: /tmp/out}]
+)"));
+  ASSERT_EQ(gen.phase, "Succeeded") << gen.message;
+  ASSERT_EQ(gen.outputs["parameters"].size(), 2u);
+  EXPECT_EQ(gen.outputs["parameters"][0]["value"], "42");
+  EXPECT_EQ(gen.outputs["parameters"][1]["value"], "dflt");
+  ASSERT_EQ(gen.outputs["artifacts"].size(), 1u);
+  const Json saved = gen.outputs["artifacts"][0];
+  EXPECT_EQ(saved["s3"]["key"], "wf/gen/out.tgz");
+  EXPECT_TRUE(PathExists(home_.Join("artifacts/wf/gen/out.tgz")));
+
+  Json consume = ParseYaml(R"({name: use, script: {image: x, command: [sh], source: "cat /tmp/in/sub/a.txt"}})", "t").value();
+  Json input = saved;
+  input["name"] = "in";
+  input["path"] = "/tmp/in";
+  consume["inputs"]["artifacts"] = Json::array({input});
+  PodResult use = Run(Request("use", consume.dump()));
+  EXPECT_EQ(use.phase, "Succeeded") << use.message;
+  EXPECT_EQ(use.outputs["result"], "hello");
+}
+
+TEST_F(PodRunnerTest, MissingOutputIsAnError) {
+  PodResult r = Run(Request("m", R"({name: m, container: {image: x, command: [true]},
+      outputs: {parameters: [{name: p, valueFrom: {path: /tmp/none}}]}})"));
+  EXPECT_EQ(r.phase, "Error");
+  EXPECT_NE(r.message.find("outputs.parameters.p: /tmp/none: no such file"), std::string::npos) << r.message;
+}
+
+TEST_F(PodRunnerTest, RawInputArtifact) {
+  PodResult r = Run(Request("raw", R"({name: raw, inputs: {artifacts: [{name: cfg, path: /tmp/cfg.txt, raw: {data: "k=v"}}]},
+      container: {image: x, command: [cat, /tmp/cfg.txt]}})"));
+  EXPECT_EQ(r.phase, "Succeeded") << r.message;
+  EXPECT_EQ(r.outputs["result"], "k=v");
+}
+
+// Cancel: SIGTERM to the process group (a trap sees it), the pod ends soon, nothing is left.
+TEST_F(PodRunnerTest, CancelTerminatesTheProcessGroup) {
+  const std::string pidfile = home_.Join("out/child.pid");
+  PodResult r;
+  std::thread t([&] {
+    r = Run(WithOut("long", "sleep 300 & echo $! > /out/child.pid; wait"));
+  });
+  for (int i = 0; i < 1000 && !PathExists(pidfile); ++i) usleep(10000);
+  cancel_ = true;
+  ASSERT_TRUE(PathExists(pidfile));
+  t.join();
+  EXPECT_EQ(r.phase, "Failed");
+  EXPECT_NE(r.message.find("stopped"), std::string::npos) << r.message;
+  const pid_t child = std::stoi(ReadFile(pidfile).value());
+  for (int i = 0; i < 200 && Alive(child); ++i) usleep(10000);
+  EXPECT_FALSE(Alive(child)) << "the pod's background process survived";
+}
+
+// Processes left in the pod's group when its main process ends are killed with it.
+TEST_F(PodRunnerTest, StragglersDieWithTheMainProcess) {
+  const std::string pidfile = home_.Join("out/straggler.pid");
+  PodResult r = Run(WithOut("s", "sleep 300 >/dev/null 2>&1 & echo $! > /out/straggler.pid"));
+  EXPECT_EQ(r.phase, "Succeeded") << r.message;
+  const pid_t child = std::stoi(ReadFile(pidfile).value());
+  for (int i = 0; i < 200 && Alive(child); ++i) usleep(10000);  // SIGKILL was sent; it lands
+  EXPECT_FALSE(Alive(child));
+}
+
+TEST_F(PodRunnerTest, ResourceOfAnotherKindIsNotSupported) {
+  PodResult r = Run(Request("r", R"({name: r, resource: {action: create, manifest: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"}})"));
+  EXPECT_EQ(r.phase, "Error");
+  EXPECT_NE(r.message.find("ConfigMap resources are not supported on one machine"), std::string::npos) << r.message;
+}
+
+// A TFJob resource runs on the local job controller; the success condition is evaluated on its
+// status, and an output parameter comes from a jsonPath.
+TEST_F(PodRunnerTest, TfJobResourceWithConditions) {
+  const std::string manifest =
+      "apiVersion: kubeflow.org/v1\nkind: TFJob\nmetadata: {generateName: tiny-}\nspec:\n  tfReplicaSpecs:\n"
+      "    Worker:\n      replicas: 2\n      template: {spec: {containers: [{name: tensorflow, image: x, "
+      "command: [sh, -c, 'echo $TF_CONFIG']}]}}\n";
+  Json t = {{"name", "tf"},
+            {"resource", {{"action", "create"}, {"manifest", manifest},
+                          {"successCondition", "status.replicaStatuses.Worker.succeeded > 1"},
+                          {"failureCondition", "status.replicaStatuses.Worker.failed > 0"}}},
+            {"outputs", {{"parameters", {{{"name", "job"}, {"valueFrom", {{"jsonPath", "{.metadata.name}"}}}}}}}}};
+  PodResult r = Run(Request("tf", t.dump()));
+  ASSERT_EQ(r.phase, "Succeeded") << r.message << Log("tf");
+  const std::string name = r.outputs["parameters"][0]["value"];
+  EXPECT_EQ(name.rfind("tiny-", 0), 0u) << name;
+  EXPECT_TRUE(PathExists(home_.Join("jobs/" + name + "/status.json")));
+  EXPECT_NE(Log("tf").find("tfjob.kubeflow.org/" + name + " created"), std::string::npos) << Log("tf");
+
+  t["resource"]["successCondition"] = "status.replicaStatuses.Worker.succeeded > 2";
+  PodResult unmet = Run(Request("tf2", t.dump()));
+  EXPECT_EQ(unmet.phase, "Failed");
+  EXPECT_NE(unmet.message.find("success condition"), std::string::npos) << unmet.message;
+}
+
+}  // namespace
+}  // namespace loom::workflow
