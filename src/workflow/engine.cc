@@ -178,6 +178,31 @@ struct ExecOptions {
   bool on_exit = false;  // inside an exit handler
 };
 
+struct DagTask {
+  const Json* task;
+  std::string name;
+  std::set<std::string> deps;
+  std::string depends;  // the expression (dependencies become one)
+};
+
+struct DagPlan {
+  std::vector<DagTask> tasks;
+  std::map<std::string, size_t> index;                         // task name -> tasks[i]
+  std::set<std::string> wanted;                                // the targets and what they need
+  std::vector<size_t> order;                                   // dependencies first
+  std::map<std::string, std::vector<std::string>> dependents;  // task -> tasks that depend on it
+};
+
+// What a node's template works out to, kept for the node's life in this run.
+struct NodeContext {
+  Json tmpl;                        // inputs bound, inputs and globals substituted
+  std::string kind;                 // container, script, resource, steps, dag, suspend
+  std::string tmpl_name;
+  Scope scope;                      // inputs, globals, and the outputs of finished steps
+  std::map<std::string, Json> arts; // artifacts in scope, by variable name
+  std::unique_ptr<DagPlan> dag;     // for a dag template
+};
+
 }  // namespace
 
 class WorkflowRun {
@@ -650,25 +675,37 @@ class WorkflowRun {
     // A running pod needs nothing from its template until it ends.
     if (node && node->value("type", "") == "Pod" && running_.count(node->value("id", ""))) return node;
 
-    StatusOr<Json> resolved = ResolveTemplate(holder);
-    std::string tmpl_name = holder.value("template", holder.contains("templateRef") ? holder["templateRef"].value("template", "") : "");
-    if (!resolved.ok()) {
-      if (!node) node = InitNode(node_name, display, "Skipped", tmpl_name, opts.boundary_id, "Error");
-      return MarkPhase(node, "Error", resolved.status().message());
+    // The template with its inputs bound, once per node: a node's arguments are fixed when it is
+    // created, so later passes reuse what the first one worked out.
+    const std::string id = NodeId(name_, node_name);
+    auto cached = contexts_.find(id);
+    if (cached == contexts_.end()) {
+      StatusOr<Json> resolved = ResolveTemplate(holder);
+      std::string tmpl_name = holder.value("template", holder.contains("templateRef") ? holder["templateRef"].value("template", "") : "");
+      if (!resolved.ok()) {
+        if (!node) node = InitNode(node_name, display, "Skipped", tmpl_name, opts.boundary_id, "Error");
+        return MarkPhase(node, "Error", resolved.status().message());
+      }
+      NodeContext ctx;
+      StatusOr<Json> processed = ProcessInputs(*resolved, holder.value("arguments", Json::object()), ctx.scope, ctx.arts);
+      ctx.kind = TemplateKind(*resolved);
+      if (!processed.ok()) {
+        if (!node) node = InitNode(node_name, display, NodeTypeFor(ctx.kind), tmpl_name, opts.boundary_id, "Error");
+        return MarkPhase(node, "Error", processed.status().message());
+      }
+      ctx.tmpl = std::move(*processed);
+      ctx.tmpl_name = tmpl_name.empty() ? ctx.tmpl.value("name", "") : tmpl_name;
+      cached = contexts_.emplace(id, std::move(ctx)).first;
     }
-    Scope scope;
-    std::map<std::string, Json> arts;
-    StatusOr<Json> processed = ProcessInputs(*resolved, holder.value("arguments", Json::object()), scope, arts);
-    std::string kind = TemplateKind(*resolved);
-    if (!processed.ok()) {
-      if (!node) node = InitNode(node_name, display, NodeTypeFor(kind), tmpl_name, opts.boundary_id, "Error");
-      return MarkPhase(node, "Error", processed.status().message());
-    }
-    Json& tmpl = *processed;
-    if (tmpl_name.empty()) tmpl_name = tmpl.value("name", "");
+    NodeContext& ctx = cached->second;
+    const std::string& kind = ctx.kind;
+    const std::string& tmpl_name = ctx.tmpl_name;
+    const Json& tmpl = ctx.tmpl;
+    Scope& scope = ctx.scope;
+    std::map<std::string, Json>& arts = ctx.arts;
 
     if (!tmpl.contains("retryStrategy")) {
-      return ExecuteKind(node_name, display, kind, tmpl_name, tmpl, scope, arts, opts, node, 0);
+      return ExecuteKind(node_name, display, kind, tmpl_name, tmpl, scope, arts, opts, node, 0, ctx);
     }
 
     // Retries: a Retry node whose children are the attempts name(0), name(1)...
@@ -739,7 +776,7 @@ class WorkflowRun {
       std::string child_display = display + "(" + std::to_string(last ? children.size() - 1 : children.size()) + ")";
       ExecOptions child_opts = opts;
       Json* child = ExecuteKind(child_name, child_display, kind, tmpl_name, tmpl, scope, arts, child_opts,
-                                last, last ? children.size() - 1 : children.size());
+                                last, last ? children.size() - 1 : children.size(), ctx);
       if (!child) return node;
       node = Find(node_name);  // the map may have rehashed
       AddChild(node, child->value("id", ""));
@@ -751,9 +788,13 @@ class WorkflowRun {
 
   Json* ExecuteKind(const std::string& node_name, const std::string& display, const std::string& kind,
                     const std::string& tmpl_name, const Json& tmpl, Scope& scope,
-                    std::map<std::string, Json>& arts, const ExecOptions& opts, Json* node, size_t attempt) {
+                    std::map<std::string, Json>& arts, const ExecOptions& opts, Json* node, size_t attempt,
+                    NodeContext& ctx) {
     if (kind == "steps") return ExecuteSteps(node_name, display, tmpl_name, tmpl, scope, arts, opts);
-    if (kind == "dag") return ExecuteDag(node_name, display, tmpl_name, tmpl, scope, arts, opts);
+    if (kind == "dag") {
+      if (!ctx.dag) ctx.dag = std::make_unique<DagPlan>(BuildDagPlan(tmpl));
+      return ExecuteDag(node_name, display, tmpl_name, tmpl, scope, arts, opts, *ctx.dag);
+    }
     if (kind == "suspend") return ExecuteSuspend(node_name, display, tmpl_name, tmpl, opts);
     return ExecutePod(node_name, display, tmpl_name, tmpl, scope, opts, attempt);
   }
@@ -1344,30 +1385,16 @@ class WorkflowRun {
 
   // ---------------------------------------------------------------- dag
 
-  struct DagTask {
-    const Json* task;
-    std::string name;
-    std::set<std::string> deps;
-    std::string depends;  // the expression (dependencies become one)
-  };
 
-  Json* ExecuteDag(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
-                   const Json& tmpl, Scope& scope, std::map<std::string, Json>& arts, const ExecOptions& opts) {
-    Json* node = Find(node_name);
-    if (!node) {
-      std::string blocked = BlockedReason(opts);
-      if (!blocked.empty()) return InitNode(node_name, display, "DAG", tmpl_name, opts.boundary_id, "Failed", blocked);
-      node = InitNode(node_name, display, "DAG", tmpl_name, opts.boundary_id, "Running");
-    }
-    if (Fulfilled(*node)) return node;
-    std::string dag_id = node->value("id", "");
-    ExecOptions child_opts = opts;
-    child_opts.boundary_id = dag_id;
-    int parallelism = tmpl.value("parallelism", 0);
-
+  // A DAG template's tasks, dependencies, targets and order, worked out once per DAG node.
+  static DagPlan BuildDagPlan(const Json& tmpl) {
+    DagPlan plan;
+    std::vector<DagTask>& tasks = plan.tasks;
+    std::map<std::string, size_t>& index = plan.index;
+    std::set<std::string>& wanted = plan.wanted;
     const Json& tasks_json = tmpl["dag"]["tasks"];
-    std::vector<DagTask> tasks;
-    std::map<std::string, size_t> index;
+    std::map<std::string, const Json*> by_name;
+    for (const Json& t : tasks_json) by_name[t.value("name", "")] = &t;
     for (const Json& t : tasks_json) {
       DagTask d{&t, t.value("name", ""), {}, ""};
       if (t.contains("depends")) {
@@ -1380,8 +1407,8 @@ class WorkflowRun {
           d.deps.insert(n);
           if (!d.depends.empty()) d.depends += " && ";
           // Argo: a plain dependency also accepts a failure its task continues on.
-          const Json* dt = nullptr;
-          for (const Json& x : tasks_json) if (x.value("name", "") == n) dt = &x;
+          auto found = by_name.find(n);
+          const Json* dt = found == by_name.end() ? nullptr : found->second;
           std::string term = "(" + n + ".Succeeded || " + n + ".Skipped || " + n + ".Daemoned";
           if (dt && ContinuesOn(*dt, "Failed")) term += " || " + n + ".Failed";
           if (dt && ContinuesOn(*dt, "Error")) term += " || " + n + ".Errored";
@@ -1392,7 +1419,6 @@ class WorkflowRun {
       tasks.push_back(std::move(d));
     }
     // Targets: dag.target, or every task.
-    std::set<std::string> wanted;
     if (tmpl["dag"].contains("target")) {
       std::vector<std::string> stack;
       std::string targets = ParameterString(tmpl["dag"]["target"]);
@@ -1411,6 +1437,37 @@ class WorkflowRun {
     } else {
       for (const DagTask& t : tasks) wanted.insert(t.name);
     }
+
+    std::vector<int> state(tasks.size(), 0);
+    std::function<void(size_t)> visit = [&](size_t i) {
+      if (state[i]) return;
+      state[i] = 1;
+      for (const std::string& d : tasks[i].deps) if (index.count(d)) visit(index[d]);
+      plan.order.push_back(i);
+    };
+    for (size_t i = 0; i < tasks.size(); ++i) visit(i);
+    for (const DagTask& t : tasks) for (const std::string& d : t.deps) plan.dependents[d].push_back(t.name);
+    return plan;
+  }
+
+  Json* ExecuteDag(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
+                   const Json& tmpl, Scope& scope, std::map<std::string, Json>& arts, const ExecOptions& opts,
+                   DagPlan& plan) {
+    Json* node = Find(node_name);
+    if (!node) {
+      std::string blocked = BlockedReason(opts);
+      if (!blocked.empty()) return InitNode(node_name, display, "DAG", tmpl_name, opts.boundary_id, "Failed", blocked);
+      node = InitNode(node_name, display, "DAG", tmpl_name, opts.boundary_id, "Running");
+    }
+    if (Fulfilled(*node)) return node;
+    std::string dag_id = node->value("id", "");
+    ExecOptions child_opts = opts;
+    child_opts.boundary_id = dag_id;
+    int parallelism = tmpl.value("parallelism", 0);
+
+    std::vector<DagTask>& tasks = plan.tasks;
+    std::map<std::string, size_t>& index = plan.index;
+    const std::set<std::string>& wanted = plan.wanted;
 
     auto task_node = [&](const std::string& task) { return Find(node_name + "." + task); };
     // Argo's task results for depends.
@@ -1444,19 +1501,7 @@ class WorkflowRun {
       if (n && !Fulfilled(*n)) ++active;
     }
     bool all_done = true;
-    // Tasks in dependency order: a pass may run a chain of tasks that end at once (errors, skips).
-    std::vector<size_t> order;
-    {
-      std::vector<int> state(tasks.size(), 0);
-      std::function<void(size_t)> visit = [&](size_t i) {
-        if (state[i]) return;
-        state[i] = 1;
-        for (const std::string& d : tasks[i].deps) if (index.count(d)) visit(index[d]);
-        order.push_back(i);
-      };
-      for (size_t i = 0; i < tasks.size(); ++i) visit(i);
-    }
-    for (size_t i : order) {
+    for (size_t i : plan.order) {
       const DagTask& t = tasks[i];
       if (!wanted.count(t.name)) continue;
       std::string task_name = node_name + "." + t.name;
@@ -1507,8 +1552,7 @@ class WorkflowRun {
 
     // Phase: a branch that ends in a failure not handled downstream fails the DAG (Argo's
     // assessDAGPhase).
-    std::map<std::string, std::vector<std::string>> dependents;
-    for (const DagTask& t : tasks) for (const std::string& d : t.deps) dependents[d].push_back(t.name);
+    std::map<std::string, std::vector<std::string>>& dependents = plan.dependents;
     std::map<std::pair<std::string, std::string>, bool> memo;
     std::function<bool(const std::string&, const std::string&)> fails = [&](const std::string& task, const std::string& carried) -> bool {
       auto key = std::make_pair(task, carried);
@@ -1749,6 +1793,7 @@ class WorkflowRun {
   bool status_dirty_ = false;
   Scope globals_;
   std::map<std::string, Json> ref_cache_;
+  std::unordered_map<std::string, NodeContext> contexts_;  // by node id
   std::map<std::string, double> finish_times_;
   std::set<std::string> suspended_;
   std::string shutdown_;
