@@ -55,7 +55,7 @@ std::string RandomName() {
 int RunDemo(const Args& args) {
   std::string file = JoinPath(LOOM_SOURCE_DIR, "examples/mnist/workflow.yaml");
   std::string data_dir = DefaultDataDir(), name = RandomName();
-  int64_t train_steps = 2000, workers = 1, ps = 1, port = 8501;
+  int64_t train_steps = 5500, workers = 2, ps = 2, port = 8501;
   bool keep_serving = true;
   FlagSet flags("loom demo [flags]");
   flags.String("file", &file, "the workflow to run");
