@@ -193,6 +193,15 @@ ResourceResult RunResource(const Json& resource, const ResourceOptions& options,
     job_options.kill_grace_secs = options.kill_grace_secs;
     std::atomic<bool> failed_early{false};
     job_options.should_stop = [&] { return failed_early.load() || (cancel != nullptr && cancel->load()); };
+    // A job of this name still "running" belongs to an earlier attempt of this node whose
+    // controller died with its engine (kill -9, then resume): its replicas go, and the new job
+    // resumes from the checkpoints they left in the train_dir.
+    auto old = job::ReadJobStatus(options.jobs_dir, spec->name);
+    if (old.ok() && job::JobPhase(*old) != "Succeeded" && job::JobPhase(*old) != "Failed") {
+      log(ref + " is left from an earlier attempt (" + job::JobPhase(*old) + "): deleting it\n");
+      Status deleted = job::DeleteJob(options.jobs_dir, spec->name);
+      if (!deleted.ok()) return Result("Error", deleted.message(), object);
+    }
     auto local = job::LocalJob::Create(*spec, job_options);
     if (!local.ok()) return Result("Error", local.status().message(), object);
     log(ref + " created; state in " + (*local)->dir() + "\n");
