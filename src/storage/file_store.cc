@@ -10,6 +10,7 @@
 #include <regex>
 
 #include "core/file.h"
+#include "storage/partial_download.h"
 
 namespace loom::storage {
 namespace {
@@ -33,7 +34,7 @@ Status Walk(const std::string& dir, const std::string& rel, std::vector<ObjectIn
     return names.status();
   }
   for (const std::string& name : *names) {
-    if (IsTemporary(name)) continue;
+    if (IsTemporary(name) || PartialDownload::IsPartialName(name)) continue;
     std::string path = JoinPath(dir, name);
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) continue;  // removed meanwhile

@@ -1,7 +1,7 @@
 // FileStore: an ObjectStore in a local directory (the embedded default, no server needed).
 // Key "a/b/c" is the file <root>/a/b/c. Puts write a temporary file and rename it into place, so
 // a reader sees the old object or the new. Listing walks the directory tree and skips in-flight
-// temporaries. Thread-safe (it keeps no state beyond the root).
+// temporaries (core/file.h's and partial_download.h's). Thread-safe (it keeps no state beyond the root).
 #pragma once
 
 #include <memory>

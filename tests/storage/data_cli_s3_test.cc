@@ -240,6 +240,22 @@ TEST_F(DataCliS3Test, TrainAndEvalReadMnistFromS3ThroughTheCache) {
       << missing.err;
 }
 
+TEST_F(DataCliS3Test, TwoTrainersStartedAtOnceShareOneDownload) {
+  // What the replicas of a TFJob do with one --data_dir: each caches it on start, under one LOOM_HOME.
+  auto sync = Loom({"sync", "--quiet", loom::testing::MnistDir(), prefix_ + "mnist/"});
+  ASSERT_EQ(sync.exit_code, 0) << sync.err;
+  ScratchDir home;
+  std::vector<std::string> env = WithEnv({"LOOM_HOME=" + home.path()});
+  Process a({LoomBinary(), "train", "--data_dir", prefix_ + "mnist", "--train_steps", "5", "--train_dir", dir_.Join("a")},
+            logs_.path(), env);
+  Process b({LoomBinary(), "train", "--data_dir", prefix_ + "mnist", "--train_steps", "5", "--train_dir", dir_.Join("b")},
+            logs_.path(), env);
+  ProcessResult ra = a.Wait(), rb = b.Wait();
+  ASSERT_EQ(ra.exit_code, 0) << ra.err;
+  ASSERT_EQ(rb.exit_code, 0) << rb.err;
+  EXPECT_EQ(Downloaded(ra.err) + Downloaded(rb.err), 4) << ra.err << rb.err;
+}
+
 TEST_F(DataCliS3Test, GetKilledMidTransferIsResumedWithRangeByTheNextGet) {
   std::string content = testing::RandomBytes(24 << 20, 24);
   ASSERT_TRUE(WriteFileAtomic(dir_.Join("src"), content).ok());

@@ -36,6 +36,8 @@ TEST(FileStoreTest, ListingSkipsTemporaries) {
   loom::testing::ScratchDir dir;
   ASSERT_TRUE(WriteFileAtomic(dir.Join("a"), "1").ok());
   ASSERT_TRUE(WriteFileAtomic(dir.Join("a.tmp.123.4"), "partial").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.Join(".b.loom-partial"), "an S3 download in progress").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.Join(".b.loom-partial.json"), "{}").ok());
   auto store = FileStore::Create({dir.path()});
   ASSERT_TRUE(store.ok());
   auto all = (*store)->ListAll("");
