@@ -10,12 +10,7 @@ loom=$(realpath "$1")
 out=$(realpath -m "$2")
 here=$(cd "$(dirname "$0")" && pwd)
 export LOOM_MNIST_DIR=${LOOM_MNIST_DIR:-$here/../../data/mnist}
-if [[ ! -x /usr/bin/chromium ]]; then echo "/usr/bin/chromium is missing; run scripts/install_deps.sh" >&2; exit 1; fi
-mkdir -p "$out/node"
-if ! cmp -s "$here/package-lock.json" "$out/node/package-lock.json" || [[ ! -d $out/node/node_modules/playwright-core ]]; then
-  cp "$here/package.json" "$here/package-lock.json" "$out/node/"
-  (cd "$out/node" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
-fi
+"$here/install_playwright.sh" "$out/node"
 rm -f "$out/node/demo_screenshots.mjs"
 cp "$here/demo_screenshots.mjs" "$out/node/demo_screenshots.mjs"
 

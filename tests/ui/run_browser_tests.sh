@@ -12,16 +12,8 @@ out=$(realpath -m "$2")
 here=$(cd "$(dirname "$0")" && pwd)
 mnist=${LOOM_MNIST_DIR:-$here/../../data/mnist}
 
-if [[ ! -x /usr/bin/chromium ]]; then
-  echo "browser tests: /usr/bin/chromium is missing; run scripts/install_deps.sh" >&2
-  exit 1
-fi
-mkdir -p "$out/node"
-# npm ci only when the lock file changed since the last install.
-if ! cmp -s "$here/package-lock.json" "$out/node/package-lock.json" || [[ ! -d $out/node/node_modules/playwright-core ]]; then
-  cp "$here/package.json" "$here/package-lock.json" "$out/node/"
-  (cd "$out/node" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
-fi
+"$here/install_playwright.sh" "$out/node"
+rm -f "$out/node/browser_test.mjs"
 cp "$here/browser_test.mjs" "$out/node/browser_test.mjs"  # beside node_modules, where imports resolve
 
 home=$(mktemp -d "${TMPDIR:-/tmp}/loom_ui_test_XXXXXX")
