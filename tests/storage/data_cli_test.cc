@@ -161,5 +161,20 @@ TEST_F(DataCliTest, TrainTakesAFileUrlThroughTheCache) {
   EXPECT_NE(rb.err.find("--data_dir: ftp://host/mnist: unsupported scheme \"ftp\""), std::string::npos) << rb.err;
 }
 
+TEST_F(DataCliTest, PredictTakesAFileUrlThroughTheCache) {
+  // No server on port 1: predict fails there, after the test set came through the cache.
+  ScratchDir home;
+  std::string url = "file://" + loom::testing::MnistDir();
+  Process predict({LoomBinary(), "predict", "--server", "127.0.0.1:1", "--model", "mnist", "--num_tests", "10",
+                   "--data_dir", url},
+                  logs_.path(), {"LOOM_HOME=" + home.path()});
+  ProcessResult r = predict.Wait();
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("loom predict: --data_dir " + url + ": 4 objects in " + home.path() + "/datasets/file/"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("connection refused"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace loom::storage

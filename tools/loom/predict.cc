@@ -54,7 +54,8 @@ int RunPredict(const Args& args) {
   flags.String("signature", &options.signature, "signature_name to send (e.g. predict_images)");
   flags.String("images", &images, "IDX images file (raw or .gz); default: the MNIST test set");
   flags.String("labels", &labels, "IDX labels file matching --images");
-  flags.String("data_dir", &data_dir, "where the MNIST test files are when --images is not given");
+  flags.String("data_dir", &data_dir,
+               "where the MNIST test files are when --images is not given (a directory, or an s3:// or file:// URL: cached)");
   flags.Int("num_tests", &num_tests, "how many images to send (0: all)");
   flags.Int("concurrency", &options.concurrency, "requests in flight at once");
   flags.String("protocol", &options.protocol, "v1 (TF Serving :predict) or v2 (KServe /infer)");
@@ -68,9 +69,11 @@ int RunPredict(const Args& args) {
   if (images.empty() != labels.empty())
     return Fail("predict", InvalidArgument("--images and --labels: give both or neither"));
   if (images.empty()) {
-    auto i = FindMnistFile(data_dir, kMnistTestImages);
+    auto local_data_dir = ResolveDataDir(data_dir, "predict");  // a URL goes through the dataset cache
+    if (!local_data_dir.ok()) return Fail("predict", local_data_dir.status());
+    auto i = FindMnistFile(*local_data_dir, kMnistTestImages);
     if (!i.ok()) return Fail("predict", i.status());
-    auto l = FindMnistFile(data_dir, kMnistTestLabels);
+    auto l = FindMnistFile(*local_data_dir, kMnistTestLabels);
     if (!l.ok()) return Fail("predict", l.status());
     images = *i;
     labels = *l;
