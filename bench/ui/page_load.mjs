@@ -1,18 +1,11 @@
 // Times the web UI's pages in chromium against ui_bench --hold (bench/ui/run.sh): the workflow
 // list with every row drawn, and a workflow's graph with its 100 MB log's first page shown.
 // Each the median of 5 loads in a fresh page. Not a test.
-import { chromium } from 'playwright-core';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { launchChromium } from './ui_browser.mjs';
 
 const [url, name, node] = process.argv.slice(2);
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-bench-chromium-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1280, height: 800 },
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
+const context = browser.context;
 async function median(what, fn) {
   const ms = [];
   for (let i = 0; i < 5; i++) {
@@ -34,5 +27,4 @@ await median('chromium: workflow graph + first page of the 100 MB log', async pa
   await page.click(`#graph .node[data-id="${node}"]`);
   await page.waitForFunction(() => (document.querySelector('#node-panel pre.log') || {}).textContent?.length > 1000);
 });
-await context.close();
-fs.rmSync(userDataDir, { recursive: true, force: true });
+await browser.close();

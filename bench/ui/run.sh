@@ -17,7 +17,7 @@ grep -v "^serving at" "$out"
 read -r url name node < <(sed -n 's/^serving at \([^ ]*\) (workflow \([^,]*\), node \([^)]*\))$/\1 \2 \3/p' "$out")
 node_modules=$build/tests/ui/node/node_modules
 if [[ -x /usr/bin/chromium && -d $node_modules/playwright-core ]]; then
-  cp "$here/page_load.mjs" "$build/tests/ui/node/page_load.mjs"
+  cp "$here/page_load.mjs" "$here/../../tests/ui/ui_browser.mjs" "$build/tests/ui/node/"
   node "$build/tests/ui/node/page_load.mjs" "$url" "$name" "$node"
 else
   echo "(chromium page loads skipped: run the browser tests once to install playwright-core)"

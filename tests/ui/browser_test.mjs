@@ -4,11 +4,10 @@
 // a prediction from a real `loom serve`, opens a TFJob replica's log, and checks that a page of
 // another origin cannot submit a workflow. Screenshots (1280x800, and one phone-sized) go to
 // $SCREENSHOT_DIR. Exits non-zero on the first failed check.
-import { chromium } from 'playwright-core';
 import http from 'node:http';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { drawSeven, launchChromium } from './ui_browser.mjs';
 
 const url = process.env.SERVER_URL;
 const shots = process.env.SCREENSHOT_DIR;
@@ -16,15 +15,9 @@ const jobName = process.env.JOB_NAME;
 if (!url || !shots) throw new Error('SERVER_URL and SCREENSHOT_DIR must be set');
 fs.mkdirSync(shots, { recursive: true });
 
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-chromium-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1280, height: 800 },
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
-const page = context.pages()[0] || await context.newPage();
+const browser = await launchChromium();
+const page = browser.page;
+
 const consoleErrors = [];
 page.on('console', m => { if (m.type() === 'error') consoleErrors.push(m.text()); });
 page.on('pageerror', e => consoleErrors.push(String(e)));
@@ -133,13 +126,7 @@ await check('training: curves from the run\'s event files', async () => {
 await check('models: draw a digit, get a prediction', async () => {
   await page.goto(url + '/#/models');
   await page.waitForSelector('#model-list .phase.Succeeded', { timeout: 20000 });
-  const box = await page.locator('#digit').boundingBox();
-  // A "7": the top bar, then the diagonal down to the bottom left.
-  const at = (x, y) => [box.x + x * box.width / 280, box.y + y * box.height / 280];
-  await page.mouse.move(...at(80, 60));
-  await page.mouse.down();
-  for (const [x, y] of [[130, 60], [200, 60], [185, 110], [160, 160], [140, 210], [125, 240]]) await page.mouse.move(...at(x, y), { steps: 8 });
-  await page.mouse.up();
+  await drawSeven(page);
   await page.waitForSelector('#predicted-class', { timeout: 15000 });
   const predicted = await page.getAttribute('#predicted-class', 'data-class');
   const scores = await page.$$eval('#prediction .bar span:last-child', s => s.map(x => Number(x.textContent)));
@@ -190,7 +177,6 @@ await check('another origin cannot submit a workflow (CSRF)', async () => {
 
 const unexpected = consoleErrors.filter(e => !e.includes('403') && !e.includes('Forbidden'));
 if (unexpected.length) { failures++; console.log('FAIL console errors:\n  ' + unexpected.join('\n  ')); }
-await context.close();
-fs.rmSync(userDataDir, { recursive: true, force: true });
+await browser.close();
 console.log(failures ? `${failures} check(s) failed` : 'all browser checks passed');
 process.exit(failures ? 1 : 0);

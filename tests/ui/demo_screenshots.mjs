@@ -2,22 +2,16 @@
 // the workflow list, the demo's graph with the train step's log, the training curves, the
 // served model predicting a drawn digit, the TFJob and a replica's log. Each page is checked
 // for the demo's data before its screenshot is taken; exits non-zero if one is missing.
-import { chromium } from 'playwright-core';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { drawSeven, launchChromium } from './ui_browser.mjs';
 
 const url = process.env.SERVER_URL;
 const shots = process.env.SCREENSHOT_DIR;
 const name = process.env.WORKFLOW;
 fs.mkdirSync(shots, { recursive: true });
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-chromium-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1280, height: 800 },
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
-const page = context.pages()[0] || await context.newPage();
+const browser = await launchChromium();
+const page = browser.page;
 let failures = 0;
 async function step(file, fn) {
   try {
@@ -50,12 +44,7 @@ await step('demo-training.png', async () => {
 await step('demo-models.png', async () => {
   await page.goto(url + '/#/models');
   await page.waitForSelector('#model-list .phase.Succeeded', { timeout: 15000 });
-  const box = await page.locator('#digit').boundingBox();
-  const at = (x, y) => [box.x + x * box.width / 280, box.y + y * box.height / 280];
-  await page.mouse.move(...at(80, 60));
-  await page.mouse.down();
-  for (const [x, y] of [[130, 60], [200, 60], [185, 110], [160, 160], [140, 210], [125, 240]]) await page.mouse.move(...at(x, y), { steps: 8 });
-  await page.mouse.up();
+  await drawSeven(page);
   await page.waitForSelector('#predicted-class', { timeout: 15000 });
 });
 await step('demo-jobs.png', async () => {
@@ -68,6 +57,5 @@ await step('demo-job-replica-log.png', async () => {
   await page.click('#replica-list tbody tr button');
   await page.waitForFunction(() => (document.querySelector('#job-log pre.log') || {}).textContent?.length > 0, null, { timeout: 10000 });
 });
-await context.close();
-fs.rmSync(userDataDir, { recursive: true, force: true });
+await browser.close();
 process.exit(failures ? 1 : 0);

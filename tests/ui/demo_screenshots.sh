@@ -11,8 +11,9 @@ out=$(realpath -m "$2")
 here=$(cd "$(dirname "$0")" && pwd)
 export LOOM_MNIST_DIR=${LOOM_MNIST_DIR:-$here/../../data/mnist}
 "$here/install_playwright.sh" "$out/node"
-rm -f "$out/node/demo_screenshots.mjs"
-cp "$here/demo_screenshots.mjs" "$out/node/demo_screenshots.mjs"
+# The scripts go beside node_modules, where their imports resolve (renamed into place: the
+# browser tests may run at the same time).
+for f in "$here"/*.mjs; do cp "$f" "$out/node/.${f##*/}.$$" && mv -f "$out/node/.${f##*/}.$$" "$out/node/${f##*/}"; done
 
 home=$(mktemp -d "${TMPDIR:-/tmp}/loom_ui_demo_XXXXXX")
 export LOOM_HOME=$home

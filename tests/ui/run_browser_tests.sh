@@ -13,8 +13,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 mnist=${LOOM_MNIST_DIR:-$here/../../data/mnist}
 
 "$here/install_playwright.sh" "$out/node"
-rm -f "$out/node/browser_test.mjs"
-cp "$here/browser_test.mjs" "$out/node/browser_test.mjs"  # beside node_modules, where imports resolve
+# The scripts go beside node_modules, where their imports resolve (renamed into place: the
+# browser tests may run at the same time).
+for f in "$here"/*.mjs; do cp "$f" "$out/node/.${f##*/}.$$" && mv -f "$out/node/.${f##*/}.$$" "$out/node/${f##*/}"; done
 
 home=$(mktemp -d "${TMPDIR:-/tmp}/loom_ui_test_XXXXXX")
 export LOOM_HOME=$home

@@ -6,8 +6,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 
 #include "commands.h"
@@ -67,11 +69,16 @@ int RunServer(const Args& args) {
   options.address = http.address;
   options.models = SplitComma(models);
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Before any thread starts: the engine's and the HTTP server's threads inherit the mask.
+  // Static: the signal thread outlives this function.
+  static std::mutex stop_mu;
+  static std::condition_variable stop_cv;
+  static bool stop = false;
+  WatchStopSignals([] {
+    std::lock_guard<std::mutex> lock(stop_mu);
+    stop = true;
+    stop_cv.notify_all();
+  });
   signal(SIGPIPE, SIG_IGN);
 
   if (Status s = MakeDirs(LoomHome()); !s.ok()) return Fail("server", s);
@@ -114,9 +121,11 @@ int RunServer(const Args& args) {
   if (resumed > 0) std::cout << "loom server: resuming " << resumed << " unfinished workflow(s)" << std::endl;
 #endif
   std::cout << "loom server: serving the UI and API at http://" << address << "/" << std::endl;
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
-  std::cout << "Received signal " << sig << ", stopping" << std::endl;
+  {
+    std::unique_lock<std::mutex> lock(stop_mu);
+    stop_cv.wait(lock, [] { return stop; });
+  }
+  std::cout << "Received a stop signal, stopping" << std::endl;
   // server.json goes first: a CLI that reads it from now on runs workflows itself.
   (void)RemoveAll(server_json);
   (*server)->Drain(10);
