@@ -39,7 +39,8 @@ std::string Str(const Json& v) { return v.is_string() ? v.get<std::string>() : v
 
 }  // namespace
 
-std::string RunCase(const std::string& cases_dir, const std::string& name, const std::string& home) {
+std::string RunCase(const std::string& cases_dir, const std::string& name, const std::string& home,
+                    const CaseOptions& case_options) {
   std::ostringstream diff;
   auto expected_or = ReadJsonOrYamlFile(JoinPath(cases_dir, name + ".expected.yaml"));
   if (!expected_or.ok()) return expected_or.status().ToString();
@@ -50,6 +51,7 @@ std::string RunCase(const std::string& cases_dir, const std::string& name, const
   PodRunnerOptions pod_options;
   pod_options.home = home;
   pod_options.kill_grace_secs = 1;
+  pod_options.artifacts.s3 = case_options.s3;
   auto pods = LocalPodRunner::Create(pod_options);
   if (!pods.ok()) return pods.status().ToString();
   EngineOptions options;
@@ -82,6 +84,7 @@ std::string RunCase(const std::string& cases_dir, const std::string& name, const
     for (size_t p; (p = value.find("$SCRATCH")) != std::string::npos;) value.replace(p, 8, scratch);
     submit.parameters.emplace_back(k, value);
   }
+  for (const auto& [k, v] : case_options.parameters) submit.parameters.emplace_back(k, v);
   auto submitted = engine.Submit(*manifest, submit);
   if (!submitted.ok()) return submitted.status().ToString();
 

@@ -16,13 +16,22 @@
 // {{id:<node name>}} stands for that node's id.
 #pragma once
 
+#include <map>
 #include <string>
+
+#include "storage/s3_store.h"
 
 namespace loom::workflow::testing {
 
+struct CaseOptions {
+  std::map<std::string, std::string> parameters;  // more -p overrides (e.g. an S3 endpoint)
+  storage::S3Options s3;                          // credentials for s3 artifacts (from the environment)
+};
+
 // Runs the case `name` from `cases_dir` with state under `home`; returns "" when the result is as
 // expected, else what differs (one line per difference).
-std::string RunCase(const std::string& cases_dir, const std::string& name, const std::string& home);
+std::string RunCase(const std::string& cases_dir, const std::string& name, const std::string& home,
+                    const CaseOptions& options = {});
 
 // Checks the bad-input case `name` (<name>.yaml beside <name>.expected, the error line): "" when
 // LoadManifest fails with exactly that line and nothing was stored.
