@@ -72,6 +72,12 @@ StatusOr<Json> ParseJson(std::string_view text, const std::string& source) {
       if (size_t p = what.find("syntax error"); p != std::string::npos) what = what.substr(p);
       return InvalidArgument(source + ": line " + std::to_string(line) + ", column " +
                              std::to_string(col) + ": " + what);
+    } catch (const Json::exception& e) {
+      // Not a syntax error: e.g. out_of_range 406 for a number like 1e99999 (found by
+      // tests/serving/fuzz: it escaped this function and terminated `loom serve`).
+      std::string what = e.what();
+      if (size_t p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+      return InvalidArgument(source + ": " + what);
     }
     return InvalidArgument(source + ": invalid JSON");
   }

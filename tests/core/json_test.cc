@@ -27,6 +27,13 @@ TEST(JsonTest, ErrorsNameSourceAndLine) {
   EXPECT_EQ(j.status().message().rfind("spec.json: line 3, column", 0), 0u) << j.status().message();
 }
 
+// A number beyond double's range is an error value, not an exception (found by fuzzing).
+TEST(JsonTest, HugeNumberIsAnError) {
+  auto j = ParseJson("{\"data\": [0.5, 1e99999]}", "body");
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.status().message(), "body: number overflow parsing '1e99999'") << j.status().message();
+}
+
 TEST(JsonTest, JoinField) {
   EXPECT_EQ(JoinField(JoinField("", "layers"), 2), "layers[2]");
   EXPECT_EQ(JoinField("layers[2]", "units"), "layers[2].units");
