@@ -26,6 +26,7 @@ packages=(
   # serving (src/net/http_server, src/serving, bench/serving)
   libmicrohttpd-dev                           # HTTP server of loom serve, chosen by measurement (src/serving/README.md)
   wrk nginx-light                             # bench/serving: load generator, and nginx's static response as the HTTP ceiling
+  clang libclang-rt-dev                       # tests/serving/fuzz: libFuzzer (libclang_rt.fuzzer) with ASan/UBSan, GCC has none
   chromium                                    # tests/ui: the web UI's browser tests (driven by npm playwright-core, no browser download)
   libsqlite3-dev                              # src/workflow's store: workflows, nodes and logs in one SQLite file
   libarchive-dev                              # src/workflow/artifacts.cc: Argo's tgz artifacts (tar+gzip, safe extraction)

@@ -249,7 +249,9 @@ class Parser {
   Status ParseNested(const std::string& field, size_t depth, std::vector<int64_t>* dims,
                      std::vector<float>* out) {
     if (depth > 8) return Error(field, "nested too deeply");
-    if (p_ != end_ && *p_ != '[') {
+    // (Found by tests/serving/fuzz: `{"instances": [` used to step past the end here.)
+    if (p_ == end_) return Error(field, "unexpected end of the body");
+    if (*p_ != '[') {
       if (depth == 0 && sig_.input_size == 1) {  // a scalar example
         float v;
         LOOM_RETURN_IF_ERROR(ParseNumber(field, &v));
