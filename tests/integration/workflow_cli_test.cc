@@ -195,6 +195,25 @@ spec:
   EXPECT_NE(wrong.err.find("kind: expected WorkflowTemplate"), std::string::npos) << wrong.err;
 }
 
+// With `loom server` up (LoomHome()/server.json), submit hands the workflow to it: the server's
+// engine runs it, no detached engine of the CLI is started.
+TEST_F(WorkflowCliTest, SubmitGoesToARunningServer) {
+  testing::Process server({testing::LoomBinary(), "server", "--port=0"}, logs_.path(), {"LOOM_HOME=" + home_.path()});
+  const std::string info = home_.Join("server.json");
+  for (int i = 0; i < 3000 && !PathExists(info); ++i) usleep(10000);
+  ASSERT_TRUE(PathExists(info)) << "loom server did not write server.json";
+  const std::string file = Write("steps.yaml", kSteps);
+  ProcessResult r = Loom({"wf", "submit", file, "--wait"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("Server:"), std::string::npos) << r.out;
+  const std::string name = r.out.substr(r.out.find("Name:") + 5, r.out.find('\n') - r.out.find("Name:") - 5);
+  const std::string trimmed = name.substr(name.find_first_not_of(' '));
+  EXPECT_EQ(Loom({"wf", "wait", trimmed}).out, trimmed + " Succeeded\n");
+  EXPECT_FALSE(PathExists(home_.Join("run/" + trimmed + ".engine.log")));
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.Wait().exit_code, 0);
+}
+
 // kill -9 of the engine while the second step runs; `loom wf resume` carries on. Each step
 // appends its name to a file on a hostPath volume: the finished first step is not run again.
 TEST_F(WorkflowCliTest, KillEngineThenResume) {

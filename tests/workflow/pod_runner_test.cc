@@ -248,6 +248,29 @@ TEST_F(PodRunnerTest, StragglersDieWithTheMainProcess) {
   EXPECT_FALSE(Alive(child));
 }
 
+// Without mount namespaces (Isolation::kNone, or not root): TMPDIR per pod, volumes symlinked at
+// their mount paths, outputs read from where the pod wrote them.
+TEST_F(PodRunnerTest, FallbackWithoutMountNamespace) {
+  PodRunnerOptions options;
+  options.home = home_.path();
+  options.isolation = PodRunnerOptions::Isolation::kNone;
+  auto runner = LocalPodRunner::Create(options);
+  ASSERT_TRUE(runner.ok()) << runner.status().ToString();
+  EXPECT_FALSE((*runner)->isolated());
+  const std::string mount = home_.Join("mnt/shared"), host = home_.Join("host");
+  Json t = {{"name", "f"},
+            {"script", {{"image", "x"}, {"command", {"sh"}},
+                        {"source", "echo $TMPDIR; echo hi > " + mount + "/f; echo 7 > $TMPDIR/n"},
+                        {"volumeMounts", {{{"name", "v"}, {"mountPath", mount}}}}}}};
+  Json volumes = Json::array({{{"name", "v"}, {"hostPath", {{"path", host}}}}});
+  PodRequest r = Request("fb", t.dump(), volumes.dump());
+  PodResult result = (*runner)->Run(r, *store_);
+  ASSERT_EQ(result.phase, "Succeeded") << result.message;
+  EXPECT_EQ(result.outputs["result"], home_.Join("pods/wf/fb/tmp"));
+  EXPECT_EQ(ReadFile(JoinPath(host, "f")).value(), "hi\n");
+  EXPECT_EQ(ReadFile(home_.Join("pods/wf/fb/tmp/n")).value(), "7\n");
+}
+
 TEST_F(PodRunnerTest, ResourceOfAnotherKindIsNotSupported) {
   PodResult r = Run(Request("r", R"({name: r, resource: {action: create, manifest: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"}})"));
   EXPECT_EQ(r.phase, "Error");
