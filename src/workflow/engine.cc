@@ -178,6 +178,17 @@ struct ExecOptions {
   bool on_exit = false;  // inside an exit handler
 };
 
+// One step or task after {{...}} and loop expansion: one entry per node it makes.
+struct Expanded {
+  std::string name;     // node name
+  std::string display;  // display name
+  Json step;            // the step/task with {{item}} substituted
+};
+struct Expansion {
+  bool is_loop = false;
+  std::vector<Expanded> items;
+};
+
 struct DagTask {
   const Json* task;
   std::string name;
@@ -477,6 +488,9 @@ class WorkflowRun {
 
     if (spec_.contains("onExit") && spec_["onExit"].is_string() && shutdown_ != "Terminate") {
       globals_["workflow.status"] = wf_phase;
+      char duration[32];
+      snprintf(duration, sizeof duration, "%.6f", NowSeconds() - ParseRfc3339(status_.value("startedAt", "")));
+      globals_["workflow.duration"] = duration;
       globals_["workflow.failures"] = Failures();
       Json holder = {{"template", spec_["onExit"]}};
       ExecOptions opts;
@@ -1153,11 +1167,6 @@ class WorkflowRun {
     return std::optional<Json>();
   }
 
-  struct Expanded {
-    std::string name;     // node name
-    std::string display;  // display name
-    Json step;            // the step/task with {{item}} substituted
-  };
 
   StatusOr<std::vector<Expanded>> Expand(const Json& step, const std::string& base_name, const std::string& base_display,
                                          bool* is_loop) {
@@ -1294,7 +1303,6 @@ class WorkflowRun {
     if (Fulfilled(*sg)) return sg;
     std::string sg_id = sg->value("id", "");
     std::map<std::string, const Json*> step_of;  // child node name -> its step
-    std::deque<Json> steps_storage;  // stable addresses for step_of
     int active = 0;
     for (const Json& c : sg->value("children", Json::array())) {
       const Json* cn = FindId(c.get<std::string>());
@@ -1302,11 +1310,19 @@ class WorkflowRun {
     }
     for (const Json& raw_step : group) {
       std::string base = sg_name + "." + raw_step.value("name", "");
-      StatusOr<Json> step = ResolveCall(raw_step, scope, arts);
-      if (!step.ok()) return MarkPhase(FindId(sg_id), "Error", step.status().message());
-      bool is_loop = false;
-      StatusOr<std::vector<Expanded>> expanded = Expand(*step, base, raw_step.value("name", ""), &is_loop);
-      if (!expanded.ok()) return MarkPhase(FindId(sg_id), "Error", expanded.status().message());
+      // Resolved and expanded once: the scope of a step group does not change while it runs.
+      auto cached = expansions_.find(base);
+      if (cached == expansions_.end()) {
+        StatusOr<Json> step = ResolveCall(raw_step, scope, arts);
+        if (!step.ok()) return MarkPhase(FindId(sg_id), "Error", step.status().message());
+        Expansion expansion;
+        StatusOr<std::vector<Expanded>> expanded = Expand(*step, base, raw_step.value("name", ""), &expansion.is_loop);
+        if (!expanded.ok()) return MarkPhase(FindId(sg_id), "Error", expanded.status().message());
+        expansion.items = std::move(*expanded);
+        cached = expansions_.emplace(base, std::move(expansion)).first;
+      }
+      const bool is_loop = cached->second.is_loop;
+      std::vector<Expanded>* expanded = &cached->second.items;
       if (is_loop && expanded->empty()) {
         if (!Find(base)) {
           Json* skipped = InitNode(base, raw_step.value("name", ""), "Skipped", raw_step.value("template", ""),
@@ -1315,9 +1331,8 @@ class WorkflowRun {
         }
         continue;
       }
-      for (Expanded& e : *expanded) {
-        steps_storage.push_back(std::move(e.step));
-        const Json& s = steps_storage.back();
+      for (const Expanded& e : *expanded) {
+        const Json& s = e.step;
         step_of[e.name] = &s;
         Json* existing = Find(e.name);
         if (existing && Fulfilled(*existing)) continue;
@@ -1634,42 +1649,46 @@ class WorkflowRun {
     bool is_new = !existing;
     if (existing && existing->value("type", "") == "Pod" && running_.count(existing->value("id", ""))) return existing;
     if (is_new && parallelism > 0 && active >= parallelism) return nullptr;
-    // The task's scope: the DAG's, plus the outputs of the tasks it depends on.
-    Scope scope = base_scope;
-    std::map<std::string, Json> arts = base_arts;
-    std::set<std::string> seen;
-    std::vector<std::string> stack(t.deps.begin(), t.deps.end());
-    for (const auto& var : VariablesIn(t.task->dump())) {
-      if (var.rfind("tasks.", 0) == 0) stack.push_back(var.substr(6, var.find('.', 6) - 6));
-    }
-    while (!stack.empty()) {
-      std::string d = stack.back();
-      stack.pop_back();
-      if (!seen.insert(d).second) continue;
-      Json* dn = Find(dag_name + "." + d);
-      if (!dn || !Fulfilled(*dn)) continue;
-      if (dn->value("type", "") == "TaskGroup") {
-        std::vector<const Json*> kids;
-        for (const Json& c : dn->value("children", Json::array())) if (const Json* k = FindId(c.get<std::string>())) kids.push_back(k);
-        AddAggregateToScope("tasks." + d, kids, scope);
-      } else {
-        AddNodeToScope("tasks." + d, dn, scope, arts);
-      }
-    }
     std::string dag_id = opts.boundary_id;
-    StatusOr<Json> task = ResolveCall(*t.task, scope, arts);
-    if (!task.ok()) {
-      Json* bad = existing ? existing : InitNode(task_name, t.name, "Skipped", t.task->value("template", ""), dag_id, "Error");
-      if (is_new) LinkTask(FindId(dag_id), t, dag_name, bad);
-      return MarkPhase(bad, "Error", task.status().message());
+    // The task resolved and expanded once: what it depends on has ended and does not change.
+    auto cached = expansions_.find(task_name);
+    if (cached == expansions_.end()) {
+      // The task's scope: the DAG's, plus the outputs of the tasks it depends on.
+      Scope scope = base_scope;
+      std::map<std::string, Json> arts = base_arts;
+      std::set<std::string> seen;
+      std::vector<std::string> stack(t.deps.begin(), t.deps.end());
+      for (const auto& var : VariablesIn(t.task->dump())) {
+        if (var.rfind("tasks.", 0) == 0) stack.push_back(var.substr(6, var.find('.', 6) - 6));
+      }
+      while (!stack.empty()) {
+        std::string d = stack.back();
+        stack.pop_back();
+        if (!seen.insert(d).second) continue;
+        Json* dn = Find(dag_name + "." + d);
+        if (!dn || !Fulfilled(*dn)) continue;
+        if (dn->value("type", "") == "TaskGroup") {
+          std::vector<const Json*> kids;
+          for (const Json& c : dn->value("children", Json::array())) if (const Json* k = FindId(c.get<std::string>())) kids.push_back(k);
+          AddAggregateToScope("tasks." + d, kids, scope);
+        } else {
+          AddNodeToScope("tasks." + d, dn, scope, arts);
+        }
+      }
+      StatusOr<Json> task = ResolveCall(*t.task, scope, arts);
+      Expansion expansion;
+      StatusOr<std::vector<Expanded>> expanded =
+          task.ok() ? Expand(*task, task_name, t.name, &expansion.is_loop) : StatusOr<std::vector<Expanded>>(task.status());
+      if (!expanded.ok()) {
+        Json* bad = existing ? existing : InitNode(task_name, t.name, "Skipped", t.task->value("template", ""), dag_id, "Error");
+        if (is_new) LinkTask(FindId(dag_id), t, dag_name, bad);
+        return MarkPhase(bad, "Error", expanded.status().message());
+      }
+      expansion.items = std::move(*expanded);
+      cached = expansions_.emplace(task_name, std::move(expansion)).first;
     }
-    bool is_loop = false;
-    StatusOr<std::vector<Expanded>> expanded = Expand(*task, task_name, t.name, &is_loop);
-    if (!expanded.ok()) {
-      Json* bad = existing ? existing : InitNode(task_name, t.name, "Skipped", t.task->value("template", ""), dag_id, "Error");
-      if (is_new) LinkTask(FindId(dag_id), t, dag_name, bad);
-      return MarkPhase(bad, "Error", expanded.status().message());
-    }
+    const bool is_loop = cached->second.is_loop;
+    const std::vector<Expanded>* expanded = &cached->second.items;
     if (!is_loop) {
       const Json& s = (*expanded)[0].step;
       if (is_new && s.contains("when")) {
@@ -1794,6 +1813,7 @@ class WorkflowRun {
   Scope globals_;
   std::map<std::string, Json> ref_cache_;
   std::unordered_map<std::string, NodeContext> contexts_;  // by node id
+  std::unordered_map<std::string, Expansion> expansions_;  // by the step's/task's node name
   std::map<std::string, double> finish_times_;
   std::set<std::string> suspended_;
   std::string shutdown_;
@@ -2046,7 +2066,9 @@ StatusOr<std::string> Engine::Retry(const std::string& name) {
   std::set<std::string> removed_set;
   // Failed pods, skipped errors, failed retries and exit handlers go; failed parents run again.
   for (auto& [id, node] : nodes.items()) {
-    if (!FailedOrError(node) && node.value("name", "").find(".onExit") == std::string::npos) continue;
+    // Omitted tasks are decided again too: what they depend on may succeed this time.
+    bool omitted = node.value("phase", "") == "Omitted";
+    if (!FailedOrError(node) && !omitted && node.value("name", "").find(".onExit") == std::string::npos) continue;
     std::string type = node.value("type", "");
     if (type == "Pod" || type == "Skipped" || type == "Retry" || type == "Suspend" ||
         node.value("name", "").find(".onExit") != std::string::npos) {
