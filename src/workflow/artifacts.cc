@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "core/file.h"
+#include "net/http_client.h"
 #include "storage/file_store.h"
 #include "storage/s3_store.h"
 
@@ -233,12 +234,38 @@ Status LoadArtifact(const Json& artifact, const std::string& dest, const Artifac
     }
     return WriteFileAtomic(dest, raw["data"].get<std::string>());
   }
+  if (artifact.contains("http")) {
+    const std::string url = artifact["http"].is_object() ? artifact["http"].value("url", "") : "";
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+      return InvalidArgument(field + ".http.url: expected an http:// or https:// URL");
+    }
+    auto client = net::HttpClient::Create({});
+    if (!client.ok()) return client.status().WithPrefix(field);
+    const std::string tmp = TempPathFor(dest);
+    LOOM_ASSIGN_OR_RETURN(AtomicFileWriter writer, AtomicFileWriter::Open(tmp));
+    Status write_status;
+    net::HttpRequest request;
+    request.url = url;
+    request.on_body = [&](std::string_view chunk) {
+      write_status = writer.Append(chunk);
+      return write_status.ok();
+    };
+    auto response = (*client)->Send(request);
+    if (!response.ok()) return response.status().WithPrefix(field + ": " + url);
+    LOOM_RETURN_IF_ERROR(write_status);
+    if (response->status != 200) {
+      const std::string message = field + ": " + url + ": HTTP " + std::to_string(response->status);
+      return response->status == 404 ? NotFound(message) : Unavailable(message);
+    }
+    LOOM_RETURN_IF_ERROR(writer.Commit());
+    return PlaceDownload(tmp, dest, field);
+  }
   if (!artifact.contains("s3")) {
     if (artifact.value("optional", false)) return OkStatus();
-    if (artifact.contains("http") || artifact.contains("git") || artifact.contains("gcs") ||
+    if (artifact.contains("git") || artifact.contains("gcs") ||
         artifact.contains("artifactory") || artifact.contains("hdfs") || artifact.contains("oss") ||
         artifact.contains("azure")) {
-      return Unimplemented(field + ": only s3, raw and the local artifact repository are supported on one machine");
+      return Unimplemented(field + ": only s3, http, raw and the local artifact repository are supported on one machine");
     }
     return InvalidArgument(field + ": no artifact source (s3, raw) and not optional");
   }

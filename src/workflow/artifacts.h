@@ -8,6 +8,7 @@
 //   s3: {key} alone (no bucket)  -> the default artifact repository, as in Argo: here a local
 //          directory, LoomHome()/artifacts (ArtifactOptions::repository_dir);
 //   raw: {data}                   -> the text itself (inputs only);
+//   http: {url}                   -> fetched with a GET (inputs only; a tarball is unpacked);
 //   no location (outputs)         -> the default repository, key "<workflow>/<node id>/<name>.tgz".
 // Archives: tgz by default (a tar of the path's base name, gzip'd, as Argo), or `archive: {none: {}}`
 // (a file stored as it is; a directory as one object per file under the key). Fetched objects

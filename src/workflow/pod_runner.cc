@@ -342,6 +342,10 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
     log.Flush();
     return Outcome(phase, message);
   };
+  if (tmpl.value("daemon", false)) {
+    return fail("Error", "daemon templates are not supported on one machine: start the server in the background "
+                         "of a step (setsid ... &) and stop it in an exit handler, as examples/mnist/workflow.yaml does");
+  }
   for (const char* unsupported : {"sidecars", "initContainers"}) {
     if (tmpl.contains(unsupported) && !tmpl[unsupported].empty()) {
       return fail("Error", std::string(unsupported) + " are not supported on one machine");

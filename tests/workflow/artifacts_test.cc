@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "core/file.h"
+#include "net/http_server.h"
 #include "test_util/test_env.h"
 
 namespace loom::workflow {
@@ -95,6 +96,37 @@ TEST_F(ArtifactsTest, EscapingEntriesAreRefused) {
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("outside"), std::string::npos) << s.message();
   EXPECT_FALSE(PathExists(dir_.Join("escaped")));
+}
+
+// http inputs: a plain file, and a tgz that is unpacked to the path.
+TEST_F(ArtifactsTest, HttpInputs) {
+  ASSERT_TRUE(MakeDirs(dir_.Join("tree/d")).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_.Join("tree/d/x"), "in a tarball").ok());
+  ASSERT_TRUE(WriteTgz(dir_.Join("tree/d"), "d", dir_.Join("d.tgz")).ok());
+  const std::string tgz = ReadFile(dir_.Join("d.tgz")).value();
+  auto server = net::HttpServer::Create({}, [&](const net::HttpServerRequest& req, net::HttpServerResponse* resp) {
+    resp->content_type = "application/octet-stream";
+    if (req.path == "/plain.txt") {
+      resp->body = "plain text";
+    } else if (req.path == "/d.tgz") {
+      resp->body = tgz;
+    } else {
+      resp->status = 404;
+    }
+  });
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const std::string base = "http://127.0.0.1:" + std::to_string((*server)->port());
+  Json plain = {{"name", "p"}, {"http", {{"url", base + "/plain.txt"}}}};
+  ASSERT_TRUE(LoadArtifact(plain, dir_.Join("got/plain"), Options(), "inputs.artifacts.p").ok());
+  EXPECT_EQ(ReadFile(dir_.Join("got/plain")).value(), "plain text");
+  Json tree = {{"name", "t"}, {"http", {{"url", base + "/d.tgz"}}}};
+  ASSERT_TRUE(LoadArtifact(tree, dir_.Join("got/tree"), Options(), "inputs.artifacts.t").ok());
+  EXPECT_EQ(ReadFile(dir_.Join("got/tree/x")).value(), "in a tarball");
+  Json missing = {{"name", "m"}, {"http", {{"url", base + "/none"}}}};
+  Status s = LoadArtifact(missing, dir_.Join("got/none"), Options(), "inputs.artifacts.m");
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_NE(s.message().find("inputs.artifacts.m: " + base + "/none: HTTP 404"), std::string::npos) << s.message();
+  EXPECT_FALSE(PathExists(dir_.Join("got/none")));
 }
 
 }  // namespace

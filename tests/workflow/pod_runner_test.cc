@@ -166,6 +166,12 @@ TEST_F(PodRunnerTest, VolumesSharedWhereTheYamlSaysSo) {
   }
 }
 
+TEST_F(PodRunnerTest, DaemonTemplatesAreRefusedClearly) {
+  PodResult r = Run(Request("d", R"({name: d, daemon: true, container: {image: x, command: [sleep, "100"]}})"));
+  EXPECT_EQ(r.phase, "Error");
+  EXPECT_NE(r.message.find("daemon templates are not supported on one machine"), std::string::npos) << r.message;
+}
+
 TEST_F(PodRunnerTest, UnknownVolumeNamesTheField) {
   PodResult r = Run(Request("v", R"({name: v, container: {image: x, command: [true],
       volumeMounts: [{name: nope, mountPath: /data}]}})"));
