@@ -856,6 +856,17 @@ class WorkflowRun {
     pod_scope["pod.name"] = id;
     pod_scope["node.name"] = node_name;
     pod_scope["retries"] = std::to_string(attempt);
+    if (tmpl.contains("outputs")) {
+      // {{outputs.parameters.P.path}} / {{outputs.artifacts.A.path}}: where the pod writes them.
+      for (const Json& p : tmpl["outputs"].value("parameters", Json::array())) {
+        if (p.contains("valueFrom") && p["valueFrom"].contains("path")) {
+          pod_scope["outputs.parameters." + p.value("name", "") + ".path"] = ParameterString(p["valueFrom"]["path"]);
+        }
+      }
+      for (const Json& a : tmpl["outputs"].value("artifacts", Json::array())) {
+        if (a.contains("path")) pod_scope["outputs.artifacts." + a.value("name", "") + ".path"] = ParameterString(a["path"]);
+      }
+    }
     StatusOr<Json> final_tmpl = SubstituteJson(tmpl, pod_scope, KeepOutputs);
     if (!final_tmpl.ok()) return MarkPhase(node, "Error", final_tmpl.status().message());
     if (!pods_) return MarkPhase(node, "Error", "no pod runner in this engine");
