@@ -27,7 +27,8 @@ using storage::StoreUrl;
 constexpr char kUsage[] =
     "loom data <put|get|cp|ls|rm|sync|cache> ...\n"
     "  put SRC DST         copy (SRC, DST: local path, file:///path or s3://bucket/key; a DST ending in '/' keeps SRC's name)\n"
-    "  get SRC DST         the same; a failed copy leaves no file behind\n"
+    "  get SRC DST         the same; a failed copy leaves no file at DST (from s3://, what arrived is\n"
+    "                      kept as .NAME.loom-partial beside it and the next get resumes from there)\n"
     "  ls URL              list (--recursive: every object, no grouping by '/')\n"
     "  rm URL              delete an object (--recursive: every object under the prefix)\n"
     "  sync SRC DST        copy every object under SRC whose size differs or is missing under DST\n"
