@@ -7,9 +7,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "core/logging.h"
@@ -64,9 +68,120 @@ MHD_Result CollectHeader(void* cls, MHD_ValueKind, const char* key, const char* 
   return MHD_YES;
 }
 
-MHD_Result Send(MHD_Connection* connection, const HttpServerResponse& response) {
-  MHD_Response* r = MHD_create_response_from_buffer(
-      response.body.size(), const_cast<char*>(response.body.data()), MHD_RESPMEM_MUST_COPY);
+// The connections whose stream had nothing to send yet: suspended (MHD_suspend_connection, no
+// thread waits for them) and resumed by one thread after their poll interval, or at once when the
+// server drains or stops (then their streams end).
+class Streams {
+ public:
+  struct State {
+    std::function<bool(std::string*)> next;
+    std::chrono::milliseconds poll{200};
+    std::string pending;
+    size_t sent = 0;
+    bool ended = false;
+    MHD_Connection* connection = nullptr;
+    Streams* streams = nullptr;
+  };
+
+  Streams() : thread_([this] { ResumeLoop(); }) {}
+  ~Streams() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      exit_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  bool stopping() const { return stopping_.load(); }
+  // Ends every stream: the suspended ones are resumed now and end at their next read.
+  void StopAll() {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_.store(true);
+    for (auto& [state, due] : suspended_) MHD_resume_connection(state->connection);
+    suspended_.clear();
+  }
+  // REQUIRES: MHD_suspend_connection(state->connection) was just called.
+  void Suspended(State* state) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_.load()) {
+      MHD_resume_connection(state->connection);
+      return;
+    }
+    suspended_[state] = std::chrono::steady_clock::now() + state->poll;
+    cv_.notify_all();
+  }
+  void Forget(State* state) {
+    std::lock_guard<std::mutex> lock(mu_);
+    suspended_.erase(state);
+  }
+
+ private:
+  void ResumeLoop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!exit_) {
+      auto now = std::chrono::steady_clock::now();
+      auto next = now + std::chrono::seconds(1);
+      for (auto it = suspended_.begin(); it != suspended_.end();) {
+        if (it->second <= now) {
+          MHD_resume_connection(it->first->connection);
+          it = suspended_.erase(it);
+        } else {
+          next = std::min(next, it->second);
+          ++it;
+        }
+      }
+      cv_.wait_until(lock, next);
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<State*, std::chrono::steady_clock::time_point> suspended_;
+  std::atomic<bool> stopping_{false};
+  bool exit_ = false;
+  std::thread thread_;
+};
+
+ssize_t ReadStream(void* cls, uint64_t /*pos*/, char* buf, size_t max) {
+  auto* state = static_cast<Streams::State*>(cls);
+  if (state->sent == state->pending.size()) {
+    state->pending.clear();
+    state->sent = 0;
+    if (state->ended || state->streams->stopping()) return MHD_CONTENT_READER_END_OF_STREAM;
+    if (!state->next(&state->pending)) state->ended = true;
+    if (state->pending.empty()) {
+      if (state->ended) return MHD_CONTENT_READER_END_OF_STREAM;
+      MHD_suspend_connection(state->connection);
+      state->streams->Suspended(state);
+      return 0;
+    }
+  }
+  size_t n = std::min(max, state->pending.size() - state->sent);
+  memcpy(buf, state->pending.data() + state->sent, n);
+  state->sent += n;
+  return static_cast<ssize_t>(n);
+}
+
+void FreeStream(void* cls) {
+  auto* state = static_cast<Streams::State*>(cls);
+  state->streams->Forget(state);
+  delete state;
+}
+
+MHD_Result Send(MHD_Connection* connection, const HttpServerResponse& response, Streams* streams) {
+  MHD_Response* r = nullptr;
+  if (response.stream) {
+    auto* state = new Streams::State;
+    state->next = response.stream;
+    state->poll = std::chrono::milliseconds(std::max(1, response.stream_poll_ms));
+    state->connection = connection;
+    state->streams = streams;
+    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, &ReadStream, state, &FreeStream);
+    if (r == nullptr) delete state;
+  } else {
+    r = MHD_create_response_from_buffer(response.body.size(), const_cast<char*>(response.body.data()),
+                                        MHD_RESPMEM_MUST_COPY);
+  }
   if (r == nullptr) return MHD_NO;
   if (!response.content_type.empty())
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, response.content_type.c_str());
@@ -88,6 +203,7 @@ HttpServerResponse TooLarge(size_t limit) {
 }  // namespace
 
 struct HttpServer::Impl {
+  Streams streams;  // destroyed after the daemon is stopped (Stop runs in ~HttpServer)
   MHD_Daemon* daemon = nullptr;
   int listen_fd = -1;
   bool quiesced = false;
@@ -112,7 +228,7 @@ struct HttpServer::Impl {
         if (n > server->options_.max_body_bytes) {
           // Answered now: the body is never read.
           state->too_large = true;
-          return Send(connection, TooLarge(server->options_.max_body_bytes));
+          return Send(connection, TooLarge(server->options_.max_body_bytes), &server->impl_->streams);
         }
         state->content_length = static_cast<size_t>(n);
         state->request.body.reserve(state->content_length);
@@ -132,10 +248,10 @@ struct HttpServer::Impl {
       *upload_data_size = 0;
       return MHD_YES;
     }
-    if (state->too_large) return Send(connection, TooLarge(server->options_.max_body_bytes));
+    if (state->too_large) return Send(connection, TooLarge(server->options_.max_body_bytes), &server->impl_->streams);
     HttpServerResponse response;
     server->handler_(state->request, &response);
-    return Send(connection, response);
+    return Send(connection, response, &server->impl_->streams);
   }
 
   static void Completed(void* cls, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
@@ -197,7 +313,7 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions
   std::unique_ptr<HttpServer> server(new HttpServer(options, std::move(handler)));
   server->port_ = port;
   server->impl_->listen_fd = fd;
-  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC;
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
   if (family == AF_INET6) flags |= MHD_USE_IPv6;
   server->impl_->daemon = MHD_start_daemon(
       flags, static_cast<uint16_t>(port), nullptr, nullptr, &Impl::Access, server.get(),
@@ -217,6 +333,7 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions
 }
 
 bool HttpServer::Drain(double timeout_seconds) {
+  impl_->streams.StopAll();  // a follower's stream would otherwise keep its request open
   if (impl_->daemon != nullptr && !impl_->quiesced) {
     MHD_socket fd = MHD_quiesce_daemon(impl_->daemon);
     if (fd != MHD_INVALID_SOCKET) close(fd);
@@ -234,6 +351,7 @@ bool HttpServer::Drain(double timeout_seconds) {
 
 void HttpServer::Stop() {
   if (impl_->daemon == nullptr) return;
+  impl_->streams.StopAll();  // libmicrohttpd must not be stopped with suspended connections
   MHD_stop_daemon(impl_->daemon);
   impl_->daemon = nullptr;
   // A quiesced daemon handed its listening socket back (closed in Drain); otherwise

@@ -37,6 +37,14 @@ struct HttpServerResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers, sent as given
+  // When set, `body` is ignored and the body is streamed (chunked): `stream` is called on the
+  // event thread whenever the client can take more; it appends what is ready to *out and returns
+  // true, or returns false at the end of the body. Returning true with nothing appended means
+  // "nothing yet": the connection is set aside (no thread waits) and asked again after
+  // stream_poll_ms. For following a log as it grows. Must be quick and thread-safe like the
+  // handler; it is destroyed when the response ends or the client goes away.
+  std::function<bool(std::string* out)> stream;
+  int stream_poll_ms = 200;
 };
 
 using HttpServerHandler = std::function<void(const HttpServerRequest& request, HttpServerResponse* response)>;

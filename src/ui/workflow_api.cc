@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <memory>
 
 #include "core/file.h"
 #include "core/json.h"
@@ -14,9 +16,8 @@ namespace loom::ui {
 
 namespace {
 
-// Argo's log endpoint answers the whole log; beyond this only the tail (the paged endpoint
-// reads any part of any size).
-constexpr int64_t kMaxArgoLogBytes = 16 << 20;
+// Bytes of one pod's log read per step of Argo's log stream.
+constexpr int64_t kLogStreamChunk = 256 << 10;
 
 std::pair<std::string, std::string> SplitKeyValue(const std::string& text) {
   size_t eq = text.find('=');
@@ -175,34 +176,74 @@ StatusOr<Json> WorkflowApi::Create(const Json& body) {
   return store_->GetWorkflow(name);
 }
 
-StatusOr<std::string> WorkflowApi::ArgoLog(const std::string& name, const std::string& pod) {
-  LOOM_ASSIGN_OR_RETURN(Json wf, store_->GetWorkflow(name));
-  std::vector<std::pair<std::string, std::string>> pods;  // (startedAt, id)
-  const Json nodes = wf.contains("status") ? wf["status"].value("nodes", Json::object()) : Json::object();
-  for (const auto& [id, node] : nodes.items()) {
-    if (!pod.empty() ? id == pod : node.value("type", "") == "Pod")
-      pods.emplace_back(node.value("startedAt", ""), id);
-  }
-  if (!pod.empty() && pods.empty()) return NotFound("workflow " + name + " has no node \"" + pod + "\"");
-  std::sort(pods.begin(), pods.end());
-  std::string out;
-  for (const auto& [started, id] : pods) {
-    int64_t total = 0;
-    LOOM_RETURN_IF_ERROR(store_->ReadLog(name, id, 0, 0, &total).status());
-    int64_t from = std::max<int64_t>(0, total - kMaxArgoLogBytes);
-    LOOM_ASSIGN_OR_RETURN(std::string log, store_->ReadLog(name, id, from, total - from, &total));
-    size_t begin = 0;
-    while (begin < log.size()) {
-      size_t end = log.find('\n', begin);
-      if (end == std::string::npos) end = log.size();
-      Json line = {{"result", {{"content", log.substr(begin, end - begin)}, {"podName", id}}}};
-      out += line.dump(-1, ' ', false, Json::error_handler_t::replace);
-      out += '\n';
-      begin = end + 1;
+namespace {
+
+// Argo's log stream: {"result": {"content": <line>, "podName": <node id>}} per line of every pod
+// (or of podName), pods in the order they started. Without follow it ends once what is stored
+// has been sent; with follow it waits for more (HttpServerResponse::stream sets the connection
+// aside meanwhile) until the workflow is finished and every log read to its end.
+class ArgoLogStream {
+ public:
+  ArgoLogStream(workflow::Store* store, std::string name, std::string pod, bool follow)
+      : store_(store), name_(std::move(name)), pod_(std::move(pod)), follow_(follow) {}
+
+  // Appends the next lines to *out; false at the end.
+  bool Next(std::string* out) {
+    auto wf = store_->GetWorkflow(name_);
+    if (!wf.ok()) return false;
+    const Json nodes = (*wf)["status"].value("nodes", Json::object());
+    std::vector<std::pair<std::string, std::string>> pods;  // (startedAt, id)
+    for (const auto& [id, node] : nodes.items()) {
+      if (!pod_.empty() ? id == pod_ : node.value("type", "") == "Pod")
+        pods.emplace_back(node.value("startedAt", ""), id);
     }
+    std::sort(pods.begin(), pods.end());
+    bool read_any = false;
+    for (const auto& [started, id] : pods) {
+      Cursor& cursor = cursors_[id];
+      int64_t total = 0;
+      auto bytes = store_->ReadLog(name_, id, cursor.offset, kLogStreamChunk, &total);
+      if (!bytes.ok() || bytes->empty()) continue;
+      read_any = true;
+      cursor.offset += static_cast<int64_t>(bytes->size());
+      cursor.partial += *bytes;
+      size_t begin = 0, end;
+      while ((end = cursor.partial.find('\n', begin)) != std::string::npos) {
+        AppendLine(id, cursor.partial.substr(begin, end - begin), out);
+        begin = end + 1;
+      }
+      cursor.partial.erase(0, begin);
+      if (out->size() >= static_cast<size_t>(kLogStreamChunk)) return true;
+    }
+    if (read_any) return true;
+    // Everything stored has been read: the end, unless following a workflow still running.
+    const std::string phase = (*wf)["status"].value("phase", "");
+    if (follow_ && !workflow::IsCompletedPhase(phase)) return true;
+    for (auto& [id, cursor] : cursors_) {
+      if (!cursor.partial.empty()) AppendLine(id, cursor.partial, out);
+      cursor.partial.clear();
+    }
+    return !out->empty();
   }
-  return out;
-}
+
+ private:
+  struct Cursor {
+    int64_t offset = 0;
+    std::string partial;  // a line not ended yet
+  };
+  static void AppendLine(const std::string& id, const std::string& line, std::string* out) {
+    Json j = {{"result", {{"content", line}, {"podName", id}}}};
+    *out += j.dump(-1, ' ', false, Json::error_handler_t::replace);
+    *out += '\n';
+  }
+
+  workflow::Store* store_;
+  std::string name_, pod_;
+  bool follow_;
+  std::map<std::string, Cursor> cursors_;
+};
+
+}  // namespace
 
 void WorkflowApi::Workflows(const std::vector<std::string>& parts, const net::HttpServerRequest& request,
                             net::HttpServerResponse* response) {
@@ -267,11 +308,16 @@ void WorkflowApi::Workflows(const std::vector<std::string>& parts, const net::Ht
     return SetJson(*wf, response);
   }
   if (parts.size() == 6 && parts[5] == "log" && method == "GET") {
-    auto log = ArgoLog(name, request.Query("podName"));
-    if (!log.ok()) return SetError(log.status(), response);
+    auto wf = store_->GetWorkflow(name);
+    if (!wf.ok()) return SetError(wf.status(), response);
+    const std::string pod = request.Query("podName");
+    if (!pod.empty() && !(*wf)["status"].value("nodes", Json::object()).contains(pod))
+      return SetError(NotFound("workflow " + name + " has no node \"" + pod + "\""), response);
+    const bool follow = request.Query("logOptions.follow") == "true";
+    auto stream = std::make_shared<ArgoLogStream>(store_.get(), name, pod, follow);
     response->status = 200;
     response->content_type = "application/json";
-    response->body = std::move(*log);
+    response->stream = [stream](std::string* out) { return stream->Next(out); };
     return;
   }
   if (parts.size() == 8 && parts[5] == "nodes" && parts[7] == "log" && method == "GET") {

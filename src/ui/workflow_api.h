@@ -8,8 +8,10 @@
 //   GET    /api/v1/workflows/{ns}/{name}          the Workflow with status.nodes
 //   PUT    /api/v1/workflows/{ns}/{name}/{stop|terminate|suspend|resume|retry|resubmit}
 //   DELETE /api/v1/workflows/{ns}/{name}
-//   GET    /api/v1/workflows/{ns}/{name}/log?podName=<node id>   Argo's log lines,
-//                                                 {"result": {"content", "podName"}} per line
+//   GET    /api/v1/workflows/{ns}/{name}/log?podName=<node id>&logOptions.follow=true
+//                                                 Argo's log stream, {"result": {"content",
+//                                                 "podName"}} per line, chunked; followed
+//                                                 until the workflow ends
 //   GET    /api/v1/workflows/{ns}/{name}/nodes/{node id}/log?offset=&limit=   a page (api_util.h)
 //   GET    /api/v1/workflow-templates/{ns}[/{name}], POST {"template": {...}}, DELETE /{name}
 //   GET    /artifacts/{ns}/{name}/{node id}/{artifact}   an output artifact in the local repository
@@ -75,7 +77,6 @@ class WorkflowApi {
                  net::HttpServerResponse* response);
   void Artifact(const std::vector<std::string>& parts, net::HttpServerResponse* response);
   StatusOr<Json> Create(const Json& body);
-  StatusOr<std::string> ArgoLog(const std::string& name, const std::string& pod);
 
   WorkflowApiOptions options_;
   std::unique_ptr<workflow::Store> store_;

@@ -21,8 +21,15 @@ namespace {
 class EchoPods : public workflow::PodRunner {
  public:
   workflow::PodResult Run(const workflow::PodRequest& request, workflow::Store& store) override {
-    std::string line = "hello from " + request.node_name + "\n";
-    (void)store.AppendLog(request.workflow, request.node_id, line);
+    if (request.tmpl.value("name", "") == "slow") {
+      // Five lines 200 ms apart, the last one without its newline, as a pod that is followed.
+      for (int i = 1; i <= 5; ++i) {
+        if (i > 1) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        (void)store.AppendLog(request.workflow, request.node_id, "line " + std::to_string(i) + (i < 5 ? "\n" : ""));
+      }
+    } else {
+      (void)store.AppendLog(request.workflow, request.node_id, "hello from " + request.node_name + "\n");
+    }
     return {"Succeeded", "", Json{{"result", "hello"}, {"exitCode", "0"}}};
   }
 };
@@ -151,6 +158,48 @@ TEST_F(WorkflowApiTest, SubmitRunsItAndShowsNodesAndLogs) {
   EXPECT_EQ(argo.body, line.dump() + "\n");
   EXPECT_EQ(Call("GET", "/api/v1/workflows/default/" + name + "/nodes/nope/log").status, 404);
   EXPECT_EQ(Call("GET", "/api/v1/workflows/default/" + name + "/nodes/..%2F..%2Fsecret.txt/log").status, 404);
+}
+
+TEST_F(WorkflowApiTest, FollowsALogAsItGrows) {
+  constexpr char kSlow[] = R"(apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: slow-}
+spec:
+  entrypoint: slow
+  templates:
+  - name: slow
+    container: {image: alpine, command: [sh, -c, "for i in 1 2 3 4 5; do echo line $i; sleep 0.2; done"]}
+)";
+  Json created = CallJson("POST", "/api/v1/workflows/default", Json{{"manifest", kSlow}}.dump());
+  const std::string name = created["metadata"].value("name", "");
+  ASSERT_FALSE(name.empty());
+  // Argo's follow: the answer streams while the pod runs and ends when the workflow does.
+  net::HttpRequest follow;
+  follow.url = "http://127.0.0.1:" + std::to_string(server_->port()) + "/api/v1/workflows/default/" + name +
+               "/log?logOptions.follow=true";
+  std::string body, phase_at_first_chunk;
+  follow.on_body = [&](std::string_view data) {
+    if (body.empty()) {
+      auto wf = api_->store().GetWorkflow(name);
+      phase_at_first_chunk = wf.ok() ? (*wf)["status"].value("phase", "") : "?";
+    }
+    body.append(data);
+    return true;
+  };
+  auto answer = client_->Send(follow);
+  ASSERT_TRUE(answer.ok()) << answer.status().message();
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_NE(phase_at_first_chunk, "Succeeded") << "the first lines came only after the pod ended";
+  auto wf = api_->store().GetWorkflow(name);
+  ASSERT_TRUE(wf.ok());
+  EXPECT_EQ((*wf)["status"]["phase"], "Succeeded");
+  std::string expected;
+  for (int i = 1; i <= 5; ++i)
+    expected += Json{{"result", {{"content", "line " + std::to_string(i)}, {"podName", name}}}}.dump() + "\n";
+  EXPECT_EQ(body, expected);
+  // Without follow: what is stored, at once.
+  EXPECT_EQ(Call("GET", "/api/v1/workflows/default/" + name + "/log").body, expected);
+  EXPECT_EQ(Call("GET", "/api/v1/workflows/default/" + name + "/log?podName=nope").status, 404);
 }
 
 TEST_F(WorkflowApiTest, ActionsAndDelete) {
