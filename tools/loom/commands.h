@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/flags.h"
+#include "core/json.h"
 #include "core/status.h"
 
 namespace loom::cli {
@@ -33,6 +34,9 @@ bool ParseFlagsOrExit(FlagSet& flags, const Args& args, std::vector<std::string>
 // blocked in every thread, so a signal never lands in a compute thread's JIT-compiled math.
 // Call before any thread starts (threads made later inherit the mask). In train.cc.
 void WatchStopSignals(std::function<void()> on_signal);
+// Block-style YAML of a JSON document (strings quoted as JSON, which YAML reads the same), as
+// `-o yaml` prints it (loom job get, loom workflow get, loom template get). In common.cc.
+std::string ToYaml(const Json& doc);
 // Prints "loom <cmd>: <status message>" to stderr and returns 1.
 int Fail(const char* command, const Status& status);
 // Where MNIST is unless --data_dir says otherwise: $LOOM_MNIST_DIR, else the directory that

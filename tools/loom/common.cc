@@ -4,12 +4,51 @@
 
 #include "commands.h"
 #include "core/file.h"
+#include "core/json.h"
 
 #ifndef LOOM_SOURCE_DIR
 #define LOOM_SOURCE_DIR "."
 #endif
 
 namespace loom::cli {
+namespace {
+
+// Block-style YAML of a JSON document (strings quoted as JSON, which YAML reads the same).
+void EmitYaml(const Json& value, int indent, std::string* out) {
+  const std::string pad(static_cast<size_t>(indent), ' ');
+  if (value.is_object()) {
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      const Json& v = it.value();
+      *out += pad + it.key() + ":";
+      if ((v.is_object() || v.is_array()) && !v.empty()) {
+        *out += "\n";
+        EmitYaml(v, indent + 2, out);
+      } else {
+        *out += " " + v.dump() + "\n";
+      }
+    }
+  } else if (value.is_array()) {
+    for (const Json& v : value) {
+      if ((v.is_object() || v.is_array()) && !v.empty()) {
+        std::string inner;
+        EmitYaml(v, indent + 2, &inner);
+        *out += pad + "- " + inner.substr(static_cast<size_t>(indent) + 2);
+      } else {
+        *out += pad + "- " + v.dump() + "\n";
+      }
+    }
+  } else {
+    *out += pad + value.dump() + "\n";
+  }
+}
+
+}  // namespace
+
+std::string ToYaml(const Json& doc) {
+  std::string out;
+  EmitYaml(doc, 0, &out);
+  return out;
+}
 
 bool ParseFlagsOrExit(FlagSet& flags, const Args& args, std::vector<std::string>* positional,
                       const char* command, int* exit_code) {

@@ -23,35 +23,6 @@ namespace {
 
 std::atomic<bool> g_job_stop{false};
 
-// Block-style YAML of a JSON document (strings quoted as JSON, which YAML reads the same).
-void EmitYaml(const Json& value, int indent, std::string* out) {
-  const std::string pad(static_cast<size_t>(indent), ' ');
-  if (value.is_object()) {
-    for (auto it = value.begin(); it != value.end(); ++it) {
-      const Json& v = it.value();
-      *out += pad + it.key() + ":";
-      if ((v.is_object() || v.is_array()) && !v.empty()) {
-        *out += "\n";
-        EmitYaml(v, indent + 2, out);
-      } else {
-        *out += " " + v.dump() + "\n";
-      }
-    }
-  } else if (value.is_array()) {
-    for (const Json& v : value) {
-      if ((v.is_object() || v.is_array()) && !v.empty()) {
-        std::string inner;
-        EmitYaml(v, indent + 2, &inner);
-        *out += pad + "- " + inner.substr(static_cast<size_t>(indent) + 2);
-      } else {
-        *out += pad + "- " + v.dump() + "\n";
-      }
-    }
-  } else {
-    *out += pad + value.dump() + "\n";
-  }
-}
-
 std::string DefaultJobsDir() {
   if (const char* env = std::getenv("LOOM_JOBS_DIR"); env && *env) return env;
   return job::LocalJobOptions().jobs_dir;  // LoomHome()/jobs, where the UI and workflows look
@@ -122,9 +93,7 @@ int JobGet(const Args& args) {
   if (output == "json") {
     std::cout << doc.dump(2) << std::endl;
   } else if (output == "yaml") {
-    std::string yaml;
-    EmitYaml(doc, 0, &yaml);
-    std::cout << yaml << std::flush;
+    std::cout << ToYaml(doc) << std::flush;
   } else {
     return Fail("job get", InvalidArgument("-o: \"" + output + "\" is not json or yaml"));
   }

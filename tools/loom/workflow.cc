@@ -92,35 +92,6 @@ const char* Icon(const std::string& phase) {
   return "◷";  // Pending
 }
 
-// Block-style YAML of a JSON document (strings quoted as JSON, which YAML reads the same).
-void EmitYaml(const Json& value, int indent, std::string* out) {
-  const std::string pad(static_cast<size_t>(indent), ' ');
-  if (value.is_object()) {
-    for (auto it = value.begin(); it != value.end(); ++it) {
-      const Json& v = it.value();
-      *out += pad + it.key() + ":";
-      if ((v.is_object() || v.is_array()) && !v.empty()) {
-        *out += "\n";
-        EmitYaml(v, indent + 2, out);
-      } else {
-        *out += " " + v.dump() + "\n";
-      }
-    }
-  } else if (value.is_array()) {
-    for (const Json& v : value) {
-      if ((v.is_object() || v.is_array()) && !v.empty()) {
-        std::string inner;
-        EmitYaml(v, indent + 2, &inner);
-        *out += pad + "- " + inner.substr(static_cast<size_t>(indent) + 2);
-      } else {
-        *out += pad + "- " + v.dump() + "\n";
-      }
-    }
-  } else {
-    *out += pad + value.dump() + "\n";
-  }
-}
-
 // ---- the `argo get` view ------------------------------------------------------------------
 
 struct Row {
@@ -673,9 +644,7 @@ int Get(const Args& args) {
   if (output == "json") {
     std::cout << wf->dump(2) << std::endl;
   } else if (output == "yaml") {
-    std::string yaml;
-    EmitYaml(*wf, 0, &yaml);
-    std::cout << yaml << std::flush;
+    std::cout << ToYaml(*wf) << std::flush;
   } else if (output.empty() || output == "wide") {
     std::cout << FormatGet(*wf) << std::flush;
   } else {
@@ -958,9 +927,7 @@ int RunTemplate(const Args& args) {
     if (output == "json") {
       std::cout << t->dump(2) << std::endl;
     } else {
-      std::string yaml;
-      EmitYaml(*t, 0, &yaml);
-      std::cout << yaml << std::flush;
+      std::cout << ToYaml(*t) << std::flush;
     }
     return 0;
   }
