@@ -1796,14 +1796,14 @@ class WorkflowRun {
   Status Persist() {
     if (dirty_.empty() && !status_dirty_) return OkStatus();
     LOOM_RETURN_IF_ERROR(store_.BeginBatch());
-    Status s;
+    // The status first: a workflow deleted meanwhile fails here, before any node row is written.
+    Status s = status_dirty_ ? store_.UpdateStatus(name_, status_) : OkStatus();
     for (const std::string& id : dirty_) {
+      if (!s.ok()) break;
       auto it = nodes_.find(id);
       if (it == nodes_.end()) continue;
       s = store_.PutNode(name_, it->second);
-      if (!s.ok()) break;
     }
-    if (s.ok() && status_dirty_) s = store_.UpdateWorkflow(name_, spec_, status_);
     Status c = store_.CommitBatch();
     if (s.ok()) s = c;
     if (!s.ok()) return s;

@@ -256,6 +256,15 @@ Status Store::UpdateWorkflow(const std::string& name, const Json& spec,
   return OkStatus();
 }
 
+Status Store::UpdateStatus(const std::string& name, const Json& status_without_nodes) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Stmt q(db_, "UPDATE workflows SET status = ? WHERE name = ?");
+  q.Bind(1, StatusWithoutNodes(status_without_nodes).dump()).Bind(2, name);
+  if (q.Step() != SQLITE_DONE) return DbError(db_, "update " + name);
+  if (sqlite3_changes(db_) == 0) return NotFound("workflow \"" + name + "\" not found");
+  return OkStatus();
+}
+
 Status Store::PutNode(const std::string& name, const Json& node) {
   std::string id = node.value("id", "");
   if (id.empty()) return InvalidArgument("workflow store: node without an id in " + name);

@@ -39,6 +39,8 @@ class Store {
   StatusOr<std::vector<Json>> ListWorkflows();
   // Replaces spec and status (status_without_nodes["nodes"], if present, is ignored).
   Status UpdateWorkflow(const std::string& name, const Json& spec, const Json& status_without_nodes);
+  // Replaces the status only (what a running engine writes on every pass).
+  Status UpdateStatus(const std::string& name, const Json& status_without_nodes);
   // Inserts or replaces one node, keyed by node["id"].
   Status PutNode(const std::string& name, const Json& node);
   // JSON merge patch (RFC 7386) applied to the stored spec: how stop/terminate/suspend reach a

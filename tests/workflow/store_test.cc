@@ -43,6 +43,10 @@ TEST(Store, WorkflowsAndNodes) {
   auto spec = s.GetSpec("a");
   ASSERT_TRUE(spec.ok());
   EXPECT_EQ(*spec, (Json{{"shutdown", "Stop"}}));
+  ASSERT_TRUE(s.UpdateStatus("a", {{"phase", "Succeeded"}}).ok());  // the spec stays as patched
+  EXPECT_EQ(*s.GetSpec("a"), (Json{{"shutdown", "Stop"}}));
+  EXPECT_EQ((*s.GetWorkflow("a"))["status"]["phase"], "Succeeded");
+  EXPECT_EQ(s.UpdateStatus("zz", {}).code(), StatusCode::kNotFound);
   EXPECT_EQ((*s.GetWorkflow("a"))["status"]["nodes"].size(), 2u);
   EXPECT_EQ(s.GetNode("a", "a-1")->value("phase", ""), "Succeeded");
   EXPECT_EQ(s.GetNode("a", "zz").status().code(), StatusCode::kNotFound);
