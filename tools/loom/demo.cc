@@ -93,7 +93,9 @@ int RunDemo(const Args& args) {
   auto wf = (*store)->GetWorkflow(name);
   if (!wf.ok()) return submitted != 0 ? submitted : Fail("demo", wf.status());
   const std::string phase = (*wf)["status"].value("phase", "");
-  std::cout << "\n== workflow " << name << ": " << phase << "  (loom workflow get " << name << ")" << std::endl;
+  std::cout << "\n== loom workflow get " << name << std::endl;
+  (void)RunWorkflow({"get", name});
+  std::cout << std::endl;
   // The client step's verdict, from its log.
   std::string rate_line, test_node = name;
   const Json nodes = (*wf)["status"].value("nodes", Json::object());
@@ -107,7 +109,7 @@ int RunDemo(const Args& args) {
   }
   if (!rate_line.empty()) std::cout << rate_line << std::endl;
   std::cout << "\nNext:\n"
-            << "  loom workflow get " << name << "          every node and its duration\n"
+            << "  loom workflow get " << name << "          this view again\n"
             << "  loom workflow logs " << name << " " << test_node << "   the client's output\n"
             << "  loom server                         the UI: http://127.0.0.1:2746 (workflows, training curves, jobs, models)\n"
             << "  curl -s http://127.0.0.1:2746/api/v1/workflows/default/" << name << "   the workflow through Argo's API\n";

@@ -30,6 +30,7 @@
 #include "commands.h"
 #include "core/file.h"
 #include "core/json.h"
+#include "core/logging.h"
 #include "net/http_client.h"
 #include "workflow/engine.h"
 #include "workflow/pod_runner.h"
@@ -458,6 +459,8 @@ std::atomic<Engine*> g_engine{nullptr};
 
 // Runs the engine on `name` in this process until it completes (or a signal asks it to stop).
 Status RunHere(Runtime& rt, const std::string& name, bool watch, bool quiet) {
+  // The progress view says what the engine's INFO lines would (jobs created, finished...).
+  if (watch && Env("LOOM_MIN_LOG_LEVEL").empty()) SetMinLogSeverity(LogSeverity::kWarning);
   g_engine = rt.engine.get();
   Status result;
   std::atomic<bool> finished{false};
