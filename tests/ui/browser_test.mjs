@@ -102,6 +102,9 @@ await check('workflow: submit, graph turns green, node log', async () => {
   await page.reload();
   await page.waitForSelector(`#workflow-list tr[data-name="${name}"]`);
   await shot('workflow-list-phone');
+  await page.goto(url + '/#/workflows/' + encodeURIComponent(name));
+  await page.waitForSelector('#graph .node[data-phase="Succeeded"]');
+  await shot('workflow-graph-phone', true);
   await page.setViewportSize({ width: 1280, height: 800 });
 });
 
@@ -135,6 +138,9 @@ await check('models: draw a digit, get a prediction', async () => {
   assert(Math.abs(sum - 1) < 0.01, 'scores do not sum to 1: ' + sum);
   assert(predicted === '7', `drew a 7, the model said ${predicted} (scores ${scores.join(' ')})`);
   await shot('models');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot('models-phone', true);
+  await page.setViewportSize({ width: 1280, height: 800 });
 });
 
 if (jobName) {
