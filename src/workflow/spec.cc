@@ -453,6 +453,7 @@ class Linter {
     for (const char* k : {"containerSet", "data", "http", "plugin"}) {
       if (t.contains(k)) return Error(JoinField(path, k), std::string(k) + " templates are not supported by Loom");
     }
+    if (t.contains("daemon") && t["daemon"] == true) return Error(JoinField(path, "daemon"), "daemon templates are not supported by Loom");
     if (kinds.empty()) return Error(path, "template \"" + name + "\" needs one of container, script, resource, steps, dag or suspend");
     if (kinds.size() > 1) return Error(path, "template \"" + name + "\" has both " + kinds[0] + " and " + kinds[1]);
     const std::string& kind = kinds[0];
