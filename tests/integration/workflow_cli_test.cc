@@ -195,6 +195,65 @@ spec:
   EXPECT_NE(wrong.err.find("kind: expected WorkflowTemplate"), std::string::npos) << wrong.err;
 }
 
+// The verbs that steer a running workflow from another process: suspend/resume (a suspend
+// template), terminate, resubmit, and logs -f following a pod until the workflow ends.
+TEST_F(WorkflowCliTest, SteeringVerbs) {
+  const std::string gate = Write("gate.yaml", R"(apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: gate}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: approve, template: wait-here}
+    - - {name: after, template: talk}
+  - name: wait-here
+    suspend: {}
+  - name: talk
+    script: {image: alpine, command: [sh], source: "for i in 1 2 3; do echo line $i; sleep 0.2; done"}
+)");
+  ASSERT_EQ(Loom({"wf", "submit", gate}).exit_code, 0);
+  // Bounded wait for the suspend node to be reached.
+  bool suspended = false;
+  for (int i = 0; i < 500 && !suspended; ++i, usleep(10000)) {
+    suspended = Loom({"wf", "get", "gate"}).out.find("approve") != std::string::npos;
+  }
+  ASSERT_TRUE(suspended) << Loom({"wf", "get", "gate"}).out;
+  EXPECT_NE(Loom({"wf", "get", "gate"}).out.find("Running"), std::string::npos);
+  ProcessResult resume = Loom({"wf", "resume", "gate"});
+  EXPECT_EQ(resume.exit_code, 0) << resume.err;
+  ProcessResult follow = Loom({"wf", "logs", "gate", "-f"});
+  EXPECT_EQ(follow.exit_code, 0) << follow.err;
+  EXPECT_NE(follow.out.find("line 1"), std::string::npos) << follow.out;
+  EXPECT_NE(follow.out.find("line 3"), std::string::npos) << follow.out;
+  EXPECT_EQ(Loom({"wf", "wait", "gate"}).out, "gate Succeeded\n");
+
+  const std::string slow = Write("slow.yaml", R"(apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: slow}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container: {image: alpine, command: [sleep, "300"]}
+)");
+  ASSERT_EQ(Loom({"wf", "submit", slow}).exit_code, 0);
+  ProcessResult terminate = Loom({"wf", "terminate", "slow"});
+  EXPECT_EQ(terminate.exit_code, 0) << terminate.err;
+  ProcessResult waited = Loom({"wf", "wait", "slow"});
+  EXPECT_EQ(waited.exit_code, 1);
+  EXPECT_EQ(waited.out.find("slow Succeeded"), std::string::npos) << waited.out;
+
+  ProcessResult again = Loom({"wf", "resubmit", "gate"});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("(from gate)"), std::string::npos) << again.out;
+  // The new one waits at its suspend step too: terminate it, so no engine outlives the test.
+  const std::string copy = again.out.substr(9, again.out.find(' ', 9) - 9);
+  EXPECT_EQ(Loom({"wf", "terminate", copy}).exit_code, 0) << copy;
+  EXPECT_EQ(Loom({"wf", "wait", copy}).exit_code, 1);
+}
+
 // With `loom server` up (LoomHome()/server.json), submit hands the workflow to it: the server's
 // engine runs it, no detached engine of the CLI is started.
 TEST_F(WorkflowCliTest, SubmitGoesToARunningServer) {
