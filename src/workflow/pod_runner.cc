@@ -28,6 +28,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr size_t kMaxResultBytes = 256 << 10;
+
 double SecondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
@@ -531,7 +533,11 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
         start_error.append(chunk);
       } else {
         log.Write(chunk);
-        if (i == 0) stdout_text.append(chunk);
+        // outputs.result keeps at most kMaxResultBytes (Argo's results live in the node status
+        // too); the log keeps everything.
+        if (i == 0 && stdout_text.size() < kMaxResultBytes) {
+          stdout_text.append(chunk.substr(0, kMaxResultBytes - stdout_text.size()));
+        }
       }
     }
   }

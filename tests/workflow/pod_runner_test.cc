@@ -86,6 +86,16 @@ TEST_F(PodRunnerTest, ContainerResultExitCodeAndLog) {
   EXPECT_NE(log.find("err\n"), std::string::npos) << log;
 }
 
+// A chatty pod: the whole stdout goes to the log, outputs.result keeps the first 256 KiB.
+TEST_F(PodRunnerTest, LargeOutputIsLoggedWholeAndResultCapped) {
+  PodResult r = Run(Request("big", Script("head -c 1048576 /dev/zero | tr '\\0' x")));
+  ASSERT_EQ(r.phase, "Succeeded") << r.message;
+  EXPECT_EQ(r.outputs["result"].get<std::string>().size(), 256u << 10);
+  int64_t total = 0;
+  ASSERT_TRUE(store_->ReadLog("wf", "big", 0, 16, &total).ok());
+  EXPECT_EQ(total, 1 << 20);
+}
+
 TEST_F(PodRunnerTest, NonZeroExitFailsAsArgo) {
   PodResult r = Run(Request("b", Script("echo partial; exit 3")));
   EXPECT_EQ(r.phase, "Failed");
