@@ -8,7 +8,15 @@ import { drawSeven, launchChromium } from './ui_browser.mjs';
 
 const url = process.env.SERVER_URL;
 const shots = process.env.SCREENSHOT_DIR;
-const name = process.env.WORKFLOW;
+// The demo's workflow: the only one in this LOOM_HOME, and it must have succeeded.
+const list = await (await fetch(url + '/api/v1/workflows/default')).json();
+if (list.items.length !== 1 || list.items[0].status.phase !== 'Succeeded') {
+  console.log('FAIL expected the demo\'s one Succeeded workflow, got ' +
+    JSON.stringify(list.items.map(w => [w.metadata.name, w.status.phase])));
+  process.exit(1);
+}
+const name = list.items[0].metadata.name;
+console.log(`the demo's workflow: ${name}`);
 fs.mkdirSync(shots, { recursive: true });
 const browser = await launchChromium();
 const page = browser.page;
