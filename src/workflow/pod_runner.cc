@@ -273,6 +273,11 @@ StatusOr<std::unique_ptr<LocalPodRunner>> LocalPodRunner::Create(const PodRunner
   if (o.artifacts.repository_dir.empty()) o.artifacts.repository_dir = JoinPath(o.home, "artifacts");
   if (o.jobs_dir.empty()) o.jobs_dir = JoinPath(o.home, "jobs");
   if (o.kill_grace_secs < 0) return InvalidArgument("kill_grace_secs: must not be negative");
+  if (o.bin_dir.empty()) {
+    char self[4096];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) o.bin_dir = Dirname(std::string(self, static_cast<size_t>(n)));
+  }
   bool isolated = false;
   switch (o.isolation) {
     case PodRunnerOptions::Isolation::kAuto: isolated = MountNamespacesAvailable(); break;
@@ -398,6 +403,9 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
       // valueFrom (secretKeyRef, fieldRef...): no Kubernetes here; the variable keeps the value
       // this process has (e.g. AWS_ACCESS_KEY_ID exported where loom runs), if any.
     }
+  }
+  if (!options_.bin_dir.empty() && env["PATH"].rfind(options_.bin_dir + ":", 0) != 0) {
+    env["PATH"] = options_.bin_dir + (env["PATH"].empty() ? "" : ":" + env["PATH"]);
   }
   env["ARGO_WORKFLOW_NAME"] = request.workflow;
   env["ARGO_NODE_ID"] = request.node_id;

@@ -96,6 +96,14 @@ TEST_F(PodRunnerTest, LargeOutputIsLoggedWholeAndResultCapped) {
   EXPECT_EQ(total, 1 << 20);
 }
 
+// bin_dir comes first on a pod's PATH (the engine's own binary directory by default).
+TEST_F(PodRunnerTest, BinDirFirstOnPath) {
+  EXPECT_FALSE(runner_->options().bin_dir.empty());
+  PodResult r = Run(Request("path", Script("echo $PATH")));
+  ASSERT_EQ(r.phase, "Succeeded") << r.message;
+  EXPECT_EQ(r.outputs["result"].get<std::string>().rfind(runner_->options().bin_dir + ":", 0), 0u) << r.outputs["result"];
+}
+
 TEST_F(PodRunnerTest, NonZeroExitFailsAsArgo) {
   PodResult r = Run(Request("b", Script("echo partial; exit 3")));
   EXPECT_EQ(r.phase, "Failed");

@@ -287,18 +287,7 @@ struct Runtime {
   std::unique_ptr<Engine> engine;
 };
 
-// Pods run `loom ...` as the loom image has it on PATH: this binary's directory goes first.
-void PutSelfOnPath() {
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n <= 0) return;
-  self[n] = '\0';
-  const std::string dir = Dirname(self), path = Env("PATH");
-  if (path.rfind(dir + ":", 0) != 0) setenv("PATH", (dir + ":" + path).c_str(), 1);
-}
-
 StatusOr<Runtime> OpenRuntime() {
-  PutSelfOnPath();
   Runtime rt;
   LOOM_ASSIGN_OR_RETURN(rt.store, OpenStore());
   workflow::PodRunnerOptions pod_options;
