@@ -145,14 +145,10 @@ int main(int argc, char** argv) {
   };
   auto ui = ui::WebUi::Create(ui_options);
   if (!ui.ok()) return fail(ui.status());
-  ui::WebUi* handler = ui->get();
   net::HttpServerOptions http;
   http.num_threads = 4;
-  auto server = net::HttpServer::Create(http, [handler](const net::HttpServerRequest& r, net::HttpServerResponse* w) {
-    handler->Handle(r, w);
-  });
+  auto server = ui::ServeWebUi(ui->get(), http);
   if (!server.ok()) return fail(server.status());
-  handler->set_port((*server)->port());
   const std::string base = "http://127.0.0.1:" + std::to_string((*server)->port());
   auto client = net::HttpClient::Create({});
   if (!client.ok()) return fail(client.status());

@@ -277,4 +277,13 @@ void WebUi::Models(const std::vector<std::string>& parts, const net::HttpServerR
   SetError(NotFound("no API at " + request.path), response);
 }
 
+StatusOr<std::unique_ptr<net::HttpServer>> ServeWebUi(WebUi* ui, const net::HttpServerOptions& options) {
+  LOOM_ASSIGN_OR_RETURN(
+      std::unique_ptr<net::HttpServer> server,
+      net::HttpServer::Create(options, [ui](const net::HttpServerRequest& request,
+                                            net::HttpServerResponse* response) { ui->Handle(request, response); }));
+  ui->set_port(server->port());
+  return server;
+}
+
 }  // namespace loom::ui

@@ -66,4 +66,8 @@ class WebUi {
   std::atomic<int> port_{0};
 };
 
+// Starts an HttpServer whose handler is `ui` and tells `ui` its port.
+// REQUIRES: ui outlives the server.
+StatusOr<std::unique_ptr<net::HttpServer>> ServeWebUi(WebUi* ui, const net::HttpServerOptions& options);
+
 }  // namespace loom::ui

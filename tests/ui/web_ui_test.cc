@@ -100,12 +100,9 @@ class WebUiTest : public ::testing::Test {
     auto ui = WebUi::Create(options);
     ASSERT_TRUE(ui.ok()) << ui.status().message();
     ui_ = std::move(*ui);
-    auto server = net::HttpServer::Create({}, [this](const net::HttpServerRequest& r, net::HttpServerResponse* w) {
-      ui_->Handle(r, w);
-    });
+    auto server = ServeWebUi(ui_.get(), {});
     ASSERT_TRUE(server.ok());
     server_ = std::move(*server);
-    ui_->set_port(server_->port());
   }
 
   void WriteRun(const std::string& run, const std::vector<std::pair<int64_t, float>>& losses) {

@@ -73,12 +73,9 @@ class WorkflowApiTest : public ::testing::Test {
     auto ui = WebUi::Create(ui_options);
     ASSERT_TRUE(ui.ok());
     ui_ = std::move(*ui);
-    auto server = net::HttpServer::Create({}, [this](const net::HttpServerRequest& r, net::HttpServerResponse* w) {
-      ui_->Handle(r, w);
-    });
+    auto server = ServeWebUi(ui_.get(), {});
     ASSERT_TRUE(server.ok());
     server_ = std::move(*server);
-    ui_->set_port(server_->port());
     auto client = net::HttpClient::Create({});
     ASSERT_TRUE(client.ok());
     client_ = std::move(*client);

@@ -102,13 +102,8 @@ int RunServer(const Args& args) {
 #endif
   auto ui = ui::WebUi::Create(options);
   if (!ui.ok()) return Fail("server", ui.status());
-  ui::WebUi* handler = ui->get();
-  auto server = net::HttpServer::Create(
-      http, [handler](const net::HttpServerRequest& request, net::HttpServerResponse* response) {
-        handler->Handle(request, response);
-      });
+  auto server = ui::ServeWebUi(ui->get(), http);
   if (!server.ok()) return Fail("server", server.status());
-  handler->set_port((*server)->port());
   const std::string host = http.address.find(':') != std::string::npos
                                ? "[" + http.address + "]"
                                : http.address;
