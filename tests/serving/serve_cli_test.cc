@@ -17,6 +17,7 @@
 #include "nn/model.h"
 #include "test_util/bundles.h"
 #include "test_util/raw_http.h"
+#include "test_util/serve_process.h"
 #include "test_util/subprocess.h"
 #include "test_util/test_env.h"
 
@@ -26,17 +27,7 @@ namespace {
 using loom::testing::Process;
 using loom::testing::ScratchDir;
 
-// The port from "Exporting HTTP/REST API at:127.0.0.1:<port> ...", waiting for the line.
-int WaitForPort(Process& server) {
-  std::regex line("Exporting HTTP/REST API at:127\\.0\\.0\\.1:([0-9]+)");
-  for (int i = 0; i < 3000; ++i) {
-    std::smatch m;
-    std::string out = server.OutSoFar();
-    if (std::regex_search(out, m, line)) return std::stoi(m[1]);
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return -1;
-}
+using testing::WaitForPort;
 
 std::string Image() {
   std::string s = "[";
@@ -123,10 +114,8 @@ TEST(ServeCliTest, PredictErrorRateEqualsEvalAccuracy) {
   ScratchDir dir;
   std::string base = dir.Join("models/mnist");
   std::string mnist = loom::testing::MnistDir();
-  auto train = loom::testing::Run({loom::testing::LoomBinary(), "train", "--train_dir=" + dir.Join("train"),
-                                   "--train_steps=200", "--data_dir=" + mnist, "--export_dir=" + base},
-                                  dir.path());
-  ASSERT_EQ(train.exit_code, 0) << train.err;
+  testing::TrainAndExport(dir, base);
+  if (HasFatalFailure()) return;
   auto eval = loom::testing::Run({loom::testing::LoomBinary(), "eval", "--model=" + base, "--data_dir=" + mnist},
                                  dir.path());
   ASSERT_EQ(eval.exit_code, 0) << eval.err;
@@ -175,10 +164,8 @@ TEST(ServeCliTest, PredictPngFiles) {
   ScratchDir dir;
   std::string base = dir.Join("models/mnist");
   std::string mnist = loom::testing::MnistDir();
-  auto train = loom::testing::Run({loom::testing::LoomBinary(), "train", "--train_dir=" + dir.Join("train"),
-                                   "--train_steps=200", "--data_dir=" + mnist, "--export_dir=" + base},
-                                  dir.path());
-  ASSERT_EQ(train.exit_code, 0) << train.err;
+  testing::TrainAndExport(dir, base);
+  if (HasFatalFailure()) return;
   auto test = LoadMnistFiles(JoinPath(mnist, kMnistTestImages), JoinPath(mnist, kMnistTestLabels));
   ASSERT_TRUE(test.ok()) << test.status().ToString();
   // Test images 0..4, 3x larger, black ink on white RGB paper.

@@ -15,6 +15,7 @@
 #include "storage/s3_store.h"
 #include "test_util/bundles.h"
 #include "test_util/raw_http.h"
+#include "test_util/serve_process.h"
 #include "test_util/subprocess.h"
 #include "test_util/test_env.h"
 
@@ -41,17 +42,6 @@ std::string Value(const std::vector<std::string>& env, const std::string& key) {
   for (const auto& e : env)
     if (e.rfind(key + "=", 0) == 0) return e.substr(key.size() + 1);
   return "";
-}
-
-int WaitForPort(Process& server) {
-  std::regex line("Exporting HTTP/REST API at:127\\.0\\.0\\.1:([0-9]+)");
-  for (int i = 0; i < 6000; ++i) {
-    std::smatch m;
-    std::string out = server.OutSoFar();
-    if (std::regex_search(out, m, line)) return std::stoi(m[1]);
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return -1;
 }
 
 // The status of `version` ("" if not listed) after waiting up to 30 s for it to be `state`.
@@ -111,7 +101,7 @@ TEST_F(ServeS3Test, ServesVersionsFromS3ThroughTheCache) {
                   "--model_base_path=s3://loom-serving/" + prefix_, "--file_system_poll_wait_seconds=0.1",
                   "--model_cache_dir=" + dir.Join("cache")},
                  dir.path(), env_);
-  const int port = WaitForPort(server);
+  const int port = testing::WaitForPort(server);
   ASSERT_GT(port, 0) << server.Wait().err;
   EXPECT_EQ(VersionStatus(port, 1, "AVAILABLE")["state"], "AVAILABLE");
   const std::string copy1 = dir.Join("cache/loom-serving/" + prefix_ + "1");
