@@ -305,6 +305,9 @@ PodResult LocalPodRunner::RunResourceTemplate(const PodRequest& request, Store& 
   ResourceOptions resource_options;
   resource_options.jobs_dir = options_.jobs_dir;
   resource_options.kill_grace_secs = options_.kill_grace_secs;
+  // TFJob replicas run `loom train`: the loom binary of bin_dir, as pods find it on their PATH.
+  const std::string loom = JoinPath(options_.bin_dir, "loom");
+  if (!options_.bin_dir.empty() && access(loom.c_str(), X_OK) == 0) resource_options.loom_binary = loom;
   ResourceResult r = RunResource(request.tmpl["resource"], resource_options, request.cancel,
                                  [&](std::string_view line) { log.Write(line); });
   Json outputs = Json::object();

@@ -48,8 +48,9 @@ struct PodRunnerOptions {
   std::string jobs_dir;               // TFJobs of resource templates; empty: <home>/jobs
   double kill_grace_secs = 10;        // SIGTERM, then SIGKILL this much later
   double log_flush_secs = 0.2;        // log chunks go to the store at most this often (and at the end)
-  // Put first on the pods' PATH, so pods run `loom ...` as the loom image has it on PATH.
-  // Empty: the directory of this process's executable (the loom binary running the engine).
+  // Put first on the pods' PATH, so pods run `loom ...` as the loom image has it on PATH (and
+  // TFJob replicas' command "loom" is <bin_dir>/loom). Empty: the directory of this process's
+  // executable (the loom binary running the engine).
   std::string bin_dir;
 };
 

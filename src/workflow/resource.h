@@ -23,6 +23,7 @@ struct ResourceOptions {
   std::string jobs_dir;          // the local job controller's state (LoomHome()/jobs)
   double poll_secs = 0.2;        // how often conditions are checked while the job runs
   double kill_grace_secs = 5;    // SIGTERM, then SIGKILL, for replicas of a stopped job
+  std::string loom_binary;       // a replica command "loom" runs this executable ("": PATH)
 };
 
 struct ResourceResult {
