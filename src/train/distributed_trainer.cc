@@ -111,7 +111,12 @@ Status DistributedTrainer::InitParameterServers() {
       options_.replicas_to_aggregate > 0 ? options_.replicas_to_aggregate : config_.num_replicas;
   // A ps task that comes back empty after a restart gets its shard from the latest checkpoint.
   client_->set_reinit_handler([this](size_t shard) -> Status {
-    LOOM_ASSIGN_OR_RETURN(StartState state, LoadStartState());
+    // This may run on the client's round-trip thread while the model computes: read the
+    // checkpoint through a model of its own.
+    nn::ModelOptions model_options;
+    model_options.max_batch = 1;
+    LOOM_ASSIGN_OR_RETURN(std::unique_ptr<nn::Model> scratch, nn::Model::Create(options_.trainer.spec, model_options));
+    LOOM_ASSIGN_OR_RETURN(StartState state, LoadStartState(*scratch));
     Print(Format("ps %zu was restarted: restoring its shard from %s (global step %lld)", shard,
                  state.source.c_str(), static_cast<long long>(state.global_step)));
     return client_->InitShard(shard, config_, state.global_step, state.variables, state.slot0, state.slot1);
@@ -122,20 +127,22 @@ Status DistributedTrainer::InitParameterServers() {
     Print("The ps tasks are initialized already; joining at their global step");
     return OkStatus();
   }
-  LOOM_ASSIGN_OR_RETURN(StartState state, LoadStartState());
+  LOOM_ASSIGN_OR_RETURN(StartState state, LoadStartState(*model_));
+  seed_ = state.seed;
   if (state.source != "initial values")
     Print(Format("Resuming from %s (global step %lld)", state.source.c_str(), static_cast<long long>(state.global_step)));
   return client_->Init(config_, state.global_step, state.variables, state.slot0, state.slot1);
 }
 
-StatusOr<DistributedTrainer::StartState> DistributedTrainer::LoadStartState() {
+StatusOr<DistributedTrainer::StartState> DistributedTrainer::LoadStartState(nn::Model& model) {
   const TrainerOptions& t = options_.trainer;
-  std::vector<nn::Parameter>& params = model_->parameters();
+  std::vector<nn::Parameter>& params = model.parameters();
   StartState out;
+  out.seed = seed_;
   LOOM_ASSIGN_OR_RETURN(std::optional<std::string> latest, LatestCheckpoint(t.train_dir));
   if (latest) {
     LOOM_ASSIGN_OR_RETURN(Checkpoint ckpt, LoadCheckpoint(*latest));
-    LOOM_RETURN_IF_ERROR(model_->LoadParameters(ckpt.variables, *latest));
+    LOOM_RETURN_IF_ERROR(model.LoadParameters(ckpt.variables, *latest));
     out.global_step = ckpt.global_step;
     out.source = *latest;
     std::map<std::string, const nn::Tensor*> state;
@@ -155,9 +162,9 @@ StatusOr<DistributedTrainer::StartState> DistributedTrainer::LoadStartState() {
       }
     }
     if (auto it = ckpt.metadata.find("seed"); it != ckpt.metadata.end())
-      seed_ = std::strtoull(it->second.c_str(), nullptr, 10);
+      out.seed = std::strtoull(it->second.c_str(), nullptr, 10);
   } else {
-    model_->InitParameters(seed_);
+    model.InitParameters(seed_);
     out.source = "initial values";
   }
   for (const nn::Parameter& p : params) out.variables.insert(out.variables.end(), p.value.data(), p.value.data() + p.value.size());
@@ -212,6 +219,11 @@ StatusOr<TrainResult> DistributedTrainer::Run() {
   double loss_sum = 0;
   int64_t loss_count = 0;
   bool done = state.done;
+  double comm_secs = 0;  // waiting for the round trips to the ps tasks
+  // Async: this step's gradients travel while the next ones are computed (on variables one
+  // step older); sync: the step must see the update it waits for.
+  const bool overlap = options_.overlap && !options_.sync_replicas;
+  bool in_flight = false;
   while (!done) {
     batcher_->Next(images.data(), labels.data());
     const float loss = model_->ComputeGradients(images.data(), labels.data(), batch);
@@ -220,24 +232,35 @@ StatusOr<TrainResult> DistributedTrainer::Run() {
                                        "(try a smaller --learning_rate)",
                                        loss, static_cast<long long>(global_step)));
     const int64_t before = global_step;
-    LOOM_ASSIGN_OR_RETURN(state, client_->PushPull(params));
-    global_step = state.global_step;
-    done = state.done;
-    ++result.local_steps;
+    auto wait_start = Clock::now();
+    bool pushed = true;  // a round trip ended in this iteration
+    if (!overlap) {
+      LOOM_ASSIGN_OR_RETURN(state, client_->PushPull(params));
+    } else if (in_flight) {
+      LOOM_ASSIGN_OR_RETURN(state, client_->FinishPushPull(params));  // the previous step's
+      in_flight = false;
+    } else {
+      pushed = false;
+    }
+    comm_secs += std::chrono::duration<double>(Clock::now() - wait_start).count();
+    if (pushed) {
+      global_step = state.global_step;
+      done = state.done;
+      ++result.local_steps;
+    }
     loss_sum += loss;
     ++loss_count;
 
     const auto now = Clock::now();
-    if (result.local_steps == 1 || done ||
-        std::chrono::duration<double>(now - last_log).count() >= t.log_every_secs) {
+    if (pushed && (result.local_steps == 1 || done ||
+                   std::chrono::duration<double>(now - last_log).count() >= t.log_every_secs)) {
       Print(Format("%f: %s: training step %lld done (global step: %lld)", UnixNow(), who.c_str(),
                    static_cast<long long>(result.local_steps), static_cast<long long>(global_step)));
       last_log = now;
     }
-    if (!chief) continue;
     // The global step moves by every replica's pushes: act when it crosses a multiple.
     auto crossed = [&](int64_t every) { return every > 0 && global_step / every > before / every; };
-    if (crossed(t.save_summaries_steps)) {
+    if (chief && crossed(t.save_summaries_steps)) {
       const double secs = std::chrono::duration<double>(now - last_summary).count();
       const double rate = secs > 0 ? static_cast<double>(global_step - summary_step) / secs : 0;
       LOOM_RETURN_IF_ERROR(events_->WriteScalars({{"loss", loss_sum / static_cast<double>(loss_count)},
@@ -248,18 +271,23 @@ StatusOr<TrainResult> DistributedTrainer::Run() {
       summary_step = global_step;
       last_summary = now;
     }
-    if (!done && crossed(t.save_checkpoint_steps)) {
+    if (chief && !done && crossed(t.save_checkpoint_steps)) {
       LOOM_ASSIGN_OR_RETURN(result.checkpoint_path, SaveFromParameterServers(/*load_into_model=*/false));
       nn::EvalResult v = model_->Evaluate(data_.validation.images.data(), data_.validation.labels.data(),
                                           data_.validation.size);
       LOOM_RETURN_IF_ERROR(events_->WriteScalar("accuracy", v.accuracy, global_step));
     }
     if (t.should_stop && t.should_stop()) {
-      result.stopped_early = true;
+      result.stopped_early = !done;
       break;
     }
+    if (overlap && !done) {
+      wait_start = Clock::now();
+      LOOM_RETURN_IF_ERROR(client_->StartPushPull(params));
+      comm_secs += std::chrono::duration<double>(Clock::now() - wait_start).count();
+      in_flight = true;
+    }
   }
-  if (!chief && t.should_stop && t.should_stop() && !done) result.stopped_early = true;
   const auto end = Clock::now();
   result.seconds = std::chrono::duration<double>(end - start).count();
   result.examples_per_sec =
@@ -271,6 +299,9 @@ StatusOr<TrainResult> DistributedTrainer::Run() {
   Print(Format("Training ends @ %f", UnixNow()));
   Print(Format("Training elapsed time: %f s", result.seconds));
   Print(Format("Throughput: %.0f examples/s", result.examples_per_sec));
+  if (result.local_steps > 0)
+    Print(Format("Communication: %.0f us per step (push gradients, pull variables: %zu ps task(s))",
+                 comm_secs * 1e6 / static_cast<double>(result.local_steps), client_->shards().size()));
   if (result.stopped_early) {
     Print(Format("Stopped at global step %lld", static_cast<long long>(global_step)));
     if (events_) LOOM_RETURN_IF_ERROR(events_->Close());

@@ -17,6 +17,7 @@
 #include "nn/optimizer.h"
 #include "ps/ps.grpc.pb.h"
 #include "train/learning_rate.h"
+#include "train/ps_wire.h"
 
 namespace loom::train {
 namespace {
@@ -71,7 +72,10 @@ void PutFloats(const std::vector<float>& values, std::string* bytes) {
 
 }  // namespace
 
-class ParameterServer::Service final : public ps::ParameterServer::Service {
+// PushPull, the call of every training step, is served raw (ps_wire.h: fewer copies of the
+// floats); the rest through the generated protobuf code.
+class ParameterServer::Service final
+    : public ps::ParameterServer::WithRawCallbackMethod_PushPull<ps::ParameterServer::Service> {
  public:
   grpc::Status Init(grpc::ServerContext*, const ps::InitRequest* request, ps::InitResponse*) override {
     const ps::ShardConfig& c = request->config();
@@ -119,47 +123,61 @@ class ParameterServer::Service final : public ps::ParameterServer::Service {
   grpc::Status Pull(grpc::ServerContext*, const ps::PullRequest* request, ps::Variables* response) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (grpc::Status s = CheckReady(request->layout()); !s.ok()) return s;
-    Fill(response);
+    response->set_global_step(global_step_);
+    response->set_done(Done());
+    PutFloats(w_, response->mutable_variables());
     return grpc::Status::OK;
   }
 
-  grpc::Status PushPull(grpc::ServerContext* context, const ps::PushRequest* request,
-                        ps::Variables* response) override {
+  grpc::ServerUnaryReactor* PushPull(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    thread_local std::vector<float> g;  // this gRPC thread's gradient buffer, reused
+    wire::PushRequestFields fields;
+    if (Status s = wire::DecodePushRequest(*request, &fields, &g); !s.ok()) {
+      reactor->Finish(Error(grpc::StatusCode::INVALID_ARGUMENT, s.message()));
+      return reactor;
+    }
     std::unique_lock<std::mutex> lock(mu_);
-    if (grpc::Status s = CheckReady(request->layout()); !s.ok()) return s;
-    const std::string& bytes = request->gradients();
-    if (!TakeFloats(bytes, config_.size(), nullptr))
-      return Error(grpc::StatusCode::INVALID_ARGUMENT, "PushPull: gradients must hold " +
-                                                           std::to_string(config_.size()) + " floats");
-    const float* g = reinterpret_cast<const float*>(bytes.data());  // protobuf strings are 8-aligned
+    grpc::Status status = CheckReady(fields.layout);
+    if (status.ok() && static_cast<int64_t>(g.size()) != config_.size())
+      status = Error(grpc::StatusCode::INVALID_ARGUMENT,
+                     "PushPull: gradients must hold " + std::to_string(config_.size()) + " floats");
+    if (!status.ok()) {
+      lock.unlock();
+      reactor->Finish(status);
+      return reactor;
+    }
     bool applied = false;
+    std::vector<Waiter> answered;
     if (!Done()) {
       if (!config_.sync_replicas()) {
-        Apply(g);
+        Apply(g.data());
         applied = true;
-      } else if (request->step() == global_step_) {
+      } else if (fields.step == global_step_) {
         // SyncReplicasOptimizer: add to this step's aggregate; the last one applies the mean
-        // and everyone waiting for this step gets the variables after it.
+        // and answers everyone waiting for this step with the variables after it.
         for (size_t i = 0; i < accum_.size(); ++i) accum_[i] += g[i];
-        const int64_t step = global_step_;
-        if (++accum_count_ >= config_.replicas_to_aggregate()) {
-          const float scale = 1.0f / static_cast<float>(accum_count_);
-          for (float& a : accum_) a *= scale;
-          Apply(accum_.data());
-          std::fill(accum_.begin(), accum_.end(), 0.f);
-          accum_count_ = 0;
-          changed_.notify_all();
-        } else {
-          changed_.wait(lock, [&] { return global_step_ != step || Done() || stopped_ || context->IsCancelled(); });
+        if (++accum_count_ < config_.replicas_to_aggregate()) {
+          waiting_.push_back({reactor, response, fields.replica, global_step_});
+          return reactor;  // answered when the step is applied (or training ends)
         }
+        const float scale = 1.0f / static_cast<float>(accum_count_);
+        for (float& a : accum_) a *= scale;
+        Apply(accum_.data());
+        std::fill(accum_.begin(), accum_.end(), 0.f);
+        accum_count_ = 0;
         applied = true;
+        answered = AnswerWaiting();
       }
       // else: computed on older variables: dropped, as SyncReplicasOptimizer drops stale gradients.
     }
-    Fill(response);
-    response->set_applied(applied);
-    if (response->done()) Told(request->replica());
-    return grpc::Status::OK;
+    *response = Fill(applied);
+    if (Done()) Told(fields.replica);
+    lock.unlock();
+    Finish(answered);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
   }
 
   grpc::Status Snapshot(grpc::ServerContext*, const ps::SnapshotRequest*, ps::SnapshotResponse* response) override {
@@ -174,14 +192,17 @@ class ParameterServer::Service final : public ps::ParameterServer::Service {
   }
 
   grpc::Status Shutdown(grpc::ServerContext*, const ps::ShutdownRequest*, ps::ShutdownResponse*) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (!shutdown_) {
       LOOM_LOG(INFO) << "ps: the chief said training is over at global step " << global_step_;
       shutdown_ = true;
       shutdown_at_ = Clock::now();
     }
     told_done_.insert(0);  // the chief (replica 0) is the caller
+    std::vector<Waiter> answered = AnswerWaiting();
     changed_.notify_all();
+    lock.unlock();
+    Finish(answered);
     return grpc::Status::OK;
   }
 
@@ -208,9 +229,12 @@ class ParameterServer::Service final : public ps::ParameterServer::Service {
   }
 
   void Stop() {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     stopped_ = true;
+    std::vector<Waiter> answered = AnswerWaiting();
     changed_.notify_all();
+    lock.unlock();
+    Finish(answered);
   }
 
  private:
@@ -228,10 +252,29 @@ class ParameterServer::Service final : public ps::ParameterServer::Service {
     return grpc::Status::OK;
   }
 
-  void Fill(ps::Variables* response) const {
-    response->set_global_step(global_step_);
-    response->set_done(Done());
-    PutFloats(w_, response->mutable_variables());
+  // The shard's variables now, as PushPull's answer.
+  grpc::ByteBuffer Fill(bool applied) const { return wire::EncodeVariables(global_step_, w_.data(), w_.size(), Done(), applied); }
+
+  // A sync push waiting for the rest of its step's gradients.
+  struct Waiter {
+    grpc::ServerUnaryReactor* reactor;
+    grpc::ByteBuffer* response;
+    int replica;
+    int64_t step;
+  };
+  // Fills in every waiting push's answer (applied if its step was); the caller Finishes them
+  // after releasing mu_. REQUIRES: mu_ held.
+  std::vector<Waiter> AnswerWaiting() {
+    std::vector<Waiter> out;
+    out.swap(waiting_);
+    for (Waiter& w : out) {
+      *w.response = Fill(global_step_ != w.step);
+      if (Done()) Told(w.replica);
+    }
+    return out;
+  }
+  static void Finish(std::vector<Waiter>& answered) {
+    for (Waiter& w : answered) w.reactor->Finish(grpc::Status::OK);
   }
 
   void Told(int replica) {
@@ -269,6 +312,7 @@ class ParameterServer::Service final : public ps::ParameterServer::Service {
   Clock::time_point shutdown_at_;
   std::set<int> told_done_;
   bool stopped_ = false;
+  std::vector<Waiter> waiting_;     // sync: pushes of the current step not yet answered
 };
 
 struct ParameterServer::Impl {

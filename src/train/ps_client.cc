@@ -1,6 +1,8 @@
 #include "train/ps_client.h"
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <chrono>
@@ -12,6 +14,7 @@
 
 #include "core/logging.h"
 #include "ps/ps.grpc.pb.h"
+#include "train/ps_wire.h"
 
 namespace loom::train {
 namespace {
@@ -39,6 +42,11 @@ bool Retryable(grpc::StatusCode code) {
 
 }  // namespace
 
+void KeepLargeBuffersInHeap() {
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+}
+
 std::vector<ShardRange> PartitionEvenly(int64_t total, int num_shards) {
   std::vector<ShardRange> shards(static_cast<size_t>(num_shards));
   int64_t begin = 0;
@@ -64,12 +72,43 @@ std::string ParameterLayout(const std::vector<nn::Parameter>& params) {
 struct PsClient::Impl {
   PsClientOptions options;
   std::vector<std::unique_ptr<ps::ParameterServer::Stub>> stubs;
-  // Reused from step to step, so their byte buffers keep their capacity.
-  std::vector<ps::PushRequest> push;
-  std::vector<ps::Variables> variables;
+  // PushPull goes raw (ps_wire.h): gradients straight from the tensors, variables straight in.
+  std::vector<std::unique_ptr<grpc::GenericStub>> raw_stubs;
+  std::vector<ps::Variables> variables;  // Pull's answers
   std::vector<int64_t> steps;  // each ps task's global step of the variables last received
   ReinitHandler reinit;
   bool in_reinit = false;
+
+  // StartPushPull/FinishPushPull: the round trip runs on `helper` from flat copies of the
+  // gradients (`sent`) into `received`, while the caller computes with the parameters.
+  std::vector<float> sent, received;
+  std::thread helper;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool posted = false, finished = true, quit = false;
+  StatusOr<StepResult> outcome = StepResult{};
+
+  bool Idle() {
+    std::lock_guard<std::mutex> lock(mu);
+    return finished;
+  }
+
+  ~Impl() {
+    if (helper.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        quit = true;
+      }
+      cv.notify_all();
+      helper.join();
+    }
+  }
+
+  // One PushPull to every ps task: shard i's gradients from grads[i], its variables into
+  // values[i] (each a list of pieces covering the shard in order).
+  StatusOr<StepResult> PushPull(const std::string& layout, const std::vector<ShardRange>& shards,
+                                const std::vector<std::vector<wire::Chunk>>& grads,
+                                const std::vector<std::vector<wire::Chunk>>& values);
 
   std::string Name(size_t i) const {
     return "ps " + std::to_string(i) + " (" + options.ps_addresses[i] + ")";
@@ -165,19 +204,16 @@ StatusOr<std::unique_ptr<PsClient>> PsClient::Create(const PsClientOptions& opti
   for (const std::string& address : options.ps_addresses) {
     auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
     client->impl_->stubs.push_back(ps::ParameterServer::NewStub(channel));
+    client->impl_->raw_stubs.push_back(std::make_unique<grpc::GenericStub>(channel));
   }
   const size_t n = options.ps_addresses.size();
-  client->impl_->push.resize(n);
   client->impl_->variables.resize(n);
   client->impl_->steps.assign(n, 0);
-  for (size_t i = 0; i < n; ++i) {
-    client->impl_->push[i].set_layout(client->layout_);
-    client->impl_->push[i].set_replica(options.replica);
-  }
   return client;
 }
 
-PsClient::~PsClient() = default;
+// The helper thread uses shards_ and layout_: it is joined (impl_ first) before they go.
+PsClient::~PsClient() { impl_.reset(); }
 
 StatusOr<bool> PsClient::WaitReachable() {
   std::vector<ps::StateRequest> requests(shards_.size());
@@ -284,24 +320,117 @@ StatusOr<PsClient::StepResult> PsClient::Pull(std::vector<nn::Parameter>& params
   return result;
 }
 
-StatusOr<PsClient::StepResult> PsClient::PushPull(std::vector<nn::Parameter>& params) {
-  const size_t n = shards_.size();
-  for (size_t i = 0; i < n; ++i) {
-    ps::PushRequest& request = impl_->push[i];
-    request.set_step(impl_->steps[i]);
-    std::string* bytes = request.mutable_gradients();
-    bytes->resize(static_cast<size_t>(shards_[i].size) * sizeof(float));
-    float* dst = reinterpret_cast<float*>(bytes->data());
-    ForRange(params, shards_[i].begin, shards_[i].size, [&](nn::Parameter& p, int64_t at, int64_t count, int64_t to) {
-      std::memcpy(dst + to, p.grad.data() + at, static_cast<size_t>(count) * sizeof(float));
-    });
-  }
-  LOOM_RETURN_IF_ERROR(impl_->CallAll("PushPull", [&](size_t i, grpc::ClientContext* ctx, auto done) {
-    impl_->stubs[i]->async()->PushPull(ctx, &impl_->push[i], &impl_->variables[i], std::move(done));
+StatusOr<PsClient::StepResult> PsClient::Impl::PushPull(const std::string& layout,
+                                                        const std::vector<ShardRange>& shards,
+                                                        const std::vector<std::vector<wire::Chunk>>& grads,
+                                                        const std::vector<std::vector<wire::Chunk>>& values) {
+  const size_t n = shards.size();
+  std::vector<grpc::ByteBuffer> requests(n), responses(n);
+  LOOM_RETURN_IF_ERROR(CallAll("PushPull", [&](size_t i, grpc::ClientContext* ctx, auto done) {
+    requests[i] = wire::EncodePushRequest(layout, options.replica, steps[i], grads[i]);
+    raw_stubs[i]->UnaryCall(ctx, "/loom.ps.ParameterServer/PushPull", grpc::StubOptions(), &requests[i],
+                            &responses[i], std::move(done));
   }));
   StepResult result;
-  LOOM_RETURN_IF_ERROR(TakeVariables(params, shards_, impl_->variables, &impl_->steps, &result));
+  for (size_t i = 0; i < n; ++i) {
+    const size_t expected = static_cast<size_t>(shards[i].size) * sizeof(float);
+    // Copies the field's bytes into the pieces; never past the shard.
+    size_t piece = 0, piece_start = 0;
+    auto sink = [&](size_t offset, const char* data, size_t size) {
+      while (size > 0 && offset < expected) {
+        while (offset >= piece_start + values[i][piece].size) piece_start += values[i][piece++].size;
+        const size_t within = offset - piece_start;
+        const size_t take = std::min(size, values[i][piece].size - within);
+        std::memcpy(const_cast<char*>(values[i][piece].data) + within, data, take);
+        offset += take;
+        data += take;
+        size -= take;
+      }
+    };
+    wire::VariablesFields fields;
+    LOOM_RETURN_IF_ERROR(wire::DecodeVariables(responses[i], &fields, sink).WithPrefix(Name(i)));
+    if (fields.variable_bytes != expected)
+      return DataLoss(Name(i) + ": sent " + std::to_string(fields.variable_bytes) + " bytes of variables, expected " +
+                      std::to_string(expected));
+    if (i == 0) result.global_step = fields.global_step;
+    steps[i] = fields.global_step;
+    result.done = result.done || fields.done;
+    result.applied = result.applied && fields.applied;
+  }
   return result;
+}
+
+StatusOr<PsClient::StepResult> PsClient::PushPull(std::vector<nn::Parameter>& params) {
+  if (!impl_->Idle()) return FailedPrecondition("PushPull while a StartPushPull is not finished");
+  // Per ps task: its gradients as pieces of the tensors, and where its variables go.
+  const size_t n = shards_.size();
+  std::vector<std::vector<wire::Chunk>> grads(n), values(n);
+  for (size_t i = 0; i < n; ++i) {
+    ForRange(params, shards_[i].begin, shards_[i].size, [&](nn::Parameter& p, int64_t at, int64_t count, int64_t) {
+      const size_t bytes = static_cast<size_t>(count) * sizeof(float);
+      grads[i].push_back({reinterpret_cast<const char*>(p.grad.data() + at), bytes});
+      values[i].push_back({reinterpret_cast<const char*>(p.value.data() + at), bytes});
+    });
+  }
+  return impl_->PushPull(layout_, shards_, grads, values);
+}
+
+Status PsClient::StartPushPull(const std::vector<nn::Parameter>& params) {
+  Impl& s = *impl_;
+  if (!s.Idle()) return FailedPrecondition("StartPushPull while the previous one is not finished");
+  s.sent.resize(static_cast<size_t>(total_));
+  s.received.resize(static_cast<size_t>(total_));
+  int64_t offset = 0;
+  for (const nn::Parameter& p : params) {
+    std::memcpy(s.sent.data() + offset, p.grad.data(), static_cast<size_t>(p.grad.size()) * sizeof(float));
+    offset += p.grad.size();
+  }
+  if (!s.helper.joinable()) {
+    s.helper = std::thread([this] {
+      Impl& h = *impl_;
+      const size_t n = shards_.size();
+      std::vector<std::vector<wire::Chunk>> grads(n), values(n);
+      for (size_t i = 0; i < n; ++i) {
+        const size_t bytes = static_cast<size_t>(shards_[i].size) * sizeof(float);
+        grads[i] = {{reinterpret_cast<const char*>(h.sent.data() + shards_[i].begin), bytes}};
+        values[i] = {{reinterpret_cast<const char*>(h.received.data() + shards_[i].begin), bytes}};
+      }
+      std::unique_lock<std::mutex> lock(h.mu);
+      for (;;) {
+        h.cv.wait(lock, [&] { return h.posted || h.quit; });
+        if (h.quit) return;
+        h.posted = false;
+        lock.unlock();
+        StatusOr<StepResult> outcome = h.PushPull(layout_, shards_, grads, values);
+        lock.lock();
+        h.outcome = std::move(outcome);
+        h.finished = true;
+        h.cv.notify_all();
+      }
+    });
+  }
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.finished = false;
+    s.posted = true;
+  }
+  s.cv.notify_all();
+  return OkStatus();
+}
+
+StatusOr<PsClient::StepResult> PsClient::FinishPushPull(std::vector<nn::Parameter>& params) {
+  Impl& s = *impl_;
+  {
+    std::unique_lock<std::mutex> lock(s.mu);
+    s.cv.wait(lock, [&] { return s.finished; });
+  }
+  LOOM_RETURN_IF_ERROR(s.outcome.status());
+  int64_t offset = 0;
+  for (nn::Parameter& p : params) {
+    std::memcpy(p.value.data(), s.received.data() + offset, static_cast<size_t>(p.value.size()) * sizeof(float));
+    offset += p.value.size();
+  }
+  return *s.outcome;
 }
 
 StatusOr<PsSnapshot> PsClient::Snapshot() {

@@ -5,7 +5,8 @@
 // Calls retry with backoff while a ps task is unreachable or not yet initialized, so start
 // order does not matter; they give up after `wait_secs` without progress.
 //
-// Thread-safety: one thread at a time.
+// Thread-safety: one thread at a time (StartPushPull's round trip runs on a thread of its own,
+// and the reinit handler may then be called there).
 #pragma once
 
 #include <cstdint>
@@ -19,6 +20,12 @@
 #include "nn/optimizer.h"
 
 namespace loom::train {
+
+// Process-wide, for a ps task or a worker (call once from main): every step moves the model's
+// variables and gradients through buffers of a few hundred KB (protobuf strings, gRPC slices);
+// above glibc's mmap threshold each one would be mmapped and unmapped again, and the page
+// faults were a fifth of a ps task's CPU (perf). This keeps them in the heap.
+void KeepLargeBuffersInHeap();
 
 // [begin, begin + size) of the flat vector.
 struct ShardRange {
@@ -85,6 +92,13 @@ class PsClient {
   // (each push carries that task's global step, so sync mode can tell stale ones), and copies
   // the variables after the update into their values: one round trip to each ps task.
   StatusOr<StepResult> PushPull(std::vector<nn::Parameter>& params);
+  // PushPull in two halves, so the next gradients can be computed while this step's travel
+  // (async training: they are then computed on variables one step older). Start copies the
+  // parameters' grads and sends them from another thread; until Finish the caller may use the
+  // parameters but no other call of this client. Finish waits for the round trip and copies
+  // the variables into the parameters' values.
+  Status StartPushPull(const std::vector<nn::Parameter>& params);
+  StatusOr<StepResult> FinishPushPull(std::vector<nn::Parameter>& params);
   // Every shard's variables and slots.
   StatusOr<PsSnapshot> Snapshot();
   // Tells every ps task that training is over (chief). A ps task already gone is fine.

@@ -75,8 +75,8 @@ class DistributedTrainTest : public ::testing::Test {
   std::string train_dir_ = work_.Join("train");
 };
 
-// 1 ps + 2 workers from TF_CONFIG, async; worker 0 is the chief. The workers start first and
-// wait for the ps.
+// 1 ps + 2 workers from TF_CONFIG, async (worker 1 overlapped); worker 0 is the chief. The
+// workers start first and wait for the ps.
 TEST_F(DistributedTrainTest, TfConfigAsyncOnePsTwoWorkers) {
   const auto ps = Hosts(1), workers = Hosts(2);
   Json cluster = {{"ps", ps}, {"worker", workers}};
@@ -85,7 +85,10 @@ TEST_F(DistributedTrainTest, TfConfigAsyncOnePsTwoWorkers) {
     return "TF_CONFIG=" + config.dump();
   };
   const int kSteps = 500;
-  auto worker1 = Start(CommonFlags(kSteps), {tf_config("worker", 1)});
+  // Worker 1 overlaps its communication with the next step's math.
+  std::vector<std::string> overlapped = CommonFlags(kSteps);
+  overlapped.push_back("--overlap_communication");
+  auto worker1 = Start(overlapped, {tf_config("worker", 1)});
   auto chief = Start(CommonFlags(kSteps), {tf_config("worker", 0)});
   auto ps0 = Start(CommonFlags(kSteps), {tf_config("ps", 0)});
 

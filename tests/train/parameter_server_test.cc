@@ -117,6 +117,42 @@ TEST(ParameterServerTest, AsyncPushesEqualLocalAdam) {
   ExpectNear(snapshot->slot0, m);
 }
 
+// StartPushPull/FinishPushPull (async training overlapped with the next step's math): the
+// gradients are taken at Start (the caller may overwrite them while they travel), the variables
+// arrive at Finish, and the result is the optimizer's, as with PushPull.
+TEST(ParameterServerTest, OverlappedPushPullEqualsLocalAdam) {
+  Cluster cluster(2);
+  auto model = SmallModel();
+  auto local = SmallModel();
+  auto client = cluster.Client(*model);
+  PsTrainingConfig config;
+  config.train_steps = 100;
+  ASSERT_TRUE(client->Init(config, 0, Flat(*model), {}, {}).ok());
+  auto optimizer = nn::Optimizer::Create(config.optimizer);
+  ASSERT_TRUE(optimizer.ok());
+  for (int step = 0; step < 3; ++step) {
+    FillGrads(*model, step);
+    FillGrads(*local, step);
+    const std::vector<float> at_start = Flat(*model);
+    ASSERT_TRUE(client->StartPushPull(model->parameters()).ok());
+    FillGrads(*model, 1000 + step);  // the next step's math, while this one's travel
+    EXPECT_EQ(Flat(*model), at_start);  // the values change only at Finish
+    auto result = client->FinishPushPull(model->parameters());
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    EXPECT_EQ(result->global_step, step + 1);
+    EXPECT_TRUE(result->applied);
+    (*optimizer)->Apply(local->parameters());
+    ExpectNear(Flat(*model), Flat(*local));
+  }
+  // Back to plain round trips on the same client.
+  FillGrads(*model, 9);
+  FillGrads(*local, 9);
+  auto result = client->PushPull(model->parameters());
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  (*optimizer)->Apply(local->parameters());
+  ExpectNear(Flat(*model), Flat(*local));
+}
+
 // Sync: two replicas' gradients of one step are averaged into one update; a late one is dropped.
 TEST(ParameterServerTest, SyncAveragesAndDropsStale) {
   Cluster cluster(1);

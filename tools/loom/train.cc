@@ -45,9 +45,10 @@ StatusOr<std::optional<train::ClusterSpec>> ClusterFromEnvOrFlags(const FlagSet&
 }
 
 // A ps task: serves its shard until the chief says training is over, then exits 0.
-int RunParameterServer(const train::ClusterSpec& cluster) {
+int RunParameterServer(const train::ClusterSpec& cluster, double shutdown_grace_secs) {
   train::ParameterServerOptions options;
   options.address = cluster.TaskAddress();
+  options.shutdown_grace_secs = shutdown_grace_secs;
   auto ps = train::ParameterServer::Create(options);
   if (!ps.ok()) return Fail("train", ps.status().WithPrefix("ps " + std::to_string(cluster.task_index)));
   std::cout << "ps " << cluster.task_index << " serving on " << options.address << std::endl;
@@ -117,6 +118,12 @@ int RunTrain(const Args& args) {
   flags.Int("replicas_to_aggregate", &replicas_to_aggregate,
             "distributed, with --sync_replicas: gradients per step (default: the number of replicas)");
   flags.Float("ps_wait_secs", &ps_wait_secs, "distributed: give up when a ps task is unreachable this long");
+  double ps_shutdown_grace_secs = train::ParameterServerOptions().shutdown_grace_secs;
+  flags.Float("ps_shutdown_grace_secs", &ps_shutdown_grace_secs,
+              "distributed, a ps task: after the chief's end, how long to wait for every worker to hear it");
+  bool overlap = false;
+  flags.Bool("overlap_communication", &overlap,
+             "distributed, async: compute the next gradients while this step's travel (faster, one step staler)");
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "train", &code)) return code;
@@ -124,9 +131,10 @@ int RunTrain(const Args& args) {
   if (options.num_threads < 1) return Fail("train", InvalidArgument("--threads: must be at least 1"));
   auto cluster = ClusterFromEnvOrFlags(flags, replica);
   if (!cluster.ok()) return Fail("train", cluster.status());
+  if (*cluster) train::KeepLargeBuffersInHeap();
   if (*cluster && (*cluster)->task_type == train::TaskType::kPs) {
     WatchStopSignals(OnStopSignal);
-    return RunParameterServer(**cluster);
+    return RunParameterServer(**cluster, ps_shutdown_grace_secs);
   }
   auto data_dir = ResolveDataDir(options.data_dir, "train");  // a URL goes through the dataset cache
   if (!data_dir.ok()) return Fail("train", data_dir.status());
@@ -174,6 +182,7 @@ int RunTrain(const Args& args) {
     distributed.sync_replicas = sync_replicas;
     distributed.replicas_to_aggregate = replicas_to_aggregate;
     distributed.ps_wait_secs = ps_wait_secs;
+    distributed.overlap = overlap;
     auto trainer = train::DistributedTrainer::Create(distributed);
     if (!trainer.ok()) return Fail("train", trainer.status());
     auto result = (*trainer)->Run();

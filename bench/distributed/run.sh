@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Distributed training throughput on this machine, against one process in the same run:
+#   one process (loom train --threads 1); 1 ps + 1 worker; 2 ps + 2 workers async; the same sync
+# (--sync_replicas), each replica single-threaded (--threads 1), started by `loom job run` from a
+# generated TFJob (TF_CONFIG on 127.0.0.1). Prints examples/s (every replica's training examples
+# over the window from the first "Training begins" to the last "Training ends"), the ratio to one
+# process, and the communication cost per step: the mean time a worker spends in its PushPull
+# round trip (push gradients, pull variables), as each worker reports it. Best of $REPS runs each.
+#
+#   bench/distributed/run.sh [LOOM_BINARY]
+#
+# LOOM_BINARY defaults to build/loom. Environment: LOOM_MNIST_DIR (default data/mnist),
+# STEPS (global steps per run, default 4000), REPS (default 3), FLAGS (extra loom train flags).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+loom=${1:-$repo/build/loom}
+steps=${STEPS:-4000}
+reps=${REPS:-3}
+flags=${FLAGS:-}
+export LOOM_MNIST_DIR=${LOOM_MNIST_DIR:-$repo/data/mnist}
+
+die() { echo "bench/distributed: $*" >&2; exit 1; }
+[[ -x $loom ]] || die "$loom: not an executable (run 'make build' or pass the binary)"
+[[ $steps =~ ^[1-9][0-9]*$ ]] || die "STEPS=$steps is not a positive integer"
+[[ $reps =~ ^[1-9][0-9]*$ ]] || die "REPS=$reps is not a positive integer"
+work=$(mktemp -d /tmp/loom_bench_distributed.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+# A TFJob of `workers` workers (worker 0 is the chief) and `ps` ps tasks.
+write_job() {  # name workers ps extra_flags
+  local name=$1 workers=$2 ps=$3 extra=$4 args
+  args="[\"--train_dir=$work/$name/train\", \"--train_steps=$steps\", \"--threads=1\", \"--save_checkpoint_steps=0\""
+  for f in $flags $extra; do args+=", \"$f\""; done
+  args+="]"
+  cat >"$work/$name.yaml" <<EOF
+apiVersion: kubeflow.org/v1
+kind: TFJob
+metadata: {name: $name}
+spec:
+  tfReplicaSpecs:
+    Worker:
+      replicas: $workers
+      template: {spec: {containers: [{name: tensorflow, image: loom, command: [loom, train], args: $args}]}}
+    PS:
+      replicas: $ps
+      template: {spec: {containers: [{name: tensorflow, image: loom, command: [loom, train], args: $args}]}}
+EOF
+}
+
+# Prints "examples/s us_per_step" of one run of a job, from its replicas' logs.
+run_job() {  # name
+  local name=$1
+  rm -rf "$work/$name/train" "$work/jobs/$name"
+  "$loom" job run --jobs_dir="$work/jobs" "$work/$name.yaml" >"$work/$name.out" 2>&1 ||
+    die "$name failed: $(tail -3 "$work/$name.out")"
+  cat "$work/jobs/$name/logs/"worker-*.log | awk '
+    /^Training begins @/ { t = $4; if (begin == "" || t < begin) begin = t }
+    /^Training ends @/ { t = $4; if (t > end) end = t }
+    /^Training elapsed time:/ { elapsed = $4 }
+    /^Throughput:/ { examples += $2 * elapsed }
+    /^Communication:/ { comm += $2; n++ }
+    END { printf "%.0f %.0f\n", examples / (end - begin), n ? comm / n : 0 }'
+}
+
+# Prints examples/s of one single-process run.
+run_single() {
+  rm -rf "$work/single"
+  "$loom" train --train_dir="$work/single" --train_steps="$steps" --threads=1 --save_checkpoint_steps=0 $flags \
+    >"$work/single.out" 2>&1 || die "one process failed: $(tail -3 "$work/single.out")"
+  awk '/^Throughput:/ { print $2 }' "$work/single.out"
+}
+
+write_job ps1w1 1 1 ""
+write_job ps1w2async 2 1 ""
+write_job ps2w2async 2 2 ""
+write_job ps2w2overlap 2 2 "--overlap_communication"
+write_job ps2w2sync 2 2 "--sync_replicas"
+
+declare -A best comm
+configs=(single ps1w1 ps1w2async ps2w2async ps2w2overlap ps2w2sync)
+for ((rep = 1; rep <= reps; ++rep)); do
+  for c in "${configs[@]}"; do  # alternated, so load changes hit every configuration alike
+    if [[ $c == single ]]; then
+      rate=$(run_single); us=0
+    else
+      read -r rate us < <(run_job "$c")
+    fi
+    if [[ -z ${best[$c]:-} || $rate -gt ${best[$c]} ]]; then best[$c]=$rate; comm[$c]=$us; fi
+  done
+done
+
+echo "bench/distributed: $steps global steps, batch 100, --threads 1 per process, best of $reps, $(nproc) CPUs," \
+  "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-36s %12s %10s %18s\n' configuration examples/s "vs 1 proc" "comm us/step"
+row() { printf '%-36s %12s %9.2fx %18s\n' "$1" "${best[$2]}" "$(echo "${best[$2]} / ${best[single]}" | bc -l)" "$3"; }
+row "one process" single "-"
+row "1 ps + 1 worker" ps1w1 "${comm[ps1w1]}"
+row "1 ps + 2 workers, async" ps1w2async "${comm[ps1w2async]}"
+row "2 ps + 2 workers, async" ps2w2async "${comm[ps2w2async]}"
+row "2 ps + 2 workers, async, overlapped" ps2w2overlap "${comm[ps2w2overlap]}"
+row "2 ps + 2 workers, sync" ps2w2sync "${comm[ps2w2sync]}"
