@@ -60,7 +60,14 @@ std::string Lower(std::string s) {
   return s;
 }
 
-bool Alive(pid_t pid) { return pid > 0 && kill(pid, 0) == 0; }
+// Whether pid runs: a zombie (not reaped by a parent that is not us) does not.
+bool Alive(pid_t pid) {
+  if (pid <= 0 || kill(pid, 0) != 0) return false;
+  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return true;
+  const size_t paren = stat->rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat->size() || (*stat)[paren + 2] != 'Z';
+}
 
 enum class State { kPending, kRunning, kSucceeded, kFailed };
 const char* StateName(State s) {
@@ -449,16 +456,21 @@ StatusOr<std::vector<std::string>> ListJobs(const std::string& jobs_dir) {
 
 Status DeleteJob(const std::string& jobs_dir, const std::string& name) {
   LOOM_ASSIGN_OR_RETURN(Json status, ReadJobStatus(jobs_dir, name));
-  if (status.contains("local")) {
-    const Json& local = status["local"];
-    const int controller = local.value("controllerPid", 0);
-    // The controller first (it would restart what we kill), then every replica's group.
-    if (controller > 0 && controller != getpid() && JobPhase(status) != "Succeeded" && JobPhase(status) != "Failed")
-      kill(controller, SIGTERM);
-    if (local.contains("replicas"))
-      for (const Json& r : local["replicas"])
-        if (r.value("state", "") == "Running" && r.value("pid", -1) > 0) kill(-r.value("pid", -1), SIGKILL);
+  const std::string phase = JobPhase(status);
+  const int controller = status.contains("local") ? status["local"].value("controllerPid", 0) : 0;
+  if (controller > 0 && controller != getpid() && phase != "Succeeded" && phase != "Failed" && Alive(controller)) {
+    // The controller first, so it restarts nothing: SIGTERM makes it kill its replicas (SIGTERM,
+    // SIGKILL after its grace period) and write the final status. Then SIGKILL if it hangs.
+    kill(controller, SIGTERM);
+    const auto deadline = Clock::now() + std::chrono::seconds(20);
+    while (Alive(controller) && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (Alive(controller)) kill(controller, SIGKILL);
+    if (auto last = ReadJobStatus(jobs_dir, name); last.ok()) status = *last;
   }
+  // Whatever still runs (a controller that was killed, or had died): each replica's group.
+  if (status.contains("local") && status["local"].contains("replicas"))
+    for (const Json& r : status["local"]["replicas"])
+      if (r.value("state", "") == "Running" && r.value("pid", -1) > 0) kill(-r.value("pid", -1), SIGKILL);
   return RemoveAll(JoinPath(jobs_dir, name));
 }
 

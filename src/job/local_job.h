@@ -71,7 +71,8 @@ std::string JobPhase(const Json& status);
 StatusOr<Json> ReadJobStatus(const std::string& jobs_dir, const std::string& name);
 // The names of the jobs in jobs_dir, sorted.
 StatusOr<std::vector<std::string>> ListJobs(const std::string& jobs_dir);
-// Kills the job's replicas still running and removes its state.
+// Stops a running job's controller (which kills its replicas; SIGKILL if it does not end
+// within 20 s), kills any replica group still running, and removes the job's state.
 Status DeleteJob(const std::string& jobs_dir, const std::string& name);
 
 }  // namespace loom::job

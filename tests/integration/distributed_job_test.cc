@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cctype>
+#include <cstdio>
+
 #include "core/file.h"
 #include "core/json.h"
 #include "test_util/subprocess.h"
@@ -44,6 +47,23 @@ class DistributedJobTest : public ::testing::Test {
     auto doc = ParseJson(r.out, "loom job get");
     EXPECT_TRUE(doc.ok()) << doc.status().ToString() << r.out;
     return doc.ok() ? (*doc)["status"] : Json();
+  }
+  // Whether process `id` (or a process of group `id`) runs; zombies do not count.
+  static bool Running(int id, bool group) {
+    auto entries = ListDir("/proc");
+    if (!entries.ok()) return false;
+    for (const std::string& e : *entries) {
+      if (e.empty() || !std::isdigit(static_cast<unsigned char>(e[0]))) continue;
+      auto stat = ReadFile("/proc/" + e + "/stat");
+      if (!stat.ok()) continue;
+      // pid (comm) state ppid pgrp ...: comm may hold spaces, so read after its last ')'.
+      int ppid = 0, pgrp = 0;
+      char state = '?';
+      if (std::sscanf(stat->c_str() + stat->rfind(')') + 1, " %c %d %d", &state, &ppid, &pgrp) != 3) continue;
+      if (state == 'Z') continue;
+      if (group ? pgrp == id : std::atoi(e.c_str()) == id) return true;
+    }
+    return false;
   }
   static bool AnyAlive(const Json& status) {
     for (const Json& r : status["local"]["replicas"])
@@ -204,6 +224,35 @@ TEST_F(DistributedJobTest, DeadlineKillsEverything) {
   Json status = Status("slow");
   EXPECT_EQ(status["conditions"].back()["reason"], "DeadlineExceeded");
   EXPECT_FALSE(AnyAlive(status));
+}
+
+// `loom job delete` of a running job (replicas that would be restarted, each with a child of
+// its own): the controller stops first, so nothing is restarted; no process of the job is left
+// and its state is gone.
+TEST_F(DistributedJobTest, DeleteOfARunningJobLeavesNoProcess) {
+  const std::string file =
+      WriteJob("doomed", Shell("Worker", "OnFailure", "sleep 60 & sleep 60", 2) + Shell("PS", "Always", "sleep 60"));
+  ProcessResult started = Loom({"job", "run", "--detach", file});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  Json status;
+  for (int i = 0; i < 3000; ++i) {  // until every replica runs
+    status = Status("doomed");
+    if (status["replicaStatuses"]["Worker"]["active"] == 2 && status["replicaStatuses"]["PS"]["active"] == 1) break;
+    usleep(10000);
+  }
+  ASSERT_EQ(status["replicaStatuses"]["Worker"]["active"], 2) << status.dump();
+  const int controller = status["local"]["controllerPid"].get<int>();
+  std::vector<int> groups;
+  for (const Json& r : status["local"]["replicas"]) groups.push_back(r["pid"].get<int>());
+  ASSERT_EQ(kill(controller, 0), 0);
+
+  ProcessResult deleted = Loom({"job", "delete", "doomed"});
+  EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_FALSE(PathExists(JoinPath(jobs_dir_, "doomed")));
+  EXPECT_FALSE(Running(controller, /*group=*/false)) << "the controller still runs";
+  for (int group : groups) EXPECT_FALSE(Running(group, /*group=*/true)) << "process group " << group << " still runs";
+  ProcessResult get = Loom({"job", "get", "doomed"});
+  EXPECT_NE(get.exit_code, 0);
 }
 
 // Bad input: one error line naming the field, no job state, nothing started.

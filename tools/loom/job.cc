@@ -49,6 +49,9 @@ int JobRun(const Args& args) {
   if (positional.size() != 1) return Fail("job run", InvalidArgument("expected one TFJob file"));
   auto spec = job::ReadTfJob(positional[0]);
   if (!spec.ok()) return Fail("job run", spec.status());
+  // SIGTERM/SIGINT (or `loom job delete`) stop the job: every replica is killed. (Create takes
+  // a copy of the options: this must be set before.)
+  options.should_stop = [] { return g_job_stop.load(); };
   auto local = job::LocalJob::Create(*spec, options);
   if (!local.ok()) return Fail("job run", local.status());
   if (detach) {
@@ -62,9 +65,7 @@ int JobRun(const Args& args) {
     const std::string log = JoinPath((*local)->dir(), "controller.log");
     if (!freopen(log.c_str(), "a", stdout) || !freopen(log.c_str(), "a", stderr)) _exit(1);
   }
-  // SIGTERM/SIGINT (or `loom job delete`) stop the job: every replica is killed.
   WatchStopSignals([] { g_job_stop = true; });
-  options.should_stop = [] { return g_job_stop.load(); };
   std::cout << "tfjob.kubeflow.org/" << spec->name << " created; state in " << (*local)->dir() << std::endl;
   auto status = (*local)->Run();
   if (!status.ok()) return Fail("job run", status.status());
