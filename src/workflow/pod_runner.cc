@@ -427,6 +427,12 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
     if (UnderPath(options_.home, "/tmp") && options_.home != "/tmp") {
       launch.mounts.push_back({options_.home, options_.home, false});
     }
+    // So does the directory of the loom binary that bin_dir puts first on PATH (a checkout
+    // cloned under /tmp, as CI may do): otherwise `loom` in a pod is "not found".
+    if (!options_.bin_dir.empty() && UnderPath(options_.bin_dir, "/tmp") && options_.bin_dir != "/tmp" &&
+        !UnderPath(options_.bin_dir, options_.home)) {
+      launch.mounts.push_back({options_.bin_dir, options_.bin_dir, false});
+    }
   }
   if (c.contains("volumeMounts")) {
     for (size_t i = 0; i < c["volumeMounts"].size(); ++i) {
