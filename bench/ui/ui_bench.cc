@@ -92,9 +92,11 @@ int main(int argc, char** argv) {
     else if (a == "--hold") hold = true;
     else { std::cerr << "usage: ui_bench [--dir DIR] [--log_mb 100] [--workflows 200] [--hold]\n"; return 2; }
   }
+  bool made_dir = false;
   if (dir.empty()) {
     char pattern[] = "/tmp/loom_ui_bench_XXXXXX";
     dir = mkdtemp(pattern);
+    made_dir = true;
   }
   auto fail = [](const Status& s) { std::cerr << "ui_bench: " << s.message() << "\n"; return 1; };
   NoPods pods;
@@ -175,5 +177,8 @@ int main(int argc, char** argv) {
     fflush(stdout);
     while (true) std::this_thread::sleep_for(std::chrono::hours(1));
   }
+  (*server)->Stop();
+  api->reset();
+  if (made_dir) (void)RemoveAll(dir);  // the 100 MB store of this run
   return 0;
 }
