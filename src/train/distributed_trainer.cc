@@ -294,6 +294,8 @@ StatusOr<TrainResult> DistributedTrainer::Run() {
       result.seconds > 0 ? static_cast<double>(result.local_steps * batch) / result.seconds : 0;
   if (chief) {
     LOOM_ASSIGN_OR_RETURN(result.checkpoint_path, SaveFromParameterServers(/*load_into_model=*/true));
+  } else if (done) {
+    LOOM_RETURN_IF_ERROR(client_->Leave());  // the ps tasks may exit once every worker has
   }
   result.global_step = global_step;
   Print(Format("Training ends @ %f", UnixNow()));

@@ -173,7 +173,6 @@ class ParameterServer::Service final
       // else: computed on older variables: dropped, as SyncReplicasOptimizer drops stale gradients.
     }
     *response = Fill(applied);
-    if (Done()) Told(fields.replica);
     lock.unlock();
     Finish(answered);
     reactor->Finish(grpc::Status::OK);
@@ -206,6 +205,12 @@ class ParameterServer::Service final
     return grpc::Status::OK;
   }
 
+  grpc::Status Leave(grpc::ServerContext*, const ps::LeaveRequest* request, ps::LeaveResponse*) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Told(request->replica());
+    return grpc::Status::OK;
+  }
+
   // Blocks until Shutdown has reached every replica, the grace period has passed, or Stop().
   void WaitForEnd(double grace_secs) {
     std::unique_lock<std::mutex> lock(mu_);
@@ -218,7 +223,7 @@ class ParameterServer::Service final
                                                  std::chrono::duration<double>(grace_secs));
         if (Clock::now() >= deadline) {
           LOOM_LOG(WARNING) << "ps: " << replicas - static_cast<int>(told_done_.size())
-                            << " replica(s) did not ask again after the chief's shutdown; exiting";
+                            << " replica(s) did not leave after the chief's shutdown; exiting";
           return;
         }
         changed_.wait_until(lock, deadline);
@@ -269,7 +274,6 @@ class ParameterServer::Service final
     out.swap(waiting_);
     for (Waiter& w : out) {
       *w.response = Fill(global_step_ != w.step);
-      if (Done()) Told(w.replica);
     }
     return out;
   }

@@ -4,7 +4,8 @@
 // arrives. Sync (SyncReplicasOptimizer): replicas_to_aggregate gradients of the current global
 // step are averaged into one update; a gradient computed on older variables is dropped.
 // The chief's Shutdown ends it: every later push is answered "done", and Wait() returns once
-// each replica has been told (or after a grace period), so the ps exits by itself.
+// each worker has left (Leave, after it heard "done"; or after a grace period), so the ps
+// exits by itself.
 //
 // Thread-safety: the RPC handlers run on gRPC's threads; one mutex guards the shard.
 #pragma once
@@ -19,8 +20,8 @@ namespace loom::train {
 
 struct ParameterServerOptions {
   std::string address = "127.0.0.1:0";  // host:port to serve on; port 0 picks a free port
-  double shutdown_grace_secs = 10;      // after Shutdown: the longest wait for replicas to hear
-                                        // "done" before exiting anyway
+  double shutdown_grace_secs = 10;      // after Shutdown: the longest wait for workers to leave
+                                        // before exiting anyway
 };
 
 class ParameterServer {
@@ -31,7 +32,7 @@ class ParameterServer {
 
   // The port actually bound (the chosen one when the address said port 0).
   int port() const { return port_; }
-  // Blocks until the chief's Shutdown has reached every replica (or the grace period passed),
+  // Blocks until the chief's Shutdown has been heard by every replica (or the grace period passed),
   // or Stop() was called; then stops serving.
   void Wait();
   // Makes Wait() return at once (a signal, a test).

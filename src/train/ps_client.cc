@@ -473,4 +473,19 @@ Status PsClient::Shutdown() {
   return OkStatus();
 }
 
+Status PsClient::Leave() {
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    ps::LeaveRequest request;
+    ps::LeaveResponse response;
+    request.set_replica(impl_->options.replica);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::Status s = impl_->stubs[i]->Leave(&ctx, request, &response);
+    if (!s.ok() && s.error_code() != grpc::StatusCode::UNAVAILABLE &&
+        s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED)
+      return Internal(impl_->Name(i) + ": Leave: " + s.error_message());
+  }
+  return OkStatus();
+}
+
 }  // namespace loom::train

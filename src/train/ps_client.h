@@ -103,6 +103,9 @@ class PsClient {
   StatusOr<PsSnapshot> Snapshot();
   // Tells every ps task that training is over (chief). A ps task already gone is fine.
   Status Shutdown();
+  // Tells every ps task this worker heard that training is over and exits (a worker, after a
+  // call answered done). A ps task already gone is fine.
+  Status Leave();
 
   // Recovery (chief): called when ps task `shard` answers that it is not initialized, i.e. it
   // was restarted; it should InitShard it (e.g. from the latest checkpoint). The call that met

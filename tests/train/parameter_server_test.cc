@@ -200,7 +200,7 @@ TEST(ParameterServerTest, SyncAveragesAndDropsStale) {
 
 // Training ends at train_steps; the chief's Shutdown lets the ps exit once every replica knows.
 TEST(ParameterServerTest, DoneAndShutdown) {
-  Cluster cluster(1);
+  Cluster cluster(1, /*grace=*/600);
   auto a = SmallModel(), b = SmallModel();
   auto chief = cluster.Client(*a, 0), worker = cluster.Client(*b, 1);
   PsTrainingConfig config;
@@ -220,7 +220,9 @@ TEST(ParameterServerTest, DoneAndShutdown) {
   EXPECT_EQ(third->global_step, 2);
 
   ASSERT_TRUE(chief->Shutdown().ok());
-  // The worker was told "done" above; with the chief's Shutdown everyone knows: Wait returns.
+  // The worker was told "done" above and leaves; with the chief's Shutdown everyone has: Wait
+  // returns (not after the grace period: the test's is 10 minutes).
+  ASSERT_TRUE(worker->Leave().ok());
   cluster.servers[0]->Wait();
 }
 
