@@ -138,6 +138,16 @@ await check('models: draw a digit, get a prediction', async () => {
   assert(Math.abs(sum - 1) < 0.01, 'scores do not sum to 1: ' + sum);
   assert(predicted === '7', `drew a 7, the model said ${predicted} (scores ${scores.join(' ')})`);
   await shot('models');
+  // The keyboard alone: a vertical stroke ("1") drawn with the arrow keys.
+  await page.click('#clear');
+  await page.focus('#digit');
+  for (let i = 0; i < 9; i++) await page.keyboard.press('ArrowUp');
+  await page.keyboard.press('Space');
+  for (let i = 0; i < 18; i++) await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#predicted-class', { timeout: 15000 });
+  const typed = await page.getAttribute('#predicted-class', 'data-class');
+  assert(typed === '1', `drew a 1 with the keyboard, the model said ${typed}`);
   await page.setViewportSize({ width: 390, height: 844 });
   await shot('models-phone', true);
   await page.setViewportSize({ width: 1280, height: 800 });

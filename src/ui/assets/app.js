@@ -522,7 +522,7 @@ async function modelsView() {
   const tbody = el('tbody');
   const serverNote = el('p', { class: 'muted' });
   const select = el('select', { id: 'model', 'aria-label': 'model' });
-  const canvas = el('canvas', { class: 'digit', id: 'digit', width: '280', height: '280', tabindex: '0', 'aria-label': 'drawing area: draw a digit with the mouse or a finger' });
+  const canvas = el('canvas', { class: 'digit', id: 'digit', width: '280', height: '280', tabindex: '0', 'aria-label': 'drawing area: draw a digit with the mouse or a finger, or with the arrow keys (Space lifts and lowers the pen, Enter predicts, Escape clears)' });
   const preview = el('canvas', { width: '28', height: '28', style: 'width:84px;height:84px;image-rendering:pixelated;background:#000;border-radius:4px', 'aria-label': 'what the model sees' });
   const result = el('div', { class: 'bars', id: 'prediction', 'aria-live': 'polite' }, el('p', { class: 'muted' }, 'Draw a digit.'));
   const clear = el('button', { type: 'button', class: 'secondary', id: 'clear' }, 'Clear');
@@ -549,6 +549,27 @@ async function modelsView() {
   const end = () => { if (!drawing) return; drawing = false; predict(); };
   canvas.addEventListener('pointerup', end);
   canvas.addEventListener('pointercancel', end);
+  // The keyboard draws too: arrows move the pen (drawing while it is down), Space lifts or
+  // lowers it, Enter asks the model, Escape clears.
+  let pen = [140, 140], penDown = false;
+  canvas.addEventListener('keydown', (e) => {
+    const step = { ArrowUp: [0, -10], ArrowDown: [0, 10], ArrowLeft: [-10, 0], ArrowRight: [10, 0] }[e.key];
+    if (step) {
+      const next = [Math.min(270, Math.max(10, pen[0] + step[0])), Math.min(270, Math.max(10, pen[1] + step[1]))];
+      if (penDown) { ctx.beginPath(); ctx.moveTo(pen[0], pen[1]); ctx.lineTo(next[0], next[1]); ctx.stroke(); }
+      pen = next;
+    } else if (e.key === ' ') {
+      penDown = !penDown;
+      if (penDown) { ctx.beginPath(); ctx.arc(pen[0], pen[1], 10, 0, 2 * Math.PI); ctx.fillStyle = '#fff'; ctx.fill(); }
+    } else if (e.key === 'Enter') {
+      predict();
+    } else if (e.key === 'Escape') {
+      clear.click();
+    } else {
+      return;
+    }
+    e.preventDefault();
+  });
   clear.addEventListener('click', () => { reset(); preview.getContext('2d').clearRect(0, 0, 28, 28); result.replaceChildren(el('p', { class: 'muted' }, 'Draw a digit.')); });
 
   async function predict() {
