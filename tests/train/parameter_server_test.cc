@@ -81,18 +81,31 @@ TEST(PartitionTest, BalancedAndContiguous) {
             "dense_0/kernel:784x8,dense_0/bias:8,dense_1/kernel:8x10,dense_1/bias:10");
 }
 
+// Two ps tasks initialized from `model`, and `local`, the same model under the single-process
+// optimizer, to compare with.
+class AsyncAgainstLocalAdam : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    client = cluster.Client(*model);
+    ASSERT_TRUE(client->Init(config, 0, Flat(*model), {}, {}).ok());
+    auto created = nn::Optimizer::Create(config.optimizer);
+    ASSERT_TRUE(created.ok());
+    optimizer = std::move(*created);
+  }
+  Cluster cluster{2};
+  std::unique_ptr<nn::Model> model = SmallModel(), local = SmallModel();
+  std::unique_ptr<PsClient> client;
+  PsTrainingConfig config = [] {
+    PsTrainingConfig c;
+    c.train_steps = 100;
+    return c;
+  }();
+  std::unique_ptr<nn::Optimizer> optimizer;
+};
+
 // Two ps tasks, async: each push is one Adam step on the whole vector, bit for bit the
 // single-process optimizer's.
-TEST(ParameterServerTest, AsyncPushesEqualLocalAdam) {
-  Cluster cluster(2);
-  auto model = SmallModel();
-  auto local = SmallModel();
-  auto client = cluster.Client(*model);
-  PsTrainingConfig config;
-  config.train_steps = 100;
-  ASSERT_TRUE(client->Init(config, 0, Flat(*model), {}, {}).ok());
-  auto optimizer = nn::Optimizer::Create(config.optimizer);
-  ASSERT_TRUE(optimizer.ok());
+TEST_F(AsyncAgainstLocalAdam, AsyncPushesEqualLocalAdam) {
   for (int step = 0; step < 3; ++step) {
     FillGrads(*model, step);
     FillGrads(*local, step);
@@ -101,7 +114,7 @@ TEST(ParameterServerTest, AsyncPushesEqualLocalAdam) {
     EXPECT_EQ(result->global_step, step + 1);
     EXPECT_TRUE(result->applied);
     EXPECT_FALSE(result->done);
-    (*optimizer)->Apply(local->parameters());
+    optimizer->Apply(local->parameters());
   }
   ExpectNear(Flat(*model), Flat(*local));
 
@@ -112,7 +125,7 @@ TEST(ParameterServerTest, AsyncPushesEqualLocalAdam) {
   EXPECT_EQ(snapshot->optimizer_step, 3);
   ExpectNear(snapshot->variables, Flat(*local));
   std::vector<float> m;
-  for (const auto& t : (*optimizer)->SaveState())
+  for (const auto& t : optimizer->SaveState())
     if (t.name.size() > 5 && t.name.substr(t.name.size() - 5) == "/Adam") m.insert(m.end(), t.tensor.data(), t.tensor.data() + t.tensor.size());
   ExpectNear(snapshot->slot0, m);
 }
@@ -120,16 +133,7 @@ TEST(ParameterServerTest, AsyncPushesEqualLocalAdam) {
 // StartPushPull/FinishPushPull (async training overlapped with the next step's math): the
 // gradients are taken at Start (the caller may overwrite them while they travel), the variables
 // arrive at Finish, and the result is the optimizer's, as with PushPull.
-TEST(ParameterServerTest, OverlappedPushPullEqualsLocalAdam) {
-  Cluster cluster(2);
-  auto model = SmallModel();
-  auto local = SmallModel();
-  auto client = cluster.Client(*model);
-  PsTrainingConfig config;
-  config.train_steps = 100;
-  ASSERT_TRUE(client->Init(config, 0, Flat(*model), {}, {}).ok());
-  auto optimizer = nn::Optimizer::Create(config.optimizer);
-  ASSERT_TRUE(optimizer.ok());
+TEST_F(AsyncAgainstLocalAdam, OverlappedPushPullEqualsLocalAdam) {
   for (int step = 0; step < 3; ++step) {
     FillGrads(*model, step);
     FillGrads(*local, step);
@@ -141,7 +145,7 @@ TEST(ParameterServerTest, OverlappedPushPullEqualsLocalAdam) {
     ASSERT_TRUE(result.ok()) << result.status().ToString();
     EXPECT_EQ(result->global_step, step + 1);
     EXPECT_TRUE(result->applied);
-    (*optimizer)->Apply(local->parameters());
+    optimizer->Apply(local->parameters());
     ExpectNear(Flat(*model), Flat(*local));
   }
   // Back to plain round trips on the same client.
@@ -149,7 +153,7 @@ TEST(ParameterServerTest, OverlappedPushPullEqualsLocalAdam) {
   FillGrads(*local, 9);
   auto result = client->PushPull(model->parameters());
   ASSERT_TRUE(result.ok()) << result.status().ToString();
-  (*optimizer)->Apply(local->parameters());
+  optimizer->Apply(local->parameters());
   ExpectNear(Flat(*model), Flat(*local));
 }
 
