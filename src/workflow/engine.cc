@@ -1579,36 +1579,37 @@ class WorkflowRun {
     // Phase: a branch that ends in a failure not handled downstream fails the DAG (Argo's
     // assessDAGPhase).
     std::map<std::string, std::vector<std::string>>& dependents = plan.dependents;
-    std::map<std::pair<std::string, std::string>, bool> memo;
-    std::function<bool(const std::string&, const std::string&)> fails = [&](const std::string& task, const std::string& carried) -> bool {
+    // The phase a failing branch ends in ("" when every branch from `task` ends well).
+    std::map<std::pair<std::string, std::string>, std::string> memo;
+    std::function<std::string(const std::string&, const std::string&)> fails =
+        [&](const std::string& task, const std::string& carried) -> std::string {
       auto key = std::make_pair(task, carried);
       if (auto it = memo.find(key); it != memo.end()) return it->second;
-      memo[key] = false;
+      memo[key] = "";
       Json* n = task_node(task);
       std::string branch = carried;
       if (n && n->value("phase", "") != "Omitted") {
         branch = n->value("phase", "");
         if ((branch == "Failed" || branch == "Error") && ContinuesOn(*tasks[index[task]].task, branch)) branch = "Succeeded";
       }
-      bool failed = false;
+      std::string failed;
       std::vector<std::string> next;
       for (const std::string& d : dependents[task]) if (wanted.count(d) && task_node(d)) next.push_back(d);
       if (next.empty()) {
-        failed = branch == "Failed" || branch == "Error";
+        if (branch == "Failed" || branch == "Error") failed = branch;
       } else {
-        for (const std::string& d : next) failed = failed || fails(d, branch);
+        for (const std::string& d : next) {
+          if (failed.empty()) failed = fails(d, branch);
+        }
       }
       return memo[key] = failed;
     };
-    bool failed = false;
-    std::string failed_phase = "Failed";
+    std::string failed_phase;
     for (const DagTask& t : tasks) {
       if (!wanted.count(t.name) || !t.deps.empty()) continue;
-      if (fails(t.name, "Succeeded")) {
-        failed = true;
-        if (Json* n = task_node(t.name); n && n->value("phase", "") == "Error") failed_phase = "Error";
-      }
+      if (failed_phase.empty()) failed_phase = fails(t.name, "Succeeded");
     }
+    const bool failed = !failed_phase.empty();
     // Outbound: the wanted tasks nothing depends on.
     Json outbound = Json::array();
     for (const DagTask& t : tasks) {
