@@ -255,6 +255,8 @@ class WorkflowRun {
       status_dirty_ = true;
     }
     InitGlobals();
+    LOOM_LOG(INFO) << "workflow " << name_ << ": " << (nodes_.empty() ? "starting" : "resuming with ")
+                   << (nodes_.empty() ? "" : std::to_string(nodes_.size()) + " nodes");
     double next_poll = 0;
     while (true) {
       if (engine_.shutdown.load()) {
@@ -283,7 +285,11 @@ class WorkflowRun {
         return Internal("workflow " + name_ + ": " + status_["message"].get<std::string>());
       }
       LOOM_RETURN_IF_ERROR(Persist());
-      if (IsCompletedPhase(status_.value("phase", "")) && running_.empty()) return OkStatus();
+      if (IsCompletedPhase(status_.value("phase", "")) && running_.empty()) {
+        LOOM_LOG(INFO) << "workflow " << name_ << ": " << status_.value("phase", "")
+                       << (status_.contains("message") ? " (" + status_.value("message", "") + ")" : "");
+        return OkStatus();
+      }
       // Sleep until a pod ends, a timer is due, or the next poll.
       std::unique_lock<std::mutex> lock(mu_);
       double until = next_poll;
