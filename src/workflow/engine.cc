@@ -1527,10 +1527,19 @@ class WorkflowRun {
       return false;
     };
 
+    // What counts against the template's parallelism: tasks running, and for a loop (a TaskGroup)
+    // its items running, not the group itself.
     int active = 0;
     for (const DagTask& t : tasks) {
       Json* n = task_node(t.name);
-      if (n && !Fulfilled(*n)) ++active;
+      if (!n || Fulfilled(*n)) continue;
+      if (n->value("type", "") != "TaskGroup") {
+        ++active;
+        continue;
+      }
+      for (const Json& c : n->value("children", Json::array())) {
+        if (Json* k = FindId(c.get<std::string>()); k && !Fulfilled(*k)) ++active;
+      }
     }
     bool all_done = true;
     for (size_t i : plan.order) {
