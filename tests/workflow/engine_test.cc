@@ -36,7 +36,7 @@ spec:
   - name: main
     steps:
     - - {name: one, template: append, arguments: {parameters: [{name: what, value: one}, {name: secs, value: "0"}]}}
-    - - {name: two, template: append, arguments: {parameters: [{name: what, value: two}, {name: secs, value: "3"}]}}
+    - - {name: two, template: append, arguments: {parameters: [{name: what, value: two}, {name: secs, value: "5"}]}}
       - {name: side, template: append, arguments: {parameters: [{name: what, value: side}, {name: secs, value: "0"}]}}
     - - {name: three, template: append, arguments: {parameters: [{name: what, value: three}, {name: secs, value: "0"}]}}
   - name: append
