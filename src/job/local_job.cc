@@ -454,6 +454,31 @@ StatusOr<std::vector<std::string>> ListJobs(const std::string& jobs_dir) {
   return out;
 }
 
+StatusOr<std::vector<std::string>> DeleteExpiredJobs(const std::string& jobs_dir, std::time_t now) {
+  std::vector<std::string> deleted;
+  LOOM_ASSIGN_OR_RETURN(std::vector<std::string> names, ListJobs(jobs_dir));
+  for (const std::string& name : names) {
+    auto status = ReadJobStatus(jobs_dir, name);
+    auto manifest = ReadFile(JoinPath(JoinPath(jobs_dir, name), "tfjob.json"));
+    if (!status.ok() || !manifest.ok()) continue;  // being written or removed right now
+    const std::string phase = JobPhase(*status);
+    if (phase != "Succeeded" && phase != "Failed") continue;
+    auto doc = ParseJson(*manifest, "tfjob.json");
+    if (!doc.ok()) continue;
+    const Json* ttl = &*doc;
+    for (const char* key : {"spec", "runPolicy", "ttlSecondsAfterFinished"})
+      ttl = ttl->is_object() && ttl->contains(key) ? &(*ttl)[key] : nullptr;
+    if (ttl == nullptr || !ttl->is_number_integer()) continue;
+    std::tm tm{};
+    const std::string done = status->value("completionTime", "");
+    if (strptime(done.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm) == nullptr) continue;
+    if (now - timegm(&tm) < ttl->get<int64_t>()) continue;
+    LOOM_RETURN_IF_ERROR(RemoveAll(JoinPath(jobs_dir, name)));
+    deleted.push_back(name);
+  }
+  return deleted;
+}
+
 Status DeleteJob(const std::string& jobs_dir, const std::string& name) {
   LOOM_ASSIGN_OR_RETURN(Json status, ReadJobStatus(jobs_dir, name));
   const std::string phase = JobPhase(status);

@@ -17,6 +17,7 @@
 // `loom job get/list/logs/delete` work from another shell while the job runs and after.
 #pragma once
 
+#include <ctime>
 #include <functional>
 #include <map>
 #include <memory>
@@ -71,6 +72,11 @@ std::string JobPhase(const Json& status);
 StatusOr<Json> ReadJobStatus(const std::string& jobs_dir, const std::string& name);
 // The names of the jobs in jobs_dir, sorted.
 StatusOr<std::vector<std::string>> ListJobs(const std::string& jobs_dir);
+// runPolicy.ttlSecondsAfterFinished, done lazily (no controller stays behind to wait): deletes
+// each finished job whose completionTime is that many seconds before `now` or more; returns the
+// names deleted. `loom job list` and `loom job run` call it.
+StatusOr<std::vector<std::string>> DeleteExpiredJobs(const std::string& jobs_dir, std::time_t now);
+
 // Stops a running job's controller (which kills its replicas; SIGKILL if it does not end
 // within 20 s), kills any replica group still running, and removes the job's state.
 Status DeleteJob(const std::string& jobs_dir, const std::string& name);

@@ -94,5 +94,32 @@ TEST(LocalJobTest, ExpandVariables) {
   EXPECT_EQ(ExpandVariables("cost $", env), "cost $");
 }
 
+// ttlSecondsAfterFinished: finished jobs past it are deleted; running ones, younger ones and
+// ones without a TTL stay.
+TEST(LocalJobTest, DeleteExpiredJobs) {
+  testing::ScratchDir dir;
+  auto job = [&](const std::string& name, const std::string& phase, const std::string& ttl) {
+    const std::string d = dir.Join(name);
+    ASSERT_TRUE(MakeDirs(d).ok());
+    Json manifest = {{"spec", {{"runPolicy", Json::object()}}}};
+    if (!ttl.empty()) manifest["spec"]["runPolicy"]["ttlSecondsAfterFinished"] = std::stoi(ttl);
+    ASSERT_TRUE(WriteFileAtomic(JoinPath(d, "tfjob.json"), manifest.dump()).ok());
+    Json status = {{"conditions", {{{"type", phase}}}}, {"completionTime", "2026-01-01T00:00:00Z"}};
+    ASSERT_TRUE(WriteFileAtomic(JoinPath(d, "status.json"), status.dump()).ok());
+  };
+  job("old", "Succeeded", "60");
+  job("failed", "Failed", "0");
+  job("young", "Succeeded", "3600");
+  job("running", "Running", "0");
+  job("kept", "Succeeded", "");
+  const std::time_t now = 1767225600 + 600;  // 2026-01-01T00:10:00Z
+  auto deleted = DeleteExpiredJobs(dir.path(), now);
+  ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+  EXPECT_EQ(*deleted, (std::vector<std::string>{"failed", "old"}));
+  auto left = ListJobs(dir.path());
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(*left, (std::vector<std::string>{"kept", "running", "young"}));
+}
+
 }  // namespace
 }  // namespace loom::job

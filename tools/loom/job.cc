@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
 #include <thread>
 
@@ -52,6 +53,8 @@ int JobRun(const Args& args) {
   // SIGTERM/SIGINT (or `loom job delete`) stop the job: every replica is killed. (Create takes
   // a copy of the options: this must be set before.)
   options.should_stop = [] { return g_job_stop.load(); };
+  if (auto expired = job::DeleteExpiredJobs(options.jobs_dir, std::time(nullptr)); !expired.ok())
+    return Fail("job run", expired.status());
   auto local = job::LocalJob::Create(*spec, options);
   if (!local.ok()) return Fail("job run", local.status());
   if (detach) {
@@ -108,6 +111,8 @@ int JobList(const Args& args) {
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "job list", &code)) return code;
+  if (auto expired = job::DeleteExpiredJobs(jobs_dir, std::time(nullptr)); !expired.ok())
+    return Fail("job list", expired.status());
   auto names = job::ListJobs(jobs_dir);
   if (!names.ok()) return Fail("job list", names.status());
   printf("%-30s %-12s %s\n", "NAME", "STATE", "AGE");
