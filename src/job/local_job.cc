@@ -467,7 +467,7 @@ StatusOr<std::vector<std::string>> DeleteExpiredJobs(const std::string& jobs_dir
     if (!doc.ok()) continue;
     const Json* ttl = &*doc;
     for (const char* key : {"spec", "runPolicy", "ttlSecondsAfterFinished"})
-      ttl = ttl->is_object() && ttl->contains(key) ? &(*ttl)[key] : nullptr;
+      ttl = ttl != nullptr && ttl->is_object() && ttl->contains(key) ? &(*ttl)[key] : nullptr;
     if (ttl == nullptr || !ttl->is_number_integer()) continue;
     std::tm tm{};
     const std::string done = status->value("completionTime", "");

@@ -104,7 +104,7 @@ TEST_F(DistributedJobTest, TrainingJobSucceeds) {
   EXPECT_NE(ps_logs.out.find("ps 0: training is over, exiting"), std::string::npos) << ps_logs.out;
   EXPECT_TRUE(PathExists(JoinPath(train_dir, "model.ckpt-300.safetensors")));
   ProcessResult list = Loom({"job", "list"});
-  EXPECT_NE(list.out.find("mnist"), std::string::npos);
+  EXPECT_NE(list.out.find("mnist"), std::string::npos) << list.out << list.err;
   EXPECT_NE(list.out.find("Succeeded"), std::string::npos);
 }
 
