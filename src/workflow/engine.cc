@@ -2053,16 +2053,30 @@ void Engine::RequestShutdown() {
   impl_->WakeAll();
 }
 
+namespace {
+
+// Stop, terminate and suspend change nothing once a workflow has ended (Argo refuses them too).
+Status PatchUnlessCompleted(Store& store, const std::string& name, const Json& patch, const std::string& what) {
+  LOOM_ASSIGN_OR_RETURN(Json wf, store.GetWorkflow(name));
+  std::string phase = wf["status"].value("phase", "");
+  if (IsCompletedPhase(phase)) {
+    return FailedPrecondition("cannot " + what + " workflow " + name + ": it has already ended (" + phase + ")");
+  }
+  return store.PatchSpec(name, patch);
+}
+
+}  // namespace
+
 Status Engine::Stop(const std::string& name) {
-  return impl_->options.store->PatchSpec(name, {{"shutdown", "Stop"}});
+  return PatchUnlessCompleted(*impl_->options.store, name, {{"shutdown", "Stop"}}, "stop");
 }
 
 Status Engine::Terminate(const std::string& name) {
-  return impl_->options.store->PatchSpec(name, {{"shutdown", "Terminate"}});
+  return PatchUnlessCompleted(*impl_->options.store, name, {{"shutdown", "Terminate"}}, "terminate");
 }
 
 Status Engine::Suspend(const std::string& name) {
-  return impl_->options.store->PatchSpec(name, {{"suspend", true}});
+  return PatchUnlessCompleted(*impl_->options.store, name, {{"suspend", true}}, "suspend");
 }
 
 Status Engine::Resume(const std::string& name) {

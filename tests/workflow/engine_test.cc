@@ -167,6 +167,10 @@ TEST_F(EngineTest, OneRunAtATime) {
   first.join();
   EXPECT_EQ(Phase(name), "Succeeded");
   EXPECT_TRUE(engine_->Run(name).ok());  // a finished workflow: nothing to do
+  Status stop = engine_->Stop(name);
+  EXPECT_EQ(stop.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(stop.message(), "cannot stop workflow locked: it has already ended (Succeeded)");
+  EXPECT_EQ(engine_->Suspend("nope").code(), StatusCode::kNotFound);
 }
 
 TEST_F(EngineTest, ShutdownLeavesItRunningAndANewEngineFinishesIt) {
