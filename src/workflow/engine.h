@@ -103,7 +103,8 @@ class Engine {
   void RequestShutdown();
 
   // Helpers for the CLI and server: each edits the stored spec/status; a running engine picks
-  // the change up within poll_interval_ms.
+  // the change up within poll_interval_ms. Stop/Terminate/Suspend of a workflow that has ended:
+  // FailedPrecondition. Retry needs a Failed or Error workflow; run it again with Run.
   Status Stop(const std::string& name);       // spec.shutdown = Stop (exit handlers run)
   Status Terminate(const std::string& name);  // spec.shutdown = Terminate
   Status Resume(const std::string& name);     // resume suspended nodes / spec.suspend
