@@ -140,9 +140,11 @@ StatusOr<Json> WorkflowApi::Create(const Json& body) {
   workflow::SubmitOptions options;
   if (body.contains("manifest")) {
     if (!body["manifest"].is_string()) return InvalidArgument("manifest: must be a string (YAML or JSON)");
-    options.source_name = "manifest";
+    // sourceName: the file the text came from (the CLI sends it), so errors read file:line.
+    options.source_name = body.value("sourceName", "manifest");
+    if (options.source_name.empty()) options.source_name = "manifest";
     LOOM_ASSIGN_OR_RETURN(manifest,
-                          workflow::LoadManifest(body["manifest"].get<std::string>(), "manifest", &lines));
+                          workflow::LoadManifest(body["manifest"].get<std::string>(), options.source_name, &lines));
     options.source_lines = &lines;
   } else if (body.contains("workflow") && body["workflow"].is_object()) {
     options.source_name = "workflow";

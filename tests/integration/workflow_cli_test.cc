@@ -269,6 +269,15 @@ TEST_F(WorkflowCliTest, SubmitGoesToARunningServer) {
   const std::string trimmed = name.substr(name.find_first_not_of(' '));
   EXPECT_EQ(Loom({"wf", "wait", trimmed}).out, trimmed + " Succeeded\n");
   EXPECT_FALSE(PathExists(home_.Join("run/" + trimmed + ".engine.log")));
+  // The server's errors name the file and line as the CLI's own would; nothing is created.
+  std::string text = kSteps;
+  text.replace(text.find("template: say"), 13, "template: sya");
+  const std::string bad = Write("bad.yaml", text);
+  ProcessResult rejected = Loom({"wf", "submit", bad});
+  EXPECT_EQ(rejected.exit_code, 1);
+  EXPECT_NE(rejected.err.find(bad + ":"), std::string::npos) << rejected.err;
+  EXPECT_NE(rejected.err.find("sya"), std::string::npos) << rejected.err;
+  EXPECT_EQ(Loom({"wf", "list", "-o", "name"}).out, trimmed + "\n");
   server.Signal(SIGTERM);
   EXPECT_EQ(server.Wait().exit_code, 0);
 }

@@ -270,17 +270,6 @@ std::string FormatGet(const Json& wf) {
 
 StatusOr<std::unique_ptr<Store>> OpenStore() { return Store::Open(workflow::DefaultStorePath()); }
 
-storage::S3Options S3FromEnv() {
-  storage::S3Options s3;
-  s3.access_key = Env("AWS_ACCESS_KEY_ID");
-  s3.secret_key = Env("AWS_SECRET_ACCESS_KEY");
-  s3.session_token = Env("AWS_SESSION_TOKEN");
-  if (!Env("AWS_REGION").empty()) s3.region = Env("AWS_REGION");
-  s3.endpoint = Env("AWS_ENDPOINT_URL");
-  if (Env("S3_VERIFY_SSL") == "0") s3.verify_tls = false;
-  return s3;
-}
-
 struct Runtime {
   std::unique_ptr<Store> store;
   std::unique_ptr<workflow::LocalPodRunner> pods;
@@ -292,7 +281,7 @@ StatusOr<Runtime> OpenRuntime() {
   LOOM_ASSIGN_OR_RETURN(rt.store, OpenStore());
   workflow::PodRunnerOptions pod_options;
   pod_options.home = LoomHome();
-  pod_options.artifacts.s3 = S3FromEnv();
+  LOOM_ASSIGN_OR_RETURN(pod_options.artifacts.s3, S3OptionsFromEnv());
   LOOM_ASSIGN_OR_RETURN(rt.pods, workflow::LocalPodRunner::Create(pod_options));
   workflow::EngineOptions options;
   options.store = rt.store.get();
@@ -515,9 +504,13 @@ int Submit(Args args) {
   std::string wf_name;
   const std::string server = ServerUrl();
   if (!server.empty()) {
-    Json body = {{"workflow", *manifest}, {"submitOptions", {{"parameters", Json::array()}}}};
+    // The file's text, not the parsed object, so the server's errors keep its name and lines.
+    auto text = ReadFile(positional[0]);
+    if (!text.ok()) return Fail("workflow submit", text.status());
+    Json body = {{"manifest", *text}, {"sourceName", positional[0]}, {"submitOptions", {{"parameters", Json::array()}}}};
     for (const auto& [k, v] : parameters) body["submitOptions"]["parameters"].push_back(k + "=" + v);
-    if (!name.empty()) body["workflow"]["metadata"]["name"] = name, body["workflow"]["metadata"].erase("generateName");
+    if (!name.empty()) body["submitOptions"]["name"] = name;
+    else if (!generate_name.empty()) body["submitOptions"]["generateName"] = generate_name;
     if (!parameter_file.empty()) {
       auto values = ReadJsonOrYamlFile(parameter_file);
       if (!values.ok()) return Fail("workflow submit", values.status());
