@@ -9,55 +9,24 @@ be rejected with an error naming the field.
 Usage: workflow_schema_test.py SOURCE_DIR   (Debian's python3-jsonschema and python3-yaml)
 """
 import copy
+import json
 import os
 import re
 import sys
 
-import jsonschema
 import yaml
 
+import schema_check
+
 SCHEMA = "third_party/schemas/argo-workflows.schema.json"
-CRD = "third_party/schemas/kubeflow.org_tfjobs.crd.yaml"
 EXAMPLE = "examples/mnist/workflow.yaml"
 WORKFLOW_DEF = "io.argoproj.workflow.v1alpha1.Workflow"
 
 
-def strict(node):
-    """Unknown fields forbidden wherever an object lists its properties."""
-    if isinstance(node, dict):
-        if "properties" in node and "additionalProperties" not in node and \
-                not node.get("x-kubernetes-preserve-unknown-fields"):
-            node["additionalProperties"] = False
-        for value in node.values():
-            strict(value)
-    elif isinstance(node, list):
-        for value in node:
-            strict(value)
-    return node
-
-
 def load_json_schema(source_dir):
-    import json
     with open(os.path.join(source_dir, SCHEMA)) as f:
         full = json.load(f)
-    definitions = strict(copy.deepcopy(full["definitions"]))
-    return {"$ref": "#/definitions/" + WORKFLOW_DEF, "definitions": definitions}
-
-
-def load_tfjob_schema(source_dir):
-    with open(os.path.join(source_dir, CRD)) as f:
-        crd = yaml.safe_load(f)
-    return {crd["spec"]["group"] + "/" + v["name"]: strict(v["schema"]["openAPIV3Schema"])
-            for v in crd["spec"]["versions"]}
-
-
-def errors_of(doc, schema, source):
-    validator = jsonschema.Draft7Validator(schema)
-    out = []
-    for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
-        where = ".".join(str(p) for p in error.absolute_path) or "(document)"
-        out.append("%s: %s: %s" % (source, where, error.message))
-    return out
+    return {"$ref": "#/definitions/" + WORKFLOW_DEF, "definitions": schema_check.strict(full["definitions"])}
 
 
 def tfjob_of(workflow):
@@ -81,12 +50,12 @@ def tfjob_of(workflow):
 def main():
     source_dir = sys.argv[1] if len(sys.argv) > 1 else os.getcwd()
     schema = load_json_schema(source_dir)
-    tfjob_schemas = load_tfjob_schema(source_dir)
+    _, tfjob_schemas = schema_check.load_crd(source_dir)
     failures = []
 
     with open(os.path.join(source_dir, EXAMPLE)) as f:
         workflow = yaml.safe_load(f)
-    errors = errors_of(workflow, schema, EXAMPLE)
+    errors = schema_check.errors_of(workflow, schema, EXAMPLE)
     failures += errors
     print("%s: %s" % (EXAMPLE, "valid" if not errors else "%d error(s)" % len(errors)))
 
@@ -95,7 +64,7 @@ def main():
         failures.append(EXAMPLE + ": no resource template with a TFJob")
     else:
         schema_tf = tfjob_schemas.get(tfjob.get("apiVersion"))
-        errors = errors_of(tfjob, schema_tf, EXAMPLE + " (train's TFJob)") if schema_tf else \
+        errors = schema_check.errors_of(tfjob, schema_tf, EXAMPLE + " (train's TFJob)") if schema_tf else \
             [EXAMPLE + ": TFJob apiVersion %r not in the CRD" % tfjob.get("apiVersion")]
         failures += errors
         print("%s: the train step's TFJob: %s" % (EXAMPLE, "valid" if not errors else "%d error(s)" % len(errors)))
@@ -119,13 +88,8 @@ def main():
          broken(lambda d: d["spec"]["templates"][0]["steps"][0][0].update(templat="x"))),
         ("wrong kind", "kind", broken(lambda d: d.update(kind="Workflows"))),
     ]
-    for what, field, doc in twins:
-        errors = errors_of(doc, schema, "broken")
-        named = [e for e in errors if e.startswith("broken: " + field + ":")]
-        if not named:
-            failures.append("broken twin (%s) not rejected at %s; errors: %s" % (what, field, errors[:3] or "none"))
-        else:
-            print("broken twin (%s) rejected: %s" % (what, named[0][:160]))
+    schema_check.check_twins(twins, lambda doc, source: schema_check.errors_of(doc, schema, source), failures,
+                             shown=160, listed=3)
 
     for line in failures:
         print("FAIL " + line, file=sys.stderr)
