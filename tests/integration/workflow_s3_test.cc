@@ -5,38 +5,17 @@
 // Debian's aws CLI (an independent client).
 #include <gtest/gtest.h>
 
-#include <map>
-
 #include "core/file.h"
 #include "core/json.h"
 #include "test_util/subprocess.h"
+#include "test_util/swift_env.h"
 #include "test_util/test_env.h"
 
 namespace loom {
 namespace {
 
-std::map<std::string, std::string> SwiftEnv() {
-  std::map<std::string, std::string> env;
-  const char* dir = std::getenv("LOOM_SWIFT_DIR");
-  EXPECT_NE(dir, nullptr) << "LOOM_SWIFT_DIR is not set (run through ctest: the swift fixture sets it)";
-  if (dir == nullptr) return env;
-  auto text = ReadFile(JoinPath(dir, "env"));
-  EXPECT_TRUE(text.ok());
-  if (!text.ok()) return env;
-  size_t start = 0;
-  while (start < text->size()) {
-    size_t end = text->find_first_of(" \n", start);
-    if (end == std::string::npos) end = text->size();
-    const std::string item = text->substr(start, end - start);
-    const size_t eq = item.find('=');
-    if (eq != std::string::npos) env[item.substr(0, eq)] = item.substr(eq + 1);
-    start = end + 1;
-  }
-  return env;
-}
-
 TEST(WorkflowS3Test, ArtifactsThroughS3) {
-  auto s3 = SwiftEnv();
+  auto s3 = loom::testing::SwiftEnv();
   ASSERT_FALSE(s3["AWS_ENDPOINT_URL"].empty());
   testing::ScratchDir home, work, logs;
   std::vector<std::string> env = {"LOOM_HOME=" + home.path()};

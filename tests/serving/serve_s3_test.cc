@@ -7,7 +7,6 @@
 #include <chrono>
 #include <random>
 #include <regex>
-#include <sstream>
 #include <thread>
 
 #include "core/file.h"
@@ -17,6 +16,7 @@
 #include "test_util/raw_http.h"
 #include "test_util/serve_process.h"
 #include "test_util/subprocess.h"
+#include "test_util/swift_env.h"
 #include "test_util/test_env.h"
 
 namespace loom::serving {
@@ -24,19 +24,6 @@ namespace {
 
 using loom::testing::Process;
 using loom::testing::ScratchDir;
-
-// The fixture's settings, "K=V" lines (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...).
-std::vector<std::string> SwiftEnv() {
-  const char* dir = std::getenv("LOOM_SWIFT_DIR");
-  EXPECT_NE(dir, nullptr) << "LOOM_SWIFT_DIR is not set (run through ctest)";
-  std::vector<std::string> out;
-  auto text = ReadFile(JoinPath(dir ? dir : "/nonexistent", "env"));
-  EXPECT_TRUE(text.ok());
-  std::istringstream in(text.ok() ? *text : "");
-  std::string item;
-  while (in >> item) out.push_back(item);
-  return out;
-}
 
 std::string Value(const std::vector<std::string>& env, const std::string& key) {
   for (const auto& e : env)
@@ -65,7 +52,7 @@ Json VersionStatus(int port, int64_t version, const std::string& state) {
 class ServeS3Test : public ::testing::Test {
  protected:
   void SetUp() override {
-    env_ = SwiftEnv();
+    env_ = loom::testing::SwiftEnvItems();
     storage::S3Options o;
     o.endpoint = Value(env_, "AWS_ENDPOINT_URL");
     o.access_key = Value(env_, "AWS_ACCESS_KEY_ID");

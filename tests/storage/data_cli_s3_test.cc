@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <regex>
-#include <sstream>
 #include <thread>
 
 #include "core/file.h"
@@ -16,6 +15,7 @@
 #include "random_bytes.h"
 #include "storage/hash.h"
 #include "test_util/subprocess.h"
+#include "test_util/swift_env.h"
 #include "test_util/test_env.h"
 
 namespace loom::storage {
@@ -26,23 +26,10 @@ using loom::testing::Process;
 using loom::testing::ProcessResult;
 using loom::testing::ScratchDir;
 
-std::vector<std::string> SwiftEnvLines() {
-  const char* dir = std::getenv("LOOM_SWIFT_DIR");
-  EXPECT_NE(dir, nullptr) << "LOOM_SWIFT_DIR is not set (run through ctest)";
-  std::vector<std::string> out;
-  if (!dir) return out;
-  auto text = ReadFile(JoinPath(dir, "env"));
-  EXPECT_TRUE(text.ok());
-  std::istringstream in(text.ok() ? *text : "");
-  std::string item;
-  while (in >> item) out.push_back(item);
-  return out;
-}
-
 class DataCliS3Test : public ::testing::Test {
  protected:
   void SetUp() override {
-    env_ = SwiftEnvLines();
+    env_ = loom::testing::SwiftEnvItems();
     prefix_ = "s3://loom-cli/run-" + std::to_string(std::random_device{}()) + "/";
     // The bucket, made by Loom's own client through a put into it is not possible (no mb verb):
     // aws makes it, with the same environment.

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <regex>
-#include <sstream>
 
 #include "core/file.h"
 #include "storage/hash.h"
@@ -13,6 +12,7 @@
 #include "cutting_proxy.h"
 #include "store_conformance.h"
 #include "test_util/subprocess.h"
+#include "test_util/swift_env.h"
 
 namespace loom::storage {
 namespace {
@@ -22,26 +22,8 @@ using testing::StoreFactory;
 
 constexpr char kBucket[] = "loom-test";
 
-// The server's settings, from the line start.sh printed: KEY=VALUE separated by spaces.
-std::map<std::string, std::string> SwiftEnv() {
-  const char* dir = std::getenv("LOOM_SWIFT_DIR");
-  EXPECT_NE(dir, nullptr) << "LOOM_SWIFT_DIR is not set (run through ctest: the swift fixture sets it)";
-  std::map<std::string, std::string> env;
-  if (!dir) return env;
-  auto text = ReadFile(JoinPath(dir, "env"));
-  EXPECT_TRUE(text.ok()) << text.status().ToString();
-  if (!text.ok()) return env;
-  std::istringstream in(*text);
-  std::string item;
-  while (in >> item) {
-    size_t eq = item.find('=');
-    if (eq != std::string::npos) env[item.substr(0, eq)] = item.substr(eq + 1);
-  }
-  return env;
-}
-
 S3Options SwiftOptions() {
-  auto env = SwiftEnv();
+  auto env = loom::testing::SwiftEnv();
   S3Options o;
   o.bucket = kBucket;
   o.endpoint = env["AWS_ENDPOINT_URL"];
@@ -65,7 +47,7 @@ INSTANTIATE_TEST_SUITE_P(Swift, StoreConformanceTest, ::testing::Values(StoreFac
 
 // Runs Debian's aws CLI with the server's credentials in its environment (never on its command line).
 loom::testing::ProcessResult Aws(const std::vector<std::string>& args, const std::string& scratch) {
-  auto env = SwiftEnv();
+  auto env = loom::testing::SwiftEnv();
   std::vector<std::string> argv = {"/usr/bin/aws", "--endpoint-url", env["AWS_ENDPOINT_URL"]};
   argv.insert(argv.end(), args.begin(), args.end());
   loom::testing::Process p(argv, scratch,
@@ -79,7 +61,7 @@ loom::testing::ProcessResult Aws(const std::vector<std::string>& args, const std
 // Runs Debian's s3cmd against the server: a config file with the endpoint and path-style
 // addressing only; the credentials come from the environment, as for aws.
 loom::testing::ProcessResult S3cmd(const std::vector<std::string>& args, const std::string& scratch) {
-  auto env = SwiftEnv();
+  auto env = loom::testing::SwiftEnv();
   std::string host = env["AWS_ENDPOINT_URL"].substr(std::string("http://").size());
   std::string config = JoinPath(scratch, "s3cfg");
   EXPECT_TRUE(WriteFileAtomic(config, "[default]\nhost_base = " + host + "\nhost_bucket = " + host +

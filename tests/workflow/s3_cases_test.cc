@@ -3,36 +3,17 @@
 // The object the workflow wrote is then read back with the storage client, independently.
 #include <gtest/gtest.h>
 
-#include <map>
-#include <sstream>
-
 #include "core/file.h"
 #include "storage/s3_store.h"
+#include "test_util/swift_env.h"
 #include "test_util/test_env.h"
 #include "workflow/case_runner.h"
 
 namespace loom::workflow {
 namespace {
 
-std::map<std::string, std::string> SwiftEnv() {
-  std::map<std::string, std::string> env;
-  const char* dir = std::getenv("LOOM_SWIFT_DIR");
-  EXPECT_NE(dir, nullptr) << "LOOM_SWIFT_DIR is not set (run through ctest: the swift fixture sets it)";
-  if (!dir) return env;
-  auto text = ReadFile(JoinPath(dir, "env"));
-  EXPECT_TRUE(text.ok()) << text.status().ToString();
-  if (!text.ok()) return env;
-  std::istringstream in(*text);
-  std::string item;
-  while (in >> item) {
-    size_t eq = item.find('=');
-    if (eq != std::string::npos) env[item.substr(0, eq)] = item.substr(eq + 1);
-  }
-  return env;
-}
-
 TEST(WorkflowS3, ArtifactsGoThroughABucket) {
-  auto env = SwiftEnv();
+  auto env = loom::testing::SwiftEnv();
   ASSERT_FALSE(env["AWS_ENDPOINT_URL"].empty());
   storage::S3Options s3;
   s3.bucket = "loom-workflow";
