@@ -9,6 +9,7 @@
 #include "core/flags.h"
 #include "core/json.h"
 #include "core/status.h"
+#include "storage/s3_store.h"
 
 namespace loom::cli {
 
@@ -46,5 +47,12 @@ std::string DefaultDataDir();
 // cached (verified, locked) under LoomHome()/datasets with the S3 settings from the AWS_*/S3_*
 // environment, and that directory returned. Says what it fetched on stderr. In data.cc.
 StatusOr<std::string> ResolveDataDir(const std::string& data_dir, const char* command);
+// S3 settings from the environment, the one reading of them for every command (data, serve,
+// workflow): AWS_ENDPOINT_URL (else S3_ENDPOINT with S3_USE_HTTPS=0|false for http), AWS_REGION
+// (else AWS_DEFAULT_REGION, else us-east-1), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+// AWS_SESSION_TOKEN, S3_VERIFY_SSL=0|false. A non-empty endpoint_flag / region_flag overrides the
+// environment; anonymous leaves the credentials out. Error: a key id without its secret. In common.cc.
+StatusOr<storage::S3Options> S3OptionsFromEnv(const std::string& endpoint_flag = "",
+                                              const std::string& region_flag = "", bool anonymous = false);
 
 }  // namespace loom::cli

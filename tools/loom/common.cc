@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "core/file.h"
 #include "core/json.h"
+#include "storage/s3_store.h"
 
 #ifndef LOOM_SOURCE_DIR
 #define LOOM_SOURCE_DIR "."
@@ -69,6 +70,36 @@ bool ParseFlagsOrExit(FlagSet& flags, const Args& args, std::vector<std::string>
 int Fail(const char* command, const Status& status) {
   fprintf(stderr, "loom %s: %s\n", command, status.message().c_str());
   return 1;
+}
+
+StatusOr<storage::S3Options> S3OptionsFromEnv(const std::string& endpoint_flag, const std::string& region_flag,
+                                              bool anonymous) {
+  auto env = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v != nullptr ? v : "";
+  };
+  storage::S3Options o;
+  o.endpoint = env("AWS_ENDPOINT_URL");
+  if (o.endpoint.empty() && !env("S3_ENDPOINT").empty()) {
+    o.endpoint = env("S3_ENDPOINT");
+    if (o.endpoint.find("://") == std::string::npos) {
+      const std::string https = env("S3_USE_HTTPS");
+      o.endpoint = (https == "0" || https == "false" ? "http://" : "https://") + o.endpoint;
+    }
+  }
+  if (!endpoint_flag.empty()) o.endpoint = endpoint_flag;
+  o.region = !region_flag.empty() ? region_flag : !env("AWS_REGION").empty() ? env("AWS_REGION") : env("AWS_DEFAULT_REGION");
+  if (o.region.empty()) o.region = "us-east-1";
+  if (!anonymous) {
+    o.access_key = env("AWS_ACCESS_KEY_ID");
+    o.secret_key = env("AWS_SECRET_ACCESS_KEY");
+    o.session_token = env("AWS_SESSION_TOKEN");
+    if (!o.access_key.empty() && o.secret_key.empty())
+      return InvalidArgument("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
+  }
+  const std::string verify = env("S3_VERIFY_SSL");
+  if (verify == "0" || verify == "false") o.verify_tls = false;
+  return o;
 }
 
 std::string DefaultDataDir() {

@@ -57,38 +57,6 @@ int FailUsage(const Status& s) {
   return 2;
 }
 
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-// S3 settings from the environment; flags override the endpoint and region.
-StatusOr<storage::S3Options> S3OptionsFromEnv(const std::string& endpoint_flag, const std::string& region_flag,
-                                              bool anonymous) {
-  storage::S3Options o;
-  o.endpoint = Env("AWS_ENDPOINT_URL");
-  if (o.endpoint.empty() && !Env("S3_ENDPOINT").empty()) {
-    o.endpoint = Env("S3_ENDPOINT");
-    if (o.endpoint.find("://") == std::string::npos) {
-      std::string https = Env("S3_USE_HTTPS");
-      o.endpoint = (https == "0" || https == "false" ? "http://" : "https://") + o.endpoint;
-    }
-  }
-  if (!endpoint_flag.empty()) o.endpoint = endpoint_flag;
-  o.region = !region_flag.empty() ? region_flag : !Env("AWS_REGION").empty() ? Env("AWS_REGION") : Env("AWS_DEFAULT_REGION");
-  if (o.region.empty()) o.region = "us-east-1";
-  if (!anonymous) {
-    o.access_key = Env("AWS_ACCESS_KEY_ID");
-    o.secret_key = Env("AWS_SECRET_ACCESS_KEY");
-    o.session_token = Env("AWS_SESSION_TOKEN");
-    if (!o.access_key.empty() && o.secret_key.empty())
-      return InvalidArgument("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
-  }
-  std::string verify = Env("S3_VERIFY_SSL");
-  if (verify == "0" || verify == "false") o.verify_tls = false;
-  return o;
-}
-
 // Progress on stderr when it is a terminal: "\r<name>  12.0 / 200.0 MiB  6%".
 class Progress {
  public:
@@ -289,7 +257,7 @@ int Cache(const std::vector<std::string>& args, const Context& c) {
 
 StatusOr<std::string> ResolveDataDir(const std::string& data_dir, const char* command) {
   if (data_dir.find("://") == std::string::npos) return data_dir;
-  LOOM_ASSIGN_OR_RETURN(storage::S3Options s3, S3OptionsFromEnv("", "", false));
+  LOOM_ASSIGN_OR_RETURN(storage::S3Options s3, S3OptionsFromEnv());
   storage::CacheResult cached;
   std::string root = JoinPath(LoomHome(), "datasets");
   auto dir = storage::LocalDataDir(data_dir, s3, root, &cached);

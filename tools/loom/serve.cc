@@ -12,29 +12,6 @@
 #include "serving/model_server.h"
 
 namespace loom::cli {
-namespace {
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-// S3 settings for s3:// model paths: AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
-// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, S3_VERIFY_SSL (as `loom data` reads them).
-StatusOr<storage::S3Options> S3FromEnvironment() {
-  storage::S3Options s3;
-  s3.endpoint = Env("AWS_ENDPOINT_URL");
-  if (!Env("AWS_REGION").empty()) s3.region = Env("AWS_REGION");
-  s3.access_key = Env("AWS_ACCESS_KEY_ID");
-  s3.secret_key = Env("AWS_SECRET_ACCESS_KEY");
-  s3.session_token = Env("AWS_SESSION_TOKEN");
-  if (!s3.access_key.empty() && s3.secret_key.empty())
-    return InvalidArgument("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
-  if (Env("S3_VERIFY_SSL") == "0" || Env("S3_VERIFY_SSL") == "false") s3.verify_tls = false;
-  return s3;
-}
-
-}  // namespace
 
 int RunServe(const Args& args) {
   serving::ModelServerOptions options;
@@ -76,7 +53,7 @@ int RunServe(const Args& args) {
   if (!ParseFlagsOrExit(flags, args, &positional, "serve", &code)) return code;
   if (!positional.empty())
     return Fail("serve", InvalidArgument("unexpected argument \"" + positional[0] + "\""));
-  auto s3 = S3FromEnvironment();
+  auto s3 = S3OptionsFromEnv();
   if (!s3.ok()) return Fail("serve", s3.status());
   options.s3 = *s3;
   options.rest_api_port = static_cast<int>(port);
