@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -193,12 +194,17 @@ const char* FdPath(int fd, char* buf, size_t size) {
 }
 
 [[noreturn]] void Child(const Launch& launch, bool isolated, int out_fd, int err_fd, int status_fd,
-                        char* const* argv, char* const* envp) {
+                        char* const* argv, char* const* envp, pid_t engine) {
   sigset_t all;
   sigemptyset(&all);
   sigprocmask(SIG_SETMASK, &all, nullptr);  // the engine blocks SIGTERM/SIGINT in its threads
   signal(SIGPIPE, SIG_DFL);
   setpgid(0, 0);
+  // The pod dies with its engine (kill -9 included): nobody would read its output or record its
+  // end, and the resumed workflow runs the node again as a new attempt, so a ghost of the old
+  // attempt must not go on beside it. Checked after the prctl: the engine may already be gone.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != engine) _exit(137);
   // Sources and the default working directory are opened before anything is mounted: a pod
   // directory under the host's /tmp is hidden once the pod's own /tmp covers it.
   int source_fds[64];
@@ -496,8 +502,9 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
   argv.push_back(nullptr);
   for (std::string& e : launch.env) envp.push_back(e.data());
   envp.push_back(nullptr);
+  const pid_t engine = getpid();
   pid_t pid = fork();
-  if (pid == 0) Child(launch, isolated_, out_pipe[1], err_pipe[1], status_pipe[1], argv.data(), envp.data());
+  if (pid == 0) Child(launch, isolated_, out_pipe[1], err_pipe[1], status_pipe[1], argv.data(), envp.data(), engine);
   close(out_pipe[1]);
   close(err_pipe[1]);
   close(status_pipe[1]);
