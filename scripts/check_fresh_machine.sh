@@ -91,6 +91,9 @@ else
 fi
 
 phase "mount and clone"
+# The root bound onto itself: / is then a mount point in the chroot, as on a real machine, so
+# the workflow pods' mount namespaces (mount --make-rprivate /) work there too.
+mount --bind "$root" "$root"
 mount -t proc proc "$root/proc"
 mount --bind /sys "$root/sys"
 mount --bind /dev "$root/dev"

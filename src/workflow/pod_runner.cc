@@ -479,7 +479,16 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
                            "/tmp (TMPDIR is set per pod) and volumes are symlinked at their mount paths";
     });
     for (const Mount& m : launch.mounts) {
-      if (PathExists(m.target)) continue;
+      // A symlink an earlier pod left (perhaps dangling now, its volume gone) is pointed anew.
+      struct stat st;
+      if (lstat(m.target.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+        char link[4096];
+        const ssize_t n = readlink(m.target.c_str(), link, sizeof(link));
+        if (n > 0 && std::string(link, static_cast<size_t>(n)) == m.source) continue;
+        if (unlink(m.target.c_str()) != 0) return fail("Error", ErrnoStatus(m.target, "unlink", errno).message());
+      } else if (PathExists(m.target)) {
+        continue;
+      }
       s = MakeDirs(Dirname(m.target));
       if (s.ok() && symlink(m.source.c_str(), m.target.c_str()) != 0) s = ErrnoStatus(m.target, "symlink", errno);
       if (!s.ok()) return fail("Error", s.message());

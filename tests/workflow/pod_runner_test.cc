@@ -293,6 +293,14 @@ TEST_F(PodRunnerTest, FallbackWithoutMountNamespace) {
   EXPECT_EQ(result.outputs["result"], home_.Join("pods/wf/fb/tmp"));
   EXPECT_EQ(ReadFile(JoinPath(host, "f")).value(), "hi\n");
   EXPECT_EQ(ReadFile(home_.Join("pods/wf/fb/tmp/n")).value(), "7\n");
+
+  // A later pod whose volume is elsewhere, the earlier symlink now dangling: pointed anew.
+  ASSERT_TRUE(RemoveAll(host).ok());
+  const std::string host2 = home_.Join("host2");
+  Json volumes2 = Json::array({{{"name", "v"}, {"hostPath", {{"path", host2}}}}});
+  PodResult again = (*runner)->Run(Request("fb2", t.dump(), volumes2.dump()), *store_);
+  ASSERT_EQ(again.phase, "Succeeded") << again.message;
+  EXPECT_EQ(ReadFile(JoinPath(host2, "f")).value(), "hi\n");
 }
 
 TEST_F(PodRunnerTest, ResourceOfAnotherKindIsNotSupported) {
