@@ -162,41 +162,43 @@ Status Store::CommitBatch() {
   return s;
 }
 
+Status Store::InTransaction(const std::function<Status()>& body) {
+  if (batch_depth_ > 0) return body();
+  LOOM_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  Status s = body();
+  Status end = Exec(s.ok() ? "COMMIT" : "ROLLBACK");
+  return s.ok() ? end : s;
+}
+
 Status Store::CreateWorkflow(const Json& workflow) {
   std::string name = workflow.value("metadata", Json::object()).value("name", "");
   if (name.empty()) return InvalidArgument("workflow store: metadata.name is empty");
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  if (batch_depth_ == 0) LOOM_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  auto finish = [&](Status s) {
-    if (batch_depth_ == 0) {
-      Status end = Exec(s.ok() ? "COMMIT" : "ROLLBACK");
-      if (s.ok()) s = end;
+  return InTransaction([&]() -> Status {
+    {
+      Stmt check(db_, "SELECT 1 FROM workflows WHERE name = ?");
+      check.Bind(1, name);
+      if (check.Step() == SQLITE_ROW) {
+        return AlreadyExists("workflow \"" + name + "\" already exists");
+      }
     }
-    return s;
-  };
-  {
-    Stmt check(db_, "SELECT 1 FROM workflows WHERE name = ?");
-    check.Bind(1, name);
-    if (check.Step() == SQLITE_ROW) {
-      return finish(AlreadyExists("workflow \"" + name + "\" already exists"));
+    Json status = workflow.value("status", Json::object());
+    Stmt insert(db_, "INSERT INTO workflows (name, head, spec, status) VALUES (?, ?, ?, ?)");
+    insert.Bind(1, name)
+        .Bind(2, Head(workflow).dump())
+        .Bind(3, workflow.value("spec", Json::object()).dump())
+        .Bind(4, StatusWithoutNodes(status).dump());
+    if (insert.Step() != SQLITE_DONE) return DbError(db_, "insert " + name);
+    if (status.contains("nodes") && status["nodes"].is_object()) {
+      for (const auto& [id, node] : status["nodes"].items()) {
+        Json n = node;
+        n["id"] = id;
+        Status s = PutNode(name, n);
+        if (!s.ok()) return s;
+      }
     }
-  }
-  Json status = workflow.value("status", Json::object());
-  Stmt insert(db_, "INSERT INTO workflows (name, head, spec, status) VALUES (?, ?, ?, ?)");
-  insert.Bind(1, name)
-      .Bind(2, Head(workflow).dump())
-      .Bind(3, workflow.value("spec", Json::object()).dump())
-      .Bind(4, StatusWithoutNodes(status).dump());
-  if (insert.Step() != SQLITE_DONE) return finish(DbError(db_, "insert " + name));
-  if (status.contains("nodes") && status["nodes"].is_object()) {
-    for (const auto& [id, node] : status["nodes"].items()) {
-      Json n = node;
-      n["id"] = id;
-      Status s = PutNode(name, n);
-      if (!s.ok()) return finish(s);
-    }
-  }
-  return finish(OkStatus());
+    return OkStatus();
+  });
 }
 
 StatusOr<Json> Store::GetWorkflowLocked(const std::string& name, bool with_nodes) const {
@@ -279,8 +281,7 @@ Status Store::PutNode(const std::string& name, const Json& node) {
 
 Status Store::PatchSpec(const std::string& name, const Json& merge_patch) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  if (batch_depth_ == 0) LOOM_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  Status s = [&]() -> Status {
+  return InTransaction([&]() -> Status {
     Stmt q(db_, "SELECT spec FROM workflows WHERE name = ?");
     q.Bind(1, name);
     int rc = q.Step();
@@ -292,18 +293,12 @@ Status Store::PatchSpec(const std::string& name, const Json& merge_patch) {
     u.Bind(1, spec.dump()).Bind(2, name);
     if (u.Step() != SQLITE_DONE) return DbError(db_, "update " + name);
     return OkStatus();
-  }();
-  if (batch_depth_ == 0) {
-    Status end = Exec(s.ok() ? "COMMIT" : "ROLLBACK");
-    if (s.ok()) s = end;
-  }
-  return s;
+  });
 }
 
 Status Store::DeleteWorkflow(const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  if (batch_depth_ == 0) LOOM_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  Status s = [&]() -> Status {
+  return InTransaction([&]() -> Status {
     Stmt q(db_, "DELETE FROM workflows WHERE name = ?");
     q.Bind(1, name);
     if (q.Step() != SQLITE_DONE) return DbError(db_, "delete " + name);
@@ -314,12 +309,7 @@ Status Store::DeleteWorkflow(const std::string& name) {
       if (d.Step() != SQLITE_DONE) return DbError(db_, "delete " + name);
     }
     return OkStatus();
-  }();
-  if (batch_depth_ == 0) {
-    Status end = Exec(s.ok() ? "COMMIT" : "ROLLBACK");
-    if (s.ok()) s = end;
-  }
-  return s;
+  });
 }
 
 StatusOr<Json> Store::GetSpec(const std::string& name) {
@@ -355,8 +345,7 @@ Status Store::DeleteNodes(const std::string& name, const std::vector<std::string
 Status Store::AppendLog(const std::string& name, const std::string& node_id, std::string_view bytes) {
   if (bytes.empty()) return OkStatus();
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  if (batch_depth_ == 0) LOOM_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  Status s = [&]() -> Status {
+  return InTransaction([&]() -> Status {
     int64_t size = 0;
     Stmt q(db_,
            "SELECT start + length(data) FROM logs WHERE workflow = ? AND node_id = ? "
@@ -367,12 +356,7 @@ Status Store::AppendLog(const std::string& name, const std::string& node_id, std
     ins.Bind(1, name).Bind(2, node_id).Bind(3, size).BindBlob(4, bytes);
     if (ins.Step() != SQLITE_DONE) return DbError(db_, "append log of " + node_id);
     return OkStatus();
-  }();
-  if (batch_depth_ == 0) {
-    Status end = Exec(s.ok() ? "COMMIT" : "ROLLBACK");
-    if (s.ok()) s = end;
-  }
-  return s;
+  });
 }
 
 StatusOr<std::string> Store::ReadLog(const std::string& name, const std::string& node_id,

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -78,6 +79,9 @@ class Store {
  private:
   Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   Status Exec(const char* sql) const;
+  // Runs `body` in a transaction of its own (committed if it returns OK, else rolled back), or
+  // inside the open batch when there is one. The caller holds mu_.
+  Status InTransaction(const std::function<Status()>& body);
   StatusOr<Json> GetWorkflowLocked(const std::string& name, bool with_nodes) const;
 
   sqlite3* db_;
