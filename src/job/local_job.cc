@@ -234,6 +234,17 @@ struct LocalJob::Impl {
     }
   }
 
+  // Whether this replica's exit 0 is part of what makes the job succeed (see Succeeded).
+  bool CountsTowardSuccess(const Replica& r) const {
+    const bool has_chief = job.Find(train::TaskType::kChief) && job.Find(train::TaskType::kChief)->replicas > 0;
+    const bool has_workers = job.Find(train::TaskType::kWorker) && job.Find(train::TaskType::kWorker)->replicas > 0;
+    const train::TaskType type = r.spec->task_type;
+    if (type == train::TaskType::kChief) return true;
+    if (type == train::TaskType::kWorker)
+      return job.success_policy == "AllWorkers" || (!has_chief && r.index == 0);
+    return !has_chief && !has_workers;
+  }
+
   bool Succeeded() const {
     auto done = [&](train::TaskType type, bool all) {
       bool any = false;
@@ -321,22 +332,28 @@ StatusOr<Json> LocalJob::Run() {
   std::string failure;  // set when the job fails
   std::string failure_reason = "TFJobFailed";
   for (;;) {
-    bool changed = false;
+    // Reap every replica that ended first, then decide: a chief and a ps ending in the same
+    // poll must not restart the ps of a job that has just succeeded.
+    std::vector<Replica*> ended;
     for (Replica& r : s.replicas) {
       if (r.state != State::kRunning) continue;
       int status = 0;
       if (waitpid(r.pid, &status, WNOHANG) != r.pid) continue;
-      changed = true;
       r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      r.state = r.exit_code == 0 ? State::kSucceeded : State::kFailed;
       kill(-r.pid, SIGKILL);  // what it left behind in its group
-      if (r.exit_code == 0) {
-        r.state = State::kSucceeded;
-        continue;
-      }
+      ended.push_back(&r);
+    }
+    const bool changed = !ended.empty();
+    const bool succeeded = s.Succeeded();
+    for (Replica* ended_replica : ended) {
+      Replica& r = *ended_replica;
       const RestartPolicy policy = r.spec->restart_policy;
+      // Always restarts whatever the exit code (kubelet's rule), except a replica whose success
+      // is the job's: on Kubernetes that chief would be restarted forever and the job never end.
+      if (r.exit_code == 0 && (policy != RestartPolicy::kAlways || succeeded || s.CountsTowardSuccess(r))) continue;
       const bool restart = policy == RestartPolicy::kOnFailure || policy == RestartPolicy::kAlways ||
                            (policy == RestartPolicy::kExitCode && r.exit_code >= 128);
-      r.state = State::kFailed;
       const std::string why = r.name + " exited with code " + std::to_string(r.exit_code);
       if (!restart) {
         failure = "TFJob " + s.job.name + " has failed because 1 " + r.spec->type + " replica(s) failed: " + why +

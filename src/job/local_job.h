@@ -5,8 +5,9 @@
 // from that environment as Kubernetes does, and LOOM_HOME is set to the controller's LoomHome()
 // unless the container's env sets it. It restarts replicas as their
 // restartPolicy says (Never; OnFailure; ExitCode: exit codes >= 128 — killed by a signal —
-// restart, 1-127 fail the job; Always: restarts like OnFailure — a replica that exited 0 here
-// has finished its work, there is no pod to keep alive), counts restarts against
+// restart, 1-127 fail the job; Always: restarts whatever the exit code, as kubelet does, except
+// a replica whose exit 0 is the job's success — the chief, worker 0 without one, every worker
+// under AllWorkers — which Kubernetes would restart forever), counts restarts against
 // runPolicy.backoffLimit, enforces activeDeadlineSeconds, decides success by successPolicy
 // ("": the chief, or worker 0 without one; AllWorkers: every worker too) and applies
 // cleanPodPolicy to what still runs at the end.

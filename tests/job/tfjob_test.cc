@@ -121,5 +121,44 @@ TEST(LocalJobTest, DeleteExpiredJobs) {
   EXPECT_EQ(*left, (std::vector<std::string>{"kept", "running", "young"}));
 }
 
+
+// restartPolicy Always restarts a ps that exits 0 (kubelet's rule) until the chief, whose exit 0
+// is the job's success, ends; OnFailure leaves a replica that exited 0 finished.
+TEST(LocalJobTest, AlwaysRestartsOnExitZeroExceptTheChief) {
+  testing::ScratchDir dir;
+  const std::string always_runs = dir.Join("always.runs"), once_runs = dir.Join("once.runs");
+  // The chief waits for the Always ps's third run, then exits 0.
+  const std::string chief = "while [ \"$(wc -l < " + always_runs + " 2>/dev/null || echo 0)\" -lt 3 ]; do sleep 0.02; done";
+  const std::string text =
+      "apiVersion: kubeflow.org/v1\nkind: TFJob\nmetadata: {name: always}\nspec:\n  tfReplicaSpecs:\n"
+      "    Chief:\n      restartPolicy: Always\n      template: {spec: {containers: [{name: tensorflow, "
+      "command: [/bin/sh, -c, '" + chief + "']}]}}\n"
+      "    PS:\n      restartPolicy: Always\n      template: {spec: {containers: [{name: tensorflow, "
+      "command: [/bin/sh, -c, 'echo run >> " + always_runs + "']}]}}\n"
+      "    Worker:\n      restartPolicy: OnFailure\n      template: {spec: {containers: [{name: tensorflow, "
+      "command: [/bin/sh, -c, 'echo run >> " + once_runs + "']}]}}\n";
+  auto job = ParseText(text, "always.yaml");
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  LocalJobOptions options;
+  options.jobs_dir = dir.Join("jobs");
+  options.finish_grace_secs = 5;
+  auto local = LocalJob::Create(*job, options);
+  ASSERT_TRUE(local.ok()) << local.status().ToString();
+  auto status = (*local)->Run();
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_EQ(JobPhase(*status), "Succeeded") << status->dump(2);
+  auto lines = [](const std::string& path) {
+    auto text = ReadFile(path);
+    return text.ok() ? std::count(text->begin(), text->end(), '\n') : -1;
+  };
+  EXPECT_GE(lines(always_runs), 3);
+  EXPECT_EQ(lines(once_runs), 1);  // OnFailure: exit 0 is done, the worker is not run again
+  for (const Json& r : (*status)["local"]["replicas"]) {
+    if (r["name"] == "ps-0") EXPECT_GE(r["restarts"].get<int>(), 2) << r.dump();
+    if (r["name"] == "chief-0") EXPECT_EQ(r["restarts"].get<int>(), 0) << r.dump();
+    if (r["name"] == "worker-0") EXPECT_EQ(r["restarts"].get<int>(), 0) << r.dump();
+  }
+}
+
 }  // namespace
 }  // namespace loom::job
