@@ -85,6 +85,7 @@ Status DistributedTrainer::Init() {
   client_options.ps_addresses = cluster.ps;
   client_options.replica = cluster.ReplicaIndex();
   client_options.wait_secs = options_.ps_wait_secs;
+  client_options.transport = options_.ps_transport;
   LOOM_ASSIGN_OR_RETURN(client_, PsClient::Create(client_options, model_->parameters()));
 
   if (cluster.IsChief()) {

@@ -21,6 +21,8 @@ struct DistributedTrainerOptions {
   bool sync_replicas = false;      // SyncReplicasOptimizer: aggregate gradients per step
   int replicas_to_aggregate = 0;   // with sync_replicas; 0: every replica (chief and workers)
   double ps_wait_secs = 300;       // give up when a ps task is unreachable this long
+  PsTransport ps_transport = PsTransport::kAuto;  // how a step's bytes reach the ps tasks:
+                                   // shared memory on this host (auto: for loopback addresses)
   bool overlap = false;            // async: compute the next gradients while this step's travel
                                    // (faster; but on variables one step staler, which cost the
                                    // seed's job 0.5-1 point of accuracy at the same rate)

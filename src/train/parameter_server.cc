@@ -9,7 +9,11 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <atomic>
+#include <functional>
+#include <list>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "core/logging.h"
@@ -17,6 +21,7 @@
 #include "nn/optimizer.h"
 #include "ps/ps.grpc.pb.h"
 #include "train/learning_rate.h"
+#include "train/ps_shm.h"
 #include "train/ps_wire.h"
 
 namespace loom::train {
@@ -64,6 +69,17 @@ Status CheckBindable(const std::string& address) {
   }
   freeaddrinfo(found);
   return status;
+}
+
+// The shm data plane's errors are loom Statuses (the worker's Receive returns them).
+Status FromGrpc(const grpc::Status& s) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::OK: return OkStatus();
+    case grpc::StatusCode::INVALID_ARGUMENT: return InvalidArgument(s.error_message());
+    case grpc::StatusCode::FAILED_PRECONDITION: return FailedPrecondition(s.error_message());
+    case grpc::StatusCode::UNAVAILABLE: return Unavailable(s.error_message());
+    default: return Internal(s.error_message());
+  }
 }
 
 void PutFloats(const std::vector<float>& values, std::string* bytes) {
@@ -148,35 +164,67 @@ class ParameterServer::Service final
       reactor->Finish(status);
       return reactor;
     }
-    bool applied = false;
-    std::vector<Waiter> answered;
-    if (!Done()) {
-      if (!config_.sync_replicas()) {
-        Apply(g.data());
-        applied = true;
-      } else if (fields.step == global_step_) {
-        // SyncReplicasOptimizer: add to this step's aggregate; the last one applies the mean
-        // and answers everyone waiting for this step with the variables after it.
-        for (size_t i = 0; i < accum_.size(); ++i) accum_[i] += g[i];
-        if (++accum_count_ < config_.replicas_to_aggregate()) {
-          waiting_.push_back({reactor, response, fields.replica, global_step_});
-          return reactor;  // answered when the step is applied (or training ends)
-        }
-        const float scale = 1.0f / static_cast<float>(accum_count_);
-        for (float& a : accum_) a *= scale;
-        Apply(accum_.data());
-        std::fill(accum_.begin(), accum_.end(), 0.f);
-        accum_count_ = 0;
-        applied = true;
-        answered = AnswerWaiting();
-      }
-      // else: computed on older variables: dropped, as SyncReplicasOptimizer drops stale gradients.
-    }
-    *response = Fill(applied);
+    std::vector<Waiter> answered =
+        PushLocked(g.data(), fields.step,
+                   Waiter{fields.step, [this, response](bool applied) { *response = Fill(applied); },
+                          [reactor] { reactor->Finish(grpc::Status::OK); }});
     lock.unlock();
     Finish(answered);
-    reactor->Finish(grpc::Status::OK);
     return reactor;
+  }
+
+  // Same host: a shared memory segment for this worker's steps (ps_shm.h), served by a thread
+  // of its own that runs every push through PushLocked, as PushPull does.
+  grpc::Status AttachShm(grpc::ServerContext*, const ps::AttachShmRequest* request,
+                         ps::AttachShmResponse* response) override {
+    int64_t floats = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (grpc::Status s = CheckReady(request->layout()); !s.ok()) return s;
+      floats = config_.size();
+    }
+    StatusOr<std::shared_ptr<shm::ShmPsEnd>> end = shm::ShmPsEnd::Create(floats, request->pid());
+    if (!end.ok()) return Error(grpc::StatusCode::INTERNAL, "AttachShm: " + end.status().ToString());
+    std::lock_guard<std::mutex> lock(links_mu_);
+    if (shm_stop_.load()) return Error(grpc::StatusCode::UNAVAILABLE, "ps: stopping");
+    links_.remove_if([](const std::unique_ptr<ShmLink>& l) {
+      if (!l->finished.load()) return false;
+      l->thread.join();
+      return true;
+    });
+    auto link = std::make_unique<ShmLink>();
+    link->end = *end;
+    ShmLink* raw = link.get();
+    const std::string layout = request->layout();
+    const int replica = request->replica();
+    link->thread = std::thread([this, raw, layout, replica] {
+      ServeShm(raw->end, layout, replica);
+      raw->finished.store(true);
+    });
+    links_.push_back(std::move(link));
+    response->set_name((*end)->name());
+    response->set_bytes(static_cast<int64_t>((*end)->bytes()));
+    response->set_floats((*end)->floats());
+    LOOM_LOG(INFO) << "ps: replica " << replica << " (pid " << request->pid() << ") attached through shared memory";
+    return grpc::Status::OK;
+  }
+
+  // The shared memory links' threads still serving a worker.
+  int ShmLinks() {
+    std::lock_guard<std::mutex> lock(links_mu_);
+    int n = 0;
+    for (const auto& l : links_) n += l->finished.load() ? 0 : 1;
+    return n;
+  }
+
+  // Ends every shared memory link's thread. REQUIRES: mu_ not held (they take it).
+  void StopShm() {
+    std::lock_guard<std::mutex> lock(links_mu_);
+    shm_stop_.store(true);
+    for (auto& l : links_) l->end->Wake();
+    for (auto& l : links_)
+      if (l->thread.joinable()) l->thread.join();
+    links_.clear();
   }
 
   grpc::Status Snapshot(grpc::ServerContext*, const ps::SnapshotRequest*, ps::SnapshotResponse* response) override {
@@ -240,6 +288,7 @@ class ParameterServer::Service final
     changed_.notify_all();
     lock.unlock();
     Finish(answered);
+    StopShm();
   }
 
  private:
@@ -260,25 +309,91 @@ class ParameterServer::Service final
   // The shard's variables now, as PushPull's answer.
   grpc::ByteBuffer Fill(bool applied) const { return wire::EncodeVariables(global_step_, w_.data(), w_.size(), Done(), applied); }
 
-  // A sync push waiting for the rest of its step's gradients.
+  // The answer to one push: `fill` writes it (mu_ held; `applied`: its gradient went into an
+  // update), `finish` (may be empty) sends it once mu_ is released. A sync push waits as one
+  // for the rest of its step's gradients.
   struct Waiter {
-    grpc::ServerUnaryReactor* reactor;
-    grpc::ByteBuffer* response;
-    int replica;
     int64_t step;
+    std::function<void(bool applied)> fill;
+    std::function<void()> finish;
   };
   // Fills in every waiting push's answer (applied if its step was); the caller Finishes them
   // after releasing mu_. REQUIRES: mu_ held.
   std::vector<Waiter> AnswerWaiting() {
     std::vector<Waiter> out;
     out.swap(waiting_);
-    for (Waiter& w : out) {
-      *w.response = Fill(global_step_ != w.step);
-    }
+    for (Waiter& w : out) w.fill(global_step_ != w.step);
     return out;
   }
   static void Finish(std::vector<Waiter>& answered) {
-    for (Waiter& w : answered) w.reactor->Finish(grpc::Status::OK);
+    for (Waiter& w : answered)
+      if (w.finish) w.finish();
+  }
+
+  // One pushed gradient `g` (config_.size() floats, computed on the variables of global step
+  // `step`), for PushPull and the shm data plane alike: async, it is applied at once; sync
+  // (SyncReplicasOptimizer), it is added to this step's aggregate and the last one applies the
+  // mean and answers everyone waiting for this step; a gradient computed on older variables is
+  // dropped; after the end, nothing is applied. Returns the answers to Finish once mu_ is
+  // released (this push's among them, unless it waits for its step).
+  // REQUIRES: mu_ held, CheckReady passed.
+  std::vector<Waiter> PushLocked(const float* g, int64_t step, Waiter waiter) {
+    bool applied = false;
+    std::vector<Waiter> answered;
+    if (!Done()) {
+      if (!config_.sync_replicas()) {
+        Apply(g);
+        applied = true;
+      } else if (step == global_step_) {
+        for (size_t i = 0; i < accum_.size(); ++i) accum_[i] += g[i];
+        if (++accum_count_ < config_.replicas_to_aggregate()) {
+          waiting_.push_back(std::move(waiter));
+          return answered;  // answered when the step is applied (or training ends)
+        }
+        const float scale = 1.0f / static_cast<float>(accum_count_);
+        for (float& a : accum_) a *= scale;
+        Apply(accum_.data());
+        std::fill(accum_.begin(), accum_.end(), 0.f);
+        accum_count_ = 0;
+        applied = true;
+        answered = AnswerWaiting();
+      }
+      // else: computed on older variables: dropped, as SyncReplicasOptimizer drops stale gradients.
+    }
+    waiter.fill(applied);
+    answered.push_back(std::move(waiter));
+    return answered;
+  }
+
+  // A shared memory link's thread: every request of the worker goes through PushLocked; the
+  // answer (the shard's variables) is written into the segment. Ends when the worker detaches
+  // or dies, or on StopShm.
+  void ServeShm(std::shared_ptr<shm::ShmPsEnd> end, const std::string& layout, int replica) {
+    shm::Request request;
+    shm::ShmPsEnd::Event event;
+    while ((event = end->WaitRequest(shm_stop_, kShmAttachSecs, &request)) == shm::ShmPsEnd::Event::kRequest) {
+      std::unique_lock<std::mutex> lock(mu_);
+      grpc::Status status = CheckReady(layout);
+      if (status.ok() && end->floats() != config_.size())
+        status = Error(grpc::StatusCode::FAILED_PRECONDITION,
+                       "ps: the shard now holds " + std::to_string(config_.size()) + " floats, the segment " +
+                           std::to_string(end->floats()) + " (attach again)");
+      if (!status.ok()) {
+        lock.unlock();
+        end->ReplyError(request.seq, FromGrpc(status));
+        continue;
+      }
+      const uint32_t seq = request.seq;
+      std::vector<Waiter> answered = PushLocked(
+          request.gradients, request.step, Waiter{request.step, [this, end, seq](bool applied) {
+            end->Reply(seq, shm::Reply{global_step_, Done(), applied}, w_.data());
+          }, nullptr});
+      lock.unlock();
+      Finish(answered);
+    }
+    end->Close();
+    if (event == shm::ShmPsEnd::Event::kGone)
+      LOOM_LOG(INFO) << "ps: replica " << replica << "'s shared memory link ended (it left, died or never attached)";
   }
 
   void Told(int replica) {
@@ -317,6 +432,17 @@ class ParameterServer::Service final
   std::set<int> told_done_;
   bool stopped_ = false;
   std::vector<Waiter> waiting_;     // sync: pushes of the current step not yet answered
+
+  // The shm data plane: one thread per attached worker.
+  static constexpr double kShmAttachSecs = 5;  // unlink a segment nobody attached to by then
+  struct ShmLink {
+    std::shared_ptr<shm::ShmPsEnd> end;
+    std::thread thread;
+    std::atomic<bool> finished{false};
+  };
+  std::mutex links_mu_;  // guards links_; taken before mu_, never inside it
+  std::list<std::unique_ptr<ShmLink>> links_;
+  std::atomic<bool> shm_stop_{false};
 };
 
 struct ParameterServer::Impl {
@@ -357,5 +483,7 @@ void ParameterServer::Wait() {
 }
 
 void ParameterServer::Stop() { impl_->service.Stop(); }
+
+int ParameterServer::shm_links() const { return impl_->service.ShmLinks(); }
 
 }  // namespace loom::train

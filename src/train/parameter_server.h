@@ -7,7 +7,12 @@
 // each worker has left (Leave, after it heard "done"; or after a grace period), so the ps
 // exits by itself.
 //
-// Thread-safety: the RPC handlers run on gRPC's threads; one mutex guards the shard.
+// Same host: a worker whose ps address is a loopback address may attach a shared memory
+// segment (AttachShm; src/train/ps_shm.h) and push through it; a thread per attached worker
+// runs those pushes through the same code as PushPull.
+//
+// Thread-safety: the RPC handlers run on gRPC's threads, the shm links on their own; one mutex
+// guards the shard.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +42,9 @@ class ParameterServer {
   void Wait();
   // Makes Wait() return at once (a signal, a test).
   void Stop();
+  // Workers attached through shared memory (AttachShm, ps_shm.h) whose link's thread still
+  // serves them: it ends when the worker detaches or dies.
+  int shm_links() const;
 
   class Service;  // the gRPC service and the shard, in parameter_server.cc
 

@@ -3,6 +3,7 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -14,6 +15,7 @@
 
 #include "core/logging.h"
 #include "ps/ps.grpc.pb.h"
+#include "train/ps_shm.h"
 #include "train/ps_wire.h"
 
 namespace loom::train {
@@ -41,6 +43,13 @@ bool Retryable(grpc::StatusCode code) {
 }
 
 }  // namespace
+
+StatusOr<PsTransport> ParsePsTransport(const std::string& name) {
+  if (name == "auto") return PsTransport::kAuto;
+  if (name == "grpc") return PsTransport::kGrpc;
+  if (name == "shm") return PsTransport::kShm;
+  return InvalidArgument("--ps_transport: \"" + name + "\" is not auto, grpc or shm");
+}
 
 void KeepLargeBuffersInHeap() {
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
@@ -76,6 +85,10 @@ struct PsClient::Impl {
   std::vector<std::unique_ptr<grpc::GenericStub>> raw_stubs;
   std::vector<ps::Variables> variables;  // Pull's answers
   std::vector<int64_t> steps;  // each ps task's global step of the variables last received
+  // The shm data plane, per ps task: whether to use it, the attached segment, and whether the
+  // ps could not give one (auto: gRPC from then on).
+  std::vector<bool> want_shm, shm_off;
+  std::vector<std::unique_ptr<shm::ShmWorkerEnd>> links;
   ReinitHandler reinit;
   bool in_reinit = false;
 
@@ -105,10 +118,26 @@ struct PsClient::Impl {
   }
 
   // One PushPull to every ps task: shard i's gradients from grads[i], its variables into
-  // values[i] (each a list of pieces covering the shard in order).
+  // values[i] (each a list of pieces covering the shard in order). Through shared memory where
+  // a segment is attached (attaching it first when wanted), else, or when that fails, gRPC.
   StatusOr<StepResult> PushPull(const std::string& layout, const std::vector<ShardRange>& shards,
                                 const std::vector<std::vector<wire::Chunk>>& grads,
                                 const std::vector<std::vector<wire::Chunk>>& values);
+  // PushPull over gRPC to the ps tasks marked in `which`; their results go into `result`.
+  Status GrpcPushPull(const std::string& layout, const std::vector<ShardRange>& shards,
+                      const std::vector<std::vector<wire::Chunk>>& grads,
+                      const std::vector<std::vector<wire::Chunk>>& values, const std::vector<bool>& which,
+                      StepResult* result);
+  // Asks ps task i for a segment and maps it. A ps not reachable or initialized yet is no
+  // error (the step goes through gRPC, which waits; the next one attaches); a ps that cannot
+  // give one turns shared memory off for it (auto) or is an error (kShm).
+  Status Attach(size_t i, const std::string& layout, const ShardRange& shard);
+  void Merge(size_t i, int64_t global_step, bool done, bool applied, StepResult* result) {
+    if (i == 0) result->global_step = global_step;
+    steps[i] = global_step;
+    result->done = result->done || done;
+    result->applied = result->applied && applied;
+  }
 
   std::string Name(size_t i) const {
     return "ps " + std::to_string(i) + " (" + options.ps_addresses[i] + ")";
@@ -188,6 +217,12 @@ struct PsClient::Impl {
 StatusOr<std::unique_ptr<PsClient>> PsClient::Create(const PsClientOptions& options,
                                                      const std::vector<nn::Parameter>& params) {
   if (options.ps_addresses.empty()) return InvalidArgument("ps client: no ps task addresses");
+  for (size_t i = 0; i < options.ps_addresses.size(); ++i)
+    if (options.transport == PsTransport::kShm && !shm::IsLoopbackAddress(options.ps_addresses[i]))
+      return InvalidArgument("--ps_transport=shm: ps task " + std::to_string(i) + "'s address " +
+                             options.ps_addresses[i] +
+                             " is not a loopback address (127.0.0.0/8, ::1, localhost); shared memory is for a "
+                             "ps on this host: use --ps_transport=auto or grpc");
   std::unique_ptr<PsClient> client(new PsClient());
   client->impl_ = std::make_unique<Impl>();
   client->impl_->options = options;
@@ -209,6 +244,10 @@ StatusOr<std::unique_ptr<PsClient>> PsClient::Create(const PsClientOptions& opti
   const size_t n = options.ps_addresses.size();
   client->impl_->variables.resize(n);
   client->impl_->steps.assign(n, 0);
+  client->impl_->shm_off.assign(n, false);
+  client->impl_->links.resize(n);
+  for (const std::string& address : options.ps_addresses)
+    client->impl_->want_shm.push_back(options.transport != PsTransport::kGrpc && shm::IsLoopbackAddress(address));
   return client;
 }
 
@@ -320,19 +359,89 @@ StatusOr<PsClient::StepResult> PsClient::Pull(std::vector<nn::Parameter>& params
   return result;
 }
 
+Status PsClient::Impl::Attach(size_t i, const std::string& layout, const ShardRange& shard) {
+  ps::AttachShmRequest request;
+  ps::AttachShmResponse response;
+  request.set_layout(layout);
+  request.set_replica(options.replica);
+  request.set_pid(static_cast<int32_t>(getpid()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  const grpc::Status s = stubs[i]->AttachShm(&ctx, request, &response);
+  Status failed;
+  if (!s.ok()) {
+    if (Retryable(s.error_code()) || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) return OkStatus();
+    failed = Internal(Name(i) + ": AttachShm: " + s.error_message());
+  } else if (response.floats() != shard.size) {
+    failed = DataLoss(Name(i) + ": AttachShm: a segment of " + std::to_string(response.floats()) +
+                      " floats for a shard of " + std::to_string(shard.size));
+  } else {
+    StatusOr<std::unique_ptr<shm::ShmWorkerEnd>> link =
+        shm::ShmWorkerEnd::Open(response.name(), static_cast<size_t>(response.bytes()), response.floats());
+    if (link.ok()) {
+      links[i] = std::move(*link);
+      LOOM_LOG(INFO) << Name(i) << ": steps go through shared memory (ps pid " << links[i]->ps_pid() << ")";
+      return OkStatus();
+    }
+    failed = link.status().WithPrefix(Name(i));
+  }
+  if (options.transport == PsTransport::kShm) return failed.WithPrefix("--ps_transport=shm");
+  LOOM_LOG(WARNING) << failed.ToString() << "; this ps task's steps go through gRPC";
+  shm_off[i] = true;
+  return OkStatus();
+}
+
 StatusOr<PsClient::StepResult> PsClient::Impl::PushPull(const std::string& layout,
                                                         const std::vector<ShardRange>& shards,
                                                         const std::vector<std::vector<wire::Chunk>>& grads,
                                                         const std::vector<std::vector<wire::Chunk>>& values) {
   const size_t n = shards.size();
+  std::vector<bool> sent(n, false), grpc(n, false), fallback(n, false);
+  for (size_t i = 0; i < n; ++i)
+    if (want_shm[i] && !shm_off[i] && !links[i]) LOOM_RETURN_IF_ERROR(Attach(i, layout, shards[i]));
+  for (size_t i = 0; i < n; ++i) {
+    if (links[i]) {
+      links[i]->Send(options.replica, steps[i], grads[i]);
+      sent[i] = true;
+    } else {
+      grpc[i] = true;
+    }
+  }
+  StepResult result;
+  if (std::find(grpc.begin(), grpc.end(), true) != grpc.end())
+    LOOM_RETURN_IF_ERROR(GrpcPushPull(layout, shards, grads, values, grpc, &result));
+  bool any_fallback = false;
+  for (size_t i = 0; i < n; ++i) {
+    if (!sent[i]) continue;
+    StatusOr<shm::Reply> reply = links[i]->Receive(values[i], options.wait_secs);
+    if (!reply.ok()) {
+      // The ps died or was restarted (or refused): this step through gRPC, whose retries wait
+      // for it; the next step attaches to the new one.
+      LOOM_LOG(WARNING) << Name(i) << ": shared memory: " << reply.status().ToString() << "; retrying through gRPC";
+      links[i].reset();
+      fallback[i] = any_fallback = true;
+      continue;
+    }
+    Merge(i, reply->global_step, reply->done, reply->applied, &result);
+  }
+  if (any_fallback) LOOM_RETURN_IF_ERROR(GrpcPushPull(layout, shards, grads, values, fallback, &result));
+  return result;
+}
+
+Status PsClient::Impl::GrpcPushPull(const std::string& layout, const std::vector<ShardRange>& shards,
+                                    const std::vector<std::vector<wire::Chunk>>& grads,
+                                    const std::vector<std::vector<wire::Chunk>>& values, const std::vector<bool>& which,
+                                    StepResult* result) {
+  const size_t n = shards.size();
   std::vector<grpc::ByteBuffer> requests(n), responses(n);
   LOOM_RETURN_IF_ERROR(CallAll("PushPull", [&](size_t i, grpc::ClientContext* ctx, auto done) {
+    if (!which[i]) return done(grpc::Status::OK);
     requests[i] = wire::EncodePushRequest(layout, options.replica, steps[i], grads[i]);
     raw_stubs[i]->UnaryCall(ctx, "/loom.ps.ParameterServer/PushPull", grpc::StubOptions(), &requests[i],
                             &responses[i], std::move(done));
   }));
-  StepResult result;
   for (size_t i = 0; i < n; ++i) {
+    if (!which[i]) continue;
     const size_t expected = static_cast<size_t>(shards[i].size) * sizeof(float);
     // Copies the field's bytes into the pieces; never past the shard.
     size_t piece = 0, piece_start = 0;
@@ -352,12 +461,9 @@ StatusOr<PsClient::StepResult> PsClient::Impl::PushPull(const std::string& layou
     if (fields.variable_bytes != expected)
       return DataLoss(Name(i) + ": sent " + std::to_string(fields.variable_bytes) + " bytes of variables, expected " +
                       std::to_string(expected));
-    if (i == 0) result.global_step = fields.global_step;
-    steps[i] = fields.global_step;
-    result.done = result.done || fields.done;
-    result.applied = result.applied && fields.applied;
+    Merge(i, fields.global_step, fields.done, fields.applied, result);
   }
-  return result;
+  return OkStatus();
 }
 
 StatusOr<PsClient::StepResult> PsClient::PushPull(std::vector<nn::Parameter>& params) {

@@ -4,6 +4,9 @@
 // are copied straight between the model's tensors and the request/response bytes.
 // Calls retry with backoff while a ps task is unreachable or not yet initialized, so start
 // order does not matter; they give up after `wait_secs` without progress.
+// A ps task on this host (a loopback address) gets PushPull's bytes through shared memory
+// (ps_shm.h, set up by the AttachShm rpc) instead of TCP; when that fails (the ps died or
+// was restarted) the step goes through gRPC with its retries, and the next step attaches anew.
 //
 // Thread-safety: one thread at a time (StartPushPull's round trip runs on a thread of its own,
 // and the reinit handler may then be called there).
@@ -39,8 +42,19 @@ std::vector<ShardRange> PartitionEvenly(int64_t total, int num_shards);
 // "name:784x100,name:100,..." of the parameters: ps and callers check they hold the same model.
 std::string ParameterLayout(const std::vector<nn::Parameter>& params);
 
+// How a step's gradients and variables (PushPull) travel to a ps task. Every other call goes
+// through gRPC whatever this says.
+enum class PsTransport {
+  kAuto,  // shared memory for a ps at a loopback address (this host), gRPC for any other
+  kGrpc,  // gRPC always (loopback TCP on this host)
+  kShm,   // shared memory (ps_shm.h); a non-loopback ps address is an error
+};
+// "auto", "grpc" or "shm" (loom train --ps_transport).
+StatusOr<PsTransport> ParsePsTransport(const std::string& name);
+
 struct PsClientOptions {
   std::vector<std::string> ps_addresses;  // host:port of each ps task, in task order
+  PsTransport transport = PsTransport::kAuto;
   int replica = 0;                        // this task's replica index (0 is the chief)
   double wait_secs = 300;                 // give up after this long without reaching a ps task
   double max_backoff_secs = 2;            // retry delays double from 50 ms up to this

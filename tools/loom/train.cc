@@ -121,6 +121,11 @@ int RunTrain(const Args& args) {
   double ps_shutdown_grace_secs = train::ParameterServerOptions().shutdown_grace_secs;
   flags.Float("ps_shutdown_grace_secs", &ps_shutdown_grace_secs,
               "distributed, a ps task: after the chief's end, how long to wait for every worker to hear it");
+  std::string ps_transport = "auto";
+  flags.String("ps_transport", &ps_transport,
+               "distributed: auto, grpc or shm: how a step's gradients and variables reach a ps task; shm goes "
+               "through shared memory (same host only: the ps address must be a loopback address), auto uses it "
+               "for loopback ps addresses and gRPC for others; grpc always uses gRPC");
   bool overlap = false;
   flags.Bool("overlap_communication", &overlap,
              "distributed, async: compute the next gradients while this step's travel (faster, one step staler)");
@@ -129,6 +134,8 @@ int RunTrain(const Args& args) {
   if (!ParseFlagsOrExit(flags, args, &positional, "train", &code)) return code;
   if (!positional.empty()) return Fail("train", InvalidArgument("unexpected argument \"" + positional[0] + "\""));
   if (options.num_threads < 1) return Fail("train", InvalidArgument("--threads: must be at least 1"));
+  auto transport = train::ParsePsTransport(ps_transport);
+  if (!transport.ok()) return Fail("train", transport.status());
   auto cluster = ClusterFromEnvOrFlags(flags, replica);
   if (!cluster.ok()) return Fail("train", cluster.status());
   if (*cluster) train::KeepLargeBuffersInHeap();
@@ -183,6 +190,7 @@ int RunTrain(const Args& args) {
     distributed.replicas_to_aggregate = replicas_to_aggregate;
     distributed.ps_wait_secs = ps_wait_secs;
     distributed.overlap = overlap;
+    distributed.ps_transport = *transport;
     auto trainer = train::DistributedTrainer::Create(distributed);
     if (!trainer.ok()) return Fail("train", trainer.status());
     auto result = (*trainer)->Run();

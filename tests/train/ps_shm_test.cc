@@ -1,0 +1,365 @@
+// The same-host data plane of the ps service (src/train/ps_shm.h): which addresses get it,
+// round trips through shared memory giving exactly the parameters the gRPC path gives (async
+// and sync), the ps's thread for a worker ending when the worker leaves or is killed, a worker
+// whose ps dies getting an error (or, through PsClient, the gRPC path and a new segment from the
+// restarted ps) rather than hanging, bad segment names and sizes, and no segment left in
+// /dev/shm.
+#include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "nn/model.h"
+#include "ps/ps.grpc.pb.h"
+#include "train/parameter_server.h"
+#include "train/ps_client.h"
+#include "train/ps_shm.h"
+
+namespace loom::train {
+namespace {
+
+std::unique_ptr<nn::Model> SmallModel(int hidden = 8) {
+  auto model = nn::Model::Create(nn::ModelSpec::Mlp(hidden), nn::ModelOptions{});
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  (*model)->InitParameters(7);
+  return std::move(*model);
+}
+
+void FillGrads(nn::Model& model, int seed) {
+  int k = seed;
+  for (nn::Parameter& p : model.parameters())
+    for (int64_t i = 0; i < p.grad.size(); ++i) p.grad.data()[i] = static_cast<float>(((k++ * 7919) % 2001) - 1000) * 1e-4f;
+}
+
+std::vector<float> Flat(const nn::Model& model) {
+  std::vector<float> out;
+  for (const nn::Parameter& p : model.parameters()) out.insert(out.end(), p.value.data(), p.value.data() + p.value.size());
+  return out;
+}
+
+bool SegmentExists(const std::string& name) { return access(("/dev/shm" + name).c_str(), F_OK) == 0; }
+
+// Polls `done` until it holds or 20 s passed (a bound against hanging, not a timing).
+template <typename Fn>
+bool Eventually(Fn done) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+struct Cluster {
+  std::vector<std::unique_ptr<ParameterServer>> servers;
+  std::vector<std::string> addresses;
+  explicit Cluster(int n) {
+    for (int i = 0; i < n; ++i) {
+      auto ps = ParameterServer::Create(ParameterServerOptions{});
+      EXPECT_TRUE(ps.ok()) << ps.status().ToString();
+      addresses.push_back("127.0.0.1:" + std::to_string((*ps)->port()));
+      servers.push_back(std::move(*ps));
+    }
+  }
+  std::unique_ptr<PsClient> Client(const nn::Model& model, PsTransport transport, int replica = 0,
+                                   double wait_secs = 20) {
+    PsClientOptions options;
+    options.ps_addresses = addresses;
+    options.replica = replica;
+    options.wait_secs = wait_secs;
+    options.transport = transport;
+    auto client = PsClient::Create(options, model.parameters());
+    EXPECT_TRUE(client.ok()) << client.status().ToString();
+    return std::move(*client);
+  }
+};
+
+TEST(PsShmTest, LoopbackAddressesOnly) {
+  EXPECT_TRUE(shm::IsLoopbackAddress("127.0.0.1:2222"));
+  EXPECT_TRUE(shm::IsLoopbackAddress("127.3.4.5:1"));
+  EXPECT_TRUE(shm::IsLoopbackAddress("localhost:2222"));
+  EXPECT_TRUE(shm::IsLoopbackAddress("[::1]:2222"));
+  EXPECT_FALSE(shm::IsLoopbackAddress("198.18.0.2:2222"));
+  EXPECT_FALSE(shm::IsLoopbackAddress("10.0.0.1:2222"));
+  EXPECT_FALSE(shm::IsLoopbackAddress("[::2]:2222"));
+  EXPECT_FALSE(shm::IsLoopbackAddress("ps-0.example:2222"));
+  EXPECT_FALSE(shm::IsLoopbackAddress("128.0.0.1:2222"));
+}
+
+TEST(PsShmTest, TransportFlag) {
+  EXPECT_EQ(*ParsePsTransport("auto"), PsTransport::kAuto);
+  EXPECT_EQ(*ParsePsTransport("grpc"), PsTransport::kGrpc);
+  EXPECT_EQ(*ParsePsTransport("shm"), PsTransport::kShm);
+  auto bad = ParsePsTransport("tcp");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("--ps_transport"), std::string::npos) << bad.status().ToString();
+
+  // shm with a ps that is not on this host is an error naming the flag; auto takes gRPC for it.
+  auto model = SmallModel();
+  PsClientOptions options;
+  options.ps_addresses = {"127.0.0.1:1", "198.18.0.3:2222"};
+  options.transport = PsTransport::kShm;
+  auto client = PsClient::Create(options, model->parameters());
+  ASSERT_FALSE(client.ok());
+  EXPECT_NE(client.status().message().find("--ps_transport=shm"), std::string::npos) << client.status().ToString();
+  EXPECT_NE(client.status().message().find("198.18.0.3:2222"), std::string::npos) << client.status().ToString();
+  options.transport = PsTransport::kAuto;
+  EXPECT_TRUE(PsClient::Create(options, model->parameters()).ok());
+}
+
+// The same pushes through shared memory and through gRPC end in the same parameters.
+TEST(PsShmTest, RoundTripsEqualGrpc) {
+  for (bool sync : {false, true}) {
+    SCOPED_TRACE(sync ? "sync" : "async");
+    std::vector<std::vector<float>> results;
+    for (PsTransport transport : {PsTransport::kShm, PsTransport::kGrpc}) {
+      Cluster cluster(2);
+      auto chief_model = SmallModel();
+      auto worker_model = SmallModel();
+      auto chief = cluster.Client(*chief_model, transport, 0);
+      auto worker = cluster.Client(*worker_model, transport, 1);
+      PsTrainingConfig config;
+      config.train_steps = 100;
+      config.sync_replicas = sync;
+      config.replicas_to_aggregate = 2;
+      config.num_replicas = 2;
+      ASSERT_TRUE(chief->Init(config, 0, Flat(*chief_model), {}, {}).ok());
+      ASSERT_TRUE(chief->Pull(chief_model->parameters()).ok());
+      ASSERT_TRUE(worker->Pull(worker_model->parameters()).ok());
+      for (int step = 0; step < 5; ++step) {
+        FillGrads(*chief_model, 2 * step);
+        FillGrads(*worker_model, 2 * step + 1);
+        if (sync) {  // both pushes of a step wait for each other
+          StatusOr<PsClient::StepResult> other = PsClient::StepResult{};
+          std::thread t([&] { other = worker->PushPull(worker_model->parameters()); });
+          auto r = chief->PushPull(chief_model->parameters());
+          t.join();
+          ASSERT_TRUE(r.ok()) << r.status().ToString();
+          ASSERT_TRUE(other.ok()) << other.status().ToString();
+          EXPECT_TRUE(r->applied);
+          EXPECT_EQ(r->global_step, step + 1);
+        } else {
+          auto r = chief->PushPull(chief_model->parameters());
+          ASSERT_TRUE(r.ok()) << r.status().ToString();
+          EXPECT_EQ(r->global_step, 2 * step + 1);
+          r = worker->PushPull(worker_model->parameters());
+          ASSERT_TRUE(r.ok()) << r.status().ToString();
+          EXPECT_EQ(r->global_step, 2 * step + 2);
+        }
+      }
+      // Shared memory was used exactly when asked for: a link per client and ps task.
+      for (auto& ps : cluster.servers) EXPECT_EQ(ps->shm_links(), transport == PsTransport::kShm ? 2 : 0);
+      if (sync) {  // a stale push (computed on step 0's variables) is dropped, as over gRPC
+        auto stale = SmallModel();
+        auto late = cluster.Client(*stale, transport, 1);
+        FillGrads(*stale, 99);
+        auto r = late->PushPull(stale->parameters());
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+        EXPECT_FALSE(r->applied);
+      }
+      if (sync) EXPECT_EQ(Flat(*chief_model), Flat(*worker_model));  // both saw the same step
+      results.push_back(Flat(*worker_model));
+      ASSERT_TRUE(chief->Pull(chief_model->parameters()).ok());
+      EXPECT_EQ(Flat(*chief_model), Flat(*worker_model));
+    }
+    EXPECT_EQ(results[0], results[1]);
+  }
+}
+
+// A worker that leaves (its client destroyed) or is killed: the ps's thread for it ends.
+TEST(PsShmTest, PsThreadEndsWithItsWorker) {
+  Cluster cluster(1);
+  auto model = SmallModel();
+  {
+    auto client = cluster.Client(*model, PsTransport::kShm);
+    PsTrainingConfig config;
+    ASSERT_TRUE(client->Init(config, 0, Flat(*model), {}, {}).ok());
+    FillGrads(*model, 1);
+    ASSERT_TRUE(client->PushPull(model->parameters()).ok());
+    EXPECT_EQ(cluster.servers[0]->shm_links(), 1);
+  }
+  EXPECT_TRUE(Eventually([&] { return cluster.servers[0]->shm_links() == 0; }));
+
+  // A worker process that attaches and is killed with SIGKILL. The parent asks for the
+  // segment on the child's behalf (AttachShm carries the worker's pid) and hands it over.
+  auto stub = ps::ParameterServer::NewStub(grpc::CreateChannel(cluster.addresses[0], grpc::InsecureChannelCredentials()));
+  struct Handover {
+    char name[200];
+    int64_t bytes;
+    int64_t floats;
+  } handover{};
+  int to_child[2], from_child[2];
+  ASSERT_EQ(pipe(to_child), 0);
+  ASSERT_EQ(pipe(from_child), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {  // attaches, says so, and waits to be killed
+    Handover h{};
+    if (read(to_child[0], &h, sizeof(h)) != static_cast<ssize_t>(sizeof(h))) _exit(2);
+    auto end = shm::ShmWorkerEnd::Open(h.name, static_cast<size_t>(h.bytes), h.floats);
+    const char answer = end.ok() ? 'a' : 'x';
+    if (write(from_child[1], &answer, 1) != 1) _exit(4);
+    for (;;) pause();
+  }
+  ps::AttachShmRequest request;
+  ps::AttachShmResponse response;
+  request.set_layout(ParameterLayout(model->parameters()));
+  request.set_replica(1);
+  request.set_pid(child);
+  grpc::ClientContext ctx;
+  grpc::Status attached = stub->AttachShm(&ctx, request, &response);
+  ASSERT_TRUE(attached.ok()) << attached.error_message();
+  EXPECT_EQ(cluster.servers[0]->shm_links(), 1);
+  std::snprintf(handover.name, sizeof(handover.name), "%s", response.name().c_str());
+  handover.bytes = response.bytes();
+  handover.floats = response.floats();
+  ASSERT_EQ(write(to_child[1], &handover, sizeof(handover)), static_cast<ssize_t>(sizeof(handover)));
+  char answer = 0;
+  ASSERT_EQ(read(from_child[0], &answer, 1), 1);
+  EXPECT_EQ(answer, 'a');
+  EXPECT_FALSE(SegmentExists(response.name())) << "the worker unlinks the segment once mapped";
+  EXPECT_EQ(cluster.servers[0]->shm_links(), 1);
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  EXPECT_TRUE(Eventually([&] { return cluster.servers[0]->shm_links() == 0; }));
+  for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1]}) close(fd);
+}
+
+// A segment nobody attaches to is unlinked by the ps after a few seconds.
+TEST(PsShmTest, UnattachedSegmentIsUnlinked) {
+  Cluster cluster(1);
+  auto model = SmallModel();
+  auto client = cluster.Client(*model, PsTransport::kGrpc);
+  ASSERT_TRUE(client->Init(PsTrainingConfig{}, 0, Flat(*model), {}, {}).ok());
+  auto stub = ps::ParameterServer::NewStub(grpc::CreateChannel(cluster.addresses[0], grpc::InsecureChannelCredentials()));
+  ps::AttachShmRequest request;
+  ps::AttachShmResponse response;
+  request.set_layout(ParameterLayout(model->parameters()));
+  request.set_pid(getpid());
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub->AttachShm(&ctx, request, &response).ok());
+  EXPECT_TRUE(SegmentExists(response.name()));
+  EXPECT_TRUE(Eventually([&] { return !SegmentExists(response.name()) && cluster.servers[0]->shm_links() == 0; }));
+
+  // A layout that is not the ps's is refused, as PushPull refuses it.
+  request.set_layout("w:1x1");
+  grpc::ClientContext ctx2;
+  grpc::Status s = stub->AttachShm(&ctx2, request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("w:1x1"), std::string::npos) << s.error_message();
+}
+
+// A ps process killed while a worker waits for its answer: the wait ends with an error.
+TEST(PsShmTest, WorkerWaitEndsWhenThePsDies) {
+  constexpr int64_t kFloats = 1000;
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  const pid_t parent = getpid();
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {  // a "ps" that makes a segment, names it, and never answers
+    auto end = shm::ShmPsEnd::Create(kFloats, parent);
+    if (!end.ok()) _exit(3);
+    char name[128] = {};
+    std::snprintf(name, sizeof(name), "%s", (*end)->name().c_str());
+    if (write(pipe_fds[1], name, sizeof(name)) != static_cast<ssize_t>(sizeof(name))) _exit(4);
+    for (;;) pause();
+  }
+  char name[128] = {};
+  ASSERT_EQ(read(pipe_fds[0], name, sizeof(name)), static_cast<ssize_t>(sizeof(name)));
+  auto end = shm::ShmWorkerEnd::Open(name, shm::SegmentBytes(kFloats), kFloats);
+  ASSERT_TRUE(end.ok()) << end.status().ToString();
+  EXPECT_EQ((*end)->ps_pid(), child);
+  std::vector<float> grads(kFloats, 1.f), values(kFloats, 0.f);
+  (*end)->Send(0, 0, {{reinterpret_cast<const char*>(grads.data()), grads.size() * sizeof(float)}});
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  auto reply = (*end)->Receive({{reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)}}, 600);
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(reply.status().message().find("gone"), std::string::npos) << reply.status().ToString();
+  EXPECT_FALSE(SegmentExists(name));
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+}
+
+// A ps restarted at the same address: the step that met the old one goes through gRPC (waiting
+// for the new one and its re-initialization), and the next one attaches to the new ps.
+TEST(PsShmTest, RestartedPsFallsBackThenReattaches) {
+  auto model = SmallModel();
+  auto first = ParameterServer::Create(ParameterServerOptions{});
+  ASSERT_TRUE(first.ok());
+  const std::string address = "127.0.0.1:" + std::to_string((*first)->port());
+  PsClientOptions options;
+  options.ps_addresses = {address};
+  options.wait_secs = 20;
+  options.transport = PsTransport::kShm;
+  auto client = PsClient::Create(options, model->parameters());
+  ASSERT_TRUE(client.ok());
+  const std::vector<float> initial = Flat(*model);
+  ASSERT_TRUE((*client)->Init(PsTrainingConfig{}, 0, initial, {}, {}).ok());
+  FillGrads(*model, 3);
+  auto r = (*client)->PushPull(model->parameters());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*first)->shm_links(), 1);
+  first->reset();  // the ps goes away
+
+  std::unique_ptr<ParameterServer> second;
+  int reinits = 0;
+  (*client)->set_reinit_handler([&](size_t shard) {
+    ++reinits;
+    return (*client)->InitShard(shard, PsTrainingConfig{}, 7, initial, {}, {});
+  });
+  std::thread restart([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ParameterServerOptions o;
+    o.address = address;
+    auto ps = ParameterServer::Create(o);
+    ASSERT_TRUE(ps.ok()) << ps.status().ToString();
+    second = std::move(*ps);
+  });
+  r = (*client)->PushPull(model->parameters());
+  restart.join();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(reinits, 1);
+  EXPECT_EQ(r->global_step, 8);  // the restored step 7, plus this push
+  ASSERT_TRUE(second);
+  r = (*client)->PushPull(model->parameters());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->global_step, 9);
+  EXPECT_EQ(second->shm_links(), 1);
+}
+
+TEST(PsShmTest, BadSegmentNamesAndSizes) {
+  auto bad = shm::ShmWorkerEnd::Open("no-slash", shm::SegmentBytes(10), 10);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("no-slash"), std::string::npos) << bad.status().ToString();
+
+  bad = shm::ShmWorkerEnd::Open("/loom-ps-no-such-segment", shm::SegmentBytes(10), 10);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("/loom-ps-no-such-segment"), std::string::npos) << bad.status().ToString();
+
+  bad = shm::ShmWorkerEnd::Open("/x", shm::SegmentBytes(10) + 1, 10);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("is not the size"), std::string::npos) << bad.status().ToString();
+
+  // A real segment of 10 floats opened as one of 2000: its size is not what was announced.
+  auto ps_end = shm::ShmPsEnd::Create(10, getpid());
+  ASSERT_TRUE(ps_end.ok()) << ps_end.status().ToString();
+  EXPECT_TRUE(SegmentExists((*ps_end)->name()));
+  bad = shm::ShmWorkerEnd::Open((*ps_end)->name(), shm::SegmentBytes(2000), 2000);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find((*ps_end)->name()), std::string::npos) << bad.status().ToString();
+  EXPECT_FALSE(SegmentExists((*ps_end)->name()));
+}
+
+}  // namespace
+}  // namespace loom::train
