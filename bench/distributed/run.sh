@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Distributed training throughput on this machine, against one process in the same run:
-#   one process (loom train --threads 1); 1 ps + 1 worker; 2 ps + 2 workers async; the same sync
-# (--sync_replicas), each replica single-threaded (--threads 1), started by `loom job run` from a
-# generated TFJob (TF_CONFIG on 127.0.0.1). Prints examples/s (every replica's training examples
+#   one process (loom train --threads 1); 1 ps + 1 worker; 1 or 2 ps + 2 workers async; the same
+# sync (--sync_replicas), each replica single-threaded (--threads 1), started by `loom job run`
+# from a generated TFJob (TF_CONFIG on 127.0.0.1, so a step's bytes go through shared memory:
+# --ps_transport=auto), and the async jobs again with --ps_transport=grpc (loopback TCP) for
+# comparison. Prints examples/s (every replica's training examples
 # over the window from the first "Training begins" to the last "Training ends"), the ratio to one
 # process, and the communication cost per step: the mean time a worker spends in its PushPull
 # round trip (push gradients, pull variables), as each worker reports it. Best of $REPS runs each.
@@ -77,9 +79,11 @@ write_job ps1w2async 2 1 ""
 write_job ps2w2async 2 2 ""
 write_job ps2w2overlap 2 2 "--overlap_communication"
 write_job ps2w2sync 2 2 "--sync_replicas"
+write_job ps1w2grpc 2 1 "--ps_transport=grpc"
+write_job ps2w2grpc 2 2 "--ps_transport=grpc"
 
 declare -A best comm
-configs=(single ps1w1 ps1w2async ps2w2async ps2w2overlap ps2w2sync)
+configs=(single ps1w1 ps1w2async ps2w2async ps2w2overlap ps2w2sync ps1w2grpc ps2w2grpc)
 for ((rep = 1; rep <= reps; ++rep)); do
   for c in "${configs[@]}"; do  # alternated, so load changes hit every configuration alike
     if [[ $c == single ]]; then
@@ -93,11 +97,13 @@ done
 
 echo "bench/distributed: $steps global steps, batch 100, --threads 1 per process, best of $reps, $(nproc) CPUs," \
   "load average $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-36s %12s %10s %18s\n' configuration examples/s "vs 1 proc" "comm us/step"
-row() { printf '%-36s %12s %9.2fx %18s\n' "$1" "${best[$2]}" "$(echo "${best[$2]} / ${best[single]}" | bc -l)" "$3"; }
+printf '%-44s %12s %10s %18s\n' configuration examples/s "vs 1 proc" "comm us/step"
+row() { printf '%-44s %12s %9.2fx %18s\n' "$1" "${best[$2]}" "$(echo "${best[$2]} / ${best[single]}" | bc -l)" "$3"; }
 row "one process" single "-"
 row "1 ps + 1 worker" ps1w1 "${comm[ps1w1]}"
 row "1 ps + 2 workers, async" ps1w2async "${comm[ps1w2async]}"
 row "2 ps + 2 workers, async" ps2w2async "${comm[ps2w2async]}"
 row "2 ps + 2 workers, async, overlapped" ps2w2overlap "${comm[ps2w2overlap]}"
 row "2 ps + 2 workers, sync" ps2w2sync "${comm[ps2w2sync]}"
+row "1 ps + 2 workers, async, --ps_transport=grpc" ps1w2grpc "${comm[ps1w2grpc]}"
+row "2 ps + 2 workers, async, --ps_transport=grpc" ps2w2grpc "${comm[ps2w2grpc]}"
