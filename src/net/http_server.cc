@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 
 #include "core/logging.h"
 
@@ -55,11 +57,14 @@ const char* HttpReason(int status) {
 
 namespace {
 
+struct Deferred;
+
 // What one request accumulates between libmicrohttpd's calls.
 struct RequestState {
   HttpServerRequest request;
   size_t content_length = 0;
   bool too_large = false;
+  std::shared_ptr<Deferred> deferred;  // set once an asynchronous handler has the request
 };
 
 MHD_Result CollectHeader(void* cls, MHD_ValueKind, const char* key, const char* value) {
@@ -200,13 +205,127 @@ HttpServerResponse TooLarge(size_t limit) {
   return r;
 }
 
+HttpServerResponse ErrorResponse(int status, const std::string& message) {
+  HttpServerResponse r;
+  r.status = status;
+  r.body = "{\"error\": \"" + message + "\"}";
+  return r;
+}
+
+// Every request of an asynchronous handler that waits for its answer with its connection
+// suspended. One mutex orders suspend (event thread), resume (answering thread), the end of the
+// connection and Stop, so a connection is never resumed twice, after it ended, or left
+// suspended when the daemon stops (libmicrohttpd panics then).
+struct DeferredSet {
+  std::mutex mu;
+  bool stopping = false;
+  std::unordered_set<Deferred*> suspended;
+};
+
+// One request's answer-to-be: shared by its connection's RequestState and the handler's
+// HttpResponder copies (which may outlive the connection and the server).
+struct Deferred {
+  Deferred(MHD_Connection* c, std::shared_ptr<DeferredSet> s) : connection(c), set(std::move(s)) {}
+  MHD_Connection* const connection;
+  const std::shared_ptr<DeferredSet> set;
+  // Guarded by set->mu.
+  bool answered = false;   // `response` holds the answer, not sent yet
+  bool suspended = false;  // the connection is suspended until the answer comes
+  bool closed = false;     // the request ended (sent, client gone, server stopped)
+  HttpServerResponse response;
+
+  // Stores the first answer and resumes the connection if it waits for it.
+  void Answer(HttpServerResponse r) {
+    std::lock_guard<std::mutex> lock(set->mu);
+    if (answered || closed) return;
+    response = std::move(r);
+    answered = true;
+    if (suspended) {
+      suspended = false;
+      set->suspended.erase(this);
+      MHD_resume_connection(connection);
+    }
+  }
+};
+
 }  // namespace
+
+// What an HttpResponder's copies share: the request's Deferred, answered 500 when the last copy
+// goes without an answer.
+struct HttpResponder::Slot {
+  explicit Slot(std::shared_ptr<Deferred> d) : deferred(std::move(d)) {}
+  ~Slot() {
+    if (!responded.load())
+      deferred->Answer(ErrorResponse(500, "the request was dropped without an answer"));
+  }
+  std::shared_ptr<Deferred> deferred;
+  std::atomic<bool> responded{false};
+};
+
+void HttpResponder::Respond(HttpServerResponse response) const {
+  if (slot_ == nullptr || slot_->responded.exchange(true)) return;
+  slot_->deferred->Answer(std::move(response));
+}
 
 struct HttpServer::Impl {
   Streams streams;  // destroyed after the daemon is stopped (Stop runs in ~HttpServer)
+  std::shared_ptr<DeferredSet> deferred = std::make_shared<DeferredSet>();
   MHD_Daemon* daemon = nullptr;
+  // The listening socket is ours, not libmicrohttpd's: one thread accepts and hands each
+  // connection to the daemon (MHD_add_connection), and stopping to accept is closing it.
+  // (MHD_quiesce_daemon races with its epoll workers and aborts the process now and then:
+  // "Failed to remove listen FD from epoll set", libmicrohttpd 0.9.75.)
   int listen_fd = -1;
-  bool quiesced = false;
+  std::atomic<bool> accepting{false};
+  std::thread acceptor;
+
+  void AcceptLoop() {
+    while (accepting.load()) {
+      sockaddr_storage addr{};
+      socklen_t len = sizeof(addr);
+      int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd < 0) {
+        if (!accepting.load()) return;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));  // let connections close
+        continue;
+      }
+      // Answers go out as soon as they are written (a request-response protocol: Nagle's
+      // delay would only add latency).
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      MHD_add_connection(daemon, fd, reinterpret_cast<sockaddr*>(&addr), len);  // closes fd on failure
+    }
+  }
+
+  // Stops accepting: new connections are refused from here on. Idempotent.
+  void CloseListener() {
+    if (listen_fd < 0) return;
+    accepting.store(false);
+    shutdown(listen_fd, SHUT_RDWR);  // wakes accept4
+    if (acceptor.joinable()) acceptor.join();
+    close(listen_fd);
+    listen_fd = -1;
+  }
+
+  // Sends the deferred answer if it is there; otherwise suspends the connection until it is
+  // (or answers 503 when the server is stopping: a suspended connection would block Stop).
+  static MHD_Result SendOrSuspend(HttpServer* server, MHD_Connection* connection, Deferred* d) {
+    std::unique_lock<std::mutex> lock(d->set->mu);
+    if (!d->answered && d->set->stopping) {
+      d->response = ErrorResponse(503, "the server is stopping");
+      d->answered = true;
+    }
+    if (d->answered) {
+      HttpServerResponse response = std::move(d->response);
+      lock.unlock();
+      return Send(connection, response, &server->impl_->streams);
+    }
+    MHD_suspend_connection(connection);
+    d->suspended = true;
+    d->set->suspended.insert(d);
+    return MHD_YES;
+  }
 
   static MHD_Result Access(void* cls, MHD_Connection* connection, const char* url,
                            const char* method, const char* /*version*/, const char* upload_data,
@@ -249,6 +368,14 @@ struct HttpServer::Impl {
       return MHD_YES;
     }
     if (state->too_large) return Send(connection, TooLarge(server->options_.max_body_bytes), &server->impl_->streams);
+    if (state->deferred != nullptr)  // resumed: the answer came (or the server stops)
+      return SendOrSuspend(server, connection, state->deferred.get());
+    if (server->async_handler_) {
+      state->deferred = std::make_shared<Deferred>(connection, server->impl_->deferred);
+      server->async_handler_(state->request,
+                             HttpResponder(std::make_shared<HttpResponder::Slot>(state->deferred)));
+      return SendOrSuspend(server, connection, state->deferred.get());
+    }
     HttpServerResponse response;
     server->handler_(state->request, &response);
     return Send(connection, response, &server->impl_->streams);
@@ -258,17 +385,37 @@ struct HttpServer::Impl {
     auto* server = static_cast<HttpServer*>(cls);
     auto* state = static_cast<RequestState*>(*con_cls);
     if (state == nullptr) return;
+    if (state->deferred != nullptr) {
+      std::lock_guard<std::mutex> lock(state->deferred->set->mu);
+      state->deferred->closed = true;
+      if (state->deferred->suspended) state->deferred->set->suspended.erase(state->deferred.get());
+      state->deferred->suspended = false;
+    }
     delete state;
     *con_cls = nullptr;
     server->active_requests_.fetch_sub(1);
   }
 };
 
-HttpServer::HttpServer(HttpServerOptions options, HttpServerHandler handler)
-    : options_(std::move(options)), handler_(std::move(handler)), impl_(std::make_unique<Impl>()) {}
+HttpServer::HttpServer(HttpServerOptions options, HttpServerHandler handler,
+                       HttpServerAsyncHandler async_handler)
+    : options_(std::move(options)),
+      handler_(std::move(handler)),
+      async_handler_(std::move(async_handler)),
+      impl_(std::make_unique<Impl>()) {}
 
 StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions& options,
                                                          HttpServerHandler handler) {
+  return Start(std::unique_ptr<HttpServer>(new HttpServer(options, std::move(handler), nullptr)));
+}
+
+StatusOr<std::unique_ptr<HttpServer>> HttpServer::CreateAsync(const HttpServerOptions& options,
+                                                              HttpServerAsyncHandler handler) {
+  return Start(std::unique_ptr<HttpServer>(new HttpServer(options, nullptr, std::move(handler))));
+}
+
+StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(std::unique_ptr<HttpServer> server) {
+  const HttpServerOptions& options = server->options_;
   const std::string where = options.address + ":" + std::to_string(options.port);
   if (options.port < 0 || options.port > 65535)
     return InvalidArgument(where + ": port must be in [0, 65535]");
@@ -310,36 +457,32 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions
   int port = family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port)
                                : ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
 
-  std::unique_ptr<HttpServer> server(new HttpServer(options, std::move(handler)));
   server->port_ = port;
   server->impl_->listen_fd = fd;
-  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC |
+                   MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
   if (family == AF_INET6) flags |= MHD_USE_IPv6;
   server->impl_->daemon = MHD_start_daemon(
-      flags, static_cast<uint16_t>(port), nullptr, nullptr, &Impl::Access, server.get(),
-      MHD_OPTION_LISTEN_SOCKET, static_cast<MHD_socket>(fd),
+      flags, 0, nullptr, nullptr, &Impl::Access, server.get(),
       MHD_OPTION_THREAD_POOL_SIZE, static_cast<unsigned>(options.num_threads),
       MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(options.connection_timeout_seconds),
       MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(options.max_connections),
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(64 * 1024),
-      MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
       MHD_OPTION_NOTIFY_COMPLETED, &Impl::Completed, server.get(), MHD_OPTION_END);
   if (server->impl_->daemon == nullptr) {
     close(fd);
     server->impl_->listen_fd = -1;
     return Internal(where + ": libmicrohttpd could not start the server");
   }
+  Impl* impl = server->impl_.get();
+  impl->accepting.store(true);
+  impl->acceptor = std::thread([impl] { impl->AcceptLoop(); });
   return server;
 }
 
 bool HttpServer::Drain(double timeout_seconds) {
   impl_->streams.StopAll();  // a follower's stream would otherwise keep its request open
-  if (impl_->daemon != nullptr && !impl_->quiesced) {
-    MHD_socket fd = MHD_quiesce_daemon(impl_->daemon);
-    if (fd != MHD_INVALID_SOCKET) close(fd);
-    impl_->listen_fd = -1;
-    impl_->quiesced = true;
-  }
+  impl_->CloseListener();
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::microseconds(static_cast<int64_t>(timeout_seconds * 1e6));
   while (active_requests_.load() > 0) {
@@ -351,12 +494,25 @@ bool HttpServer::Drain(double timeout_seconds) {
 
 void HttpServer::Stop() {
   if (impl_->daemon == nullptr) return;
-  impl_->streams.StopAll();  // libmicrohttpd must not be stopped with suspended connections
+  impl_->CloseListener();
+  // libmicrohttpd must not be stopped with suspended connections: streams end, and requests
+  // still waiting for a deferred answer get 503 (if the event loop gets to them) or are closed.
+  impl_->streams.StopAll();
+  {
+    std::lock_guard<std::mutex> lock(impl_->deferred->mu);
+    impl_->deferred->stopping = true;
+    for (Deferred* d : impl_->deferred->suspended) {
+      if (!d->answered) {
+        d->response = ErrorResponse(503, "the server is stopping");
+        d->answered = true;
+      }
+      d->suspended = false;
+      MHD_resume_connection(d->connection);
+    }
+    impl_->deferred->suspended.clear();
+  }
   MHD_stop_daemon(impl_->daemon);
   impl_->daemon = nullptr;
-  // A quiesced daemon handed its listening socket back (closed in Drain); otherwise
-  // MHD_stop_daemon closed it.
-  impl_->listen_fd = -1;
 }
 
 HttpServer::~HttpServer() { Stop(); }

@@ -5,6 +5,9 @@
 //
 // The handler runs on an event thread and must be thread-safe; it should be quick (model
 // predict is tens of microseconds) since the connections of that thread wait meanwhile.
+// A handler that has to wait (for a batch, say) is asynchronous instead (CreateAsync): it may
+// answer later, from any thread, through an HttpResponder; meanwhile its connection is set
+// aside (libmicrohttpd's suspend/resume) and the event thread serves the others.
 #pragma once
 
 #include <atomic>
@@ -49,6 +52,25 @@ struct HttpServerResponse {
 
 using HttpServerHandler = std::function<void(const HttpServerRequest& request, HttpServerResponse* response)>;
 
+// The answer to one request of an asynchronous handler, given now or later from any thread.
+// Copies share one answer: the first Respond is sent, later ones are ignored. When the last
+// copy goes without an answer the client gets 500. Answering after the client went away or
+// the server stopped is safe and sends nothing. Thread-safe.
+class HttpResponder {
+ public:
+  struct Slot;  // what the server shares with the copies (http_server.cc)
+  explicit HttpResponder(std::shared_ptr<Slot> slot) : slot_(std::move(slot)) {}
+
+  void Respond(HttpServerResponse response) const;
+
+ private:
+  std::shared_ptr<Slot> slot_;
+};
+
+// Called on an event thread with each complete request; answers through `responder`, before
+// returning (no cost beyond the synchronous handler's) or later.
+using HttpServerAsyncHandler = std::function<void(const HttpServerRequest& request, HttpResponder responder)>;
+
 struct HttpServerOptions {
   // The address to bind: an IPv4 or IPv6 literal. 127.0.0.1 unless the user asks otherwise.
   std::string address = "127.0.0.1";
@@ -69,25 +91,33 @@ class HttpServer {
   // Binds and starts serving. Errors name the address: "127.0.0.1:8501: Address in use".
   static StatusOr<std::unique_ptr<HttpServer>> Create(const HttpServerOptions& options,
                                                       HttpServerHandler handler);
+  // The same with a handler that may answer later (HttpResponder).
+  static StatusOr<std::unique_ptr<HttpServer>> CreateAsync(const HttpServerOptions& options,
+                                                           HttpServerAsyncHandler handler);
   ~HttpServer();  // Stop()
 
   // The bound port.
   int port() const { return port_; }
   // Stops accepting connections, then waits until no request is being handled or
-  // timeout_seconds passes (requests already read are answered). Returns true if drained.
+  // timeout_seconds passes (requests already read are answered, deferred ones included).
+  // Returns true if drained.
   bool Drain(double timeout_seconds);
-  // Closes every connection and stops the event threads. Idempotent.
+  // Closes every connection and stops the event threads. Requests still waiting for an
+  // asynchronous answer are answered 503 or closed. Idempotent.
   void Stop();
 
-  // Requests being read or handled right now (for drain and tests).
+  // Requests being read, handled or waiting for their deferred answer right now (for drain and
+  // tests).
   int64_t active_requests() const { return active_requests_.load(); }
 
  private:
   struct Impl;
-  HttpServer(HttpServerOptions options, HttpServerHandler handler);
+  HttpServer(HttpServerOptions options, HttpServerHandler handler, HttpServerAsyncHandler async_handler);
+  static StatusOr<std::unique_ptr<HttpServer>> Start(std::unique_ptr<HttpServer> server);
 
   HttpServerOptions options_;
-  HttpServerHandler handler_;
+  HttpServerHandler handler_;              // exactly one of these two is set
+  HttpServerAsyncHandler async_handler_;
   int port_ = 0;
   std::atomic<int64_t> active_requests_{0};
   std::unique_ptr<Impl> impl_;

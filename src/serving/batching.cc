@@ -8,15 +8,6 @@
 
 namespace loom::serving {
 
-struct BatchingServable::Task {
-  const float* inputs;
-  int64_t n;
-  float* scores;
-  Status status;
-  bool done = false;
-  std::condition_variable cv;
-};
-
 StatusOr<BatchingParameters> BatchingParametersFromJson(const Json& json, const std::string& source) {
   if (!json.is_object()) return InvalidArgument(source + ": must be a message of batching parameters");
   BatchingParameters p;
@@ -57,8 +48,9 @@ StatusOr<BatchingParameters> ReadBatchingParameters(const std::string& path) {
   return BatchingParametersFromJson(json, path);
 }
 
-BatchingServable::BatchingServable(std::shared_ptr<Servable> inner, const BatchingParameters& params)
-    : inner_(std::move(inner)), params_(params) {
+BatchingServable::BatchingServable(std::shared_ptr<Servable> inner, const BatchingParameters& params,
+                                   ServingMetrics* metrics)
+    : inner_(std::move(inner)), params_(params), metrics_(metrics) {
   int64_t threads = params_.num_batch_threads > 0
                         ? params_.num_batch_threads
                         : std::max<int64_t>(1, std::thread::hardware_concurrency());
@@ -74,67 +66,116 @@ BatchingServable::~BatchingServable() {
   for (auto& t : threads_) t.join();
 }
 
+void BatchingServable::Flush() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    flush_ = true;
+  }
+  work_cv_.notify_all();
+}
+
 Status BatchingServable::Predict(const float* inputs, int64_t n, float* scores) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool finished = false;
+  Status result;
+  PredictAsync(inputs, n, scores, [&](Status status) {
+    std::lock_guard<std::mutex> lock(mu);
+    result = std::move(status);
+    finished = true;
+    cv.notify_one();  // under the lock: the waiter cannot return (and destroy cv) before this
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return finished; });
+  return result;
+}
+
+void BatchingServable::PredictAsync(const float* inputs, int64_t n, float* scores,
+                                    std::function<void(Status)> done) {
   // A request as big as a batch gains nothing from waiting.
-  if (n >= params_.max_batch_size) return inner_->Predict(inputs, n, scores);
-  Task task{inputs, n, scores, OkStatus(), false, {}};
-  std::unique_lock<std::mutex> lock(mu_);
-  if (queued_examples_ + n > params_.max_enqueued_batches * params_.max_batch_size)
-    return Unavailable("The batch scheduling queue to which this task was submitted is full");
-  queue_.push_back(&task);
-  queued_examples_ += n;
-  work_cv_.notify_one();
-  task.cv.wait(lock, [&] { return task.done; });
-  return task.status;
+  if (n >= params_.max_batch_size) return done(inner_->Predict(inputs, n, scores));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (queued_examples_ + n <= params_.max_enqueued_batches * params_.max_batch_size) {
+      queue_.push_back(Task{inputs, n, scores, std::move(done)});
+      queued_examples_ += n;
+      if (metrics_ != nullptr) metrics_->AddQueuedExamples(n);
+      // The thread waiting for this batch to fill is woken only when it is full.
+      if (queue_.size() == 1 || queued_examples_ >= params_.max_batch_size) work_cv_.notify_one();
+      return;
+    }
+  }
+  done(Unavailable("The batch scheduling queue to which this task was submitted is full"));
 }
 
 void BatchingServable::BatchLoop() {
   const Signature& sig = inner_->signature();
   std::vector<float> inputs, scores;
-  std::vector<Task*> batch;
+  std::vector<Task> batch;
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stop_ and nothing left
     // Wait for the batch to fill, up to the timeout counted from now (its first request).
     auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(params_.batch_timeout_micros);
-    while (!stop_ && queued_examples_ < params_.max_batch_size && params_.batch_timeout_micros > 0) {
+    while (!stop_ && !flush_ && queued_examples_ < params_.max_batch_size && params_.batch_timeout_micros > 0) {
       if (work_cv_.wait_until(lock, deadline) == std::cv_status::timeout) break;
     }
     batch.clear();
     int64_t n = 0;
-    while (!queue_.empty() && (batch.empty() || n + queue_.front()->n <= params_.max_batch_size)) {
-      batch.push_back(queue_.front());
-      n += queue_.front()->n;
+    while (!queue_.empty() && (batch.empty() || n + queue_.front().n <= params_.max_batch_size)) {
+      n += queue_.front().n;
+      batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
+    if (batch.empty()) continue;  // another thread took them while this one waited
     queued_examples_ -= n;
     if (!queue_.empty()) work_cv_.notify_one();  // another thread takes the rest
     lock.unlock();
-    inputs.resize(static_cast<size_t>(n * sig.input_size));
-    scores.resize(static_cast<size_t>(n * sig.num_classes));
-    int64_t row = 0;
-    for (Task* t : batch) {
-      std::memcpy(inputs.data() + row * sig.input_size, t->inputs, sizeof(float) * t->n * sig.input_size);
-      row += t->n;
+    if (metrics_ != nullptr) {
+      metrics_->AddQueuedExamples(-n);
+      metrics_->RecordBatch(n);
     }
-    Status status = inner_->Predict(inputs.data(), n, scores.data());
+    Status status;
+    if (batch.size() == 1) {
+      status = inner_->Predict(batch[0].inputs, n, batch[0].scores);
+    } else {
+      inputs.resize(static_cast<size_t>(n * sig.input_size));
+      scores.resize(static_cast<size_t>(n * sig.num_classes));
+      int64_t row = 0;
+      for (const Task& t : batch) {
+        std::memcpy(inputs.data() + row * sig.input_size, t.inputs, sizeof(float) * t.n * sig.input_size);
+        row += t.n;
+      }
+      status = inner_->Predict(inputs.data(), n, scores.data());
+      row = 0;
+      for (const Task& t : batch) {
+        if (status.ok())
+          std::memcpy(t.scores, scores.data() + row * sig.num_classes, sizeof(float) * t.n * sig.num_classes);
+        row += t.n;
+      }
+    }
+    for (Task& t : batch) t.done(status);
+    batch.clear();  // the callbacks' captures go now, not at the next batch
     lock.lock();
-    row = 0;
-    for (Task* t : batch) {
-      if (status.ok())
-        std::memcpy(t->scores, scores.data() + row * sig.num_classes, sizeof(float) * t->n * sig.num_classes);
-      row += t->n;
-      t->status = status;
-      t->done = true;
-      t->cv.notify_one();
-    }
   }
 }
 
 StatusOr<std::shared_ptr<Servable>> BatchingLoader::Load(const std::string& path, int64_t version) {
   LOOM_ASSIGN_OR_RETURN(std::shared_ptr<Servable> inner, inner_->Load(path, version));
-  return std::shared_ptr<Servable>(std::make_shared<BatchingServable>(std::move(inner), params_));
+  auto servable = std::make_shared<BatchingServable>(std::move(inner), params_, metrics_);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (flush_) servable->Flush();
+  std::erase_if(loaded_, [](const std::weak_ptr<BatchingServable>& w) { return w.expired(); });
+  loaded_.push_back(servable);
+  return std::shared_ptr<Servable>(std::move(servable));
+}
+
+void BatchingLoader::Flush() {
+  std::lock_guard<std::mutex> lock(mu_);
+  flush_ = true;
+  for (const auto& w : loaded_)
+    if (auto s = w.lock()) s->Flush();
 }
 
 }  // namespace loom::serving

@@ -5,7 +5,9 @@
 // A batch is closed when it holds max_batch_size examples or batch_timeout_micros after its
 // first request, whichever comes first; num_batch_threads run batches in parallel. More than
 // max_enqueued_batches waiting batches make Predict return UNAVAILABLE ("queue is full"), as
-// TF Serving does. Thread-safe.
+// TF Serving does. PredictAsync queues without blocking the caller and finishes on the batch
+// thread, so an HTTP event thread can hand over hundreds of requests (rest_api.h); Predict
+// blocks until its batch ran. Thread-safe.
 #pragma once
 
 #include <condition_variable>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "core/json.h"
+#include "serving/metrics.h"
 #include "serving/servable.h"
 
 namespace loom::serving {
@@ -37,35 +40,60 @@ StatusOr<BatchingParameters> BatchingParametersFromJson(const Json& json, const 
 
 class BatchingServable : public Servable {
  public:
-  BatchingServable(std::shared_ptr<Servable> inner, const BatchingParameters& params);
+  // metrics (may be null, else must outlive this) gets each batch's size and the queue length.
+  BatchingServable(std::shared_ptr<Servable> inner, const BatchingParameters& params,
+                   ServingMetrics* metrics = nullptr);
   ~BatchingServable() override;  // finishes queued work, joins the batch threads
 
   const Signature& signature() const override { return inner_->signature(); }
+  // Blocks until the request's batch ran.
   Status Predict(const float* inputs, int64_t n, float* scores) override;
+  // Queues the request and returns; `done` runs on a batch thread once its batch ran (at once
+  // with UNAVAILABLE when the queue is full).
+  void PredictAsync(const float* inputs, int64_t n, float* scores,
+                    std::function<void(Status)> done) override;
+  // From now on batches run as soon as a batch thread is free, without waiting
+  // batch_timeout_micros for more requests: a draining server gets no more.
+  void Flush();
 
  private:
-  struct Task;
+  struct Task {
+    const float* inputs;
+    int64_t n;
+    float* scores;
+    std::function<void(Status)> done;
+  };
   void BatchLoop();
 
   std::shared_ptr<Servable> inner_;
   BatchingParameters params_;
+  ServingMetrics* metrics_;
   std::mutex mu_;
   std::condition_variable work_cv_;
-  std::deque<Task*> queue_;
+  std::deque<Task> queue_;
   int64_t queued_examples_ = 0;
+  bool flush_ = false;
   bool stop_ = false;
   std::vector<std::thread> threads_;
 };
 
-// Wraps every servable another loader makes in a BatchingServable.
+// Wraps every servable another loader makes in a BatchingServable. Thread-safe.
 class BatchingLoader : public ServableLoader {
  public:
-  BatchingLoader(ServableLoader* inner, BatchingParameters params) : inner_(inner), params_(params) {}
+  // REQUIRES: inner (and metrics, which may be null) outlive the loader and its servables.
+  BatchingLoader(ServableLoader* inner, BatchingParameters params, ServingMetrics* metrics = nullptr)
+      : inner_(inner), params_(params), metrics_(metrics) {}
   StatusOr<std::shared_ptr<Servable>> Load(const std::string& path, int64_t version) override;
+  // BatchingServable::Flush on every servable loaded, now and later (server drain).
+  void Flush();
 
  private:
   ServableLoader* inner_;
   BatchingParameters params_;
+  ServingMetrics* metrics_;
+  std::mutex mu_;
+  bool flush_ = false;
+  std::vector<std::weak_ptr<BatchingServable>> loaded_;
 };
 
 }  // namespace loom::serving

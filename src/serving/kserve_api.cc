@@ -2,6 +2,8 @@
 
 #include <charconv>
 #include <cmath>
+#include <memory>
+#include <optional>
 
 #include "core/json.h"
 #include "serving/rest_api.h"
@@ -48,79 +50,131 @@ Status Flatten(const Json& data, bool uint8, std::vector<float>* out, const std:
   return OkStatus();
 }
 
-void Infer(const ServableHandle& h, const std::string& body, net::HttpServerResponse* response) {
-  auto json = ParseJson(body, "request body");
-  if (!json.ok()) return SetError(json.status(), response);
-  const Signature& sig = h.servable->signature();
-  if (!json->is_object() || !json->contains("inputs") || !(*json)["inputs"].is_array())
-    return SetError(InvalidArgument("request body: \"inputs\" must be a list of tensors"), response);
-  const Json& inputs = (*json)["inputs"];
-  if (inputs.size() != 1)
-    return SetError(InvalidArgument("inputs: the model takes exactly one input, \"" + sig.input_name + "\""), response);
-  const Json& in = inputs[0];
-  const std::string field = "inputs[0]";
-  if (!in.is_object()) return SetError(InvalidArgument(field + ": must be an object"), response);
-  if (!in.contains("name") || !in["name"].is_string() || in["name"] != sig.input_name)
-    return SetError(InvalidArgument(field + ".name: must be \"" + sig.input_name + "\""), response);
-  std::string datatype = in.contains("datatype") && in["datatype"].is_string() ? in["datatype"].get<std::string>() : "";
-  if (datatype != "FP32" && datatype != "UINT8")
-    return SetError(InvalidArgument(field + ".datatype: \"" + datatype + "\" is not supported (FP32 or UINT8)"), response);
-  if (!in.contains("shape") || !in["shape"].is_array() || in["shape"].empty())
-    return SetError(InvalidArgument(field + ".shape: must be a non-empty list"), response);
-  int64_t total = 1;
-  for (const Json& d : in["shape"]) {
-    if (!d.is_number_integer() || d.get<int64_t>() < 1 || d.get<int64_t>() > (1 << 24))
-      return SetError(InvalidArgument(field + ".shape: " + in["shape"].dump() + " is not a shape"), response);
-    total *= d.get<int64_t>();
-    if (total > (int64_t{1} << 31)) return SetError(InvalidArgument(field + ".shape: too large"), response);
-  }
-  int64_t batch = in["shape"][0].get<int64_t>();
-  if (total != batch * sig.input_size)
-    return SetError(InvalidArgument(field + ".shape: " + in["shape"].dump() + " does not hold " +
-                                    std::to_string(sig.input_size) + " values per example"),
-                    response);
-  if (!in.contains("data")) return SetError(InvalidArgument(field + ".data: missing"), response);
+bool Answer(const Json& body, net::HttpServerResponse* response) {
+  SetJson(body, response);
+  return true;
+}
+
+bool AnswerError(const Status& status, net::HttpServerResponse* response) {
+  SetError(status, response);
+  return true;
+}
+
+// An infer request parsed, its scores to come.
+struct InferCall {
+  std::string model;
+  int64_t version = 0;
+  int64_t batch = 0;
+  std::optional<Json> id;
   std::vector<float> values;
-  values.reserve(static_cast<size_t>(total));
-  if (Status s = Flatten(in["data"], datatype == "UINT8", &values, field + ".data"); !s.ok())
-    return SetError(s, response);
-  if (static_cast<int64_t>(values.size()) != total)
-    return SetError(InvalidArgument(field + ".data: " + std::to_string(values.size()) +
-                                    " values for shape " + in["shape"].dump()),
-                    response);
-  std::vector<float> scores(static_cast<size_t>(batch * sig.num_classes));
-  if (Status s = h.servable->Predict(values.data(), batch, scores.data()); !s.ok())
-    return SetError(s, response);
+  std::vector<float> scores;
+};
+
+void WriteInferAnswer(const InferCall& call, const Signature& sig, net::HttpServerResponse* response) {
   Json classes = Json::array();
-  for (int64_t i = 0; i < batch; ++i) {
-    const float* row = scores.data() + i * sig.num_classes;
+  for (int64_t i = 0; i < call.batch; ++i) {
+    const float* row = call.scores.data() + i * sig.num_classes;
     classes.push_back(std::max_element(row, row + sig.num_classes) - row);
   }
-  Json out = {{"model_name", h.model}, {"model_version", std::to_string(h.version)}};
-  if (json->contains("id")) out["id"] = (*json)["id"];
+  Json out = {{"model_name", call.model}, {"model_version", std::to_string(call.version)}};
+  if (call.id) out["id"] = *call.id;
   out["outputs"] = Json::array({
-      {{"name", sig.scores_name}, {"datatype", "FP32"}, {"shape", {batch, sig.num_classes}}, {"data", scores}},
-      {{"name", sig.classes_name}, {"datatype", "INT64"}, {"shape", {batch}}, {"data", classes}},
+      {{"name", sig.scores_name}, {"datatype", "FP32"}, {"shape", {call.batch, sig.num_classes}}, {"data", call.scores}},
+      {{"name", sig.classes_name}, {"datatype", "INT64"}, {"shape", {call.batch}}, {"data", classes}},
   });
   SetJson(out, response);
 }
 
+// Parses the body into call->values; false with the error in *response.
+bool ParseInfer(const ServableHandle& h, const std::string& body, InferCall* call,
+                net::HttpServerResponse* response) {
+  auto fail = [&](const Status& s) {
+    SetError(s, response);
+    return false;
+  };
+  auto json = ParseJson(body, "request body");
+  if (!json.ok()) return fail(json.status());
+  const Signature& sig = h.servable->signature();
+  if (!json->is_object() || !json->contains("inputs") || !(*json)["inputs"].is_array())
+    return fail(InvalidArgument("request body: \"inputs\" must be a list of tensors"));
+  const Json& inputs = (*json)["inputs"];
+  if (inputs.size() != 1)
+    return fail(InvalidArgument("inputs: the model takes exactly one input, \"" + sig.input_name + "\""));
+  const Json& in = inputs[0];
+  const std::string field = "inputs[0]";
+  if (!in.is_object()) return fail(InvalidArgument(field + ": must be an object"));
+  if (!in.contains("name") || !in["name"].is_string() || in["name"] != sig.input_name)
+    return fail(InvalidArgument(field + ".name: must be \"" + sig.input_name + "\""));
+  std::string datatype = in.contains("datatype") && in["datatype"].is_string() ? in["datatype"].get<std::string>() : "";
+  if (datatype != "FP32" && datatype != "UINT8")
+    return fail(InvalidArgument(field + ".datatype: \"" + datatype + "\" is not supported (FP32 or UINT8)"));
+  if (!in.contains("shape") || !in["shape"].is_array() || in["shape"].empty())
+    return fail(InvalidArgument(field + ".shape: must be a non-empty list"));
+  int64_t total = 1;
+  for (const Json& d : in["shape"]) {
+    if (!d.is_number_integer() || d.get<int64_t>() < 1 || d.get<int64_t>() > (1 << 24))
+      return fail(InvalidArgument(field + ".shape: " + in["shape"].dump() + " is not a shape"));
+    total *= d.get<int64_t>();
+    if (total > (int64_t{1} << 31)) return fail(InvalidArgument(field + ".shape: too large"));
+  }
+  int64_t batch = in["shape"][0].get<int64_t>();
+  if (total != batch * sig.input_size)
+    return fail(InvalidArgument(field + ".shape: " + in["shape"].dump() + " does not hold " +
+                                std::to_string(sig.input_size) + " values per example"));
+  if (!in.contains("data")) return fail(InvalidArgument(field + ".data: missing"));
+  call->values.reserve(static_cast<size_t>(total));
+  if (Status s = Flatten(in["data"], datatype == "UINT8", &call->values, field + ".data"); !s.ok())
+    return fail(s);
+  if (static_cast<int64_t>(call->values.size()) != total)
+    return fail(InvalidArgument(field + ".data: " + std::to_string(call->values.size()) +
+                                " values for shape " + in["shape"].dump()));
+  call->model = h.model;
+  call->version = h.version;
+  call->batch = batch;
+  if (json->contains("id")) call->id = (*json)["id"];
+  call->scores.resize(static_cast<size_t>(batch * sig.num_classes));
+  return true;
+}
+
+// Runs an infer: answered in *response (returns true), or through *later from the batch thread
+// when given (returns false).
+bool Infer(const ServableHandle& h, const std::string& body, net::HttpServerResponse* response,
+           const HttpReply* later) {
+  auto call = std::make_shared<InferCall>();
+  if (!ParseInfer(h, body, call.get(), response)) return true;
+  const Signature& sig = h.servable->signature();
+  if (later == nullptr) {
+    Status s = h.servable->Predict(call->values.data(), call->batch, call->scores.data());
+    s.ok() ? WriteInferAnswer(*call, sig, response) : SetError(s, response);
+    return true;
+  }
+  // The servable outlives the callback (a batching servable finishes its queue before it goes),
+  // so `sig` may be used there.
+  h.servable->PredictAsync(call->values.data(), call->batch, call->scores.data(),
+                           [call, &sig, reply = *later](Status s) {
+                             net::HttpServerResponse r;
+                             s.ok() ? WriteInferAnswer(*call, sig, &r) : SetError(s, &r);
+                             reply(std::move(r));
+                           });
+  return false;
+}
+
 }  // namespace
 
-void HandleKServe(const ServableManager& manager, const net::HttpServerRequest& request,
-                  net::HttpServerResponse* response) {
+bool HandleKServe(const ServableManager& manager, const net::HttpServerRequest& request,
+                  net::HttpServerResponse* response, const HttpReply* later) {
   std::string_view path = request.path;
   const bool get = request.method == "GET" || request.method == "HEAD";
   const bool post = request.method == "POST";
   if ((path == "/v2" || path == "/v2/") && get)
-    return SetJson({{"name", "loom"}, {"version", "1"}, {"extensions", Json::array()}}, response);
-  if (path == "/v2/health/live" && get) return SetJson({{"live", true}}, response);
+    return Answer({{"name", "loom"}, {"version", "1"}, {"extensions", Json::array()}}, response);
+  if (path == "/v2/health/live" && get) return Answer({{"live", true}}, response);
   if (path == "/v2/health/ready" && get) {
     bool ready = !manager.ModelNames().empty();
     for (const std::string& m : manager.ModelNames())
       ready = ready && manager.Get(ServableRequest{m, std::nullopt, ""}).ok();
     response->status = ready ? 200 : 503;
-    return SetJson({{"ready", ready}}, response);
+    return Answer({{"ready", ready}}, response);
   }
   constexpr std::string_view kModels = "/v2/models/";
   if (path.substr(0, kModels.size()) == kModels) {
@@ -148,13 +202,13 @@ void HandleKServe(const ServableManager& manager, const net::HttpServerRequest& 
     if (ok) {
       if (action.empty() && get) {
         auto h = manager.Get(which);
-        if (!h.ok()) return SetError(h.status(), response);
+        if (!h.ok()) return AnswerError(h.status(), response);
         const Signature& sig = h->servable->signature();
         Json versions = Json::array();
         if (auto st = manager.GetStatus(which.model); st.ok())
           for (const VersionStatus& v : *st)
             if (v.state == VersionState::kAvailable) versions.push_back(std::to_string(v.version));
-        return SetJson({{"name", which.model},
+        return Answer({{"name", which.model},
                         {"versions", versions},
                         {"platform", "loom"},
                         {"inputs", Json::array({{{"name", sig.input_name}, {"datatype", "FP32"}, {"shape", Shape(-1, sig.input_shape)}}})},
@@ -164,17 +218,17 @@ void HandleKServe(const ServableManager& manager, const net::HttpServerRequest& 
       }
       if (action == "ready" && get) {
         auto h = manager.Get(which);
-        if (!h.ok()) return SetError(h.status(), response);
-        return SetJson({{"name", which.model}, {"ready", true}}, response);
+        if (!h.ok()) return AnswerError(h.status(), response);
+        return Answer({{"name", which.model}, {"ready", true}}, response);
       }
       if (action == "infer" && post) {
         auto h = manager.Get(which);
-        if (!h.ok()) return SetError(h.status(), response);
-        return Infer(*h, request.body, response);
+        if (!h.ok()) return AnswerError(h.status(), response);
+        return Infer(*h, request.body, response, later);
       }
     }
   }
-  SetError(NotFound("Malformed request: " + request.method + " " + request.path), response);
+  return AnswerError(NotFound("Malformed request: " + request.method + " " + request.path), response);
 }
 
 }  // namespace loom::serving

@@ -10,13 +10,20 @@
 // nlohmann::json (core/json.h): the v2 path is not the benchmarked one.
 #pragma once
 
+#include <functional>
+
 #include "net/http_server.h"
 #include "serving/manager.h"
 
 namespace loom::serving {
 
-// Handles a request whose path starts with "/v2"; answers 404 for unknown /v2 paths.
-void HandleKServe(const ServableManager& manager, const net::HttpServerRequest& request,
-                  net::HttpServerResponse* response);
+// Takes an answer given later (from a batch thread).
+using HttpReply = std::function<void(net::HttpServerResponse)>;
+
+// Handles a request whose path starts with "/v2"; answers 404 for unknown /v2 paths. Returns
+// true with the answer in *response; or, when `later` is given, may hand an infer to
+// Servable::PredictAsync and return false: *later gets the answer, maybe from another thread.
+bool HandleKServe(const ServableManager& manager, const net::HttpServerRequest& request,
+                  net::HttpServerResponse* response, const HttpReply* later = nullptr);
 
 }  // namespace loom::serving

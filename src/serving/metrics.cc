@@ -33,6 +33,14 @@ void ServingMetrics::Record(const std::string& model, const std::string& api,
   h.sum_us += static_cast<double>(latency_us);
 }
 
+void ServingMetrics::RecordBatch(int64_t examples) {
+  size_t b = 0;
+  while (b < kBatchSizeBuckets.size() && examples > kBatchSizeBuckets[b]) ++b;
+  batch_buckets_[b].fetch_add(1, std::memory_order_relaxed);
+  batched_examples_.fetch_add(examples, std::memory_order_relaxed);
+  batches_.fetch_add(1, std::memory_order_relaxed);
+}
+
 std::string ServingMetrics::PrometheusText() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out;
@@ -63,6 +71,23 @@ std::string ServingMetrics::PrometheusText() const {
     out += ":tensorflow:serving:request_latency_sum{" + labels + "} " + sum + "\n";
     out += ":tensorflow:serving:request_latency_count{" + labels + "} " + std::to_string(h.count) + "\n";
   }
+  if (!batching_.load()) return out;
+  out += "# HELP :loom:serving:batching:processed_batch_size Examples per batch run by "
+         "--enable_batching.\n";
+  out += "# TYPE :loom:serving:batching:processed_batch_size histogram\n";
+  int64_t cumulative = 0;
+  for (size_t b = 0; b < kBatchSizeBuckets.size(); ++b) {
+    cumulative += batch_buckets_[b].load();
+    out += ":loom:serving:batching:processed_batch_size_bucket{le=\"" +
+           std::to_string(kBatchSizeBuckets[b]) + "\"} " + std::to_string(cumulative) + "\n";
+  }
+  cumulative += batch_buckets_[kBatchSizeBuckets.size()].load();
+  out += ":loom:serving:batching:processed_batch_size_bucket{le=\"+Inf\"} " + std::to_string(cumulative) + "\n";
+  out += ":loom:serving:batching:processed_batch_size_sum " + std::to_string(batched_examples_.load()) + "\n";
+  out += ":loom:serving:batching:processed_batch_size_count " + std::to_string(cumulative) + "\n";
+  out += "# HELP :loom:serving:batching:queued_examples Examples waiting for a batch.\n";
+  out += "# TYPE :loom:serving:batching:queued_examples gauge\n";
+  out += ":loom:serving:batching:queued_examples " + std::to_string(queued_examples_.load()) + "\n";
   return out;
 }
 

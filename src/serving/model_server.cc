@@ -28,12 +28,18 @@ StatusOr<std::unique_ptr<ModelServer>> ModelServer::BuildAndStart(const ModelSer
   servable_options.num_instances = options.num_model_instances;
   server->loader_ = std::make_unique<LoomServableLoader>(servable_options);
   ServableLoader* loader = server->loader_.get();
+  if (!options.metrics_path.empty()) {
+    if (options.metrics_path[0] != '/')
+      return InvalidArgument("metrics path \"" + options.metrics_path + "\": must start with /");
+    server->metrics_ = std::make_unique<ServingMetrics>();
+  }
   if (options.enable_batching) {
     BatchingParameters params;
     if (!options.batching_parameters_file.empty()) {
       LOOM_ASSIGN_OR_RETURN(params, ReadBatchingParameters(options.batching_parameters_file));
     }
-    server->batching_loader_ = std::make_unique<BatchingLoader>(loader, params);
+    if (server->metrics_) server->metrics_->EnableBatching();
+    server->batching_loader_ = std::make_unique<BatchingLoader>(loader, params, server->metrics_.get());
     loader = server->batching_loader_.get();
   } else if (!options.batching_parameters_file.empty()) {
     return InvalidArgument("--batching_parameters_file: needs --enable_batching");
@@ -55,11 +61,6 @@ StatusOr<std::unique_ptr<ModelServer>> ModelServer::BuildAndStart(const ModelSer
                           manager->SetAspiredVersions(name, std::move(v));
                         }));
   server->source_->Start();
-  if (!options.metrics_path.empty()) {
-    if (options.metrics_path[0] != '/')
-      return InvalidArgument("metrics path \"" + options.metrics_path + "\": must start with /");
-    server->metrics_ = std::make_unique<ServingMetrics>();
-  }
   server->rest_ = std::make_unique<RestApi>(server->manager_.get(), server->metrics_.get(),
                                             options.metrics_path);
   net::HttpServerOptions http_options;
@@ -71,8 +72,12 @@ StatusOr<std::unique_ptr<ModelServer>> ModelServer::BuildAndStart(const ModelSer
   http_options.max_body_bytes = options.max_body_bytes;
   http_options.connection_timeout_seconds = options.connection_timeout_seconds;
   RestApi* rest = server->rest_.get();
-  auto http = net::HttpServer::Create(
-      http_options, [rest](const net::HttpServerRequest& req, net::HttpServerResponse* res) { rest->Handle(req, res); });
+  // Asynchronous: with batching on, a predict waits for its batch without holding an event
+  // thread (without batching every answer is given before the handler returns).
+  auto http = net::HttpServer::CreateAsync(
+      http_options, [rest](const net::HttpServerRequest& req, net::HttpResponder responder) {
+        rest->HandleAsync(req, std::move(responder));
+      });
   if (!http.ok()) return http.status().WithPrefix("--rest_api_address/--rest_api_port");
   server->http_ = std::move(*http);
   return server;
@@ -96,11 +101,19 @@ StatusOr<std::string> ParseMonitoringConfig(const std::string& text, const std::
 
 bool ModelServer::Shutdown(double timeout_seconds) {
   if (source_) source_->Stop();
+  // Queued predicts run now rather than wait for batches that will not fill any more.
+  if (batching_loader_) batching_loader_->Flush();
   bool drained = http_ ? http_->Drain(timeout_seconds) : true;
   if (http_) http_->Stop();
   return drained;
 }
 
-ModelServer::~ModelServer() { Shutdown(0); }
+ModelServer::~ModelServer() {
+  Shutdown(0);
+  // The servables go first: a batching one finishes its queue, whose answers are counted in
+  // metrics_ (RestApi::HandleAsync).
+  source_.reset();
+  manager_.reset();
+}
 
 }  // namespace loom::serving

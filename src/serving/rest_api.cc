@@ -85,65 +85,89 @@ bool KnownSignature(const std::string& name) {
 
 }  // namespace
 
-void RestApi::Handle(const net::HttpServerRequest& request, net::HttpServerResponse* response) const {
-  if (metrics_ == nullptr) return Route(request, response);
-  auto start = std::chrono::steady_clock::now();
-  Route(request, response);
-  int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
-                   std::chrono::steady_clock::now() - start).count();
-  RecordRequest(request, response->status, us);
+namespace {
+
+int64_t MicrosSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
-void RestApi::RecordRequest(const net::HttpServerRequest& request, int status,
-                            int64_t latency_us) const {
-  std::string_view path = request.path;
-  std::string_view model;
-  std::string api;
+// TF Serving's status names for the HTTP codes the API answers.
+const char* StatusName(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "INVALID_ARGUMENT";
+    case 404: return "NOT_FOUND";
+    case 501: return "UNIMPLEMENTED";
+    case 503: return "UNAVAILABLE";
+    default: return status >= 500 ? "INTERNAL" : "UNKNOWN";
+  }
+}
+
+}  // namespace
+
+void RestApi::Handle(const net::HttpServerRequest& request, net::HttpServerResponse* response) const {
+  auto start = std::chrono::steady_clock::now();
+  Route(request, response, nullptr);
+  std::string model, api;
+  if (metrics_ != nullptr && MetricLabels(request.path, &model, &api))
+    metrics_->Record(model, api, StatusName(response->status), MicrosSince(start));
+}
+
+void RestApi::HandleAsync(const net::HttpServerRequest& request, net::HttpResponder responder) const {
+  auto start = std::chrono::steady_clock::now();
+  std::string model, api;
+  ServingMetrics* metrics = metrics_ != nullptr && MetricLabels(request.path, &model, &api) ? metrics_ : nullptr;
+  // Runs on the batch thread for a batched predict: it holds no pointer to this RestApi or the
+  // manager, only metrics (which outlive the servables' queues).
+  HttpReply reply = [responder = std::move(responder), metrics, model = std::move(model),
+                     api = std::move(api), start](net::HttpServerResponse response) {
+    if (metrics != nullptr) metrics->Record(model, api, StatusName(response.status), MicrosSince(start));
+    responder.Respond(std::move(response));
+  };
+  net::HttpServerResponse response;
+  if (Route(request, &response, &reply)) reply(std::move(response));
+}
+
+bool RestApi::MetricLabels(std::string_view path, std::string* model, std::string* api) const {
+  std::string_view name;
   auto ends_with = [&](std::string_view s) {
     return path.size() >= s.size() && path.substr(path.size() - s.size()) == s;
   };
   if (path.rfind("/v1/models/", 0) == 0 && ends_with(":predict")) {
-    api = "predict";
-    model = path.substr(11);
-    model = model.substr(0, std::min(model.find('/'), model.find(':')));
+    *api = "predict";
+    name = path.substr(11);
+    name = name.substr(0, std::min(name.find('/'), name.find(':')));
   } else if (path.rfind("/v2/models/", 0) == 0 && ends_with("/infer")) {
-    api = "infer";
-    model = path.substr(11);
-    model = model.substr(0, model.find('/'));
+    *api = "infer";
+    name = path.substr(11);
+    name = name.substr(0, name.find('/'));
   } else {
-    return;
+    return false;
   }
   // Only names the server knows become label values (no unbounded label sets from clients).
-  std::string name;
+  model->clear();
   for (const std::string& m : manager_->ModelNames())
-    if (m == model) name = m;
-  const char* code = "UNKNOWN";
-  switch (status) {
-    case 200: code = "OK"; break;
-    case 400: code = "INVALID_ARGUMENT"; break;
-    case 404: code = "NOT_FOUND"; break;
-    case 501: code = "UNIMPLEMENTED"; break;
-    case 503: code = "UNAVAILABLE"; break;
-    default: code = status >= 500 ? "INTERNAL" : "UNKNOWN"; break;
-  }
-  metrics_->Record(name, api, code, latency_us);
+    if (m == name) *model = m;
+  return true;
 }
 
-void RestApi::Route(const net::HttpServerRequest& request, net::HttpServerResponse* response) const {
+bool RestApi::Route(const net::HttpServerRequest& request, net::HttpServerResponse* response,
+                    const HttpReply* later) const {
   std::string_view path = request.path;
   if (!metrics_path_.empty() && metrics_ != nullptr && path == metrics_path_ &&
       (request.method == "GET" || request.method == "HEAD")) {
     response->content_type = "text/plain; version=0.0.4";
     response->body = metrics_->PrometheusText();
-    return;
+    return true;
   }
   const bool get = request.method == "GET" || request.method == "HEAD";
   const bool post = request.method == "POST";
-  if (path == "/v2" || path.substr(0, 4) == "/v2/") return HandleKServe(*manager_, request, response);
+  if (path == "/v2" || path.substr(0, 4) == "/v2/") return HandleKServe(*manager_, request, response, later);
   constexpr std::string_view kPrefix = "/v1/models/";
   if (path.substr(0, kPrefix.size()) != kPrefix) {
     SetError(NotFound("Malformed request: " + request.method + " " + request.path), response);
-    return;
+    return true;
   }
   std::string_view rest = path.substr(kPrefix.size());
   // Verb: ":predict" at the end of the path.
@@ -179,17 +203,15 @@ void RestApi::Route(const net::HttpServerRequest& request, net::HttpServerRespon
   }
   if (ok && verb.empty() && get) {
     metadata ? Metadata(which, response) : ModelStatus(which, response);
-    return;
+    return true;
   }
-  if (ok && verb == "predict" && post) {
-    Predict(which, request.body, response);
-    return;
-  }
+  if (ok && verb == "predict" && post) return Predict(which, request.body, response, later);
   if (ok && (verb == "classify" || verb == "regress") && post) {
     SetError(Unimplemented("The model's signature is predict-only; use :predict"), response);
-    return;
+    return true;
   }
   SetError(NotFound("Malformed request: " + request.method + " " + request.path), response);
+  return true;
 }
 
 void RestApi::ModelStatus(const ServableRequest& which, net::HttpServerResponse* response) const {
@@ -228,21 +250,18 @@ void RestApi::Metadata(const ServableRequest& which, net::HttpServerResponse* re
   response->body = body.dump(1);
 }
 
-void RestApi::Predict(const ServableRequest& which, const std::string& body,
-                      net::HttpServerResponse* response) const {
-  auto h = manager_->Get(which);
-  if (!h.ok()) return SetError(h.status(), response);
-  const Signature& sig = h->servable->signature();
-  auto req = ParsePredictRequest(body, sig);
-  if (!req.ok()) return SetError(req.status(), response);
-  if (!KnownSignature(req->signature_name))
-    return SetError(InvalidArgument("Serving signature name: \"" + req->signature_name +
-                                    "\" not found in signature def"),
-                    response);
-  const int64_t n = req->num_examples, k = sig.num_classes;
-  std::vector<float> scores(static_cast<size_t>(n * k));
-  if (Status s = h->servable->Predict(req->values.data(), n, scores.data()); !s.ok())
-    return SetError(s, response);
+namespace {
+
+// A predict request parsed, its scores to come.
+struct PredictCall {
+  PredictRequest request;
+  std::vector<float> scores;
+};
+
+// TF Serving's answer: {"predictions": [...]} for rows, {"outputs": {...}} for columns.
+void WritePredictions(const PredictCall& call, const Signature& sig, std::string* body) {
+  const int64_t n = call.request.num_examples, k = sig.num_classes;
+  const std::vector<float>& scores = call.scores;
   std::vector<int64_t> classes(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     int64_t best = 0;
@@ -250,7 +269,7 @@ void RestApi::Predict(const ServableRequest& which, const std::string& body,
       if (scores[i * k + j] > scores[i * k + best]) best = j;
     classes[i] = best;
   }
-  std::string& out = response->body;
+  std::string& out = *body;
   out.reserve(static_cast<size_t>(n * (k * 14 + 32)) + 64);
   auto append_scores = [&](int64_t i) {
     out += '[';
@@ -260,7 +279,7 @@ void RestApi::Predict(const ServableRequest& which, const std::string& body,
     }
     out += ']';
   };
-  if (!req->columnar) {
+  if (!call.request.columnar) {
     out = "{\"predictions\": [";
     for (int64_t i = 0; i < n; ++i) {
       if (i) out += ", ";
@@ -282,6 +301,47 @@ void RestApi::Predict(const ServableRequest& which, const std::string& body,
     }
     out += "]}}";
   }
+}
+
+}  // namespace
+
+bool RestApi::Predict(const ServableRequest& which, const std::string& body,
+                      net::HttpServerResponse* response, const HttpReply* later) const {
+  auto h = manager_->Get(which);
+  if (!h.ok()) {
+    SetError(h.status(), response);
+    return true;
+  }
+  const Signature& sig = h->servable->signature();
+  auto req = ParsePredictRequest(body, sig);
+  if (!req.ok()) {
+    SetError(req.status(), response);
+    return true;
+  }
+  if (!KnownSignature(req->signature_name)) {
+    SetError(InvalidArgument("Serving signature name: \"" + req->signature_name +
+                             "\" not found in signature def"),
+             response);
+    return true;
+  }
+  auto call = std::make_shared<PredictCall>();
+  call->request = std::move(*req);
+  const int64_t n = call->request.num_examples;
+  call->scores.resize(static_cast<size_t>(n * sig.num_classes));
+  if (later == nullptr) {
+    Status s = h->servable->Predict(call->request.values.data(), n, call->scores.data());
+    s.ok() ? WritePredictions(*call, sig, &response->body) : SetError(s, response);
+    return true;
+  }
+  // The servable outlives the callback (a batching servable finishes its queue before it goes),
+  // so `sig` may be used there; the handle need not be held.
+  h->servable->PredictAsync(call->request.values.data(), n, call->scores.data(),
+                            [call, &sig, reply = *later](Status s) {
+                              net::HttpServerResponse r;
+                              s.ok() ? WritePredictions(*call, sig, &r.body) : SetError(s, &r);
+                              reply(std::move(r));
+                            });
+  return false;
 }
 
 }  // namespace loom::serving

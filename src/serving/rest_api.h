@@ -5,12 +5,17 @@
 //   /v2/...                                                   KServe v2 (kserve_api.h)
 //   GET  <metrics_path> (/monitoring/prometheus/metrics)      Prometheus text (metrics.h)
 // Errors are {"error": "..."} with TF Serving's HTTP code for the status (HttpStatusFor).
-// Thread-safe: Handle runs on every HTTP event thread at once.
+// Thread-safe: Handle runs on every HTTP event thread at once. HandleAsync is the same for
+// HttpServer::CreateAsync: a predict or infer is handed to Servable::PredictAsync, so with
+// batching on the event thread goes on to other connections while the request waits for its
+// batch, and the batch thread sends the answer.
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "net/http_server.h"
+#include "serving/kserve_api.h"
 #include "serving/manager.h"
 #include "serving/metrics.h"
 
@@ -24,17 +29,25 @@ class RestApi {
   explicit RestApi(const ServableManager* manager, ServingMetrics* metrics = nullptr,
                    std::string metrics_path = "")
       : manager_(manager), metrics_(metrics), metrics_path_(std::move(metrics_path)) {}
+  // Answers before returning (a batched predict waits for its batch in the calling thread).
   void Handle(const net::HttpServerRequest& request, net::HttpServerResponse* response) const;
+  // Answers through `responder`, a batched predict or infer later from its batch thread.
+  // REQUIRES: the servables finish their queued PredictAsync calls before metrics go.
+  void HandleAsync(const net::HttpServerRequest& request, net::HttpResponder responder) const;
 
  private:
-  void Route(const net::HttpServerRequest& request, net::HttpServerResponse* response) const;
+  // Answers in *response and returns true; or, given `later`, may hand a predict or infer to
+  // PredictAsync and return false (then *later gets the answer).
+  bool Route(const net::HttpServerRequest& request, net::HttpServerResponse* response,
+             const HttpReply* later) const;
   void ModelStatus(const ServableRequest& which, net::HttpServerResponse* response) const;
   void Metadata(const ServableRequest& which, net::HttpServerResponse* response) const;
-  void Predict(const ServableRequest& which, const std::string& body,
-               net::HttpServerResponse* response) const;
+  bool Predict(const ServableRequest& which, const std::string& body,
+               net::HttpServerResponse* response, const HttpReply* later) const;
 
-  // Counts a predict/infer request in metrics_ (model "" when the server does not know it).
-  void RecordRequest(const net::HttpServerRequest& request, int status, int64_t latency_us) const;
+  // The labels a predict/infer request is counted under in metrics_: model ("" when the
+  // server does not know it) and api; false for other requests (not counted).
+  bool MetricLabels(std::string_view path, std::string* model, std::string* api) const;
 
   const ServableManager* manager_;
   ServingMetrics* metrics_;

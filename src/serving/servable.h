@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,13 @@ class Servable {
   virtual const Signature& signature() const = 0;
   // scores[n * num_classes] for inputs[n * input_size].
   virtual Status Predict(const float* inputs, int64_t n, float* scores) = 0;
+  // The same, finished by calling done(status) exactly once, maybe later from another thread
+  // (a batching servable runs it with the batch); inputs and scores must stay valid until then.
+  // By default it runs Predict and calls done before returning.
+  virtual void PredictAsync(const float* inputs, int64_t n, float* scores,
+                            std::function<void(Status)> done) {
+    done(Predict(inputs, n, scores));
+  }
 };
 
 class ServableLoader {

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "core/file.h"
@@ -72,6 +75,98 @@ TEST(BatchingTest, ZeroTimeoutRunsWhatIsQueued) {
   ASSERT_TRUE(batching.Predict(in, 1, out).ok());
   EXPECT_EQ(out[0], 3.0f);
   EXPECT_EQ(out[1], 1.0f);
+}
+
+// Counts the answers PredictAsync gives and lets the test wait for them.
+class Answers {
+ public:
+  std::function<void(Status)> Callback() {
+    return [this](Status s) {
+      std::lock_guard<std::mutex> lock(mu_);
+      statuses_.push_back(std::move(s));
+      cv_.notify_all();
+    };
+  }
+  std::vector<Status> WaitFor(size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return statuses_.size() >= n; });
+    return statuses_;
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return statuses_.size();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Status> statuses_;
+};
+
+TEST(BatchingTest, PredictAsyncQueuesWithoutBlockingTheCaller) {
+  auto inner = std::make_shared<RecordingServable>();
+  BatchingParameters params;
+  params.max_batch_size = 8;
+  params.batch_timeout_micros = 600'000'000;  // only a full batch closes it
+  params.num_batch_threads = 1;
+  ServingMetrics metrics;
+  metrics.EnableBatching();
+  BatchingServable batching(inner, params, &metrics);
+  Answers answers;
+  std::vector<std::array<float, 2>> in(16), out(16);
+  // One thread hands over 15 requests: a blocking call would never get past the first.
+  for (int c = 0; c < 15; ++c) {
+    in[c] = {static_cast<float>(c), 100.0f};
+    batching.PredictAsync(in[c].data(), 1, out[c].data(), answers.Callback());
+  }
+  answers.WaitFor(8);  // the first batch filled and ran; 7 wait for the next
+  EXPECT_NE(metrics.PrometheusText().find(":loom:serving:batching:queued_examples 7\n"), std::string::npos)
+      << metrics.PrometheusText();
+  EXPECT_EQ(answers.count(), 8u);
+  in[15] = {15.0f, 100.0f};
+  batching.PredictAsync(in[15].data(), 1, out[15].data(), answers.Callback());
+  for (const Status& s : answers.WaitFor(16)) EXPECT_TRUE(s.ok());
+  EXPECT_EQ(inner->calls.load(), 2);
+  for (int c = 0; c < 16; ++c) {
+    EXPECT_EQ(out[c][0], c + 100.0f);
+    EXPECT_EQ(out[c][1], 8.0f);  // computed in a batch of 8
+  }
+  std::string text = metrics.PrometheusText();
+  EXPECT_NE(text.find(":loom:serving:batching:processed_batch_size_bucket{le=\"4\"} 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(":loom:serving:batching:processed_batch_size_bucket{le=\"8\"} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(":loom:serving:batching:processed_batch_size_sum 16\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(":loom:serving:batching:processed_batch_size_count 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(":loom:serving:batching:queued_examples 0\n"), std::string::npos) << text;
+}
+
+TEST(BatchingTest, FlushRunsPartialBatchesAndAFullQueueIsUnavailable) {
+  auto inner = std::make_shared<RecordingServable>();
+  BatchingParameters params;
+  params.max_batch_size = 4;
+  params.batch_timeout_micros = 600'000'000;
+  params.max_enqueued_batches = 1;
+  params.num_batch_threads = 1;
+  BatchingServable batching(inner, params);
+  Answers queued, refused;
+  float in[6] = {1, 2, 3, 4, 5, 6}, out[6];
+  batching.PredictAsync(in, 1, out, queued.Callback());
+  batching.PredictAsync(in + 2, 1, out + 2, queued.Callback());
+  // 2 queued + 3 more exceed max_enqueued_batches * max_batch_size = 4: refused at once.
+  float big_in[6] = {}, big_out[6];
+  batching.PredictAsync(big_in, 3, big_out, refused.Callback());
+  auto r = refused.WaitFor(1);
+  EXPECT_EQ(r[0].code(), StatusCode::kUnavailable);
+  EXPECT_EQ(queued.count(), 0u);
+  batching.Flush();  // the half-full batch runs without waiting out its timeout
+  for (const Status& s : queued.WaitFor(2)) EXPECT_TRUE(s.ok());
+  EXPECT_EQ(out[0], 3.0f);
+  EXPECT_EQ(out[2], 7.0f);
+  EXPECT_EQ(out[1], 2.0f);  // one batch of 2
+  // After Flush a lone request runs at once too.
+  Answers later;
+  batching.PredictAsync(in + 4, 1, out + 4, later.Callback());
+  EXPECT_TRUE(later.WaitFor(1)[0].ok());
+  EXPECT_EQ(out[4], 11.0f);
 }
 
 TEST(BatchingTest, ParametersFileInTfServingTextFormat) {

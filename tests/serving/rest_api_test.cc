@@ -6,6 +6,7 @@
 #include <cmath>
 #include <thread>
 
+#include "core/file.h"
 #include "core/json.h"
 #include "serving/model_server.h"
 #include "test_util/bundles.h"
@@ -57,6 +58,11 @@ class RestApiTest : public ::testing::Test {
     options.max_body_bytes = 16u << 20;
     options.connection_timeout_seconds = 1;
     options.metrics_path = metrics_path_;
+    options.enable_batching = !batching_parameters_.empty();
+    if (options.enable_batching) {
+      options.batching_parameters_file = dir_.Join("batching.config");
+      ASSERT_TRUE(WriteFileAtomic(options.batching_parameters_file, batching_parameters_).ok());
+    }
     auto server = ModelServer::BuildAndStart(options);
     ASSERT_TRUE(server.ok()) << server.status().message();
     server_ = std::move(*server);
@@ -76,7 +82,15 @@ class RestApiTest : public ::testing::Test {
   std::unique_ptr<ModelServer> server_;
   int port_ = 0;
   std::string metrics_path_;
+  std::string batching_parameters_;  // TF Serving's text format; empty: no batching
 };
+
+// The value of a metric line "<name> <value>" in Prometheus text, or -1.
+int64_t MetricValue(const std::string& text, const std::string& name) {
+  size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stoll(text.substr(at + name.size() + 2));
+}
 
 TEST_F(RestApiTest, StatusMetadataAndPredictAsTfServing) {
   std::string v1 = testing::WriteTestBundle(base_, 1, 7);
@@ -340,6 +354,62 @@ TEST_F(RestApiTest, ModelConfigFileServesSeveralModelsWithLabels) {
   EXPECT_EQ(st["model_version_status"][0]["version"], "1");
   EXPECT_EQ(ParseBody(Request(port_, "GET", "/v1/models/a"))["model_version_status"].size(), 2u);
   EXPECT_EQ(Request(port_, "POST", "/v1/models/b/labels/stable:predict", body).status, 400);
+}
+
+// --enable_batching over HTTP: 64 clients at once (more than the 2 event threads could hold if
+// a request blocked its thread), one of them gone before its answer; each answer is the
+// unbatched one, and the batches were full. A batch closes only when full (its timeout is 10
+// minutes), so what is asserted does not depend on timing.
+TEST_F(RestApiTest, BatchingFormsFullBatchesAndAnswersEachRequestItsOwn) {
+  std::string v1 = testing::WriteTestBundle(base_, 1, 7);
+  metrics_path_ = kDefaultMetricsPath;
+  batching_parameters_ =
+      "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 600000000 }\n"
+      "num_batch_threads { value: 1 }\n";
+  Start();
+  auto metrics = [&] { return Request(port_, "GET", kDefaultMetricsPath).body; };
+  // A client that goes away while its request waits for the batch.
+  int gone = ConnectLocal(port_);
+  ASSERT_TRUE(SendAll(gone, RequestText("POST", "/v1/models/mnist:predict",
+                                        "{\"instances\": [" + ImageJson(TestImage(99)) + "]}")));
+  while (MetricValue(metrics(), ":loom:serving:batching:queued_examples") != 1) std::this_thread::yield();
+  close(gone);
+
+  constexpr int kClients = 63;  // with the one gone: 64, eight full batches
+  std::vector<testing::RawResponse> answers(kClients);
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      std::vector<float> image = TestImage(c);
+      answers[c] = c % 4 == 3
+                       ? Request(port_, "POST", "/v2/models/mnist/infer",
+                                 "{\"inputs\": [{\"name\": \"images\", \"datatype\": \"FP32\", "
+                                 "\"shape\": [1, 784], \"data\": " + ImageJson(image) + "}]}")
+                       : Predict("{\"instances\": [" + ImageJson(image) + "]}");
+    });
+  }
+  for (auto& t : clients) t.join();
+  for (int c = 0; c < kClients; ++c) {
+    ASSERT_EQ(answers[c].status, 200) << answers[c].body;
+    std::vector<float> direct = testing::DirectScores(v1, TestImage(c));
+    int best = static_cast<int>(std::max_element(direct.begin(), direct.end()) - direct.begin());
+    Json body = ParseBody(answers[c]);
+    Json scores = c % 4 == 3 ? body["outputs"][0]["data"] : body["predictions"][0]["scores"];
+    Json cls = c % 4 == 3 ? body["outputs"][1]["data"][0] : body["predictions"][0]["classes"];
+    ASSERT_EQ(scores.size(), 10u) << body.dump();
+    for (int j = 0; j < 10; ++j) EXPECT_NEAR(scores[j].get<float>(), direct[j], 1e-6) << c;
+    EXPECT_EQ(cls, best) << c;
+  }
+  std::string text = metrics();
+  EXPECT_EQ(MetricValue(text, ":loom:serving:batching:processed_batch_size_count"), 8) << text;
+  EXPECT_EQ(MetricValue(text, ":loom:serving:batching:processed_batch_size_sum"), 64) << text;
+  EXPECT_EQ(MetricValue(text, ":loom:serving:batching:processed_batch_size_bucket{le=\"4\"}"), 0) << text;
+  EXPECT_EQ(MetricValue(text, ":loom:serving:batching:queued_examples"), 0) << text;
+  // The gone client's request was run with its batch, and nothing of it is left behind.
+  EXPECT_EQ(MetricValue(text, ":tensorflow:serving:request_count{model_name=\"mnist\",API=\"predict\","
+                              "entrypoint=\"REST\",status=\"OK\"}"),
+            kClients - kClients / 4 + 1) << text;
+  EXPECT_TRUE(server_->Shutdown(60));
 }
 
 TEST_F(RestApiTest, HotSwapAndCorruptVersion) {

@@ -108,6 +108,58 @@ TEST(ServeCliTest, HotSwapUnderLoadThenSigtermDrains) {
   EXPECT_NE(result.out.find("Drained"), std::string::npos) << result.out;
 }
 
+// SIGTERM while predicts wait for a batch that would not fill for 10 minutes: the drain runs
+// them at once, every client gets its own right answer, and the server exits 0.
+TEST(ServeCliTest, SigtermAnswersRequestsWaitingForABatchThenExits) {
+  ScratchDir dir;
+  std::string base = dir.Join("models/mnist");
+  std::string v1 = testing::WriteTestBundle(base, 1, 7);
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("batching.config"),
+                              "max_batch_size { value: 64 }\nbatch_timeout_micros { value: 600000000 }\n"
+                              "num_batch_threads { value: 1 }\n")
+                  .ok());
+  Process server({loom::testing::LoomBinary(), "serve", "--rest_api_port=0", "--model_name=mnist",
+                  "--model_base_path=" + base, "--file_system_poll_wait_seconds=0", "--enable_batching",
+                  "--batching_parameters_file=" + dir.Join("batching.config"), "--metrics"},
+                 dir.path());
+  int port = WaitForPort(server);
+  ASSERT_GT(port, 0) << server.Wait().err;
+  constexpr int kClients = 5;
+  std::vector<testing::RawResponse> answers(kClients);
+  std::vector<std::vector<float>> images(kClients, std::vector<float>(784));
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    for (int i = 0; i < 784; ++i) images[c][i] = static_cast<float>((i * (c + 3)) % 17) / 16.0f;
+    std::string body = "{\"instances\": [[";
+    for (int i = 0; i < 784; ++i) body += (i ? "," : "") + std::to_string(images[c][i]);
+    body += "]]}";
+    clients.emplace_back([&answers, c, port, body] {
+      answers[c] = testing::Request(port, "POST", "/v1/models/mnist:predict", body);
+    });
+  }
+  // All five wait in the batch queue.
+  std::string metrics;
+  for (int i = 0; i < 6000; ++i) {
+    metrics = testing::Request(port, "GET", "/monitoring/prometheus/metrics").body;
+    if (metrics.find(":loom:serving:batching:queued_examples 5\n") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_NE(metrics.find(":loom:serving:batching:queued_examples 5\n"), std::string::npos) << metrics;
+  server.Signal(SIGTERM);
+  for (auto& t : clients) t.join();
+  auto result = server.Wait();
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("Drained, exiting"), std::string::npos) << result.out;
+  for (int c = 0; c < kClients; ++c) {
+    ASSERT_EQ(answers[c].status, 200) << answers[c].body;
+    auto body = ParseJson(answers[c].body, "answer");
+    ASSERT_TRUE(body.ok()) << answers[c].body;
+    std::vector<float> direct = testing::DirectScores(v1, images[c]);
+    for (int j = 0; j < 10; ++j)
+      EXPECT_NEAR((*body)["predictions"][0]["scores"][j].get<float>(), direct[j], 1e-6) << c;
+  }
+}
+
 // The acceptance check of the mnist client: over the 10,000 test images, through the server,
 // the error rate is exactly 1 - `loom eval`'s accuracy.
 TEST(ServeCliTest, PredictErrorRateEqualsEvalAccuracy) {
