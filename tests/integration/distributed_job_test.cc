@@ -172,6 +172,16 @@ TEST_P(DistributedJobFaultTest, KilledReplicaIsRestarted) {
     EXPECT_NE(chief.out.find("ps 0 was restarted: restoring its shard from " + train_dir), std::string::npos)
         << chief.out;
   }
+  // The replicas are on 127.0.0.1: steps went through shared memory (ps_shm.h), and the chief
+  // attached again to the restarted ps; no segment is left in /dev/shm.
+  size_t attached = 0;
+  for (size_t at = 0; (at = chief.out.find("steps go through shared memory", at)) != std::string::npos; ++at) ++attached;
+  EXPECT_GE(attached, victim == "ps-0" ? 2u : 1u) << chief.out;
+  auto shm_entries = ListDir("/dev/shm");
+  ASSERT_TRUE(shm_entries.ok());
+  for (const Json& r : status["local"]["replicas"])
+    for (const std::string& name : *shm_entries)
+      EXPECT_NE(name.rfind("loom-ps-" + std::to_string(r["pid"].get<int>()) + "-", 0), 0u) << name << " is left";
 }
 
 INSTANTIATE_TEST_SUITE_P(Victims, DistributedJobFaultTest, ::testing::Values("worker-0", "ps-0", "chief-0"));
