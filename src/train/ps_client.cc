@@ -414,6 +414,8 @@ StatusOr<PsClient::StepResult> PsClient::Impl::PushPull(const std::string& layou
   for (size_t i = 0; i < n; ++i) {
     if (!sent[i]) continue;
     StatusOr<shm::Reply> reply = links[i]->Receive(values[i], options.wait_secs);
+    if (!reply.ok() && reply.status().code() == StatusCode::kDeadlineExceeded)
+      return reply.status().WithPrefix(Name(i));  // alive but silent: a second push could count twice
     if (!reply.ok()) {
       // The ps died or was restarted (or refused): this step through gRPC, whose retries wait
       // for it; the next step attaches to the new one.

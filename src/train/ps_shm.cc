@@ -378,7 +378,9 @@ StatusOr<Reply> ShmWorkerEnd::Receive(const std::vector<wire::Chunk>& values, do
     if (now == seen) {
       if (!PsAlive()) return Unavailable(where + ": the ps process is gone");
       if (std::chrono::steady_clock::now() >= give_up)
-        return Unavailable(where + ": no answer in " + std::to_string(timeout_secs) + " s");
+        return Status(StatusCode::kDeadlineExceeded,
+                where + ": no answer in " + std::to_string(static_cast<int>(timeout_secs)) +
+                    " s while the ps process is alive");
     }
     seen = now;
   }

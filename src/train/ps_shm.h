@@ -133,8 +133,10 @@ class ShmWorkerEnd {
   // the ps. Returns the request's sequence number.
   uint32_t Send(int replica, int64_t step, const std::vector<wire::Chunk>& gradients);
   // Waits for the answer to Send's request and copies the variables into `values` (pieces
-  // covering floats() floats). Fails (Unavailable) when the ps process is gone or no answer
-  // came in `timeout_secs`; with the ps's error when it answered one.
+  // covering floats() floats). Fails with Unavailable when the ps process is gone or stopped
+  // serving the segment (the push can be sent again elsewhere), with DeadlineExceeded when the
+  // ps is alive but did not answer in `timeout_secs` (it may still apply the push: sending it
+  // again could count it twice), and with the ps's error when it answered one.
   StatusOr<Reply> Receive(const std::vector<wire::Chunk>& values, double timeout_secs);
 
  private:

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -336,6 +337,67 @@ TEST(PsShmTest, RestartedPsFallsBackThenReattaches) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->global_step, 9);
   EXPECT_EQ(second->shm_links(), 1);
+}
+
+// A ps that is alive but does not answer: the wait ends with DeadlineExceeded (the push may
+// still be applied, so PsClient does not send it again); a ps whose thread for this worker
+// ended (Close): Unavailable; an answer: the variables copied out.
+TEST(PsShmTest, SilentClosedAndAnsweringPs) {
+  constexpr int64_t kFloats = 100;
+  auto ps_end = shm::ShmPsEnd::Create(kFloats, getpid());
+  ASSERT_TRUE(ps_end.ok()) << ps_end.status().ToString();
+  auto worker = shm::ShmWorkerEnd::Open((*ps_end)->name(), (*ps_end)->bytes(), kFloats);
+  ASSERT_TRUE(worker.ok()) << worker.status().ToString();
+  std::vector<float> grads(kFloats), values(kFloats, 0.f), fresh(kFloats);
+  for (int64_t i = 0; i < kFloats; ++i) grads[i] = static_cast<float>(i), fresh[i] = static_cast<float>(-i);
+  const std::vector<wire::Chunk> g = {{reinterpret_cast<const char*>(grads.data()), 40 * sizeof(float)},
+                                      {reinterpret_cast<const char*>(grads.data() + 40), 60 * sizeof(float)}};
+  const std::vector<wire::Chunk> v = {{reinterpret_cast<const char*>(values.data()), 70 * sizeof(float)},
+                                      {reinterpret_cast<const char*>(values.data() + 70), 30 * sizeof(float)}};
+  std::atomic<bool> stop{false};
+  shm::Request request;
+
+  uint32_t seq = (*worker)->Send(3, 41, g);
+  ASSERT_EQ((*ps_end)->WaitRequest(stop, 5, &request), shm::ShmPsEnd::Event::kRequest);
+  EXPECT_EQ(request.seq, seq);
+  EXPECT_EQ(request.replica, 3);
+  EXPECT_EQ(request.step, 41);
+  EXPECT_EQ(std::vector<float>(request.gradients, request.gradients + kFloats), grads);
+  auto silent = (*worker)->Receive(v, 0.3);
+  ASSERT_FALSE(silent.ok());
+  EXPECT_EQ(silent.status().code(), StatusCode::kDeadlineExceeded) << silent.status().ToString();
+
+  // The late answer to that request arrives; the next request is answered at once.
+  (*ps_end)->Reply(seq, shm::Reply{42, false, true}, fresh.data());
+  seq = (*worker)->Send(3, 42, g);
+  ASSERT_EQ((*ps_end)->WaitRequest(stop, 5, &request), shm::ShmPsEnd::Event::kRequest);
+  (*ps_end)->Reply(request.seq, shm::Reply{43, true, false}, fresh.data());
+  auto answered = (*worker)->Receive(v, 5);
+  ASSERT_TRUE(answered.ok()) << answered.status().ToString();
+  EXPECT_EQ(answered->global_step, 43);
+  EXPECT_TRUE(answered->done);
+  EXPECT_FALSE(answered->applied);
+  EXPECT_EQ(values, fresh);
+
+  // An error answer comes back as the ps's status.
+  seq = (*worker)->Send(3, 43, g);
+  ASSERT_EQ((*ps_end)->WaitRequest(stop, 5, &request), shm::ShmPsEnd::Event::kRequest);
+  (*ps_end)->ReplyError(request.seq, FailedPrecondition("ps: not initialized yet"));
+  auto refused = (*worker)->Receive(v, 5);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refused.status().message(), "ps: not initialized yet");
+
+  (*worker)->Send(3, 44, g);
+  (*ps_end)->Close();
+  auto closed = (*worker)->Receive(v, 600);
+  ASSERT_FALSE(closed.ok());
+  EXPECT_EQ(closed.status().code(), StatusCode::kUnavailable) << closed.status().ToString();
+
+  // The worker leaving ends the ps's wait.
+  worker->reset();
+  ASSERT_EQ((*ps_end)->WaitRequest(stop, 5, &request), shm::ShmPsEnd::Event::kRequest);  // the 44th
+  EXPECT_EQ((*ps_end)->WaitRequest(stop, 5, &request), shm::ShmPsEnd::Event::kGone);
 }
 
 TEST(PsShmTest, BadSegmentNamesAndSizes) {
