@@ -82,6 +82,7 @@ write_job ps2w2sync 2 2 "--sync_replicas"
 write_job ps1w2grpc 2 1 "--ps_transport=grpc"
 write_job ps2w2grpc 2 2 "--ps_transport=grpc"
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)  # before this script's own processes add to it
 declare -A best comm
 configs=(single ps1w1 ps1w2async ps2w2async ps2w2overlap ps2w2sync ps1w2grpc ps2w2grpc)
 for ((rep = 1; rep <= reps; ++rep)); do
@@ -96,7 +97,7 @@ for ((rep = 1; rep <= reps; ++rep)); do
 done
 
 echo "bench/distributed: $steps global steps, batch 100, --threads 1 per process, best of $reps, $(nproc) CPUs," \
-  "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  "load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after, $(date -u +%H:%M) UTC"
 printf '%-44s %12s %10s %18s\n' configuration examples/s "vs 1 proc" "comm us/step"
 row() { printf '%-44s %12s %9.2fx %18s\n' "$1" "${best[$2]}" "$(echo "${best[$2]} / ${best[single]}" | bc -l)" "$3"; }
 row "one process" single "-"

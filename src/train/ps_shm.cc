@@ -192,7 +192,7 @@ StatusOr<std::shared_ptr<ShmPsEnd>> ShmPsEnd::Create(int64_t floats, pid_t worke
     shm_unlink(s.name_.c_str());
     return ErrnoStatus("/dev/shm" + s.name_, "ftruncate to " + std::to_string(s.bytes_) + " bytes", err);
   }
-  void* base = mmap(nullptr, s.bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  void* base = mmap(nullptr, s.bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
   const int err = errno;
   close(fd);
   if (base == MAP_FAILED) {
@@ -306,7 +306,7 @@ StatusOr<std::unique_ptr<ShmWorkerEnd>> ShmWorkerEnd::Open(const std::string& na
     close(fd);
     return DataLoss(where + ": holds " + std::to_string(st.st_size) + " bytes, the ps said " + std::to_string(bytes));
   }
-  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
   const int err = errno;
   close(fd);
   if (base == MAP_FAILED) return ErrnoStatus("/dev/shm" + name, "mmap", err);
