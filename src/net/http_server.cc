@@ -5,6 +5,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <strings.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -73,6 +75,15 @@ MHD_Result CollectHeader(void* cls, MHD_ValueKind, const char* key, const char* 
   return MHD_YES;
 }
 
+// Resumes a suspended connection and wakes the event loop that runs its daemon (wake_fd, an
+// eventfd the loop polls): libmicrohttpd 0.9.75 can miss its own wake-up when the resume
+// races with its event loop, which then would sleep until its next timeout.
+void ResumeConnection(MHD_Connection* connection, int wake_fd) {
+  MHD_resume_connection(connection);
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(wake_fd, &one, sizeof(one));
+}
+
 // The connections whose stream had nothing to send yet: suspended (MHD_suspend_connection, no
 // thread waits for them) and resumed by one thread after their poll interval, or at once when the
 // server drains or stops (then their streams end).
@@ -86,6 +97,7 @@ class Streams {
     bool ended = false;
     MHD_Connection* connection = nullptr;
     Streams* streams = nullptr;
+    int wake_fd = -1;  // of the connection's event loop
   };
 
   Streams() : thread_([this] { ResumeLoop(); }) {}
@@ -102,14 +114,14 @@ class Streams {
   void StopAll() {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_.store(true);
-    for (auto& [state, due] : suspended_) MHD_resume_connection(state->connection);
+    for (auto& [state, due] : suspended_) ResumeConnection(state->connection, state->wake_fd);
     suspended_.clear();
   }
   // REQUIRES: MHD_suspend_connection(state->connection) was just called.
   void Suspended(State* state) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_.load()) {
-      MHD_resume_connection(state->connection);
+      ResumeConnection(state->connection, state->wake_fd);
       return;
     }
     suspended_[state] = std::chrono::steady_clock::now() + state->poll;
@@ -128,7 +140,7 @@ class Streams {
       auto next = now + std::chrono::seconds(1);
       for (auto it = suspended_.begin(); it != suspended_.end();) {
         if (it->second <= now) {
-          MHD_resume_connection(it->first->connection);
+          ResumeConnection(it->first->connection, it->first->wake_fd);
           it = suspended_.erase(it);
         } else {
           next = std::min(next, it->second);
@@ -173,7 +185,9 @@ void FreeStream(void* cls) {
   delete state;
 }
 
-MHD_Result Send(MHD_Connection* connection, const HttpServerResponse& response, Streams* streams) {
+// wake_fd: of the event loop running the connection's daemon.
+MHD_Result Send(MHD_Connection* connection, const HttpServerResponse& response, Streams* streams,
+                int wake_fd) {
   MHD_Response* r = nullptr;
   if (response.stream) {
     auto* state = new Streams::State;
@@ -181,6 +195,7 @@ MHD_Result Send(MHD_Connection* connection, const HttpServerResponse& response, 
     state->poll = std::chrono::milliseconds(std::max(1, response.stream_poll_ms));
     state->connection = connection;
     state->streams = streams;
+    state->wake_fd = wake_fd;
     r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, &ReadStream, state, &FreeStream);
     if (r == nullptr) delete state;
   } else {
@@ -225,9 +240,11 @@ struct DeferredSet {
 // One request's answer-to-be: shared by its connection's RequestState and the handler's
 // HttpResponder copies (which may outlive the connection and the server).
 struct Deferred {
-  Deferred(MHD_Connection* c, std::shared_ptr<DeferredSet> s) : connection(c), set(std::move(s)) {}
+  Deferred(MHD_Connection* c, std::shared_ptr<DeferredSet> s, int w)
+      : connection(c), set(std::move(s)), wake_fd(w) {}
   MHD_Connection* const connection;
   const std::shared_ptr<DeferredSet> set;
+  const int wake_fd;  // of the connection's event loop
   // Guarded by set->mu.
   bool answered = false;   // `response` holds the answer, not sent yet
   bool suspended = false;  // the connection is suspended until the answer comes
@@ -243,7 +260,7 @@ struct Deferred {
     if (suspended) {
       suspended = false;
       set->suspended.erase(this);
-      MHD_resume_connection(connection);
+      ResumeConnection(connection, wake_fd);
     }
   }
 };
@@ -270,14 +287,64 @@ void HttpResponder::Respond(HttpServerResponse response) const {
 struct HttpServer::Impl {
   Streams streams;  // destroyed after the daemon is stopped (Stop runs in ~HttpServer)
   std::shared_ptr<DeferredSet> deferred = std::make_shared<DeferredSet>();
-  MHD_Daemon* daemon = nullptr;
-  // The listening socket is ours, not libmicrohttpd's: one thread accepts and hands each
-  // connection to the daemon (MHD_add_connection), and stopping to accept is closing it.
-  // (MHD_quiesce_daemon races with its epoll workers and aborts the process now and then:
-  // "Failed to remove listen FD from epoll set", libmicrohttpd 0.9.75.)
+  // One libmicrohttpd daemon per event thread, each run by our own loop (RunLoop), and one
+  // listening socket of ours whose thread deals new connections out to the loops, which add
+  // them to their daemons (MHD_add_connection on the daemon's own thread). Not libmicrohttpd's
+  // own thread pool and listening socket, because of two defects of 0.9.75 in that mode:
+  // MHD_quiesce_daemon races with its epoll workers and aborts the process now and then
+  // ("Failed to remove listen FD from epoll set"); and when epoll_wait returns exactly 128
+  // (MAX_EVENTS) ready connections its loop calls epoll_wait again with the full timeout (up
+  // to connection_timeout_seconds) before handling them, so at 128 busy connections per thread
+  // everything stalls. Here MHD_run never blocks: the loop waits on the daemon's epoll
+  // descriptor itself.
+  struct EventLoop {
+    HttpServer* server = nullptr;
+    MHD_Daemon* daemon = nullptr;
+    int epoll_fd = -1;  // the daemon's: readable when it has work
+    int wake_fd = -1;   // an eventfd: new connections, or stop
+    std::mutex mu;
+    std::vector<std::pair<int, sockaddr_storage>> incoming;  // accepted, not added yet
+    std::thread thread;
+  };
+  std::vector<std::unique_ptr<EventLoop>> loops;
+  std::atomic<bool> running{false};
+  uint32_t next_loop = 0;  // the acceptor's round robin
+
+  static void Wake(EventLoop* loop) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(loop->wake_fd, &one, sizeof(one));
+  }
+
+  // The longest a loop sleeps without an event: a bound on any wake-up libmicrohttpd might still
+  // miss (50 idle wake-ups a second per thread cost nothing measurable).
+  static constexpr MHD_UNSIGNED_LONG_LONG kMaxWaitMs = 20;
+
+  void RunLoop(EventLoop* loop) {
+    pollfd fds[2] = {{loop->epoll_fd, POLLIN, 0}, {loop->wake_fd, POLLIN, 0}};
+    std::vector<std::pair<int, sockaddr_storage>> incoming;
+    while (running.load(std::memory_order_relaxed)) {
+      MHD_UNSIGNED_LONG_LONG wait_ms = kMaxWaitMs;
+      if (MHD_get_timeout(loop->daemon, &wait_ms) != MHD_YES || wait_ms > kMaxWaitMs) wait_ms = kMaxWaitMs;
+      if (wait_ms > 0) poll(fds, 2, static_cast<int>(wait_ms));
+      if (fds[1].revents != 0) {
+        uint64_t n = 0;
+        [[maybe_unused]] ssize_t r = read(loop->wake_fd, &n, sizeof(n));
+        std::lock_guard<std::mutex> lock(loop->mu);
+        incoming.swap(loop->incoming);
+      }
+      for (auto& [fd, addr] : incoming) {
+        socklen_t len = addr.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+        MHD_add_connection(loop->daemon, fd, reinterpret_cast<sockaddr*>(&addr), len);  // closes fd on failure
+      }
+      incoming.clear();
+      MHD_run(loop->daemon);
+    }
+  }
+
   int listen_fd = -1;
   std::atomic<bool> accepting{false};
   std::thread acceptor;
+  bool stopped = false;
 
   void AcceptLoop() {
     while (accepting.load()) {
@@ -294,7 +361,12 @@ struct HttpServer::Impl {
       // delay would only add latency).
       int one = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-      MHD_add_connection(daemon, fd, reinterpret_cast<sockaddr*>(&addr), len);  // closes fd on failure
+      EventLoop* loop = loops[next_loop++ % loops.size()].get();
+      {
+        std::lock_guard<std::mutex> lock(loop->mu);
+        loop->incoming.emplace_back(fd, addr);
+      }
+      Wake(loop);
     }
   }
 
@@ -308,9 +380,27 @@ struct HttpServer::Impl {
     listen_fd = -1;
   }
 
+  // Stops the event threads, then the daemons (which close their connections). Idempotent.
+  void StopLoops() {
+    running.store(false);
+    for (auto& loop : loops)
+      if (loop->wake_fd >= 0) Wake(loop.get());
+    for (auto& loop : loops)
+      if (loop->thread.joinable()) loop->thread.join();
+    for (auto& loop : loops) {
+      if (loop->daemon != nullptr) MHD_stop_daemon(loop->daemon);
+      loop->daemon = nullptr;
+      for (auto& [fd, addr] : loop->incoming) close(fd);
+      loop->incoming.clear();
+      if (loop->wake_fd >= 0) close(loop->wake_fd);
+      loop->wake_fd = -1;
+    }
+  }
+
   // Sends the deferred answer if it is there; otherwise suspends the connection until it is
   // (or answers 503 when the server is stopping: a suspended connection would block Stop).
   static MHD_Result SendOrSuspend(HttpServer* server, MHD_Connection* connection, Deferred* d) {
+    const int wake_fd = d->wake_fd;
     std::unique_lock<std::mutex> lock(d->set->mu);
     if (!d->answered && d->set->stopping) {
       d->response = ErrorResponse(503, "the server is stopping");
@@ -319,7 +409,7 @@ struct HttpServer::Impl {
     if (d->answered) {
       HttpServerResponse response = std::move(d->response);
       lock.unlock();
-      return Send(connection, response, &server->impl_->streams);
+      return Send(connection, response, &server->impl_->streams, wake_fd);
     }
     MHD_suspend_connection(connection);
     d->suspended = true;
@@ -330,7 +420,8 @@ struct HttpServer::Impl {
   static MHD_Result Access(void* cls, MHD_Connection* connection, const char* url,
                            const char* method, const char* /*version*/, const char* upload_data,
                            size_t* upload_data_size, void** con_cls) {
-    auto* server = static_cast<HttpServer*>(cls);
+    auto* loop = static_cast<EventLoop*>(cls);
+    HttpServer* server = loop->server;
     auto* state = static_cast<RequestState*>(*con_cls);
     if (state == nullptr) {
       state = new RequestState;
@@ -347,7 +438,7 @@ struct HttpServer::Impl {
         if (n > server->options_.max_body_bytes) {
           // Answered now: the body is never read.
           state->too_large = true;
-          return Send(connection, TooLarge(server->options_.max_body_bytes), &server->impl_->streams);
+          return Send(connection, TooLarge(server->options_.max_body_bytes), &server->impl_->streams, loop->wake_fd);
         }
         state->content_length = static_cast<size_t>(n);
         state->request.body.reserve(state->content_length);
@@ -367,22 +458,22 @@ struct HttpServer::Impl {
       *upload_data_size = 0;
       return MHD_YES;
     }
-    if (state->too_large) return Send(connection, TooLarge(server->options_.max_body_bytes), &server->impl_->streams);
+    if (state->too_large) return Send(connection, TooLarge(server->options_.max_body_bytes), &server->impl_->streams, loop->wake_fd);
     if (state->deferred != nullptr)  // resumed: the answer came (or the server stops)
       return SendOrSuspend(server, connection, state->deferred.get());
     if (server->async_handler_) {
-      state->deferred = std::make_shared<Deferred>(connection, server->impl_->deferred);
+      state->deferred = std::make_shared<Deferred>(connection, server->impl_->deferred, loop->wake_fd);
       server->async_handler_(state->request,
                              HttpResponder(std::make_shared<HttpResponder::Slot>(state->deferred)));
       return SendOrSuspend(server, connection, state->deferred.get());
     }
     HttpServerResponse response;
     server->handler_(state->request, &response);
-    return Send(connection, response, &server->impl_->streams);
+    return Send(connection, response, &server->impl_->streams, loop->wake_fd);
   }
 
   static void Completed(void* cls, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
-    auto* server = static_cast<HttpServer*>(cls);
+    HttpServer* server = static_cast<EventLoop*>(cls)->server;
     auto* state = static_cast<RequestState*>(*con_cls);
     if (state == nullptr) return;
     if (state->deferred != nullptr) {
@@ -458,23 +549,32 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(std::unique_ptr<HttpServ
                                : ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
 
   server->port_ = port;
-  server->impl_->listen_fd = fd;
-  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC |
-                   MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
-  if (family == AF_INET6) flags |= MHD_USE_IPv6;
-  server->impl_->daemon = MHD_start_daemon(
-      flags, 0, nullptr, nullptr, &Impl::Access, server.get(),
-      MHD_OPTION_THREAD_POOL_SIZE, static_cast<unsigned>(options.num_threads),
-      MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(options.connection_timeout_seconds),
-      MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(options.max_connections),
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(64 * 1024),
-      MHD_OPTION_NOTIFY_COMPLETED, &Impl::Completed, server.get(), MHD_OPTION_END);
-  if (server->impl_->daemon == nullptr) {
-    close(fd);
-    server->impl_->listen_fd = -1;
-    return Internal(where + ": libmicrohttpd could not start the server");
-  }
   Impl* impl = server->impl_.get();
+  impl->listen_fd = fd;
+  unsigned flags = MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
+  if (family == AF_INET6) flags |= MHD_USE_IPv6;
+  const unsigned per_loop_limit =
+      static_cast<unsigned>(std::max(1, options.max_connections / options.num_threads));
+  for (int i = 0; i < options.num_threads; ++i) {
+    // Each step is undone by ~HttpServer (Stop) if a later one fails.
+    impl->loops.push_back(std::make_unique<Impl::EventLoop>());
+    Impl::EventLoop* loop = impl->loops.back().get();
+    loop->server = server.get();
+    loop->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (loop->wake_fd < 0) return ErrnoStatus(where, "eventfd", errno);
+    loop->daemon = MHD_start_daemon(
+        flags, 0, nullptr, nullptr, &Impl::Access, loop,
+        MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(options.connection_timeout_seconds),
+        MHD_OPTION_CONNECTION_LIMIT, per_loop_limit,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(64 * 1024),
+        MHD_OPTION_NOTIFY_COMPLETED, &Impl::Completed, loop, MHD_OPTION_END);
+    const MHD_DaemonInfo* info =
+        loop->daemon == nullptr ? nullptr : MHD_get_daemon_info(loop->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    if (info == nullptr) return Internal(where + ": libmicrohttpd could not start the server");
+    loop->epoll_fd = info->epoll_fd;
+  }
+  impl->running.store(true);
+  for (auto& loop : impl->loops) loop->thread = std::thread([impl, l = loop.get()] { impl->RunLoop(l); });
   impl->accepting.store(true);
   impl->acceptor = std::thread([impl] { impl->AcceptLoop(); });
   return server;
@@ -493,7 +593,8 @@ bool HttpServer::Drain(double timeout_seconds) {
 }
 
 void HttpServer::Stop() {
-  if (impl_->daemon == nullptr) return;
+  if (impl_->stopped) return;
+  impl_->stopped = true;
   impl_->CloseListener();
   // libmicrohttpd must not be stopped with suspended connections: streams end, and requests
   // still waiting for a deferred answer get 503 (if the event loop gets to them) or are closed.
@@ -507,12 +608,11 @@ void HttpServer::Stop() {
         d->answered = true;
       }
       d->suspended = false;
-      MHD_resume_connection(d->connection);
+      ResumeConnection(d->connection, d->wake_fd);
     }
     impl_->deferred->suspended.clear();
   }
-  MHD_stop_daemon(impl_->daemon);
-  impl_->daemon = nullptr;
+  impl_->StopLoops();
 }
 
 HttpServer::~HttpServer() { Stop(); }
