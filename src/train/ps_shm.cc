@@ -175,7 +175,15 @@ StatusOr<std::shared_ptr<ShmPsEnd>> ShmPsEnd::Create(int64_t floats, pid_t worke
   if (floats < 0) return InvalidArgument("shm segment: negative size");
   if (worker_pid <= 0) return InvalidArgument("shm segment: worker pid " + std::to_string(worker_pid) + " is not a pid");
   std::shared_ptr<ShmPsEnd> end(new ShmPsEnd());
+  // The pid is how the ps sees the worker die: it must name a live process in this pid
+  // namespace (a worker in another one shares the network but not the pids: gRPC for it).
+  end->worker_pid_ = worker_pid;
+  end->worker_pidfd_ = OpenPidfd(worker_pid);
+  if (!Alive(worker_pid, end->worker_pidfd_))
+    return FailedPrecondition("shm segment: the worker's pid " + std::to_string(worker_pid) +
+                              " is no live process here (another pid namespace?)");
   end->segment_.reset(new Segment());
+  end->unlinked_ = true;  // until a name is ours
   Segment& s = *end->segment_;
   s.bytes_ = SegmentBytes(floats);
   s.floats_ = floats;
@@ -186,19 +194,16 @@ StatusOr<std::shared_ptr<ShmPsEnd>> ShmPsEnd::Create(int64_t floats, pid_t worke
     if (fd < 0 && errno != EEXIST) return ErrnoStatus("/dev/shm" + s.name_, "shm_open", errno);
   }
   if (fd < 0) return AlreadyExists("shm segment: no free random name in /dev/shm");
+  end->unlinked_ = false;  // the destructor unlinks it from here on
   if (ftruncate(fd, static_cast<off_t>(s.bytes_)) != 0) {
     const int err = errno;
     close(fd);
-    shm_unlink(s.name_.c_str());
     return ErrnoStatus("/dev/shm" + s.name_, "ftruncate to " + std::to_string(s.bytes_) + " bytes", err);
   }
   void* base = mmap(nullptr, s.bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
   const int err = errno;
   close(fd);
-  if (base == MAP_FAILED) {
-    shm_unlink(s.name_.c_str());
-    return ErrnoStatus("/dev/shm" + s.name_, "mmap", err);
-  }
+  if (base == MAP_FAILED) return ErrnoStatus("/dev/shm" + s.name_, "mmap", err);
   s.base_ = base;
   s.header_ = new (base) Header();  // the pages are zeros; this starts the atomics' lifetimes
   Header* h = s.header_;
@@ -209,8 +214,6 @@ StatusOr<std::shared_ptr<ShmPsEnd>> ShmPsEnd::Create(int64_t floats, pid_t worke
   h->gradient_offset = RoundUp(sizeof(Header));
   h->variable_offset = h->gradient_offset + RoundUp(static_cast<size_t>(floats) * sizeof(float));
   h->bytes = s.bytes_;
-  end->worker_pid_ = worker_pid;
-  end->worker_pidfd_ = OpenPidfd(worker_pid);
   return end;
 }
 
@@ -327,6 +330,9 @@ StatusOr<std::unique_ptr<ShmWorkerEnd>> ShmWorkerEnd::Open(const std::string& na
                     std::to_string(floats));
   end->ps_pid_ = h->ps_pid;
   end->ps_pidfd_ = OpenPidfd(end->ps_pid_);
+  if (!end->PsAlive())
+    return FailedPrecondition(where + ": the ps's pid " + std::to_string(end->ps_pid_) +
+                              " is no live process here (another pid namespace?)");
   end->seq_ = h->request_seq.load(std::memory_order_acquire);
   h->worker_pid = static_cast<int32_t>(getpid());
   h->attached.store(1, std::memory_order_release);

@@ -413,6 +413,17 @@ TEST(PsShmTest, BadSegmentNamesAndSizes) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("is not the size"), std::string::npos) << bad.status().ToString();
 
+  // A worker pid that names no live process (it died, or lives in another pid namespace).
+  const pid_t gone = fork();
+  ASSERT_GE(gone, 0);
+  if (gone == 0) _exit(0);
+  int status = 0;
+  waitpid(gone, &status, 0);
+  auto dead = shm::ShmPsEnd::Create(10, gone);
+  ASSERT_FALSE(dead.ok());
+  EXPECT_EQ(dead.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(dead.status().message().find(std::to_string(gone)), std::string::npos) << dead.status().ToString();
+
   // A real segment of 10 floats opened as one of 2000: its size is not what was announced.
   auto ps_end = shm::ShmPsEnd::Create(10, getpid());
   ASSERT_TRUE(ps_end.ok()) << ps_end.status().ToString();
