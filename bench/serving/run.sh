@@ -4,9 +4,15 @@
 # behind a minimal Node http server (ort_server.js) on the same exported model.onnx; and against
 # nginx answering the same POST with a static file of the same size as Loom's answer (the HTTP
 # ceiling of this machine). Rounds alternate between the three so that load from other
-# processes hits all of them; the medians and their ratios are printed.
+# processes hits all of them; the medians and their ratios are printed. Every server is driven
+# with the same wrk settings and body.
+#
+# Then the batching section: at --batch_connections (256) connections, `loom serve
+# --enable_batching` (with the batching_parameters file written here and printed), `loom serve`
+# without batching, and nginx, the same way (--batch_connections 0 skips it).
 #
 #   bench/serving/run.sh [--loom build/loom] [--connections 32] [--seconds 10] [--rounds 3]
+#                        [--wrk_threads 2] [--batch_connections 256] [--skip_ort]
 #
 # Needs wrk and nginx (scripts/install_deps.sh), python3, node and npm, and MNIST in data/mnist.
 # ONNX Runtime is installed beside the loom binary (tests/export/install_onnxruntime.sh).
@@ -19,12 +25,17 @@ connections=32
 seconds=10
 rounds=3
 threads=2
+batch_connections=256
+skip_ort=
 while (($#)); do
   case $1 in
     --loom) loom=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
+    --wrk_threads) threads=$2; shift 2 ;;
+    --batch_connections) batch_connections=$2; shift 2 ;;
+    --skip_ort) skip_ort=1; shift ;;
     *) echo "run.sh: unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -64,27 +75,36 @@ open(os.path.join(work, 'predict.lua'), 'w').write(
     'wrk.body = [==[' + body + ']==]\n')
 PY
 
-loom_port=$(free_port)
-"$loom" serve --model_name mnist --model_base_path "$work/models/mnist" \
-  --rest_api_port "$loom_port" >"$work/serve.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$loom_port/v1/models/mnist" >/dev/null && break; sleep 0.1; done
+# start_loom LOG FLAGS... -> sets $port_started
+start_loom() {
+  local log=$1
+  shift
+  port_started=$(free_port)
+  "$loom" serve --model_name mnist --model_base_path "$work/models/mnist" --rest_api_port "$port_started" \
+    "$@" >"$log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port_started/v1/models/mnist" >/dev/null && break; sleep 0.1; done
+}
+start_loom "$work/serve.log"
+loom_port=$port_started
 answer=$(curl -s -X POST --data-binary @"$work/body.json" "http://127.0.0.1:$loom_port/v1/models/mnist:predict")
 echo "   Loom answers (${#answer} bytes): $answer"
 
 # ONNX Runtime on the same version's model.onnx.
-ort_dir=$(dirname "$loom")/onnxruntime
-"$root/tests/export/install_onnxruntime.sh" "$ort_dir"
-ort_port=$(free_port)
-NODE_PATH=$ort_dir/node_modules node "$here/ort_server.js" "$work/models/mnist/1/model.onnx" "$ort_port" \
-  >"$work/ort.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do
-  ort_answer=$(curl -sf -X POST --data-binary @"$work/body.json" "http://127.0.0.1:$ort_port/" || true)
-  [[ -n $ort_answer ]] && break
-  sleep 0.1
-done
-echo "   ONNX Runtime answers (${#ort_answer} bytes): $ort_answer"
+if [[ -z $skip_ort ]]; then
+  ort_dir=$(dirname "$loom")/onnxruntime
+  "$root/tests/export/install_onnxruntime.sh" "$ort_dir"
+  ort_port=$(free_port)
+  NODE_PATH=$ort_dir/node_modules node "$here/ort_server.js" "$work/models/mnist/1/model.onnx" "$ort_port" \
+    >"$work/ort.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do
+    ort_answer=$(curl -sf -X POST --data-binary @"$work/body.json" "http://127.0.0.1:$ort_port/" || true)
+    [[ -n $ort_answer ]] && break
+    sleep 0.1
+  done
+  echo "   ONNX Runtime answers (${#ort_answer} bytes): $ort_answer"
+fi
 
 nginx_port=$(free_port)
 mkdir -p "$work/nginx/www"
@@ -109,9 +129,9 @@ NGINX
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx"
 sleep 0.3
 
-# run_wrk URL -> "requests_per_second p50_ms p99_ms non2xx errors"
+# run_wrk CONNECTIONS URL -> "requests_per_second p50_ms p99_ms non2xx errors"
 run_wrk() {
-  wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency -s "$work/predict.lua" "$1" | python3 -c '
+  wrk -t"$threads" -c"$1" -d"${seconds}s" --latency -s "$work/predict.lua" "$2" | python3 -c '
 import re, sys
 t = sys.stdin.read()
 def ms(label):
@@ -123,28 +143,77 @@ errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), time
 print(rps, ms("50%"), ms("99%"), non2xx.group(1) if non2xx else 0, sum(map(int, errors.groups())) if errors else 0)'
 }
 
+# report NAME=FILE... : the medians of each server's rounds, with ratios to the first and to nginx.
+report() {
+  python3 - "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$@" <<'PY'
+import statistics, sys
+cpus, load, pairs = sys.argv[1], sys.argv[2], [a.split("=", 1) for a in sys.argv[3:]]
+rows = {name: [list(map(float, l.split())) for l in open(path) if l.strip()] for name, path in pairs}
+def med(name, i): return statistics.median(r[i] for r in rows[name])
+print(f"\n{'server':40s} {'req/s':>10s} {'p50 ms':>8s} {'p99 ms':>8s} {'p99 range':>15s} {'non-2xx':>8s}")
+for name, _ in pairs:
+    p99s = [r[2] for r in rows[name]]
+    print(f"{name:40s} {med(name,0):10.0f} {med(name,1):8.3f} {med(name,2):8.3f} {min(p99s):6.2f}-{max(p99s):<7.2f} {int(sum(r[3] for r in rows[name])):8d}")
+if any(r[3] or r[4] for v in rows.values() for r in v):
+    print("\nWARNING: non-2xx answers or socket errors above: the numbers are not comparable")
+first = pairs[0][0]
+nginx = [n for n, _ in pairs if n.startswith("nginx")][0]
+for name, _ in pairs[1:]:
+    print(f"{first} / {name}: {med(first,0) / med(name,0):.2f} (req/s)")
+print(f"machine: {cpus} CPUs, load average at the end {load} (other processes share these CPUs)")
+PY
+}
+
 echo "== wrk -t$threads -c$connections -d${seconds}s, $rounds alternating rounds"
 : >"$work/loom.txt"
 : >"$work/nginx.txt"
 : >"$work/ort.txt"
 for r in $(seq "$rounds"); do
-  l=$(run_wrk "http://127.0.0.1:$loom_port/v1/models/mnist:predict"); echo "$l" >>"$work/loom.txt"
-  o=$(run_wrk "http://127.0.0.1:$ort_port/"); echo "$o" >>"$work/ort.txt"
-  n=$(run_wrk "http://127.0.0.1:$nginx_port/predict.json"); echo "$n" >>"$work/nginx.txt"
+  l=$(run_wrk "$connections" "http://127.0.0.1:$loom_port/v1/models/mnist:predict"); echo "$l" >>"$work/loom.txt"
+  o="-"
+  if [[ -z $skip_ort ]]; then o=$(run_wrk "$connections" "http://127.0.0.1:$ort_port/"); echo "$o" >>"$work/ort.txt"; fi
+  n=$(run_wrk "$connections" "http://127.0.0.1:$nginx_port/predict.json"); echo "$n" >>"$work/nginx.txt"
   echo "   round $r: loom [$l]  onnxruntime [$o]  nginx [$n]   (req/s p50_ms p99_ms non2xx socket_errors)"
 done
-python3 - "$work/loom.txt" "$work/nginx.txt" "$work/ort.txt" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
-import statistics, sys
-def load(p): return [list(map(float, l.split())) for l in open(p) if l.strip()]
-loom, nginx, ort = load(sys.argv[1]), load(sys.argv[2]), load(sys.argv[3])
-def med(rows, i): return statistics.median(r[i] for r in rows)
-print(f"\n{'server':34s} {'req/s':>10s} {'p50 ms':>8s} {'p99 ms':>8s} {'non-2xx':>8s}")
-for name, rows in (("loom serve (predict, 784 floats)", loom), ("ONNX Runtime, Node http (same)", ort),
-                   ("nginx static answer, same size", nginx)):
-    print(f"{name:34s} {med(rows,0):10.0f} {med(rows,1):8.3f} {med(rows,2):8.3f} {int(sum(r[3] for r in rows)):8d}")
-if any(r[3] or r[4] for r in loom + nginx + ort):
-    print("\nWARNING: non-2xx answers or socket errors above: the numbers are not comparable")
-print(f"\nLoom / nginx ceiling: {med(loom,0) / med(nginx,0):.2f} (target >= 0.50); Loom p99 {med(loom,2):.2f} ms (target <= 5)")
-print(f"Loom / ONNX Runtime server: {med(loom,0) / med(ort,0):.2f} (target >= 3)")
-print(f"machine: {sys.argv[4]} CPUs, load average at the end {sys.argv[5]} (other processes share these CPUs)")
+servers=("loom serve (predict, 784 floats)=$work/loom.txt")
+[[ -z $skip_ort ]] && servers+=("ONNX Runtime, Node http (same)=$work/ort.txt")
+servers+=("nginx static answer, same size=$work/nginx.txt")
+report "${servers[@]}"
+echo "targets: Loom / nginx >= 0.50, Loom / ONNX Runtime >= 3, Loom p99 <= 5 ms"
+
+if ((batch_connections > 0)); then
+  # TF Serving's batching parameters for this model: a batch of up to 64 images, closed after at
+  # most 1 ms (its first request's wait), one batch thread (the model is a few microseconds an
+  # image: the CPUs are better spent on HTTP and parsing), room for every connection's request.
+  cat >"$work/batching.config" <<'CFG'
+max_batch_size { value: 64 }
+batch_timeout_micros { value: 1000 }
+max_enqueued_batches { value: 1000 }
+num_batch_threads { value: 1 }
+CFG
+  echo
+  echo "== batching: $batch_connections connections, --enable_batching --batching_parameters_file with"
+  sed 's/^/   /' "$work/batching.config"
+  start_loom "$work/serve_batching.log" --enable_batching --batching_parameters_file "$work/batching.config" --metrics
+  batch_port=$port_started
+  : >"$work/loom_batching.txt"
+  : >"$work/loom_256.txt"
+  : >"$work/nginx_256.txt"
+  echo "== wrk -t$threads -c$batch_connections -d${seconds}s, $rounds alternating rounds"
+  for r in $(seq "$rounds"); do
+    b=$(run_wrk "$batch_connections" "http://127.0.0.1:$batch_port/v1/models/mnist:predict"); echo "$b" >>"$work/loom_batching.txt"
+    l=$(run_wrk "$batch_connections" "http://127.0.0.1:$loom_port/v1/models/mnist:predict"); echo "$l" >>"$work/loom_256.txt"
+    n=$(run_wrk "$batch_connections" "http://127.0.0.1:$nginx_port/predict.json"); echo "$n" >>"$work/nginx_256.txt"
+    echo "   round $r: loom batching [$b]  loom [$l]  nginx [$n]"
+  done
+  metrics=$(curl -s "http://127.0.0.1:$batch_port/monitoring/prometheus/metrics")
+  python3 - "$metrics" <<'PY'
+import re, sys
+t = sys.argv[1]
+def v(name): return float(re.search("^" + re.escape(name) + r" (\S+)$", t, re.M).group(1))
+n, total = v(":loom:serving:batching:processed_batch_size_count"), v(":loom:serving:batching:processed_batch_size_sum")
+print(f"   batches run: {n:.0f}, examples {total:.0f}, mean batch size {total / max(n, 1):.1f}")
 PY
+  report "loom serve --enable_batching=$work/loom_batching.txt" "loom serve, no batching=$work/loom_256.txt" \
+    "nginx static answer, same size=$work/nginx_256.txt"
+fi

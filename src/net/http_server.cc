@@ -566,7 +566,9 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(std::unique_ptr<HttpServ
         flags, 0, nullptr, nullptr, &Impl::Access, loop,
         MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(options.connection_timeout_seconds),
         MHD_OPTION_CONNECTION_LIMIT, per_loop_limit,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(64 * 1024),
+        // libmicrohttpd zeroes a connection's memory pool for every request: 64 KiB was 11% of
+        // the server's CPU at 256 connections (perf); 16 KiB holds headers and read buffer.
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(16 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, &Impl::Completed, loop, MHD_OPTION_END);
     const MHD_DaemonInfo* info =
         loop->daemon == nullptr ? nullptr : MHD_get_daemon_info(loop->daemon, MHD_DAEMON_INFO_EPOLL_FD);
