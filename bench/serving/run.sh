@@ -12,7 +12,7 @@
 # without batching, and nginx, the same way (--batch_connections 0 skips it).
 #
 #   bench/serving/run.sh [--loom build/loom] [--connections 32] [--seconds 10] [--rounds 3]
-#                        [--wrk_threads 2] [--batch_connections 256] [--skip_ort]
+#                        [--wrk_threads 2] [--loom_threads N] [--batch_connections 256] [--skip_ort]
 #
 # Needs wrk and nginx (scripts/install_deps.sh), python3, node and npm, and MNIST in data/mnist.
 # ONNX Runtime is installed beside the loom binary (tests/export/install_onnxruntime.sh).
@@ -27,6 +27,7 @@ rounds=3
 threads=2
 batch_connections=256
 skip_ort=
+loom_flags=()
 while (($#)); do
   case $1 in
     --loom) loom=$2; shift 2 ;;
@@ -36,6 +37,7 @@ while (($#)); do
     --wrk_threads) threads=$2; shift 2 ;;
     --batch_connections) batch_connections=$2; shift 2 ;;
     --skip_ort) skip_ort=1; shift ;;
+    --loom_threads) loom_flags+=(--rest_api_num_threads "$2"); shift 2 ;;
     *) echo "run.sh: unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -81,7 +83,7 @@ start_loom() {
   shift
   port_started=$(free_port)
   "$loom" serve --model_name mnist --model_base_path "$work/models/mnist" --rest_api_port "$port_started" \
-    "$@" >"$log" 2>&1 &
+    "${loom_flags[@]}" "$@" >"$log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port_started/v1/models/mnist" >/dev/null && break; sleep 0.1; done
 }
