@@ -18,7 +18,8 @@
 #include <map>
 #include <mutex>
 #include <thread>
-#include <unordered_set>
+#include <unordered_map>
+#include <vector>
 
 #include "core/logging.h"
 
@@ -227,41 +228,61 @@ HttpServerResponse ErrorResponse(int status, const std::string& message) {
   return r;
 }
 
-// Every request of an asynchronous handler that waits for its answer with its connection
-// suspended. One mutex orders suspend (event thread), resume (answering thread), the end of the
-// connection and Stop, so a connection is never resumed twice, after it ended, or left
-// suspended when the daemon stops (libmicrohttpd panics then).
+// The requests of an asynchronous handler that wait for their answer with their connection
+// suspended, so that Stop can resume them (libmicrohttpd panics when a daemon stops with
+// suspended connections). Lock order: a Deferred's mu, then this mu. A request answered before
+// its handler returns never comes here: the event threads share no lock on that path.
 struct DeferredSet {
   std::mutex mu;
   bool stopping = false;
-  std::unordered_set<Deferred*> suspended;
+  std::unordered_map<Deferred*, std::shared_ptr<Deferred>> suspended;
 };
 
 // One request's answer-to-be: shared by its connection's RequestState and the handler's
-// HttpResponder copies (which may outlive the connection and the server).
-struct Deferred {
+// HttpResponder copies (which may outlive the connection and the server). Its mutex orders
+// suspend (event thread), resume (answering thread), the end of the request and Stop, so a
+// connection is never resumed twice or after it ended.
+struct Deferred : std::enable_shared_from_this<Deferred> {
   Deferred(MHD_Connection* c, std::shared_ptr<DeferredSet> s, int w)
       : connection(c), set(std::move(s)), wake_fd(w) {}
   MHD_Connection* const connection;
   const std::shared_ptr<DeferredSet> set;
   const int wake_fd;  // of the connection's event loop
-  // Guarded by set->mu.
+  std::mutex mu;
+  // Guarded by mu.
   bool answered = false;   // `response` holds the answer, not sent yet
   bool suspended = false;  // the connection is suspended until the answer comes
   bool closed = false;     // the request ended (sent, client gone, server stopped)
   HttpServerResponse response;
 
+  // Resumes the suspended connection. REQUIRES: mu held, suspended.
+  void Resume() {
+    suspended = false;
+    {
+      std::lock_guard<std::mutex> lock(set->mu);
+      set->suspended.erase(this);
+    }
+    ResumeConnection(connection, wake_fd);
+  }
+
   // Stores the first answer and resumes the connection if it waits for it.
   void Answer(HttpServerResponse r) {
-    std::lock_guard<std::mutex> lock(set->mu);
+    std::lock_guard<std::mutex> lock(mu);
     if (answered || closed) return;
     response = std::move(r);
     answered = true;
-    if (suspended) {
-      suspended = false;
-      set->suspended.erase(this);
-      ResumeConnection(connection, wake_fd);
-    }
+    if (suspended) Resume();
+  }
+
+  // Suspends the connection until Answer. False (nothing done) when the server is stopping.
+  // REQUIRES: mu held, on the connection's event thread, inside its access handler.
+  bool Suspend() {
+    std::lock_guard<std::mutex> lock(set->mu);
+    if (set->stopping) return false;
+    MHD_suspend_connection(connection);
+    suspended = true;
+    set->suspended.emplace(this, shared_from_this());
+    return true;
   }
 };
 
@@ -400,21 +421,15 @@ struct HttpServer::Impl {
   // Sends the deferred answer if it is there; otherwise suspends the connection until it is
   // (or answers 503 when the server is stopping: a suspended connection would block Stop).
   static MHD_Result SendOrSuspend(HttpServer* server, MHD_Connection* connection, Deferred* d) {
-    const int wake_fd = d->wake_fd;
-    std::unique_lock<std::mutex> lock(d->set->mu);
-    if (!d->answered && d->set->stopping) {
+    std::unique_lock<std::mutex> lock(d->mu);
+    if (!d->answered && !d->Suspend()) {
       d->response = ErrorResponse(503, "the server is stopping");
       d->answered = true;
     }
-    if (d->answered) {
-      HttpServerResponse response = std::move(d->response);
-      lock.unlock();
-      return Send(connection, response, &server->impl_->streams, wake_fd);
-    }
-    MHD_suspend_connection(connection);
-    d->suspended = true;
-    d->set->suspended.insert(d);
-    return MHD_YES;
+    if (!d->answered) return MHD_YES;  // suspended
+    HttpServerResponse response = std::move(d->response);
+    lock.unlock();
+    return Send(connection, response, &server->impl_->streams, d->wake_fd);
   }
 
   static MHD_Result Access(void* cls, MHD_Connection* connection, const char* url,
@@ -477,10 +492,8 @@ struct HttpServer::Impl {
     auto* state = static_cast<RequestState*>(*con_cls);
     if (state == nullptr) return;
     if (state->deferred != nullptr) {
-      std::lock_guard<std::mutex> lock(state->deferred->set->mu);
-      state->deferred->closed = true;
-      if (state->deferred->suspended) state->deferred->set->suspended.erase(state->deferred.get());
-      state->deferred->suspended = false;
+      std::lock_guard<std::mutex> lock(state->deferred->mu);
+      state->deferred->closed = true;  // a suspended connection is resumed before it ends
     }
     delete state;
     *con_cls = nullptr;
@@ -601,18 +614,20 @@ void HttpServer::Stop() {
   // libmicrohttpd must not be stopped with suspended connections: streams end, and requests
   // still waiting for a deferred answer get 503 (if the event loop gets to them) or are closed.
   impl_->streams.StopAll();
+  std::vector<std::shared_ptr<Deferred>> suspended;
   {
     std::lock_guard<std::mutex> lock(impl_->deferred->mu);
-    impl_->deferred->stopping = true;
-    for (Deferred* d : impl_->deferred->suspended) {
-      if (!d->answered) {
-        d->response = ErrorResponse(503, "the server is stopping");
-        d->answered = true;
-      }
-      d->suspended = false;
-      ResumeConnection(d->connection, d->wake_fd);
+    impl_->deferred->stopping = true;  // no connection is suspended from here on
+    for (auto& [d, owner] : impl_->deferred->suspended) suspended.push_back(owner);
+  }
+  for (const auto& d : suspended) {
+    std::lock_guard<std::mutex> lock(d->mu);
+    if (!d->suspended) continue;  // answered meanwhile
+    if (!d->answered) {
+      d->response = ErrorResponse(503, "the server is stopping");
+      d->answered = true;
     }
-    impl_->deferred->suspended.clear();
+    d->Resume();
   }
   impl_->StopLoops();
 }
