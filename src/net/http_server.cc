@@ -228,10 +228,11 @@ HttpServerResponse ErrorResponse(int status, const std::string& message) {
   return r;
 }
 
-// The requests of an asynchronous handler that wait for their answer with their connection
-// suspended, so that Stop can resume them (libmicrohttpd panics when a daemon stops with
-// suspended connections). Lock order: a Deferred's mu, then this mu. A request answered before
-// its handler returns never comes here: the event threads share no lock on that path.
+// The requests of one event loop's asynchronous handler that were suspended to wait for their
+// answer, until they end, so that Stop can resume those still waiting (libmicrohttpd panics
+// when a daemon stops with suspended connections). Only that loop's thread (and Stop) take its
+// mutex; the answering threads do not. Lock order: a Deferred's mu, then this mu. A request
+// answered before its handler returns never comes here.
 struct DeferredSet {
   std::mutex mu;
   bool stopping = false;
@@ -258,10 +259,6 @@ struct Deferred : std::enable_shared_from_this<Deferred> {
   // Resumes the suspended connection. REQUIRES: mu held, suspended.
   void Resume() {
     suspended = false;
-    {
-      std::lock_guard<std::mutex> lock(set->mu);
-      set->suspended.erase(this);
-    }
     ResumeConnection(connection, wake_fd);
   }
 
@@ -307,7 +304,6 @@ void HttpResponder::Respond(HttpServerResponse response) const {
 
 struct HttpServer::Impl {
   Streams streams;  // destroyed after the daemon is stopped (Stop runs in ~HttpServer)
-  std::shared_ptr<DeferredSet> deferred = std::make_shared<DeferredSet>();
   // One libmicrohttpd daemon per event thread, each run by our own loop (RunLoop), and one
   // listening socket of ours whose thread deals new connections out to the loops, which add
   // them to their daemons (MHD_add_connection on the daemon's own thread). Not libmicrohttpd's
@@ -321,6 +317,7 @@ struct HttpServer::Impl {
   struct EventLoop {
     HttpServer* server = nullptr;
     MHD_Daemon* daemon = nullptr;
+    std::shared_ptr<DeferredSet> deferred = std::make_shared<DeferredSet>();
     int epoll_fd = -1;  // the daemon's: readable when it has work
     int wake_fd = -1;   // an eventfd: new connections, or stop
     std::mutex mu;
@@ -477,7 +474,7 @@ struct HttpServer::Impl {
     if (state->deferred != nullptr)  // resumed: the answer came (or the server stops)
       return SendOrSuspend(server, connection, state->deferred.get());
     if (server->async_handler_) {
-      state->deferred = std::make_shared<Deferred>(connection, server->impl_->deferred, loop->wake_fd);
+      state->deferred = std::make_shared<Deferred>(connection, loop->deferred, loop->wake_fd);
       server->async_handler_(state->request,
                              HttpResponder(std::make_shared<HttpResponder::Slot>(state->deferred)));
       return SendOrSuspend(server, connection, state->deferred.get());
@@ -492,8 +489,13 @@ struct HttpServer::Impl {
     auto* state = static_cast<RequestState*>(*con_cls);
     if (state == nullptr) return;
     if (state->deferred != nullptr) {
-      std::lock_guard<std::mutex> lock(state->deferred->mu);
-      state->deferred->closed = true;  // a suspended connection is resumed before it ends
+      Deferred* d = state->deferred.get();
+      {
+        std::lock_guard<std::mutex> lock(d->mu);
+        d->closed = true;  // a suspended connection is resumed before it ends
+      }
+      std::lock_guard<std::mutex> lock(d->set->mu);
+      d->set->suspended.erase(d);
     }
     delete state;
     *con_cls = nullptr;
@@ -615,10 +617,10 @@ void HttpServer::Stop() {
   // still waiting for a deferred answer get 503 (if the event loop gets to them) or are closed.
   impl_->streams.StopAll();
   std::vector<std::shared_ptr<Deferred>> suspended;
-  {
-    std::lock_guard<std::mutex> lock(impl_->deferred->mu);
-    impl_->deferred->stopping = true;  // no connection is suspended from here on
-    for (auto& [d, owner] : impl_->deferred->suspended) suspended.push_back(owner);
+  for (auto& loop : impl_->loops) {
+    std::lock_guard<std::mutex> lock(loop->deferred->mu);
+    loop->deferred->stopping = true;  // no connection is suspended from here on
+    for (auto& [d, owner] : loop->deferred->suspended) suspended.push_back(owner);
   }
   for (const auto& d : suspended) {
     std::lock_guard<std::mutex> lock(d->mu);
