@@ -8,6 +8,11 @@
 # over the window from the first "Training begins" to the last "Training ends"), the ratio to one
 # process, and the communication cost per step: the mean time a worker spends in its PushPull
 # round trip (push gradients, pull variables), as each worker reports it. Best of $REPS runs each.
+# CPU us/step: the CPU every process of the job spent per global step (each worker over its
+# training window, each ps task start to end), the least over the rounds; "CPU bound": the
+# ratio to one process that this cost allows when the job has every CPU of the machine to
+# itself (nproc * one process's CPU per step / the job's), which load from elsewhere does not
+# move the way it moves examples/s.
 #
 #   bench/distributed/run.sh [LOOM_BINARY]
 #
@@ -57,13 +62,15 @@ run_job() {  # name
   rm -rf "$work/$name/train" "$work/jobs/$name"
   "$loom" job run --jobs_dir="$work/jobs" "$work/$name.yaml" >"$work/$name.out" 2>&1 ||
     die "$name failed: $(tail -3 "$work/$name.out")"
-  cat "$work/jobs/$name/logs/"worker-*.log | awk '
+  cat "$work/jobs/$name/logs/"worker-*.log "$work/jobs/$name/logs/"ps-*.log | awk '
     /^Training begins @/ { t = $4; if (begin == "" || t < begin) begin = t }
     /^Training ends @/ { t = $4; if (t > end) end = t }
     /^Training elapsed time:/ { elapsed = $4 }
-    /^Throughput:/ { examples += $2 * elapsed }
+    /^Throughput:/ { examples += $2 * elapsed; steps = $2 * elapsed / 100 }
+    /^CPU: .* us per step/ { cpu += $2 * steps }
+    /ps: done; [0-9]+ us CPU/ { for (i = 1; i < NF; i++) if ($(i + 1) == "us") cpu += $i }
     /^Communication:/ { comm += $2; n++ }
-    END { printf "%.0f %.0f\n", examples / (end - begin), n ? comm / n : 0 }'
+    END { printf "%.0f %.0f %.0f\n", examples / (end - begin), n ? comm / n : 0, cpu / (examples / 100) }'
 }
 
 # Prints examples/s of one single-process run.
@@ -71,7 +78,7 @@ run_single() {
   rm -rf "$work/single"
   "$loom" train --train_dir="$work/single" --train_steps="$steps" --threads=1 --save_checkpoint_steps=0 $flags \
     >"$work/single.out" 2>&1 || die "one process failed: $(tail -3 "$work/single.out")"
-  awk '/^Throughput:/ { print $2 }' "$work/single.out"
+  awk '/^Throughput:/ { rate = $2 } /^CPU: .* us per step/ { cpu = $2 } END { print rate, cpu }' "$work/single.out"
 }
 
 write_job ps1w1 1 1 ""
@@ -83,23 +90,29 @@ write_job ps1w2grpc 2 1 "--ps_transport=grpc"
 write_job ps2w2grpc 2 2 "--ps_transport=grpc"
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)  # before this script's own processes add to it
-declare -A best comm
+declare -A best comm cpu
 configs=(single ps1w1 ps1w2async ps2w2async ps2w2overlap ps2w2sync ps1w2grpc ps2w2grpc)
 for ((rep = 1; rep <= reps; ++rep)); do
   for c in "${configs[@]}"; do  # alternated, so load changes hit every configuration alike
     if [[ $c == single ]]; then
-      rate=$(run_single); us=0
+      read -r rate cpu_us < <(run_single); us=0
     else
-      read -r rate us < <(run_job "$c")
+      read -r rate us cpu_us < <(run_job "$c")
     fi
     if [[ -z ${best[$c]:-} || $rate -gt ${best[$c]} ]]; then best[$c]=$rate; comm[$c]=$us; fi
+    # CPU per step: the least over the rounds (load from elsewhere only adds to it).
+    if [[ -z ${cpu[$c]:-} || $cpu_us -lt ${cpu[$c]} ]]; then cpu[$c]=$cpu_us; fi
   done
 done
 
 echo "bench/distributed: $steps global steps, batch 100, --threads 1 per process, best of $reps, $(nproc) CPUs," \
   "load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after, $(date -u +%H:%M) UTC"
-printf '%-44s %12s %10s %18s\n' configuration examples/s "vs 1 proc" "comm us/step"
-row() { printf '%-44s %12s %9.2fx %18s\n' "$1" "${best[$2]}" "$(echo "${best[$2]} / ${best[single]}" | bc -l)" "$3"; }
+printf '%-44s %12s %10s %14s %14s %12s\n' configuration examples/s "vs 1 proc" "comm us/step" "CPU us/step" "CPU bound"
+row() {
+  [[ $2 == single ]] && { printf '%-44s %12s %9.2fx %14s %14s %12s\n' "$1" "${best[$2]}" 1 "$3" "${cpu[$2]}" "-"; return; }
+  printf '%-44s %12s %9.2fx %14s %14s %11.2fx\n' "$1" "${best[$2]}" "$(echo "${best[$2]} / ${best[single]}" | bc -l)" "$3" \
+    "${cpu[$2]}" "$(echo "$(nproc) * ${cpu[single]} / ${cpu[$2]}" | bc -l)"
+}
 row "one process" single "-"
 row "1 ps + 1 worker" ps1w1 "${comm[ps1w1]}"
 row "1 ps + 2 workers, async" ps1w2async "${comm[ps1w2async]}"

@@ -30,6 +30,12 @@ class Tensor {
   Tensor& operator=(const Tensor& other);
   Tensor(Tensor&& other) noexcept = default;
   Tensor& operator=(Tensor&& other) noexcept = default;
+  // A tensor over `data` (size of `shape` floats), which it does not own: `owner` keeps that
+  // memory alive as long as the tensor (or one moved from it) lives. REQUIRES: owner != nullptr. Used to put a model's
+  // parameters in a shared memory segment (train/ps_client.cc). A copy of it owns its copy.
+  static Tensor View(std::vector<int64_t> shape, float* data, std::shared_ptr<void> owner);
+  // Whether this tensor owns its memory (not a View).
+  bool owns_data() const { return !data_.get_deleter().owner; }
 
   const std::vector<int64_t>& shape() const { return shape_; }
   int rank() const { return static_cast<int>(shape_.size()); }
@@ -48,7 +54,10 @@ class Tensor {
 
  private:
   struct FreeDeleter {
-    void operator()(float* p) const { std::free(p); }
+    std::shared_ptr<void> owner;  // a View's: the memory is not ours to free
+    void operator()(float* p) const {
+      if (!owner) std::free(p);
+    }
   };
   static std::unique_ptr<float[], FreeDeleter> Allocate(int64_t size);
 
@@ -92,6 +101,14 @@ inline Tensor::Tensor(std::vector<int64_t> shape, float fill)
 }
 
 inline Tensor::Tensor(std::vector<int64_t> shape) : Tensor(std::move(shape), 0.0f) {}
+
+inline Tensor Tensor::View(std::vector<int64_t> shape, float* data, std::shared_ptr<void> owner) {
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.size_ = ShapeSize(t.shape_);
+  t.data_ = std::unique_ptr<float[], FreeDeleter>(data, FreeDeleter{std::move(owner)});
+  return t;
+}
 
 inline Tensor::Tensor(const Tensor& other)
     : shape_(other.shape_), size_(other.size_), data_(other.data_ ? Allocate(size_) : nullptr) {

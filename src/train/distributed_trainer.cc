@@ -215,6 +215,7 @@ StatusOr<TrainResult> DistributedTrainer::Run() {
   std::vector<int32_t> labels(static_cast<size_t>(batch));
   Print(Format("Training begins @ %f", UnixNow()));
   const auto start = Clock::now();
+  const double cpu_start = ProcessCpuSecs();
   auto last_log = start, last_summary = start;
   int64_t summary_step = global_step;
   double loss_sum = 0;
@@ -290,6 +291,7 @@ StatusOr<TrainResult> DistributedTrainer::Run() {
     }
   }
   const auto end = Clock::now();
+  const double cpu_secs = ProcessCpuSecs() - cpu_start;
   result.seconds = std::chrono::duration<double>(end - start).count();
   result.examples_per_sec =
       result.seconds > 0 ? static_cast<double>(result.local_steps * batch) / result.seconds : 0;
@@ -302,6 +304,8 @@ StatusOr<TrainResult> DistributedTrainer::Run() {
   Print(Format("Training ends @ %f", UnixNow()));
   Print(Format("Training elapsed time: %f s", result.seconds));
   Print(Format("Throughput: %.0f examples/s", result.examples_per_sec));
+  if (result.local_steps > 0)
+    Print(Format("CPU: %.0f us per step (this process)", cpu_secs * 1e6 / static_cast<double>(result.local_steps)));
   if (result.local_steps > 0)
     Print(Format("Communication: %.0f us per step (push gradients, pull variables: %zu ps task(s))",
                  comm_secs * 1e6 / static_cast<double>(result.local_steps), client_->shards().size()));

@@ -21,6 +21,7 @@
 #include "nn/optimizer.h"
 #include "ps/ps.grpc.pb.h"
 #include "train/learning_rate.h"
+#include "train/progress_format.h"
 #include "train/ps_shm.h"
 #include "train/ps_wire.h"
 
@@ -371,7 +372,10 @@ class ParameterServer::Service final
   void ServeShm(std::shared_ptr<shm::ShmPsEnd> end, const std::string& layout, int replica) {
     shm::Request request;
     shm::ShmPsEnd::Event event;
+    const double cpu_start = ThreadCpuSecs();
+    int64_t requests = 0;
     while ((event = end->WaitRequest(shm_stop_, kShmAttachSecs, &request)) == shm::ShmPsEnd::Event::kRequest) {
+      ++requests;
       std::unique_lock<std::mutex> lock(mu_);
       grpc::Status status = CheckReady(layout);
       if (status.ok() && end->floats() != config_.size())
@@ -394,6 +398,9 @@ class ParameterServer::Service final
     end->Close();
     if (event == shm::ShmPsEnd::Event::kGone)
       LOOM_LOG(INFO) << "ps: replica " << replica << "'s shared memory link ended (it left, died or never attached)";
+    if (requests > 0)  // what serving this worker cost the ps (bench/distributed/run.sh adds it up)
+      LOOM_LOG(INFO) << "ps: replica " << replica << "'s shared memory link: " << requests << " requests, "
+                     << static_cast<int64_t>((ThreadCpuSecs() - cpu_start) * 1e6) << " us CPU";
   }
 
   void Told(int replica) {
@@ -480,6 +487,8 @@ void ParameterServer::Wait() {
   // Sync pushes still waiting are woken by Stop(); give in-flight calls a moment to answer.
   impl_->service.Stop();
   impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  // What the ps cost, start to end (bench/distributed/run.sh adds it to the workers' CPU).
+  LOOM_LOG(INFO) << "ps: done; " << static_cast<int64_t>(ProcessCpuSecs() * 1e6) << " us CPU (this process)";
 }
 
 void ParameterServer::Stop() { impl_->service.Stop(); }

@@ -468,8 +468,50 @@ Status PsClient::Impl::GrpcPushPull(const std::string& layout, const std::vector
   return OkStatus();
 }
 
+namespace {
+
+// Zero copy: moves the parameters' values and gradients into the segment's variable and
+// gradient regions (the shard is the whole model, in the same order), once per segment; a
+// tensor replaced since (a restore) is moved again. The views keep the mapping alive, so a
+// link dropped after a fault leaves them valid (gRPC then writes into them as into any tensor)
+// until the next segment takes them.
+void KeepInSegment(std::vector<nn::Parameter>& params, const shm::ShmWorkerEnd& link) {
+  int64_t offset = 0;
+  for (const nn::Parameter& p : params) offset += p.value.size();
+  if (offset != link.floats()) return;  // not the whole model: copies as usual
+  float* values = link.variables();
+  float* grads = link.gradients();
+  std::shared_ptr<void> mapping;
+  offset = 0;
+  for (nn::Parameter& p : params) {
+    if (p.value.data() != values + offset) {
+      if (!mapping) mapping = link.mapping();
+      std::memcpy(values + offset, p.value.data(), static_cast<size_t>(p.value.size()) * sizeof(float));
+      p.value = nn::Tensor::View(p.value.shape(), values + offset, mapping);
+    }
+    if (p.grad.data() != grads + offset) {
+      if (!mapping) mapping = link.mapping();
+      std::memcpy(grads + offset, p.grad.data(), static_cast<size_t>(p.grad.size()) * sizeof(float));
+      p.grad = nn::Tensor::View(p.grad.shape(), grads + offset, mapping);
+    }
+    offset += p.value.size();
+  }
+}
+
+// Gives every parameter its own memory again (a copy of the view's).
+void KeepInHeap(std::vector<nn::Parameter>& params) {
+  for (nn::Parameter& p : params) {
+    if (!p.value.owns_data()) p.value = nn::Tensor(p.value);
+    if (!p.grad.owns_data()) p.grad = nn::Tensor(p.grad);
+  }
+}
+
+}  // namespace
+
 StatusOr<PsClient::StepResult> PsClient::PushPull(std::vector<nn::Parameter>& params) {
   if (!impl_->Idle()) return FailedPrecondition("PushPull while a StartPushPull is not finished");
+  // Safe here: the ps touches the segment only between Send and Receive, inside this call.
+  if (impl_->options.zero_copy && shards_.size() == 1 && impl_->links[0]) KeepInSegment(params, *impl_->links[0]);
   // Per ps task: its gradients as pieces of the tensors, and where its variables go.
   const size_t n = shards_.size();
   std::vector<std::vector<wire::Chunk>> grads(n), values(n);
@@ -483,9 +525,11 @@ StatusOr<PsClient::StepResult> PsClient::PushPull(std::vector<nn::Parameter>& pa
   return impl_->PushPull(layout_, shards_, grads, values);
 }
 
-Status PsClient::StartPushPull(const std::vector<nn::Parameter>& params) {
+Status PsClient::StartPushPull(std::vector<nn::Parameter>& params) {
   Impl& s = *impl_;
   if (!s.Idle()) return FailedPrecondition("StartPushPull while the previous one is not finished");
+  // The round trip runs while the caller computes: the ps must not write into its tensors.
+  KeepInHeap(params);
   s.sent.resize(static_cast<size_t>(total_));
   s.received.resize(static_cast<size_t>(total_));
   int64_t offset = 0;

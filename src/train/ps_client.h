@@ -58,6 +58,10 @@ struct PsClientOptions {
   int replica = 0;                        // this task's replica index (0 is the chief)
   double wait_secs = 300;                 // give up after this long without reaching a ps task
   double max_backoff_secs = 2;            // retry delays double from 50 ms up to this
+  // With one ps task attached through shared memory, PushPull keeps the parameters' values and
+  // gradients in the segment itself (the tensors become views of it): the worker copies
+  // nothing, the ps reads the gradients and writes the variables where the model uses them.
+  bool zero_copy = true;
 };
 
 // What the chief tells every ps task in Init.
@@ -104,14 +108,17 @@ class PsClient {
   StatusOr<StepResult> Pull(std::vector<nn::Parameter>& params);
   // Pushes the parameters' grads, computed on the variables last received from each ps task
   // (each push carries that task's global step, so sync mode can tell stale ones), and copies
-  // the variables after the update into their values: one round trip to each ps task.
+  // the variables after the update into their values: one round trip to each ps task. With
+  // zero_copy and one ps task attached through shared memory, the tensors are moved into the
+  // segment (views that keep it mapped, so they stay valid whatever happens to the link) and
+  // nothing is copied on this side.
   StatusOr<StepResult> PushPull(std::vector<nn::Parameter>& params);
   // PushPull in two halves, so the next gradients can be computed while this step's travel
   // (async training: they are then computed on variables one step older). Start copies the
   // parameters' grads and sends them from another thread; until Finish the caller may use the
   // parameters but no other call of this client. Finish waits for the round trip and copies
   // the variables into the parameters' values.
-  Status StartPushPull(const std::vector<nn::Parameter>& params);
+  Status StartPushPull(std::vector<nn::Parameter>& params);  // gives views (zero copy) their own memory back
   StatusOr<StepResult> FinishPushPull(std::vector<nn::Parameter>& params);
   // Every shard's variables and slots.
   StatusOr<PsSnapshot> Snapshot();

@@ -122,7 +122,7 @@ std::string RandomName() {
 void Scatter(const float* src, const std::vector<wire::Chunk>& pieces) {
   const char* from = reinterpret_cast<const char*>(src);
   for (const wire::Chunk& c : pieces) {
-    std::memcpy(const_cast<char*>(c.data), from, c.size);
+    if (c.data != from) std::memcpy(const_cast<char*>(c.data), from, c.size);  // else in place already
     from += c.size;
   }
 }
@@ -314,7 +314,7 @@ StatusOr<std::unique_ptr<ShmWorkerEnd>> ShmWorkerEnd::Open(const std::string& na
   close(fd);
   if (base == MAP_FAILED) return ErrnoStatus("/dev/shm" + name, "mmap", err);
   std::unique_ptr<ShmWorkerEnd> end(new ShmWorkerEnd());
-  end->segment_.reset(new Segment());
+  end->segment_ = std::shared_ptr<Segment>(new Segment());
   Segment& s = *end->segment_;
   s.name_ = name;
   s.bytes_ = bytes;
@@ -356,7 +356,7 @@ uint32_t ShmWorkerEnd::Send(int replica, int64_t step, const std::vector<wire::C
   size_t at = 0;
   for (const wire::Chunk& c : gradients) {
     const size_t n = std::min(c.size, limit - at);
-    std::memcpy(to + at, c.data, n);
+    if (c.data != to + at) std::memcpy(to + at, c.data, n);  // else in place already (zero copy)
     at += n;
   }
   h->replica = replica;

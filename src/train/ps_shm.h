@@ -11,7 +11,8 @@
 // `request_seq` and wakes the ps (a futex on the shared word, not FUTEX_PRIVATE, so it works
 // across processes); the ps's thread for that worker applies them in place (no copy), copies
 // the variables in and bumps `reply_seq`, waking the worker, which copies them out. One memcpy
-// each way on the worker's side, one on the ps's.
+// each way on the worker's side (none when its tensors live in the segment: ps_client.cc's
+// zero copy), one on the ps's.
 //
 // Lifetime: the ps creates the segment with a random name (O_EXCL, mode 0600); the worker opens
 // and maps it and unlinks the name at once, so nothing stays in /dev/shm even after kill -9 of
@@ -129,6 +130,14 @@ class ShmWorkerEnd {
   int64_t floats() const { return segment_->floats(); }
   pid_t ps_pid() const { return ps_pid_; }
 
+  // The segment's regions, for a caller that keeps its tensors in them (zero copy: Send and
+  // Receive skip a piece that already is where it would be copied). Only between a Receive and
+  // the next Send may the caller touch them: the ps reads the gradients and writes the
+  // variables meanwhile. `mapping()` keeps the segment mapped (after this end is gone too).
+  float* gradients() const { return segment_->gradients(); }
+  float* variables() const { return segment_->variables(); }
+  std::shared_ptr<void> mapping() const { return segment_; }
+
   // Copies the gradients (pieces covering floats() floats, in order) into the segment and wakes
   // the ps. Returns the request's sequence number.
   uint32_t Send(int replica, int64_t step, const std::vector<wire::Chunk>& gradients);
@@ -142,7 +151,7 @@ class ShmWorkerEnd {
  private:
   ShmWorkerEnd() = default;
   bool PsAlive() const;
-  std::unique_ptr<Segment> segment_;
+  std::shared_ptr<Segment> segment_;
   pid_t ps_pid_ = 0;
   int ps_pidfd_ = -1;
   uint32_t seq_ = 0;

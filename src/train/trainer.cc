@@ -123,6 +123,7 @@ StatusOr<TrainResult> Trainer::Run() {
 
   Print(Format("Training begins @ %f", UnixNow()));
   const auto start = Clock::now();
+  const double cpu_start = ProcessCpuSecs();
   auto last_log = start;
   auto last_summary = start;
   int64_t summary_step = global_step_;
@@ -178,6 +179,7 @@ StatusOr<TrainResult> Trainer::Run() {
     }
   }
   const auto end = Clock::now();
+  const double cpu_secs = ProcessCpuSecs() - cpu_start;
   result.seconds = std::chrono::duration<double>(end - start).count();
   result.examples_per_sec = result.seconds > 0 ? result.local_steps * batch / result.seconds : 0;
   result.global_step = global_step_;
@@ -186,6 +188,8 @@ StatusOr<TrainResult> Trainer::Run() {
   Print(Format("Training ends @ %f", UnixNow()));
   Print(Format("Training elapsed time: %f s", result.seconds));
   Print(Format("Throughput: %.0f examples/s", result.examples_per_sec));
+  if (result.local_steps > 0)
+    Print(Format("CPU: %.0f us per step (this process)", cpu_secs * 1e6 / static_cast<double>(result.local_steps)));
   if (result.stopped_early) {
     Print(Format("Stopped at global step %lld; checkpoint %s", static_cast<long long>(global_step_),
                  result.checkpoint_path.c_str()));

@@ -173,6 +173,92 @@ TEST(PsShmTest, RoundTripsEqualGrpc) {
   }
 }
 
+// nn::Tensor::View (the zero copy's tensors): it does not free the memory, keeps its owner
+// alive as long as it (or one moved from it) lives, and a copy of it owns its own copy.
+TEST(PsShmTest, TensorViewKeepsItsOwner) {
+  auto owner = std::make_shared<std::vector<float>>(6, 2.5f);
+  {
+    nn::Tensor view = nn::Tensor::View({2, 3}, owner->data(), owner);
+    EXPECT_FALSE(view.owns_data());
+    EXPECT_EQ(view.data(), owner->data());
+    EXPECT_EQ(view.size(), 6);
+    EXPECT_EQ(owner.use_count(), 2);
+    view.data()[4] = 7;
+    nn::Tensor copy = view;
+    EXPECT_TRUE(copy.owns_data());
+    EXPECT_NE(copy.data(), owner->data());
+    EXPECT_EQ(copy, view);
+    nn::Tensor moved = std::move(view);
+    EXPECT_FALSE(moved.owns_data());
+    EXPECT_EQ(owner.use_count(), 2);
+    moved = copy;  // owns again: the view's hold on the owner ends
+    EXPECT_EQ(owner.use_count(), 1);
+  }
+  EXPECT_EQ(owner.use_count(), 1);
+  EXPECT_EQ((*owner)[4], 7.0f);
+}
+
+// One ps task through shared memory: after a step the parameters live in the segment (the
+// worker copies nothing), the parameters end as with copies and as over gRPC, StartPushPull
+// gives them their own memory back, and they stay valid after the client (and its segment's
+// link) are gone.
+TEST(PsShmTest, ZeroCopyTensorsLiveInTheSegment) {
+  struct Run {
+    PsTransport transport;
+    bool zero_copy;
+  };
+  std::vector<std::vector<float>> results;
+  for (Run run : {Run{PsTransport::kShm, true}, Run{PsTransport::kShm, false}, Run{PsTransport::kGrpc, true}}) {
+    SCOPED_TRACE(std::string(run.transport == PsTransport::kShm ? "shm" : "grpc") + (run.zero_copy ? " zero copy" : ""));
+    Cluster cluster(1);
+    auto model = SmallModel();
+    PsClientOptions options;
+    options.ps_addresses = cluster.addresses;
+    options.wait_secs = 20;
+    options.transport = run.transport;
+    options.zero_copy = run.zero_copy;
+    auto client = PsClient::Create(options, model->parameters());
+    ASSERT_TRUE(client.ok()) << client.status().ToString();
+    PsTrainingConfig config;
+    config.train_steps = 100;
+    ASSERT_TRUE((*client)->Init(config, 0, Flat(*model), {}, {}).ok());
+    ASSERT_TRUE((*client)->Pull(model->parameters()).ok());
+    for (int step = 0; step < 4; ++step) {
+      FillGrads(*model, step);
+      auto r = (*client)->PushPull(model->parameters());
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_EQ(r->global_step, step + 1);
+      // The first step attaches (and copies); from the second on the tensors are the segment.
+      const bool in_segment = run.transport == PsTransport::kShm && run.zero_copy && step >= 1;
+      for (const nn::Parameter& p : model->parameters()) {
+        EXPECT_EQ(p.value.owns_data(), !in_segment) << p.name << " step " << step;
+        EXPECT_EQ(p.grad.owns_data(), !in_segment) << p.name << " step " << step;
+      }
+    }
+    std::vector<float> after_steps = Flat(*model);
+    // Overlapped steps must not have the ps write into the tensors: they get memory of their own.
+    FillGrads(*model, 4);
+    ASSERT_TRUE((*client)->StartPushPull(model->parameters()).ok());
+    for (const nn::Parameter& p : model->parameters()) EXPECT_TRUE(p.value.owns_data() && p.grad.owns_data()) << p.name;
+    EXPECT_EQ(Flat(*model), after_steps);  // moved out, not changed
+    auto r = (*client)->FinishPushPull(model->parameters());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    // Back to PushPull: into the segment again.
+    FillGrads(*model, 5);
+    ASSERT_TRUE((*client)->PushPull(model->parameters()).ok());
+    ASSERT_TRUE((*client)->PushPull(model->parameters()).ok());
+    if (run.transport == PsTransport::kShm && run.zero_copy)
+      for (const nn::Parameter& p : model->parameters()) EXPECT_FALSE(p.value.owns_data()) << p.name;
+    std::vector<float> before_gone = Flat(*model);
+    client->reset();  // the link (and the ps's thread for it) end; the views keep the mapping
+    EXPECT_TRUE(Eventually([&] { return cluster.servers[0]->shm_links() == 0; }));
+    EXPECT_EQ(Flat(*model), before_gone);
+    results.push_back(before_gone);
+  }
+  EXPECT_EQ(results[0], results[1]);
+  EXPECT_EQ(results[0], results[2]);
+}
+
 // A worker that leaves (its client destroyed) or is killed: the ps's thread for it ends.
 TEST(PsShmTest, PsThreadEndsWithItsWorker) {
   Cluster cluster(1);
