@@ -343,7 +343,7 @@ struct HttpServer::Impl {
     while (running.load(std::memory_order_relaxed)) {
       MHD_UNSIGNED_LONG_LONG wait_ms = kMaxWaitMs;
       if (MHD_get_timeout(loop->daemon, &wait_ms) != MHD_YES || wait_ms > kMaxWaitMs) wait_ms = kMaxWaitMs;
-      if (wait_ms > 0) poll(fds, 2, static_cast<int>(wait_ms));
+      poll(fds, 2, static_cast<int>(wait_ms));  // also with 0: is a connection waiting to be added?
       if (fds[1].revents != 0) {
         uint64_t n = 0;
         [[maybe_unused]] ssize_t r = read(loop->wake_fd, &n, sizeof(n));
