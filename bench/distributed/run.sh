@@ -4,7 +4,8 @@
 # sync (--sync_replicas), each replica single-threaded (--threads 1), started by `loom job run`
 # from a generated TFJob (TF_CONFIG on 127.0.0.1, so a step's bytes go through shared memory:
 # --ps_transport=auto), and the async jobs again with --ps_transport=grpc (loopback TCP) for
-# comparison. Prints examples/s (every replica's training examples
+# comparison; and, bound with taskset (as mpirun --bind-to core would), one process on CPU 0
+# against 1 ps + 2 async workers with worker i on CPU i (the ps unbound). Prints examples/s (every replica's training examples
 # over the window from the first "Training begins" to the last "Training ends"), the ratio to one
 # process, and the communication cost per step: the mean time a worker spends in its PushPull
 # round trip (push gradients, pull variables), as each worker reports it. Best of $REPS runs each.
@@ -35,9 +36,22 @@ die() { echo "bench/distributed: $*" >&2; exit 1; }
 work=$(mktemp -d /tmp/loom_bench_distributed.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
+# Runs its arguments bound to CPU <task index> when TF_CONFIG says it is a worker (taskset),
+# unbound otherwise: the "workers bound" job's command (its ps task's thread serving a worker
+# then follows that worker's CPU: ps_shm.h's FollowAffinityOf).
+cat >"$work/bind_workers.sh" <<'EOF'
+#!/bin/sh
+type=$(printf '%s' "$TF_CONFIG" | grep -o '"type" *: *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"')
+index=$(printf '%s' "$TF_CONFIG" | grep -o '"index" *: *[0-9]*' | grep -o '[0-9]*$')
+[ "$type" = worker ] && exec taskset -c "$index" "$@"
+exec "$@"
+EOF
+chmod +x "$work/bind_workers.sh"
+
 # A TFJob of `workers` workers (worker 0 is the chief) and `ps` ps tasks.
-write_job() {  # name workers ps extra_flags
-  local name=$1 workers=$2 ps=$3 extra=$4 args
+write_job() {  # name workers ps extra_flags [bind]
+  local name=$1 workers=$2 ps=$3 extra=$4 bind=${5:-} args command="[loom, train]"
+  [[ -n $bind ]] && command="[\"$work/bind_workers.sh\", \"$loom\", train]"
   args="[\"--train_dir=$work/$name/train\", \"--train_steps=$steps\", \"--threads=1\", \"--save_checkpoint_steps=0\""
   for f in $flags $extra; do args+=", \"$f\""; done
   args+="]"
@@ -49,14 +63,14 @@ spec:
   tfReplicaSpecs:
     Worker:
       replicas: $workers
-      template: {spec: {containers: [{name: tensorflow, image: loom, command: [loom, train], args: $args}]}}
+      template: {spec: {containers: [{name: tensorflow, image: loom, command: $command, args: $args}]}}
     PS:
       replicas: $ps
-      template: {spec: {containers: [{name: tensorflow, image: loom, command: [loom, train], args: $args}]}}
+      template: {spec: {containers: [{name: tensorflow, image: loom, command: $command, args: $args}]}}
 EOF
 }
 
-# Prints "examples/s us_per_step" of one run of a job, from its replicas' logs.
+# Prints "examples/s comm_us_per_step cpu_us_per_step" of one run of a job, from its replicas' logs.
 run_job() {  # name
   local name=$1
   rm -rf "$work/$name/train" "$work/jobs/$name"
@@ -73,10 +87,10 @@ run_job() {  # name
     END { printf "%.0f %.0f %.0f\n", examples / (end - begin), n ? comm / n : 0, cpu / (examples / 100) }'
 }
 
-# Prints examples/s of one single-process run.
-run_single() {
+# Prints "examples/s cpu_us_per_step" of one single-process run.
+run_single() {  # [taskset -c 0]
   rm -rf "$work/single"
-  "$loom" train --train_dir="$work/single" --train_steps="$steps" --threads=1 --save_checkpoint_steps=0 $flags \
+  "$@" "$loom" train --train_dir="$work/single" --train_steps="$steps" --threads=1 --save_checkpoint_steps=0 $flags \
     >"$work/single.out" 2>&1 || die "one process failed: $(tail -3 "$work/single.out")"
   awk '/^Throughput:/ { rate = $2 } /^CPU: .* us per step/ { cpu = $2 } END { print rate, cpu }' "$work/single.out"
 }
@@ -86,16 +100,19 @@ write_job ps1w2async 2 1 ""
 write_job ps2w2async 2 2 ""
 write_job ps2w2overlap 2 2 "--overlap_communication"
 write_job ps2w2sync 2 2 "--sync_replicas"
+write_job ps1w2bound 2 1 "" bind
 write_job ps1w2grpc 2 1 "--ps_transport=grpc"
 write_job ps2w2grpc 2 2 "--ps_transport=grpc"
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)  # before this script's own processes add to it
 declare -A best comm cpu
-configs=(single ps1w1 ps1w2async ps2w2async ps2w2overlap ps2w2sync ps1w2grpc ps2w2grpc)
+configs=(single singlebound ps1w1 ps1w2async ps1w2bound ps2w2async ps2w2overlap ps2w2sync ps1w2grpc ps2w2grpc)
 for ((rep = 1; rep <= reps; ++rep)); do
   for c in "${configs[@]}"; do  # alternated, so load changes hit every configuration alike
     if [[ $c == single ]]; then
       read -r rate cpu_us < <(run_single); us=0
+    elif [[ $c == singlebound ]]; then
+      read -r rate cpu_us < <(run_single taskset -c 0); us=0
     else
       read -r rate us cpu_us < <(run_job "$c")
     fi
@@ -109,13 +126,16 @@ echo "bench/distributed: $steps global steps, batch 100, --threads 1 per process
   "load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after, $(date -u +%H:%M) UTC"
 printf '%-44s %12s %10s %14s %14s %12s\n' configuration examples/s "vs 1 proc" "comm us/step" "CPU us/step" "CPU bound"
 row() {
-  [[ $2 == single ]] && { printf '%-44s %12s %9.2fx %14s %14s %12s\n' "$1" "${best[$2]}" 1 "$3" "${cpu[$2]}" "-"; return; }
+  [[ $2 == single* ]] && { printf '%-44s %12s %9.2fx %14s %14s %12s\n' "$1" "${best[$2]}" \
+    "$(echo "${best[$2]} / ${best[single]}" | bc -l)" "$3" "${cpu[$2]}" "-"; return; }
   printf '%-44s %12s %9.2fx %14s %14s %11.2fx\n' "$1" "${best[$2]}" "$(echo "${best[$2]} / ${best[single]}" | bc -l)" "$3" \
     "${cpu[$2]}" "$(echo "$(nproc) * ${cpu[single]} / ${cpu[$2]}" | bc -l)"
 }
 row "one process" single "-"
+row "one process, bound to CPU 0 (taskset)" singlebound "-"
 row "1 ps + 1 worker" ps1w1 "${comm[ps1w1]}"
 row "1 ps + 2 workers, async" ps1w2async "${comm[ps1w2async]}"
+row "1 ps + 2 workers, async, workers bound" ps1w2bound "${comm[ps1w2bound]}"
 row "2 ps + 2 workers, async" ps2w2async "${comm[ps2w2async]}"
 row "2 ps + 2 workers, async, overlapped" ps2w2overlap "${comm[ps2w2overlap]}"
 row "2 ps + 2 workers, sync" ps2w2sync "${comm[ps2w2sync]}"

@@ -198,7 +198,10 @@ class ParameterServer::Service final
     ShmLink* raw = link.get();
     const std::string layout = request->layout();
     const int replica = request->replica();
-    link->thread = std::thread([this, raw, layout, replica] {
+    const pid_t worker_pid = static_cast<pid_t>(request->pid());
+    link->thread = std::thread([this, raw, layout, replica, worker_pid] {
+      if (const std::string cpus = shm::FollowAffinityOf(worker_pid); !cpus.empty())
+        LOOM_LOG(INFO) << "ps: replica " << replica << "'s shared memory thread runs on its CPUs (" << cpus << ")";
       ServeShm(raw->end, layout, replica);
       raw->finished.store(true);
     });

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -151,6 +153,27 @@ bool IsLoopbackAddress(const std::string& address) {
   in6_addr v6{};
   if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
   return false;
+}
+
+std::string FollowAffinityOf(pid_t pid) {
+  cpu_set_t theirs, ours;
+  CPU_ZERO(&theirs);
+  CPU_ZERO(&ours);
+  if (sched_getaffinity(pid, sizeof(theirs), &theirs) != 0) return "";
+  if (pthread_getaffinity_np(pthread_self(), sizeof(ours), &ours) != 0) return "";
+  if (CPU_COUNT(&theirs) == 0 || CPU_COUNT(&theirs) >= CPU_COUNT(&ours)) return "";
+  if (pthread_setaffinity_np(pthread_self(), sizeof(theirs), &theirs) != 0) return "";
+  std::string cpus;  // as taskset -c prints them: ranges joined by commas
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (!CPU_ISSET(c, &theirs)) continue;
+    int last = c;
+    while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &theirs)) ++last;
+    if (!cpus.empty()) cpus += ',';
+    cpus += std::to_string(c);
+    if (last > c) cpus += "-" + std::to_string(last);
+    c = last;
+  }
+  return cpus;
 }
 
 size_t SegmentBytes(int64_t floats) {

@@ -6,6 +6,8 @@
 // /dev/shm.
 #include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -171,6 +173,57 @@ TEST(PsShmTest, RoundTripsEqualGrpc) {
     }
     EXPECT_EQ(results[0], results[1]);
   }
+}
+
+// FollowAffinityOf: a thread binds itself to the CPUs of a process bound to fewer CPUs than
+// it may use (as the ps thread serving a worker does), and leaves itself alone otherwise.
+TEST(PsShmTest, FollowAffinityOfABoundProcess) {
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  ASSERT_EQ(sched_getaffinity(0, sizeof(all), &all), 0);
+  int first = -1;
+  for (int c = 0; c < CPU_SETSIZE && first < 0; ++c)
+    if (CPU_ISSET(c, &all)) first = c;
+  ASSERT_GE(first, 0);
+  // A child bound to one CPU, waiting to be killed.
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    if (sched_setaffinity(0, sizeof(one), &one) != 0) _exit(1);
+    for (;;) pause();
+  }
+  ASSERT_TRUE(Eventually([&] {
+    cpu_set_t now;
+    CPU_ZERO(&now);
+    return sched_getaffinity(child, sizeof(now), &now) == 0 && CPU_COUNT(&now) == 1;
+  }));
+  std::string followed, unbound;
+  cpu_set_t after;
+  CPU_ZERO(&after);
+  std::thread t([&] {
+    unbound = shm::FollowAffinityOf(getpid());  // this process: not narrower than the thread
+    followed = shm::FollowAffinityOf(child);
+    pthread_getaffinity_np(pthread_self(), sizeof(after), &after);
+  });
+  t.join();
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  EXPECT_EQ(unbound, "");
+  if (CPU_COUNT(&all) > 1) {  // bound to fewer CPUs than the thread had: followed
+    EXPECT_EQ(followed, std::to_string(first));
+    EXPECT_EQ(CPU_COUNT(&after), 1);
+    EXPECT_TRUE(CPU_ISSET(first, &after));
+  } else {  // one CPU only: nothing narrower to follow
+    EXPECT_EQ(followed, "");
+  }
+  EXPECT_EQ(shm::FollowAffinityOf(child), "");  // gone: its affinity cannot be read
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(mine), &mine), 0);
+  EXPECT_EQ(CPU_COUNT(&mine), CPU_COUNT(&all));  // only the thread that followed was bound
 }
 
 // nn::Tensor::View (the zero copy's tensors): it does not free the memory, keeps its owner
