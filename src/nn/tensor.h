@@ -31,8 +31,9 @@ class Tensor {
   Tensor(Tensor&& other) noexcept = default;
   Tensor& operator=(Tensor&& other) noexcept = default;
   // A tensor over `data` (size of `shape` floats), which it does not own: `owner` keeps that
-  // memory alive as long as the tensor (or one moved from it) lives. REQUIRES: owner != nullptr. Used to put a model's
-  // parameters in a shared memory segment (train/ps_client.cc). A copy of it owns its copy.
+  // memory alive as long as the tensor (or one moved from it) lives. REQUIRES: owner != nullptr.
+  // Used to put a model's parameters in a shared memory segment (train/ps_client.cc's zero
+  // copy). A copy of it owns its copy.
   static Tensor View(std::vector<int64_t> shape, float* data, std::shared_ptr<void> owner);
   // Whether this tensor owns its memory (not a View).
   bool owns_data() const { return !data_.get_deleter().owner; }

@@ -41,8 +41,8 @@ namespace loom::train::shm {
 // Whether host:port (or [v6]:port) names this host's loopback: 127.0.0.0/8, ::1, "localhost".
 bool IsLoopbackAddress(const std::string& address);
 
-// When process `pid` may run on fewer CPUs than the calling thread (it was bound: taskset,
-// `loom job run` for a TFJob whose containers ask for whole CPUs), binds the calling thread to
+// When process `pid` may run on fewer CPUs than the calling thread (it was bound: taskset in a
+// replica's command, mpirun --bind-to core, a CPU manager), binds the calling thread to
 // the same CPUs and returns them ("1", "0-1,3"); otherwise (or when its affinity cannot be
 // read) changes nothing and returns "". The ps thread serving a worker calls it at attach, so
 // the worker's update is made on the core whose next step reads it (in its caches), and the
