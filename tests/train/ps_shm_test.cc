@@ -166,7 +166,9 @@ TEST(PsShmTest, RoundTripsEqualGrpc) {
         ASSERT_TRUE(r.ok()) << r.status().ToString();
         EXPECT_FALSE(r->applied);
       }
-      if (sync) EXPECT_EQ(Flat(*chief_model), Flat(*worker_model));  // both saw the same step
+      if (sync) {
+        EXPECT_EQ(Flat(*chief_model), Flat(*worker_model));  // both saw the same step
+      }
       results.push_back(Flat(*worker_model));
       ASSERT_TRUE(chief->Pull(chief_model->parameters()).ok());
       EXPECT_EQ(Flat(*chief_model), Flat(*worker_model));
@@ -300,8 +302,9 @@ TEST(PsShmTest, ZeroCopyTensorsLiveInTheSegment) {
     FillGrads(*model, 5);
     ASSERT_TRUE((*client)->PushPull(model->parameters()).ok());
     ASSERT_TRUE((*client)->PushPull(model->parameters()).ok());
-    if (run.transport == PsTransport::kShm && run.zero_copy)
+    if (run.transport == PsTransport::kShm && run.zero_copy) {
       for (const nn::Parameter& p : model->parameters()) EXPECT_FALSE(p.value.owns_data()) << p.name;
+    }
     std::vector<float> before_gone = Flat(*model);
     client->reset();  // the link (and the ps's thread for it) end; the views keep the mapping
     EXPECT_TRUE(Eventually([&] { return cluster.servers[0]->shm_links() == 0; }));
@@ -377,7 +380,8 @@ TEST(PsShmTest, UnattachedSegmentIsUnlinked) {
   Cluster cluster(1);
   auto model = SmallModel();
   auto client = cluster.Client(*model, PsTransport::kGrpc);
-  ASSERT_TRUE(client->Init(PsTrainingConfig{}, 0, Flat(*model), {}, {}).ok());
+  const PsTrainingConfig config;
+  ASSERT_TRUE(client->Init(config, 0, Flat(*model), {}, {}).ok());
   auto stub = ps::ParameterServer::NewStub(grpc::CreateChannel(cluster.addresses[0], grpc::InsecureChannelCredentials()));
   ps::AttachShmRequest request;
   ps::AttachShmResponse response;
@@ -445,7 +449,8 @@ TEST(PsShmTest, RestartedPsFallsBackThenReattaches) {
   auto client = PsClient::Create(options, model->parameters());
   ASSERT_TRUE(client.ok());
   const std::vector<float> initial = Flat(*model);
-  ASSERT_TRUE((*client)->Init(PsTrainingConfig{}, 0, initial, {}, {}).ok());
+  const PsTrainingConfig config;
+  ASSERT_TRUE((*client)->Init(config, 0, initial, {}, {}).ok());
   FillGrads(*model, 3);
   auto r = (*client)->PushPull(model->parameters());
   ASSERT_TRUE(r.ok()) << r.status().ToString();

@@ -100,8 +100,9 @@ TEST(PsWireTest, MalformedIsAnError) {
   PushRequestFields fields;
   std::vector<float> out;
   for (size_t cut = 1; cut < good.size(); ++cut)  // every truncation inside a field
-    if (cut != 5)                                   // (5: between the two: a valid message)
+    if (cut != 5) {                                 // (5: between the two: a valid message)
       EXPECT_FALSE(DecodePushRequest(Sliced(good.substr(0, cut)), &fields, &out).ok()) << cut;
+    }
   request.set_gradients(std::string(13, '\1'));
   Status odd = DecodePushRequest(Sliced(request.SerializeAsString()), &fields, &out);
   EXPECT_NE(odd.message().find("PushRequest.gradients: not a whole number of floats"), std::string::npos) << odd.ToString();
