@@ -10,29 +10,15 @@
 #include "nn/optimizer.h"
 #include "train/parameter_server.h"
 #include "train/ps_client.h"
+#include "train/ps_test_util.h"
 
 namespace loom::train {
 namespace {
 
-std::unique_ptr<nn::Model> SmallModel(int hidden = 8) {
-  auto model = nn::Model::Create(nn::ModelSpec::Mlp(hidden), nn::ModelOptions{});
-  EXPECT_TRUE(model.ok()) << model.status().ToString();
-  (*model)->InitParameters(7);
-  return std::move(*model);
-}
-
-// Deterministic gradients that differ per seed.
-void FillGrads(nn::Model& model, int seed) {
-  int k = seed;
-  for (nn::Parameter& p : model.parameters())
-    for (int64_t i = 0; i < p.grad.size(); ++i) p.grad.data()[i] = static_cast<float>(((k++ * 7919) % 2001) - 1000) * 1e-4f;
-}
-
-std::vector<float> Flat(const nn::Model& model) {
-  std::vector<float> out;
-  for (const nn::Parameter& p : model.parameters()) out.insert(out.end(), p.value.data(), p.value.data() + p.value.size());
-  return out;
-}
+using ps_testing::Cluster;
+using ps_testing::FillGrads;
+using ps_testing::Flat;
+using ps_testing::SmallModel;
 
 // Equal up to float rounding: the ps runs the same AdamUpdate on a shard whose start is not
 // the start of a parameter, so vector and scalar lanes fall on different elements.
@@ -44,30 +30,6 @@ void ExpectNear(const std::vector<float>& a, const std::vector<float>& b) {
     if (std::abs(a[i] - b[i]) > worst) worst = std::abs(a[i] - b[i]), at = i;
   EXPECT_LE(worst, 1e-6f) << "element " << at << ": " << a[at] << " vs " << b[at];
 }
-
-struct Cluster {
-  std::vector<std::unique_ptr<ParameterServer>> servers;
-  std::vector<std::string> addresses;
-  explicit Cluster(int n, double grace = 10) {
-    for (int i = 0; i < n; ++i) {
-      ParameterServerOptions options;
-      options.shutdown_grace_secs = grace;
-      auto ps = ParameterServer::Create(options);
-      EXPECT_TRUE(ps.ok()) << ps.status().ToString();
-      addresses.push_back("127.0.0.1:" + std::to_string((*ps)->port()));
-      servers.push_back(std::move(*ps));
-    }
-  }
-  std::unique_ptr<PsClient> Client(const nn::Model& model, int replica = 0, double wait_secs = 20) {
-    PsClientOptions options;
-    options.ps_addresses = addresses;
-    options.replica = replica;
-    options.wait_secs = wait_secs;
-    auto client = PsClient::Create(options, model.parameters());
-    EXPECT_TRUE(client.ok()) << client.status().ToString();
-    return std::move(*client);
-  }
-};
 
 TEST(PartitionTest, BalancedAndContiguous) {
   auto shards = PartitionEvenly(79510, 3);

@@ -23,28 +23,15 @@
 #include "train/parameter_server.h"
 #include "train/ps_client.h"
 #include "train/ps_shm.h"
+#include "train/ps_test_util.h"
 
 namespace loom::train {
 namespace {
 
-std::unique_ptr<nn::Model> SmallModel(int hidden = 8) {
-  auto model = nn::Model::Create(nn::ModelSpec::Mlp(hidden), nn::ModelOptions{});
-  EXPECT_TRUE(model.ok()) << model.status().ToString();
-  (*model)->InitParameters(7);
-  return std::move(*model);
-}
-
-void FillGrads(nn::Model& model, int seed) {
-  int k = seed;
-  for (nn::Parameter& p : model.parameters())
-    for (int64_t i = 0; i < p.grad.size(); ++i) p.grad.data()[i] = static_cast<float>(((k++ * 7919) % 2001) - 1000) * 1e-4f;
-}
-
-std::vector<float> Flat(const nn::Model& model) {
-  std::vector<float> out;
-  for (const nn::Parameter& p : model.parameters()) out.insert(out.end(), p.value.data(), p.value.data() + p.value.size());
-  return out;
-}
+using ps_testing::Cluster;
+using ps_testing::FillGrads;
+using ps_testing::Flat;
+using ps_testing::SmallModel;
 
 bool SegmentExists(const std::string& name) { return access(("/dev/shm" + name).c_str(), F_OK) == 0; }
 
@@ -58,30 +45,6 @@ bool Eventually(Fn done) {
   }
   return true;
 }
-
-struct Cluster {
-  std::vector<std::unique_ptr<ParameterServer>> servers;
-  std::vector<std::string> addresses;
-  explicit Cluster(int n) {
-    for (int i = 0; i < n; ++i) {
-      auto ps = ParameterServer::Create(ParameterServerOptions{});
-      EXPECT_TRUE(ps.ok()) << ps.status().ToString();
-      addresses.push_back("127.0.0.1:" + std::to_string((*ps)->port()));
-      servers.push_back(std::move(*ps));
-    }
-  }
-  std::unique_ptr<PsClient> Client(const nn::Model& model, PsTransport transport, int replica = 0,
-                                   double wait_secs = 20) {
-    PsClientOptions options;
-    options.ps_addresses = addresses;
-    options.replica = replica;
-    options.wait_secs = wait_secs;
-    options.transport = transport;
-    auto client = PsClient::Create(options, model.parameters());
-    EXPECT_TRUE(client.ok()) << client.status().ToString();
-    return std::move(*client);
-  }
-};
 
 TEST(PsShmTest, LoopbackAddressesOnly) {
   EXPECT_TRUE(shm::IsLoopbackAddress("127.0.0.1:2222"));
@@ -125,8 +88,8 @@ TEST(PsShmTest, RoundTripsEqualGrpc) {
       Cluster cluster(2);
       auto chief_model = SmallModel();
       auto worker_model = SmallModel();
-      auto chief = cluster.Client(*chief_model, transport, 0);
-      auto worker = cluster.Client(*worker_model, transport, 1);
+      auto chief = cluster.Client(*chief_model, 0, transport);
+      auto worker = cluster.Client(*worker_model, 1, transport);
       PsTrainingConfig config;
       config.train_steps = 100;
       config.sync_replicas = sync;
@@ -160,7 +123,7 @@ TEST(PsShmTest, RoundTripsEqualGrpc) {
       for (auto& ps : cluster.servers) EXPECT_EQ(ps->shm_links(), transport == PsTransport::kShm ? 2 : 0);
       if (sync) {  // a stale push (computed on step 0's variables) is dropped, as over gRPC
         auto stale = SmallModel();
-        auto late = cluster.Client(*stale, transport, 1);
+        auto late = cluster.Client(*stale, 1, transport);
         FillGrads(*stale, 99);
         auto r = late->PushPull(stale->parameters());
         ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -320,7 +283,7 @@ TEST(PsShmTest, PsThreadEndsWithItsWorker) {
   Cluster cluster(1);
   auto model = SmallModel();
   {
-    auto client = cluster.Client(*model, PsTransport::kShm);
+    auto client = cluster.Client(*model, 0, PsTransport::kShm);
     PsTrainingConfig config;
     ASSERT_TRUE(client->Init(config, 0, Flat(*model), {}, {}).ok());
     FillGrads(*model, 1);
@@ -379,7 +342,7 @@ TEST(PsShmTest, PsThreadEndsWithItsWorker) {
 TEST(PsShmTest, UnattachedSegmentIsUnlinked) {
   Cluster cluster(1);
   auto model = SmallModel();
-  auto client = cluster.Client(*model, PsTransport::kGrpc);
+  auto client = cluster.Client(*model, 0, PsTransport::kGrpc);
   const PsTrainingConfig config;
   ASSERT_TRUE(client->Init(config, 0, Flat(*model), {}, {}).ok());
   auto stub = ps::ParameterServer::NewStub(grpc::CreateChannel(cluster.addresses[0], grpc::InsecureChannelCredentials()));
