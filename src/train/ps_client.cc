@@ -396,13 +396,12 @@ StatusOr<PsClient::StepResult> PsClient::Impl::PushPull(const std::string& layou
                                                         const std::vector<std::vector<wire::Chunk>>& grads,
                                                         const std::vector<std::vector<wire::Chunk>>& values) {
   const size_t n = shards.size();
-  std::vector<bool> sent(n, false), grpc(n, false), fallback(n, false);
+  std::vector<bool> grpc(n, false), fallback(n, false);  // grpc: not sent through shared memory
   for (size_t i = 0; i < n; ++i)
     if (want_shm[i] && !shm_off[i] && !links[i]) LOOM_RETURN_IF_ERROR(Attach(i, layout, shards[i]));
   for (size_t i = 0; i < n; ++i) {
     if (links[i]) {
       links[i]->Send(options.replica, steps[i], grads[i]);
-      sent[i] = true;
     } else {
       grpc[i] = true;
     }
@@ -412,7 +411,7 @@ StatusOr<PsClient::StepResult> PsClient::Impl::PushPull(const std::string& layou
     LOOM_RETURN_IF_ERROR(GrpcPushPull(layout, shards, grads, values, grpc, &result));
   bool any_fallback = false;
   for (size_t i = 0; i < n; ++i) {
-    if (!sent[i]) continue;
+    if (grpc[i]) continue;
     StatusOr<shm::Reply> reply = links[i]->Receive(values[i], options.wait_secs);
     if (!reply.ok() && reply.status().code() == StatusCode::kDeadlineExceeded)
       return reply.status().WithPrefix(Name(i));  // alive but silent: a second push could count twice
@@ -479,21 +478,18 @@ void KeepInSegment(std::vector<nn::Parameter>& params, const shm::ShmWorkerEnd& 
   int64_t offset = 0;
   for (const nn::Parameter& p : params) offset += p.value.size();
   if (offset != link.floats()) return;  // not the whole model: copies as usual
-  float* values = link.variables();
-  float* grads = link.gradients();
   std::shared_ptr<void> mapping;
+  // Moves `t` to `at` in the segment unless it lives there already.
+  auto keep_at = [&](nn::Tensor& t, float* at) {
+    if (t.data() == at) return;
+    if (!mapping) mapping = link.mapping();
+    std::memcpy(at, t.data(), static_cast<size_t>(t.size()) * sizeof(float));
+    t = nn::Tensor::View(t.shape(), at, mapping);
+  };
   offset = 0;
   for (nn::Parameter& p : params) {
-    if (p.value.data() != values + offset) {
-      if (!mapping) mapping = link.mapping();
-      std::memcpy(values + offset, p.value.data(), static_cast<size_t>(p.value.size()) * sizeof(float));
-      p.value = nn::Tensor::View(p.value.shape(), values + offset, mapping);
-    }
-    if (p.grad.data() != grads + offset) {
-      if (!mapping) mapping = link.mapping();
-      std::memcpy(grads + offset, p.grad.data(), static_cast<size_t>(p.grad.size()) * sizeof(float));
-      p.grad = nn::Tensor::View(p.grad.shape(), grads + offset, mapping);
-    }
+    keep_at(p.value, link.variables() + offset);
+    keep_at(p.grad, link.gradients() + offset);
     offset += p.value.size();
   }
 }

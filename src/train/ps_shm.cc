@@ -62,6 +62,17 @@ constexpr int kSpins = 64;         // polls of a sequence word before sleeping o
 
 size_t RoundUp(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
+// Where a segment of `floats` each way keeps its regions: the header, the gradients, then the
+// variables, each 64-byte aligned.
+struct Layout {
+  size_t gradient_offset, variable_offset, bytes;
+};
+Layout LayoutOf(int64_t floats) {
+  const size_t region = RoundUp(static_cast<size_t>(floats) * sizeof(float));
+  const size_t gradients = RoundUp(sizeof(Header));
+  return {gradients, gradients + region, gradients + 2 * region};
+}
+
 uint32_t* Word(std::atomic<uint32_t>* a) { return reinterpret_cast<uint32_t*>(a); }
 
 // Sleeps while *word == expected, at most `secs`. Shared (not FUTEX_PRIVATE): the word is in a
@@ -176,9 +187,7 @@ std::string FollowAffinityOf(pid_t pid) {
   return cpus;
 }
 
-size_t SegmentBytes(int64_t floats) {
-  return RoundUp(sizeof(Header)) + 2 * RoundUp(static_cast<size_t>(floats) * sizeof(float));
-}
+size_t SegmentBytes(int64_t floats) { return LayoutOf(floats).bytes; }
 
 Segment::~Segment() {
   if (base_) munmap(base_, bytes_);
@@ -234,8 +243,9 @@ StatusOr<std::shared_ptr<ShmPsEnd>> ShmPsEnd::Create(int64_t floats, pid_t worke
   h->version = kVersion;
   h->ps_pid = static_cast<int32_t>(getpid());
   h->floats = floats;
-  h->gradient_offset = RoundUp(sizeof(Header));
-  h->variable_offset = h->gradient_offset + RoundUp(static_cast<size_t>(floats) * sizeof(float));
+  const Layout layout = LayoutOf(floats);
+  h->gradient_offset = layout.gradient_offset;
+  h->variable_offset = layout.variable_offset;
   h->bytes = s.bytes_;
   return end;
 }
@@ -347,8 +357,9 @@ StatusOr<std::unique_ptr<ShmWorkerEnd>> ShmWorkerEnd::Open(const std::string& na
   Header* h = s.header_;
   if (h->magic != kMagic || h->version != kVersion)
     return DataLoss(where + ": no Loom ps segment (magic/version)");
-  if (h->floats != floats || h->bytes != bytes || h->gradient_offset != RoundUp(sizeof(Header)) ||
-      h->variable_offset != h->gradient_offset + RoundUp(static_cast<size_t>(floats) * sizeof(float)))
+  const Layout layout = LayoutOf(floats);
+  if (h->floats != floats || h->bytes != bytes || h->gradient_offset != layout.gradient_offset ||
+      h->variable_offset != layout.variable_offset)
     return DataLoss(where + ": its header describes " + std::to_string(h->floats) + " floats, expected " +
                     std::to_string(floats));
   end->ps_pid_ = h->ps_pid;
