@@ -234,10 +234,15 @@ struct LocalJob::Impl {
     }
   }
 
+  // Whether the job has replicas of this type.
+  bool Has(train::TaskType type) const {
+    const ReplicaSpec* spec = job.Find(type);
+    return spec != nullptr && spec->replicas > 0;
+  }
+
   // Whether this replica's exit 0 is part of what makes the job succeed (see Succeeded).
   bool CountsTowardSuccess(const Replica& r) const {
-    const bool has_chief = job.Find(train::TaskType::kChief) && job.Find(train::TaskType::kChief)->replicas > 0;
-    const bool has_workers = job.Find(train::TaskType::kWorker) && job.Find(train::TaskType::kWorker)->replicas > 0;
+    const bool has_chief = Has(train::TaskType::kChief), has_workers = Has(train::TaskType::kWorker);
     const train::TaskType type = r.spec->task_type;
     if (type == train::TaskType::kChief) return true;
     if (type == train::TaskType::kWorker)
@@ -256,8 +261,7 @@ struct LocalJob::Impl {
       }
       return any;
     };
-    const bool has_chief = job.Find(train::TaskType::kChief) && job.Find(train::TaskType::kChief)->replicas > 0;
-    const bool has_workers = job.Find(train::TaskType::kWorker) && job.Find(train::TaskType::kWorker)->replicas > 0;
+    const bool has_chief = Has(train::TaskType::kChief), has_workers = Has(train::TaskType::kWorker);
     if (job.success_policy == "AllWorkers")
       return (!has_chief || done(train::TaskType::kChief, true)) && (!has_workers || done(train::TaskType::kWorker, true)) &&
              (has_chief || has_workers);
