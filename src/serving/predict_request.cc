@@ -8,10 +8,6 @@
 namespace loom::serving {
 namespace {
 
-// Exact powers of ten for float's fast path (Clinger): a mantissa below 2^24 scaled by one of
-// these is correctly rounded in a single float operation.
-constexpr float kPow10f[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f, 1e8f, 1e9f, 1e10f};
-
 class Parser {
  public:
   Parser(std::string_view text, const Signature& sig) : p_(text.data()), begin_(text.data()),
@@ -149,62 +145,77 @@ class Parser {
   }
 
   // A JSON number as float. Rejects what JSON rejects (NaN, Infinity, leading '+', "01", ".5")
-  // and numbers beyond float's range.
+  // and numbers beyond float's range. Correctly rounded.
   Status ParseNumber(const std::string& field, float* out) {
-    const char* start = p_;
+    if (ParseSimpleNumber(out)) return OkStatus();
+    return ParseAnyNumber(field, out);
+  }
+
+  // The common number, quickly and without building a Status: [-]digits[.digits] with at most
+  // 19 significant digits whose value an exact computation can round (FastFloat). Returns false
+  // with p_ unmoved for anything else, valid or not: ParseAnyNumber decides.
+  bool ParseSimpleNumber(float* out) {
     const char* q = p_;
-    bool negative = false;
-    if (q != end_ && *q == '-') {
-      negative = true;
-      ++q;
-    }
-    if (q == end_ || !std::isdigit(static_cast<unsigned char>(*q)))
-      return Error(field, "expected a number");
-    uint64_t mantissa = 0;
-    int digits = 0;
+    bool negative = q != end_ && *q == '-';
+    if (negative) ++q;
+    if (q == end_ || !IsDigit(*q)) return false;
+    uint64_t mantissa = 0;  // the digits read so far, as one integer, times 10^exp10
+    int digits = 0;         // at least the mantissa's length, so that it cannot overflow
     int exp10 = 0;
     if (*q == '0') {
       ++q;
     } else {
-      while (q != end_ && std::isdigit(static_cast<unsigned char>(*q))) {
-        if (digits < 19) {
-          mantissa = mantissa * 10 + static_cast<uint64_t>(*q - '0');
-          ++digits;
-        } else {
-          ++exp10;
-        }
-        ++q;
+      for (; q != end_ && IsDigit(*q); ++q) {
+        if (++digits > 19) return false;
+        mantissa = mantissa * 10 + static_cast<uint64_t>(*q - '0');
       }
     }
     if (q != end_ && *q == '.') {
       ++q;
-      if (q == end_ || !std::isdigit(static_cast<unsigned char>(*q)))
-        return Error(field, "expected a digit after '.'");
-      while (q != end_ && std::isdigit(static_cast<unsigned char>(*q))) {
-        if (digits < 19) {
-          mantissa = mantissa * 10 + static_cast<uint64_t>(*q - '0');
-          if (mantissa != 0) ++digits;
-          --exp10;
-        }
-        ++q;
+      if (q == end_ || !IsDigit(*q)) return false;
+      // Eight digits at a time while they fit (most pixels have 16 or 17).
+      for (; digits <= 11 && end_ - q >= 8 && EightDigits(q); q += 8) {
+        mantissa = mantissa * 100000000 + ParseEightDigits(q);
+        digits = mantissa == 0 ? 0 : digits + 8;
+        exp10 -= 8;
+      }
+      for (; q != end_ && IsDigit(*q); ++q) {
+        if (digits >= 19) return false;
+        mantissa = mantissa * 10 + static_cast<uint64_t>(*q - '0');
+        if (mantissa != 0) ++digits;
+        --exp10;
       }
     }
-    bool has_exponent = false;
+    if (q != end_ && (*q == 'e' || *q == 'E')) return false;
+    float v = 0;
+    if (mantissa != 0 && !FastFloat(mantissa, exp10, &v)) return false;
+    *out = negative ? -v : v;
+    p_ = q;
+    return true;
+  }
+
+  // Any number, or the error that says why it is not one: checked, then converted by the
+  // standard library.
+  [[gnu::noinline]] Status ParseAnyNumber(const std::string& field, float* out) {
+    const char* start = p_;
+    const char* q = p_;
+    bool negative = q != end_ && *q == '-';
+    if (negative) ++q;
+    if (q == end_ || !IsDigit(*q)) return Error(field, "expected a number");
+    if (*q == '0') ++q;
+    else while (q != end_ && IsDigit(*q)) ++q;
+    if (q != end_ && *q == '.') {
+      ++q;
+      if (q == end_ || !IsDigit(*q)) return Error(field, "expected a digit after '.'");
+      while (q != end_ && IsDigit(*q)) ++q;
+    }
     if (q != end_ && (*q == 'e' || *q == 'E')) {
-      has_exponent = true;
       ++q;
       if (q != end_ && (*q == '+' || *q == '-')) ++q;
-      if (q == end_ || !std::isdigit(static_cast<unsigned char>(*q)))
-        return Error(field, "expected a digit in the exponent");
-      while (q != end_ && std::isdigit(static_cast<unsigned char>(*q))) ++q;
+      if (q == end_ || !IsDigit(*q)) return Error(field, "expected a digit in the exponent");
+      while (q != end_ && IsDigit(*q)) ++q;
     }
     p_ = q;
-    if (!has_exponent && mantissa < (1u << 24) && exp10 <= 0 && exp10 >= -10) {
-      float v = static_cast<float>(mantissa) / kPow10f[-exp10];
-      *out = negative ? -v : v;
-      return OkStatus();
-    }
-    // The general case: correctly rounded by the standard library.
     auto result = std::from_chars(negative ? start + 1 : start, q, *out);
     if (result.ec == std::errc::result_out_of_range || !std::isfinite(*out)) {
       // from_chars also says out of range for values that underflow to (sub)normal zero.
@@ -223,6 +234,54 @@ class Parser {
     }
     if (negative) *out = -*out;
     return OkStatus();
+  }
+
+  static bool IsDigit(char c) { return static_cast<unsigned char>(c - '0') < 10; }
+
+  // Whether the 8 bytes at p are all ASCII digits: each byte's high nibble is 3, and adding 6
+  // to its low nibble does not carry into the high one.
+  static bool EightDigits(const char* p) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return ((v & 0xF0F0F0F0F0F0F0F0) | (((v + 0x0606060606060606) & 0xF0F0F0F0F0F0F0F0) >> 4)) ==
+           0x3333333333333333;
+  }
+
+  // The value of 8 ASCII digits (EightDigits(p)), by combining neighbours in three multiplies:
+  // pairs of digits into 2-digit numbers, pairs of those into 4-digit ones, then the two halves.
+  // Little-endian: the first digit is the lowest byte.
+  static uint64_t ParseEightDigits(const char* p) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    v -= 0x3030303030303030;
+    v = (v * 10 + (v >> 8)) & 0x00FF00FF00FF00FF;          // 2-digit numbers in bytes 0, 2, 4, 6
+    v = (v * 100 + (v >> 16)) & 0x0000FFFF0000FFFF;        // 4-digit numbers in words 0 and 2
+    return (v * 10000 + (v >> 32)) & 0xFFFFFFFF;          // the 8-digit number in the low half
+  }
+
+  // mantissa * 10^exp10 as a float when an exact computation proves the rounding right.
+  static bool FastFloat(uint64_t mantissa, int exp10, float* out) {
+    // Exact powers of ten, for Clinger's fast path: an exact mantissa (float: < 2^24, double:
+    // < 2^53) times or over an exact power of ten is correctly rounded in one operation.
+    static constexpr float kPow10f[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f, 1e8f, 1e9f, 1e10f};
+    static constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                        1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                        1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    if (mantissa < (1u << 24) && exp10 <= 0 && exp10 >= -10) {
+      *out = static_cast<float>(mantissa) / kPow10f[-exp10];
+      return true;
+    }
+    if (mantissa >= (uint64_t{1} << 53) || exp10 < -22 || exp10 > 22) return false;
+    double d = exp10 < 0 ? static_cast<double>(mantissa) / kPow10[-exp10]
+                         : static_cast<double>(mantissa) * kPow10[exp10];
+    // d is the correctly rounded double (in float's normal range: 1e-22 to 9e37). Rounding it
+    // again to float is right unless d lies exactly halfway between two floats (its 29 bits
+    // below float's precision are 1000...0): the exact value could be on either side.
+    uint64_t bits;
+    std::memcpy(&bits, &d, 8);
+    if ((bits & 0x1FFFFFFF) == 0x10000000) return false;
+    *out = static_cast<float>(d);
+    return true;
   }
 
   // One example's tensor: nested arrays of numbers, rectangular, whose dimensions are the
@@ -277,9 +336,11 @@ class Parser {
           if (dims->size() > depth + 1) return Error(field, "ragged: mixes numbers and lists");
           leaf_level = true;
           float v;
-          if (p_ != end_ && (*p_ == '"' || *p_ == '{' || *p_ == 't' || *p_ == 'f' || *p_ == 'n'))
-            return Error(field, "expected a number (input \"" + sig_.input_name + "\" is float)");
-          LOOM_RETURN_IF_ERROR(ParseNumber(field, &v));
+          if (!ParseSimpleNumber(&v)) {
+            if (p_ != end_ && (*p_ == '"' || *p_ == '{' || *p_ == 't' || *p_ == 'f' || *p_ == 'n'))
+              return Error(field, "expected a number (input \"" + sig_.input_name + "\" is float)");
+            LOOM_RETURN_IF_ERROR(ParseAnyNumber(field, &v));
+          }
           out->push_back(v);
         }
         ++n;

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
 
 #include "core/file.h"
 #include "test_util/test_env.h"
@@ -89,6 +92,51 @@ TEST(PredictRequestTest, FloatsAreCorrectlyRounded) {
     auto got = ParsePredictRequest("{\"instances\": [[" + text + "]]}", sig);
     ASSERT_TRUE(got.ok()) << text << ": " << got.status().message();
     ASSERT_EQ(got->values[0], want) << text;
+  }
+}
+
+// Long mantissas (the eight-digits-at-a-time scan, the double fast path and its fallback),
+// numbers exactly halfway between two floats, and numbers with too many digits to hold.
+TEST(PredictRequestTest, LongAndHalfwayFloatsAreCorrectlyRounded) {
+  Signature sig;
+  sig.input_shape = {1};
+  sig.input_size = 1;
+  std::vector<std::string> texts = {
+      "33554434", "33554438", "16777217", "16777219", "0.3294117647058824", "0.12345678901234567",
+      "1.000000059604644775390625", "1.0000000596046448", "9007199254740993", "0.000000000000000000012345",
+      "12345678901234567890123", "0.00000000000000000000000000001", "1234567.000000000000001",
+      "0.99999999999999999999", "4294967296.5", "0.0000000000000000000000000000000000000000001"};
+  uint64_t state = 777;
+  for (int i = 0; i < 50000; ++i) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    // A float's neighbours' midpoint, written with the shortest exact decimal or with 17 digits.
+    if (i % 2 == 0) {
+      uint32_t bits = static_cast<uint32_t>(state >> 33) % 0x7F000000u;
+      float a;
+      std::memcpy(&a, &bits, 4);
+      double mid = (static_cast<double>(a) + static_cast<double>(std::nextafter(a, 1e30f))) / 2;
+      char buf[64];
+      std::snprintf(buf, sizeof buf, (i % 4 == 0) ? "%.17g" : "%.9g", mid);
+      std::string t = buf;
+      if (t.find_first_of("eE") == std::string::npos && t.find("inf") == std::string::npos) texts.push_back(t);
+    } else {
+      int digits = static_cast<int>(state >> 59) % 24 + 1;
+      std::string text = std::to_string(state % 10000000000000000000ull);
+      if (digits < static_cast<int>(text.size())) text.insert(text.size() - digits, ".");
+      else text = "0." + std::string(digits - text.size(), '0') + text;
+      texts.push_back(text);
+    }
+  }
+  for (const std::string& text : texts) {
+    float want = 0;
+    auto r = std::from_chars(text.data(), text.data() + text.size(), want);
+    if (r.ec != std::errc()) continue;  // underflow: covered by the range tests
+    auto got = ParsePredictRequest("{\"instances\": [[" + text + "]]}", sig);
+    ASSERT_TRUE(got.ok()) << text << ": " << got.status().message();
+    ASSERT_EQ(got->values[0], want) << text;
+    auto negative = ParsePredictRequest("{\"instances\": [[-" + text + "]]}", sig);
+    ASSERT_TRUE(negative.ok()) << text;
+    ASSERT_EQ(negative->values[0], -want) << text;
   }
 }
 
