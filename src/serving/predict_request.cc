@@ -259,30 +259,26 @@ class Parser {
     return (v * 10000 + (v >> 32)) & 0xFFFFFFFF;          // the 8-digit number in the low half
   }
 
-  // mantissa * 10^exp10 as a float when an exact computation proves the rounding right.
+  // mantissa * 10^exp10 as a float, when a double computation proves the rounding right.
   static bool FastFloat(uint64_t mantissa, int exp10, float* out) {
-    // Exact powers of ten, for Clinger's fast path: an exact mantissa (float: < 2^24, double:
-    // < 2^53) times or over an exact power of ten is correctly rounded in one operation.
-    static constexpr float kPow10f[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f, 1e8f, 1e9f, 1e10f};
     static constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                         1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                         1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-    if (mantissa < (1u << 24) && exp10 <= 0 && exp10 >= -10) {
-      *out = static_cast<float>(mantissa) / kPow10f[-exp10];
-      return true;
-    }
-    if (mantissa >= (uint64_t{1} << 53) || exp10 < -22 || exp10 > 22) return false;
-    double d = exp10 < 0 ? static_cast<double>(mantissa) / kPow10[-exp10]
-                         : static_cast<double>(mantissa) * kPow10[exp10];
-    // d is the correctly rounded double (in float's normal range: 1e-22 to 9e37). Rounding it
-    // again to float is right unless d lies exactly halfway between two floats (its 29 bits
-    // below float's precision are 1000...0): the exact value could be on either side.
+    if (exp10 < -22 || exp10 > 0) return false;
+    // Powers of ten up to 1e22 are exact doubles, so d is the exact value rounded once (Clinger)
+    // when the mantissa is below 2^53, and twice (within 2 units of the last place) above. It is
+    // in float's normal range (1e-22 to 1e19). Rounding it to float gives the float nearest the
+    // exact value unless d is within those units of a point halfway between two floats (the 29
+    // bits below float's precision near 1000...0): then the exact value may be on either side.
+    double d = static_cast<double>(mantissa) / kPow10[-exp10];
     uint64_t bits;
     std::memcpy(&bits, &d, 8);
-    if ((bits & 0x1FFFFFFF) == 0x10000000) return false;
+    uint64_t below = bits & 0x1FFFFFFF;
+    if (below + 8 - 0x10000000 <= 16) return false;
     *out = static_cast<float>(d);
     return true;
   }
+
 
   // One example's tensor: nested arrays of numbers, rectangular, whose dimensions are the
   // signature's per-example shape (or any shape with as many numbers, e.g. [784] for [28,28]).
