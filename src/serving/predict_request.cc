@@ -155,6 +155,12 @@ class Parser {
   // 19 significant digits whose value an exact computation can round (FastFloat). Returns false
   // with p_ unmoved for anything else, valid or not: ParseAnyNumber decides.
   bool ParseSimpleNumber(float* out) {
+    // "0.0", how JSON writers spell a float zero (most of an MNIST image), at once.
+    if (end_ - p_ > 3 && std::memcmp(p_, "0.0", 3) == 0 && !IsDigit(p_[3]) && (p_[3] | 0x20) != 'e') {
+      *out = 0;
+      p_ += 3;
+      return true;
+    }
     const char* q = p_;
     bool negative = q != end_ && *q == '-';
     if (negative) ++q;
@@ -338,6 +344,17 @@ class Parser {
             LOOM_RETURN_IF_ERROR(ParseAnyNumber(field, &v));
           }
           out->push_back(v);
+          // The rest of a row of numbers in a tight loop: ",", maybe a space, a simple number.
+          while (end_ - p_ > 2 && *p_ == ',') {
+            const char* comma = p_++;
+            if (*p_ == ' ') ++p_;
+            if (!ParseSimpleNumber(&v)) {
+              p_ = comma;
+              break;
+            }
+            out->push_back(v);
+            ++n;
+          }
         }
         ++n;
         if (out->size() > static_cast<size_t>(sig_.input_size) * 1'000'000)
