@@ -1,6 +1,7 @@
 #include "train/ps_shm.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
@@ -16,7 +17,9 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <random>
 
@@ -203,6 +206,26 @@ float* Segment::variables() const {
 // ---------------------------------------------------------------------------------------------
 // The ps's side.
 
+int RemoveSegmentsOfDeadPs() {
+  DIR* dir = opendir("/dev/shm");
+  if (dir == nullptr) return 0;
+  int removed = 0;
+  while (const dirent* entry = readdir(dir)) {
+    int pid = 0, used = 0;
+    unsigned long long suffix = 0;
+    if (std::sscanf(entry->d_name, "loom-ps-%d-%16llx%n", &pid, &suffix, &used) != 2 ||
+        entry->d_name[used] != '\0' || pid <= 0)
+      continue;
+    if (kill(pid, 0) == 0 || errno != ESRCH) continue;
+    const std::string name = std::string("/") + entry->d_name;
+    if (shm_unlink(name.c_str()) != 0) continue;
+    ++removed;
+    LOOM_LOG(INFO) << "removed /dev/shm" << name << ", left by ps process " << pid << " (gone)";
+  }
+  closedir(dir);
+  return removed;
+}
+
 StatusOr<std::shared_ptr<ShmPsEnd>> ShmPsEnd::Create(int64_t floats, pid_t worker_pid) {
   if (floats < 0) return InvalidArgument("shm segment: negative size");
   if (worker_pid <= 0) return InvalidArgument("shm segment: worker pid " + std::to_string(worker_pid) + " is not a pid");
@@ -214,6 +237,8 @@ StatusOr<std::shared_ptr<ShmPsEnd>> ShmPsEnd::Create(int64_t floats, pid_t worke
   if (!Alive(worker_pid, end->worker_pidfd_))
     return FailedPrecondition("shm segment: the worker's pid " + std::to_string(worker_pid) +
                               " is no live process here (another pid namespace?)");
+  static std::once_flag swept;
+  std::call_once(swept, [] { RemoveSegmentsOfDeadPs(); });
   end->segment_.reset(new Segment());
   end->unlinked_ = true;  // until a name is ours
   Segment& s = *end->segment_;

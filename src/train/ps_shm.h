@@ -92,6 +92,12 @@ class Segment {
 size_t SegmentBytes(int64_t floats);
 
 // The ps's side of one worker's segment.
+// Unlinks the segments of ps processes that are gone (/dev/shm/loom-ps-<pid>-<hex> with no
+// process <pid>): a ps killed between making a segment and its worker mapping it (which unlinks
+// the name) leaves one behind. ShmPsEnd::Create calls it once per process. A segment of a live
+// ps, or of a pid that is in use again, stays. Returns how many it removed.
+int RemoveSegmentsOfDeadPs();
+
 class ShmPsEnd {
  public:
   // Creates a segment of `floats` floats each way for the worker process `worker_pid`.

@@ -6,9 +6,11 @@
 // /dev/shm.
 #include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -361,6 +363,32 @@ TEST(PsShmTest, UnattachedSegmentIsUnlinked) {
   grpc::Status s = stub->AttachShm(&ctx2, request, &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("w:1x1"), std::string::npos) << s.error_message();
+}
+
+// A segment left by a ps process that is gone is removed; one of a live ps, and names that are
+// not a ps's, stay.
+TEST(PsShmTest, SegmentsOfDeadPsAreRemoved) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);  // `child` is now no process
+  auto make = [](const std::string& name) {
+    int fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd >= 0) close(fd);
+    return fd >= 0;
+  };
+  const std::string dead = "/loom-ps-" + std::to_string(child) + "-00000000000000aa";
+  const std::string live = "/loom-ps-" + std::to_string(getppid()) + "-00000000000000bb";
+  const std::string other = "/loom-ps-" + std::to_string(child) + "-notasegment";
+  ASSERT_TRUE(make(dead));
+  ASSERT_TRUE(make(live));
+  ASSERT_TRUE(make(other));
+  EXPECT_GE(shm::RemoveSegmentsOfDeadPs(), 1);
+  EXPECT_FALSE(SegmentExists(dead));
+  EXPECT_TRUE(SegmentExists(live));
+  EXPECT_TRUE(SegmentExists(other));
+  shm_unlink(live.c_str());
+  shm_unlink(other.c_str());
 }
 
 // A ps process killed while a worker waits for its answer: the wait ends with an error.
