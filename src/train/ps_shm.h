@@ -95,7 +95,9 @@ size_t SegmentBytes(int64_t floats);
 // Unlinks the segments of ps processes that are gone (/dev/shm/loom-ps-<pid>-<hex> with no
 // process <pid>): a ps killed between making a segment and its worker mapping it (which unlinks
 // the name) leaves one behind. ShmPsEnd::Create calls it once per process. A segment of a live
-// ps, or of a pid that is in use again, stays. Returns how many it removed.
+// ps, or of a pid that is in use again, stays. It reads pids in this pid namespace: a ps in
+// another one with the same /dev/shm (none today) could lose a segment not yet attached, and its
+// worker would fall back to gRPC. Returns how many it removed.
 int RemoveSegmentsOfDeadPs();
 
 class ShmPsEnd {
