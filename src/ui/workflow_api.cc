@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <map>
 #include <memory>
 
@@ -18,6 +19,16 @@ namespace {
 
 // Bytes of one pod's log read per step of Argo's log stream.
 constexpr int64_t kLogStreamChunk = 256 << 10;
+
+// Now as Kubernetes writes metadata.creationTimestamp: "2026-11-29T01:08:13Z".
+std::string NowRfc3339() {
+  time_t now = time(nullptr);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 std::pair<std::string, std::string> SplitKeyValue(const std::string& text) {
   size_t eq = text.find('=');
@@ -51,32 +62,82 @@ void WorkflowApi::StartRun(const std::string& name) {
     runs_.erase(it);
   }
   auto done = std::make_shared<std::atomic<bool>>(false);
-  std::thread thread([this, name, done] {
-    Status s = engine_->Run(name);
-    if (!s.ok() && s.code() != StatusCode::kCancelled)
-      LOOM_LOG(INFO) << "workflow " << name << ": " << s.message();
-    done->store(true);
-  });
+  std::thread thread([this, name, done] { FinishRun(name, engine_->Run(name), done); });
   runs_[name] = Run{std::move(thread), done};
 }
 
-bool WorkflowApi::WaitRun(const std::string& name, double seconds) {
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
-  while (true) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = runs_.find(name);
-      if (it == runs_.end()) return true;
-      if (it->second.done->load()) {
-        it->second.thread.join();
-        runs_.erase(it);
-        return true;
-      }
-    }
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+void WorkflowApi::FinishRun(const std::string& name, Status status,
+                            const std::shared_ptr<std::atomic<bool>>& done) {
+  // Deleted, but another process holds the run lock (it was told to terminate): wait for it to
+  // let go, then take the lock, so nothing runs the workflow while it is removed. Run on a
+  // workflow that has ended returns at once.
+  auto waiting_for_another_process = [&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    return status.code() == StatusCode::kFailedPrecondition && deleting_.count(name) > 0 && !shutting_down_;
+  };
+  while (waiting_for_another_process()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    status = engine_->Run(name);
   }
+  if (!status.ok() && status.code() != StatusCode::kCancelled)
+    LOOM_LOG(INFO) << "workflow " << name << ": " << status.message();
+  {
+    // Checked and marked done under one lock with Delete's look at the run: a deletion is
+    // either seen here or started again by Delete.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (deleting_.count(name) == 0) {
+      done->store(true);
+      return;
+    }
+    if (status.code() == StatusCode::kFailedPrecondition) {
+      // Shutting down while another process still runs it: it stays, terminated.
+      deleting_.erase(name);
+      done->store(true);
+      return;
+    }
+  }
+  if (Status s = DeleteNow(name); !s.ok() && s.code() != StatusCode::kNotFound)
+    LOOM_LOG(WARNING) << "deleting workflow " << name << ": " << s.message();
+  std::lock_guard<std::mutex> lock(mu_);
+  deleting_.erase(name);
+  done->store(true);
+}
+
+Status WorkflowApi::DeleteNow(const std::string& name) {
+  LOOM_RETURN_IF_ERROR(store_->DeleteWorkflow(name));
+  const std::string home = options_.home.empty() ? LoomHome() : options_.home;
+  return RemoveAll(JoinPath(JoinPath(home, "pods"), name));
+}
+
+bool WorkflowApi::IsDeleting(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return deleting_.count(name) > 0;
+}
+
+// Argo server's DeleteWorkflow is a Kubernetes delete: it answers at once, the workflow is gone
+// from the API, and its pods are ended afterwards (SIGTERM, SIGKILL after the grace period).
+// The same here: a workflow nothing runs any more is removed now; one still running is
+// terminated, hidden, and removed by its run's thread when the run ends.
+Status WorkflowApi::Delete(const std::string& name) {
+  LOOM_ASSIGN_OR_RETURN(Json wf, store_->GetWorkflow(name));
+  const std::string phase = wf["status"].value("phase", "");
+  bool ended = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (deleting_.count(name)) return NotFound("workflow \"" + name + "\" not found");
+    auto it = runs_.find(name);
+    const bool running_here = it != runs_.end() && !it->second.done->load();
+    ended = !running_here && workflow::IsCompletedPhase(phase);
+    if (!ended) deleting_.insert(name);
+  }
+  if (ended) return DeleteNow(name);
+  // FailedPrecondition when it has just ended: there is nothing left to terminate.
+  (void)engine_->Terminate(name);
+  // A no-op when it runs here; else this process takes the run over (and ends it: a run left
+  // by an engine that died has its leftover processes reclaimed) or waits for the process that
+  // has it.
+  StartRun(name);
+  return OkStatus();
 }
 
 int WorkflowApi::active_runs() {
@@ -84,6 +145,11 @@ int WorkflowApi::active_runs() {
   int n = 0;
   for (const auto& [name, run] : runs_) n += run.done->load() ? 0 : 1;
   return n;
+}
+
+int WorkflowApi::pending_deletions() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(deleting_.size());
 }
 
 int WorkflowApi::ResumeUnfinished() {
@@ -152,18 +218,29 @@ StatusOr<Json> WorkflowApi::Create(const Json& body) {
   } else {
     return InvalidArgument("body: needs \"workflow\" (an object) or \"manifest\" (YAML text)");
   }
-  const Json submit = body.value("submitOptions", Json::object());
+  return SubmitWithOptions(std::move(manifest), body.value("submitOptions", Json::object()), std::move(options));
+}
+
+StatusOr<Json> WorkflowApi::SubmitWithOptions(Json manifest, const Json& submit,
+                                              workflow::SubmitOptions options) {
   if (!submit.is_object()) return InvalidArgument("submitOptions: must be an object");
-  for (const Json& p : submit.value("parameters", Json::array())) {
+  const Json parameters = submit.value("parameters", Json::array());
+  if (!parameters.is_array()) return InvalidArgument("submitOptions.parameters: must be a list of \"name=value\"");
+  for (const Json& p : parameters) {
     if (!p.is_string()) return InvalidArgument("submitOptions.parameters: each must be \"name=value\"");
     auto kv = SplitKeyValue(p.get<std::string>());
     if (kv.first.empty() || p.get<std::string>().find('=') == std::string::npos)
       return InvalidArgument("submitOptions.parameters: \"" + p.get<std::string>() + "\" is not name=value");
     options.parameters.push_back(kv);
   }
+  for (const char* field : {"name", "generateName", "labels", "entryPoint"}) {
+    if (submit.contains(field) && !submit[field].is_string())
+      return InvalidArgument(std::string("submitOptions.") + field + ": must be a string");
+  }
   options.name = submit.value("name", "");
   if (std::string generate = submit.value("generateName", ""); !generate.empty())
     manifest["metadata"]["generateName"] = generate;
+  if (std::string entry = submit.value("entryPoint", ""); !entry.empty()) manifest["spec"]["entrypoint"] = entry;
   std::string labels = submit.value("labels", "");
   size_t start = 0;
   while (start < labels.size()) {
@@ -176,6 +253,29 @@ StatusOr<Json> WorkflowApi::Create(const Json& body) {
   LOOM_ASSIGN_OR_RETURN(std::string name, engine_->Submit(manifest, options));
   StartRun(name);
   return store_->GetWorkflow(name);
+}
+
+// Argo's WorkflowSubmitRequest for a WorkflowTemplate (the kinds its server accepts for one):
+// the workflow Argo makes of it (ConvertWorkflowTemplateToWorkflow): generateName "<template>-",
+// the workflow-template label, spec.workflowTemplateRef, then the submitOptions.
+StatusOr<Json> WorkflowApi::SubmitFrom(const Json& body) {
+  if (!body.is_object()) return InvalidArgument("body: must be a JSON object");
+  const std::string kind = body.contains("resourceKind") && body["resourceKind"].is_string()
+                               ? body["resourceKind"].get<std::string>() : "";
+  if (kind != "WorkflowTemplate" && kind != "workflowtemplate" && kind != "workflowtemplates" && kind != "wftmpl")
+    return InvalidArgument("resourceKind: \"" + kind + "\" is not supported for submitting (WorkflowTemplate is)");
+  const std::string name = body.contains("resourceName") && body["resourceName"].is_string()
+                               ? body["resourceName"].get<std::string>() : "";
+  if (!IsSafeName(name)) return InvalidArgument("resourceName: \"" + name + "\" is not a template name");
+  LOOM_RETURN_IF_ERROR(store_->GetTemplate(name).status());
+  Json manifest = {{"apiVersion", "argoproj.io/v1alpha1"},
+                   {"kind", "Workflow"},
+                   {"metadata", {{"generateName", name + "-"},
+                                 {"labels", {{"workflows.argoproj.io/workflow-template", name}}}}},
+                   {"spec", {{"workflowTemplateRef", {{"name", name}}}}}};
+  workflow::SubmitOptions options;
+  options.source_name = "WorkflowTemplate " + name;
+  return SubmitWithOptions(std::move(manifest), body.value("submitOptions", Json::object()), std::move(options));
 }
 
 namespace {
@@ -256,7 +356,11 @@ void WorkflowApi::Workflows(const std::vector<std::string>& parts, const net::Ht
     if (method == "GET") {
       auto list = store_->ListWorkflows();
       if (!list.ok()) return SetError(list.status(), response);
-      return SetJson({{"metadata", Json::object()}, {"items", *list}}, response);
+      Json items = Json::array();
+      for (Json& wf : *list) {
+        if (!IsDeleting(wf["metadata"].value("name", ""))) items.push_back(std::move(wf));
+      }
+      return SetJson({{"metadata", Json::object()}, {"items", std::move(items)}}, response);
     }
     if (method == "POST") {
       auto body = ParseJson(request.body, "request body");
@@ -267,8 +371,17 @@ void WorkflowApi::Workflows(const std::vector<std::string>& parts, const net::Ht
     }
     return SetError(InvalidArgument(method + " is not allowed here"), response);
   }
+  if (parts.size() == 5 && parts[4] == "submit" && method == "POST") {
+    auto body = ParseJson(request.body, "request body");
+    if (!body.ok()) return SetError(body.status(), response);
+    auto created = SubmitFrom(*body);
+    if (!created.ok()) return SetError(created.status(), response);
+    return SetJson(*created, response);
+  }
   const std::string& name = parts[4];
   if (!IsSafeName(name)) return SetError(InvalidArgument("workflow name \"" + name + "\" is not valid"), response);
+  // A deleted workflow whose run is still ending is gone already, as in Argo.
+  if (IsDeleting(name)) return SetError(NotFound("workflow \"" + name + "\" not found"), response);
   if (parts.size() == 5) {
     if (method == "GET") {
       auto wf = store_->GetWorkflow(name);
@@ -276,16 +389,7 @@ void WorkflowApi::Workflows(const std::vector<std::string>& parts, const net::Ht
       return SetJson(*wf, response);
     }
     if (method == "DELETE") {
-      // A workflow still running here is terminated first, so its pods are killed.
-      auto wf = store_->GetWorkflow(name);
-      if (!wf.ok()) return SetError(wf.status(), response);
-      std::string phase = (*wf)["status"].value("phase", "");
-      if (!workflow::IsCompletedPhase(phase) && !phase.empty()) {
-        (void)engine_->Terminate(name);
-        if (!WaitRun(name, 30))
-          return SetError(Unavailable("workflow " + name + " did not stop in 30 s; try again"), response);
-      }
-      if (Status s = store_->DeleteWorkflow(name); !s.ok()) return SetError(s, response);
+      if (Status s = Delete(name); !s.ok()) return SetError(s, response);
       return SetJson(Json::object(), response);
     }
     return SetError(InvalidArgument(method + " is not allowed here"), response);
@@ -359,6 +463,13 @@ void WorkflowApi::Templates(const std::vector<std::string>& parts, const net::Ht
     auto manifest = workflow::LoadManifest((*body)["template"].dump(), "template");
     if (!manifest.ok()) return SetError(manifest.status(), response);
     if (Status s = workflow::Lint(*manifest, "template", store_.get()); !s.ok()) return SetError(s, response);
+    // Created now, as Kubernetes stamps it; a replaced template keeps the time it was created.
+    Json& meta = (*manifest)["metadata"];
+    if (!meta.contains("creationTimestamp")) {
+      auto old = store_->GetTemplate(meta.value("name", ""));
+      meta["creationTimestamp"] = old.ok() && (*old)["metadata"].contains("creationTimestamp")
+                                      ? (*old)["metadata"]["creationTimestamp"] : Json(NowRfc3339());
+    }
     if (Status s = store_->PutTemplate(*manifest); !s.ok()) return SetError(s, response);
     return SetJson(*manifest, response);
   }

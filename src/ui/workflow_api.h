@@ -6,17 +6,26 @@
 //                                                 -> the created Workflow (then run here)
 //   GET    /api/v1/workflows/{ns}                 {"items": [...]} newest first, without nodes
 //   GET    /api/v1/workflows/{ns}/{name}          the Workflow with status.nodes
+//   POST   /api/v1/workflows/{ns}/submit          {"resourceKind": "WorkflowTemplate", "resourceName",
+//                                                 "submitOptions": {"parameters", "entryPoint", "name",
+//                                                 "generateName", "labels"}} -> a Workflow running
+//                                                 the template (workflowTemplateRef), as Argo's
 //   PUT    /api/v1/workflows/{ns}/{name}/{stop|terminate|suspend|resume|retry|resubmit}
-//   DELETE /api/v1/workflows/{ns}/{name}
+//   DELETE /api/v1/workflows/{ns}/{name}          {} at once, as Argo server's (a Kubernetes
+//                                                 delete): the workflow is gone from the API
+//                                                 from then on; a running one is terminated
+//                                                 and its row removed once no engine runs it
 //   GET    /api/v1/workflows/{ns}/{name}/log?podName=<node id>&logOptions.follow=true
 //                                                 Argo's log stream, {"result": {"content",
 //                                                 "podName"}} per line, chunked; followed
 //                                                 until the workflow ends
 //   GET    /api/v1/workflows/{ns}/{name}/nodes/{node id}/log?offset=&limit=   a page (api_util.h)
-//   GET    /api/v1/workflow-templates/{ns}[/{name}], POST {"template": {...}}, DELETE /{name}
+//   GET    /api/v1/workflow-templates/{ns}[/{name}], POST {"template": {...}} (stamped with
+//          metadata.creationTimestamp), DELETE /{name}
 //   GET    /artifacts/{ns}/{name}/{node id}/{artifact}   an output artifact in the local repository
 // Workflows submitted here, and on start those left Pending/Running whose run lock is free,
-// run in this process: one thread per workflow calling Engine::Run.
+// run in this process: one thread per workflow calling Engine::Run. A deleted workflow that was
+// running finishes its deletion on that thread (no HTTP thread waits for its pods to stop).
 // Thread-safe: Handle runs on every HTTP event thread at once.
 #pragma once
 
@@ -24,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -60,6 +70,8 @@ class WorkflowApi {
   workflow::Engine& engine() { return *engine_; }
   // Workflows whose Run is going on in this process (for tests).
   int active_runs();
+  // Workflows deleted through the API whose run has not ended yet (for tests).
+  int pending_deletions();
 
  private:
   struct Run {
@@ -67,22 +79,35 @@ class WorkflowApi {
     std::shared_ptr<std::atomic<bool>> done;
   };
   WorkflowApi(WorkflowApiOptions options) : options_(std::move(options)) {}
-  // Runs `name` on a thread of its own unless this process already does.
+  // Runs `name` on a thread of its own unless this process already does. When the run ends and
+  // `name` has been deleted meanwhile, removes it (waiting first for another process that holds
+  // its run lock to let go).
   void StartRun(const std::string& name);
-  // Waits up to `seconds` for this process's run of `name` to end. True when none is left.
-  bool WaitRun(const std::string& name, double seconds);
+  // The end of a run's thread: the deletion asked for meanwhile, if any, then `done`.
+  void FinishRun(const std::string& name, Status status, const std::shared_ptr<std::atomic<bool>>& done);
+  // Removes the workflow, its nodes and logs, and its pods' directories.
+  Status DeleteNow(const std::string& name);
+  // True while `name` is deleted but its run has not ended: the API answers 404 for it.
+  bool IsDeleting(const std::string& name);
+  // DELETE /api/v1/workflows/{ns}/{name}.
+  Status Delete(const std::string& name);
   void Workflows(const std::vector<std::string>& parts, const net::HttpServerRequest& request,
                  net::HttpServerResponse* response);
   void Templates(const std::vector<std::string>& parts, const net::HttpServerRequest& request,
                  net::HttpServerResponse* response);
   void Artifact(const std::vector<std::string>& parts, net::HttpServerResponse* response);
   StatusOr<Json> Create(const Json& body);
+  // POST .../submit: a workflow from a stored WorkflowTemplate.
+  StatusOr<Json> SubmitFrom(const Json& body);
+  // Applies Argo's submitOptions to a manifest and the engine's options, submits, starts it.
+  StatusOr<Json> SubmitWithOptions(Json manifest, const Json& submit_options, workflow::SubmitOptions options);
 
   WorkflowApiOptions options_;
   std::unique_ptr<workflow::Store> store_;
   std::unique_ptr<workflow::Engine> engine_;
   std::mutex mu_;
   std::map<std::string, Run> runs_;
+  std::set<std::string> deleting_;  // deleted through the API, run not ended yet
   bool shutting_down_ = false;
 };
 

@@ -1,6 +1,7 @@
 // Drives Debian's chromium (playwright-core, no downloaded browser) against a running
 // `loom server` prepared by run_browser_tests.sh: submits a workflow and watches its graph turn
-// green, opens a node's log, sees training curves from real event files, draws a digit and gets
+// green, opens a node's log, creates a WorkflowTemplate and submits it from its page with a
+// changed parameter (seen in the new workflow's node) then deletes it, sees training curves from real event files, draws a digit and gets
 // a prediction from a real `loom serve`, opens a TFJob replica's log, and checks that a page of
 // another origin cannot submit a workflow. Screenshots (1280x800, and one phone-sized) go to
 // $SCREENSHOT_DIR. Exits non-zero on the first failed check.
@@ -106,6 +107,85 @@ await check('workflow: submit, graph turns green, node log', async () => {
   await page.waitForSelector('#graph .node[data-phase="Succeeded"]');
   await shot('workflow-graph-phone', true);
   await page.setViewportSize({ width: 1280, height: 800 });
+});
+
+const TEMPLATE = {
+  apiVersion: 'argoproj.io/v1alpha1', kind: 'WorkflowTemplate', metadata: { name: 'browser-greeter' },
+  spec: {
+    entrypoint: 'main',
+    arguments: { parameters: [
+      { name: 'greeting', value: 'hello', description: 'what to say <img src=x id=injected>' },
+      { name: 'color', value: 'blue', enum: ['blue', 'green'] }] },
+    templates: [
+      { name: 'main', steps: [[{ name: 'say', template: 'say',
+        arguments: { parameters: [{ name: 'msg', value: '{{workflow.parameters.greeting}} in {{workflow.parameters.color}}' }] } }]] },
+      { name: 'say', inputs: { parameters: [{ name: 'msg' }] },
+        container: { image: 'alpine:3.19', command: ['sh', '-c'], args: ['echo "{{inputs.parameters.msg}}"'] } }],
+  },
+};
+
+await check('workflow templates: list, open, submit with a changed parameter, delete', async () => {
+  // Empty: the page says how to add one.
+  await page.goto(url + '/#/workflow-templates');
+  await page.waitForSelector('#templates-empty');
+  const empty = await page.textContent('#templates-empty');
+  assert(empty.includes('loom template create FILE'), 'the empty state reads: ' + empty);
+  await shot('templates-empty');
+  // Created through the API (same origin, as the page itself would), then listed.
+  const created = await page.evaluate(async (t) => {
+    const r = await fetch('/api/v1/workflow-templates/default', { method: 'POST',
+      headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ template: t }) });
+    return [r.status, await r.text()];
+  }, TEMPLATE);
+  assert(created[0] === 200, 'creating the template: ' + created.join(' '));
+  const row = '#template-list tr[data-name="browser-greeter"]';
+  await page.waitForSelector(row, { timeout: 10000 });
+  const cells = await page.$$eval(row + ' td', tds => tds.map(td => td.textContent.trim()));
+  assert(cells[0] === 'browser-greeter' && cells[2] === 'main' && cells[3] === '2', 'list row: ' + JSON.stringify(cells));
+  assert(cells[1] !== '', 'no creation time in the list: ' + JSON.stringify(cells));
+  assert(await page.$('#templates-empty') === null, 'the empty state is still shown beside a template');
+  await shot('templates-list');
+  // Open it: the spec as YAML (and JSON), the parameters with default, description and enum.
+  await page.click(row + ' a');
+  await page.waitForSelector('#template-spec');
+  const yaml = await page.textContent('#template-spec');
+  assert(yaml.includes('kind: WorkflowTemplate') && yaml.includes('entrypoint: main'), 'spec shown as: ' + yaml.slice(0, 200));
+  const params = await page.$$eval('#template-parameters tbody tr', trs => trs.map(tr => [...tr.children].map(td => td.textContent)));
+  assert(JSON.stringify(params) === JSON.stringify([
+    ['greeting', 'hello', 'what to say <img src=x id=injected>', ''], ['color', 'blue', '', 'blue, green']]),
+  'parameters table: ' + JSON.stringify(params));
+  // Text from the server stays text: the description's tag is not an element.
+  assert(await page.$('#injected') === null, 'a parameter description was inserted as HTML');
+  await shot('template');
+  await page.click('#spec-json');
+  const json = JSON.parse(await page.textContent('#template-spec'));
+  assert(json.metadata.name === 'browser-greeter' && json.spec.arguments.parameters.length === 2, 'JSON spec: ' + JSON.stringify(json).slice(0, 200));
+  await page.click('#spec-yaml');
+  // The form starts at the defaults; change both and submit.
+  assert(await page.inputValue('#submit-form [data-param="greeting"]') === 'hello', 'greeting not pre-filled with its default');
+  assert(await page.inputValue('#submit-form [data-param="color"]') === 'blue', 'color not pre-filled with its default');
+  await page.fill('#submit-form [data-param="greeting"]', 'bonjour <b>tout</b> le monde');
+  await page.selectOption('#submit-form [data-param="color"]', 'green');
+  await page.click('#submit-template');
+  await page.waitForURL(/#\/workflows\/browser-greeter-/, { timeout: 10000 });
+  await page.waitForSelector('#workflow-phase[data-phase="Succeeded"]', { timeout: 60000 });
+  await page.waitForSelector('#graph .node[data-name="say"]');
+  await page.click('#graph .node[data-name="say"]');
+  await page.waitForSelector('#node-details');
+  const details = await page.textContent('#node-details');
+  assert(details.includes('msg = bonjour <b>tout</b> le monde in green'), 'the submitted parameter is not in the node\'s inputs: ' + details);
+  await page.waitForFunction(() => (document.querySelector('#node-panel pre.log') || {}).textContent?.includes('bonjour <b>tout</b> le monde in green'), null, { timeout: 15000 });
+  await shot('template-submitted');
+  // Delete it (after the confirm): back on the list, which no longer has it.
+  await page.goto(url + '/#/workflow-templates/browser-greeter');
+  await page.waitForSelector('#delete-template');
+  page.once('dialog', d => d.accept());
+  await page.click('#delete-template');
+  await page.waitForURL(u => u.hash === '#/workflow-templates', { timeout: 10000 });
+  await page.waitForSelector('#templates-empty', { timeout: 10000 });
+  assert(await page.$(row) === null, 'the deleted template is still listed');
+  const left = await (await fetch(url + '/api/v1/workflow-templates/default')).json();
+  assert(left.items.length === 0, 'the template is still stored: ' + JSON.stringify(left.items.map(t => t.metadata.name)));
 });
 
 await check('training: curves from the run\'s event files', async () => {

@@ -1,10 +1,18 @@
 // The workflow API of `loom server` over real HTTP, with the real Store and Engine and a small
 // in-test PodRunner (every pod prints a line and succeeds): submit (YAML and JSON), list, get
-// with nodes, logs (paged and Argo's shape), actions, delete, templates, and the refusals:
-// cross-origin submit, bad YAML with its line, paths out of the artifact repository.
+// with nodes, logs (paged and Argo's shape), actions, delete, templates and submitting one, and
+// the refusals: cross-origin submit, bad YAML with its line, paths out of the artifact
+// repository. DELETE of a running workflow with real pods (LocalPodRunner): it answers at once
+// and the pods and the workflow are gone once the pod lets go.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <functional>
 #include <thread>
 
 #include "core/file.h"
@@ -14,6 +22,9 @@
 #include "test_util/test_env.h"
 #include "ui/web_ui.h"
 #include "ui/workflow_api.h"
+#ifdef LOOM_HAVE_POD_RUNNER
+#include "workflow/pod_runner.h"
+#endif
 
 namespace loom::ui {
 namespace {
@@ -53,12 +64,13 @@ spec:
 
 class WorkflowApiTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { StartServer(&pods_); }
+  void StartServer(workflow::PodRunner* pods) {
     WorkflowApiOptions options;
     options.db_path = dir_.Join("workflows.db");
     options.home = dir_.path();
     options.artifact_dir = dir_.Join("artifacts");
-    options.pods = &pods_;
+    options.pods = pods;
     ASSERT_TRUE(MakeDirs(options.artifact_dir).ok());
     ASSERT_TRUE(WriteFileAtomic(dir_.Join("secret.txt"), "top secret").ok());
     auto api = WorkflowApi::Create(options);
@@ -112,6 +124,14 @@ class WorkflowApiTest : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return wf;
+  }
+  // Polls `done` every 50 ms for at most a minute; true once it holds.
+  static bool Eventually(const std::function<bool()>& done) {
+    for (int i = 0; i < 1200; ++i) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return done();
   }
   std::string Submit() {
     Json created = CallJson("POST", "/api/v1/workflows/default", Json{{"manifest", kManifest}}.dump());
@@ -266,18 +286,195 @@ TEST_F(WorkflowApiTest, ArtifactsStayInTheRepository) {
   }
 }
 
+constexpr char kTemplate[] = R"yaml(apiVersion: argoproj.io/v1alpha1
+kind: WorkflowTemplate
+metadata: {name: greeter}
+spec:
+  entrypoint: main
+  arguments:
+    parameters:
+    - {name: who, value: world, description: whom to greet}
+    - {name: tone, value: warm, enum: [warm, cool]}
+  templates:
+  - name: main
+    steps:
+    - - name: say
+        template: say
+        arguments: {parameters: [{name: msg, value: "{{workflow.parameters.who}} ({{workflow.parameters.tone}})"}]}
+  - name: say
+    inputs: {parameters: [{name: msg}]}
+    container: {image: alpine, command: [echo, "{{inputs.parameters.msg}}"]}
+  - name: other
+    container: {image: alpine, command: [echo, other]}
+)yaml";
+
 TEST_F(WorkflowApiTest, Templates) {
-  Json tmpl = {{"apiVersion", "argoproj.io/v1alpha1"}, {"kind", "WorkflowTemplate"},
-               {"metadata", {{"name", "greeter"}}},
-               {"spec", {{"entrypoint", "say"},
-                         {"templates", Json::array({{{"name", "say"}, {"container", {{"image", "alpine"}, {"command", {"echo", "hi"}}}}}})}}}};
-  CallJson("POST", "/api/v1/workflow-templates/default", Json{{"template", tmpl}}.dump());
+  auto tmpl = ParseYaml(kTemplate, "template");
+  ASSERT_TRUE(tmpl.ok());
+  Json created = CallJson("POST", "/api/v1/workflow-templates/default", Json{{"template", *tmpl}}.dump());
+  // Stamped as Kubernetes does, and kept when the template is replaced.
+  const std::string stamp = created["metadata"].value("creationTimestamp", "");
+  EXPECT_EQ(stamp.size(), 20u) << created.dump();
   Json list = CallJson("GET", "/api/v1/workflow-templates/default");
   ASSERT_EQ(list["items"].size(), 1u);
-  EXPECT_EQ(CallJson("GET", "/api/v1/workflow-templates/default/greeter")["metadata"]["name"], "greeter");
+  EXPECT_EQ(list["items"][0]["metadata"]["creationTimestamp"], stamp);
+  Json again = CallJson("POST", "/api/v1/workflow-templates/default", Json{{"template", *tmpl}}.dump());
+  EXPECT_EQ(again["metadata"]["creationTimestamp"], stamp);
+  Json got = CallJson("GET", "/api/v1/workflow-templates/default/greeter");
+  EXPECT_EQ(got["metadata"]["name"], "greeter");
+  EXPECT_EQ(got["spec"]["arguments"]["parameters"][1]["enum"], Json({"warm", "cool"}));
   CallJson("DELETE", "/api/v1/workflow-templates/default/greeter");
   EXPECT_EQ(Call("GET", "/api/v1/workflow-templates/default/greeter").status, 404);
+  EXPECT_EQ(Call("DELETE", "/api/v1/workflow-templates/default/greeter").status, 404);
 }
+
+TEST_F(WorkflowApiTest, SubmitsFromATemplateAsArgoDoes) {
+  auto tmpl = ParseYaml(kTemplate, "template");
+  ASSERT_TRUE(tmpl.ok());
+  CallJson("POST", "/api/v1/workflow-templates/default", Json{{"template", *tmpl}}.dump());
+  Json body = {{"namespace", "default"}, {"resourceKind", "WorkflowTemplate"}, {"resourceName", "greeter"},
+               {"submitOptions", {{"parameters", {"who=loom"}}, {"labels", "team=ml"}}}};
+  Json created = CallJson("POST", "/api/v1/workflows/default/submit", body.dump());
+  const std::string name = created["metadata"].value("name", "");
+  ASSERT_EQ(name.rfind("greeter-", 0), 0u) << created.dump(2);
+  EXPECT_EQ(created["metadata"]["labels"]["workflows.argoproj.io/workflow-template"], "greeter");
+  EXPECT_EQ(created["metadata"]["labels"]["team"], "ml");
+  EXPECT_EQ(created["spec"]["workflowTemplateRef"]["name"], "greeter");
+  Json wf = WaitDone(name);
+  ASSERT_EQ(wf["status"]["phase"], "Succeeded") << wf.dump(2);
+  // The changed parameter and the default of the one left alone reach the pod's inputs.
+  std::string msg;
+  for (const auto& [id, node] : wf["status"]["nodes"].items()) {
+    if (node.value("displayName", "") == "say") msg = node["inputs"]["parameters"][0].value("value", "");
+  }
+  EXPECT_EQ(msg, "loom (warm)") << wf["status"]["nodes"].dump(2);
+
+  // entryPoint and name, as `argo submit --from workflowtemplate/greeter --entrypoint other --name x`.
+  body["submitOptions"] = {{"entryPoint", "other"}, {"name", "from-other"}};
+  EXPECT_EQ(CallJson("POST", "/api/v1/workflows/default/submit", body.dump())["metadata"]["name"], "from-other");
+  Json other = WaitDone("from-other");
+  EXPECT_EQ(other["status"]["phase"], "Succeeded");
+  EXPECT_EQ(other["spec"]["entrypoint"], "other");
+  EXPECT_EQ(other["status"]["nodes"]["from-other"]["templateName"], "other") << other["status"]["nodes"].dump(2);
+
+  // Refusals: a kind Argo cannot submit, a template that is not there, an enum value outside
+  // the list, parameters that are not name=value.
+  Json bad = body;
+  bad["resourceKind"] = "Workflow";
+  net::HttpResponse r = Call("POST", "/api/v1/workflows/default/submit", bad.dump());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("resourceKind"), std::string::npos) << r.body;
+  bad = body;
+  bad["resourceName"] = "nope";
+  r = Call("POST", "/api/v1/workflows/default/submit", bad.dump());
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("nope"), std::string::npos) << r.body;
+  bad = body;
+  bad["submitOptions"] = {{"parameters", {"who"}}};
+  r = Call("POST", "/api/v1/workflows/default/submit", bad.dump());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("submitOptions.parameters"), std::string::npos) << r.body;
+  EXPECT_EQ(Call("POST", "/api/v1/workflows/default/submit", "[1]").status, 400);
+  EXPECT_EQ(CallJson("GET", "/api/v1/workflows/default")["items"].size(), 2u);
+}
+
+// A workflow whose run lock another process holds: DELETE answers at once, hides it, tells that
+// process to terminate it, and removes it only once the lock is free.
+TEST_F(WorkflowApiTest, DeleteWaitsForTheProcessThatRunsIt) {
+  Json wf = {{"apiVersion", "argoproj.io/v1alpha1"}, {"kind", "Workflow"},
+             {"metadata", {{"name", "held"}, {"namespace", "default"}}},
+             {"spec", {{"entrypoint", "main"},
+                       {"templates", Json::array({{{"name", "main"}, {"container", {{"image", "alpine"}, {"command", {"echo", "hi"}}}}}})}}},
+             {"status", {{"phase", "Running"}}}};
+  ASSERT_TRUE(api_->store().CreateWorkflow(wf).ok());
+  ASSERT_TRUE(MakeDirs(dir_.Join("run")).ok());
+  int fd = ::open(dir_.Join("run/held.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  ASSERT_EQ(::pwrite(fd, "4242\n", 5, 0), 5);
+
+  EXPECT_EQ(CallJson("DELETE", "/api/v1/workflows/default/held"), Json::object());
+  EXPECT_EQ(Call("GET", "/api/v1/workflows/default/held").status, 404);
+  EXPECT_EQ(Call("DELETE", "/api/v1/workflows/default/held").status, 404);
+  EXPECT_EQ(Call("PUT", "/api/v1/workflows/default/held/retry", "{}").status, 404);
+  EXPECT_EQ(CallJson("GET", "/api/v1/workflows/default")["items"].size(), 0u);
+  // Still stored while the lock is held: the other process was told to terminate it.
+  auto stored = api_->store().GetWorkflow("held");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ((*stored)["spec"].value("shutdown", ""), "Terminate");
+  EXPECT_EQ(api_->pending_deletions(), 1);
+
+  ::close(fd);  // that process has gone
+  EXPECT_TRUE(Eventually([&] { return api_->pending_deletions() == 0; }));
+  EXPECT_EQ(api_->store().GetWorkflow("held").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(api_->active_runs(), 0);
+}
+
+#ifdef LOOM_HAVE_POD_RUNNER
+// The real pod runner: a pod that ignores SIGTERM and ends only when the test lets it.
+class RealPodsApiTest : public WorkflowApiTest {
+ protected:
+  void SetUp() override {
+    workflow::PodRunnerOptions options;
+    options.home = dir_.path();
+    options.isolation = workflow::PodRunnerOptions::Isolation::kNone;
+    options.kill_grace_secs = 120;  // no SIGKILL during the test: only the release file ends the pod
+    auto pods = workflow::LocalPodRunner::Create(options);
+    ASSERT_TRUE(pods.ok()) << pods.status().message();
+    real_pods_ = std::move(*pods);
+    StartServer(real_pods_.get());
+  }
+  // A failed check must not leave the stubborn pod to the 120 s grace period.
+  void TearDown() override {
+    (void)WriteFileAtomic(dir_.Join("release"), "");
+    WorkflowApiTest::TearDown();
+  }
+  std::unique_ptr<workflow::LocalPodRunner> real_pods_;
+};
+
+TEST_F(RealPodsApiTest, DeleteOfARunningWorkflowAnswersAtOnceAndEndsItInTheBackground) {
+  // `started` holds the pod's pid once it ignores SIGTERM; the pod ends when `release` appears.
+  const std::string started = dir_.Join("started"), release = dir_.Join("release");
+  const std::string manifest = R"(apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: stubborn-}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container:
+      image: alpine
+      command: [sh, -c, "trap '' TERM; echo $$ > )" + started + R"(.tmp; mv )" + started + R"(.tmp )" + started + R"(; while [ ! -e )" + release + R"( ]; do sleep 0.05; done"]
+)";
+  Json created = CallJson("POST", "/api/v1/workflows/default", Json{{"manifest", manifest}}.dump());
+  const std::string name = created["metadata"].value("name", "");
+  ASSERT_FALSE(name.empty());
+  ASSERT_TRUE(Eventually([&] { return PathExists(started); }));
+  auto pid_text = ReadFile(started);
+  ASSERT_TRUE(pid_text.ok());
+  const pid_t pid = static_cast<pid_t>(std::atoi(pid_text->c_str()));
+  ASSERT_GT(pid, 0);
+  auto alive = [pid] { return ::kill(pid, 0) == 0; };
+  ASSERT_TRUE(alive());
+
+  // Answered while the pod is still there (it cannot end before the release file exists), and
+  // the server goes on answering everything else.
+  EXPECT_EQ(CallJson("DELETE", "/api/v1/workflows/default/" + name), Json::object());
+  EXPECT_TRUE(alive());
+  EXPECT_EQ(Call("GET", "/api/v1/workflows/default/" + name).status, 404);
+  EXPECT_EQ(CallJson("GET", "/api/v1/workflows/default")["items"].size(), 0u);
+  EXPECT_EQ(Call("GET", "/api/v1/info").status, 200);
+  EXPECT_EQ(api_->pending_deletions(), 1);
+  EXPECT_TRUE(api_->store().GetWorkflow(name).ok());
+
+  ASSERT_TRUE(WriteFileAtomic(release, "").ok());
+  EXPECT_TRUE(Eventually([&] { return api_->pending_deletions() == 0; }));
+  EXPECT_FALSE(alive()) << "the pod's process " << pid << " is still there";
+  EXPECT_EQ(api_->store().GetWorkflow(name).status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(PathExists(JoinPath(dir_.Join("pods"), name)));
+  EXPECT_EQ(api_->active_runs(), 0);
+}
+#endif
 
 }  // namespace
 }  // namespace loom::ui

@@ -1,6 +1,7 @@
-// Loom's web UI: one page, hash-routed (#/workflows, #/workflows/NAME, #/training, #/models,
-// #/jobs, #/jobs/NAME). Plain DOM and SVG, no framework; every view polls the JSON API under
-// /api/v1/ while it is shown and stops when another view replaces it.
+// Loom's web UI: one page, hash-routed (#/workflows, #/workflows/NAME, #/workflow-templates,
+// #/workflow-templates/NAME, #/training, #/models, #/jobs, #/jobs/NAME). Plain DOM and SVG, no
+// framework; every view polls the JSON API under /api/v1/ while it is shown and stops when
+// another view replaces it.
 'use strict';
 
 const NS = 'default';
@@ -381,6 +382,171 @@ async function workflowView(name) {
 
 }
 
+// ---- workflow templates ------------------------------------------------------------------------
+// Argo UI's Workflow Templates: a list, one template (its spec as YAML or JSON, its parameters),
+// a Submit form pre-filled with the parameters' defaults (POST workflows/{ns}/submit, then the
+// new workflow's page) and Delete.
+
+// YAML for showing a spec (not a general serializer): plain scalars where YAML reads them back
+// as the same string, JSON-quoted strings otherwise, block literals for multi-line text.
+function toYaml(value, indent = '') {
+  const scalar = (v) => {
+    if (v === null || v === undefined) return 'null';
+    if (typeof v !== 'string') return JSON.stringify(v);
+    const plain = /^[A-Za-z_/.][\w ./@()+-]*$/.test(v) && !/ $/.test(v) && !/^(true|false|null|yes|no|on|off|~)$/i.test(v);
+    return plain ? v : JSON.stringify(v);
+  };
+  const block = (s, ind) => {
+    const chomp = s.endsWith('\n') ? '|' : '|-';
+    return chomp + '\n' + s.replace(/\n$/, '').split('\n').map(l => (l ? ind + l : '')).join('\n');
+  };
+  const multiline = (v) => typeof v === 'string' && v.includes('\n') && !/^\s/.test(v) && !/[ \t]\n/.test(v);
+  const item = (v, ind) => {
+    if (multiline(v)) return ' ' + block(v, ind + '  ');
+    if (Array.isArray(v)) return v.length ? '\n' + toYaml(v, ind + '  ') : ' []';
+    if (v && typeof v === 'object') return Object.keys(v).length ? '\n' + toYaml(v, ind + '  ') : ' {}';
+    return ' ' + scalar(v);
+  };
+  if (Array.isArray(value)) {
+    return value.map(v => {
+      if (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length) {
+        // "- key: value" with the other keys aligned under the first.
+        const body = toYaml(v, indent + '  ');
+        return indent + '- ' + body.slice(indent.length + 2);
+      }
+      return indent + '-' + item(v, indent);
+    }).join('\n');
+  }
+  return Object.entries(value).map(([k, v]) => indent + scalar(k) + ':' + item(v, indent)).join('\n');
+}
+
+// A template's spec.arguments.parameters, [] when it has none.
+function templateParams(t) {
+  const args = ((t.spec || {}).arguments || {}).parameters;
+  return Array.isArray(args) ? args : [];
+}
+
+async function templatesView() {
+  const info = await api('info');
+  if (!info.workflows) {
+    setMain(el('h1', {}, 'Workflow Templates'),
+      el('p', { class: 'muted' }, 'This server was built without the workflow engine.'));
+    return;
+  }
+  const tbody = el('tbody');
+  const count = el('span', { class: 'muted' });
+  setMain(
+    el('h1', {}, 'Workflow Templates ', count),
+    el('div', { class: 'table-wrap' }, el('table', { id: 'template-list' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', {}, 'Created'), el('th', {}, 'Entrypoint'),
+        el('th', {}, 'Templates'))),
+      tbody)));
+  poll(async () => {
+    const list = await api(`workflow-templates/${NS}`);
+    const items = list.items || [];
+    count.textContent = `(${items.length})`;
+    tbody.replaceChildren(...items.map(t => {
+      const name = t.metadata.name;
+      const spec = t.spec || {};
+      return el('tr', { 'data-name': name },
+        el('td', {}, el('a', { href: '#/workflow-templates/' + encodeURIComponent(name) }, name)),
+        el('td', {}, fmtTime(t.metadata.creationTimestamp)),
+        el('td', {}, spec.entrypoint || ''),
+        el('td', {}, String((spec.templates || []).length)));
+    }));
+    if (!items.length) {
+      tbody.append(el('tr', {}, el('td', { colspan: '4', class: 'muted', id: 'templates-empty' },
+        'No workflow templates. Add one with ', el('code', {}, 'loom template create FILE'),
+        ' (a WorkflowTemplate in YAML), or POST it to /api/v1/workflow-templates/' + NS + '.')));
+    }
+  }, 3000);
+}
+
+async function templateView(name) {
+  const t = await api(`workflow-templates/${NS}/${encodeURIComponent(name)}`);
+  const spec = t.spec || {};
+  const params = templateParams(t);
+
+  // The spec, as YAML or JSON.
+  const code = el('pre', { class: 'code', id: 'template-spec', tabindex: '0', 'aria-label': 'template spec' });
+  const formats = {};
+  const show = (fmt) => {
+    code.textContent = fmt === 'json' ? JSON.stringify(t, null, 2) : toYaml(t) + '\n';
+    code.dataset.format = fmt;
+    for (const [f, b] of Object.entries(formats)) b.setAttribute('aria-pressed', String(f === fmt));
+    localStorage.specFormat = fmt;
+  };
+  for (const fmt of ['yaml', 'json']) {
+    formats[fmt] = el('button', { type: 'button', class: 'secondary', id: 'spec-' + fmt, onclick: () => show(fmt) }, fmt.toUpperCase());
+  }
+
+  // The parameters, and the submit form pre-filled with their defaults.
+  const inputs = [];
+  const paramRows = params.map((p, i) => {
+    const value = p.value !== undefined ? p.value : (p.default !== undefined ? p.default : '');
+    const id = 'param-' + i;
+    let input;
+    if (Array.isArray(p.enum) && p.enum.length) {
+      input = el('select', { id, 'data-param': p.name }, p.enum.map(v => el('option', { value: String(v), selected: String(v) === String(value) }, String(v))));
+    } else {
+      input = el('input', { id, 'data-param': p.name, value: String(value) });
+    }
+    inputs.push([p.name, input]);
+    return el('div', { class: 'param' },
+      el('label', { for: id }, el('b', {}, p.name)), input,
+      p.description ? el('div', { class: 'muted' }, p.description) : null);
+  });
+  const paramTable = el('table', { id: 'template-parameters' },
+    el('thead', {}, el('tr', {}, el('th', {}, 'Parameter'), el('th', {}, 'Default'), el('th', {}, 'Description'), el('th', {}, 'Enum'))),
+    el('tbody', {}, params.length ? params.map(p => el('tr', { 'data-name': p.name },
+      el('td', {}, p.name), el('td', {}, p.value !== undefined ? String(p.value) : (p.default !== undefined ? String(p.default) : '')),
+      el('td', { class: 'wrap' }, p.description || ''), el('td', {}, Array.isArray(p.enum) ? p.enum.map(String).join(', ') : '')))
+      : el('tr', {}, el('td', { colspan: '4', class: 'muted' }, 'No parameters.'))));
+
+  const entry = el('select', { id: 'entrypoint', 'aria-label': 'entrypoint' },
+    (spec.templates || []).map(x => el('option', { value: x.name, selected: x.name === spec.entrypoint }, x.name)));
+  const err = el('p', { class: 'error', id: 'submit-error' });
+  const submit = el('button', { type: 'submit', id: 'submit-template' }, 'Submit');
+  const form = el('form', { class: 'panel', id: 'submit-form' },
+    el('h2', { style: 'margin-top:0' }, 'Submit'),
+    el('div', { class: 'param' }, el('label', { for: 'entrypoint' }, el('b', {}, 'Entrypoint')), entry),
+    paramRows, el('div', { class: 'actions' }, submit), err);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    submit.disabled = true;
+    try {
+      const parameters = inputs.map(([n, input]) => n + '=' + input.value);
+      const submitOptions = { parameters };
+      if (entry.value && entry.value !== spec.entrypoint) submitOptions.entryPoint = entry.value;
+      const wf = await api(`workflows/${NS}/submit`, { method: 'POST',
+        body: { namespace: NS, resourceKind: 'WorkflowTemplate', resourceName: name, submitOptions } });
+      location.hash = '#/workflows/' + encodeURIComponent(wf.metadata.name);
+    } catch (e2) { err.textContent = e2.message; } finally { submit.disabled = false; }
+  });
+
+  const del = el('button', { type: 'button', class: 'danger', id: 'delete-template', onclick: async () => {
+    if (!confirm('Delete workflow template ' + name + '?')) return;
+    try {
+      await api(`workflow-templates/${NS}/${encodeURIComponent(name)}`, { method: 'DELETE' });
+      location.hash = '#/workflow-templates';
+    } catch (e) { toast('delete failed: ' + e.message); }
+  } }, 'Delete');
+  const toForm = el('button', { type: 'button', onclick: () => { form.scrollIntoView(); (inputs[0] ? inputs[0][1] : entry).focus(); } }, 'Submit…');
+
+  setMain(el('p', {}, el('a', { href: '#/workflow-templates' }, '← Workflow Templates')), el('h1', {}, name),
+    el('div', { class: 'actions' }, toForm, del),
+    el('div', { class: 'panel summary' }, [['Created', fmtTime(t.metadata.creationTimestamp)], ['Entrypoint', spec.entrypoint || ''],
+      ['Templates', String((spec.templates || []).length)], ['Parameters', String(params.length)]]
+      .filter(([, v]) => v).map(([k, v]) => el('span', {}, el('span', { class: 'muted' }, k + ' '), v))),
+    el('div', { class: 'row' },
+      el('div', { class: 'grow' },
+        el('h2', {}, 'Parameters'), el('div', { class: 'table-wrap' }, paramTable),
+        el('h2', {}, 'Spec'), el('div', { class: 'actions', role: 'group', 'aria-label': 'spec format' }, formats.yaml, formats.json), code),
+      el('div', { class: 'side' }, form)));
+  show(localStorage.specFormat === 'json' ? 'json' : 'yaml');
+}
+
 // ---- training (TensorBoard's scalars view) -----------------------------------------------
 const RUN_COLORS = ['#2f5fd0', '#e0642f', '#1e9e5a', '#b03bb0', '#d0a21e', '#2fb0c0', '#7a4a2a', '#d23c6c'];
 
@@ -667,6 +833,8 @@ async function route() {
   try {
     if (page === 'workflows' && parts[1]) await workflowView(parts[1]);
     else if (page === 'workflows') await workflowsView();
+    else if (page === 'workflow-templates' && parts[1]) await templateView(parts[1]);
+    else if (page === 'workflow-templates') await templatesView();
     else if (page === 'training') await trainingView();
     else if (page === 'models') await modelsView();
     else if (page === 'jobs' && parts[1]) await jobView(parts[1]);
