@@ -161,6 +161,12 @@ await check('workflow templates: list, open, submit with a changed parameter, de
   const json = JSON.parse(await page.textContent('#template-spec'));
   assert(json.metadata.name === 'browser-greeter' && json.spec.arguments.parameters.length === 2, 'JSON spec: ' + JSON.stringify(json).slice(0, 200));
   await page.click('#spec-yaml');
+  // At phone size every page of the nav bar, Templates included, is on the screen.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const navRight = await page.$$eval('nav a', as => Math.max(...as.map(a => a.getBoundingClientRect().right)));
+  assert(navRight <= 390, `the nav bar runs off a 390 px screen (to ${navRight} px)`);
+  await shot('template-phone', true);
+  await page.setViewportSize({ width: 1280, height: 800 });
   // The form starts at the defaults; change both and submit.
   assert(await page.inputValue('#submit-form [data-param="greeting"]') === 'hello', 'greeting not pre-filled with its default');
   assert(await page.inputValue('#submit-form [data-param="color"]') === 'blue', 'color not pre-filled with its default');

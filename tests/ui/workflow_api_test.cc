@@ -374,6 +374,11 @@ TEST_F(WorkflowApiTest, SubmitsFromATemplateAsArgoDoes) {
   r = Call("POST", "/api/v1/workflows/default/submit", bad.dump());
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("submitOptions.parameters"), std::string::npos) << r.body;
+  bad = body;
+  bad["submitOptions"] = {{"entryPoint", "nope"}};
+  r = Call("POST", "/api/v1/workflows/default/submit", bad.dump());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("nope"), std::string::npos) << r.body;
   EXPECT_EQ(Call("POST", "/api/v1/workflows/default/submit", "[1]").status, 400);
   EXPECT_EQ(CallJson("GET", "/api/v1/workflows/default")["items"].size(), 2u);
 }
