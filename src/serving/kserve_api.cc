@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "core/json.h"
+#include "serving/predict_request.h"
 #include "serving/rest_api.h"
 
 namespace loom::serving {
@@ -70,24 +71,69 @@ struct InferCall {
   std::vector<float> scores;
 };
 
+// The answer, written directly (a Json document per answer cost more than the model): scores
+// as the shortest text of each float, classes as INT64.
 void WriteInferAnswer(const InferCall& call, const Signature& sig, net::HttpServerResponse* response) {
-  Json classes = Json::array();
-  for (int64_t i = 0; i < call.batch; ++i) {
-    const float* row = call.scores.data() + i * sig.num_classes;
-    classes.push_back(std::max_element(row, row + sig.num_classes) - row);
+  const int64_t k = sig.num_classes;
+  std::string& out = response->body;
+  out.clear();
+  out.reserve(static_cast<size_t>(call.batch * (k * 14 + 4)) + 256);
+  auto json_string = [&](const std::string& s) { out += Json(s).dump(-1, ' ', false, Json::error_handler_t::replace); };
+  out += "{\"model_name\":";
+  json_string(call.model);
+  out += ",\"model_version\":\"" + std::to_string(call.version) + "\"";
+  if (call.id) out += ",\"id\":" + call.id->dump(-1, ' ', false, Json::error_handler_t::replace);
+  out += ",\"outputs\":[{\"name\":";
+  json_string(sig.scores_name);
+  out += ",\"datatype\":\"FP32\",\"shape\":[" + std::to_string(call.batch) + "," + std::to_string(k) + "],\"data\":[";
+  for (int64_t i = 0; i < call.batch * k; ++i) {
+    if (i) out += ',';
+    AppendFloat(&out, call.scores[static_cast<size_t>(i)]);
   }
-  Json out = {{"model_name", call.model}, {"model_version", std::to_string(call.version)}};
-  if (call.id) out["id"] = *call.id;
-  out["outputs"] = Json::array({
-      {{"name", sig.scores_name}, {"datatype", "FP32"}, {"shape", {call.batch, sig.num_classes}}, {"data", call.scores}},
-      {{"name", sig.classes_name}, {"datatype", "INT64"}, {"shape", {call.batch}}, {"data", classes}},
-  });
-  SetJson(out, response);
+  out += "]},{\"name\":";
+  json_string(sig.classes_name);
+  out += ",\"datatype\":\"INT64\",\"shape\":[" + std::to_string(call.batch) + "],\"data\":[";
+  for (int64_t i = 0; i < call.batch; ++i) {
+    const float* row = call.scores.data() + i * k;
+    if (i) out += ',';
+    out += std::to_string(std::max_element(row, row + k) - row);
+  }
+  out += "]}]}";
+}
+
+// The usual body, read by the fast parser (predict_request.h) into call: false when it is not
+// of that shape or does not fit the model, for ParseInfer's general path to explain.
+bool ParseInferFast(const ServableHandle& h, const std::string& body, InferCall* call) {
+  InferRequest req;
+  if (!ParseInferRequestFast(body, &req)) return false;
+  const Signature& sig = h.servable->signature();
+  if (req.name != sig.input_name || req.shape.empty()) return false;
+  int64_t total = 1;
+  for (int64_t d : req.shape) {
+    if (d < 1 || d > (1 << 24)) return false;
+    total *= d;
+    if (total > (int64_t{1} << 31)) return false;
+  }
+  const int64_t batch = req.shape[0];
+  if (total != batch * sig.input_size || static_cast<int64_t>(req.values.size()) != total) return false;
+  if (!req.id_json.empty()) {
+    auto id = ParseJson(req.id_json, "id");
+    if (!id.ok()) return false;
+    call->id = std::move(*id);
+  }
+  call->model = h.model;
+  call->version = h.version;
+  call->batch = batch;
+  call->values = std::move(req.values);
+  call->scores.resize(static_cast<size_t>(batch * sig.num_classes));
+  return true;
 }
 
 // Parses the body into call->values; false with the error in *response.
 bool ParseInfer(const ServableHandle& h, const std::string& body, InferCall* call,
                 net::HttpServerResponse* response) {
+  if (ParseInferFast(h, body, call)) return true;
+  *call = InferCall();
   auto fail = [&](const Status& s) {
     SetError(s, response);
     return false;

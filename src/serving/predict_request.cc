@@ -443,6 +443,130 @@ class Parser {
     }
   }
 
+ public:
+  // KServe v2 infer (ParseInferRequestFast): true when the body is of the usual shape.
+  bool ParseInfer(InferRequest* req) {
+    bool have_inputs = false, have_id = false;
+    SkipSpace();
+    if (!Consume('{')) return false;
+    while (true) {
+      std::string key;
+      if (!ParseKey(&key)) return false;
+      if (key == "inputs") {
+        if (have_inputs) return false;
+        have_inputs = true;
+        if (!Consume('[')) return false;
+        SkipSpace();
+        if (!ParseInferInput(req)) return false;
+        SkipSpace();
+        if (!Consume(']')) return false;  // exactly one input
+      } else if (key == "id") {
+        if (have_id) return false;
+        have_id = true;
+        const char* start = p_;
+        if (!SkipValue(key, 0).ok()) return false;
+        req->id_json.assign(start, p_);
+      } else if (!SkipValue(key, 0).ok()) {  // "parameters", "outputs": not used
+        return false;
+      }
+      SkipSpace();
+      if (Consume(',')) continue;
+      if (Consume('}')) break;
+      return false;
+    }
+    SkipSpace();
+    return p_ == end_ && have_inputs;
+  }
+
+ private:
+  // Whitespace, a string, whitespace, ':' and whitespace.
+  bool ParseKey(std::string* key) {
+    SkipSpace();
+    if (!ParseString(key, "").ok()) return false;
+    SkipSpace();
+    if (!Consume(':')) return false;
+    SkipSpace();
+    return true;
+  }
+
+  bool ParseInferInput(InferRequest* req) {
+    if (!Consume('{')) return false;
+    bool have_name = false, have_type = false, have_shape = false, have_data = false;
+    while (true) {
+      std::string key;
+      if (!ParseKey(&key)) return false;
+      if (key == "name") {
+        if (have_name || !ParseString(&req->name, key).ok()) return false;
+        have_name = true;
+      } else if (key == "datatype") {
+        if (have_type || !ParseString(&req->datatype, key).ok()) return false;
+        have_type = true;
+      } else if (key == "shape") {
+        if (have_shape || !ParseShape(&req->shape)) return false;
+        have_shape = true;
+      } else if (key == "data") {
+        const bool uint8 = req->datatype == "UINT8";
+        if (have_data || !have_name || !have_shape || !(uint8 || req->datatype == "FP32")) return false;
+        have_data = true;
+        int64_t total = 1;
+        for (int64_t d : req->shape)
+          total = d > 0 && d <= (int64_t{1} << 24) && total <= (int64_t{1} << 24) ? total * d : 0;
+        if (total > 0 && total <= (int64_t{1} << 24)) req->values.reserve(static_cast<size_t>(total));
+        if (!ParseData(uint8, 0, &req->values)) return false;
+      } else if (!SkipValue(key, 0).ok()) {  // "parameters": not used
+        return false;
+      }
+      SkipSpace();
+      if (Consume(',')) continue;
+      if (Consume('}')) break;
+      return false;
+    }
+    return have_data;
+  }
+
+  // [d, ...] with each d plain digits.
+  bool ParseShape(std::vector<int64_t>* shape) {
+    if (!Consume('[')) return false;
+    while (true) {
+      SkipSpace();
+      int64_t d = 0;
+      int digits = 0;
+      for (; p_ != end_ && IsDigit(*p_) && digits < 18; ++p_, ++digits) d = d * 10 + (*p_ - '0');
+      if (digits == 0 || (p_ != end_ && (IsDigit(*p_) || *p_ == '.' || *p_ == 'e' || *p_ == 'E'))) return false;
+      shape->push_back(d);
+      SkipSpace();
+      if (Consume(',')) continue;
+      return Consume(']');
+    }
+  }
+
+  // Numbers in nested lists, flattened.
+  bool ParseData(bool uint8, int depth, std::vector<float>* out) {
+    if (depth > 8 || !Consume('[')) return false;
+    SkipSpace();
+    if (Consume(']')) return true;
+    while (true) {
+      SkipSpace();
+      if (p_ != end_ && *p_ == '[') {
+        if (!ParseData(uint8, depth + 1, out)) return false;
+      } else if (uint8) {
+        // An integer in [0, 255], no sign, fraction or exponent (what the general path accepts).
+        int v = 0, digits = 0;
+        for (; p_ != end_ && IsDigit(*p_) && digits < 4; ++p_, ++digits) v = v * 10 + (*p_ - '0');
+        if (digits == 0 || v > 255 || (digits > 1 && p_[-digits] == '0')) return false;
+        if (p_ != end_ && (IsDigit(*p_) || *p_ == '.' || *p_ == 'e' || *p_ == 'E')) return false;
+        out->push_back(static_cast<float>(v) / 255.0f);
+      } else {
+        float v;
+        if (!ParseSimpleNumber(&v) && !ParseAnyNumber("", &v).ok()) return false;
+        out->push_back(v);
+      }
+      SkipSpace();
+      if (Consume(',')) continue;
+      return Consume(']');
+    }
+  }
+
   const char* p_;
   const char* begin_;
   const char* end_;
@@ -453,6 +577,11 @@ class Parser {
 
 StatusOr<PredictRequest> ParsePredictRequest(std::string_view body, const Signature& signature) {
   return Parser(body, signature).Parse();
+}
+
+bool ParseInferRequestFast(std::string_view body, InferRequest* out) {
+  static const Signature kNone;  // the infer parse reads no signature
+  return Parser(body, kNone).ParseInfer(out);
 }
 
 }  // namespace loom::serving

@@ -30,4 +30,20 @@ struct PredictRequest {
 // float's range.
 StatusOr<PredictRequest> ParsePredictRequest(std::string_view body, const Signature& signature);
 
+// A KServe v2 (Open Inference Protocol) infer body with one input tensor.
+struct InferRequest {
+  std::string id_json;         // the "id" value as JSON text; empty when not given
+  std::string name;            // inputs[0].name
+  std::string datatype;        // inputs[0].datatype
+  std::vector<int64_t> shape;  // inputs[0].shape
+  std::vector<float> values;   // inputs[0].data flattened; UINT8 values divided by 255
+};
+
+// Reads the usual infer body quickly: "inputs" holding one object whose "name", "datatype"
+// (FP32 or UINT8) and "shape" (plain integers) come before "data" (numbers in nested lists;
+// for UINT8, integers up to 255), nothing repeated, exactly JSON. Returns false for anything
+// else, valid or not: the caller reads that body with the general JSON parser, which also says
+// what is wrong. Checks nothing against the model (the caller does).
+bool ParseInferRequestFast(std::string_view body, InferRequest* out);
+
 }  // namespace loom::serving

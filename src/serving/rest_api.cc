@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <chrono>
 #include <cstring>
 
@@ -32,6 +33,17 @@ std::string ErrorBody(const std::string& message) {
   return Json({{"error", message}}).dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
+void AppendFloat(std::string* out, float v) {
+  if (!std::isfinite(v)) {
+    out->append(std::isnan(v) ? "NaN" : v < 0 ? "-Infinity" : "Infinity");
+    return;
+  }
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  out->append(buf, r.ptr);
+  if (std::find_if(buf, r.ptr, [](char c) { return c == '.' || c == 'e'; }) == r.ptr) out->append(".0");
+}
+
 namespace {
 
 void SetError(const Status& status, net::HttpServerResponse* response) {
@@ -44,12 +56,6 @@ bool ParseVersion(std::string_view text, int64_t* out) {
   if (text.empty() || text.size() > 18) return false;
   auto r = std::from_chars(text.data(), text.data() + text.size(), *out);
   return r.ec == std::errc() && r.ptr == text.data() + text.size() && *out >= 0;
-}
-
-void AppendFloat(std::string* out, float v) {
-  char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  out->append(buf, r.ptr);
 }
 
 // TF Serving's signature_def for a classifier servable, under both signature names the seed

@@ -60,5 +60,9 @@ class RestApi {
 int HttpStatusFor(StatusCode code);
 // {"error": "<message>"} with JSON escaping.
 std::string ErrorBody(const std::string& message);
+// Appends the shortest text that reads back as exactly v, as TF Serving prints a float: whole
+// numbers with ".0", and NaN, Infinity and -Infinity as those bare words (not strict JSON, but
+// what TF Serving answers and Python's json reads).
+void AppendFloat(std::string* out, float v);
 
 }  // namespace loom::serving

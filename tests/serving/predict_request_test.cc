@@ -141,5 +141,49 @@ TEST(PredictRequestTest, LongAndHalfwayFloatsAreCorrectlyRounded) {
   }
 }
 
+// The fast KServe v2 parse takes the usual body and gives up on anything else, so that the
+// general path (kserve_api.cc) explains it.
+TEST(PredictRequestTest, InferFastPathTakesTheUsualBodyOnly) {
+  InferRequest req;
+  ASSERT_TRUE(ParseInferRequestFast(
+      R"({"id": {"n": [1]}, "inputs": [{"name": "images", "datatype": "FP32", "shape": [1, 2, 2],
+          "parameters": {"x": 1}, "data": [[0.5, -1e2], [0.0, 3]]}], "outputs": [{"name": "scores"}]})", &req));
+  EXPECT_EQ(req.id_json, R"({"n": [1]})");
+  EXPECT_EQ(req.name, "images");
+  EXPECT_EQ(req.datatype, "FP32");
+  EXPECT_EQ(req.shape, (std::vector<int64_t>{1, 2, 2}));
+  EXPECT_EQ(req.values, (std::vector<float>{0.5f, -100.0f, 0.0f, 3.0f}));
+  InferRequest u8;
+  ASSERT_TRUE(ParseInferRequestFast(
+      R"({"inputs":[{"name":"images","shape":[1,3],"datatype":"UINT8","data":[0,255,51]}]})", &u8));
+  EXPECT_EQ(u8.values, (std::vector<float>{0.0f, 1.0f, 51 / 255.0f}));
+  EXPECT_TRUE(u8.id_json.empty());
+  for (const char* body : {
+           R"({"inputs": [{"name": "images", "shape": [1], "data": [1], "datatype": "FP32"}]})",  // data first
+           R"({"inputs": [{"name": "images", "shape": [1], "datatype": "BYTES", "data": [1]}]})",
+           R"({"inputs": [{"name": "images", "shape": [1], "datatype": "UINT8", "data": [256]}]})",
+           R"({"inputs": [{"name": "images", "shape": [1], "datatype": "UINT8", "data": [1.0]}]})",
+           R"({"inputs": [{"name": "images", "shape": [1], "datatype": "UINT8", "data": [01]}]})",
+           R"({"inputs": [{"name": "images", "shape": [1], "datatype": "UINT8", "data": [-1]}]})",
+           R"({"inputs": [{"name": "images", "shape": [1.0], "datatype": "FP32", "data": [1]}]})",
+           R"({"inputs": [{"name": "images", "shape": [-1], "datatype": "FP32", "data": [1]}]})",
+           R"({"inputs": [{"name": "images", "shape": [1], "datatype": "FP32", "data": [1e39]}]})",
+           R"({"inputs": [{"name": "images", "shape": [1], "datatype": "FP32", "data": ["1"]}]})",
+           R"({"inputs": [{"name": "images", "name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]})",
+           R"({"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}, {"name": "b"}]})",
+           R"({"inputs": [{"name": "images", "shape": [1], "datatype": "FP32", "data": [1]}]} x)",
+           R"({"inputs": [{"name": "images", "shape": [1], "datatype": "FP32", "data": [1,]}]})",
+           R"({"inputs": []})", R"({"id": "a"})", "[]", ""}) {
+    InferRequest r;
+    EXPECT_FALSE(ParseInferRequestFast(body, &r)) << body;
+  }
+  // Every prefix of a body it takes is refused.
+  const std::string body = R"({"inputs":[{"name":"images","shape":[1,2],"datatype":"FP32","data":[1.5,2]}]})";
+  for (size_t n = 0; n < body.size(); ++n) {
+    InferRequest r;
+    EXPECT_FALSE(ParseInferRequestFast(body.substr(0, n), &r)) << body.substr(0, n);
+  }
+}
+
 }  // namespace
 }  // namespace loom::serving

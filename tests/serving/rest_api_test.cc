@@ -252,12 +252,20 @@ TEST_F(RestApiTest, KServeV2) {
   std::vector<float> direct = testing::DirectScores(v1, image);
   for (const std::string& body :
        {"{\"id\": \"a\", \"inputs\": [{\"name\": \"images\", \"shape\": [1, 784], \"datatype\": \"FP32\", \"data\": " + ImageJson(image) + "}]}",
-        "{\"inputs\": [{\"name\": \"images\", \"shape\": [1, 28, 28], \"datatype\": \"UINT8\", \"data\": " + pixels + "}]}"}) {
+        "{\"inputs\": [{\"name\": \"images\", \"shape\": [1, 28, 28], \"datatype\": \"UINT8\", \"data\": " + pixels + "}]}",
+        // Valid, but not what the fast parser takes (data before datatype): the general path.
+        "{\"id\": 7, \"inputs\": [{\"data\": " + pixels + ", \"name\": \"images\", \"shape\": [1, 784], \"datatype\": \"UINT8\"}]}"}) {
     auto r = Request(port_, "POST", "/v2/models/mnist/infer", body);
     ASSERT_EQ(r.status, 200) << r.body;
     Json out = ParseBody(r);
     EXPECT_EQ(out["model_name"], "mnist");
     EXPECT_EQ(out["model_version"], "1");
+    if (body.find("\"id\": 7") != std::string::npos) {
+      EXPECT_EQ(out["id"], 7);
+    }
+    if (body.find("\"id\": \"a\"") != std::string::npos) {
+      EXPECT_EQ(out["id"], "a");
+    }
     ASSERT_EQ(out["outputs"][0]["name"], "scores");
     EXPECT_EQ(out["outputs"][0]["shape"], Json::array({1, 10}));
     for (int j = 0; j < 10; ++j) EXPECT_FLOAT_EQ(out["outputs"][0]["data"][j].get<float>(), direct[j]);
@@ -283,6 +291,39 @@ TEST_F(RestApiTest, KServeV2) {
     EXPECT_NE(ParseBody(r)["error"].get<std::string>().find(c.part), std::string::npos) << r.body;
   }
   ExpectStillServing();
+}
+
+// Scores print as TF Serving prints floats: whole numbers with ".0", and a model driven to NaN
+// (inputs near float's limit) answers NaN, which Python's json reads, rather than breaking the
+// body. Both protocols.
+TEST_F(RestApiTest, WholeAndNonFiniteScoresPrintAsTfServing) {
+  testing::WriteTestBundle(base_, 1, 7);
+  Start();
+  auto image = [](const char* pixel) {
+    std::string s = "[";
+    for (int i = 0; i < 784; ++i) s += std::string(i ? "," : "") + pixel;
+    return s + "]";
+  };
+  // Saturated: a softmax of logits thousands apart is exactly 1 and 0.
+  for (const auto& [path, body] : std::vector<std::pair<std::string, std::string>>{
+           {"/v1/models/mnist:predict", "{\"instances\": [" + image("1000.0") + "]}"},
+           {"/v2/models/mnist/infer", "{\"inputs\": [{\"name\": \"images\", \"datatype\": \"FP32\", "
+                                      "\"shape\": [1, 784], \"data\": " + image("1000.0") + "}]}"}}) {
+    auto r = Request(port_, "POST", path, body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("1.0"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("0.0"), std::string::npos) << r.body;
+    ParseBody(r);  // still strict JSON
+  }
+  for (const auto& [path, body] : std::vector<std::pair<std::string, std::string>>{
+           {"/v1/models/mnist:predict", "{\"instances\": [" + image("3e38") + "]}"},
+           {"/v2/models/mnist/infer", "{\"inputs\": [{\"name\": \"images\", \"datatype\": \"FP32\", "
+                                      "\"shape\": [1, 784], \"data\": " + image("3e38") + "}]}"}}) {
+    auto r = Request(port_, "POST", path, body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(r.body.find("[NaN,NaN,"), std::string::npos) << r.body;
+    EXPECT_EQ(r.body.find("nan"), std::string::npos) << r.body;
+  }
 }
 
 TEST_F(RestApiTest, PrometheusMetrics) {

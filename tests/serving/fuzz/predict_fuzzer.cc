@@ -7,7 +7,8 @@
 // seed corpus, tests/serving/fuzz_corpus/, holds real requests in that form.
 //
 // Besides the sanitizers' findings, a crash is: a status outside the codes the API answers, an
-// error answer whose body is not {"error": "<string>"}, or a 200 predict whose body is not JSON.
+// error answer whose body is not {"error": "<string>"}, or a 200 predict whose body is not JSON
+// (with TF Serving's NaN and Infinity for non-finite scores).
 #include <cstdint>
 #include <cstdlib>
 #include <cstdio>
@@ -94,7 +95,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     default: Fail("unexpected status", req, resp);
   }
   if (resp.content_type == "application/json") {
-    auto body = loom::ParseJson(resp.body, "response");
+    // Scores may be NaN or +-Infinity, written as TF Serving writes them (bare words, which
+    // Python's json reads but strict JSON does not): read those as null.
+    std::string text = resp.body;
+    for (const std::string word : {"-Infinity", "Infinity", "NaN"})
+      for (size_t at; (at = text.find(word)) != std::string::npos;) text.replace(at, word.size(), "null");
+    auto body = loom::ParseJson(text, "response");
     if (!body.ok()) Fail("answer is not JSON", req, resp);
     if (resp.status != 200 && !(body->is_object() && body->contains("error") && (*body)["error"].is_string()))
       Fail("error answer without {\"error\": string}", req, resp);
