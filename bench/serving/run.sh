@@ -3,9 +3,9 @@
 # test image as the JSON body) against `loom serve`; against ONNX Runtime (npm onnxruntime-node)
 # behind a minimal Node http server (ort_server.js) on the same exported model.onnx; and against
 # nginx answering the same POST with a static file of the same size as Loom's answer (the HTTP
-# ceiling of this machine). Rounds alternate between the three so that load from other
-# processes hits all of them; the medians and their ratios are printed. Every server is driven
-# with the same wrk settings and body.
+# ceiling of this machine). Loom is also driven with the same image as a KServe v2 infer body.
+# Rounds alternate between them so that load from other processes hits all of them; the medians
+# and their ratios are printed. Every server is driven with the same wrk settings and image.
 #
 # Then the batching section: at --batch_connections (256) connections, `loom serve
 # --enable_batching` (with the batching_parameters file written here and printed), `loom serve`
@@ -75,6 +75,12 @@ open(os.path.join(work, 'body.json'), 'w').write(body)
 open(os.path.join(work, 'predict.lua'), 'w').write(
     'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
     'wrk.body = [==[' + body + ']==]\n')
+# The same image as a KServe v2 infer body, as the KServe and Triton Python clients write it.
+v2 = ('{"inputs": [{"name": "images", "shape": [1, 784], "datatype": "FP32", "data": ['
+      + ','.join(repr(p / 255.0) for p in pixels) + ']}]}')
+open(os.path.join(work, 'infer.lua'), 'w').write(
+    'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+    'wrk.body = [==[' + v2 + ']==]\n')
 PY
 
 # start_loom LOG FLAGS... -> sets $port_started
@@ -131,9 +137,9 @@ NGINX
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx"
 sleep 0.3
 
-# run_wrk CONNECTIONS URL -> "requests_per_second p50_ms p99_ms non2xx errors"
+# run_wrk CONNECTIONS URL [LUA] -> "requests_per_second p50_ms p99_ms non2xx errors"
 run_wrk() {
-  wrk -t"$threads" -c"$1" -d"${seconds}s" --latency -s "$work/predict.lua" "$2" | python3 -c '
+  wrk -t"$threads" -c"$1" -d"${seconds}s" --latency -s "${3:-$work/predict.lua}" "$2" | python3 -c '
 import re, sys
 t = sys.stdin.read()
 def ms(label):
@@ -170,14 +176,16 @@ echo "== wrk -t$threads -c$connections -d${seconds}s, $rounds alternating rounds
 : >"$work/loom.txt"
 : >"$work/nginx.txt"
 : >"$work/ort.txt"
+: >"$work/loom_v2.txt"
 for r in $(seq "$rounds"); do
   l=$(run_wrk "$connections" "http://127.0.0.1:$loom_port/v1/models/mnist:predict"); echo "$l" >>"$work/loom.txt"
+  v=$(run_wrk "$connections" "http://127.0.0.1:$loom_port/v2/models/mnist/infer" "$work/infer.lua"); echo "$v" >>"$work/loom_v2.txt"
   o="-"
   if [[ -z $skip_ort ]]; then o=$(run_wrk "$connections" "http://127.0.0.1:$ort_port/"); echo "$o" >>"$work/ort.txt"; fi
   n=$(run_wrk "$connections" "http://127.0.0.1:$nginx_port/predict.json"); echo "$n" >>"$work/nginx.txt"
-  echo "   round $r: loom [$l]  onnxruntime [$o]  nginx [$n]   (req/s p50_ms p99_ms non2xx socket_errors)"
+  echo "   round $r: loom [$l]  loom v2 [$v]  onnxruntime [$o]  nginx [$n]   (req/s p50_ms p99_ms non2xx socket_errors)"
 done
-servers=("loom serve (predict, 784 floats)=$work/loom.txt")
+servers=("loom serve (predict, 784 floats)=$work/loom.txt" "loom serve, KServe v2 infer (same)=$work/loom_v2.txt")
 [[ -z $skip_ort ]] && servers+=("ONNX Runtime, Node http (same)=$work/ort.txt")
 servers+=("nginx static answer, same size=$work/nginx.txt")
 report "${servers[@]}"
