@@ -2,7 +2,8 @@
 # Proves that the README's two commands work on a fresh Debian 12 machine, not only on one where
 # packages were installed by hand: builds a minimal Debian 12 root with debootstrap (no Docker
 # needed), clones the committed main of this repository into it, and runs `make test` (or, with
-# --demo, `make demo`) there in a chroot, as root, with CI=true, no stdin and a clean environment.
+# --demo, `make demo`) there as its root file system (pivot_root in a mount namespace), as root,
+# with CI=true, no stdin and a clean environment.
 #
 #   scripts/check_fresh_machine.sh [--fresh] [--demo] [--root DIR]
 #
@@ -17,7 +18,7 @@
 # here too, visibly; everything else must come from the project's own scripts.
 # The site certificate authorities of this machine (/usr/local/share/ca-certificates) are copied
 # in, as resolv.conf is: they are the network's setup, which any machine on it has.
-# Must run as root (debootstrap, mount, chroot). Prints each phase's time and the tail of make's
+# Must run as root (debootstrap, mount, unshare, pivot_root). Prints each phase's time and the tail of make's
 # output (the whole of it is in $root.log), and exits with make's exit code.
 set -euo pipefail
 
@@ -37,7 +38,7 @@ while (($#)); do
 done
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-[[ $(id -u) == 0 ]] || { echo "check_fresh_machine: must run as root (debootstrap, mount, chroot)" >&2; exit 2; }
+[[ $(id -u) == 0 ]] || { echo "check_fresh_machine: must run as root (debootstrap, mount, unshare)" >&2; exit 2; }
 root=$(realpath -m "$root")
 case "$root/" in
   "$repo"/*) echo "check_fresh_machine: --root $root is inside the repository $repo" >&2; exit 2 ;;
@@ -91,10 +92,6 @@ else
 fi
 
 phase "mount and clone"
-# / is not a mount point in this chroot, so pods take the pod runner's fallback (no mount
-# namespace) here and `ip netns` (mount --make-rslave /) fails: distributed_netns_test is
-# expected to fail in the chroot only. Binding the root onto itself was tried: pods' bind
-# mounts through /proc/self/fd then fail with ENOENT in the chroot (not on a real machine).
 mount -t proc proc "$root/proc"
 mount --bind /sys "$root/sys"
 mount --bind /dev "$root/dev"
@@ -113,9 +110,20 @@ git clone -q --no-hardlinks --branch main "$repo" "$root/root/loom"
 echo "commit: $(git -C "$root/root/loom" log -1 --format='%h %s')"
 echo "site CAs: $(cd "$root/usr/local/share/ca-certificates" && echo *.crt)"
 
-run_in_root() {  # the shell line $1 inside the root: as root, clean environment, no stdin
+# The shell line $1 inside the root: as root, clean environment, no stdin. The root becomes
+# `/` the way a container runtime makes it (a private mount namespace, the root bound onto itself,
+# pivot_root), not by chroot: in a chroot `/` is no mount point, so pods' mount namespaces and
+# `ip netns` (mount --make-rslave /) fail there although they work on a real machine.
+run_in_root() {
   env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root CI=true \
-    TERM=dumb chroot "$root" /bin/bash -c "$1" </dev/null
+    TERM=dumb unshare --mount --propagation private -- /bin/sh -c '
+      set -e
+      mount --rbind "$0" "$0"
+      cd "$0"
+      mkdir -p .loom-oldroot
+      pivot_root . .loom-oldroot
+      umount -l /.loom-oldroot
+      exec /bin/bash -c "$1"' "$root" "$1" </dev/null
 }
 
 run_in_root "update-ca-certificates >/dev/null"
