@@ -445,6 +445,36 @@ void WorkflowApi::Workflows(const std::vector<std::string>& parts, const net::Ht
   SetError(NotFound("no API at " + request.path), response);
 }
 
+StatusOr<Json> WorkflowApi::CreateTemplate(const Json& body) {
+  if (!body.is_object()) return InvalidArgument("body: must be a JSON object");
+  Json manifest;
+  workflow::SourceLines lines;
+  std::string source = "template";
+  if (body.contains("manifest") && body["manifest"].is_string()) {
+    // The page's editor sends the text, so errors read manifest:line.
+    source = "manifest";
+    LOOM_ASSIGN_OR_RETURN(manifest, workflow::LoadManifest(body["manifest"].get<std::string>(), source, &lines));
+  } else if (body.contains("template") && body["template"].is_object()) {
+    LOOM_ASSIGN_OR_RETURN(manifest, workflow::LoadManifest(body["template"].dump(), source));
+  } else {
+    return InvalidArgument("body: needs \"template\" (a WorkflowTemplate) or \"manifest\" (its YAML text)");
+  }
+  if (std::string kind = manifest.value("kind", ""); kind != "WorkflowTemplate")
+    return InvalidArgument(source + ": kind: expected WorkflowTemplate, got \"" + kind + "\"");
+  Json& meta = manifest["metadata"];
+  const std::string name = meta.value("name", "");
+  if (!IsSafeName(name)) return InvalidArgument(source + ": metadata.name: \"" + name + "\" is not a valid name");
+  LOOM_RETURN_IF_ERROR(workflow::Lint(manifest, source, store_.get(), lines.empty() ? nullptr : &lines));
+  // Created now, as Kubernetes stamps it; a replaced template keeps the time it was created.
+  if (!meta.contains("creationTimestamp")) {
+    auto old = store_->GetTemplate(name);
+    meta["creationTimestamp"] = old.ok() && (*old)["metadata"].contains("creationTimestamp")
+                                    ? (*old)["metadata"]["creationTimestamp"] : Json(NowRfc3339());
+  }
+  LOOM_RETURN_IF_ERROR(store_->PutTemplate(manifest));
+  return manifest;
+}
+
 void WorkflowApi::Templates(const std::vector<std::string>& parts, const net::HttpServerRequest& request,
                             net::HttpServerResponse* response) {
   if (parts.size() < 4 || !IsSafeName(parts[3]))
@@ -458,20 +488,9 @@ void WorkflowApi::Templates(const std::vector<std::string>& parts, const net::Ht
   if (parts.size() == 4 && method == "POST") {
     auto body = ParseJson(request.body, "request body");
     if (!body.ok()) return SetError(body.status(), response);
-    if (!body->contains("template") || !(*body)["template"].is_object())
-      return SetError(InvalidArgument("body: needs \"template\" (a WorkflowTemplate)"), response);
-    auto manifest = workflow::LoadManifest((*body)["template"].dump(), "template");
-    if (!manifest.ok()) return SetError(manifest.status(), response);
-    if (Status s = workflow::Lint(*manifest, "template", store_.get()); !s.ok()) return SetError(s, response);
-    // Created now, as Kubernetes stamps it; a replaced template keeps the time it was created.
-    Json& meta = (*manifest)["metadata"];
-    if (!meta.contains("creationTimestamp")) {
-      auto old = store_->GetTemplate(meta.value("name", ""));
-      meta["creationTimestamp"] = old.ok() && (*old)["metadata"].contains("creationTimestamp")
-                                      ? (*old)["metadata"]["creationTimestamp"] : Json(NowRfc3339());
-    }
-    if (Status s = store_->PutTemplate(*manifest); !s.ok()) return SetError(s, response);
-    return SetJson(*manifest, response);
+    auto created = CreateTemplate(*body);
+    if (!created.ok()) return SetError(created.status(), response);
+    return SetJson(*created, response);
   }
   if (parts.size() == 5 && method == "GET") {
     auto t = store_->GetTemplate(parts[4]);

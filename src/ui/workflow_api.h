@@ -20,8 +20,8 @@
 //                                                 "podName"}} per line, chunked; followed
 //                                                 until the workflow ends
 //   GET    /api/v1/workflows/{ns}/{name}/nodes/{node id}/log?offset=&limit=   a page (api_util.h)
-//   GET    /api/v1/workflow-templates/{ns}[/{name}], POST {"template": {...}} (stamped with
-//          metadata.creationTimestamp), DELETE /{name}
+//   GET    /api/v1/workflow-templates/{ns}[/{name}], DELETE /{name}, POST {"template": {...}}
+//          or {"manifest": "<YAML>"} (stamped with metadata.creationTimestamp)
 //   GET    /artifacts/{ns}/{name}/{node id}/{artifact}   an output artifact in the local repository
 // Workflows submitted here, and on start those left Pending/Running whose run lock is free,
 // run in this process: one thread per workflow calling Engine::Run. A deleted workflow that was
@@ -97,6 +97,8 @@ class WorkflowApi {
                  net::HttpServerResponse* response);
   void Artifact(const std::vector<std::string>& parts, net::HttpServerResponse* response);
   StatusOr<Json> Create(const Json& body);
+  // POST /api/v1/workflow-templates/{ns}: {"template": {...}} (Argo's) or {"manifest": "<YAML>"}.
+  StatusOr<Json> CreateTemplate(const Json& body);
   // POST .../submit: a workflow from a stored WorkflowTemplate.
   StatusOr<Json> SubmitFrom(const Json& body);
   // Applies Argo's submitOptions to a manifest and the engine's options, submits, starts it.

@@ -323,6 +323,24 @@ TEST_F(WorkflowApiTest, Templates) {
   Json got = CallJson("GET", "/api/v1/workflow-templates/default/greeter");
   EXPECT_EQ(got["metadata"]["name"], "greeter");
   EXPECT_EQ(got["spec"]["arguments"]["parameters"][1]["enum"], Json({"warm", "cool"}));
+  // The page's editor sends YAML text: errors name its line; only WorkflowTemplates are kept.
+  std::string typo = kTemplate;
+  typo.replace(typo.find("template: say"), 13, "template: sya");
+  net::HttpResponse r = Call("POST", "/api/v1/workflow-templates/default", Json{{"manifest", typo}}.dump());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("manifest:14:"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("sya"), std::string::npos) << r.body;
+  std::string workflow = kTemplate;
+  workflow.replace(workflow.find("kind: WorkflowTemplate"), 22, "kind: Workflow");
+  r = Call("POST", "/api/v1/workflow-templates/default", Json{{"manifest", workflow}}.dump());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("kind: expected WorkflowTemplate"), std::string::npos) << r.body;
+  std::string renamed = kTemplate;
+  renamed.replace(renamed.find("name: greeter"), 13, "name: from-text");
+  EXPECT_EQ(CallJson("POST", "/api/v1/workflow-templates/default", Json{{"manifest", renamed}}.dump())["metadata"]["name"], "from-text");
+  EXPECT_EQ(CallJson("GET", "/api/v1/workflow-templates/default")["items"].size(), 2u);
+  EXPECT_EQ(Call("POST", "/api/v1/workflow-templates/default", "{}").status, 400);
+
   CallJson("DELETE", "/api/v1/workflow-templates/default/greeter");
   EXPECT_EQ(Call("GET", "/api/v1/workflow-templates/default/greeter").status, 404);
   EXPECT_EQ(Call("DELETE", "/api/v1/workflow-templates/default/greeter").status, 404);

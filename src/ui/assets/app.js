@@ -426,6 +426,24 @@ function templateParams(t) {
   return Array.isArray(args) ? args : [];
 }
 
+const SAMPLE_TEMPLATE = `apiVersion: argoproj.io/v1alpha1
+kind: WorkflowTemplate
+metadata:
+  name: hello-template
+spec:
+  entrypoint: main
+  arguments:
+    parameters:
+    - name: message
+      value: hello
+      description: what the step prints
+  templates:
+  - name: main
+    container:
+      image: alpine
+      command: [echo, "{{workflow.parameters.message}}"]
+`;
+
 async function templatesView() {
   const info = await api('info');
   if (!info.workflows) {
@@ -435,12 +453,26 @@ async function templatesView() {
   }
   const tbody = el('tbody');
   const count = el('span', { class: 'muted' });
+  const text = el('textarea', { id: 'template-manifest', 'aria-label': 'workflow template (YAML or JSON)', spellcheck: 'false' }, SAMPLE_TEMPLATE);
+  const err = el('p', { class: 'error', id: 'create-error' });
+  const create = el('button', { type: 'button', id: 'create-template' }, 'Create');
+  create.addEventListener('click', async () => {
+    err.textContent = '';
+    create.disabled = true;
+    try {
+      const t = await api(`workflow-templates/${NS}`, { method: 'POST', body: { manifest: text.value } });
+      location.hash = '#/workflow-templates/' + encodeURIComponent(t.metadata.name);
+    } catch (e) { err.textContent = e.message; } finally { create.disabled = false; }
+  });
   setMain(
     el('h1', {}, 'Workflow Templates ', count),
     el('div', { class: 'table-wrap' }, el('table', { id: 'template-list' },
       el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', {}, 'Created'), el('th', {}, 'Entrypoint'),
         el('th', {}, 'Templates'))),
-      tbody)));
+      tbody)),
+    el('details', { class: 'panel', style: 'margin-top:14px' }, el('summary', {}, 'Create a workflow template'),
+      el('p', { class: 'muted' }, 'A WorkflowTemplate in YAML or JSON (one with the same name is replaced).'), text,
+      el('div', { class: 'actions' }, create), err));
   poll(async () => {
     const list = await api(`workflow-templates/${NS}`);
     const items = list.items || [];
@@ -457,7 +489,7 @@ async function templatesView() {
     if (!items.length) {
       tbody.append(el('tr', {}, el('td', { colspan: '4', class: 'muted', id: 'templates-empty' },
         'No workflow templates. Add one with ', el('code', {}, 'loom template create FILE'),
-        ' (a WorkflowTemplate in YAML), or POST it to /api/v1/workflow-templates/' + NS + '.')));
+        ' (a WorkflowTemplate in YAML) or below.')));
     }
   }, 3000);
 }
