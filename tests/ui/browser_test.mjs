@@ -138,8 +138,8 @@ await check('workflow templates: the empty page, and one created on it', async (
   await page.fill('#template-manifest', sample.replace('entrypoint: main', 'entrypoint: mian'));
   expectedBadRequests++;
   await page.click('#create-template');
-  await page.waitForFunction(() => document.querySelector('#create-error').textContent !== '', null, { timeout: 10000 });
-  const error = await page.textContent('#create-error');
+  await page.waitForFunction(() => document.querySelector('#create-template-error').textContent !== '', null, { timeout: 10000 });
+  const error = await page.textContent('#create-template-error');
   assert(/manifest:\d+/.test(error) && error.includes('mian'), 'the error does not name the line and the mistake: ' + error);
   await page.fill('#template-manifest', sample.replace('name: hello-template', 'name: made-on-the-page'));
   await page.click('#create-template');

@@ -168,37 +168,47 @@ spec:
     container: {image: alpine, command: [echo, "{{inputs.parameters.msg}}"]}
 `;
 
-async function workflowsView() {
+// The workflow engine's pages: false (after saying so) when this server was built without it.
+async function engineHere(title) {
   const info = await api('info');
-  if (!info.workflows) {
-    setMain(el('h1', {}, 'Workflows'),
-      el('p', { class: 'muted' }, 'This server was built without the workflow engine.'));
-    return;
-  }
+  if (info.workflows) return true;
+  setMain(el('h1', {}, title), el('p', { class: 'muted' }, 'This server was built without the workflow engine.'));
+  return false;
+}
+
+// A folded panel with a YAML/JSON editor, `extra` inputs beside its button and an error line:
+// send(text) posts the text and returns the page to open (a hash).
+function editorPanel({ summary, note, sample, id, label, buttonId, buttonLabel, extra = [], send }) {
+  const text = el('textarea', { id, 'aria-label': label, spellcheck: 'false' }, sample);
+  const err = el('p', { class: 'error', id: buttonId + '-error' });
+  const button = el('button', { type: 'button', id: buttonId }, buttonLabel);
+  button.addEventListener('click', async () => {
+    err.textContent = '';
+    button.disabled = true;
+    try { location.hash = await send(text.value); } catch (e) { err.textContent = e.message; } finally { button.disabled = false; }
+  });
+  return el('details', { class: 'panel', style: 'margin-top:14px' }, el('summary', {}, summary),
+    el('p', { class: 'muted' }, note), text, el('div', { class: 'actions' }, extra, button), err);
+}
+
+async function workflowsView() {
+  if (!await engineHere('Workflows')) return;
   const tbody = el('tbody');
   const count = el('span', { class: 'muted' });
-  const text = el('textarea', { id: 'manifest', 'aria-label': 'workflow manifest (YAML or JSON)', spellcheck: 'false' }, SAMPLE);
   const params = el('input', { id: 'params', placeholder: 'name=value, name2=value2', 'aria-label': 'parameters' });
-  const err = el('p', { class: 'error' });
-  const submit = el('button', { type: 'button', id: 'submit' }, 'Submit');
-  submit.addEventListener('click', async () => {
-    err.textContent = '';
-    submit.disabled = true;
-    try {
-      const parameters = params.value.split(',').map(s => s.trim()).filter(Boolean);
-      const wf = await api(`workflows/${NS}`, { method: 'POST', body: { manifest: text.value, submitOptions: { parameters } } });
-      location.hash = '#/workflows/' + encodeURIComponent(wf.metadata.name);
-    } catch (e) { err.textContent = e.message; } finally { submit.disabled = false; }
-  });
   setMain(
     el('h1', {}, 'Workflows ', count),
     el('div', { class: 'table-wrap' }, el('table', { id: 'workflow-list' },
       el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', {}, 'Phase'), el('th', { class: 'hide-narrow' }, 'Started'),
         el('th', {}, 'Duration'), el('th', {}, 'Progress'), el('th', { class: 'hide-narrow' }, 'Message'))),
       tbody)),
-    el('details', { class: 'panel', style: 'margin-top:14px' }, el('summary', {}, 'Submit a workflow'),
-      el('p', { class: 'muted' }, 'An Argo Workflow in YAML or JSON.'), text,
-      el('div', { class: 'actions' }, params, submit), err));
+    editorPanel({ summary: 'Submit a workflow', note: 'An Argo Workflow in YAML or JSON.', sample: SAMPLE,
+      id: 'manifest', label: 'workflow manifest (YAML or JSON)', buttonId: 'submit', buttonLabel: 'Submit', extra: [params],
+      send: async (manifest) => {
+        const parameters = params.value.split(',').map(x => x.trim()).filter(Boolean);
+        const wf = await api(`workflows/${NS}`, { method: 'POST', body: { manifest, submitOptions: { parameters } } });
+        return '#/workflows/' + encodeURIComponent(wf.metadata.name);
+      } }));
   poll(async () => {
     const list = await api(`workflows/${NS}`);
     const items = list.items || [];
@@ -445,34 +455,22 @@ spec:
 `;
 
 async function templatesView() {
-  const info = await api('info');
-  if (!info.workflows) {
-    setMain(el('h1', {}, 'Workflow Templates'),
-      el('p', { class: 'muted' }, 'This server was built without the workflow engine.'));
-    return;
-  }
+  if (!await engineHere('Workflow Templates')) return;
   const tbody = el('tbody');
   const count = el('span', { class: 'muted' });
-  const text = el('textarea', { id: 'template-manifest', 'aria-label': 'workflow template (YAML or JSON)', spellcheck: 'false' }, SAMPLE_TEMPLATE);
-  const err = el('p', { class: 'error', id: 'create-error' });
-  const create = el('button', { type: 'button', id: 'create-template' }, 'Create');
-  create.addEventListener('click', async () => {
-    err.textContent = '';
-    create.disabled = true;
-    try {
-      const t = await api(`workflow-templates/${NS}`, { method: 'POST', body: { manifest: text.value } });
-      location.hash = '#/workflow-templates/' + encodeURIComponent(t.metadata.name);
-    } catch (e) { err.textContent = e.message; } finally { create.disabled = false; }
-  });
   setMain(
     el('h1', {}, 'Workflow Templates ', count),
     el('div', { class: 'table-wrap' }, el('table', { id: 'template-list' },
       el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', {}, 'Created'), el('th', {}, 'Entrypoint'),
         el('th', {}, 'Templates'))),
       tbody)),
-    el('details', { class: 'panel', style: 'margin-top:14px' }, el('summary', {}, 'Create a workflow template'),
-      el('p', { class: 'muted' }, 'A WorkflowTemplate in YAML or JSON (one with the same name is replaced).'), text,
-      el('div', { class: 'actions' }, create), err));
+    editorPanel({ summary: 'Create a workflow template', note: 'A WorkflowTemplate in YAML or JSON (one with the same name is replaced).',
+      sample: SAMPLE_TEMPLATE, id: 'template-manifest', label: 'workflow template (YAML or JSON)',
+      buttonId: 'create-template', buttonLabel: 'Create',
+      send: async (manifest) => {
+        const t = await api(`workflow-templates/${NS}`, { method: 'POST', body: { manifest } });
+        return '#/workflow-templates/' + encodeURIComponent(t.metadata.name);
+      } }));
   poll(async () => {
     const list = await api(`workflow-templates/${NS}`);
     const items = list.items || [];
