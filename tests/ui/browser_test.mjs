@@ -116,10 +116,11 @@ const TEMPLATE = {
     entrypoint: 'main',
     arguments: { parameters: [
       { name: 'greeting', value: 'hello', description: 'what to say <img src=x id=injected>' },
-      { name: 'color', value: 'blue', enum: ['blue', 'green'] }] },
+      { name: 'color', value: 'blue', enum: ['blue', 'green'] },
+      { name: 'signature', description: 'required: no default' }] },
     templates: [
       { name: 'main', steps: [[{ name: 'say', template: 'say',
-        arguments: { parameters: [{ name: 'msg', value: '{{workflow.parameters.greeting}} in {{workflow.parameters.color}}' }] } }]] },
+        arguments: { parameters: [{ name: 'msg', value: '{{workflow.parameters.greeting}} in {{workflow.parameters.color}}, {{workflow.parameters.signature}}' }] } }]] },
       { name: 'say', inputs: { parameters: [{ name: 'msg' }] },
         container: { image: 'alpine:3.19', command: ['sh', '-c'], args: ['echo "{{inputs.parameters.msg}}"'] } }],
   },
@@ -176,14 +177,15 @@ await check('workflow templates: list, open, submit with a changed parameter, de
   assert(yaml.includes('kind: WorkflowTemplate') && yaml.includes('entrypoint: main'), 'spec shown as: ' + yaml.slice(0, 200));
   const params = await page.$$eval('#template-parameters tbody tr', trs => trs.map(tr => [...tr.children].map(td => td.textContent)));
   assert(JSON.stringify(params) === JSON.stringify([
-    ['greeting', 'hello', 'what to say <img src=x id=injected>', ''], ['color', 'blue', '', 'blue, green']]),
+    ['greeting', 'hello', 'what to say <img src=x id=injected>', ''], ['color', 'blue', '', 'blue, green'],
+    ['signature', '', 'required: no default', '']]),
   'parameters table: ' + JSON.stringify(params));
   // Text from the server stays text: the description's tag is not an element.
   assert(await page.$('#injected') === null, 'a parameter description was inserted as HTML');
   await shot('template');
   await page.click('#spec-json');
   const json = JSON.parse(await page.textContent('#template-spec'));
-  assert(json.metadata.name === 'browser-greeter' && json.spec.arguments.parameters.length === 2, 'JSON spec: ' + JSON.stringify(json).slice(0, 200));
+  assert(json.metadata.name === 'browser-greeter' && json.spec.arguments.parameters.length === 3, 'JSON spec: ' + JSON.stringify(json).slice(0, 200));
   await page.click('#spec-yaml');
   // At phone size every page of the nav bar, Templates included, is on the screen.
   await page.setViewportSize({ width: 390, height: 844 });
@@ -196,6 +198,14 @@ await check('workflow templates: list, open, submit with a changed parameter, de
   assert(await page.inputValue('#submit-form [data-param="color"]') === 'blue', 'color not pre-filled with its default');
   await page.fill('#submit-form [data-param="greeting"]', 'bonjour <b>tout</b> le monde');
   await page.selectOption('#submit-form [data-param="color"]', 'green');
+  // The required one left empty: the server's refusal naming it is shown, nothing is submitted.
+  expectedBadRequests++;
+  await page.click('#submit-template');
+  await page.waitForFunction(() => document.querySelector('#submit-error').textContent !== '', null, { timeout: 10000 });
+  const refusal = await page.textContent('#submit-error');
+  assert(refusal.includes('signature'), 'submitting without the required parameter: ' + refusal);
+  assert(new URL(page.url()).hash === '#/workflow-templates/browser-greeter', 'left the page after a refused submit: ' + page.url());
+  await page.fill('#submit-form [data-param="signature"]', 'loom');
   await page.click('#submit-template');
   await page.waitForURL(/#\/workflows\/browser-greeter-/, { timeout: 10000 });
   await page.waitForSelector('#workflow-phase[data-phase="Succeeded"]', { timeout: 60000 });
@@ -203,8 +213,8 @@ await check('workflow templates: list, open, submit with a changed parameter, de
   await page.click('#graph .node[data-name="say"]');
   await page.waitForSelector('#node-details');
   const details = await page.textContent('#node-details');
-  assert(details.includes('msg = bonjour <b>tout</b> le monde in green'), 'the submitted parameter is not in the node\'s inputs: ' + details);
-  await page.waitForFunction(() => (document.querySelector('#node-panel pre.log') || {}).textContent?.includes('bonjour <b>tout</b> le monde in green'), null, { timeout: 15000 });
+  assert(details.includes('msg = bonjour <b>tout</b> le monde in green, loom'), 'the submitted parameters are not in the node\'s inputs: ' + details);
+  await page.waitForFunction(() => (document.querySelector('#node-panel pre.log') || {}).textContent?.includes('bonjour <b>tout</b> le monde in green, loom'), null, { timeout: 15000 });
   await shot('template-submitted');
   // Delete it (after the confirm): back on the list, which no longer has it.
   await page.goto(url + '/#/workflow-templates/browser-greeter');

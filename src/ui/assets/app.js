@@ -430,6 +430,9 @@ function toYaml(value, indent = '') {
   return Object.entries(value).map(([k, v]) => indent + scalar(k) + ':' + item(v, indent)).join('\n');
 }
 
+// A parameter's default: its value, else its default; undefined when it has neither.
+function paramDefault(p) { return p.value !== undefined ? p.value : p.default; }
+
 // A template's spec.arguments.parameters, [] when it has none.
 function templateParams(t) {
   const args = ((t.spec || {}).arguments || {}).parameters;
@@ -513,7 +516,7 @@ async function templateView(name) {
   // The parameters, and the submit form pre-filled with their defaults.
   const inputs = [];
   const paramRows = params.map((p, i) => {
-    const value = p.value !== undefined ? p.value : (p.default !== undefined ? p.default : '');
+    const value = paramDefault(p) ?? '';
     const id = 'param-' + i;
     let input;
     if (Array.isArray(p.enum) && p.enum.length) {
@@ -521,7 +524,7 @@ async function templateView(name) {
     } else {
       input = el('input', { id, 'data-param': p.name, value: String(value) });
     }
-    inputs.push([p.name, input]);
+    inputs.push([p.name, input, paramDefault(p) !== undefined]);
     return el('div', { class: 'param' },
       el('label', { for: id }, el('b', {}, p.name)), input,
       p.description ? el('div', { class: 'muted' }, p.description) : null);
@@ -529,7 +532,7 @@ async function templateView(name) {
   const paramTable = el('table', { id: 'template-parameters' },
     el('thead', {}, el('tr', {}, el('th', {}, 'Parameter'), el('th', {}, 'Default'), el('th', {}, 'Description'), el('th', {}, 'Enum'))),
     el('tbody', {}, params.length ? params.map(p => el('tr', { 'data-name': p.name },
-      el('td', {}, p.name), el('td', {}, p.value !== undefined ? String(p.value) : (p.default !== undefined ? String(p.default) : '')),
+      el('td', {}, p.name), el('td', {}, String(paramDefault(p) ?? '')),
       el('td', { class: 'wrap' }, p.description || ''), el('td', {}, Array.isArray(p.enum) ? p.enum.map(String).join(', ') : '')))
       : el('tr', {}, el('td', { colspan: '4', class: 'muted' }, 'No parameters.'))));
 
@@ -546,7 +549,9 @@ async function templateView(name) {
     err.textContent = '';
     submit.disabled = true;
     try {
-      const parameters = inputs.map(([n, input]) => n + '=' + input.value);
+      // A parameter left empty that had no value (one with valueFrom, or a required one) is not
+      // sent: the template's own source, or the server's error naming it, applies.
+      const parameters = inputs.filter(([, input, had]) => had || input.value !== '').map(([n, input]) => n + '=' + input.value);
       const submitOptions = { parameters };
       if (entry.value && entry.value !== spec.entrypoint) submitOptions.entryPoint = entry.value;
       const wf = await api(`workflows/${NS}/submit`, { method: 'POST',
