@@ -55,6 +55,23 @@ bool FailedOrError(const Json& node) {
   return p == "Failed" || p == "Error";
 }
 
+// Argo's `daemoned`: a daemon's pod is ready and runs on while the steps or dag that started it
+// run; its node stays Running until that scope ends.
+bool IsDaemoned(const Json& node) {
+  auto it = node.find("daemoned");
+  return it != node.end() && *it == true;
+}
+// Has a node done what its scope waits for: ended, or (a daemon) become ready?
+bool Done(const Json& node) { return Fulfilled(node) || IsDaemoned(node); }
+
+bool IsDaemonTemplate(const Json& tmpl) {
+  auto it = tmpl.find("daemon");
+  return it != tmpl.end() && (*it == true || *it == "true");
+}
+
+// Pods share the host's network: a daemon's {{steps.X.ip}} / {{tasks.X.ip}}.
+constexpr const char* kPodIP = "127.0.0.1";
+
 bool ContinuesOn(const Json& holder, const std::string& phase) {
   if (!holder.is_object() || !holder.contains("continueOn")) return false;
   const Json& c = holder["continueOn"];
@@ -171,6 +188,7 @@ struct PodTask {
   std::string cancel_message;  // set with cancel: the node's message instead of the pod's
   double deadline = 0;         // epoch seconds; 0: none
   bool exit_handler = false;   // part of an exit handler (runs on Stop)
+  bool daemon_stopped = false; // a daemon stopped as its scope ended: its node Succeeded
 };
 
 struct ExecOptions {
@@ -241,14 +259,26 @@ class WorkflowRun {
     LOOM_RETURN_IF_ERROR(Load());
     std::string phase = status_.value("phase", "");
     if (IsCompletedPhase(phase)) return OkStatus();
-    // Pods that were running when the last engine stopped: a new attempt.
+    // Pods that were running when the last engine stopped: a new attempt. What is left of the
+    // old one (a daemon's server, children that outlived the pod's main process) is killed
+    // first. A daemon that was ready runs again, and its scope waits for it to be ready again
+    // before going on (ExecuteSteps, ExecuteDag).
+    std::set<std::string> rerun;
     for (auto& [id, node] : nodes_) {
-      if (node.value("type", "") == "Pod" && !Fulfilled(node)) {
+      const std::string type = node.value("type", "");
+      if (type == "Pod" && !Fulfilled(node)) {
+        if (IsDaemoned(node)) daemons_.insert(id);
         node["phase"] = "Pending";
         node.erase("message");
+        node.erase("daemoned");
+        dirty_.insert(id);
+        rerun.insert(id);
+      } else if (type == "Retry" && IsDaemoned(node) && !Fulfilled(node)) {
+        node.erase("daemoned");
         dirty_.insert(id);
       }
     }
+    if (!rerun.empty() && pods_) pods_->Reclaim(name_, rerun);
     if (phase != "Running") {
       status_["phase"] = "Running";
       if (!status_.contains("startedAt")) status_["startedAt"] = Rfc3339(NowSeconds());
@@ -296,7 +326,7 @@ class WorkflowRun {
       if (wakeup_ > 0) until = std::min(until, wakeup_);
       auto deadline = std::chrono::system_clock::time_point(
           std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(until)));
-      cv_.wait_until(lock, deadline, [&] { return !finished_.empty() || engine_.shutdown.load(); });
+      cv_.wait_until(lock, deadline, [&] { return !finished_.empty() || !ready_.empty() || engine_.shutdown.load(); });
     }
   }
 
@@ -482,6 +512,10 @@ class WorkflowRun {
       if (spec_.contains("arguments")) holder["arguments"] = spec_["arguments"];
       root = ExecuteTemplate(name_, name_, holder, ExecOptions{});
     }
+    if (root && IsDaemoned(*root)) {  // the entrypoint itself is a daemon: ready is as far as it goes
+      StopDaemons(nullptr);
+      root = Find(name_);
+    }
     if (!root || !Fulfilled(*root)) {
       UpdateProgress();
       return;
@@ -512,6 +546,7 @@ class WorkflowRun {
       }
     }
     UpdateProgress();
+    StopDaemons(nullptr);  // none should be left: each was stopped as its scope ended
     if (!running_.empty()) return;  // cancelled pods still ending
     status_["phase"] = wf_phase;
     if (message.empty()) status_.erase("message");
@@ -913,12 +948,23 @@ class WorkflowRun {
     (void)MakeDirs(req.pod_dir);
     req.cancel = &task->cancel;
 
+    if (IsDaemonTemplate(req.tmpl)) {
+      daemons_.insert(id);
+      req.on_ready = [this, id] {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          ready_.push_back(id);
+        }
+        cv_.notify_all();
+      };
+    }
     Json& n = Mut(node);
     n["phase"] = "Running";
     n["startedAt"] = Rfc3339(now);
     n.erase("finishedAt");
     n.erase("message");
     n.erase("outputs");
+    n.erase("daemoned");
     n["progress"] = "0/1";
     PodTask* raw = task.get();
     running_[id] = std::move(task);
@@ -941,19 +987,42 @@ class WorkflowRun {
   // Applies the results of pods that ended.
   void DrainFinished() {
     std::vector<std::pair<std::string, PodResult>> done;
+    std::vector<std::string> ready;
     {
       std::lock_guard<std::mutex> lock(mu_);
       done.swap(finished_);
+      ready.swap(ready_);
+    }
+    // Daemons that became ready: their scope goes on (Argo's "Node became daemoned").
+    for (const std::string& id : ready) {
+      auto it = running_.find(id);
+      if (it == running_.end() || it->second->cancel.load()) continue;
+      Json* node = FindId(id);
+      if (!node || Fulfilled(*node)) continue;
+      Json& n = Mut(node);
+      n["daemoned"] = true;
+      n["podIP"] = kPodIP;
+      n.erase("message");
+      if (Json* retry = RetryParent(*node)) Mut(retry)["daemoned"] = true;
     }
     for (auto& [id, result] : done) {
       auto it = running_.find(id);
       if (it == running_.end()) continue;
       it->second->thread.join();
       std::string cancel_message = it->second->cancel.load() ? it->second->cancel_message : "";
+      const bool daemon_stopped = it->second->daemon_stopped;
       running_.erase(it);
+      daemons_.erase(id);
       Json* node = FindId(id);
       if (!node) continue;
       Json& n = Mut(node);
+      n.erase("daemoned");
+      if (Json* retry = RetryParent(*node); retry && IsDaemoned(*retry)) Mut(retry).erase("daemoned");
+      if (daemon_stopped) {  // its node Succeeded when its scope ended (StopDaemons)
+        if (result.outputs.is_object() && !result.outputs.empty()) n["outputs"] = result.outputs;
+        finish_times_[id] = NowSeconds();
+        continue;
+      }
       std::string phase = result.phase;
       std::string message = result.message;
       if (!cancel_message.empty()) {
@@ -978,6 +1047,57 @@ class WorkflowRun {
         ExportGlobalOutputs(tmpl.ok() ? *tmpl : Json::object(), result.outputs);
       }
     }
+  }
+
+  // The Retry node a pod node is an attempt of ("name(2)" of "name"), or nullptr.
+  Json* RetryParent(const Json& node) {
+    const std::string name = node.value("name", "");
+    if (name.empty() || name.back() != ')') return nullptr;
+    const size_t open = name.rfind('(');
+    if (open == std::string::npos || open + 2 > name.size() - 1) return nullptr;
+    for (size_t i = open + 1; i + 1 < name.size(); ++i) {
+      if (!std::isdigit(static_cast<unsigned char>(name[i]))) return nullptr;
+    }
+    Json* parent = Find(name.substr(0, open));
+    return parent && parent->value("type", "") == "Retry" ? parent : nullptr;
+  }
+
+  // Argo's killDaemonedChildren: as a steps or dag node (`scope_id`; nullptr: any) ends, the
+  // daemons it started are stopped (SIGTERM, then SIGKILL) and their nodes marked Succeeded. A
+  // daemon already being stopped by a shutdown or deadline is left to fail as other pods do.
+  void StopDaemons(const std::string* scope_id) {
+    if (daemons_.empty()) return;
+    auto stopping = [&](const std::string& pod_id) {
+      auto it = running_.find(pod_id);
+      return it != running_.end() && it->second->cancel.load() && !it->second->daemon_stopped;
+    };
+    for (auto& [id, node] : nodes_) {
+      if (!IsDaemoned(node) || (scope_id && node.value("boundaryID", "") != *scope_id)) continue;
+      const std::string type = node.value("type", "");
+      if (type == "Pod") {
+        if (stopping(id)) continue;
+        if (auto it = running_.find(id); it != running_.end()) {
+          it->second->daemon_stopped = true;
+          Cancel(*it->second, "");
+        }
+      } else if (type == "Retry") {
+        const Json children = node.value("children", Json::array());
+        if (!children.empty() && stopping(children.back().get<std::string>())) continue;
+      }
+      Mut(&node).erase("daemoned");
+      MarkPhase(&node, "Succeeded", "");
+    }
+  }
+
+  // After a resume (or a daemon's retry), a step group that had ended may hold a daemon that is
+  // not ready (again): its scope must wait before going on.
+  bool WaitingForDaemon(const Json& group) {
+    if (daemons_.empty()) return false;
+    for (const Json& c : group.value("children", Json::array())) {
+      const Json* cn = FindId(c.get<std::string>());
+      if (cn && !Done(*cn)) return true;
+    }
+    return false;
   }
 
   void StopAllPods(const std::string& message) {
@@ -1025,6 +1145,7 @@ class WorkflowRun {
     if (node->contains("startedAt")) scope[prefix + ".startedAt"] = node->value("startedAt", "");
     if (node->contains("finishedAt")) scope[prefix + ".finishedAt"] = node->value("finishedAt", "");
     scope[prefix + ".status"] = node->value("phase", "");
+    if (node->contains("podIP")) scope[prefix + ".ip"] = node->value("podIP", "");
     if (!node->contains("outputs")) return;
     const Json& out = (*node)["outputs"];
     if (out.contains("result")) scope[prefix + ".outputs.result"] = ParameterString(out["result"]);
@@ -1263,9 +1384,10 @@ class WorkflowRun {
       }
       sg = ExecuteStepGroup(groups[i], sg_name, scope, arts, child_opts, parallelism);
       node = FindId(node_id);
-      if (!Fulfilled(*sg)) return node;
+      if (!Fulfilled(*sg) || WaitingForDaemon(*sg)) return node;
       if (FailedOrError(*sg)) {
         UpdateStepsOutbound(node, node_name, groups.size());
+        StopDaemons(&node_id);
         return MarkPhase(node, "Failed", sg->value("message", ""));
       }
       // The outputs of this group's steps, for the next groups.
@@ -1292,6 +1414,7 @@ class WorkflowRun {
       }
     }
     UpdateStepsOutbound(node, node_name, groups.size());
+    StopDaemons(&node_id);
     StatusOr<Json> outputs = TemplateOutputs(tmpl, scope, arts);
     if (!outputs.ok()) return MarkPhase(node, "Error", outputs.status().message());
     if (!outputs->is_null()) {
@@ -1317,7 +1440,9 @@ class WorkflowRun {
   Json* ExecuteStepGroup(const Json& group, const std::string& sg_name, Scope& scope,
                          std::map<std::string, Json>& arts, const ExecOptions& opts, int parallelism) {
     Json* sg = Find(sg_name);
-    if (Fulfilled(*sg)) return sg;
+    // An ended group is gone through again only for a daemon of it that is not ready (again).
+    const bool revisit = Fulfilled(*sg);
+    if (revisit && !WaitingForDaemon(*sg)) return sg;
     std::string sg_id = sg->value("id", "");
     std::map<std::string, const Json*> step_of;  // child node name -> its step
     int active = 0;
@@ -1377,7 +1502,8 @@ class WorkflowRun {
         AddChild(FindId(sg_id), child->value("id", ""));
       }
     }
-    // Done when every step (and its exit handler) has ended.
+    if (revisit) return FindId(sg_id);
+    // Done when every step (and its exit handler) has ended, or is a daemon that is ready.
     sg = FindId(sg_id);
     bool completed = true;
     size_t expected = 0;
@@ -1391,7 +1517,7 @@ class WorkflowRun {
       Json* c = FindId(cid);
       if (!c) continue;
       seen.insert(c->value("name", ""));
-      if (!Fulfilled(*c)) {
+      if (!Done(*c)) {
         completed = false;
         continue;
       }
@@ -1512,7 +1638,7 @@ class WorkflowRun {
       if (what == "Errored") return phase == "Error";
       if (what == "Skipped") return phase == "Skipped";
       if (what == "Omitted") return phase == "Omitted";
-      if (what == "Daemoned") return false;
+      if (what == "Daemoned") return IsDaemoned(*n);
       std::vector<std::string> kids = n->value("children", Json::array()).get<std::vector<std::string>>();
       if (n->value("type", "") != "TaskGroup") kids = {n->value("id", "")};
       if (what == "AnySucceeded") {
@@ -1551,12 +1677,23 @@ class WorkflowRun {
         if (!RunStepExitHandler(*t.task, existing, child_opts)) all_done = false;
         continue;
       }
+      if (existing && !daemons_.empty()) {
+        // A daemon it depends on is starting again (a resume, a retry): wait for it to be ready.
+        bool waiting = false;
+        for (const std::string& d : t.deps) {
+          if (Json* dn = task_node(d); dn && !Done(*dn)) waiting = true;
+        }
+        if (waiting) {
+          all_done = false;
+          continue;
+        }
+      }
       if (!existing) {
-        // Every dependency must have ended (with its exit handler).
+        // Every dependency must have ended (with its exit handler), or be a daemon that is ready.
         bool ready = true;
         for (const std::string& d : t.deps) {
           Json* dn = task_node(d);
-          if (!dn || !Fulfilled(*dn)) ready = false;
+          if (!dn || !Done(*dn)) ready = false;
           else if (dn->contains("children")) {
             if (Json* ex = Find(dn->value("name", "") + ".onExit"); ex && !Fulfilled(*ex)) ready = false;
           }
@@ -1581,7 +1718,7 @@ class WorkflowRun {
         }
       }
       Json* n = ExecuteTask(t, task_name, scope, arts, child_opts, parallelism, active, node_name);
-      if (!n || !Fulfilled(*n)) {
+      if (!n || !Done(*n)) {
         all_done = false;
         continue;
       }
@@ -1634,6 +1771,7 @@ class WorkflowRun {
       if (leaf) if (Json* n = task_node(t.name)) for (const std::string& o : Outbound(n->value("id", ""))) outbound.push_back(o);
     }
     Mut(node)["outboundNodes"] = outbound;
+    StopDaemons(&dag_id);
     if (failed) return MarkPhase(node, failed_phase);
     for (const DagTask& t : tasks) {
       Json* n = task_node(t.name);
@@ -1693,7 +1831,7 @@ class WorkflowRun {
         stack.pop_back();
         if (!seen.insert(d).second) continue;
         Json* dn = Find(dag_name + "." + d);
-        if (!dn || !Fulfilled(*dn)) continue;
+        if (!dn || !Done(*dn)) continue;
         if (dn->value("type", "") == "TaskGroup") {
           std::vector<const Json*> kids;
           for (const Json& c : dn->value("children", Json::array())) if (const Json* k = FindId(c.get<std::string>())) kids.push_back(k);
@@ -1771,7 +1909,7 @@ class WorkflowRun {
       }
       if (!c) ++active;
       AddChild(FindId(group_id), n->value("id", ""));
-      if (!Fulfilled(*n)) done = false;
+      if (!Done(*n)) done = false;
     }
     group = FindId(group_id);
     if (!done) return group;
@@ -1851,6 +1989,8 @@ class WorkflowRun {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::pair<std::string, PodResult>> finished_;  // guarded by mu_
+  std::vector<std::string> ready_;                           // guarded by mu_: daemons now ready
+  std::set<std::string> daemons_;  // daemon pod nodes started (or to start again) and not ended
 };
 
 void Engine::Impl::WakeAll() {

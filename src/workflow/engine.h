@@ -19,6 +19,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,6 +42,10 @@ struct PodRequest {
   Json volumes;           // the workflow's spec.volumes (+ volumeClaimTemplates)
   std::string pod_dir;    // LoomHome()/pods/<workflow>/<node_id>/, fresh for this attempt
   const std::atomic<bool>* cancel = nullptr;  // true on deadline / stop / terminate: kill, return
+  // Set for a daemon template (`daemon: true`): called once, from the pod's thread, when the pod
+  // is ready (its readinessProbe passed, or it started, without one). The pod then runs on until
+  // it exits or `cancel` is set; a daemon's exit is a failure whatever its code, as in Argo.
+  std::function<void()> on_ready;
 };
 
 struct PodResult {
@@ -58,6 +63,13 @@ class PodRunner {
   // Runs one attempt to the end, writing its log through store.AppendLog. Blocking; the engine
   // calls it from its own thread per running pod, so it must be thread-safe.
   virtual PodResult Run(const PodRequest& request, Store& store) = 0;
+  // Ends what is left of earlier attempts of these pods of `workflow`, started by an engine that
+  // died (processes that outlived it: a daemon's server, a step's children). Called by Run on
+  // resume, before those nodes run again.
+  virtual void Reclaim(const std::string& workflow, const std::set<std::string>& node_ids) {
+    (void)workflow;
+    (void)node_ids;
+  }
 };
 
 struct SubmitOptions {

@@ -16,10 +16,14 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <condition_variable>
 #include <mutex>
+#include <optional>
+#include <thread>
 
 #include "core/file.h"
 #include "core/logging.h"
+#include "workflow/probe.h"
 #include "workflow/resource.h"
 
 extern char** environ;
@@ -255,6 +259,80 @@ const char* FdPath(int fd, char* buf, size_t size) {
 
 std::once_flag g_fallback_once;
 
+bool IsDaemonTemplate(const Json& tmpl) {
+  if (!tmpl.contains("daemon")) return false;
+  const Json& d = tmpl["daemon"];
+  return d == true || d == "true";
+}
+
+// A daemon's readinessProbe, run on a thread of its own from when the process started: every
+// periodSeconds after initialDelaySeconds, until successThreshold passes in a row (kReady) or
+// failureThreshold failures in a row (kFailed), or Stop.
+class Prober {
+ public:
+  enum State { kProbing, kReady, kFailed };
+  Prober(ProbeSpec spec, ProbeTarget target) : spec_(std::move(spec)), target_(std::move(target)) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Prober() { Stop(); }
+  // Ends the loop; waits for a probe under way (at most timeoutSeconds).
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  State state() const { return state_.load(); }
+  // Why it failed: "failed 3 times: <the last attempt's error>". REQUIRES: state() == kFailed.
+  std::string failure() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return failure_;
+  }
+
+ private:
+  // Sleeps `secs`; false when stopped meanwhile.
+  bool Sleep(double secs) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return !cv_.wait_for(lock, std::chrono::duration<double>(secs), [&] { return stop_; });
+  }
+  void Loop() {
+    if (!Sleep(spec_.initial_delay_secs)) return;
+    int passed = 0, failed = 0;
+    while (true) {
+      Status s = ProbeOnce(spec_, target_);
+      if (s.ok()) {
+        failed = 0;
+        if (++passed >= spec_.success_threshold) {
+          state_ = kReady;
+          return;
+        }
+      } else {
+        passed = 0;
+        if (++failed >= spec_.failure_threshold) {
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            failure_ = "failed " + std::to_string(failed) + (failed == 1 ? " time: " : " times: ") + s.message();
+          }
+          state_ = kFailed;
+          return;
+        }
+      }
+      if (!Sleep(spec_.period_secs)) return;
+    }
+  }
+
+  const ProbeSpec spec_;
+  const ProbeTarget target_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::atomic<State> state_{kProbing};
+  std::string failure_;
+  std::thread thread_;
+};
+
 }  // namespace
 
 bool MountNamespacesAvailable() {
@@ -271,6 +349,42 @@ bool MountNamespacesAvailable() {
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
   }();
   return available;
+}
+
+std::vector<pid_t> PodProcesses(const std::string& workflow, const std::set<std::string>& node_ids) {
+  std::vector<pid_t> found;
+  if (node_ids.empty()) return found;
+  auto entries = ListDir("/proc");
+  if (!entries.ok()) return found;
+  const std::string want_workflow = "ARGO_WORKFLOW_NAME=" + workflow;
+  const pid_t self = getpid();
+  for (const std::string& e : *entries) {
+    if (e.empty() || e.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = static_cast<pid_t>(std::atol(e.c_str()));
+    if (pid == self) continue;
+    auto environ_text = ReadFile("/proc/" + e + "/environ");
+    if (!environ_text.ok()) continue;  // gone, or not ours to read
+    bool workflow_matches = false, node_matches = false;
+    const std::string& env = *environ_text;
+    for (size_t at = 0; at < env.size();) {
+      size_t end = env.find('\0', at);
+      if (end == std::string::npos) end = env.size();
+      const std::string_view var(env.data() + at, end - at);
+      if (var == want_workflow) workflow_matches = true;
+      if (var.substr(0, 13) == "ARGO_NODE_ID=" && node_ids.count(std::string(var.substr(13)))) node_matches = true;
+      at = end + 1;
+    }
+    if (workflow_matches && node_matches) found.push_back(pid);
+  }
+  return found;
+}
+
+void LocalPodRunner::Reclaim(const std::string& workflow, const std::set<std::string>& node_ids) {
+  for (pid_t pid : PodProcesses(workflow, node_ids)) {
+    if (kill(pid, SIGKILL) == 0) {
+      LOOM_LOG(INFO) << "workflow " << workflow << ": killed pid " << pid << ", left running by an earlier attempt of one of its pods";
+    }
+  }
 }
 
 StatusOr<std::unique_ptr<LocalPodRunner>> LocalPodRunner::Create(const PodRunnerOptions& options) {
@@ -358,9 +472,12 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
     log.Flush();
     return Outcome(phase, message);
   };
-  if (tmpl.value("daemon", false)) {
-    return fail("Error", "daemon templates are not supported on one machine: start the server in the background "
-                         "of a step (setsid ... &) and stop it in an exit handler, as examples/mnist/workflow.yaml does");
+  const bool daemon = IsDaemonTemplate(tmpl);
+  std::optional<ProbeSpec> probe;
+  if (daemon && c.contains("readinessProbe")) {
+    auto parsed = ParseProbe(c["readinessProbe"], c, kind + ".readinessProbe");
+    if (!parsed.ok()) return fail("Error", parsed.status().message());
+    probe = std::move(*parsed);
   }
   for (const char* unsupported : {"sidecars", "initContainers"}) {
     if (tmpl.contains(unsupported) && !tmpl[unsupported].empty()) {
@@ -530,6 +647,10 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
   pollfd fds[4] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}, {status_pipe[0], POLLIN, 0}, {pid_fd, POLLIN, 0}};
   int open_fds = 3;
   bool exited = false, cancelled = false;
+  // A daemon: started (exec succeeded: the status pipe closed empty), ready (on_ready called),
+  // its probe failed before it was ready (it is being stopped).
+  bool started = false, ready = false, probe_failed = false;
+  std::unique_ptr<Prober> prober;
   int wait_status = 0;
   Clock::time_point term_sent{}, exited_at{};
   char buf[1 << 16];
@@ -546,6 +667,25 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
       term_sent = Clock::now();
       kill(-pid, SIGTERM);
     }
+    if (daemon && started && !exited && !cancelled && !ready && !probe_failed) {
+      if (!probe) {
+        ready = true;
+      } else if (!prober) {
+        ProbeTarget target{pid, isolated_, launch.env};
+        prober = std::make_unique<Prober>(*probe, std::move(target));
+      } else if (prober->state() == Prober::kReady) {
+        ready = true;
+      } else if (prober->state() == Prober::kFailed) {
+        probe_failed = true;
+        term_sent = Clock::now();
+        kill(-pid, SIGTERM);
+      }
+      if (ready) {
+        log.Flush();
+        if (request.on_ready) request.on_ready();
+      }
+    }
+    if (probe_failed && !exited && SecondsSince(term_sent) >= options_.kill_grace_secs) kill(-pid, SIGKILL);
     if (cancelled && !exited && SecondsSince(term_sent) >= options_.kill_grace_secs) kill(-pid, SIGKILL);
     // Pipes held open by a process that left the group (setsid) must not hold the pod up.
     if (exited && SecondsSince(exited_at) > 0.5) break;
@@ -559,6 +699,7 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
         close(fds[i].fd);
         fds[i].fd = -1;
         --open_fds;
+        if (i == 2 && start_error.empty()) started = true;  // closed on exec
         continue;
       }
       const std::string_view chunk(buf, static_cast<size_t>(got));
@@ -581,6 +722,11 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
   for (pollfd& f : fds) {
     if (f.fd >= 0) close(f.fd);
   }
+  std::string probe_failure;
+  if (prober) {
+    prober->Stop();
+    probe_failure = prober->failure();
+  }
   log.Flush();
 
   if (!start_error.empty()) return fail("Error", "failed to start the " + kind + ": " + start_error);
@@ -590,6 +736,11 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
   outputs["exitCode"] = std::to_string(exit_code);
   outputs["result"] = TrimTrailingNewlines(stdout_text);
   if (cancelled) return Outcome("Failed", "pod was stopped (exit code " + std::to_string(exit_code) + ")", outputs);
+  if (probe_failed) return Outcome("Failed", kind + ".readinessProbe: " + probe_failure, outputs);
+  if (daemon) {
+    return Outcome("Failed", "Error (exit code " + std::to_string(exit_code) + "): the daemon exited" +
+                                 (ready ? "" : " before it was ready"), outputs);
+  }
 
   // Outputs, read from where the pod wrote them.
   const Json decl = tmpl.value("outputs", Json::object());

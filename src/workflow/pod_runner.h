@@ -24,11 +24,25 @@
 // pod ends with its main container); a process that must outlive its step starts its own
 // session (setsid), as a server the exit handler stops does.
 //
+// Daemons (`daemon: true`). The process starts as any pod's; once its container's readinessProbe
+// (probe.h) passes, or as soon as it has started when there is none, PodRequest::on_ready is
+// called and the pod runs on until the engine cancels it (its scope ended: SIGTERM, SIGKILL after
+// kill_grace_secs). A daemon that exits on its own, before or after it was ready, fails (Argo: a
+// daemon should run until it is stopped); one whose probe fails failureThreshold times in a row
+// before it was ready is stopped and fails with the probe's last error.
+//
+// Reclaim finds the processes of earlier attempts by the ARGO_WORKFLOW_NAME and ARGO_NODE_ID every
+// pod's processes inherit (/proc/<pid>/environ) and kills them.
+//
 // Thread-safety: Run may be called from many threads at once.
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "workflow/artifacts.h"
@@ -59,6 +73,7 @@ class LocalPodRunner : public PodRunner {
   static StatusOr<std::unique_ptr<LocalPodRunner>> Create(const PodRunnerOptions& options);
 
   PodResult Run(const PodRequest& request, Store& store) override;
+  void Reclaim(const std::string& workflow, const std::set<std::string>& node_ids) override;
 
   // True when pods get their own mount namespace.
   bool isolated() const { return isolated_; }
@@ -75,5 +90,10 @@ class LocalPodRunner : public PodRunner {
 
 // Can this process give a child its own mount namespace? (Forks a probe child once.)
 bool MountNamespacesAvailable();
+
+// The pids of the processes on this machine (this one excepted) whose environment has
+// ARGO_WORKFLOW_NAME=`workflow` and ARGO_NODE_ID one of `node_ids`: what pods of those nodes left
+// running. Processes of other users whose environment cannot be read are not seen.
+std::vector<pid_t> PodProcesses(const std::string& workflow, const std::set<std::string>& node_ids);
 
 }  // namespace loom::workflow

@@ -8,6 +8,7 @@
 
 #include "core/file.h"
 #include "workflow/expr.h"
+#include "workflow/probe.h"
 #include "workflow/store.h"
 #include "workflow/vars.h"
 
@@ -453,11 +454,17 @@ class Linter {
     for (const char* k : {"containerSet", "data", "http", "plugin"}) {
       if (t.contains(k)) return Error(JoinField(path, k), std::string(k) + " templates are not supported by Loom");
     }
-    if (t.contains("daemon") && t["daemon"] == true) return Error(JoinField(path, "daemon"), "daemon templates are not supported by Loom");
+    if (t.contains("daemon") && !t["daemon"].is_boolean() &&
+        !(t["daemon"].is_string() && !VariablesIn(t["daemon"].get<std::string>()).empty())) {
+      return Error(JoinField(path, "daemon"), "must be true or false");
+    }
     if (kinds.empty()) return Error(path, "template \"" + name + "\" needs one of container, script, resource, steps, dag or suspend");
     if (kinds.size() > 1) return Error(path, "template \"" + name + "\" has both " + kinds[0] + " and " + kinds[1]);
     const std::string& kind = kinds[0];
     std::string kp = JoinField(path, kind);
+    if ((t.contains("daemon") && t["daemon"] == true) && kind != "container" && kind != "script") {
+      return Error(JoinField(path, "daemon"), "only a container or script template can be a daemon, not a " + kind + " template");
+    }
 
     std::set<std::string> inputs, input_artifacts, outputs;
     if (t.contains("inputs")) {
@@ -515,6 +522,19 @@ class Linter {
       if (kind == "script") ck.insert("source");
       LOOM_RETURN_IF_ERROR(CheckKeys(t[kind], kp, ck));
       if (kind == "script" && !t[kind].contains("source")) return Error(kp, "source is required");
+      // A daemon's readinessProbe decides when the workflow goes on (probe.h); other templates'
+      // probes are passed over, as nothing waits for them.
+      if ((t.contains("daemon") && t["daemon"] == true) && t[kind].contains("readinessProbe")) {
+        const std::string pp = JoinField(kp, "readinessProbe");
+        Status probe = CheckProbe(t[kind]["readinessProbe"], pp);
+        if (!probe.ok()) {
+          // The probe's message starts with the field it is about: the line is that field's.
+          const std::string& m = probe.message();
+          const size_t colon = m.find(": ");
+          return Error(colon == std::string::npos ? pp : m.substr(0, colon),
+                       colon == std::string::npos ? m : m.substr(colon + 2));
+        }
+      }
       if (!t[kind].contains("image")) return Error(kp, "image is required");
       for (const char* f : {"command", "args"}) {
         if (t[kind].contains(f)) LOOM_RETURN_IF_ERROR(CheckList(t[kind][f], JoinField(kp, f)));

@@ -184,10 +184,26 @@ TEST_F(PodRunnerTest, VolumesSharedWhereTheYamlSaysSo) {
   }
 }
 
-TEST_F(PodRunnerTest, DaemonTemplatesAreRefusedClearly) {
-  PodResult r = Run(Request("d", R"({name: d, daemon: true, container: {image: x, command: [sleep, "100"]}})"));
+TEST_F(PodRunnerTest, ADaemonWithoutAProbeIsReadyOnceStartedAndRunsUntilCancelled) {
+  PodRequest req = Request("d", R"({name: d, daemon: true, container: {image: x, command: [sleep, "100"]}})");
+  int ready = 0;
+  req.on_ready = [&] {
+    ++ready;
+    cancel_ = true;  // its scope ended
+  };
+  PodResult r = Run(req);
+  EXPECT_EQ(ready, 1);
+  EXPECT_EQ(r.phase, "Failed");
+  EXPECT_EQ(r.message, "pod was stopped (exit code 143)");  // SIGTERM
+  // One that cannot start is never ready.
+  cancel_ = false;
+  ready = 0;
+  req = Request("e", R"({name: e, daemon: true, container: {image: x, command: [/no/such/server]}})");
+  req.on_ready = [&] { ++ready; };
+  r = Run(req);
+  EXPECT_EQ(ready, 0);
   EXPECT_EQ(r.phase, "Error");
-  EXPECT_NE(r.message.find("daemon templates are not supported on one machine"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("failed to start the container"), std::string::npos) << r.message;
 }
 
 TEST_F(PodRunnerTest, UnknownVolumeNamesTheField) {
