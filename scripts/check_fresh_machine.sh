@@ -8,7 +8,9 @@
 #   scripts/check_fresh_machine.sh [--fresh] [--demo] [--root DIR]
 #
 #   --fresh     delete the root and debootstrap it anew (otherwise a root made earlier is reused,
-#               with whatever earlier runs installed into it)
+#               with whatever earlier runs installed into it; a root used by the chroot version of
+#               this script holds the symlinks its pods left at their mount paths, which now fail
+#               the pods' bind mounts: start such a root --fresh)
 #   --demo      run `make demo` instead of `make test`
 #   --root DIR  where the Debian root lives (default /var/tmp/loom-fresh-root; never in the repo)
 #
@@ -31,7 +33,7 @@ while (($#)); do
     --fresh) fresh=1 ;;
     --demo) target=demo ;;
     --root) shift; root=${1:?--root needs a directory} ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "check_fresh_machine: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
