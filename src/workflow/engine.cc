@@ -2280,11 +2280,37 @@ StatusOr<std::string> Engine::Retry(const std::string& name) {
       }
     }
   }
+  // Daemons a failed steps/dag node started were stopped as it ended (Succeeded): it runs again,
+  // so they must be up again before it goes on. Marked as a daemon whose engine died, they start
+  // again as on resume (Run), and their scope waits for them (Argo does not restart them:
+  // argoproj/argo-workflows#13484).
+  std::set<std::string> restarted;
+  for (auto& [id, node] : nodes.items()) {
+    if (removed_set.count(id) || node.value("type", "") != "Pod" || !node.contains("podIP") ||
+        node.value("phase", "") != "Succeeded") {
+      continue;
+    }
+    const std::string boundary = node.value("boundaryID", "");
+    if (!nodes.contains(boundary) || !FailedOrError(nodes[boundary])) continue;
+    restarted.insert(id);
+    std::string parent = node.value("name", "");
+    if (const size_t open = parent.rfind('('); open != std::string::npos && parent.back() == ')') {
+      parent = NodeId(name, parent.substr(0, open));
+      if (nodes.contains(parent) && nodes[parent].value("type", "") == "Retry") restarted.insert(parent);
+    }
+  }
+  for (const std::string& id : restarted) {
+    Json& node = nodes[id];
+    node["phase"] = "Running";
+    node["daemoned"] = true;
+    node.erase("message");
+    node.erase("finishedAt");
+  }
   LOOM_RETURN_IF_ERROR(store.BeginBatch());
   Status s = store.DeleteNodes(name, removed);
   for (auto& [id, node] : nodes.items()) {
     if (!s.ok() || removed_set.count(id)) continue;
-    bool changed = false;
+    bool changed = restarted.count(id) > 0;
     if (node.contains("children")) {
       Json kept = Json::array();
       for (const Json& c : node["children"]) if (!removed_set.count(c.get<std::string>())) kept.push_back(c);

@@ -4,7 +4,8 @@
 // steps, parallel steps, dag (dependencies / depends), withItems / withParam / withSequence,
 // when, retryStrategy with backoff, activeDeadlineSeconds and timeout, parallelism, onExit
 // (workflow and template level), continueOn, suspend / resume, stop / terminate through
-// spec.shutdown, as Argo does. Node ids, names, types and phases are Argo's, so `argo get`
+// spec.shutdown, daemon steps (ready, then stopped as their steps/dag ends; README.md), as Argo
+// does. Node ids, names, types and phases are Argo's, so `argo get`
 // users read the same tree.
 //
 // Every state change goes to the Store (one transaction per scheduling pass), so another

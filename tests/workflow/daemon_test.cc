@@ -387,6 +387,55 @@ TEST_F(DaemonTest, TerminateWhileADaemonRunsLeavesNoProcess) {
   ExpectDaemonsGone(1);
 }
 
+TEST_F(DaemonTest, DeleteWhileADaemonRunsLeavesNoProcess) {
+  std::string name = Submit(Header("deleted") + R"(  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: server, template: server}
+    - - {name: long, template: long}
+  - name: long
+    container: {image: alpine, command: [sleep, "600"]}
+)" + kServerTemplate);
+  std::thread deleter([&] {
+    EXPECT_TRUE(WaitFor([&] { return Node(name, "deleted[1].long").value("phase", "") == "Running"; }));
+    EXPECT_TRUE(store_->DeleteWorkflow(name).ok());  // what `loom wf delete` does
+  });
+  loom::Status s = engine_->Run(name);
+  deleter.join();
+  EXPECT_EQ(s.code(), StatusCode::kNotFound) << s.ToString();
+  ExpectDaemonsGone(1);
+}
+
+TEST_F(DaemonTest, RetryStartsTheDaemonsOfTheFailedScopeAgain) {
+  // The client fails the first time; `retry` runs it again, and the daemon its steps had (stopped
+  // when they failed) is started again and ready before it.
+  std::string name = Submit(Header("retried") + R"(  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: server, template: server}
+    - - name: flaky
+        template: flaky
+        arguments: {parameters: [{name: ip, value: "{{steps.server.ip}}"}]}
+  - name: flaky
+    inputs: {parameters: [{name: ip}]}
+    container:
+      image: curlimages/curl
+      command: [sh, -c, "if [ ! -f /shared/tried ]; then touch /shared/tried; exit 1; fi; curl -sSf http://{{inputs.parameters.ip}}:{{workflow.parameters.port}}/hello.txt"]
+      volumeMounts: [{name: shared, mountPath: /shared}]
+)" + kServerTemplate);
+  ASSERT_TRUE(engine_->Run(name).ok());
+  EXPECT_EQ(WfStatus(name)["phase"], "Failed");
+  ExpectDaemonsGone(1);
+  ASSERT_TRUE(engine_->Retry(name).ok());
+  ASSERT_TRUE(engine_->Run(name).ok());
+  EXPECT_EQ(WfStatus(name)["phase"], "Succeeded") << Nodes(name);
+  EXPECT_EQ(Node(name, "retried[1].flaky")["outputs"].value("result", ""), "hello from the daemon");
+  EXPECT_EQ(Node(name, "retried[0].server")["phase"], "Succeeded");
+  ExpectDaemonsGone(2);
+}
+
 TEST_F(DaemonTest, ActiveDeadlineStopsTheDaemon) {
   std::string name = Submit(Header("deadline") + R"(  entrypoint: main
   activeDeadlineSeconds: 3
