@@ -196,6 +196,23 @@ TEST_F(DaemonTest, StepsReachTheDaemonThroughItsIpAndItStopsWithTheirScope) {
   EXPECT_EQ(WfStatus(name)["progress"], "3/3");
 }
 
+TEST_F(DaemonTest, TheDaemonExampleRunsUnchanged) {
+  auto manifest = LoadManifestFile(JoinPath(loom::testing::SourceDir(), "examples/daemon/workflow.yaml"));
+  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+  SubmitOptions options;
+  options.parameters = {{"port", std::to_string(port_)}};
+  auto name = engine_->Submit(*manifest, options);
+  ASSERT_TRUE(name.ok()) << name.status().ToString();
+  ASSERT_TRUE(engine_->Run(*name).ok());
+  EXPECT_EQ(WfStatus(*name)["phase"], "Succeeded") << Nodes(*name);
+  for (const char* step : {"[1].first-request", "[1].second-request"}) {
+    EXPECT_EQ(Node(*name, *name + step)["outputs"].value("result", ""), "200") << Nodes(*name);
+  }
+  const std::string server = NodeId(*name, *name + "[0].server");
+  EXPECT_EQ(Node(*name, *name + "[0].server")["phase"], "Succeeded");
+  EXPECT_TRUE(PodProcesses(*name, {server}).empty());
+}
+
 TEST_F(DaemonTest, DagTasksReachTheDaemonThroughTasksIp) {
   std::string name = Submit(Header("dag-daemon") + R"(  entrypoint: main
   templates:
