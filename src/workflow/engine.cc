@@ -856,9 +856,18 @@ class WorkflowRun {
 
   // ---------------------------------------------------------------- pods
 
-  int RunningPodCount() const {
+  // Pods running and not being stopped. Daemons that are ready count against the workflow's
+  // parallelism (Argo counts every Running pod), not against the engine's max_running_pods: an
+  // idle server must not keep the steps that use it from starting.
+  int RunningPodCount(bool count_daemoned = true) {
     int n = 0;
-    for (const auto& [id, t] : running_) n += t->cancel.load() ? 0 : 1;
+    for (const auto& [id, t] : running_) {
+      if (t->cancel.load()) continue;
+      if (!count_daemoned && !daemons_.empty()) {
+        if (const Json* node = FindId(id); node && IsDaemoned(*node)) continue;
+      }
+      ++n;
+    }
     return n;
   }
 
@@ -890,7 +899,7 @@ class WorkflowRun {
     if (spec_.value("suspend", false) && !opts.on_exit) return node;
     int limit = spec_.value("parallelism", 0);
     if (limit > 0 && RunningPodCount() >= limit) return node;
-    if (engine_.options.max_running_pods > 0 && RunningPodCount() >= engine_.options.max_running_pods) return node;
+    if (engine_.options.max_running_pods > 0 && RunningPodCount(false) >= engine_.options.max_running_pods) return node;
 
     std::string id = node->value("id", "");
     Scope pod_scope = scope;

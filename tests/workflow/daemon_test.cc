@@ -213,6 +213,26 @@ TEST_F(DaemonTest, TheDaemonExampleRunsUnchanged) {
   EXPECT_TRUE(PodProcesses(*name, {server}).empty());
 }
 
+TEST_F(DaemonTest, AReadyDaemonDoesNotCountAgainstTheEnginesPodLimit) {
+  EngineOptions options;
+  options.store = store_.get();
+  options.pods = pods_.get();
+  options.home = home_.path();
+  options.poll_interval_ms = 20;
+  options.max_running_pods = 1;
+  engine_ = std::move(Engine::Create(options)).value();
+  std::string name = Submit(Header("limited") + R"(  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: server, template: server}
+    - - {name: client, template: client, arguments: {parameters: [{name: ip, value: "{{steps.server.ip}}"}]}}
+)" + kServerTemplate);
+  ASSERT_TRUE(engine_->Run(name).ok());
+  EXPECT_EQ(WfStatus(name)["phase"], "Succeeded") << Nodes(name);
+  ExpectDaemonsGone(1);
+}
+
 TEST_F(DaemonTest, DagTasksReachTheDaemonThroughTasksIp) {
   std::string name = Submit(Header("dag-daemon") + R"(  entrypoint: main
   templates:
