@@ -17,6 +17,7 @@
 
 #include "core/file.h"
 #include "test_util/test_env.h"
+#include "workflow/engine_process.h"
 #include "workflow/engine.h"
 #include "workflow/pod_runner.h"
 #include "workflow/probe.h"
@@ -93,6 +94,23 @@ constexpr const char* kServerTemplate = R"(
       image: curlimages/curl
       command: [curl, -sSf, "http://{{inputs.parameters.ip}}:{{workflow.parameters.port}}/hello.txt"]
 )";
+
+// A workflow whose main steps are the server daemon, then the step `then` (a YAML flow map), with
+// kServerTemplate's templates and `more`; `spec` adds fields to the spec.
+std::string ServerThen(const std::string& name, const std::string& then, const std::string& more = "",
+                       const std::string& spec = "") {
+  return Header(name) + spec + R"(  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: server, template: server}
+    - - )" + then + "\n" + more + kServerTemplate;
+}
+
+constexpr const char* kLong = R"(  - name: long
+    container: {image: alpine, command: [sleep, "600"]}
+)";
+constexpr const char* kClientStep = R"({name: client, template: client, arguments: {parameters: [{name: ip, value: "{{steps.server.ip}}"}]}})";
 
 class DaemonTest : public ::testing::Test {
  protected:
@@ -221,13 +239,7 @@ TEST_F(DaemonTest, AReadyDaemonDoesNotCountAgainstTheEnginesPodLimit) {
   options.poll_interval_ms = 20;
   options.max_running_pods = 1;
   engine_ = std::move(Engine::Create(options)).value();
-  std::string name = Submit(Header("limited") + R"(  entrypoint: main
-  templates:
-  - name: main
-    steps:
-    - - {name: server, template: server}
-    - - {name: client, template: client, arguments: {parameters: [{name: ip, value: "{{steps.server.ip}}"}]}}
-)" + kServerTemplate);
+  std::string name = Submit(ServerThen("limited", kClientStep));
   ASSERT_TRUE(engine_->Run(name).ok());
   EXPECT_EQ(WfStatus(name)["phase"], "Succeeded") << Nodes(name);
   ExpectDaemonsGone(1);
@@ -399,15 +411,7 @@ TEST_F(DaemonTest, ADaemonThatDiesAfterItWasReadyFailsButItsScopeGoesOn) {
 }
 
 TEST_F(DaemonTest, TerminateWhileADaemonRunsLeavesNoProcess) {
-  std::string name = Submit(Header("terminated") + R"(  entrypoint: main
-  templates:
-  - name: main
-    steps:
-    - - {name: server, template: server}
-    - - {name: long, template: long}
-  - name: long
-    container: {image: alpine, command: [sleep, "600"]}
-)" + kServerTemplate);
+  std::string name = Submit(ServerThen("terminated", "{name: long, template: long}", kLong));
   std::thread stopper([&] {
     EXPECT_TRUE(WaitFor([&] { return Node(name, "terminated[1].long").value("phase", "") == "Running"; }));
     EXPECT_EQ(Node(name, "terminated[0].server")["daemoned"], true);
@@ -425,15 +429,7 @@ TEST_F(DaemonTest, TerminateWhileADaemonRunsLeavesNoProcess) {
 }
 
 TEST_F(DaemonTest, DeleteWhileADaemonRunsLeavesNoProcess) {
-  std::string name = Submit(Header("deleted") + R"(  entrypoint: main
-  templates:
-  - name: main
-    steps:
-    - - {name: server, template: server}
-    - - {name: long, template: long}
-  - name: long
-    container: {image: alpine, command: [sleep, "600"]}
-)" + kServerTemplate);
+  std::string name = Submit(ServerThen("deleted", "{name: long, template: long}", kLong));
   std::thread deleter([&] {
     EXPECT_TRUE(WaitFor([&] { return Node(name, "deleted[1].long").value("phase", "") == "Running"; }));
     EXPECT_TRUE(store_->DeleteWorkflow(name).ok());  // what `loom wf delete` does
@@ -447,21 +443,13 @@ TEST_F(DaemonTest, DeleteWhileADaemonRunsLeavesNoProcess) {
 TEST_F(DaemonTest, RetryStartsTheDaemonsOfTheFailedScopeAgain) {
   // The client fails the first time; `retry` runs it again, and the daemon its steps had (stopped
   // when they failed) is started again and ready before it.
-  std::string name = Submit(Header("retried") + R"(  entrypoint: main
-  templates:
-  - name: main
-    steps:
-    - - {name: server, template: server}
-    - - name: flaky
-        template: flaky
-        arguments: {parameters: [{name: ip, value: "{{steps.server.ip}}"}]}
-  - name: flaky
+  std::string name = Submit(ServerThen("retried", R"({name: flaky, template: flaky, arguments: {parameters: [{name: ip, value: "{{steps.server.ip}}"}]}})", R"(  - name: flaky
     inputs: {parameters: [{name: ip}]}
     container:
       image: curlimages/curl
       command: [sh, -c, "if [ ! -f /shared/tried ]; then touch /shared/tried; exit 1; fi; curl -sSf http://{{inputs.parameters.ip}}:{{workflow.parameters.port}}/hello.txt"]
       volumeMounts: [{name: shared, mountPath: /shared}]
-)" + kServerTemplate);
+)"));
   ASSERT_TRUE(engine_->Run(name).ok());
   EXPECT_EQ(WfStatus(name)["phase"], "Failed");
   ExpectDaemonsGone(1);
@@ -474,33 +462,11 @@ TEST_F(DaemonTest, RetryStartsTheDaemonsOfTheFailedScopeAgain) {
 }
 
 TEST_F(DaemonTest, ActiveDeadlineStopsTheDaemon) {
-  std::string name = Submit(Header("deadline") + R"(  entrypoint: main
-  activeDeadlineSeconds: 3
-  templates:
-  - name: main
-    steps:
-    - - {name: server, template: server}
-    - - {name: long, template: long}
-  - name: long
-    container: {image: alpine, command: [sleep, "600"]}
-)" + kServerTemplate);
+  std::string name = Submit(ServerThen("deadline", "{name: long, template: long}", kLong, "  activeDeadlineSeconds: 3\n"));
   ASSERT_TRUE(engine_->Run(name).ok());
   EXPECT_EQ(WfStatus(name)["phase"], "Failed");
   EXPECT_EQ(Node(name, "deadline[0].server")["message"], "Pod was active on the node longer than the specified deadline");
   ExpectDaemonsGone(1);
-}
-
-// Starts the engine in another process (tests/workflow/engine_run_main.cc).
-pid_t StartEngineProcess(const std::string& home, const std::string& name) {
-  const char* bin = std::getenv("WORKFLOW_ENGINE_RUN");
-  EXPECT_NE(bin, nullptr) << "WORKFLOW_ENGINE_RUN is not set (ctest sets it)";
-  if (!bin) return -1;
-  pid_t pid = fork();
-  if (pid == 0) {
-    execl(bin, bin, home.c_str(), name.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  return pid;
 }
 
 TEST_F(DaemonTest, KillNineOfTheEngineThenResumeRunsTheDaemonAgainAndKillsTheOrphan) {

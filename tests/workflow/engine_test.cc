@@ -14,6 +14,7 @@
 
 #include "core/file.h"
 #include "test_util/test_env.h"
+#include "workflow/engine_process.h"
 #include "workflow/pod_runner.h"
 #include "workflow/spec.h"
 
@@ -109,19 +110,6 @@ class EngineTest : public ::testing::Test {
   std::unique_ptr<LocalPodRunner> pods_;
   std::unique_ptr<Engine> engine_;
 };
-
-// Starts the engine in another process (tests/workflow/engine_run_main.cc).
-pid_t StartEngineProcess(const std::string& home, const std::string& name) {
-  const char* bin = std::getenv("WORKFLOW_ENGINE_RUN");
-  EXPECT_NE(bin, nullptr) << "WORKFLOW_ENGINE_RUN is not set (ctest sets it)";
-  if (!bin) return -1;
-  pid_t pid = fork();
-  if (pid == 0) {
-    execl(bin, bin, home.c_str(), name.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  return pid;
-}
 
 TEST_F(EngineTest, KillNineHalfwayThenResumeRunsNoFinishedNodeTwice) {
   SubmitOptions options;
