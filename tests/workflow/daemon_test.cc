@@ -245,6 +245,42 @@ TEST_F(DaemonTest, AReadyDaemonDoesNotCountAgainstTheEnginesPodLimit) {
   ExpectDaemonsGone(1);
 }
 
+TEST_F(DaemonTest, ADaemonStopsWhenTheTemplateThatStartedItEndsNotTheWorkflow) {
+  // The daemon belongs to `inner`; `after` (in `main`) runs once `inner` has ended, by when the
+  // daemon's node has Succeeded and its process is gone, while the workflow still runs.
+  std::string name = Submit(Header("nested") + R"(  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: inner, template: inner}
+    - - {name: after, template: after}
+  - name: inner
+    steps:
+    - - {name: server, template: server}
+    - - )" + kClientStep + R"(
+  - name: after
+    container:
+      image: alpine
+      command: [sh, -c, "while [ ! -f /shared/go ]; do sleep 0.05; done"]
+      volumeMounts: [{name: shared, mountPath: /shared}]
+)" + kServerTemplate);
+  bool server_done_first = false, gone_first = false;
+  std::thread checker([&] {
+    EXPECT_TRUE(WaitFor([&] { return Node(name, "nested[1].after").value("phase", "") == "Running"; })) << Nodes(name);
+    server_done_first = Node(name, "nested[0].inner[0].server").value("phase", "") == "Succeeded";
+    // SIGTERM was sent as `inner` ended; the process may take a moment to exit.
+    gone_first = WaitFor([&] { return Pids(shared_).size() == 1 && ProcessGone(Pids(shared_)[0]); });
+    EXPECT_EQ(WfStatus(name)["phase"], "Running");
+    EXPECT_TRUE(WriteFileAtomic(JoinPath(shared_, "go"), "").ok());
+  });
+  ASSERT_TRUE(engine_->Run(name).ok());
+  checker.join();
+  EXPECT_TRUE(server_done_first) << Nodes(name);
+  EXPECT_TRUE(gone_first);
+  EXPECT_EQ(WfStatus(name)["phase"], "Succeeded") << Nodes(name);
+  EXPECT_EQ(Node(name, "nested[0].inner[1].client")["outputs"].value("result", ""), "hello from the daemon");
+}
+
 TEST_F(DaemonTest, DagTasksReachTheDaemonThroughTasksIp) {
   std::string name = Submit(Header("dag-daemon") + R"(  entrypoint: main
   templates:
