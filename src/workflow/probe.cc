@@ -10,9 +10,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <set>
+
+#include "net/http_client.h"
 
 namespace loom::workflow {
 namespace {
@@ -135,46 +139,29 @@ StatusOr<int> Connect(const std::string& host, int port, Clock::time_point deadl
   return Unavailable(why);
 }
 
+// Through net::HttpClient (libcurl), which does not follow redirects: a 3xx passes, as with the
+// kubelet.
 Status HttpGet(const ProbeSpec& p, Clock::time_point deadline) {
   const std::string url = "http://" + p.host + ":" + std::to_string(p.port) + p.path;
-  auto fd = Connect(p.host, p.port, deadline);
-  if (!fd.ok()) return Unavailable("Get \"" + url + "\": " + fd.status().message());
-  std::string request = "GET " + p.path + " HTTP/1.1\r\nHost: " + p.host + ":" + std::to_string(p.port) +
-                        "\r\nUser-Agent: kube-probe/loom\r\nAccept: */*\r\nConnection: close\r\n";
-  for (const auto& [k, v] : p.headers) request += k + ": " + v + "\r\n";
-  request += "\r\n";
-  size_t sent = 0;
-  std::string response;
-  Status result = OkStatus();
-  while (result.ok()) {
-    const bool sending = sent < request.size();
-    pollfd pfd = {*fd, static_cast<short>(sending ? POLLOUT : POLLIN), 0};
-    const int n = poll(&pfd, 1, MillisLeft(deadline));
-    if (n <= 0) {
-      result = Unavailable("Get \"" + url + "\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)");
-      break;
-    }
-    if (sending) {
-      const ssize_t w = send(*fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-      if (w < 0 && errno != EAGAIN && errno != EINTR) result = Unavailable("Get \"" + url + "\": " + strerror(errno));
-      if (w > 0) sent += static_cast<size_t>(w);
-      continue;
-    }
-    char buf[1024];
-    const ssize_t r = recv(*fd, buf, sizeof(buf), 0);
-    if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-    if (r > 0) response.append(buf, static_cast<size_t>(r));
-    if (response.find("\r\n") != std::string::npos || r <= 0) break;
+  net::HttpClientOptions options;
+  // Whole seconds (libcurl's connect and stall limits); probes' timeoutSeconds are whole too.
+  const long seconds = std::max(1L, static_cast<long>(std::ceil(SecondsLeft(deadline))));
+  options.connect_timeout_seconds = seconds;
+  options.stall_timeout_seconds = seconds;
+  auto client = net::HttpClient::Create(options);
+  if (!client.ok()) return client.status();
+  net::HttpRequest request;
+  request.url = url;
+  request.headers = {{"User-Agent", "kube-probe/loom"}, {"Accept", "*/*"}};
+  for (const auto& header : p.headers) request.headers.push_back(header);
+  auto response = (*client)->Send(request);
+  if (!response.ok()) {
+    std::string why = response.status().message();  // "GET <url>: connection refused"
+    if (const std::string said = "GET " + url + ": "; why.rfind(said, 0) == 0) why.erase(0, said.size());
+    return Unavailable("Get \"" + url + "\": " + why);
   }
-  close(*fd);
-  if (!result.ok()) return result;
-  // "HTTP/1.x NNN reason"
-  if (response.rfind("HTTP/", 0) != 0 || response.find(' ') == std::string::npos) {
-    return Unavailable("Get \"" + url + "\": malformed HTTP response");
-  }
-  const int code = std::atoi(response.c_str() + response.find(' ') + 1);
-  if (code >= 200 && code < 400) return OkStatus();
-  return Unavailable("HTTP probe failed with statuscode: " + std::to_string(code));
+  if (response->status >= 200 && response->status < 400) return OkStatus();
+  return Unavailable("HTTP probe failed with statuscode: " + std::to_string(response->status));
 }
 
 Status TcpSocket(const ProbeSpec& p, Clock::time_point deadline) {
