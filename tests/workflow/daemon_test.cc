@@ -17,6 +17,7 @@
 
 #include "core/file.h"
 #include "test_util/test_env.h"
+#include "workflow/engine_fixture.h"
 #include "workflow/engine_process.h"
 #include "workflow/engine.h"
 #include "workflow/pod_runner.h"
@@ -112,38 +113,20 @@ constexpr const char* kLong = R"(  - name: long
 )";
 constexpr const char* kClientStep = R"({name: client, template: client, arguments: {parameters: [{name: ip, value: "{{steps.server.ip}}"}]}})";
 
-class DaemonTest : public ::testing::Test {
+class DaemonTest : public RealEngineTest {
  protected:
   void SetUp() override {
-    store_ = std::move(Store::Open(home_.Join("workflows.db"))).value();
-    PodRunnerOptions pod_options;
-    pod_options.home = home_.path();
-    pod_options.kill_grace_secs = 2;
-    pods_ = std::move(LocalPodRunner::Create(pod_options)).value();
-    EngineOptions options;
-    options.store = store_.get();
-    options.pods = pods_.get();
-    options.home = home_.path();
-    options.poll_interval_ms = 20;
-    engine_ = std::move(Engine::Create(options)).value();
+    StartEngine(2);
     shared_ = home_.Join("shared");
     ASSERT_TRUE(MakeDirs(shared_).ok());
     ASSERT_TRUE(WriteFileAtomic(JoinPath(shared_, "hello.txt"), "hello from the daemon\n").ok());
     port_ = FreePort();
   }
+  // With the parameters every test's workflow takes: dir (shared_) and port (a free one).
   std::string Submit(const std::string& yaml) {
-    auto m = LoadManifest(yaml, "test.yaml");
-    EXPECT_TRUE(m.ok()) << m.status().ToString();
-    if (!m.ok()) return "";
     SubmitOptions options;
     options.parameters = {{"dir", shared_}, {"port", std::to_string(port_)}};
-    auto name = engine_->Submit(*m, options);
-    EXPECT_TRUE(name.ok()) << name.status().ToString();
-    return name.ok() ? *name : "";
-  }
-  Json Node(const std::string& wf, const std::string& node_name) {
-    auto n = store_->GetNode(wf, NodeId(wf, node_name));
-    return n.ok() ? *n : Json::object();
+    return RealEngineTest::Submit(yaml, options);
   }
   Json WfStatus(const std::string& wf) { return (*store_->GetWorkflow(wf))["status"]; }
   // Every node's name, phase and message, for failure messages.
@@ -175,10 +158,6 @@ class DaemonTest : public ::testing::Test {
     for (pid_t pid : pids) EXPECT_TRUE(ProcessGone(pid)) << "daemon pid " << pid << " is still running";
   }
 
-  loom::testing::ScratchDir home_;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<LocalPodRunner> pods_;
-  std::unique_ptr<Engine> engine_;
   std::string shared_;
   int port_ = 0;
 };

@@ -14,6 +14,7 @@
 
 #include "core/file.h"
 #include "test_util/test_env.h"
+#include "workflow/engine_fixture.h"
 #include "workflow/engine_process.h"
 #include "workflow/pod_runner.h"
 #include "workflow/spec.h"
@@ -53,36 +54,11 @@ spec:
 )";
 }
 
-class EngineTest : public ::testing::Test {
+class EngineTest : public RealEngineTest {
  protected:
   void SetUp() override {
-    store_ = std::move(Store::Open(home_.Join("workflows.db"))).value();
-    PodRunnerOptions pod_options;
-    pod_options.home = home_.path();
-    pod_options.kill_grace_secs = 1;
-    pods_ = std::move(LocalPodRunner::Create(pod_options)).value();
-    engine_ = NewEngine();
+    StartEngine(1);
     ASSERT_TRUE(MakeDirs(home_.Join("shared")).ok());
-  }
-  std::unique_ptr<Engine> NewEngine() {
-    EngineOptions options;
-    options.store = store_.get();
-    options.pods = pods_.get();
-    options.home = home_.path();
-    options.poll_interval_ms = 20;
-    return std::move(Engine::Create(options)).value();
-  }
-  std::string Submit(const std::string& yaml, SubmitOptions options = {}) {
-    auto m = LoadManifest(yaml, "test.yaml");
-    EXPECT_TRUE(m.ok()) << m.status().ToString();
-    if (!m.ok()) return "";
-    auto name = engine_->Submit(*m, options);
-    EXPECT_TRUE(name.ok()) << name.status().ToString();
-    return name.ok() ? *name : "";
-  }
-  Json Node(const std::string& wf, const std::string& node_name) {
-    auto n = store_->GetNode(wf, NodeId(wf, node_name));
-    return n.ok() ? *n : Json::object();
   }
   // Polls the store until `node_name` is in `phase` (or 60 s pass: then the test fails).
   bool WaitForPhase(const std::string& wf, const std::string& node_name, const std::string& phase) {
@@ -105,10 +81,6 @@ class EngineTest : public ::testing::Test {
     return n;
   }
 
-  loom::testing::ScratchDir home_;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<LocalPodRunner> pods_;
-  std::unique_ptr<Engine> engine_;
 };
 
 TEST_F(EngineTest, KillNineHalfwayThenResumeRunsNoFinishedNodeTwice) {
