@@ -101,21 +101,34 @@ void WriteInferAnswer(const InferCall& call, const Signature& sig, net::HttpServ
   out += "]}]}";
 }
 
+// An input's shape against the model: a non-empty list of dimensions from 1 to 2^24 whose product
+// (*total, at most 2^31) holds whole examples. Errors name `field`.
+Status CheckInferShape(const Json& shape, const Signature& sig, const std::string& field, int64_t* total) {
+  if (!shape.is_array() || shape.empty()) return InvalidArgument(field + ".shape: must be a non-empty list");
+  *total = 1;
+  for (const Json& d : shape) {
+    if (!d.is_number_integer() || d.get<int64_t>() < 1 || d.get<int64_t>() > (1 << 24))
+      return InvalidArgument(field + ".shape: " + shape.dump() + " is not a shape");
+    *total *= d.get<int64_t>();
+    if (*total > (int64_t{1} << 31)) return InvalidArgument(field + ".shape: too large");
+  }
+  if (*total != shape[0].get<int64_t>() * sig.input_size)
+    return InvalidArgument(field + ".shape: " + shape.dump() + " does not hold " + std::to_string(sig.input_size) +
+                           " values per example");
+  return OkStatus();
+}
+
 // The usual body, read by the fast parser (predict_request.h) into call: false when it is not
 // of that shape or does not fit the model, for ParseInfer's general path to explain.
 bool ParseInferFast(const ServableHandle& h, const std::string& body, InferCall* call) {
   InferRequest req;
   if (!ParseInferRequestFast(body, &req)) return false;
   const Signature& sig = h.servable->signature();
-  if (req.name != sig.input_name || req.shape.empty()) return false;
-  int64_t total = 1;
-  for (int64_t d : req.shape) {
-    if (d < 1 || d > (1 << 24)) return false;
-    total *= d;
-    if (total > (int64_t{1} << 31)) return false;
-  }
+  if (req.name != sig.input_name) return false;
+  int64_t total = 0;
+  if (!CheckInferShape(Json(req.shape), sig, "inputs[0]", &total).ok()) return false;
   const int64_t batch = req.shape[0];
-  if (total != batch * sig.input_size || static_cast<int64_t>(req.values.size()) != total) return false;
+  if (static_cast<int64_t>(req.values.size()) != total) return false;
   if (!req.id_json.empty()) {
     auto id = ParseJson(req.id_json, "id");
     if (!id.ok()) return false;
@@ -132,8 +145,7 @@ bool ParseInferFast(const ServableHandle& h, const std::string& body, InferCall*
 // Parses the body into call->values; false with the error in *response.
 bool ParseInfer(const ServableHandle& h, const std::string& body, InferCall* call,
                 net::HttpServerResponse* response) {
-  if (ParseInferFast(h, body, call)) return true;
-  *call = InferCall();
+  if (ParseInferFast(h, body, call)) return true;  // call is untouched when it gives up
   auto fail = [&](const Status& s) {
     SetError(s, response);
     return false;
@@ -154,19 +166,10 @@ bool ParseInfer(const ServableHandle& h, const std::string& body, InferCall* cal
   std::string datatype = in.contains("datatype") && in["datatype"].is_string() ? in["datatype"].get<std::string>() : "";
   if (datatype != "FP32" && datatype != "UINT8")
     return fail(InvalidArgument(field + ".datatype: \"" + datatype + "\" is not supported (FP32 or UINT8)"));
-  if (!in.contains("shape") || !in["shape"].is_array() || in["shape"].empty())
-    return fail(InvalidArgument(field + ".shape: must be a non-empty list"));
-  int64_t total = 1;
-  for (const Json& d : in["shape"]) {
-    if (!d.is_number_integer() || d.get<int64_t>() < 1 || d.get<int64_t>() > (1 << 24))
-      return fail(InvalidArgument(field + ".shape: " + in["shape"].dump() + " is not a shape"));
-    total *= d.get<int64_t>();
-    if (total > (int64_t{1} << 31)) return fail(InvalidArgument(field + ".shape: too large"));
-  }
-  int64_t batch = in["shape"][0].get<int64_t>();
-  if (total != batch * sig.input_size)
-    return fail(InvalidArgument(field + ".shape: " + in["shape"].dump() + " does not hold " +
-                                std::to_string(sig.input_size) + " values per example"));
+  int64_t total = 0;
+  if (Status s = CheckInferShape(in.contains("shape") ? in["shape"] : Json(), sig, field, &total); !s.ok())
+    return fail(s);
+  const int64_t batch = in["shape"][0].get<int64_t>();
   if (!in.contains("data")) return fail(InvalidArgument(field + ".data: missing"));
   call->values.reserve(static_cast<size_t>(total));
   if (Status s = Flatten(in["data"], datatype == "UINT8", &call->values, field + ".data"); !s.ok())

@@ -524,15 +524,23 @@ class Parser {
     return have_data;
   }
 
-  // [d, ...] with each d plain digits.
+  // A JSON integer of at most max_digits digits, with no sign, fraction or exponent.
+  bool ParsePlainInteger(int max_digits, int64_t* v) {
+    const char* start = p_;
+    *v = 0;
+    for (; p_ != end_ && IsDigit(*p_) && p_ - start < max_digits; ++p_) *v = *v * 10 + (*p_ - '0');
+    const int64_t digits = p_ - start;
+    if (digits == 0 || (digits > 1 && *start == '0')) return false;  // JSON has no leading zeros
+    return p_ == end_ || !(IsDigit(*p_) || *p_ == '.' || *p_ == 'e' || *p_ == 'E');
+  }
+
+  // [d, ...] with each d a plain integer.
   bool ParseShape(std::vector<int64_t>* shape) {
     if (!Consume('[')) return false;
     while (true) {
       SkipSpace();
       int64_t d = 0;
-      int digits = 0;
-      for (; p_ != end_ && IsDigit(*p_) && digits < 18; ++p_, ++digits) d = d * 10 + (*p_ - '0');
-      if (digits == 0 || (p_ != end_ && (IsDigit(*p_) || *p_ == '.' || *p_ == 'e' || *p_ == 'E'))) return false;
+      if (!ParsePlainInteger(18, &d)) return false;
       shape->push_back(d);
       SkipSpace();
       if (Consume(',')) continue;
@@ -550,11 +558,9 @@ class Parser {
       if (p_ != end_ && *p_ == '[') {
         if (!ParseData(uint8, depth + 1, out)) return false;
       } else if (uint8) {
-        // An integer in [0, 255], no sign, fraction or exponent (what the general path accepts).
-        int v = 0, digits = 0;
-        for (; p_ != end_ && IsDigit(*p_) && digits < 4; ++p_, ++digits) v = v * 10 + (*p_ - '0');
-        if (digits == 0 || v > 255 || (digits > 1 && p_[-digits] == '0')) return false;
-        if (p_ != end_ && (IsDigit(*p_) || *p_ == '.' || *p_ == 'e' || *p_ == 'E')) return false;
+        // An integer in [0, 255] (what the general path accepts).
+        int64_t v = 0;
+        if (!ParsePlainInteger(3, &v) || v > 255) return false;
         out->push_back(static_cast<float>(v) / 255.0f);
       } else {
         float v;

@@ -167,6 +167,7 @@ TEST(PredictRequestTest, InferFastPathTakesTheUsualBodyOnly) {
            R"({"inputs": [{"name": "images", "shape": [1], "datatype": "UINT8", "data": [-1]}]})",
            R"({"inputs": [{"name": "images", "shape": [1.0], "datatype": "FP32", "data": [1]}]})",
            R"({"inputs": [{"name": "images", "shape": [-1], "datatype": "FP32", "data": [1]}]})",
+           R"({"inputs": [{"name": "images", "shape": [01], "datatype": "FP32", "data": [1]}]})",  // not JSON
            R"({"inputs": [{"name": "images", "shape": [1], "datatype": "FP32", "data": [1e39]}]})",
            R"({"inputs": [{"name": "images", "shape": [1], "datatype": "FP32", "data": ["1"]}]})",
            R"({"inputs": [{"name": "images", "name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]})",
