@@ -64,11 +64,6 @@ bool IsDaemoned(const Json& node) {
 // Has a node done what its scope waits for: ended, or (a daemon) become ready?
 bool Done(const Json& node) { return Fulfilled(node) || IsDaemoned(node); }
 
-bool IsDaemonTemplate(const Json& tmpl) {
-  auto it = tmpl.find("daemon");
-  return it != tmpl.end() && (*it == true || *it == "true");
-}
-
 // Pods share the host's network: a daemon's {{steps.X.ip}} / {{tasks.X.ip}}.
 constexpr const char* kPodIP = "127.0.0.1";
 
@@ -146,6 +141,11 @@ std::string SafeName(const std::string& s) {
 }
 
 }  // namespace
+
+bool IsDaemonTemplate(const Json& tmpl) {
+  auto it = tmpl.find("daemon");
+  return it != tmpl.end() && (*it == true || *it == "true");
+}
 
 std::string NodeId(const std::string& workflow, const std::string& node_name) {
   if (node_name == workflow) return workflow;

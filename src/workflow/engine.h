@@ -32,6 +32,9 @@
 
 namespace loom::workflow {
 
+// Whether a template is a daemon's (`daemon: true`, or the string "true" a parameter gives).
+bool IsDaemonTemplate(const Json& tmpl);
+
 // One attempt of a container, script or resource template.
 struct PodRequest {
   std::string workflow;   // workflow name

@@ -259,12 +259,6 @@ const char* FdPath(int fd, char* buf, size_t size) {
 
 std::once_flag g_fallback_once;
 
-bool IsDaemonTemplate(const Json& tmpl) {
-  if (!tmpl.contains("daemon")) return false;
-  const Json& d = tmpl["daemon"];
-  return d == true || d == "true";
-}
-
 // A daemon's readinessProbe, run on a thread of its own from when the process started: every
 // periodSeconds after initialDelaySeconds, until successThreshold passes in a row (kReady) or
 // failureThreshold failures in a row (kFailed), or Stop.
