@@ -17,6 +17,7 @@
 
 #include "core/file.h"
 #include "core/logging.h"
+#include "core/time.h"
 
 extern char** environ;
 
@@ -25,14 +26,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string Now() {
-  char buf[32];
-  std::time_t t = std::time(nullptr);
-  std::tm tm;
-  gmtime_r(&t, &tm);
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string Now() { return Rfc3339(static_cast<double>(std::time(nullptr))); }
 
 // A port free on `host` a moment ago: the kernel's pick for port 0.
 StatusOr<int> FreePort(const std::string& host) {
@@ -490,10 +484,9 @@ StatusOr<std::vector<std::string>> DeleteExpiredJobs(const std::string& jobs_dir
     for (const char* key : {"spec", "runPolicy", "ttlSecondsAfterFinished"})
       ttl = ttl != nullptr && ttl->is_object() && ttl->contains(key) ? &(*ttl)[key] : nullptr;
     if (ttl == nullptr || !ttl->is_number_integer()) continue;
-    std::tm tm{};
-    const std::string done = status->value("completionTime", "");
-    if (strptime(done.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm) == nullptr) continue;
-    if (now - timegm(&tm) < ttl->get<int64_t>()) continue;
+    const double done = ParseRfc3339(status->value("completionTime", ""));
+    if (done == 0) continue;  // not a time
+    if (now - done < ttl->get<int64_t>()) continue;
     LOOM_RETURN_IF_ERROR(RemoveAll(JoinPath(jobs_dir, name)));
     deleted.push_back(name);
   }

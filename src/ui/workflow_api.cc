@@ -9,6 +9,7 @@
 #include "core/file.h"
 #include "core/json.h"
 #include "core/logging.h"
+#include "core/time.h"
 #include "ui/api_util.h"
 #include "ui/safe_path.h"
 #include "workflow/spec.h"
@@ -19,16 +20,6 @@ namespace {
 
 // Bytes of one pod's log read per step of Argo's log stream.
 constexpr int64_t kLogStreamChunk = 256 << 10;
-
-// Now as Kubernetes writes metadata.creationTimestamp: "2026-11-29T01:08:13Z".
-std::string NowRfc3339() {
-  time_t now = time(nullptr);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::pair<std::string, std::string> SplitKeyValue(const std::string& text) {
   size_t eq = text.find('=');
@@ -469,7 +460,7 @@ StatusOr<Json> WorkflowApi::CreateTemplate(const Json& body) {
   if (!meta.contains("creationTimestamp")) {
     auto old = store_->GetTemplate(name);
     meta["creationTimestamp"] = old.ok() && (*old)["metadata"].contains("creationTimestamp")
-                                    ? (*old)["metadata"]["creationTimestamp"] : Json(NowRfc3339());
+                                    ? (*old)["metadata"]["creationTimestamp"] : Json(Rfc3339(static_cast<double>(time(nullptr))));
   }
   LOOM_RETURN_IF_ERROR(store_->PutTemplate(manifest));
   return manifest;

@@ -19,6 +19,7 @@
 
 #include "core/file.h"
 #include "core/logging.h"
+#include "core/time.h"
 #include "workflow/expr.h"
 #include "workflow/vars.h"
 
@@ -29,22 +30,6 @@ namespace {
 
 double NowSeconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string Rfc3339(double t) {
-  time_t secs = static_cast<time_t>(t);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-// Seconds since the epoch of an RFC 3339 UTC time written by Rfc3339; 0 if unparsable.
-double ParseRfc3339(const std::string& s) {
-  struct tm tm = {};
-  if (!strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) return 0;
-  return static_cast<double>(timegm(&tm));
 }
 
 // ---- node helpers ----
