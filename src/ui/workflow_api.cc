@@ -38,138 +38,17 @@ StatusOr<std::unique_ptr<WorkflowApi>> WorkflowApi::Create(const WorkflowApiOpti
   engine_options.pods = options.pods;
   engine_options.home = options.home;
   LOOM_ASSIGN_OR_RETURN(api->engine_, workflow::Engine::Create(engine_options));
+  api->launcher_ = std::make_unique<workflow::Launcher>(api->store_.get(), api->engine_.get(), options.home);
   return api;
 }
 
 WorkflowApi::~WorkflowApi() { Shutdown(); }
 
-void WorkflowApi::StartRun(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (shutting_down_) return;
-  auto it = runs_.find(name);
-  if (it != runs_.end()) {
-    if (!it->second.done->load()) return;  // already running here
-    it->second.thread.join();
-    runs_.erase(it);
-  }
-  auto done = std::make_shared<std::atomic<bool>>(false);
-  std::thread thread([this, name, done] { FinishRun(name, engine_->Run(name), done); });
-  runs_[name] = Run{std::move(thread), done};
-}
-
-void WorkflowApi::FinishRun(const std::string& name, Status status,
-                            const std::shared_ptr<std::atomic<bool>>& done) {
-  // Deleted, but another process holds the run lock (it was told to terminate): wait for it to
-  // let go, then take the lock, so nothing runs the workflow while it is removed. Run on a
-  // workflow that has ended returns at once.
-  auto waiting_for_another_process = [&] {
-    std::lock_guard<std::mutex> lock(mu_);
-    return status.code() == StatusCode::kFailedPrecondition && deleting_.count(name) > 0 && !shutting_down_;
-  };
-  while (waiting_for_another_process()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    status = engine_->Run(name);
-  }
-  if (!status.ok() && status.code() != StatusCode::kCancelled)
-    LOOM_LOG(INFO) << "workflow " << name << ": " << status.message();
-  {
-    // Checked and marked done under one lock with Delete's look at the run: a deletion is
-    // either seen here or started again by Delete.
-    std::lock_guard<std::mutex> lock(mu_);
-    if (deleting_.count(name) == 0) {
-      done->store(true);
-      return;
-    }
-    if (status.code() == StatusCode::kFailedPrecondition) {
-      // Shutting down while another process still runs it: it stays, terminated.
-      deleting_.erase(name);
-      done->store(true);
-      return;
-    }
-  }
-  if (Status s = DeleteNow(name); !s.ok() && s.code() != StatusCode::kNotFound)
-    LOOM_LOG(WARNING) << "deleting workflow " << name << ": " << s.message();
-  std::lock_guard<std::mutex> lock(mu_);
-  deleting_.erase(name);
-  done->store(true);
-}
-
-Status WorkflowApi::DeleteNow(const std::string& name) {
-  LOOM_RETURN_IF_ERROR(store_->DeleteWorkflow(name));
-  const std::string home = options_.home.empty() ? LoomHome() : options_.home;
-  return RemoveAll(JoinPath(JoinPath(home, "pods"), name));
-}
-
-bool WorkflowApi::IsDeleting(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return deleting_.count(name) > 0;
-}
-
-// Argo server's DeleteWorkflow is a Kubernetes delete: it answers at once, the workflow is gone
-// from the API, and its pods are ended afterwards (SIGTERM, SIGKILL after the grace period).
-// The same here: a workflow nothing runs any more is removed now; one still running is
-// terminated, hidden, and removed by its run's thread when the run ends.
-Status WorkflowApi::Delete(const std::string& name) {
-  LOOM_ASSIGN_OR_RETURN(Json wf, store_->GetWorkflow(name));
-  const std::string phase = wf["status"].value("phase", "");
-  bool ended = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (deleting_.count(name)) return NotFound("workflow \"" + name + "\" not found");
-    auto it = runs_.find(name);
-    const bool running_here = it != runs_.end() && !it->second.done->load();
-    ended = !running_here && workflow::IsCompletedPhase(phase);
-    if (!ended) deleting_.insert(name);
-  }
-  if (ended) return DeleteNow(name);
-  // FailedPrecondition when it has just ended: there is nothing left to terminate.
-  (void)engine_->Terminate(name);
-  // A no-op when it runs here; else this process takes the run over (and ends it: a run left
-  // by an engine that died has its leftover processes reclaimed) or waits for the process that
-  // has it.
-  StartRun(name);
-  return OkStatus();
-}
-
-int WorkflowApi::active_runs() {
-  std::lock_guard<std::mutex> lock(mu_);
-  int n = 0;
-  for (const auto& [name, run] : runs_) n += run.done->load() ? 0 : 1;
-  return n;
-}
-
-int WorkflowApi::pending_deletions() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return static_cast<int>(deleting_.size());
-}
-
-int WorkflowApi::ResumeUnfinished() {
-  auto list = store_->ListWorkflows();
-  if (!list.ok()) {
-    LOOM_LOG(WARNING) << "resuming workflows: " << list.status().message();
-    return 0;
-  }
-  int started = 0;
-  for (const Json& wf : *list) {
-    std::string phase = wf.contains("status") ? wf["status"].value("phase", "") : "";
-    if (phase == "" || phase == "Pending" || phase == "Running") {
-      // A run lock held by another process makes Run return FailedPrecondition at once.
-      StartRun(wf["metadata"].value("name", ""));
-      ++started;
-    }
-  }
-  return started;
-}
-
+int WorkflowApi::active_runs() { return launcher_->active_runs(); }
+int WorkflowApi::pending_deletions() { return launcher_->pending_deletions(); }
+int WorkflowApi::ResumeUnfinished() { return launcher_->ResumeUnfinished(); }
 void WorkflowApi::Shutdown() {
-  std::map<std::string, Run> runs;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    shutting_down_ = true;
-    runs.swap(runs_);
-  }
-  if (engine_) engine_->RequestShutdown();
-  for (auto& [name, run] : runs) run.thread.join();
+  if (launcher_) launcher_->Shutdown();
 }
 
 bool WorkflowApi::Handle(const net::HttpServerRequest& request, net::HttpServerResponse* response) {
@@ -242,7 +121,7 @@ StatusOr<Json> WorkflowApi::SubmitWithOptions(Json manifest, const Json& submit,
     start = end + 1;
   }
   LOOM_ASSIGN_OR_RETURN(std::string name, engine_->Submit(manifest, options));
-  StartRun(name);
+  launcher_->Start(name);
   return store_->GetWorkflow(name);
 }
 
@@ -349,7 +228,7 @@ void WorkflowApi::Workflows(const std::vector<std::string>& parts, const net::Ht
       if (!list.ok()) return SetError(list.status(), response);
       Json items = Json::array();
       for (Json& wf : *list) {
-        if (!IsDeleting(wf["metadata"].value("name", ""))) items.push_back(std::move(wf));
+        if (!launcher_->IsDeleting(wf["metadata"].value("name", ""))) items.push_back(std::move(wf));
       }
       return SetJson({{"metadata", Json::object()}, {"items", std::move(items)}}, response);
     }
@@ -372,7 +251,7 @@ void WorkflowApi::Workflows(const std::vector<std::string>& parts, const net::Ht
   const std::string& name = parts[4];
   if (!IsSafeName(name)) return SetError(InvalidArgument("workflow name \"" + name + "\" is not valid"), response);
   // A deleted workflow whose run is still ending is gone already, as in Argo.
-  if (IsDeleting(name)) return SetError(NotFound("workflow \"" + name + "\" not found"), response);
+  if (launcher_->IsDeleting(name)) return SetError(NotFound("workflow \"" + name + "\" not found"), response);
   if (parts.size() == 5) {
     if (method == "GET") {
       auto wf = store_->GetWorkflow(name);
@@ -380,7 +259,7 @@ void WorkflowApi::Workflows(const std::vector<std::string>& parts, const net::Ht
       return SetJson(*wf, response);
     }
     if (method == "DELETE") {
-      if (Status s = Delete(name); !s.ok()) return SetError(s, response);
+      if (Status s = launcher_->Delete(name); !s.ok()) return SetError(s, response);
       return SetJson(Json::object(), response);
     }
     return SetError(InvalidArgument(method + " is not allowed here"), response);
@@ -399,7 +278,7 @@ void WorkflowApi::Workflows(const std::vector<std::string>& parts, const net::Ht
     if (!s.ok()) return SetError(s, response);
     if (!target.ok()) return SetError(target.status(), response);
     // Whatever was asked, an engine must be there to act on it (a no-op for finished ones).
-    StartRun(*target);
+    launcher_->Start(*target);
     auto wf = store_->GetWorkflow(*target);
     if (!wf.ok()) return SetError(wf.status(), response);
     return SetJson(*wf, response);

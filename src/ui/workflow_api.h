@@ -24,22 +24,20 @@
 //          or {"manifest": "<YAML>"} (stamped with metadata.creationTimestamp)
 //   GET    /artifacts/{ns}/{name}/{node id}/{artifact}   an output artifact in the local repository
 // Workflows submitted here, and on start those left Pending/Running whose run lock is free,
-// run in this process: one thread per workflow calling Engine::Run. A deleted workflow that was
-// running finishes its deletion on that thread (no HTTP thread waits for its pods to stop).
+// run in this process through a workflow::Launcher (one thread per workflow calling
+// Engine::Run). A deleted workflow that was running finishes its deletion on that thread (no
+// HTTP thread waits for its pods to stop).
 // Thread-safe: Handle runs on every HTTP event thread at once.
 #pragma once
 
-#include <atomic>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <set>
 #include <string>
-#include <thread>
+#include <vector>
 
 #include "core/status.h"
 #include "net/http_server.h"
 #include "workflow/engine.h"
+#include "workflow/launcher.h"
 #include "workflow/store.h"
 
 namespace loom::ui {
@@ -74,23 +72,7 @@ class WorkflowApi {
   int pending_deletions();
 
  private:
-  struct Run {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> done;
-  };
   WorkflowApi(WorkflowApiOptions options) : options_(std::move(options)) {}
-  // Runs `name` on a thread of its own unless this process already does. When the run ends and
-  // `name` has been deleted meanwhile, removes it (waiting first for another process that holds
-  // its run lock to let go).
-  void StartRun(const std::string& name);
-  // The end of a run's thread: the deletion asked for meanwhile, if any, then `done`.
-  void FinishRun(const std::string& name, Status status, const std::shared_ptr<std::atomic<bool>>& done);
-  // Removes the workflow, its nodes and logs, and its pods' directories.
-  Status DeleteNow(const std::string& name);
-  // True while `name` is deleted but its run has not ended: the API answers 404 for it.
-  bool IsDeleting(const std::string& name);
-  // DELETE /api/v1/workflows/{ns}/{name}.
-  Status Delete(const std::string& name);
   void Workflows(const std::vector<std::string>& parts, const net::HttpServerRequest& request,
                  net::HttpServerResponse* response);
   void Templates(const std::vector<std::string>& parts, const net::HttpServerRequest& request,
@@ -107,10 +89,8 @@ class WorkflowApi {
   WorkflowApiOptions options_;
   std::unique_ptr<workflow::Store> store_;
   std::unique_ptr<workflow::Engine> engine_;
-  std::mutex mu_;
-  std::map<std::string, Run> runs_;
-  std::set<std::string> deleting_;  // deleted through the API, run not ended yet
-  bool shutting_down_ = false;
+  // The run lifecycle: submitted workflows run here; a deleted running one goes once it ends.
+  std::unique_ptr<workflow::Launcher> launcher_;
 };
 
 }  // namespace loom::ui

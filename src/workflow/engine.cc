@@ -21,6 +21,7 @@
 #include "core/logging.h"
 #include "core/time.h"
 #include "workflow/expr.h"
+#include "workflow/launcher.h"
 #include "workflow/vars.h"
 
 namespace loom::workflow {
@@ -118,19 +119,7 @@ int RetryLimit(const Json& rs) {
   return -1;
 }
 
-// The directory name for a node's attempt (node ids are safe file names).
-std::string SafeName(const std::string& s) {
-  std::string out;
-  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
-  return out;
-}
-
 }  // namespace
-
-bool IsDaemonTemplate(const Json& tmpl) {
-  auto it = tmpl.find("daemon");
-  return it != tmpl.end() && (*it == true || *it == "true");
-}
 
 std::string NodeId(const std::string& workflow, const std::string& node_name) {
   if (node_name == workflow) return workflow;
@@ -750,10 +739,8 @@ class WorkflowRun {
 
     // Retries: a Retry node whose children are the attempts name(0), name(1)...
     if (!node) {
-      if (!BlockedReason(opts).empty()) {
-        return InitNode(node_name, display, "Retry", tmpl_name, opts.boundary_id, "Failed", BlockedReason(opts));
-      }
-      node = InitNode(node_name, display, "Retry", tmpl_name, opts.boundary_id, "Running");
+      node = OpenNode(node_name, display, "Retry", tmpl_name, opts);
+      if (Fulfilled(*node)) return node;  // blocked: Failed at once
     }
     const Json& rs = tmpl["retryStrategy"];
     for (int guard = 0; guard < 2; ++guard) {
@@ -937,9 +924,9 @@ class WorkflowRun {
         req.volumes.push_back({{"name", v.value("metadata", Json::object()).value("name", "")}, {"emptyDir", Json::object()}});
       }
     }
-    req.pod_dir = JoinPath(JoinPath(JoinPath(engine_.home, "pods"), SafeName(name_)), SafeName(id));
-    (void)RemoveAll(req.pod_dir);
-    (void)MakeDirs(req.pod_dir);
+    req.pod_dir = PodDir(engine_.home, name_, id);
+    if (Status fresh = RemoveAll(req.pod_dir); !fresh.ok()) return MarkPhase(node, "Error", fresh.message());
+    if (Status made = MakeDirs(req.pod_dir); !made.ok()) return MarkPhase(node, "Error", made.message());
     req.cancel = &task->cancel;
 
     if (IsDaemonTemplate(req.tmpl)) {
@@ -1106,14 +1093,21 @@ class WorkflowRun {
 
   // ---------------------------------------------------------------- suspend
 
+  // ---------------------------------------------------------------- opening a node
+
+  // The node of a steps, dag, suspend template or of retries: the one there is, else a new one Running, or
+  // Failed with the reason when its scope may start nothing more (BlockedReason).
+  Json* OpenNode(const std::string& node_name, const std::string& display, const char* type,
+                 const std::string& tmpl_name, const ExecOptions& opts) {
+    if (Json* node = Find(node_name)) return node;
+    std::string blocked = BlockedReason(opts);
+    if (!blocked.empty()) return InitNode(node_name, display, type, tmpl_name, opts.boundary_id, "Failed", blocked);
+    return InitNode(node_name, display, type, tmpl_name, opts.boundary_id, "Running");
+  }
+
   Json* ExecuteSuspend(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
                        const Json& tmpl, const ExecOptions& opts) {
-    Json* node = Find(node_name);
-    if (!node) {
-      std::string blocked = BlockedReason(opts);
-      if (!blocked.empty()) return InitNode(node_name, display, "Suspend", tmpl_name, opts.boundary_id, "Failed", blocked);
-      node = InitNode(node_name, display, "Suspend", tmpl_name, opts.boundary_id, "Running");
-    }
+    Json* node = OpenNode(node_name, display, "Suspend", tmpl_name, opts);
     if (Fulfilled(*node)) return node;
     std::string blocked = BlockedReason(opts);
     if (!blocked.empty()) return MarkPhase(node, "Failed", blocked);
@@ -1343,12 +1337,7 @@ class WorkflowRun {
 
   Json* ExecuteSteps(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
                      const Json& tmpl, Scope& scope, std::map<std::string, Json>& arts, const ExecOptions& opts) {
-    Json* node = Find(node_name);
-    if (!node) {
-      std::string blocked = BlockedReason(opts);
-      if (!blocked.empty()) return InitNode(node_name, display, "Steps", tmpl_name, opts.boundary_id, "Failed", blocked);
-      node = InitNode(node_name, display, "Steps", tmpl_name, opts.boundary_id, "Running");
-    }
+    Json* node = OpenNode(node_name, display, "Steps", tmpl_name, opts);
     if (Fulfilled(*node)) return node;
     std::string node_id = node->value("id", "");
     ExecOptions child_opts = opts;
@@ -1605,12 +1594,7 @@ class WorkflowRun {
   Json* ExecuteDag(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
                    const Json& tmpl, Scope& scope, std::map<std::string, Json>& arts, const ExecOptions& opts,
                    DagPlan& plan) {
-    Json* node = Find(node_name);
-    if (!node) {
-      std::string blocked = BlockedReason(opts);
-      if (!blocked.empty()) return InitNode(node_name, display, "DAG", tmpl_name, opts.boundary_id, "Failed", blocked);
-      node = InitNode(node_name, display, "DAG", tmpl_name, opts.boundary_id, "Running");
-    }
+    Json* node = OpenNode(node_name, display, "DAG", tmpl_name, opts);
     if (Fulfilled(*node)) return node;
     std::string dag_id = node->value("id", "");
     ExecOptions child_opts = opts;
@@ -2006,15 +1990,17 @@ StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options) {
 
 namespace {
 
-// Parameters from --parameter-file: a YAML/JSON map of name: value.
-Status ReadParameterFile(const std::string& path, std::vector<std::pair<std::string, std::string>>* out) {
+}  // namespace
+
+StatusOr<std::vector<std::pair<std::string, std::string>>> ReadParameterFile(const std::string& path) {
   LOOM_ASSIGN_OR_RETURN(Json params, ReadJsonOrYamlFile(path));
   if (!params.is_object()) return InvalidArgument(path + ": a parameter file is a map of name: value");
-  for (auto it = params.begin(); it != params.end(); ++it) out->emplace_back(it.key(), ParameterString(it.value()));
-  return OkStatus();
+  std::vector<std::pair<std::string, std::string>> out;
+  // As Argo's CLI reads it: a string as it is, anything else as its JSON text (a null is "null").
+  for (auto it = params.begin(); it != params.end(); ++it)
+    out.emplace_back(it.key(), it.value().is_null() ? "null" : ParameterString(it.value()));
+  return out;
 }
-
-}  // namespace
 
 StatusOr<std::string> Engine::Submit(const Json& manifest, const SubmitOptions& options) {
   Store& store = *impl_->options.store;
@@ -2069,7 +2055,9 @@ StatusOr<std::string> Engine::Submit(const Json& manifest, const SubmitOptions& 
   }
   // Parameters: -p and --parameter-file override the manifest's.
   std::vector<std::pair<std::string, std::string>> overrides;
-  if (!options.parameter_file.empty()) LOOM_RETURN_IF_ERROR(ReadParameterFile(options.parameter_file, &overrides));
+  if (!options.parameter_file.empty()) {
+    LOOM_ASSIGN_OR_RETURN(overrides, ReadParameterFile(options.parameter_file));
+  }
   for (const auto& p : options.parameters) overrides.push_back(p);
   if (!overrides.empty()) {
     Json& params = spec["arguments"]["parameters"];
@@ -2130,41 +2118,6 @@ StatusOr<std::string> Engine::Submit(const Json& manifest, const SubmitOptions& 
   }
   return Internal("could not find a free name for generateName " + meta.value("generateName", ""));
 }
-
-namespace {
-
-// The exclusive run lock of one workflow, released by the kernel when the process dies.
-class RunLock {
- public:
-  static StatusOr<std::unique_ptr<RunLock>> Acquire(const std::string& home, const std::string& name) {
-    std::string dir = JoinPath(home, "run");
-    LOOM_RETURN_IF_ERROR(MakeDirs(dir));
-    std::string path = JoinPath(dir, SafeName(name) + ".lock");
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return ErrnoStatus(path, "open", errno);
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      char buf[32] = {0};
-      ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-      ::close(fd);
-      std::string pid = n > 0 ? std::string(buf, n) : "?";
-      while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-      return FailedPrecondition("workflow " + name + " is being run by pid " + pid);
-    }
-    std::string pid = std::to_string(::getpid()) + "\n";
-    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-      ::close(fd);
-      return ErrnoStatus(path, "write", errno);
-    }
-    return std::unique_ptr<RunLock>(new RunLock(fd));
-  }
-  ~RunLock() { ::close(fd_); }
-
- private:
-  explicit RunLock(int fd) : fd_(fd) {}
-  int fd_;
-};
-
-}  // namespace
 
 Status Engine::Run(const std::string& name) {
   if (!impl_->options.pods) return FailedPrecondition("EngineOptions.pods is required to run workflows");

@@ -27,54 +27,11 @@
 
 #include "core/json.h"
 #include "core/status.h"
+#include "workflow/pod.h"
 #include "workflow/spec.h"
 #include "workflow/store.h"
 
 namespace loom::workflow {
-
-// Whether a template is a daemon's (`daemon: true`, or the string "true" a parameter gives).
-bool IsDaemonTemplate(const Json& tmpl);
-
-// One attempt of a container, script or resource template.
-struct PodRequest {
-  std::string workflow;   // workflow name
-  std::string node_id;    // Argo node id
-  std::string node_name;  // e.g. "hello-x7k2p[0].train"
-  Json tmpl;              // the template, every {{...}} resolved: container/script/resource,
-                          // inputs (parameters with values, artifacts with their sources),
-                          // outputs declarations, volumeMounts, env...
-  Json volumes;           // the workflow's spec.volumes (+ volumeClaimTemplates)
-  std::string pod_dir;    // LoomHome()/pods/<workflow>/<node_id>/, fresh for this attempt
-  const std::atomic<bool>* cancel = nullptr;  // true on deadline / stop / terminate: kill, return
-  // Set for a daemon template (`daemon: true`): called once, from the pod's thread, when the pod
-  // is ready (its readinessProbe passed, or it started, without one). The pod then runs on until
-  // it exits or `cancel` is set; a daemon's exit is a failure whatever its code, as in Argo.
-  std::function<void()> on_ready;
-};
-
-struct PodResult {
-  std::string phase;    // "Succeeded", "Failed" or "Error"
-  std::string message;  // as Argo: "Error (exit code 1)", "Pod was active on the node longer
-                        // than the specified deadline"
-  Json outputs;         // Argo's node outputs: {"result": ..., "exitCode": "0",
-                        //  "parameters": [{"name","value"}], "artifacts": [{"name", "s3"|"path"...}]}
-};
-
-// Runs pods. RUNTIME implements it (LocalPodRunner); tests may fake it.
-class PodRunner {
- public:
-  virtual ~PodRunner() = default;
-  // Runs one attempt to the end, writing its log through store.AppendLog. Blocking; the engine
-  // calls it from its own thread per running pod, so it must be thread-safe.
-  virtual PodResult Run(const PodRequest& request, Store& store) = 0;
-  // Ends what is left of earlier attempts of these pods of `workflow`, started by an engine that
-  // died (processes that outlived it: a daemon's server, a step's children). Called by Run on
-  // resume, before those nodes run again.
-  virtual void Reclaim(const std::string& workflow, const std::set<std::string>& node_ids) {
-    (void)workflow;
-    (void)node_ids;
-  }
-};
 
 struct SubmitOptions {
   std::vector<std::pair<std::string, std::string>> parameters;  // -p name=value
@@ -84,6 +41,11 @@ struct SubmitOptions {
   const SourceLines* source_lines = nullptr;                    // from LoadManifest: lines in errors
   Json labels = Json::object();                                 // extra metadata.labels
 };
+
+// The values of a --parameter-file (a YAML/JSON map of name: value) as Argo's CLI reads them:
+// a string as it is, anything else as its JSON text (a null is "null"). Both routes of a
+// submission (the engine's Submit and the CLI handing it to `loom server`) read files here.
+StatusOr<std::vector<std::pair<std::string, std::string>>> ReadParameterFile(const std::string& path);
 
 struct EngineOptions {
   Store* store = nullptr;      // required; not owned
@@ -110,8 +72,8 @@ class Engine {
 
   // Runs or resumes a stored workflow until it is Succeeded/Failed/Error (returns OK then) or
   // RequestShutdown is called (returns Cancelled; the workflow stays Running in the store and
-  // resumes later). Holds an exclusive flock on <home>/run/<name>.lock; another process holding
-  // it -> FailedPrecondition "workflow X is being run by pid N".
+  // resumes later). Holds the workflow's RunLock (launcher.h) meanwhile; another holder ->
+  // FailedPrecondition "workflow X is being run by pid N".
   Status Run(const std::string& name);
 
   // Asks every Run of this engine to return soon (pods are cancelled; their nodes run again on

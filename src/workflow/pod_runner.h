@@ -46,7 +46,8 @@
 
 #include "core/status.h"
 #include "workflow/artifacts.h"
-#include "workflow/engine.h"
+#include "workflow/pod.h"
+#include "workflow/store.h"
 
 namespace loom::workflow {
 

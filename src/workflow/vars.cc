@@ -9,29 +9,41 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
+// The one scanner of {{...}}: calls on_variable(name, begin, end) for each variable of `text` in
+// order, `name` trimmed, [begin, end) the variable with its braces. An unclosed "{{" ends the
+// scan. Stops at the first error on_variable returns.
+template <typename OnVariable>
+Status ScanVariables(std::string_view text, OnVariable&& on_variable) {
+  size_t pos = 0;
+  while (true) {
+    size_t open = text.find("{{", pos);
+    if (open == std::string_view::npos) return OkStatus();
+    size_t close = text.find("}}", open + 2);
+    if (close == std::string_view::npos) return OkStatus();
+    LOOM_RETURN_IF_ERROR(on_variable(Trim(text.substr(open + 2, close - open - 2)), open, close + 2));
+    pos = close + 2;
+  }
+}
+
 }  // namespace
 
 StatusOr<std::string> SubstituteString(std::string_view text, const Scope& scope,
                                        bool (*keep_unresolved)(std::string_view)) {
   std::string out;
   size_t pos = 0;
-  while (true) {
-    size_t open = text.find("{{", pos);
-    if (open == std::string_view::npos) break;
-    size_t close = text.find("}}", open + 2);
-    if (close == std::string_view::npos) break;
-    out.append(text, pos, open - pos);
-    std::string_view name = Trim(text.substr(open + 2, close - open - 2));
+  LOOM_RETURN_IF_ERROR(ScanVariables(text, [&](std::string_view name, size_t begin, size_t end) -> Status {
+    out.append(text, pos, begin - pos);
     auto it = scope.find(std::string(name));
     if (it != scope.end()) {
       out += it->second;
     } else if (keep_unresolved && keep_unresolved(name)) {
-      out.append(text, open, close + 2 - open);
+      out.append(text, begin, end - begin);
     } else {
       return InvalidArgument("failed to resolve {{" + std::string(name) + "}}");
     }
-    pos = close + 2;
-  }
+    pos = end;
+    return OkStatus();
+  }));
   out.append(text, pos, std::string_view::npos);
   return out;
 }
@@ -65,15 +77,10 @@ StatusOr<Json> SubstituteJson(const Json& value, const Scope& scope,
 
 std::set<std::string> VariablesIn(std::string_view text) {
   std::set<std::string> out;
-  size_t pos = 0;
-  while (true) {
-    size_t open = text.find("{{", pos);
-    if (open == std::string_view::npos) break;
-    size_t close = text.find("}}", open + 2);
-    if (close == std::string_view::npos) break;
-    out.insert(std::string(Trim(text.substr(open + 2, close - open - 2))));
-    pos = close + 2;
-  }
+  (void)ScanVariables(text, [&](std::string_view name, size_t, size_t) {  // never fails
+    out.insert(std::string(name));
+    return OkStatus();
+  });
   return out;
 }
 

@@ -254,6 +254,74 @@ spec:
   EXPECT_EQ(Loom({"wf", "wait", copy}).exit_code, 1);
 }
 
+// A name that is not a file name as it is (the engine spells its run lock and pods SafeFileName's
+// way): `resume` sees the engine that runs it and starts no second one; `delete` removes its pods.
+TEST_F(WorkflowCliTest, OddNameKeepsOneEngineAndLeavesNoPods) {
+  const std::string gate = Write("gate.yaml", R"(apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: gate-}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: approve, template: wait-here}
+    - - {name: after, template: talk}
+  - name: wait-here
+    suspend: {}
+  - name: talk
+    container: {image: alpine, command: [echo, hi]}
+)");
+  const std::string name = "odd gate:1";
+  ASSERT_EQ(Loom({"wf", "submit", gate, "--name", name}).exit_code, 0);
+  bool suspended = false;
+  for (int i = 0; i < 500 && !suspended; ++i, usleep(10000)) {
+    suspended = Loom({"wf", "get", name}).out.find("approve") != std::string::npos;
+  }
+  ASSERT_TRUE(suspended) << Loom({"wf", "get", name}).out;
+  ProcessResult resume = Loom({"wf", "resume", name});
+  EXPECT_EQ(resume.exit_code, 0) << resume.err;
+  EXPECT_EQ(resume.out, "workflow " + name + " resumed\n");
+  EXPECT_EQ(Loom({"wf", "wait", name}).out, name + " Succeeded\n");
+  const std::string log = ReadOrEmpty(home_.Join("run/odd_gate_1.engine.log"));
+  EXPECT_EQ(log.find("being run by pid"), std::string::npos) << log;
+  EXPECT_TRUE(PathExists(home_.Join("pods/odd_gate_1")));
+  ProcessResult del = Loom({"wf", "delete", name});
+  EXPECT_EQ(del.exit_code, 0) << del.err;
+  EXPECT_FALSE(PathExists(home_.Join("pods/odd_gate_1")));
+}
+
+// A parameter file's null reaches the workflow as Argo's CLI passes it ("null"), whether the CLI
+// runs the engine itself or hands the workflow to `loom server`.
+TEST_F(WorkflowCliTest, NullParameterSameByBothRoutes) {
+  const std::string file = Write("say.yaml", R"(apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: say-}
+spec:
+  entrypoint: main
+  arguments:
+    parameters: [{name: who, value: world}]
+  templates:
+  - name: main
+    container: {image: alpine, command: [echo, "hello [{{workflow.parameters.who}}]"]}
+)");
+  const std::string params = Write("params.yaml", "who: null\n");
+  ProcessResult direct = Loom({"wf", "submit", file, "--parameter-file", params, "--wait", "-o", "name"});
+  ASSERT_EQ(direct.exit_code, 0) << direct.out << direct.err;
+  const std::string direct_name = direct.out.substr(0, direct.out.find('\n'));
+  EXPECT_EQ(Loom({"wf", "logs", direct_name}).out, direct_name + ": hello [null]\n");
+
+  testing::Process server({testing::LoomBinary(), "server", "--port=0"}, logs_.path(), {"LOOM_HOME=" + home_.path()});
+  for (int i = 0; i < 3000 && !PathExists(home_.Join("server.json")); ++i) usleep(10000);
+  ASSERT_TRUE(PathExists(home_.Join("server.json"))) << "loom server did not write server.json";
+  ProcessResult served = Loom({"wf", "submit", file, "--parameter-file", params, "--wait", "-o", "name"});
+  ASSERT_EQ(served.exit_code, 0) << served.out << served.err;
+  const std::string served_name = served.out.substr(0, served.out.find('\n'));
+  EXPECT_EQ(Loom({"wf", "logs", served_name}).out, served_name + ": hello [null]\n");
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.Wait().exit_code, 0);
+}
+
 // With `loom server` up (LoomHome()/server.json), submit hands the workflow to it: the server's
 // engine runs it, no detached engine of the CLI is started.
 TEST_F(WorkflowCliTest, SubmitGoesToARunningServer) {

@@ -15,11 +15,13 @@
 #include "commands.h"
 #include "core/file.h"
 #include "core/json.h"
+#include "core/logging.h"
 #include "net/http_server.h"
 #include "ui/web_ui.h"
 #if defined(LOOM_HAVE_WORKFLOW) && defined(LOOM_HAVE_POD_RUNNER)
 #define LOOM_SERVER_RUNS_WORKFLOWS 1
 #include "ui/workflow_api.h"
+#include "workflow/launcher.h"
 #include "workflow/pod_runner.h"
 #endif
 
@@ -108,9 +110,11 @@ int RunServer(const Args& args) {
                                ? "[" + http.address + "]"
                                : http.address;
   const std::string address = host + ":" + std::to_string((*server)->port());
-  const std::string server_json = JoinPath(LoomHome(), "server.json");
-  Json info = {{"address", address}, {"url", "http://" + address}, {"pid", static_cast<int>(getpid())}};
-  if (Status s = WriteFileAtomic(server_json, info.dump() + "\n"); !s.ok()) return Fail("server", s);
+#ifdef LOOM_SERVER_RUNS_WORKFLOWS
+  // How the CLI finds this server (workflow/launcher.h), so that it submits workflows here.
+  if (Status s = workflow::WriteServerInfo(LoomHome(), {address, "http://" + address, getpid()}); !s.ok())
+    return Fail("server", s);
+#endif
 #ifdef LOOM_SERVER_RUNS_WORKFLOWS
   int resumed = (*workflows)->ResumeUnfinished();
   if (resumed > 0) std::cout << "loom server: resuming " << resumed << " unfinished workflow(s)" << std::endl;
@@ -121,8 +125,10 @@ int RunServer(const Args& args) {
     stop_cv.wait(lock, [] { return stop; });
   }
   std::cout << "Received a stop signal, stopping" << std::endl;
+#ifdef LOOM_SERVER_RUNS_WORKFLOWS
   // server.json goes first: a CLI that reads it from now on runs workflows itself.
-  (void)RemoveAll(server_json);
+  if (Status s = workflow::RemoveServerInfo(LoomHome()); !s.ok()) LOOM_LOG(WARNING) << s.message();
+#endif
   (*server)->Drain(10);
   (*server)->Stop();
 #ifdef LOOM_SERVER_RUNS_WORKFLOWS

@@ -8,11 +8,8 @@
 // names it and its pid is alive), submit hands the workflow to it; otherwise the CLI runs the
 // engine itself: in this process with --wait/--watch, else in a detached `loom workflow run NAME`
 // (its own session; log in LoomHome()/run/<name>.engine.log). Every other command reads or edits
-// the store directly, which a running engine picks up.
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/file.h>
-#include <sys/stat.h>
+// the store directly, which a running engine picks up. Where engines, their run locks and the
+// server are found is workflow/launcher.h's business.
 #include <time.h>
 #include <unistd.h>
 
@@ -25,7 +22,6 @@
 #include <set>
 #include <thread>
 #include <atomic>
-#include <sys/wait.h>
 
 #include "commands.h"
 #include "core/file.h"
@@ -33,6 +29,7 @@
 #include "core/logging.h"
 #include "net/http_client.h"
 #include "workflow/engine.h"
+#include "workflow/launcher.h"
 #include "workflow/pod_runner.h"
 #include "workflow/spec.h"
 #include "workflow/store.h"
@@ -292,53 +289,19 @@ StatusOr<Runtime> OpenRuntime() {
 
 // The running `loom server`'s URL, or "" when none is up.
 std::string ServerUrl() {
-  auto text = ReadFile(JoinPath(LoomHome(), "server.json"));
-  if (!text.ok()) return "";
-  auto info = ParseJson(*text, "server.json");
-  if (!info.ok() || !info->contains("pid") || !info->contains("address")) return "";
-  const int pid = (*info)["pid"].get<int>();
-  if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH)) return "";
-  return "http://" + (*info)["address"].get<std::string>();
+  auto server = workflow::FindRunningServer(LoomHome());
+  return server.ok() ? server->url : "";
 }
 
-// True when some engine (this machine's CLI or server) holds the workflow's run lock.
+// True when some engine (this machine's CLI or server) runs the workflow. Asking never takes its
+// run lock. An unreadable lock table counts as "being run": nothing is started twice.
 bool BeingRun(const std::string& name) {
-  const std::string lock = JoinPath(JoinPath(LoomHome(), "run"), name + ".lock");
-  int fd = open(lock.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool held = flock(fd, LOCK_EX | LOCK_NB) != 0;
-  close(fd);
-  return held;
+  auto held = workflow::BeingRun(LoomHome(), name);
+  if (!held.ok()) LOOM_LOG(WARNING) << held.status().message();
+  return !held.ok() || *held;
 }
 
-// Starts `loom workflow run NAME` in its own session, logging to run/<name>.engine.log.
-Status StartDetachedEngine(const std::string& name) {
-  const std::string run_dir = JoinPath(LoomHome(), "run");
-  LOOM_RETURN_IF_ERROR(MakeDirs(run_dir));
-  const std::string log = JoinPath(run_dir, name + ".engine.log");
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n <= 0) return ErrnoStatus("/proc/self/exe", "readlink", errno);
-  self[n] = '\0';
-  pid_t pid = fork();
-  if (pid < 0) return ErrnoStatus("fork", "engine", errno);
-  if (pid == 0) {
-    setsid();
-    if (fork() != 0) _exit(0);  // the engine is adopted by init: no zombie left with the CLI
-    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
-    if (null_fd >= 0) dup2(null_fd, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    execl(self, self, "workflow", "run", name.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return OkStatus();
-}
+Status StartDetachedEngine(const std::string& name) { return workflow::StartDetachedEngine(LoomHome(), name); }
 
 // Prints node changes as lines (not a terminal) or redraws the `get` view (a terminal) until
 // the workflow completes or `done` says so. Returns the final workflow.
@@ -512,12 +475,9 @@ int Submit(Args args) {
     if (!name.empty()) body["submitOptions"]["name"] = name;
     else if (!generate_name.empty()) body["submitOptions"]["generateName"] = generate_name;
     if (!parameter_file.empty()) {
-      auto values = ReadJsonOrYamlFile(parameter_file);
+      auto values = workflow::ReadParameterFile(parameter_file);
       if (!values.ok()) return Fail("workflow submit", values.status());
-      for (auto it = values->begin(); it != values->end(); ++it) {
-        const Json& v = it.value();
-        body["submitOptions"]["parameters"].push_back(it.key() + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
-      }
+      for (const auto& [k, v] : *values) body["submitOptions"]["parameters"].push_back(k + "=" + v);
     }
     auto client = net::HttpClient::Create({});
     if (!client.ok()) return Fail("workflow submit", client.status());
@@ -770,8 +730,7 @@ int Action(const std::string& verb, const Args& args) {
         (void)rt->engine->Terminate(name);
         for (int i = 0; i < 100 && BeingRun(name); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
-      s = rt->store->DeleteWorkflow(name);
-      if (s.ok()) (void)RemoveAll(JoinPath(JoinPath(LoomHome(), "pods"), name));
+      s = workflow::DeleteWorkflowData(*rt->store, LoomHome(), name);
       message = "Workflow '" + name + "' deleted";
     }
     if (!s.ok()) return Fail(cmd.c_str(), s);

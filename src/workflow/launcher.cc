@@ -1,0 +1,310 @@
+#include "workflow/launcher.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "core/file.h"
+#include "core/json.h"
+#include "core/logging.h"
+#include "workflow/engine.h"
+
+extern char** environ;
+
+namespace loom::workflow {
+
+std::string SafeFileName(const std::string& name) {
+  std::string out;
+  for (char c : name) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
+  return out;
+}
+
+namespace {
+
+std::string RunDir(const std::string& home) { return JoinPath(home, "run"); }
+std::string ServerInfoPath(const std::string& home) { return JoinPath(home, "server.json"); }
+
+}  // namespace
+
+std::string RunLockPath(const std::string& home, const std::string& workflow) {
+  return JoinPath(RunDir(home), SafeFileName(workflow) + ".lock");
+}
+
+std::string EngineLogPath(const std::string& home, const std::string& workflow) {
+  return JoinPath(RunDir(home), SafeFileName(workflow) + ".engine.log");
+}
+
+std::string WorkflowPodsDir(const std::string& home, const std::string& workflow) {
+  return JoinPath(JoinPath(home, "pods"), SafeFileName(workflow));
+}
+
+std::string PodDir(const std::string& home, const std::string& workflow, const std::string& node_id) {
+  return JoinPath(WorkflowPodsDir(home, workflow), SafeFileName(node_id));
+}
+
+// ---- the run lock ------------------------------------------------------------------------
+
+StatusOr<std::unique_ptr<RunLock>> RunLock::Acquire(const std::string& home, const std::string& workflow) {
+  LOOM_RETURN_IF_ERROR(MakeDirs(RunDir(home)));
+  const std::string path = RunLockPath(home, workflow);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus(path, "open", errno);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {0};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    std::string pid = n > 0 ? std::string(buf, n) : "?";
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    return FailedPrecondition("workflow " + workflow + " is being run by pid " + pid);
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    Status s = ErrnoStatus(path, "write", errno);
+    ::close(fd);
+    return s;
+  }
+  return std::unique_ptr<RunLock>(new RunLock(fd));
+}
+
+RunLock::~RunLock() { ::close(fd_); }
+
+StatusOr<bool> BeingRun(const std::string& home, const std::string& workflow) {
+  const std::string path = RunLockPath(home, workflow);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return false;  // no engine has ever run it here
+    return ErrnoStatus(path, "stat", errno);
+  }
+  // /proc/locks: "1: FLOCK  ADVISORY  WRITE 22463 fe:00:10953377 0 EOF", the device as
+  // major:minor in hex, then the inode.
+  LOOM_ASSIGN_OR_RETURN(std::string table, ReadFile("/proc/locks"));
+  char want[64];
+  snprintf(want, sizeof want, " %02x:%02x:%llu ", major(st.st_dev), minor(st.st_dev),
+           static_cast<unsigned long long>(st.st_ino));
+  size_t start = 0;
+  while (start < table.size()) {
+    size_t end = table.find('\n', start);
+    if (end == std::string::npos) end = table.size();
+    const std::string_view line(table.data() + start, end - start);
+    if (line.find(" FLOCK ") != std::string_view::npos && line.find(want) != std::string_view::npos) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+// ---- a detached engine -------------------------------------------------------------------
+
+Status StartDetachedEngine(const std::string& home, const std::string& workflow, const std::string& binary) {
+  LOOM_RETURN_IF_ERROR(MakeDirs(RunDir(home)));
+  const std::string log = EngineLogPath(home, workflow);
+  std::string exe = binary;
+  if (exe.empty()) {
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0) return ErrnoStatus("/proc/self/exe", "readlink", errno);
+    exe.assign(self, static_cast<size_t>(n));
+  }
+  // Everything the child needs is built before fork: after it only async-signal-safe calls.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "LOOM_HOME=", 10) != 0) env_strings.emplace_back(*e);
+  }
+  env_strings.push_back("LOOM_HOME=" + home);
+  std::vector<char*> envp;
+  for (std::string& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> arg_strings = {exe, "workflow", "run", workflow};
+  std::vector<char*> argv;
+  for (std::string& a : arg_strings) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) return ErrnoStatus("fork", "engine", errno);
+  if (pid == 0) {
+    setsid();
+    if (fork() != 0) _exit(0);  // the engine is adopted by init: no zombie left with the caller
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
+    if (null_fd >= 0) dup2(null_fd, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return OkStatus();
+}
+
+// ---- the server's server.json ------------------------------------------------------------
+
+Status WriteServerInfo(const std::string& home, const ServerInfo& info) {
+  Json j = {{"address", info.address}, {"url", info.url}, {"pid", static_cast<int>(info.pid)}};
+  return WriteFileAtomic(ServerInfoPath(home), j.dump() + "\n");
+}
+
+Status RemoveServerInfo(const std::string& home) { return RemoveAll(ServerInfoPath(home)); }
+
+StatusOr<ServerInfo> FindRunningServer(const std::string& home) {
+  const std::string path = ServerInfoPath(home);
+  auto text = ReadFile(path);
+  if (!text.ok()) return NotFound("no loom server runs for " + home);
+  auto parsed = ParseJson(*text, path);
+  if (!parsed.ok() || !parsed->is_object()) return NotFound(path + ": not a server's description");
+  const Json& j = *parsed;
+  auto pid_it = j.find("pid");
+  auto address_it = j.find("address");
+  if (pid_it == j.end() || !pid_it->is_number_integer() || address_it == j.end() || !address_it->is_string())
+    return NotFound(path + ": no pid or address");
+  ServerInfo info;
+  info.pid = pid_it->get<pid_t>();
+  info.address = address_it->get<std::string>();
+  info.url = "http://" + info.address;
+  if (info.pid <= 0 || (kill(info.pid, 0) != 0 && errno == ESRCH))
+    return NotFound("the loom server of " + path + " (pid " + std::to_string(info.pid) + ") is gone");
+  return info;
+}
+
+Status DeleteWorkflowData(Store& store, const std::string& home, const std::string& workflow) {
+  LOOM_RETURN_IF_ERROR(store.DeleteWorkflow(workflow));
+  return RemoveAll(WorkflowPodsDir(home, workflow));
+}
+
+// ---- Launcher ----------------------------------------------------------------------------
+
+Launcher::Launcher(Store* store, Engine* engine, std::string home)
+    : store_(store), engine_(engine), home_(home.empty() ? LoomHome() : std::move(home)) {}
+
+Launcher::~Launcher() { Shutdown(); }
+
+void Launcher::Start(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shutting_down_) return;
+  auto it = runs_.find(name);
+  if (it != runs_.end()) {
+    if (!it->second.done->load()) return;  // already running here
+    it->second.thread.join();
+    runs_.erase(it);
+  }
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::thread thread([this, name, done] { Finish(name, engine_->Run(name), done); });
+  runs_[name] = Run{std::move(thread), done};
+}
+
+void Launcher::Finish(const std::string& name, Status status, const std::shared_ptr<std::atomic<bool>>& done) {
+  // Deleted, but another process holds the run lock (it was told to terminate): wait for it to
+  // let go, then take the lock, so nothing runs the workflow while it is removed. Run on a
+  // workflow that has ended returns at once.
+  auto waiting_for_another_process = [&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    return status.code() == StatusCode::kFailedPrecondition && deleting_.count(name) > 0 && !shutting_down_;
+  };
+  while (waiting_for_another_process()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    status = engine_->Run(name);
+  }
+  if (!status.ok() && status.code() != StatusCode::kCancelled)
+    LOOM_LOG(INFO) << "workflow " << name << ": " << status.message();
+  {
+    // Checked and marked done under one lock with Delete's look at the run: a deletion is
+    // either seen here or started again by Delete.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (deleting_.count(name) == 0) {
+      done->store(true);
+      return;
+    }
+    if (status.code() == StatusCode::kFailedPrecondition) {
+      // Shutting down while another process still runs it: it stays, terminated.
+      deleting_.erase(name);
+      done->store(true);
+      return;
+    }
+  }
+  if (Status s = DeleteWorkflowData(*store_, home_, name); !s.ok() && s.code() != StatusCode::kNotFound)
+    LOOM_LOG(WARNING) << "deleting workflow " << name << ": " << s.message();
+  std::lock_guard<std::mutex> lock(mu_);
+  deleting_.erase(name);
+  done->store(true);
+}
+
+bool Launcher::IsDeleting(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return deleting_.count(name) > 0;
+}
+
+Status Launcher::Delete(const std::string& name) {
+  LOOM_ASSIGN_OR_RETURN(Json wf, store_->GetWorkflow(name));
+  const std::string phase = wf["status"].value("phase", "");
+  bool ended = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (deleting_.count(name)) return NotFound("workflow \"" + name + "\" not found");
+    auto it = runs_.find(name);
+    const bool running_here = it != runs_.end() && !it->second.done->load();
+    ended = !running_here && IsCompletedPhase(phase);
+    if (!ended) deleting_.insert(name);
+  }
+  if (ended) return DeleteWorkflowData(*store_, home_, name);
+  // FailedPrecondition when it has just ended: there is nothing left to terminate.
+  (void)engine_->Terminate(name);
+  // A no-op when it runs here; else this process takes the run over (and ends it: a run left
+  // by an engine that died has its leftover processes reclaimed) or waits for the process that
+  // has it.
+  Start(name);
+  return OkStatus();
+}
+
+int Launcher::ResumeUnfinished() {
+  auto list = store_->ListWorkflows();
+  if (!list.ok()) {
+    LOOM_LOG(WARNING) << "resuming workflows: " << list.status().message();
+    return 0;
+  }
+  int started = 0;
+  for (const Json& wf : *list) {
+    std::string phase = wf.contains("status") ? wf["status"].value("phase", "") : "";
+    if (phase == "" || phase == "Pending" || phase == "Running") {
+      // A run lock held by another process makes Run return FailedPrecondition at once.
+      Start(wf["metadata"].value("name", ""));
+      ++started;
+    }
+  }
+  return started;
+}
+
+void Launcher::Shutdown() {
+  std::map<std::string, Run> runs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shutting_down_ = true;
+    runs.swap(runs_);
+  }
+  engine_->RequestShutdown();
+  for (auto& [name, run] : runs) run.thread.join();
+}
+
+int Launcher::active_runs() {
+  std::lock_guard<std::mutex> lock(mu_);
+  int n = 0;
+  for (const auto& [name, run] : runs_) n += run.done->load() ? 0 : 1;
+  return n;
+}
+
+int Launcher::pending_deletions() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(deleting_.size());
+}
+
+}  // namespace loom::workflow

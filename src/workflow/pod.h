@@ -1,0 +1,64 @@
+// Pods as the engine sees them: one attempt of a container, script or resource template
+// (PodRequest), how it ended (PodResult), and the PodRunner interface that runs it. Below the
+// engine: the engine schedules pods through this interface, pod_runner.h implements it (a
+// process per pod), tests may fake it.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <set>
+#include <string>
+
+#include "core/json.h"
+#include "workflow/store.h"
+
+namespace loom::workflow {
+
+// Whether a template is a daemon's (`daemon: true`, or the string "true" a parameter gives).
+inline bool IsDaemonTemplate(const Json& tmpl) {
+  auto it = tmpl.find("daemon");
+  return it != tmpl.end() && (*it == true || *it == "true");
+}
+
+// One attempt of a container, script or resource template.
+struct PodRequest {
+  std::string workflow;   // workflow name
+  std::string node_id;    // Argo node id
+  std::string node_name;  // e.g. "hello-x7k2p[0].train"
+  Json tmpl;              // the template, every {{...}} resolved: container/script/resource,
+                          // inputs (parameters with values, artifacts with their sources),
+                          // outputs declarations, volumeMounts, env...
+  Json volumes;           // the workflow's spec.volumes (+ volumeClaimTemplates)
+  std::string pod_dir;    // PodDir() (launcher.h), fresh for this attempt
+  const std::atomic<bool>* cancel = nullptr;  // true on deadline / stop / terminate: kill, return
+  // Set for a daemon template (`daemon: true`): called once, from the pod's thread, when the pod
+  // is ready (its readinessProbe passed, or it started, without one). The pod then runs on until
+  // it exits or `cancel` is set; a daemon's exit is a failure whatever its code, as in Argo.
+  std::function<void()> on_ready;
+};
+
+struct PodResult {
+  std::string phase;    // "Succeeded", "Failed" or "Error"
+  std::string message;  // as Argo: "Error (exit code 1)", "Pod was active on the node longer
+                        // than the specified deadline"
+  Json outputs;         // Argo's node outputs: {"result": ..., "exitCode": "0",
+                        //  "parameters": [{"name","value"}], "artifacts": [{"name", "s3"|"path"...}]}
+};
+
+// Runs pods. RUNTIME implements it (LocalPodRunner); tests may fake it.
+class PodRunner {
+ public:
+  virtual ~PodRunner() = default;
+  // Runs one attempt to the end, writing its log through store.AppendLog. Blocking; the engine
+  // calls it from its own thread per running pod, so it must be thread-safe.
+  virtual PodResult Run(const PodRequest& request, Store& store) = 0;
+  // Ends what is left of earlier attempts of these pods of `workflow`, started by an engine that
+  // died (processes that outlived it: a daemon's server, a step's children). Called by Run on
+  // resume, before those nodes run again.
+  virtual void Reclaim(const std::string& workflow, const std::set<std::string>& node_ids) {
+    (void)workflow;
+    (void)node_ids;
+  }
+};
+
+}  // namespace loom::workflow

@@ -1,0 +1,140 @@
+// The launcher: one spelling of a workflow's run lock and pods for the engine, the CLI and the
+// server; BeingRun that never takes the lock (so an engine starting meanwhile is not turned
+// away); server.json found only while its server lives; a parameter file read one way.
+#include "workflow/launcher.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "core/file.h"
+#include "workflow/engine.h"
+#include "test_util/test_env.h"
+
+namespace loom::workflow {
+namespace {
+
+// A name that is not a file name as it is: the lock and the pods are spelled SafeFileName's way
+// by every caller.
+TEST(Launcher, OneSpellingOfTheLockAndPodPaths) {
+  loom::testing::ScratchDir home;
+  const std::string name = "odd name:1";
+  EXPECT_EQ(RunLockPath(home.path(), name), home.Join("run/odd_name_1.lock"));
+  EXPECT_EQ(EngineLogPath(home.path(), name), home.Join("run/odd_name_1.engine.log"));
+  EXPECT_EQ(WorkflowPodsDir(home.path(), name), home.Join("pods/odd_name_1"));
+  EXPECT_EQ(PodDir(home.path(), name, "odd name:1-42"), home.Join("pods/odd_name_1/odd_name_1-42"));
+
+  auto before = BeingRun(home.path(), name);
+  ASSERT_TRUE(before.ok()) << before.status().message();
+  EXPECT_FALSE(*before);
+  {
+    auto lock = RunLock::Acquire(home.path(), name);
+    ASSERT_TRUE(lock.ok()) << lock.status().message();
+    EXPECT_TRUE(PathExists(home.Join("run/odd_name_1.lock")));
+    auto held = BeingRun(home.path(), name);
+    ASSERT_TRUE(held.ok());
+    EXPECT_TRUE(*held);
+    auto second = RunLock::Acquire(home.path(), name);
+    EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_EQ(second.status().message(), "workflow odd name:1 is being run by pid " + std::to_string(getpid()));
+  }
+  auto after = BeingRun(home.path(), name);
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(*after);
+}
+
+// Another workflow's lock is not this one's.
+TEST(Launcher, BeingRunIsPerWorkflow) {
+  loom::testing::ScratchDir home;
+  auto lock = RunLock::Acquire(home.path(), "a");
+  ASSERT_TRUE(lock.ok());
+  ASSERT_TRUE(WriteFileAtomic(RunLockPath(home.path(), "b"), "").ok());
+  EXPECT_TRUE(*BeingRun(home.path(), "a"));
+  EXPECT_FALSE(*BeingRun(home.path(), "b"));
+}
+
+// The CLI asking over and over while an engine takes and lets go of the lock: every take
+// succeeds (a probe that took the lock itself, even for an instant, turned engines away).
+TEST(Launcher, AskingNeverTurnsAnEngineAway) {
+  loom::testing::ScratchDir home;
+  ASSERT_TRUE(RunLock::Acquire(home.path(), "wf").ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int> asked{0};
+  std::thread cli([&] {
+    while (!stop.load()) {
+      auto held = BeingRun(home.path(), "wf");
+      ASSERT_TRUE(held.ok());
+      asked.fetch_add(1);
+    }
+  });
+  while (asked.load() == 0) std::this_thread::yield();
+  int refused = 0, held_seen = 0;
+  for (int i = 0; i < 500; ++i) {
+    auto lock = RunLock::Acquire(home.path(), "wf");
+    if (!lock.ok()) {
+      ++refused;
+      continue;
+    }
+    held_seen += *BeingRun(home.path(), "wf") ? 1 : 0;
+  }
+  stop = true;
+  cli.join();
+  EXPECT_EQ(refused, 0) << "of 500 engines starting while the CLI asked " << asked.load() << " times";
+  EXPECT_EQ(held_seen, 500);
+  EXPECT_GT(asked.load(), 0);
+}
+
+TEST(Launcher, ServerFoundOnlyWhileItsProcessLives) {
+  loom::testing::ScratchDir home;
+  EXPECT_EQ(FindRunningServer(home.path()).status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(WriteServerInfo(home.path(), {"127.0.0.1:2746", "http://127.0.0.1:2746", getpid()}).ok());
+  auto found = FindRunningServer(home.path());
+  ASSERT_TRUE(found.ok()) << found.status().message();
+  EXPECT_EQ(found->url, "http://127.0.0.1:2746");
+  EXPECT_EQ(found->address, "127.0.0.1:2746");
+  EXPECT_EQ(found->pid, getpid());
+  // A server that died without removing server.json (kill -9): not found.
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  ASSERT_TRUE(WriteServerInfo(home.path(), {"127.0.0.1:2746", "http://127.0.0.1:2746", child}).ok());
+  EXPECT_EQ(FindRunningServer(home.path()).status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(WriteFileAtomic(home.Join("server.json"), "{\"pid\": \"x\"}").ok());
+  EXPECT_EQ(FindRunningServer(home.path()).status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(RemoveServerInfo(home.path()).ok());
+  EXPECT_FALSE(PathExists(home.Join("server.json")));
+}
+
+TEST(Launcher, DeleteWorkflowDataRemovesRowsAndPods) {
+  loom::testing::ScratchDir home;
+  auto store = Store::Open(home.Join("workflows.db"));
+  ASSERT_TRUE(store.ok());
+  const std::string name = "odd name";
+  ASSERT_TRUE((*store)->CreateWorkflow({{"apiVersion", "argoproj.io/v1alpha1"}, {"kind", "Workflow"},
+                                        {"metadata", {{"name", name}}}, {"spec", {{"entrypoint", "main"}}},
+                                        {"status", {{"phase", "Succeeded"}}}}).ok());
+  ASSERT_TRUE(MakeDirs(PodDir(home.path(), name, "n1")).ok());
+  ASSERT_TRUE(DeleteWorkflowData(**store, home.path(), name).ok());
+  EXPECT_EQ((*store)->GetWorkflow(name).status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(PathExists(WorkflowPodsDir(home.path(), name)));
+  EXPECT_EQ(DeleteWorkflowData(**store, home.path(), name).code(), StatusCode::kNotFound);
+}
+
+// A parameter file's values as Argo's CLI reads them, whichever route the submission takes.
+TEST(Launcher, ParameterFileValues) {
+  loom::testing::ScratchDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("p.yaml"), "a: text\nb: null\nc: 3\nd: [1, 2]\ne: ''\n").ok());
+  auto values = ReadParameterFile(dir.Join("p.yaml"));
+  ASSERT_TRUE(values.ok()) << values.status().message();
+  std::map<std::string, std::string> got(values->begin(), values->end());
+  EXPECT_EQ(got, (std::map<std::string, std::string>{{"a", "text"}, {"b", "null"}, {"c", "3"}, {"d", "[1,2]"}, {"e", ""}}));
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("list.yaml"), "- a\n").ok());
+  EXPECT_EQ(ReadParameterFile(dir.Join("list.yaml")).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace loom::workflow
