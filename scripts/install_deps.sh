@@ -17,6 +17,7 @@ packages=(
   # the C++ library, its CMake config and protoc's grpc_cpp_plugin for the service stubs.
   libgrpc++-dev protobuf-compiler-grpc
   python3 python3-protobuf python3-crc32c     # independent event-file reader (tests)
+  python3-grpcio                              # tests/serving: TF Serving's own protos as a Python gRPC client of loom serve
   python3-jsonschema python3-yaml             # tests/examples: the examples against the published TFJob/Argo schemas
   iproute2                                    # tests/integration: `ip netns`, veth pairs for the across-hosts TFJob test
   # storage (src/storage, src/net/http_client): our S3 client, its test server and cross-checks

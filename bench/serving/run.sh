@@ -3,7 +3,10 @@
 # test image as the JSON body) against `loom serve`; against ONNX Runtime (npm onnxruntime-node)
 # behind a minimal Node http server (ort_server.js) on the same exported model.onnx; and against
 # nginx answering the same POST with a static file of the same size as Loom's answer (the HTTP
-# ceiling of this machine). Loom is also driven with the same image as a KServe v2 infer body.
+# ceiling of this machine). Loom is also driven with the same image as a KServe v2 infer body,
+# and over TF Serving's gRPC API (PredictionService.Predict, the image as tensor_content) by
+# grpc_load (grpc_load.cc: wrk's measurement on gRPC's async client, the same connections and
+# threads).
 # Rounds alternate between them so that load from other processes hits all of them; the medians
 # and their ratios are printed. Every server is driven with the same wrk settings and image.
 #
@@ -11,7 +14,8 @@
 # --enable_batching` (with the batching_parameters file written here and printed), `loom serve`
 # without batching, and nginx, the same way (--batch_connections 0 skips it).
 #
-#   bench/serving/run.sh [--loom build/loom] [--connections 32] [--seconds 10] [--rounds 3]
+#   bench/serving/run.sh [--loom build/loom] [--grpc_load build/bench/serving/grpc_load]
+#                        [--connections 32] [--seconds 10] [--rounds 3]
 #                        [--wrk_threads 2] [--loom_threads N] [--batch_connections 256] [--skip_ort]
 #
 # Needs wrk and nginx (scripts/install_deps.sh), python3, node and npm, and MNIST in data/mnist.
@@ -21,6 +25,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 loom=$root/build/loom
+grpc_load=
 connections=32
 seconds=10
 rounds=3
@@ -31,6 +36,7 @@ loom_flags=()
 while (($#)); do
   case $1 in
     --loom) loom=$2; shift 2 ;;
+    --grpc_load) grpc_load=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
@@ -46,6 +52,8 @@ for tool in wrk nginx python3 curl node npm; do
   command -v "$tool" >/dev/null || { echo "run.sh: $tool is missing (scripts/install_deps.sh)" >&2; exit 1; }
 done
 [[ -x $loom ]] || { echo "run.sh: $loom is not built" >&2; exit 1; }
+grpc_load=${grpc_load:-$(dirname "$loom")/bench/serving/grpc_load}
+[[ -x $grpc_load ]] || { echo "run.sh: $grpc_load is not built (cmake --build build --target grpc_load)" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/loom_bench_serving.XXXXXX)
 chmod 755 "$work"  # nginx's workers (www-data) read the static answer from here
@@ -72,6 +80,7 @@ data = open(path, 'rb').read() if os.path.exists(path) else gzip.open(path + '.g
 pixels = data[16:16 + 784]
 body = '{"instances": [[' + ','.join(repr(p / 255.0) for p in pixels) + ']]}'
 open(os.path.join(work, 'body.json'), 'w').write(body)
+open(os.path.join(work, 'image.txt'), 'w').write(','.join(repr(p / 255.0) for p in pixels))
 open(os.path.join(work, 'predict.lua'), 'w').write(
     'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
     'wrk.body = [==[' + body + ']==]\n')
@@ -83,18 +92,20 @@ open(os.path.join(work, 'infer.lua'), 'w').write(
     'wrk.body = [==[' + v2 + ']==]\n')
 PY
 
-# start_loom LOG FLAGS... -> sets $port_started
+# start_loom LOG FLAGS... -> sets $port_started (REST) and $grpc_port_started
 start_loom() {
   local log=$1
   shift
   port_started=$(free_port)
+  grpc_port_started=$(free_port)
   "$loom" serve --model_name mnist --model_base_path "$work/models/mnist" --rest_api_port "$port_started" \
-    "${loom_flags[@]}" "$@" >"$log" 2>&1 &
+    --port "$grpc_port_started" "${loom_flags[@]}" "$@" >"$log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port_started/v1/models/mnist" >/dev/null && break; sleep 0.1; done
 }
 start_loom "$work/serve.log"
 loom_port=$port_started
+loom_grpc_port=$grpc_port_started
 answer=$(curl -s -X POST --data-binary @"$work/body.json" "http://127.0.0.1:$loom_port/v1/models/mnist:predict")
 echo "   Loom answers (${#answer} bytes): $answer"
 
@@ -177,18 +188,29 @@ echo "== wrk -t$threads -c$connections -d${seconds}s, $rounds alternating rounds
 : >"$work/nginx.txt"
 : >"$work/ort.txt"
 : >"$work/loom_v2.txt"
+: >"$work/loom_grpc.txt"
 for r in $(seq "$rounds"); do
   l=$(run_wrk "$connections" "http://127.0.0.1:$loom_port/v1/models/mnist:predict"); echo "$l" >>"$work/loom.txt"
+  g=$("$grpc_load" --target "127.0.0.1:$loom_grpc_port" --model mnist --image "$work/image.txt" \
+      --connections "$connections" --threads "$threads" --seconds "$seconds"); echo "$g" >>"$work/loom_grpc.txt"
   v=$(run_wrk "$connections" "http://127.0.0.1:$loom_port/v2/models/mnist/infer" "$work/infer.lua"); echo "$v" >>"$work/loom_v2.txt"
   o="-"
   if [[ -z $skip_ort ]]; then o=$(run_wrk "$connections" "http://127.0.0.1:$ort_port/"); echo "$o" >>"$work/ort.txt"; fi
   n=$(run_wrk "$connections" "http://127.0.0.1:$nginx_port/predict.json"); echo "$n" >>"$work/nginx.txt"
-  echo "   round $r: loom [$l]  loom v2 [$v]  onnxruntime [$o]  nginx [$n]   (req/s p50_ms p99_ms non2xx socket_errors)"
+  echo "   round $r: loom [$l]  loom gRPC [$g]  loom v2 [$v]  onnxruntime [$o]  nginx [$n]   (req/s p50_ms p99_ms non2xx socket_errors)"
 done
-servers=("loom serve (predict, 784 floats)=$work/loom.txt" "loom serve, KServe v2 infer (same)=$work/loom_v2.txt")
+servers=("loom serve (predict, 784 floats)=$work/loom.txt" "loom serve, gRPC Predict (same image)=$work/loom_grpc.txt"
+         "loom serve, KServe v2 infer (same)=$work/loom_v2.txt")
 [[ -z $skip_ort ]] && servers+=("ONNX Runtime, Node http (same)=$work/ort.txt")
 servers+=("nginx static answer, same size=$work/nginx.txt")
 report "${servers[@]}"
+python3 - "$work/loom_grpc.txt" "$work/loom.txt" <<'PY'
+import statistics, sys
+grpc, rest = ([list(map(float, l.split())) for l in open(p) if l.strip()] for p in sys.argv[1:3])
+med = lambda rows, i: statistics.median(r[i] for r in rows)
+print(f"gRPC / REST: {med(grpc, 0) / med(rest, 0):.2f} (req/s), p99 {med(grpc, 2) / med(rest, 2):.2f} "
+      f"(targets: >= 1.00 and <= 1.10)")
+PY
 echo "targets: Loom / nginx >= 0.50, Loom / ONNX Runtime >= 3, Loom p99 <= 5 ms"
 
 if ((batch_connections > 0)); then

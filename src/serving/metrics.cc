@@ -22,10 +22,10 @@ std::string Escape(const std::string& v) {
 }  // namespace
 
 void ServingMetrics::Record(const std::string& model, const std::string& api,
-                            const std::string& status, int64_t latency_us) {
+                            const std::string& entrypoint, const std::string& status, int64_t latency_us) {
   std::lock_guard<std::mutex> lock(mu_);
-  ++counts_[{model, api, status}];
-  Histogram& h = latency_[{model, api}];
+  ++counts_[{model, api, entrypoint, status}];
+  Histogram& h = latency_[{model, api, entrypoint}];
   size_t b = 0;
   while (b < kBucketsUs.size() && latency_us > kBucketsUs[b]) ++b;
   if (b < kBucketsUs.size()) ++h.buckets[b];
@@ -47,17 +47,18 @@ std::string ServingMetrics::PrometheusText() const {
   out += "# HELP :tensorflow:serving:request_count The total number of requests.\n";
   out += "# TYPE :tensorflow:serving:request_count counter\n";
   for (const auto& [key, n] : counts_) {
-    const auto& [model, api, status] = key;
+    const auto& [model, api, entrypoint, status] = key;
     out += ":tensorflow:serving:request_count{model_name=\"" + Escape(model) + "\",API=\"" +
-           Escape(api) + "\",entrypoint=\"REST\",status=\"" + Escape(status) + "\"} " +
+           Escape(api) + "\",entrypoint=\"" + Escape(entrypoint) + "\",status=\"" + Escape(status) + "\"} " +
            std::to_string(n) + "\n";
   }
   out += "# HELP :tensorflow:serving:request_latency Distribution of wall time (in microseconds) "
          "for Tensorflow Serving request.\n";
   out += "# TYPE :tensorflow:serving:request_latency histogram\n";
   for (const auto& [key, h] : latency_) {
-    std::string labels = "model_name=\"" + Escape(key.first) + "\",API=\"" + Escape(key.second) +
-                         "\",entrypoint=\"REST\"";
+    const auto& [model, api, entrypoint] = key;
+    std::string labels = "model_name=\"" + Escape(model) + "\",API=\"" + Escape(api) +
+                         "\",entrypoint=\"" + Escape(entrypoint) + "\"";
     int64_t cumulative = 0;
     for (size_t b = 0; b < kBucketsUs.size(); ++b) {
       cumulative += h.buckets[b];

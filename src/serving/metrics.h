@@ -17,10 +17,11 @@ namespace loom::serving {
 
 class ServingMetrics {
  public:
-  // One request: model (empty for an unknown one), api ("predict", "infer"), entrypoint
-  // ("REST"), status (TF Serving's code name: "OK", "NOT_FOUND", ...), latency in microseconds.
-  void Record(const std::string& model, const std::string& api, const std::string& status,
-              int64_t latency_us);
+  // One request: model (empty for an unknown one), api ("predict", "infer", ...), entrypoint
+  // ("REST" or "GRPC", TF Serving's values), status (TF Serving's code name: "OK",
+  // "NOT_FOUND", ...), latency in microseconds.
+  void Record(const std::string& model, const std::string& api, const std::string& entrypoint,
+              const std::string& status, int64_t latency_us);
   // Adds the batching metrics to the text (the server batches).
   void EnableBatching() { batching_.store(true); }
   // One batch of `examples` run by a BatchingServable.
@@ -44,8 +45,9 @@ class ServingMetrics {
     double sum_us = 0;
   };
   mutable std::mutex mu_;
-  std::map<std::tuple<std::string, std::string, std::string>, int64_t> counts_;  // model, api, status
-  std::map<std::pair<std::string, std::string>, Histogram> latency_;           // model, api
+  // model, api, entrypoint, status
+  std::map<std::tuple<std::string, std::string, std::string, std::string>, int64_t> counts_;
+  std::map<std::tuple<std::string, std::string, std::string>, Histogram> latency_;  // model, api, entrypoint
   // Batching: batches per size bucket (not cumulative; the last one is +Inf), their count and
   // total examples, and the examples waiting now.
   std::array<std::atomic<int64_t>, kBatchSizeBuckets.size() + 1> batch_buckets_{};

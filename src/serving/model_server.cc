@@ -80,6 +80,15 @@ StatusOr<std::unique_ptr<ModelServer>> ModelServer::BuildAndStart(const ModelSer
       });
   if (!http.ok()) return http.status().WithPrefix("--rest_api_address/--rest_api_port");
   server->http_ = std::move(*http);
+  server->grpc_api_ = std::make_unique<GrpcApi>(server->manager_.get(), server->metrics_.get());
+  GrpcServerOptions grpc_options;
+  grpc_options.address = options.rest_api_address;
+  grpc_options.port = options.grpc_port;
+  grpc_options.socket_path = options.grpc_socket_path;
+  grpc_options.max_message_bytes = options.max_body_bytes;
+  auto grpc = GrpcServer::Start(grpc_options, server->grpc_api_.get());
+  if (!grpc.ok()) return grpc.status().WithPrefix("--port/--grpc_socket_path");
+  server->grpc_ = std::move(*grpc);
   return server;
 }
 
@@ -103,9 +112,15 @@ bool ModelServer::Shutdown(double timeout_seconds) {
   if (source_) source_->Stop();
   // Queued predicts run now rather than wait for batches that will not fill any more.
   if (batching_loader_) batching_loader_->Flush();
+  // Both APIs drain at once: each stops accepting, then waits for its calls in flight.
+  bool grpc_drained = true;
+  std::thread grpc_drain([&] {
+    if (grpc_) grpc_drained = grpc_->Drain(timeout_seconds);
+  });
   bool drained = http_ ? http_->Drain(timeout_seconds) : true;
+  grpc_drain.join();
   if (http_) http_->Stop();
-  return drained;
+  return drained && grpc_drained;
 }
 
 ModelServer::~ModelServer() {

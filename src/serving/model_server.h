@@ -1,6 +1,7 @@
 // ModelServer: TF Serving's server core put together: a FileSystemSource polling the model's
-// base path feeds a ServableManager (Loom bundles as the servable plug-in), and RestApi answers
-// HTTP on an HttpServer. `loom serve` is flags -> ModelServerOptions -> BuildAndStart -> wait.
+// base path feeds a ServableManager (Loom bundles as the servable plug-in); RestApi answers
+// HTTP on an HttpServer and GrpcApi gRPC on a GrpcServer, both from the same manager (and the
+// same batching and metrics). `loom serve` is flags -> ModelServerOptions -> BuildAndStart -> wait.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +12,7 @@
 #include "net/http_server.h"
 #include "serving/batching.h"
 #include "serving/clock.h"
+#include "serving/grpc_server.h"
 #include "serving/loom_servable.h"
 #include "serving/manager.h"
 #include "serving/rest_api.h"
@@ -22,6 +24,9 @@ struct ModelServerOptions {
   std::string rest_api_address = "127.0.0.1";  // never all interfaces unless asked
   int rest_api_port = 8501;                     // 0 picks a free port (tests)
   int rest_api_num_threads = 0;                 // HTTP event threads; 0: number of CPUs
+  // gRPC (TF Serving's --port and --grpc_socket_path), bound to rest_api_address too.
+  int grpc_port = 8500;                         // 0 picks a free port (tests); -1: none
+  std::string grpc_socket_path;                 // also (or, with grpc_port -1, only) this socket
   std::string model_name = "default";           // TF Serving's default name
   std::string model_base_path;                  // <base>/<version>/ directories; file:// or s3://
   std::string model_version_policy = "latest 1";  // latest [N] | all | specific V[,V...]
@@ -57,6 +62,7 @@ class ModelServer {
   ~ModelServer();
 
   int port() const { return http_->port(); }
+  int grpc_port() const { return grpc_ ? grpc_->port() : -1; }
   const ServableManager& manager() const { return *manager_; }
   // Stops polling and accepting, answers in-flight requests (up to timeout_seconds), stops.
   // Returns true if every in-flight request was answered.
@@ -72,6 +78,8 @@ class ModelServer {
   std::unique_ptr<ServingMetrics> metrics_;
   std::unique_ptr<RestApi> rest_;
   std::unique_ptr<net::HttpServer> http_;
+  std::unique_ptr<GrpcApi> grpc_api_;
+  std::unique_ptr<GrpcServer> grpc_;
 };
 
 }  // namespace loom::serving

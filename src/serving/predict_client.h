@@ -1,6 +1,7 @@
 // The mnist client (the seed's mnist_client.py): sends test images one per request to a model
-// server's predict API from `concurrency` keep-alive connections, and compares the answers
-// with the labels. Used by `loom predict`.
+// server's predict API from `concurrency` connections, and compares the answers with the
+// labels. Over TF Serving's gRPC API (PredictionService.Predict, as Kubeflow's client did), its
+// REST API, or KServe v2. Used by `loom predict`.
 #pragma once
 
 #include <cstdint>
@@ -13,12 +14,13 @@
 namespace loom::serving {
 
 struct PredictClientOptions {
-  std::string server = "127.0.0.1:8501";  // host:port of the REST API
+  std::string server = "127.0.0.1:8501";  // host:port of the API the protocol speaks
   std::string model = "mnist";
   int64_t version = -1;                   // -1: the latest the server has
   std::string signature;                  // signature_name sent in the body; empty: none
   int concurrency = 8;                    // requests in flight at once
-  std::string protocol = "v1";            // v1: TF Serving's :predict; v2: KServe's /infer
+  // rest: TF Serving's :predict; grpc: TF Serving's PredictionService.Predict; v2: KServe's /infer
+  std::string protocol = "rest";
 };
 
 struct PredictReport {
@@ -43,12 +45,14 @@ struct ImagePrediction {
 
 // Sends n images in one request and returns the answer for each, in order. Errors as
 // RunPredictions'; an answer without n scores rows and classes is DATA_LOSS naming the field.
+// REQUIRES: n >= 1.
 StatusOr<std::vector<ImagePrediction>> PredictImages(const PredictClientOptions& options, const float* images,
                                                      int64_t n, int64_t features);
 
 // Runs the first num_tests examples of `data` (all if num_tests <= 0 or larger). The first
-// failed request (connection or non-200) ends the run with its error:
-// "127.0.0.1:8501: POST /v1/models/mnist:predict: 404: Servable not found ...".
+// failed request (connection, non-200 or a gRPC error) ends the run with its error:
+// "127.0.0.1:8501: POST /v1/models/mnist:predict: 404: Servable not found ...",
+// "127.0.0.1:8500: Predict: NOT_FOUND: Servable not found ...".
 StatusOr<PredictReport> RunPredictions(const PredictClientOptions& options, const Dataset& data,
                                        int64_t num_tests);
 

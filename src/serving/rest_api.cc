@@ -117,7 +117,7 @@ void RestApi::Handle(const net::HttpServerRequest& request, net::HttpServerRespo
   Route(request, response, nullptr);
   std::string model, api;
   if (metrics_ != nullptr && MetricLabels(request.path, &model, &api))
-    metrics_->Record(model, api, StatusName(response->status), MicrosSince(start));
+    metrics_->Record(model, api, "REST", StatusName(response->status), MicrosSince(start));
 }
 
 void RestApi::HandleAsync(const net::HttpServerRequest& request, net::HttpResponder responder) const {
@@ -128,7 +128,7 @@ void RestApi::HandleAsync(const net::HttpServerRequest& request, net::HttpRespon
   // manager, only metrics (which outlive the servables' queues).
   HttpReply reply = [responder = std::move(responder), metrics, model = std::move(model),
                      api = std::move(api), start](net::HttpServerResponse response) {
-    if (metrics != nullptr) metrics->Record(model, api, StatusName(response.status), MicrosSince(start));
+    if (metrics != nullptr) metrics->Record(model, api, "REST", StatusName(response.status), MicrosSince(start));
     responder.Respond(std::move(response));
   };
   net::HttpServerResponse response;

@@ -23,11 +23,7 @@ using testing::Request;
 using testing::RequestText;
 using testing::SendAll;
 
-std::vector<float> TestImage(int seed) {
-  std::vector<float> image(784);
-  for (size_t i = 0; i < image.size(); ++i) image[i] = static_cast<float>((i * 7 + seed * 13) % 256) / 255.0f;
-  return image;
-}
+using testing::TestImage;
 
 std::string ImageJson(const std::vector<float>& image) {
   std::string s = "[";
@@ -51,6 +47,7 @@ class RestApiTest : public ::testing::Test {
   void Start(double poll_seconds = 1) {
     ModelServerOptions options;
     options.rest_api_port = 0;
+    options.grpc_port = 0;
     options.model_name = "mnist";
     options.model_base_path = base_;
     options.file_system_poll_wait_seconds = poll_seconds;
@@ -375,6 +372,7 @@ TEST_F(RestApiTest, ModelConfigFileServesSeveralModelsWithLabels) {
       "  config { name: 'b' base_path: '" + dir_.Join("b") + "' }\n}\n").ok());
   ModelServerOptions options;
   options.rest_api_port = 0;
+  options.grpc_port = 0;
   options.model_config_file = config;
   options.file_system_poll_wait_seconds = 0;
   auto server = ModelServer::BuildAndStart(options);

@@ -58,7 +58,8 @@ TEST(ServeCliTest, HotSwapUnderLoadThenSigtermDrains) {
   ScratchDir dir;
   std::string base = dir.Join("models/mnist");
   testing::WriteTestBundle(base, 1, 7);
-  Process server({loom::testing::LoomBinary(), "serve", "--rest_api_port=0", "--model_name=mnist",
+  Process server({loom::testing::LoomBinary(), "serve", "--rest_api_port=0", "--port=0",
+                  "--grpc_socket_path=" + dir.Join("grpc.sock"), "--model_name=mnist",
                   "--model_base_path=file://" + base, "--file_system_poll_wait_seconds=0.05",
                   "--model_cache_dir=" + dir.Join("cache")},
                  dir.path());
@@ -118,7 +119,8 @@ TEST(ServeCliTest, SigtermAnswersRequestsWaitingForABatchThenExits) {
                               "max_batch_size { value: 64 }\nbatch_timeout_micros { value: 600000000 }\n"
                               "num_batch_threads { value: 1 }\n")
                   .ok());
-  Process server({loom::testing::LoomBinary(), "serve", "--rest_api_port=0", "--model_name=mnist",
+  Process server({loom::testing::LoomBinary(), "serve", "--rest_api_port=0", "--port=0",
+                  "--grpc_socket_path=" + dir.Join("grpc.sock"), "--model_name=mnist",
                   "--model_base_path=" + base, "--file_system_poll_wait_seconds=0", "--enable_batching",
                   "--batching_parameters_file=" + dir.Join("batching.config"), "--metrics"},
                  dir.path());
@@ -175,7 +177,8 @@ TEST(ServeCliTest, PredictErrorRateEqualsEvalAccuracy) {
   ASSERT_TRUE(std::regex_search(eval.out, m, std::regex("test accuracy ([0-9.]+)"))) << eval.out;
   double accuracy = std::stod(m[1]);
 
-  Process server({loom::testing::LoomBinary(), "serve", "--rest_api_port=0", "--model_name=mnist",
+  Process server({loom::testing::LoomBinary(), "serve", "--rest_api_port=0", "--port=0",
+                  "--grpc_socket_path=" + dir.Join("grpc.sock"), "--model_name=mnist",
                   "--model_base_path=" + base, "--file_system_poll_wait_seconds=0"},
                  dir.path());
   int port = WaitForPort(server);
@@ -198,6 +201,21 @@ TEST(ServeCliTest, PredictErrorRateEqualsEvalAccuracy) {
   ASSERT_EQ(v2.exit_code, 0) << v2.err;
   ASSERT_TRUE(std::regex_search(v2.out, m, std::regex("Inference error rate: ([0-9.e+-]+)%"))) << v2.out;
   EXPECT_NEAR(std::stod(m[1]), (1 - accuracy) * 100, 1e-9) << v2.out << eval.out;
+  // And over TF Serving's gRPC API (here on the server's UNIX socket).
+  auto grpc = loom::testing::Run(
+      {loom::testing::LoomBinary(), "predict", "--server=unix:" + dir.Join("grpc.sock"), "--model=mnist",
+       "--num_tests=0", "--concurrency=4", "--protocol=grpc", "--data_dir=" + mnist},
+      dir.path());
+  ASSERT_EQ(grpc.exit_code, 0) << grpc.err;
+  ASSERT_TRUE(std::regex_search(grpc.out, m, std::regex("Inference error rate: ([0-9.e+-]+)%"))) << grpc.out;
+  EXPECT_NEAR(std::stod(m[1]), (1 - accuracy) * 100, 1e-9) << grpc.out << eval.out;
+  auto grpc_missing = loom::testing::Run(
+      {loom::testing::LoomBinary(), "predict", "--server=unix:" + dir.Join("grpc.sock"), "--model=other",
+       "--protocol=grpc", "--data_dir=" + mnist},
+      dir.path());
+  EXPECT_EQ(grpc_missing.exit_code, 1);
+  EXPECT_NE(grpc_missing.err.find(": Predict: NOT_FOUND: Servable not found for request: Latest(other)"),
+            std::string::npos) << grpc_missing.err;
 
   auto missing = loom::testing::Run(
       {loom::testing::LoomBinary(), "predict", "--server=127.0.0.1:" + std::to_string(port),
@@ -211,7 +229,8 @@ TEST(ServeCliTest, PredictErrorRateEqualsEvalAccuracy) {
 }
 
 // `loom predict a.png b.png`: each picture prepared as MNIST was and sent; the digit and scores
-// printed are the model's on the prepared picture, over v1 and v2; a blank picture is one line.
+// printed are the model's on the prepared picture, over REST, KServe v2 and gRPC; a blank
+// picture is one line.
 TEST(ServeCliTest, PredictPngFiles) {
   ScratchDir dir;
   std::string base = dir.Join("models/mnist");
@@ -239,13 +258,16 @@ TEST(ServeCliTest, PredictPngFiles) {
   ASSERT_TRUE(model.ok());
   ASSERT_TRUE((*model)->LoadParameters(bundle->weights, "bundle").ok());
 
-  Process server({loom::testing::LoomBinary(), "serve", "--rest_api_port=0", "--model_name=mnist",
+  Process server({loom::testing::LoomBinary(), "serve", "--rest_api_port=0", "--port=0",
+                  "--grpc_socket_path=" + dir.Join("grpc.sock"), "--model_name=mnist",
                   "--model_base_path=" + base, "--file_system_poll_wait_seconds=0"},
                  dir.path());
   int port = WaitForPort(server);
   ASSERT_GT(port, 0) << server.Wait().err;
-  for (const std::string protocol : {"v1", "v2"}) {
-    std::vector<std::string> argv = {loom::testing::LoomBinary(), "predict", "--server=127.0.0.1:" + std::to_string(port),
+  for (const std::string protocol : {"rest", "v2", "grpc"}) {
+    const std::string server_address =
+        protocol == "grpc" ? "unix:" + dir.Join("grpc.sock") : "127.0.0.1:" + std::to_string(port);
+    std::vector<std::string> argv = {loom::testing::LoomBinary(), "predict", "--server=" + server_address,
                                      "--model=mnist", "--protocol=" + protocol};
     argv.insert(argv.end(), files.begin(), files.end());
     auto predict = loom::testing::Run(argv, dir.path());
@@ -294,6 +316,15 @@ TEST(ServeCliTest, FlagErrorsNameTheFlag) {
                           "--rest_api_address=nowhere", "--rest_api_port=0"}, dir.path());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("nowhere"), std::string::npos) << r.err;
+  // TF Serving's rules for gRPC's --port: 0 turns the TCP port off, so it needs a socket; it
+  // cannot be the REST port.
+  r = loom::testing::Run({loom::testing::LoomBinary(), "serve", "--model_base_path=/x", "--port=0"}, dir.path());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("at least one of --port or --grpc_socket_path must be set"), std::string::npos) << r.err;
+  r = loom::testing::Run({loom::testing::LoomBinary(), "serve", "--model_base_path=/x", "--port=8123",
+                          "--rest_api_port=8123"}, dir.path());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--rest_api_port: cannot be the same as --port (8123)"), std::string::npos) << r.err;
 }
 
 }  // namespace

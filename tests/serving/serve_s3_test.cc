@@ -84,7 +84,8 @@ TEST_F(ServeS3Test, ServesVersionsFromS3ThroughTheCache) {
   testing::WriteCorruptBundle(local, 3);
   for (const char* f : {"model.json", "weights.safetensors", "model.onnx"}) Upload(local, 1, f);
 
-  Process server({loom::testing::LoomBinary(), "serve", "--rest_api_port=0", "--model_name=mnist",
+  Process server({loom::testing::LoomBinary(), "serve", "--rest_api_port=0", "--port=0",
+                  "--grpc_socket_path=" + dir.Join("grpc.sock"), "--model_name=mnist",
                   "--model_base_path=s3://loom-serving/" + prefix_, "--file_system_poll_wait_seconds=0.1",
                   "--model_cache_dir=" + dir.Join("cache")},
                  dir.path(), env_);

@@ -66,7 +66,7 @@ YAML
 
 echo "== loom serve and loom server"
 "$loom" serve --model_name mnist --model_base_path "$home/models/mnist" --rest_api_port 0 \
-  --rest_api_num_threads 2 > "$home/serve.log" 2>&1 &
+  --port 0 --grpc_socket_path "$home/serve.grpc.sock" --rest_api_num_threads 2 > "$home/serve.log" 2>&1 &
 pids+=($!)
 wait_for "$home/serve.log" "Exporting HTTP/REST API at:" "${pids[-1]}"
 serve_port=$(sed -n 's/.*Exporting HTTP\/REST API at:[^:]*:\([0-9]*\).*/\1/p' "$home/serve.log" | head -1)

@@ -1,5 +1,5 @@
 // loom predict: the mnist client. Sends MNIST test images to a model server (`loom serve` or
-// TF Serving) and prints "Inference error rate: X%" as the seed's mnist_client.py did, plus
+// TF Serving, over REST or gRPC) and prints "Inference error rate: X%" as the seed's mnist_client.py did, plus
 // the request latencies; or, given PNG files, prepares each as MNIST was (data/png.h) and
 // prints the digit and the scores the server answers.
 #include <algorithm>
@@ -48,7 +48,8 @@ int RunPredict(const Args& args) {
   FlagSet flags(
       "loom predict --server HOST:PORT --model NAME [--num_tests N] [--concurrency C]\n"
       "       loom predict --server HOST:PORT --model NAME DIGIT.png...");
-  flags.String("server", &options.server, "the model server's REST address, host:port");
+  flags.String("server", &options.server,
+               "the model server's address, host:port (its gRPC --port for --protocol grpc)");
   flags.String("model", &options.model, "model name");
   flags.Int("version", &options.version, "model version (default: the latest)");
   flags.String("signature", &options.signature, "signature_name to send (e.g. predict_images)");
@@ -58,7 +59,8 @@ int RunPredict(const Args& args) {
                "where the MNIST test files are when --images is not given (a directory, or an s3:// or file:// URL: cached)");
   flags.Int("num_tests", &num_tests, "how many images to send (0: all)");
   flags.Int("concurrency", &options.concurrency, "requests in flight at once");
-  flags.String("protocol", &options.protocol, "v1 (TF Serving :predict) or v2 (KServe /infer)");
+  flags.String("protocol", &options.protocol,
+               "rest (TF Serving's :predict), grpc (TF Serving's PredictionService.Predict) or v2 (KServe /infer)");
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "predict", &code)) return code;

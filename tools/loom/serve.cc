@@ -1,5 +1,5 @@
-// loom serve: the model server, with TF Serving's flags (tensorflow_model_server --rest_api_port
-// ...). SIGTERM or SIGINT stops polling and accepting, answers in-flight requests, exits 0.
+// loom serve: the model server, with TF Serving's flags (tensorflow_model_server --port
+// --rest_api_port ...): gRPC on --port (8500), REST on --rest_api_port (8501). SIGTERM or SIGINT stops polling and accepting, answers in-flight requests, exits 0.
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -16,14 +16,20 @@ namespace loom::cli {
 int RunServe(const Args& args) {
   serving::ModelServerOptions options;
   int64_t port = options.rest_api_port;
+  int64_t grpc_port = options.grpc_port;
   int64_t num_threads = 0;
   int64_t max_body_mb = static_cast<int64_t>(options.max_body_bytes >> 20);
   int64_t instances = 0;
   FlagSet flags(
-      "loom serve (--model_name NAME --model_base_path DIR | --model_config_file FILE) [--rest_api_port 8501]");
+      "loom serve (--model_name NAME --model_base_path DIR | --model_config_file FILE) [--port 8500] "
+      "[--rest_api_port 8501]");
+  flags.Int("port", &grpc_port,
+            "port of the gRPC API (TF Serving's PredictionService and ModelService); 0 turns it off, "
+            "which needs --grpc_socket_path");
+  flags.String("grpc_socket_path", &options.grpc_socket_path, "also serve the gRPC API on this UNIX socket");
   flags.Int("rest_api_port", &port, "port of the HTTP/REST API (0 picks a free one)");
   flags.String("rest_api_address", &options.rest_api_address,
-               "address to bind the REST API to (0.0.0.0 for all interfaces)");
+               "address to bind the REST and gRPC APIs to (0.0.0.0 for all interfaces)");
   flags.Int("rest_api_num_threads", &num_threads, "HTTP event threads (default: number of CPUs)");
   flags.String("model_name", &options.model_name, "name of the model in the URLs");
   flags.String("model_base_path", &options.model_base_path,
@@ -57,6 +63,17 @@ int RunServe(const Args& args) {
   if (!s3.ok()) return Fail("serve", s3.status());
   options.s3 = *s3;
   options.rest_api_port = static_cast<int>(port);
+  // TF Serving's rules: --port 0 turns the TCP port off, which leaves gRPC only on a socket;
+  // the two APIs cannot share a port.
+  if (grpc_port == 0 && options.grpc_socket_path.empty())
+    return Fail("serve", InvalidArgument("--port: 0 turns gRPC's TCP port off; at least one of --port or "
+                                         "--grpc_socket_path must be set"));
+  if (grpc_port < 0 || grpc_port > 65535)
+    return Fail("serve", InvalidArgument("--port: " + std::to_string(grpc_port) + " is not a TCP port"));
+  if (grpc_port != 0 && grpc_port == port)
+    return Fail("serve", InvalidArgument("--rest_api_port: cannot be the same as --port (" +
+                                         std::to_string(grpc_port) + ")"));
+  options.grpc_port = grpc_port == 0 ? -1 : static_cast<int>(grpc_port);
   options.rest_api_num_threads = static_cast<int>(num_threads);
   options.max_body_bytes = static_cast<size_t>(max_body_mb) << 20;
   options.num_model_instances = static_cast<int>(instances);
@@ -85,6 +102,11 @@ int RunServe(const Args& args) {
 
   auto server = serving::ModelServer::BuildAndStart(options);
   if (!server.ok()) return Fail("serve", server.status());
+  if ((*server)->grpc_port() >= 0)
+    std::cout << "Running gRPC ModelServer at " << options.rest_api_address << ":" << (*server)->grpc_port()
+              << " ..." << std::endl;
+  if (!options.grpc_socket_path.empty())
+    std::cout << "Running gRPC ModelServer at UNIX socket " << options.grpc_socket_path << " ..." << std::endl;
   std::cout << "Exporting HTTP/REST API at:" << options.rest_api_address << ":" << (*server)->port()
             << " ..." << std::endl;
   int sig = 0;

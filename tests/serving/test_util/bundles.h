@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "core/file.h"
 #include "export/bundle.h"
@@ -32,6 +33,13 @@ inline void WriteCorruptBundle(const std::string& base, int64_t version) {
   ASSERT_TRUE(MakeDirs(dir).ok());
   ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "model.json"), "{\"format\": ").ok());
   ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "weights.safetensors"), "garbage").ok());
+}
+
+// A deterministic MNIST-sized image in [0, 1], different for each seed.
+inline std::vector<float> TestImage(int seed) {
+  std::vector<float> image(784);
+  for (size_t i = 0; i < image.size(); ++i) image[i] = static_cast<float>((i * 7 + seed * 13) % 256) / 255.0f;
+  return image;
 }
 
 // What the model in a bundle predicts for one image, computed without the server.
