@@ -1,0 +1,113 @@
+// retryStrategy (Argo's retry handling in operator.go): a Retry node and its attempts.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "core/file.h"
+#include "core/logging.h"
+#include "core/time.h"
+#include "workflow/expr.h"
+#include "workflow/launcher.h"
+#include "workflow/spec.h"
+#include "workflow/vars.h"
+#include "workflow/workflow_run.h"
+
+namespace loom::workflow {
+
+Json* WorkflowRun::ExecuteRetries(const std::string& node_name, const std::string& display, Json* node, NodeContext& ctx,
+    const ExecOptions& opts) {
+  const std::string& kind = ctx.kind;
+  const std::string& tmpl_name = ctx.tmpl_name;
+  const Json& tmpl = ctx.tmpl;
+  Scope& scope = ctx.scope;
+  std::map<std::string, Json>& arts = ctx.arts;
+  if (!node) {
+    node = OpenNode(node_name, display, "Retry", tmpl_name, opts);
+    if (Fulfilled(*node)) return node;  // blocked: Failed at once
+  }
+  const Json& rs = tmpl["retryStrategy"];
+  for (int guard = 0; guard < 2; ++guard) {
+    std::vector<std::string> children;
+    if (node->contains("children")) children = (*node)["children"].get<std::vector<std::string>>();
+    Json* last = children.empty() ? nullptr : FindId(children.back());
+    if (last && Fulfilled(*last)) {
+      std::string phase = last->value("phase", "");
+      if (!FailedOrError(*last)) {
+        Mut(node)["outputs"] = last->value("outputs", Json::object());
+        if ((*node)["outputs"].empty()) Mut(node).erase("outputs");
+        return MarkPhase(node, "Succeeded", "", true);
+      }
+      std::string policy = rs.value("retryPolicy", "OnFailure");
+      bool retry_failed = policy == "Always" || policy == "OnFailure";
+      bool retry_error = policy == "Always" || policy == "OnError" || policy == "OnTransientError";
+      if ((phase == "Failed" && !retry_failed) || (phase == "Error" && !retry_error)) {
+        return MarkPhase(node, phase, last->value("message", ""));
+      }
+      int limit = RetryLimit(rs);
+      if (limit >= 0 && static_cast<int>(children.size()) > limit) {
+        return MarkPhase(node, phase, "No more retries left");
+      }
+      if (!BlockedReason(opts).empty()) return MarkPhase(node, phase, last->value("message", ""));
+      if (rs.contains("backoff")) {
+        const Json& b = rs["backoff"];
+        double base = 0, max_duration = 0, cap = 0;
+        DurationSeconds(b.value("duration", Json("0")), &base);
+        double wait = base;
+        double factor = 0;
+        if (b.contains("factor")) factor = std::atof(ParameterString(b["factor"]).c_str());  // IntOrString
+        if (factor > 0) wait = base * std::pow(factor, static_cast<double>(children.size()) - 1);
+        if (b.contains("cap") && DurationSeconds(b["cap"], &cap) && wait > cap) wait = cap;
+        double first_started = ParseRfc3339(FindId(children.front())->value("startedAt", ""));
+        double finished = ParseRfc3339(last->value("finishedAt", ""));
+        if (b.contains("maxDuration") && DurationSeconds(b["maxDuration"], &max_duration)) {
+          if (NowSeconds() >= first_started + max_duration) {
+            return MarkPhase(node, phase, "Max duration limit exceeded");
+          }
+          if (finished + wait > first_started + max_duration) {
+            return MarkPhase(node, phase, "Backoff would exceed max duration limit");
+          }
+        }
+        // Times are kept to the second (as Argo's); a fresh attempt waits from the
+        // finish recorded in memory when there is one.
+        auto precise = finish_times_.find(last->value("id", ""));
+        if (precise != finish_times_.end()) finished = precise->second;
+        if (NowSeconds() < finished + wait) {
+          Timer(finished + wait);
+          char msg[64];
+          snprintf(msg, sizeof msg, "Backoff for %gs", wait);
+          if (node->value("message", "") != msg) MarkPhase(node, "Running", msg);
+          return node;
+        }
+        if (node->contains("message")) MarkPhase(node, "Running", "");
+      }
+      last = nullptr;  // a new attempt
+    }
+    std::string child_name = last ? last->value("name", "") : node_name + "(" + std::to_string(children.size()) + ")";
+    std::string child_display = display + "(" + std::to_string(last ? children.size() - 1 : children.size()) + ")";
+    ExecOptions child_opts = opts;
+    Json* child = ExecuteKind(child_name, child_display, kind, tmpl_name, tmpl, scope, arts, child_opts,
+                              last, last ? children.size() - 1 : children.size(), ctx);
+    if (!child) return node;
+    node = Find(node_name);  // the map may have rehashed
+    AddChild(node, child->value("id", ""));
+    if (!Fulfilled(*child)) return node;
+    // The attempt ended within this pass (an error before running): decide again.
+  }
+  return node;
+}
+
+Json* WorkflowRun::RetryParent(const Json& node) {
+  const std::string name = node.value("name", "");
+  if (name.empty() || name.back() != ')') return nullptr;
+  const size_t open = name.rfind('(');
+  if (open == std::string::npos || open + 2 > name.size() - 1) return nullptr;
+  for (size_t i = open + 1; i + 1 < name.size(); ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(name[i]))) return nullptr;
+  }
+  Json* parent = Find(name.substr(0, open));
+  return parent && parent->value("type", "") == "Retry" ? parent : nullptr;
+}
+
+}  // namespace loom::workflow

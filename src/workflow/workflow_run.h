@@ -1,0 +1,376 @@
+// WorkflowRun: one Run of one workflow, the engine's in-memory state and its scheduling pass.
+// Internal to the engine (engine.h is the interface). The class is split by concern as Argo's
+// controller is (README.md has the map):
+//   engine.cc        Load, the run loop (Run), PollStore, Persist
+//   operator.cc      the pass (Operate, Argo's operator.go): node state, globals, templates and
+//                    their inputs, executeTemplate, suspend, outputs and scopes, loops
+//   steps.cc         steps templates: step groups, their nodes and outbound nodes
+//   dag.cc           dag templates: the plan, depends, tasks
+//   workflow_pod.cc  pods: starting them on the PodRunner, their results, daemons, cancelling
+//   retry.cc         retryStrategy: Retry nodes and their attempts
+//   exit_handler.cc  onExit of steps and tasks (the workflow's own is in Operate)
+// Thread-safety: one thread runs the pass; pod threads only hand results over under mu_.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/file.h"
+#include "core/json.h"
+#include "core/status.h"
+#include "workflow/engine.h"
+#include "workflow/vars.h"
+
+namespace loom::workflow {
+
+// ---- time ----
+
+inline double NowSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// ---- node helpers ----
+
+inline bool Fulfilled(const Json& node) { return IsCompletedPhase(node.value("phase", "")); }
+inline bool FailedOrError(const Json& node) {
+  std::string p = node.value("phase", "");
+  return p == "Failed" || p == "Error";
+}
+
+// Argo's `daemoned`: a daemon's pod is ready and runs on while the steps or dag that started it
+// run; its node stays Running until that scope ends.
+inline bool IsDaemoned(const Json& node) {
+  auto it = node.find("daemoned");
+  return it != node.end() && *it == true;
+}
+// Has a node done what its scope waits for: ended, or (a daemon) become ready?
+inline bool Done(const Json& node) { return Fulfilled(node) || IsDaemoned(node); }
+
+// Pods share the host's network: a daemon's {{steps.X.ip}} / {{tasks.X.ip}}.
+inline constexpr const char* kPodIP = "127.0.0.1";
+
+inline bool ContinuesOn(const Json& holder, const std::string& phase) {
+  if (!holder.is_object() || !holder.contains("continueOn")) return false;
+  const Json& c = holder["continueOn"];
+  if (phase == "Failed") return c.value("failed", false);
+  if (phase == "Error") return c.value("error", false);
+  return false;
+}
+
+// Variables left for a later stage while a template's inputs are substituted.
+inline bool KeepForLater(std::string_view name) {
+  for (std::string_view p : {"steps.", "tasks.", "item", "outputs.", "workflow.status", "workflow.failures",
+                             "pod.name", "retries", "node.name", "workflow.outputs.", "inputs.artifacts.",
+                             "="}) {
+    if (name.substr(0, p.size()) == p) return true;
+  }
+  return false;
+}
+inline bool KeepItem(std::string_view name) { return name == "item" || name.substr(0, 5) == "item."; }
+inline bool KeepOutputs(std::string_view name) { return name.substr(0, 8) == "outputs."; }
+
+// How a loop item shows in a node name: "(0:foo)", maps as "(0:a:1,b:2)", sorted by key.
+inline std::string ItemDescription(const Json& item) {
+  if (item.is_object()) {
+    std::vector<std::string> vals;
+    for (auto it = item.begin(); it != item.end(); ++it) vals.push_back(it.key() + ":" + ParameterString(it.value()));
+    std::sort(vals.begin(), vals.end());
+    std::string out;
+    for (size_t i = 0; i < vals.size(); ++i) out += (i ? "," : "") + vals[i];
+    return out;
+  }
+  return ParameterString(item);
+}
+
+// A retryStrategy's limit (IntOrString); -1 when unlimited.
+inline int RetryLimit(const Json& rs) {
+  if (!rs.contains("limit")) return -1;
+  const Json& l = rs["limit"];
+  if (l.is_number_integer()) return l.get<int>();
+  if (l.is_string()) return std::atoi(l.get<std::string>().c_str());
+  return -1;
+}
+
+class WorkflowRun;
+
+class Engine::Impl {
+ public:
+  explicit Impl(const EngineOptions& o) : options(o), home(o.home.empty() ? LoomHome() : o.home) {}
+  EngineOptions options;
+  std::string home;
+  std::atomic<bool> shutdown{false};
+  std::mutex runs_mu;
+  std::set<WorkflowRun*> runs;
+  void WakeAll();
+};
+
+struct PodTask {
+  std::string node_id;
+  std::thread thread;
+  std::atomic<bool> cancel{false};
+  std::string cancel_message;  // set with cancel: the node's message instead of the pod's
+  double deadline = 0;         // epoch seconds; 0: none
+  bool exit_handler = false;   // part of an exit handler (runs on Stop)
+  bool daemon_stopped = false; // a daemon stopped as its scope ended: its node Succeeded
+};
+
+struct ExecOptions {
+  std::string boundary_id;
+  bool on_exit = false;  // inside an exit handler
+};
+
+// One step or task after {{...}} and loop expansion: one entry per node it makes.
+struct Expanded {
+  std::string name;     // node name
+  std::string display;  // display name
+  Json step;            // the step/task with {{item}} substituted
+};
+struct Expansion {
+  bool is_loop = false;
+  std::vector<Expanded> items;
+};
+
+struct DagTask {
+  const Json* task;
+  std::string name;
+  std::set<std::string> deps;
+  std::string depends;  // the expression (dependencies become one)
+};
+
+struct DagPlan {
+  std::vector<DagTask> tasks;
+  std::map<std::string, size_t> index;                         // task name -> tasks[i]
+  std::set<std::string> wanted;                                // the targets and what they need
+  std::vector<size_t> order;                                   // dependencies first
+  std::map<std::string, std::vector<std::string>> dependents;  // task -> tasks that depend on it
+};
+
+// What a node's template works out to, kept for the node's life in this run.
+struct NodeContext {
+  Json tmpl;                        // inputs bound, inputs and globals substituted
+  std::string kind;                 // container, script, resource, steps, dag, suspend
+  std::string tmpl_name;
+  Scope scope;                      // inputs, globals, and the outputs of finished steps
+  std::map<std::string, Json> arts; // artifacts in scope, by variable name
+  std::unique_ptr<DagPlan> dag;     // for a dag template
+};
+
+class WorkflowRun {
+ public:
+  WorkflowRun(Engine::Impl& engine, std::string name)
+      : engine_(engine), store_(*engine.options.store), pods_(engine.options.pods), name_(std::move(name)) {}
+
+  ~WorkflowRun() { StopAllPods(""); }
+
+  Status Load();
+
+  Status Run();
+
+  void Wake() { cv_.notify_all(); }
+
+ private:
+  // ---------------------------------------------------------------- state access
+
+  Json* Find(const std::string& node_name);
+  Json* FindId(const std::string& id);
+  // A node about to change: it is written at the end of the pass.
+  Json& Mut(Json* node);
+
+  Json* InitNode(const std::string& node_name, const std::string& display, const std::string& type,
+                 const std::string& template_name, const std::string& boundary_id, const std::string& phase,
+                 const std::string& message = "");
+
+  Json* MarkPhase(Json* node, const std::string& phase, const std::string& message = "", bool set_message = true);
+
+  void AddChild(Json* parent, const std::string& child_id);
+
+  // Argo's outbound nodes: the nodes a following step or task hangs from.
+  std::vector<std::string> Outbound(const std::string& id);
+
+  // ---------------------------------------------------------------- globals
+
+  void InitGlobals();
+
+  // Output parameters with a globalName become workflow outputs.
+  void ExportGlobalOutputs(const Json& tmpl, const Json& outputs);
+
+  // ---------------------------------------------------------------- the pass
+
+  void Operate();
+
+  std::string Failures();
+
+  void UpdateProgress();
+
+  void Timer(double at);
+
+  // Should a node that has not started yet start? Not when stopping (except in exit handlers on
+  // Stop) or past the workflow's deadline.
+  std::string BlockedReason(const ExecOptions& opts) const;
+
+  // ---------------------------------------------------------------- templates
+
+  // The template a step/task/holder names: by name, templateRef (a stored WorkflowTemplate) or
+  // inline.
+  StatusOr<Json> ResolveTemplate(const Json& holder);
+
+  // Binds the caller's arguments to the template's inputs and substitutes inputs and globals.
+  // Returns the processed template; `scope` receives the template's local variables.
+  StatusOr<Json> ProcessInputs(const Json& tmpl, const Json& args, Scope& scope, std::map<std::string, Json>& arts);
+
+  static std::string TemplateKind(const Json& t);
+  static std::string NodeTypeFor(const std::string& kind);
+
+  // Argo's executeTemplate: the node for `node_name`, created or advanced. Returns nullptr when a
+  // new node may not start yet (parallelism).
+  Json* ExecuteTemplate(const std::string& node_name, const std::string& display, const Json& holder,
+                        const ExecOptions& opts);
+
+  // Argo's retryStrategy: a Retry node whose children are the attempts name(0), name(1)..., a
+  // new attempt after a failure the policy retries, within limit, backoff and maxDuration.
+  Json* ExecuteRetries(const std::string& node_name, const std::string& display, Json* node, NodeContext& ctx,
+                       const ExecOptions& opts);
+
+  Json* ExecuteKind(const std::string& node_name, const std::string& display, const std::string& kind,
+                    const std::string& tmpl_name, const Json& tmpl, Scope& scope,
+                    std::map<std::string, Json>& arts, const ExecOptions& opts, Json* node, size_t attempt,
+                    NodeContext& ctx);
+
+  // ---------------------------------------------------------------- pods
+
+  // Pods running and not being stopped. Daemons that are ready count against the workflow's
+  // parallelism (Argo counts every Running pod), not against the engine's max_running_pods: an
+  // idle server must not keep the steps that use it from starting.
+  int RunningPodCount(bool count_daemoned = true);
+
+  Json* ExecutePod(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
+                   const Json& tmpl, Scope& scope, const ExecOptions& opts, size_t attempt);
+
+  void Cancel(PodTask& task, const std::string& message);
+
+  // Applies the results of pods that ended.
+  void DrainFinished();
+
+  // The Retry node a pod node is an attempt of ("name(2)" of "name"), or nullptr.
+  Json* RetryParent(const Json& node);
+
+  // Argo's killDaemonedChildren: as a steps or dag node (`scope_id`; nullptr: any) ends, the
+  // daemons it started are stopped (SIGTERM, then SIGKILL) and their nodes marked Succeeded. A
+  // daemon already being stopped by a shutdown or deadline is left to fail as other pods do.
+  void StopDaemons(const std::string* scope_id);
+
+  // After a resume (or a daemon's retry), a step group that had ended may hold a daemon that is
+  // not ready (again): its scope must wait before going on.
+  bool WaitingForDaemon(const Json& group);
+
+  void StopAllPods(const std::string& message);
+
+  // ---------------------------------------------------------------- opening a node, suspend
+
+  // The node of a steps, dag or suspend template or of retries: the one there is, else a new one
+  // Running, or Failed with the reason when its scope may start nothing more (BlockedReason).
+  Json* OpenNode(const std::string& node_name, const std::string& display, const char* type,
+                 const std::string& tmpl_name, const ExecOptions& opts);
+
+  Json* ExecuteSuspend(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
+                       const Json& tmpl, const ExecOptions& opts);
+
+  // ---------------------------------------------------------------- outputs and scopes
+
+  // Argo's buildLocalScope: what {{steps.X.*}} / {{tasks.X.*}} read.
+  void AddNodeToScope(const std::string& prefix, const Json* node, Scope& scope, std::map<std::string, Json>& arts);
+
+  // Outputs of the children of an expanded step/task, as JSON lists (Argo's
+  // processAggregateNodeOutputs).
+  void AddAggregateToScope(const std::string& prefix, const std::vector<const Json*>& children, Scope& scope);
+
+  // A steps/dag template's own outputs from its scope.
+  StatusOr<Json> TemplateOutputs(const Json& tmpl, const Scope& scope, const std::map<std::string, Json>& arts);
+
+  // A step's or task's fields with the caller's scope: parameters by substitution, artifacts by
+  // reference (`from: "{{steps.X.outputs.artifacts.A}}"`).
+  StatusOr<Json> ResolveCall(const Json& step, const Scope& scope, const std::map<std::string, Json>& arts);
+
+  // withItems / withParam / withSequence: the items, or none when the step is not a loop.
+  StatusOr<std::optional<Json>> LoopItems(const Json& step);
+
+  StatusOr<std::vector<Expanded>> Expand(const Json& step, const std::string& base_name, const std::string& base_display,
+                                         bool* is_loop);
+
+  // A step's or task's exit handler (`onExit` on the step): runs after it, before it counts as
+  // done. Returns true when there is none or it has ended.
+  bool RunStepExitHandler(const Json& step, const Json* child, const ExecOptions& opts);
+
+  // ---------------------------------------------------------------- steps
+
+  Json* ExecuteSteps(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
+                     const Json& tmpl, Scope& scope, std::map<std::string, Json>& arts, const ExecOptions& opts);
+
+  void UpdateStepsOutbound(Json* node, const std::string& node_name, size_t groups);
+
+  Json* ExecuteStepGroup(const Json& group, const std::string& sg_name, Scope& scope,
+                         std::map<std::string, Json>& arts, const ExecOptions& opts, int parallelism);
+
+  // ---------------------------------------------------------------- dag
+
+  // A DAG template's tasks, dependencies, targets and order, worked out once per DAG node.
+  static DagPlan BuildDagPlan(const Json& tmpl);
+
+  Json* ExecuteDag(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
+                   const Json& tmpl, Scope& scope, std::map<std::string, Json>& arts, const ExecOptions& opts,
+                   DagPlan& plan);
+
+  // Hangs a task's node under its dependencies' outbound nodes (or the DAG node for a root task).
+  void LinkTask(Json* dag, const DagTask& t, const std::string& dag_name, Json* task_node);
+
+  Json* ExecuteTask(const DagTask& t, const std::string& task_name, Scope& base_scope, std::map<std::string, Json>& base_arts,
+                    const ExecOptions& opts, int parallelism, int& active, const std::string& dag_name);
+
+  // ---------------------------------------------------------------- the store
+
+  // Picks up what other processes changed: spec.shutdown / spec.suspend, resumed suspend nodes.
+  Status PollStore();
+
+  Status Persist();
+
+  Engine::Impl& engine_;
+  Store& store_;
+  PodRunner* pods_;
+  std::string name_;
+  Json head_, spec_, status_;
+  std::unordered_map<std::string, Json> nodes_;
+  std::set<std::string> dirty_;
+  bool status_dirty_ = false;
+  Scope globals_;
+  std::map<std::string, Json> ref_cache_;
+  std::unordered_map<std::string, NodeContext> contexts_;  // by node id
+  std::unordered_map<std::string, Expansion> expansions_;  // by the step's/task's node name
+  std::map<std::string, double> finish_times_;
+  std::set<std::string> suspended_;
+  std::string shutdown_;
+  bool deadline_exceeded_ = false;
+  double wakeup_ = 0;
+
+  std::map<std::string, std::unique_ptr<PodTask>> running_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::pair<std::string, PodResult>> finished_;  // guarded by mu_
+  std::vector<std::string> ready_;                           // guarded by mu_: daemons now ready
+  std::set<std::string> daemons_;  // daemon pod nodes started (or to start again) and not ended
+};
+
+}  // namespace loom::workflow
