@@ -23,8 +23,9 @@ test: build mnist
 test-unit: build mnist
 	LOOM_MNIST_DIR=$(MNIST_DIR) ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -L unit
 
-demo: build mnist
-	LOOM_MNIST_DIR=$(MNIST_DIR) BUILD=$(BUILD) scripts/demo.sh
+# Installs, fetches and builds only what the demo runs, each a progress line (scripts/demo.sh).
+demo:
+	@BUILD=$(BUILD) JOBS=$(JOBS) scripts/demo.sh
 
 clean:
 	rm -rf $(BUILD)

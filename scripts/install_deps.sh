@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs every Debian package that building, testing and running Loom needs.
-# Idempotent and quick when everything is already there (no apt-get call at all).
+# Installs every Debian package that building, testing and running Loom needs; with --demo,
+# only what building and running `loom` needs (what `make demo` uses: no test servers, browsers
+# or peer tools). Idempotent and quick when everything is already there (no apt-get call at all).
 set -euo pipefail
 
+# Building and running loom.
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
   zlib1g-dev                                  # gzip IDX files
@@ -16,22 +18,32 @@ packages=(
   # Distributed training: the parameter-server service (proto/ps/ps.proto) is gRPC; these give
   # the C++ library, its CMake config and protoc's grpc_cpp_plugin for the service stubs.
   libgrpc++-dev protobuf-compiler-grpc
-  python3 python3-protobuf python3-crc32c     # independent event-file reader (tests)
-  python3-grpcio                              # tests/serving: TF Serving's own protos as a Python gRPC client of loom serve
-  python3-jsonschema python3-yaml             # tests/examples: the examples against the published TFJob/Argo schemas
-  iproute2                                    # tests/integration: `ip netns`, veth pairs for the across-hosts TFJob test
-  # storage (src/storage, src/net/http_client): our S3 client, its test server and cross-checks
+  python3                                     # the build's configure step looks for it (tests/tboard); the tests' scripts
+  # storage (src/storage, src/net/http_client): our S3 client
   libcurl4-openssl-dev libssl-dev             # HTTP client (libcurl) and SigV4/SHA-256/MD5 (OpenSSL)
-  swift-proxy swift-object swift-container swift-account memcached  # a real S3 server (Swift s3api) for integration tests
-  awscli s3cmd                                # independent S3 clients: read what Loom wrote, and the other way
-  # serving (src/net/http_server, src/serving, bench/serving)
+  libexpat1-dev                               # S3's XML answers (src/storage/s3_xml.cc)
+  # serving (src/net/http_server, src/serving)
   libmicrohttpd-dev                           # HTTP server of loom serve, chosen by measurement (src/serving/README.md)
-  wrk nginx-light                             # bench/serving: load generator, and nginx's static response as the HTTP ceiling
-  clang libclang-rt-dev                       # tests/serving/fuzz: libFuzzer (libclang_rt.fuzzer) with ASan/UBSan, GCC has none
-  chromium                                    # tests/ui: the web UI's browser tests (driven by npm playwright-core, no browser download)
   libsqlite3-dev                              # src/workflow's store: workflows, nodes and logs in one SQLite file
   libarchive-dev                              # src/workflow/artifacts.cc: Argo's tgz artifacts (tar+gzip, safe extraction)
 )
+# Testing and benchmarking it: servers, clients and checkers Loom did not write.
+test_packages=(
+  python3-protobuf python3-crc32c             # independent event-file reader (tests)
+  python3-grpcio                              # tests/serving: TF Serving's own protos as a Python gRPC client of loom serve
+  python3-jsonschema python3-yaml             # tests/examples: the examples against the published TFJob/Argo schemas
+  iproute2                                    # tests/integration: `ip netns`, veth pairs; tests/repo: the docs' examples' sandbox
+  swift-proxy swift-object swift-container swift-account memcached  # a real S3 server (Swift s3api) for integration tests
+  awscli s3cmd                                # independent S3 clients: read what Loom wrote, and the other way
+  wrk nginx-light                             # bench/serving: load generator, and nginx's static response as the HTTP ceiling
+  clang libclang-rt-dev                       # tests/serving/fuzz: libFuzzer (libclang_rt.fuzzer) with ASan/UBSan, GCC has none
+  chromium                                    # tests/ui: the web UI's browser tests (driven by npm playwright-core, no browser download)
+)
+case "${1:-}" in
+  --demo) ;;
+  "") packages+=("${test_packages[@]}") ;;
+  *) echo "install_deps: unknown argument '$1' (--demo: only what building and running loom needs)" >&2; exit 2 ;;
+esac
 if [[ "${LOOM_WITH_TORCH:-0}" == 1 ]]; then
   packages+=(python3-torch python3-numpy)     # bench/train_vs_pytorch
 fi

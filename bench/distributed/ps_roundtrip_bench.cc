@@ -1,5 +1,5 @@
 // ps_roundtrip_bench: the communication of one training step alone, without the math: a ps task
-// (src/train/parameter_server) and a PsClient in one process on 127.0.0.1, the seed's model
+// (src/train/parameter_server) and a PsClient in one process on 127.0.0.1, Kubeflow's example model
 // (784-100-10, 79,510 floats: 318 KB each way), PushPull round trips back to back (Adam applied
 // on the ps, as in training), over each transport: gRPC (loopback TCP) and shared memory
 // (src/train/ps_shm.h). Prints microseconds per round trip, wall and CPU (both ends: the

@@ -1,5 +1,5 @@
 // nn_step_bench: examples/s of one training step (Model::ComputeGradients + Optimizer::Apply,
-// Adam) on random data of MNIST's shape, for the seed's MLP and the example CNN, on 1 and 2
+// Adam) on random data of MNIST's shape, for the example MLP and the example CNN, on 1 and 2
 // threads; and, for the record of why src/nn uses oneDNN, the MLP's matrix products timed in
 // OpenBLAS's cblas_sgemm and oneDNN's dnnl_sgemm side by side.
 //

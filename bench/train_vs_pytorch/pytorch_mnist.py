@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Trains the seed's MNIST model (mnist_replica.py) in PyTorch and prints one JSON line.
+"""Trains Kubeflow's example MNIST model (mnist_replica.py) in PyTorch and prints one JSON line.
 
 The PyTorch half of bench/train_vs_pytorch: the same model, data split, optimizer and batch
 size as `loom train`, written the way a careful PyTorch user would write it, so the ratio

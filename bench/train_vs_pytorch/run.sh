@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Trains the seed's MNIST model (784-100-10, Adam 0.01, batch 100, one epoch of 55,000 examples)
+# Trains Kubeflow's example MNIST model (784-100-10, Adam 0.01, batch 100, one epoch of 55,000 examples)
 # in Loom and in PyTorch in the same run, alternating them, and prints a table of training
 # throughput (examples/s, the training loop only), the ratio Loom/PyTorch, and both test
 # accuracies, for 1 and 2 threads. Each cell is the best of $REPS runs.
@@ -99,7 +99,7 @@ sleep 1
 read -r b2 t2 <<<"$(machine_ticks)"
 busy_pct=$(( 100 * (b2 - b1) / (t2 - t1 > 0 ? t2 - t1 : 1) ))
 
-echo "train_vs_pytorch: the seed's MNIST model (784-100 ReLU-10, softmax cross-entropy, Adam lr 0.01,"
+echo "train_vs_pytorch: Kubeflow's example MNIST model (784-100 ReLU-10, softmax cross-entropy, Adam lr 0.01,"
 echo "  batch 100), one epoch = 550 steps = 55,000 examples; examples/s of the training loop alone"
 echo "  (data already in memory); test accuracy on the 10,000 t10k images; best of $reps runs per"
 echo "  cell, Loom and PyTorch alternated; OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=threads for both."

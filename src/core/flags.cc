@@ -31,6 +31,10 @@ void FlagSet::Bool(const std::string& name, bool* value, const std::string& help
   Add(name, Kind::kBool, value, help, *value ? "true" : "false");
 }
 
+void FlagSet::SetDefaultText(const std::string& name, std::string text) {
+  flags_.at(name).default_text = std::move(text);
+}
+
 bool FlagSet::IsSet(const std::string& name) const {
   auto it = flags_.find(name);
   return it != flags_.end() && it->second.set;
@@ -126,12 +130,48 @@ Status FlagSet::Parse(const std::vector<std::string>& args, std::vector<std::str
   return OkStatus();
 }
 
+namespace {
+// "-o" for a one-letter flag (as kubectl and argo spell them), "--name" otherwise; both parse.
+const char* Dashes(const std::string& name) { return name.size() == 1 ? "-" : "--"; }
+}  // namespace
+
 std::string FlagSet::Help() const {
   std::ostringstream out;
   out << "usage: " << usage_ << "\n\nflags:\n";
   for (const std::string& name : order_) {
     const Flag& f = flags_.at(name);
-    out << "  --" << name << " (default " << f.default_text << ")\n      " << f.help << "\n";
+    out << "  " << Dashes(name) << name << " (default " << f.default_text << ")\n      " << f.help << "\n";
+  }
+  return out.str();
+}
+
+namespace {
+// A table cell: '|' escaped, so help text with a pipe stays one cell, and '<' '>' as entities,
+// so "<export_dir>" is not taken for HTML.
+std::string Cell(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|') out += "\\|";
+    else if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else out += c;
+  }
+  return out;
+}
+}  // namespace
+
+std::string FlagSet::Markdown() const {
+  std::ostringstream out;
+  if (usage_.find('\n') == std::string::npos) {
+    out << "usage: `" << usage_ << "`\n";
+  } else {
+    out << "```text\n" << usage_ << "\n```\n";
+  }
+  if (order_.empty()) return out.str();
+  out << "\n| flag | default | meaning |\n|---|---|---|\n";
+  for (const std::string& name : order_) {
+    const Flag& f = flags_.at(name);
+    out << "| `" << Dashes(name) << name << "` | " << Cell(f.default_text) << " | " << Cell(f.help) << " |\n";
   }
   return out.str();
 }

@@ -23,6 +23,10 @@ class FlagSet {
   void Float(const std::string& name, double* value, const std::string& help);
   void Bool(const std::string& name, bool* value, const std::string& help);
 
+  // What --help shows as a registered flag's default, when its value depends on the machine or
+  // the run (a path in the source tree, a random name).
+  void SetDefaultText(const std::string& name, std::string text);
+
   // Parses args (without the program and subcommand names). Non-flag arguments, and everything
   // after "--", go to `positional`. Errors name the flag: `--batch_size: "x" is not an integer`.
   Status Parse(const std::vector<std::string>& args, std::vector<std::string>* positional);
@@ -31,6 +35,8 @@ class FlagSet {
   // True when the flag appeared on the command line.
   bool IsSet(const std::string& name) const;
   std::string Help() const;
+  // The same as Help() in Markdown: the usage, then a table of flag, default and meaning.
+  std::string Markdown() const;
 
  private:
   enum class Kind { kString, kInt64, kInt32, kFloat, kBool };

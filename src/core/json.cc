@@ -1,4 +1,5 @@
 #include "core/json.h"
+#include "core/libraries.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -106,6 +107,16 @@ std::string JoinField(const std::string& parent, size_t index) {
 
 std::string JoinField(const std::string& parent, const std::string& key) {
   return parent.empty() ? key : parent + "." + key;
+}
+
+}  // namespace loom
+
+namespace loom {
+
+std::string JsonLibraryVersions() {
+  return "nlohmann_json " + std::to_string(NLOHMANN_JSON_VERSION_MAJOR) + "." +
+         std::to_string(NLOHMANN_JSON_VERSION_MINOR) + "." + std::to_string(NLOHMANN_JSON_VERSION_PATCH) +
+         ", yaml-cpp " LOOM_YAML_CPP_VERSION;
 }
 
 }  // namespace loom

@@ -1,4 +1,5 @@
 #include "data/idx.h"
+#include "data/libraries.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -283,6 +284,14 @@ StatusOr<IdxArray> ReadIdx(const std::string& path, int expected_rank) {
   }
   RawSource src(fd.get(), file_size, path);
   return ParseIdx(src, path, expected_rank);
+}
+
+}  // namespace loom
+
+namespace loom {
+
+std::string ZlibLibraryVersion() {
+  return zlibVersion();
 }
 
 }  // namespace loom

@@ -1,4 +1,4 @@
-// MNIST from its four IDX files, split as the seed's input_data.read_data_sets does:
+// MNIST from its four IDX files, split as TensorFlow's input_data.read_data_sets does:
 // validation = the FIRST validation_size training examples, train = the rest, test = t10k.
 // Each file may be raw or gzip (`<name>` or `<name>.gz` in the directory).
 #pragma once
@@ -22,7 +22,7 @@ inline constexpr char kMnistTestImages[] = "t10k-images-idx3-ubyte";
 inline constexpr char kMnistTestLabels[] = "t10k-labels-idx1-ubyte";
 
 struct MnistOptions {
-  // How many of the first training examples become the validation split (the seed's 5000).
+  // How many of the first training examples become the validation split (read_data_sets' 5000).
   int64_t validation_size = 5000;
 };
 

@@ -1,4 +1,5 @@
 #include "data/png.h"
+#include "data/libraries.h"
 
 #include <png.h>
 
@@ -165,6 +166,14 @@ StatusOr<std::vector<float>> MnistFromImage(const GreyAlphaImage& image, const s
       if (fx >= 0 && fx < kMnistSide && fy >= 0 && fy < kMnistSide) out[fy * kMnistSide + fx] = digit[y * nw + x];
     }
   return out;
+}
+
+}  // namespace loom
+
+namespace loom {
+
+std::string PngLibraryVersion() {
+  return png_get_libpng_ver(nullptr);
 }
 
 }  // namespace loom

@@ -1,4 +1,5 @@
 // libcurl behind HttpClient: the only file that includes curl.
+#include "net/libraries.h"
 #include "net/http_client.h"
 
 #include <curl/curl.h>
@@ -215,6 +216,15 @@ std::string UrlEncode(std::string_view text, bool keep_slash) {
     }
   }
   return out;
+}
+
+}  // namespace loom::net
+
+namespace loom::net {
+
+std::string HttpClientLibraryVersion() {
+  const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
+  return info != nullptr && info->version != nullptr ? info->version : "unknown";
 }
 
 }  // namespace loom::net

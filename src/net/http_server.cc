@@ -1,4 +1,5 @@
 #include "net/http_server.h"
+#include "net/libraries.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -635,5 +636,14 @@ void HttpServer::Stop() {
 }
 
 HttpServer::~HttpServer() { Stop(); }
+
+}  // namespace loom::net
+
+namespace loom::net {
+
+std::string HttpServerLibraryVersion() {
+  const char* v = MHD_get_version();
+  return v != nullptr ? v : "unknown";
+}
 
 }  // namespace loom::net

@@ -1,4 +1,5 @@
 #include "nn/kernels.h"
+#include "nn/libraries.h"
 
 #include <omp.h>
 #include <xmmintrin.h>
@@ -125,6 +126,18 @@ void MaxPoolBackward(const PoolGeometry& g, const float* dout, const int32_t* ar
   std::fill(din, din + g.h * g.w * g.c, 0.0f);
   const int64_t n = g.oh * g.ow * g.c;
   for (int64_t i = 0; i < n; ++i) din[argmax[i]] += dout[i];
+}
+
+}  // namespace loom::nn::kernels
+
+namespace loom::nn::kernels {
+
+std::string MathLibraryVersion() {
+  const dnnl_version_t* v = dnnl_version();
+  std::string text = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+  const std::string hash = v->hash != nullptr ? v->hash : "";
+  if (!hash.empty() && hash != "N/A") text += " (commit " + hash + ")";
+  return text;
 }
 
 }  // namespace loom::nn::kernels

@@ -61,7 +61,7 @@ struct ModelSpec {
   // Every field explicit (names, strides, padding), so FromJson(ToJson()) gives back *this.
   Json ToJson() const;
 
-  // The seed's model (mnist_replica.py): 784 -> hidden ReLU -> 10, kernels initialised with
+  // Kubeflow's example model (mnist_replica.py): 784 -> hidden ReLU -> 10, kernels initialised with
   // stddev 1/28 and 1/sqrt(hidden), which is the default 1/sqrt(fan_in). Mlp(100) is what
   // examples/mnist/mlp.yaml says.
   static ModelSpec Mlp(int hidden_units);

@@ -3,49 +3,43 @@
 #include <chrono>
 #include <cstring>
 
-#include "core/file.h"
-#include "serving/model_config.h"
+#include "serving/config_file.h"
 
 namespace loom::serving {
 
-StatusOr<BatchingParameters> BatchingParametersFromJson(const Json& json, const std::string& source) {
-  if (!json.is_object()) return InvalidArgument(source + ": must be a message of batching parameters");
+StatusOr<BatchingParameters> BatchingParametersFromProto(const tensorflow::serving::BatchingParameters& proto,
+                                                          const std::string& source) {
+  // What TensorFlow's batching session tunes beyond the queue; the batching here has no use for it.
+  if (proto.has_thread_pool_name())
+    return InvalidArgument(source + ": thread_pool_name: not supported (loom serve's batch threads are its own)");
+  if (!proto.allowed_batch_sizes().empty())
+    return InvalidArgument(source + ": allowed_batch_sizes: not supported (a batch runs at any size up to max_batch_size)");
+  if (proto.pad_variable_length_inputs())
+    return InvalidArgument(source + ": pad_variable_length_inputs: not supported (inputs have a fixed length)");
   BatchingParameters p;
-  for (auto it = json.begin(); it != json.end(); ++it) {
-    int64_t* target = nullptr;
-    if (it.key() == "max_batch_size") target = &p.max_batch_size;
-    else if (it.key() == "batch_timeout_micros") target = &p.batch_timeout_micros;
-    else if (it.key() == "max_enqueued_batches") target = &p.max_enqueued_batches;
-    else if (it.key() == "num_batch_threads") target = &p.num_batch_threads;
-    else if (it.key() == "allowed_batch_sizes" || it.key() == "pad_variable_length_inputs" ||
-             it.key() == "thread_pool_name" || it.key() == "enable_large_batch_splitting" ||
-             it.key() == "max_execution_batch_size")
-      continue;  // TF Serving tuning knobs that do not change results here
-    else
-      return InvalidArgument(source + ": " + it.key() + ": unknown batching parameter");
-    // { value: N } (protobuf wrapper) or a plain N.
-    const Json& v = it.value().is_object() && it.value().contains("value") ? it.value()["value"] : it.value();
-    if (!v.is_number_integer() || v.get<int64_t>() < 0)
-      return InvalidArgument(source + ": " + it.key() + ": " + v.dump() + " is not a non-negative integer");
-    *target = v.get<int64_t>();
-  }
+  auto take = [&](bool has, const google::protobuf::Int64Value& value, const char* name, int64_t* target) -> Status {
+    if (!has) return OkStatus();
+    if (value.value() < 0)
+      return InvalidArgument(source + ": " + name + ": " + std::to_string(value.value()) + " is not a non-negative integer");
+    *target = value.value();
+    return OkStatus();
+  };
+  LOOM_RETURN_IF_ERROR(take(proto.has_max_batch_size(), proto.max_batch_size(), "max_batch_size", &p.max_batch_size));
+  LOOM_RETURN_IF_ERROR(take(proto.has_batch_timeout_micros(), proto.batch_timeout_micros(), "batch_timeout_micros",
+                            &p.batch_timeout_micros));
+  LOOM_RETURN_IF_ERROR(take(proto.has_max_enqueued_batches(), proto.max_enqueued_batches(), "max_enqueued_batches",
+                            &p.max_enqueued_batches));
+  LOOM_RETURN_IF_ERROR(take(proto.has_num_batch_threads(), proto.num_batch_threads(), "num_batch_threads",
+                            &p.num_batch_threads));
   if (p.max_batch_size < 1) return InvalidArgument(source + ": max_batch_size: must be >= 1");
   if (p.max_enqueued_batches < 1) return InvalidArgument(source + ": max_enqueued_batches: must be >= 1");
   return p;
 }
 
 StatusOr<BatchingParameters> ReadBatchingParameters(const std::string& path) {
-  auto ends = [&](const std::string& s) {
-    return path.size() >= s.size() && path.compare(path.size() - s.size(), s.size(), s) == 0;
-  };
-  Json json;
-  if (ends(".yaml") || ends(".yml") || ends(".json")) {
-    LOOM_ASSIGN_OR_RETURN(json, ReadJsonOrYamlFile(path));
-  } else {
-    LOOM_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-    LOOM_ASSIGN_OR_RETURN(json, ParseProtoText(text, path));
-  }
-  return BatchingParametersFromJson(json, path);
+  tensorflow::serving::BatchingParameters proto;
+  LOOM_RETURN_IF_ERROR(ReadConfigFile(path, &proto));
+  return BatchingParametersFromProto(proto, path);
 }
 
 BatchingServable::BatchingServable(std::shared_ptr<Servable> inner, const BatchingParameters& params,

@@ -22,6 +22,7 @@
 #include "core/json.h"
 #include "serving/metrics.h"
 #include "serving/servable.h"
+#include "tensorflow_serving/servables/tensorflow/session_bundle_config.pb.h"
 
 namespace loom::serving {
 
@@ -33,10 +34,12 @@ struct BatchingParameters {
   int64_t num_batch_threads = 0;  // 0: number of CPUs
 };
 
-// --batching_parameters_file: protobuf text ("max_batch_size { value: 128 }") or YAML/JSON with
-// the same fields (plain numbers accepted too). Errors name the file and field.
+// --batching_parameters_file: TF Serving's BatchingParameters in protobuf text
+// ("max_batch_size { value: 128 }") or YAML/JSON with the same fields (serving/config_file.h).
+// Errors name the file and line or field; TensorFlow-only fields are refused by name.
 StatusOr<BatchingParameters> ReadBatchingParameters(const std::string& path);
-StatusOr<BatchingParameters> BatchingParametersFromJson(const Json& json, const std::string& source);
+StatusOr<BatchingParameters> BatchingParametersFromProto(const tensorflow::serving::BatchingParameters& proto,
+                                                          const std::string& source);
 
 class BatchingServable : public Servable {
  public:

@@ -14,7 +14,7 @@ using google::protobuf::Message;
 
 constexpr char kPredictMethod[] = "tensorflow/serving/predict";
 constexpr char kDefaultSignature[] = "serving_default";
-// The signatures a Loom bundle answers under (the seed exported both).
+// The signatures a Loom bundle answers under (Kubeflow's example exported both).
 bool KnownSignature(const std::string& name) { return name == kDefaultSignature || name == "predict_images"; }
 
 // A field the wire carried that proto/tfserving does not declare: refused, never ignored.

@@ -1,10 +1,11 @@
 #include "serving/model_server.h"
 
-#include <regex>
 #include <thread>
 
 #include "core/logging.h"
+#include "serving/config_file.h"
 #include "serving/model_config.h"
+#include "tensorflow_serving/config/monitoring_config.pb.h"
 
 namespace loom::serving {
 
@@ -93,17 +94,18 @@ StatusOr<std::unique_ptr<ModelServer>> ModelServer::BuildAndStart(const ModelSer
 }
 
 StatusOr<std::string> ParseMonitoringConfig(const std::string& text, const std::string& source) {
-  std::smatch block;
-  if (!std::regex_search(text, block, std::regex(R"(prometheus_config\s*\{([^}]*)\})")))
-    return InvalidArgument(source + ": no prometheus_config { ... } block");
-  std::string body = block[1];
-  std::smatch m;
-  if (!std::regex_search(body, m, std::regex(R"(enable\s*:\s*(true|false))")))
-    return InvalidArgument(source + ": prometheus_config.enable: missing (true or false)");
-  if (m[1] == "false") return std::string();
-  std::string path = kDefaultMetricsPath;
-  if (std::regex_search(body, m, std::regex(R"re(path\s*:\s*"([^"]*)")re"))) path = m[1];
-  if (path.empty() || path[0] != '/')
+  tensorflow::serving::MonitoringConfig config;
+  LOOM_RETURN_IF_ERROR(ParseTextConfig(text, source, &config));
+  if (!config.has_prometheus_config()) return InvalidArgument(source + ": no prometheus_config { ... } block");
+  const tensorflow::serving::PrometheusConfig& prometheus = config.prometheus_config();
+  if (!prometheus.enable()) {
+    if (!prometheus.path().empty())
+      return InvalidArgument(source + ": prometheus_config.enable: not true, so path \"" + prometheus.path() +
+                             "\" would not be served (set enable: true)");
+    return std::string();
+  }
+  const std::string path = prometheus.path().empty() ? kDefaultMetricsPath : prometheus.path();
+  if (path[0] != '/')
     return InvalidArgument(source + ": prometheus_config.path: \"" + path + "\" must start with /");
   return path;
 }

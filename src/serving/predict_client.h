@@ -1,4 +1,4 @@
-// The mnist client (the seed's mnist_client.py): sends test images one per request to a model
+// The mnist client (Kubeflow's mnist_client.py): sends test images one per request to a model
 // server's predict API from `concurrency` connections, and compares the answers with the
 // labels. Over TF Serving's gRPC API (PredictionService.Predict, as Kubeflow's client did), its
 // REST API, or KServe v2. Used by `loom predict`.

@@ -58,8 +58,8 @@ bool ParseVersion(std::string_view text, int64_t* out) {
   return r.ec == std::errc() && r.ptr == text.data() + text.size() && *out >= 0;
 }
 
-// TF Serving's signature_def for a classifier servable, under both signature names the seed
-// exported (serving_default and predict_images).
+// TF Serving's signature_def for a classifier servable, under both signature names Kubeflow's
+// example exported (serving_default and predict_images).
 Json SignatureDefs(const Signature& sig) {
   Json input_dims = Json::array({{{"size", "-1"}, {"name", ""}}});
   for (int64_t d : sig.input_shape) input_dims.push_back({{"size", std::to_string(d)}, {"name", ""}});

@@ -1,6 +1,8 @@
 #include "storage/hash.h"
+#include "storage/libraries.h"
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <unistd.h>
@@ -83,5 +85,13 @@ StatusOr<std::string> Sha256OfFile(const std::string& path, int64_t offset, int6
 }
 
 StatusOr<std::string> Md5OfFile(const std::string& path) { return DigestOfFile(Digest::Kind::kMd5, path, 0, -1); }
+
+}  // namespace loom::storage
+
+namespace loom::storage {
+
+std::string CryptoLibraryVersion() {
+  return OpenSSL_version(OPENSSL_VERSION_STRING);
+}
 
 }  // namespace loom::storage

@@ -17,6 +17,7 @@
 #include "core/logging.h"
 #include "storage/hash.h"
 #include "storage/partial_download.h"
+#include "storage/s3_xml.h"
 #include "storage/sigv4.h"
 
 namespace loom::storage {
@@ -33,73 +34,16 @@ std::string AmzDateNow() {
   return buf;
 }
 
-std::string XmlUnescape(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '&') {
-      out.push_back(s[i]);
-      continue;
-    }
-    size_t semi = s.find(';', i);
-    if (semi == std::string_view::npos) {
-      out.push_back('&');
-      continue;
-    }
-    std::string_view ent = s.substr(i + 1, semi - i - 1);
-    if (ent == "amp") out += '&';
-    else if (ent == "lt") out += '<';
-    else if (ent == "gt") out += '>';
-    else if (ent == "quot") out += '"';
-    else if (ent == "apos") out += '\'';
-    else if (!ent.empty() && ent[0] == '#') {
-      unsigned long cp = ent.size() > 1 && (ent[1] == 'x' || ent[1] == 'X')
-                             ? std::strtoul(std::string(ent.substr(2)).c_str(), nullptr, 16)
-                             : std::strtoul(std::string(ent.substr(1)).c_str(), nullptr, 10);
-      if (cp < 0x80) out += static_cast<char>(cp);
-      else if (cp < 0x800) { out += static_cast<char>(0xC0 | (cp >> 6)); out += static_cast<char>(0x80 | (cp & 63)); }
-      else if (cp < 0x10000) { out += static_cast<char>(0xE0 | (cp >> 12)); out += static_cast<char>(0x80 | ((cp >> 6) & 63)); out += static_cast<char>(0x80 | (cp & 63)); }
-      else { out += static_cast<char>(0xF0 | (cp >> 18)); out += static_cast<char>(0x80 | ((cp >> 12) & 63)); out += static_cast<char>(0x80 | ((cp >> 6) & 63)); out += static_cast<char>(0x80 | (cp & 63)); }
-    } else {
-      out.append(s.substr(i, semi - i + 1));
-    }
-    i = semi;
-  }
-  return out;
-}
-
-std::string XmlEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
-// The raw inner text of each <tag>...</tag> in xml, in order (S3's responses have no attributes
-// on the elements we read, and no nesting of a tag inside itself).
-std::vector<std::string_view> XmlElements(std::string_view xml, std::string_view tag) {
-  std::vector<std::string_view> out;
-  std::string open = "<" + std::string(tag) + ">", close = "</" + std::string(tag) + ">";
-  size_t pos = 0;
-  while ((pos = xml.find(open, pos)) != std::string_view::npos) {
-    size_t start = pos + open.size();
-    size_t end = xml.find(close, start);
-    if (end == std::string_view::npos) break;
-    out.push_back(xml.substr(start, end - start));
-    pos = end + close.size();
-  }
-  return out;
-}
-
-std::string XmlText(std::string_view xml, std::string_view tag) {
-  auto all = XmlElements(xml, tag);
-  return all.empty() ? "" : XmlUnescape(all.front());
+// An S3 error answer's <Code> and <Message>; empty when the body is not an <Error> document
+// (a HEAD has no body, a proxy may answer HTML).
+struct S3Error {
+  std::string code, message;
+};
+S3Error ErrorOf(const net::HttpResponse& response) {
+  if (response.body.empty()) return {};
+  auto doc = ParseXml(response.body, "S3 error");
+  if (!doc.ok() || doc->name != "Error") return {};
+  return {doc->ChildText("Code"), doc->ChildText("Message")};
 }
 
 std::string StripQuotes(std::string s) {
@@ -147,8 +91,7 @@ bool IsHexMd5(const std::string& etag) {
 }  // namespace
 
 Status S3ErrorStatus(const std::string& what, const net::HttpResponse& response) {
-  std::string code = XmlText(response.body, "Code");
-  std::string message = XmlText(response.body, "Message");
+  const auto [code, message] = ErrorOf(response);
   std::string text = what + ": HTTP " + std::to_string(response.status);
   if (!code.empty()) text += " " + code;
   if (!message.empty()) text += ": " + message;
@@ -301,7 +244,7 @@ StatusOr<net::HttpResponse> S3Store::Call(const Request& request, std::vector<lo
     long s = response->status;
     bool ok = (s >= 200 && s < 300) || std::find(ok_statuses.begin(), ok_statuses.end(), s) != ok_statuses.end();
     // CompleteMultipartUpload may answer 200 with an <Error> body.
-    if (ok && request.method == "POST" && response->body.find("<Error>") != std::string::npos) {
+    if (ok && request.method == "POST" && !ErrorOf(*response).code.empty()) {
       response->status = 500;
       s = 500;
       ok = false;
@@ -320,7 +263,7 @@ Status S3Store::CreateBucket() {
   r.method = "PUT";
   auto response = Call(r, {409});
   if (!response.ok()) return response.status();
-  if (response->status == 409 && XmlText(response->body, "Code") != "BucketAlreadyOwnedByYou") {
+  if (response->status == 409 && ErrorOf(*response).code != "BucketAlreadyOwnedByYou") {
     return S3ErrorStatus("PUT s3://" + options_.bucket, *response);
   }
   return OkStatus();
@@ -634,7 +577,8 @@ StatusOr<ObjectInfo> S3Store::PutMultipart(const std::string& key, const std::st
   init.query = {{"uploads", ""}};
   init.headers.emplace_back("Content-Type", "application/octet-stream");
   LOOM_ASSIGN_OR_RETURN(net::HttpResponse created, Call(init));
-  std::string upload_id = XmlText(created.body, "UploadId");
+  LOOM_ASSIGN_OR_RETURN(XmlElement initiated, ParseXml(created.body, what + ": CreateMultipartUpload"));
+  std::string upload_id = initiated.ChildText("UploadId");
   if (upload_id.empty()) return Internal(what + ": CreateMultipartUpload answered without an UploadId");
 
   std::vector<std::string> etags(parts);
@@ -720,8 +664,9 @@ StatusOr<ObjectInfo> S3Store::PutMultipart(const std::string& key, const std::st
     abort();
     return response.status();
   }
-  std::string etag = StripQuotes(XmlText(response->body, "ETag"));
-  return ObjectInfo{key, size, etag};
+  auto completed = ParseXml(response->body, what + ": CompleteMultipartUpload");
+  if (!completed.ok()) return completed.status();
+  return ObjectInfo{key, size, StripQuotes(completed->ChildText("ETag"))};
 }
 
 StatusOr<ListPage> S3Store::List(const ListOptions& options) {
@@ -733,17 +678,18 @@ StatusOr<ListPage> S3Store::List(const ListOptions& options) {
   if (!options.delimiter.empty()) r.query.emplace_back("delimiter", options.delimiter);
   if (!options.continuation_token.empty()) r.query.emplace_back("continuation-token", options.continuation_token);
   LOOM_ASSIGN_OR_RETURN(net::HttpResponse response, Call(r));
+  LOOM_ASSIGN_OR_RETURN(XmlElement result, ParseXml(response.body, Describe() + ": ListObjectsV2"));
   ListPage page;
-  for (std::string_view c : XmlElements(response.body, "Contents")) {
+  for (const XmlElement* c : result.Children("Contents")) {
     ObjectInfo o;
-    o.key = XmlText(c, "Key");
-    o.size = std::atoll(XmlText(c, "Size").c_str());
-    o.etag = StripQuotes(XmlText(c, "ETag"));
+    o.key = c->ChildText("Key");
+    o.size = std::atoll(c->ChildText("Size").c_str());
+    o.etag = StripQuotes(c->ChildText("ETag"));
     page.objects.push_back(std::move(o));
   }
-  for (std::string_view p : XmlElements(response.body, "CommonPrefixes")) page.common_prefixes.push_back(XmlText(p, "Prefix"));
-  if (XmlText(response.body, "IsTruncated") == "true") {
-    page.next_token = XmlText(response.body, "NextContinuationToken");
+  for (const XmlElement* p : result.Children("CommonPrefixes")) page.common_prefixes.push_back(p->ChildText("Prefix"));
+  if (result.ChildText("IsTruncated") == "true") {
+    page.next_token = result.ChildText("NextContinuationToken");
     if (page.next_token.empty()) return Internal(Describe() + ": a truncated listing without NextContinuationToken");
   }
   return page;

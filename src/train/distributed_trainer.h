@@ -25,7 +25,7 @@ struct DistributedTrainerOptions {
                                    // shared memory on this host (auto: for loopback addresses)
   bool overlap = false;            // async: compute the next gradients while this step's travel
                                    // (faster; but on variables one step staler, which cost the
-                                   // seed's job 0.5-1 point of accuracy at the same rate)
+                                   // example job 0.5-1 point of accuracy at the same rate)
 };
 
 class DistributedTrainer {
@@ -46,7 +46,7 @@ class DistributedTrainer {
   // re-initialises a ps task found empty later (restarted) the same way.
   Status InitParameterServers();
   // The variables and optimizer slots to start from: the latest checkpoint's, or initial
-  // values from the seed (slots then empty: zeros).
+  // values from the random seed (slots then empty: zeros).
   struct StartState {
     int64_t global_step = 0;
     std::vector<float> variables, slot0, slot1;

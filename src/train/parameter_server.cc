@@ -1,5 +1,7 @@
 #include "train/parameter_server.h"
+#include "train/libraries.h"
 
+#include <google/protobuf/stubs/common.h>
 #include <grpcpp/grpcpp.h>
 #include <netdb.h>
 #include <sys/socket.h>
@@ -497,5 +499,21 @@ void ParameterServer::Wait() {
 void ParameterServer::Stop() { impl_->service.Stop(); }
 
 int ParameterServer::shm_links() const { return impl_->service.ShmLinks(); }
+
+}  // namespace loom::train
+
+namespace loom::train {
+
+std::string RpcLibraryVersion() {
+  return grpc::Version();
+}
+
+}  // namespace loom::train
+
+namespace loom::train {
+
+std::string ProtobufLibraryVersion() {
+  return google::protobuf::internal::VersionString(GOOGLE_PROTOBUF_VERSION);
+}
 
 }  // namespace loom::train

@@ -1,5 +1,5 @@
 // Who is who in a distributed training job: the cluster (chief, workers, ps tasks, evaluator)
-// and this process's task, from TF_CONFIG (DESIGN.md §4, as the TFJob operator sets it) or
+// and this process's task, from TF_CONFIG (as the TFJob operator sets it; docs/formats.md) or
 // from mnist_replica.py's flags (--job_name --task_index --ps_hosts --worker_hosts
 // [--master_hosts]). Both end in one ClusterSpec, so the rest of training sees one shape.
 // `master` is an alias of `chief`; without a chief, worker 0 is the chief. Errors name the

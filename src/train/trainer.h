@@ -1,4 +1,4 @@
-// The single-process training loop of the seed's mnist_replica.py: batches from the 55k
+// The single-process training loop of Kubeflow's mnist_replica.py: batches from the 55k
 // training split, forward/backward, the optimizer step, progress lines, TensorBoard scalars,
 // checkpoints every N steps and at the end, and the final validation cross-entropy and test
 // accuracy. Started on a train_dir that holds a checkpoint, it resumes from it; a run that is

@@ -1,4 +1,5 @@
 #include "workflow/artifacts.h"
+#include "workflow/libraries.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -335,6 +336,16 @@ StatusOr<Json> SaveArtifact(const Json& artifact, const std::string& src, const 
   s3["key"] = key;
   saved["s3"] = s3;
   return saved;
+}
+
+}  // namespace loom::workflow
+
+namespace loom::workflow {
+
+std::string ArchiveLibraryVersion() {
+  std::string v = archive_version_string();  // "libarchive 3.6.2"
+  const size_t space = v.rfind(' ');
+  return space == std::string::npos ? v : v.substr(space + 1);
 }
 
 }  // namespace loom::workflow

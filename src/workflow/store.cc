@@ -1,4 +1,5 @@
 #include "workflow/store.h"
+#include "workflow/libraries.h"
 
 #include <sqlite3.h>
 
@@ -435,6 +436,14 @@ Status Store::DeleteTemplate(const std::string& name) {
   if (q.Step() != SQLITE_DONE) return DbError(db_, "delete template " + name);
   if (sqlite3_changes(db_) == 0) return NotFound("WorkflowTemplate \"" + name + "\" not found");
   return OkStatus();
+}
+
+}  // namespace loom::workflow
+
+namespace loom::workflow {
+
+std::string StoreLibraryVersion() {
+  return sqlite3_libversion();
 }
 
 }  // namespace loom::workflow

@@ -1,5 +1,5 @@
 // The foundation's accuracy bars, trained for real on MNIST by the loom binary:
-// the seed's model for 10 epochs reaches 97.5% test accuracy, the example CNN 98.8%.
+// Kubeflow's example model for 10 epochs reaches 97.5% test accuracy, the example CNN 98.8%.
 #include <gtest/gtest.h>
 
 #include "test_util/subprocess.h"
@@ -22,7 +22,7 @@ double TestAccuracy(const std::vector<std::string>& flags) {
 
 TEST(AccuracyTest, SeedModelTenEpochs) {
   // 5,500 steps of Adam 0.01 at batch 100; the rate decays to 0 over them (cosine). With a
-  // constant rate the seed's model ends between 96.4% and 97.2% (so does PyTorch's).
+  // constant rate Kubeflow's example model ends between 96.4% and 97.2% (so does PyTorch's).
   EXPECT_GE(TestAccuracy({"--epochs", "10", "--learning_rate_decay", "cosine"}), 0.975);
 }
 

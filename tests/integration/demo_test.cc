@@ -1,4 +1,4 @@
-// `loom demo` from nothing: MNIST into the embedded store, the seed's pipeline as one workflow
+// `loom demo` from nothing: MNIST into the embedded store, Kubeflow's MNIST pipeline as one workflow
 // (fetch, TFJob with chief + worker + ps, export, serve, client, exit handler), every node
 // Succeeded and the client's error rate below 3%. 2,000 steps with one worker and one ps keep it
 // short (measured 2.37-2.45% error; the demo's defaults, 5,500 steps with 2 + 2, give ~2.0%).

@@ -75,7 +75,7 @@ class DistributedJobTest : public ::testing::Test {
   std::string jobs_dir_ = work_.Join("jobs");
 };
 
-// The seed's shape on a small scale: 1 chief, 1 worker, 1 ps of `loom train`.
+// The example job's shape on a small scale: 1 chief, 1 worker, 1 ps of `loom train`.
 TEST_F(DistributedJobTest, TrainingJobSucceeds) {
   const std::string train_dir = work_.Join("train");
   Json command = {testing::LoomBinary(), "train"};

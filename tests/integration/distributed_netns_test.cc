@@ -4,7 +4,7 @@
 // benchmarks), and those addresses in TF_CONFIG. Nothing listens on 127.0.0.1: the gRPC traffic
 // crosses the namespaces exactly as it would cross machines. The test makes every namespace
 // and link itself and deletes them at the end, whatever happened (needs root and iproute2).
-// - The seed's shape (1 chief, 2 workers, 2 ps) trains and every task exits 0.
+// - The example job's shape (1 chief, 2 workers, 2 ps) trains and every task exits 0.
 // - One worker's link cut for 10 s (`ip link set ... down`, then up) holds that worker back;
 //   the job still ends with exit 0 everywhere.
 #include <gtest/gtest.h>

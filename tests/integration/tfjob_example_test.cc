@@ -1,4 +1,4 @@
-// examples/mnist/tfjob.yaml, the seed's job as shipped (1 chief, 2 workers, 2 ps of `loom train`,
+// examples/mnist/tfjob.yaml, Kubeflow's example job as shipped (1 chief, 2 workers, 2 ps of `loom train`,
 // 5,500 global steps), run by `loom job run` in a LOOM_HOME of its own:
 // - it Succeeds with every replica exiting 0 by itself (none killed, none restarted), the chief
 //   reports >= 97.5% test accuracy, and `loom eval` of the exported model confirms the same number;

@@ -65,7 +65,7 @@ spec:
   EXPECT_EQ(job->Find(train::TaskType::kEvaluator), nullptr);
 }
 
-// The seed's job as shipped: its YAML anchors resolved, 1 chief, 2 workers, 2 ps of `loom train`.
+// Kubeflow's example job as shipped: its YAML anchors resolved, 1 chief, 2 workers, 2 ps of `loom train`.
 TEST(TfJobTest, SeedExample) {
   auto job = ReadTfJob(JoinPath(testing::SourceDir(), "examples/mnist/tfjob.yaml"));
   ASSERT_TRUE(job.ok()) << job.status().ToString();

@@ -71,7 +71,7 @@ TEST(ModelTest, InitIsDeterministicAndTruncated) {
     EXPECT_EQ(a->parameters()[i].value, b->parameters()[i].value);
   b->InitParameters(8);
   EXPECT_FALSE(a->parameters()[0].value == b->parameters()[0].value);
-  // The seed's stddevs: 1/28 and 1/sqrt(100); nothing beyond 2 stddev; biases zero.
+  // mnist_replica.py's stddevs: 1/28 and 1/sqrt(100); nothing beyond 2 stddev; biases zero.
   const double stddevs[] = {1.0 / 28, 0.1};
   for (int k = 0; k < 2; ++k) {
     const Tensor& w = a->parameters()[2 * k].value;
@@ -209,7 +209,7 @@ TEST(ModelTest, CreateRejectsBadSpecsAndOptions) {
   EXPECT_FALSE(Model::Create(ModelSpec::Mlp(100), o).ok());
 }
 
-// The seed's model learns MNIST: three shuffled epochs of Adam (3 x 550 steps of 100) reach
+// Kubeflow's example model learns MNIST: three shuffled epochs of Adam (3 x 550 steps of 100) reach
 // > 96% on the test set, as mnist_replica.py does.
 TEST(ModelTest, SeedModelLearnsMnistInThreeEpochs) {
   const testing_mnist::Split train = testing_mnist::Train();

@@ -1,5 +1,5 @@
 // MNIST for the nn tests, read plainly from the IDX files (the data module's reader is not
-// this module's business): the seed's split, train = examples 5000..59999, test = t10k.
+// this module's business): mnist_replica.py's split, train = examples 5000..59999, test = t10k.
 #pragma once
 
 #include <gtest/gtest.h>

@@ -181,12 +181,21 @@ TEST(BatchingTest, ParametersFileInTfServingTextFormat) {
   EXPECT_EQ(p->batch_timeout_micros, 500);
   EXPECT_EQ(p->max_enqueued_batches, 1000);
   EXPECT_EQ(p->num_batch_threads, 2);
+  // TensorFlow's batching-session knobs are refused by name, not accepted and ignored.
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("d.config"), "max_batch_size { value: 8 }\nallowed_batch_sizes: 8\n").ok());
+  EXPECT_NE(ReadBatchingParameters(dir.Join("d.config")).status().message().find("d.config: allowed_batch_sizes: not supported"),
+            std::string::npos);
+  // A typo in the text format names the file, line and column.
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("e.config"), "max_batch_size { value: 8 }\nmax_batch_sise { value: 3 }\n").ok());
+  EXPECT_NE(ReadBatchingParameters(dir.Join("e.config")).status().message().find(
+                "e.config:2:16: Message type \"tensorflow.serving.BatchingParameters\" has no field named \"max_batch_sise\""),
+            std::string::npos) << ReadBatchingParameters(dir.Join("e.config")).status().message();
   ASSERT_TRUE(WriteFileAtomic(dir.Join("b.yaml"), "max_batch_size: 0\n").ok());
   auto bad = ReadBatchingParameters(dir.Join("b.yaml"));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("b.yaml: max_batch_size"), std::string::npos);
   ASSERT_TRUE(WriteFileAtomic(dir.Join("c.yaml"), "max_batch_sise: 3\n").ok());
-  EXPECT_NE(ReadBatchingParameters(dir.Join("c.yaml")).status().message().find("max_batch_sise: unknown"),
+  EXPECT_NE(ReadBatchingParameters(dir.Join("c.yaml")).status().message().find("c.yaml: max_batch_sise: Cannot find field"),
             std::string::npos);
 }
 

@@ -127,7 +127,7 @@ TEST_F(GrpcApiTest, PredictMetadataAndStatusAsTfServing) {
     EXPECT_EQ(response.model_spec().signature_name(), "serving_default");
     ExpectAnswer(response, {v1, v1}, {a, b});
   }
-  // The seed's signature name, a version and an output filter.
+  // Kubeflow's example's signature name, a version and an output filter.
   tfs::PredictRequest request = PredictRequestFor(a);
   request.mutable_model_spec()->set_signature_name("predict_images");
   request.mutable_model_spec()->mutable_version()->set_value(1);

@@ -77,28 +77,46 @@ TEST(ModelConfigTest, TfServingTextFormatAndYamlGiveTheSameModels) {
   ExpectTheTwoModels(*yaml);
 }
 
-TEST(ModelConfigTest, ErrorsNameTheField) {
+TEST(ModelConfigTest, ErrorsNameTheFieldOrTheLine) {
   struct Case { std::string text, part; };
   std::vector<Case> cases = {
       {"model_config_list { config { name: 'a' } }", "c: model_config_list.config[0].base_path: must be set"},
       {"model_config_list { config { base_path: '/x' } }", "config[0].name: must be set"},
       {"model_config_list { config { name: 'a' base_path: '/x' } config { name: 'a' base_path: '/y' } }",
        "config[1].name: \"a\" is configured twice"},
-      {"model_config_list { config { name: 'a' base_path: '/x' model_version_policy { newest {} } } }",
-       "newest is not latest, all or specific"},
+      {"model_config_list { config { name: 'a' base_path: '/x' model_version_policy { } } }",
+       "config[0].model_version_policy: must hold one of latest, all, specific"},
       {"model_config_list { config { name: 'a' base_path: '/x' model_version_policy { specific { versions: 0 } } } }",
        "specific.versions[0]: 0 is not a positive integer"},
       {"model_config_list { config { name: 'a' base_path: '/x' model_platform: 'pytorch' } }", "model_platform"},
-      {"model_config_list { config { name: 'a'\n base_path: '/x' ", "c: line 2: missing '}'"},
-      {"model_config_list { config { name 'a' } }", "c: line 1: field name: expected ':' or '{'"},
-      {"nothing: 1", "model_config_list: missing"},
+      {"model_config_list { config { name: 'a' base_path: '/x' version_labels { key: 'l' value: -1 } } }",
+       "config[0].version_labels.l: -1 is not a positive integer"},
+      {"# nothing but a comment\n", "c: model_config_list: missing"},
+      // Syntax and unknown fields: protobuf's TextFormat, with file:line:column.
+      {"model_config_list { config { name: 'a'\n base_path: '/x' ", "c:2:"},
+      {"model_config_list { config { name 'a' } }", "c:1:"},
+      {"model_config_list {\n  config {\n    name: 'a' base_path: '/x'\n    model_version_policy { newest {} }\n  }\n}",
+       "c:4:35: Message type \"tensorflow.serving.FileSystemStoragePathSourceConfig.ServableVersionPolicy\" "
+       "has no field named \"newest\"."},
+      {"model_config_list { config { name: 'a' base_path: '/x' logging_config { } } }",
+       "has no field named \"logging_config\""},
+      {"model_config_list { config { name: 'a' base_path: 7 } }", "c:1:"},
   };
   for (const Case& c : cases) {
-    auto json = ParseProtoText(c.text, "c");
-    Status s = json.ok() ? ModelConfigsFromJson(*json, "c").status() : json.status();
-    ASSERT_FALSE(s.ok()) << c.text;
-    EXPECT_NE(s.message().find(c.part), std::string::npos) << s.message() << "\nwant: " << c.part;
+    auto models = ParseModelConfig(c.text, "c");
+    ASSERT_FALSE(models.ok()) << c.text;
+    EXPECT_NE(models.status().message().find(c.part), std::string::npos)
+        << models.status().message() << "\nwant: " << c.part;
   }
+}
+
+TEST(ModelConfigTest, YamlErrorsNameTheFileAndField) {
+  loom::testing::ScratchDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("m.yaml"), "model_config_list:\n  config:\n    - name: a\n      base_paht: /x\n").ok());
+  auto models = ReadModelConfigFile(dir.Join("m.yaml"));
+  ASSERT_FALSE(models.ok());
+  EXPECT_NE(models.status().message().find("m.yaml: "), std::string::npos) << models.status().message();
+  EXPECT_NE(models.status().message().find("base_paht"), std::string::npos) << models.status().message();
 }
 
 }  // namespace

@@ -186,7 +186,7 @@ def main():
             check([d.size for d in sig.inputs["images"].tensor_shape.dim] == [-1, 784], "images shape")
             check([d.size for d in sig.outputs["scores"].tensor_shape.dim] == [-1, 10], "scores shape")
             check(sig.outputs["classes"].dtype == types_pb2.DT_INT64, "classes dtype")
-            check("predict_images" in signatures.signature_def, "the seed's predict_images signature")
+            check("predict_images" in signatures.signature_def, "Kubeflow's example's predict_images signature")
             check(metadata.model_spec.version.value == 1, "metadata version")
 
             # Status.

@@ -1,4 +1,4 @@
-// What the browser tests share: Debian's chromium launched as the issue says (headless, an
+// What the browser tests share: Debian's chromium launched headless (an
 // empty user-data-dir, no sandbox/GPU/background networking), and drawing a digit on the models
 // page's canvas with the mouse.
 import { chromium } from 'playwright-core';

@@ -26,11 +26,15 @@ int RunServer(const Args& args);  // server.cc, when src/ui is built
 int RunWorkflow(const Args& args);  // workflow.cc: loom workflow / loom wf
 int RunTemplate(const Args& args);  // workflow.cc: loom template
 int RunDemo(const Args& args);      // demo.cc
+int RunVersion(const Args& args);   // version.cc: loom version / loom --version
 
 // Parses flags; on --help prints help and returns 0 through *exit_code; on error prints
 // "loom <cmd>: <error>" and returns 2. Returns true when the command should go on.
 bool ParseFlagsOrExit(FlagSet& flags, const Args& args, std::vector<std::string>* positional,
                       const char* command, int* exit_code);
+// Makes ParseFlagsOrExit print --help as a Markdown table (FlagSet::Markdown) instead of text:
+// `loom help --markdown`. In common.cc.
+void SetHelpMarkdown(bool markdown);
 // SIGTERM and SIGINT call on_signal (from one thread in sigwait) instead of killing: they are
 // blocked in every thread, so a signal never lands in a compute thread's JIT-compiled math.
 // Call before any thread starts (threads made later inherit the mask). In train.cc.

@@ -51,6 +51,12 @@ std::string ToYaml(const Json& doc) {
   return out;
 }
 
+namespace {
+bool g_help_markdown = false;
+}  // namespace
+
+void SetHelpMarkdown(bool markdown) { g_help_markdown = markdown; }
+
 bool ParseFlagsOrExit(FlagSet& flags, const Args& args, std::vector<std::string>* positional,
                       const char* command, int* exit_code) {
   Status s = flags.Parse(args, positional);
@@ -60,7 +66,7 @@ bool ParseFlagsOrExit(FlagSet& flags, const Args& args, std::vector<std::string>
     return false;
   }
   if (flags.help_requested()) {
-    std::cout << flags.Help();
+    std::cout << (g_help_markdown ? flags.Markdown() : flags.Help());
     *exit_code = 0;
     return false;
   }

@@ -1,6 +1,6 @@
 // loom data: copy, list and delete objects between local paths, file:// and s3://, and keep a
 // verified local copy of a dataset prefix (cache). Credentials and the endpoint come from the
-// environment (AWS_* and the seed's S3_* variables), never from the command line, so they are not
+// environment (AWS_* and the S3_* variables of Kubeflow's example), never from the command line, so they are not
 // in any process listing.
 //
 // Exit codes: 0 done; 1 failed (I/O, server, corrupt data); 2 bad usage; 3 not found;
@@ -269,17 +269,19 @@ StatusOr<std::string> ResolveDataDir(const std::string& data_dir, const char* co
 }
 
 int RunData(const Args& args) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    (args.empty() ? std::cerr : std::cout) << "usage: " << kUsage << "\n";
-    return args.empty() ? 2 : 0;
+  if (args.empty()) {
+    std::cerr << "usage: " << kUsage << "\n";
+    return 2;
   }
-  std::string verb = args[0];
+  // `loom data --help`: the usage and the flags every verb takes.
+  const bool help = args[0] == "--help" || args[0] == "-h";
+  std::string verb = help ? "" : args[0];
   Context c;
   std::string endpoint, region;
   bool anonymous = false;
   int parallelism = 4;
   int part_size_mib = 5;
-  FlagSet flags(std::string("usage: ") + kUsage);
+  FlagSet flags(kUsage);
   flags.Bool("quiet", &c.quiet, "no progress and no summary lines");
   flags.Bool("recursive", &c.recursive, "ls: every object; rm: every object under the prefix");
   flags.String("dir", &c.dir, "cache: the local directory");
@@ -290,7 +292,8 @@ int RunData(const Args& args) {
   flags.Int("part_size_mb", &part_size_mib, "multipart part size in MiB (>= 5)");
   std::vector<std::string> positional;
   int code = 0;
-  if (!ParseFlagsOrExit(flags, Args(args.begin() + 1, args.end()), &positional, "data", &code)) return code;
+  if (!ParseFlagsOrExit(flags, Args(args.begin() + (help ? 0 : 1), args.end()), &positional, "data", &code))
+    return code;
   auto s3 = S3OptionsFromEnv(endpoint, region, anonymous);
   if (!s3.ok()) return FailUsage(s3.status());
   c.s3 = *s3;

@@ -1,4 +1,4 @@
-// loom demo: the seed's whole pipeline on embedded defaults, as one Argo workflow.
+// loom demo: Kubeflow's MNIST pipeline end to end on embedded defaults, as one Argo workflow.
 // Puts MNIST into the embedded object store (file://$LOOM_HOME/store/mnist/), submits
 // examples/mnist/workflow.yaml with file:// URLs (no S3 server needed), shows its progress as
 // `argo watch` does, and ends with the client's error rate and how to open the UI and query it.
@@ -59,8 +59,10 @@ int RunDemo(const Args& args) {
   bool keep_serving = true;
   FlagSet flags("loom demo [flags]");
   flags.String("file", &file, "the workflow to run");
+  flags.SetDefaultText("file", "examples/mnist/workflow.yaml of the source tree");
   flags.String("data_dir", &data_dir, "where MNIST's IDX files are ($LOOM_MNIST_DIR, else data/mnist)");
   flags.String("name", &name, "the workflow's name");
+  flags.SetDefaultText("name", "mnist-<5 random characters>");
   flags.Int("train_steps", &train_steps, "model-train-steps: global training steps");
   flags.Int("workers", &workers, "tf-worker: worker replicas besides the chief");
   flags.Int("ps", &ps, "tf-ps: parameter servers");

@@ -1,5 +1,5 @@
 // loom predict: the mnist client. Sends MNIST test images to a model server (`loom serve` or
-// TF Serving, over REST or gRPC) and prints "Inference error rate: X%" as the seed's mnist_client.py did, plus
+// TF Serving, over REST or gRPC) and prints "Inference error rate: X%" as Kubeflow's mnist_client.py did, plus
 // the request latencies; or, given PNG files, prepares each as MNIST was (data/png.h) and
 // prints the digit and the scores the server answers.
 #include <algorithm>

@@ -1,4 +1,4 @@
-// Writes small real Loom bundles (the seed MLP with seeded random weights) for serving tests,
+// Writes small real Loom bundles (the example MLP with seeded random weights) for serving tests,
 // and a deliberately broken twin.
 #pragma once
 
@@ -13,7 +13,7 @@
 
 namespace loom::serving::testing {
 
-// <base>/<version> with the seed's MLP initialised from `seed`.
+// <base>/<version> with the example MLP initialised from `seed`.
 inline std::string WriteTestBundle(const std::string& base, int64_t version, uint64_t seed) {
   nn::ModelSpec spec = nn::ModelSpec::Mlp(100);
   auto model = nn::Model::Create(spec, nn::ModelOptions{});
