@@ -42,5 +42,5 @@ echo
 status=0
 LOOM_MNIST_DIR=$mnist "$build/loom" demo ${DEMO_FLAGS:-} || status=$?
 echo
-echo "demo: $((SECONDS - start)) s from nothing to the end of the pipeline (exit $status)"
+echo "demo: $((SECONDS - start)) s from the start of make demo to the end of the pipeline (exit $status)"
 exit $status
