@@ -1,7 +1,5 @@
 #include "data/mnist.h"
 
-#include <cstddef>
-#include <iterator>
 #include <utility>
 
 #include "core/file.h"
@@ -38,39 +36,22 @@ StatusOr<RawPair> ReadPair(const std::string& images_path, const std::string& la
   return pair;
 }
 
-// Reads bytes as pixel / 255.f. Constructing a vector from a pair of these converts in the
-// same pass that first touches the new memory: no zero-fill of ~200 MB before overwriting it
-// (measured: about a quarter less time than resize-then-convert for the 55000-image split).
-class UnitFloatIterator {
- public:
-  using iterator_category = std::random_access_iterator_tag;
-  using value_type = float;
-  using difference_type = std::ptrdiff_t;
-  using pointer = void;
-  using reference = float;
-
-  explicit UnitFloatIterator(const uint8_t* p) : p_(p) {}
-  float operator*() const { return static_cast<float>(*p_) / 255.f; }
-  float operator[](difference_type n) const { return static_cast<float>(p_[n]) / 255.f; }
-  UnitFloatIterator& operator++() { ++p_; return *this; }
-  UnitFloatIterator operator++(int) { UnitFloatIterator t = *this; ++p_; return t; }
-  UnitFloatIterator& operator--() { --p_; return *this; }
-  UnitFloatIterator& operator+=(difference_type n) { p_ += n; return *this; }
-  difference_type operator-(const UnitFloatIterator& o) const { return p_ - o.p_; }
-  bool operator==(const UnitFloatIterator& o) const { return p_ == o.p_; }
-
- private:
-  const uint8_t* p_;
-};
+// How a Slice holds its rows.
+enum class Rows { kFloats, kPixels };
 
 // Examples [begin, end) of `pair` as a Dataset.
-Dataset Slice(const RawPair& pair, int64_t begin, int64_t end) {
+Dataset Slice(const RawPair& pair, int64_t begin, int64_t end, Rows rows) {
   Dataset ds;
   ds.size = end - begin;
   ds.features = kMnistPixels;
-  const uint8_t* pixels = pair.images.data.data();
-  ds.images = std::vector<float>(UnitFloatIterator(pixels + begin * kMnistPixels),
-                                 UnitFloatIterator(pixels + end * kMnistPixels));
+  const uint8_t* first = pair.images.data.data() + begin * kMnistPixels;
+  const int64_t count = ds.size * kMnistPixels;
+  if (rows == Rows::kPixels) {
+    ds.pixels.assign(first, first + count);
+  } else {
+    ds.images.resize(static_cast<size_t>(count));
+    PixelsToUnitFloats(first, count, ds.images.data());
+  }
   ds.labels.assign(pair.labels.data.begin() + begin, pair.labels.data.begin() + end);
   return ds;
 }
@@ -88,7 +69,7 @@ StatusOr<std::string> FindMnistFile(const std::string& dir, const std::string& n
 
 StatusOr<Dataset> LoadMnistFiles(const std::string& images_path, const std::string& labels_path) {
   LOOM_ASSIGN_OR_RETURN(RawPair pair, ReadPair(images_path, labels_path));
-  return Slice(pair, 0, pair.images.dims[0]);
+  return Slice(pair, 0, pair.images.dims[0], Rows::kFloats);
 }
 
 StatusOr<Mnist> LoadMnist(const std::string& dir, const MnistOptions& options) {
@@ -106,11 +87,11 @@ StatusOr<Mnist> LoadMnist(const std::string& dir, const MnistOptions& options) {
                              std::to_string(options.validation_size) + " is not in [0, " +
                              std::to_string(n) + "], the number of images in " + train_images);
     }
-    mnist.validation = Slice(train, 0, options.validation_size);
-    mnist.train = Slice(train, options.validation_size, n);
+    mnist.validation = Slice(train, 0, options.validation_size, Rows::kFloats);
+    mnist.train = Slice(train, options.validation_size, n, Rows::kPixels);
   }
   LOOM_ASSIGN_OR_RETURN(RawPair test, ReadPair(test_images, test_labels));
-  mnist.test = Slice(test, 0, test.images.dims[0]);
+  mnist.test = Slice(test, 0, test.images.dims[0], Rows::kFloats);
   return mnist;
 }
 

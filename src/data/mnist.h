@@ -27,9 +27,9 @@ struct MnistOptions {
 };
 
 struct Mnist {
-  Dataset train;       // 55000 with the defaults
-  Dataset validation;  // 5000
-  Dataset test;        // 10000
+  Dataset train;       // 55000 with the defaults, held as pixels (what batches are drawn from)
+  Dataset validation;  // 5000, held as images (floats)
+  Dataset test;        // 10000, held as images (floats)
 };
 
 // Loads and splits MNIST from `dir`. Errors name the file at fault: a missing file, a bad IDX
@@ -37,8 +37,8 @@ struct Mnist {
 // count (naming both files), a label outside 0..9, or a validation_size above the train count.
 StatusOr<Mnist> LoadMnist(const std::string& dir, const MnistOptions& options = {});
 
-// One images/labels pair (e.g. the t10k files for `loom predict`) as a single Dataset, with the
-// same checks as LoadMnist.
+// One images/labels pair (e.g. the t10k files for `loom predict`) as a single Dataset held as
+// images, with the same checks as LoadMnist.
 StatusOr<Dataset> LoadMnistFiles(const std::string& images_path, const std::string& labels_path);
 
 // `<dir>/<name>` if it exists, else `<dir>/<name>.gz`; NotFound naming both otherwise.

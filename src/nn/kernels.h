@@ -1,18 +1,13 @@
-// The math under the layers (internal to nn/). Matrix products go to oneDNN's sgemm (see
-// src/nn/README.md for why oneDNN); the O(n) loops here (bias, ReLU, reductions, softmax,
-// max-pool) are plain loops compiled for AVX-512, AVX2 and baseline x86-64, picked at run time.
+// The math under the layers (internal to nn/). Matrix products and convolutions are oneDNN
+// primitives in layers.cc (see src/nn/README.md for why oneDNN); the O(n) loops here (ReLU,
+// reductions, softmax, max-pool) are plain loops compiled for AVX-512, AVX2 and baseline
+// x86-64, picked at run time.
 // All matrices are row-major. Every function is thread-compatible: callers own their buffers.
 #pragma once
 
 #include <cstdint>
 
 namespace loom::nn::kernels {
-
-// C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C, op = transpose when trans_*.
-// Single-threaded on the calling thread.
-void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-          const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-          int64_t ldc);
 
 // Makes oneDNN run single-threaded on the calling thread (its OpenMP team size). Cheap; call
 // on each thread that runs the math, so that our own threads are the only parallelism.
@@ -32,14 +27,15 @@ class ScopedFlushDenormal {
   unsigned saved_;
 };
 
-// y[r, :] += bias for each of `rows` rows of `cols`.
-void AddBias(float* y, const float* bias, int64_t rows, int64_t cols);
 // y = max(x, 0); y may equal x.
 void Relu(const float* x, float* y, int64_t n);
 // dx = y > 0 ? dy : 0; dx may equal dy.
 void ReluBackward(const float* y, const float* dy, float* dx, int64_t n);
 // sums[c] = sum over rows of x[r, c] (overwrites sums).
 void ColumnSums(const float* x, int64_t rows, int64_t cols, float* sums);
+// dy = y > 0 ? dy : 0 and sums[c] = sum over rows of that dy[r, c] (overwrites sums), in one
+// pass: a fused ReLU's backward and its dense layer's bias gradient.
+void ReluBackwardColumnSums(const float* y, float* dy, int64_t rows, int64_t cols, float* sums);
 // dst += src.
 void Add(const float* src, float* dst, int64_t n);
 

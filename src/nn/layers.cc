@@ -11,29 +11,128 @@
 namespace loom::nn {
 namespace {
 
-// Y = X W + b with W [in, units] (TF's Dense kernel layout).
+// Y = X W + b with W [in, units] (TF's Dense kernel layout), and Y = max(X W + b, 0) when the
+// spec's next layer is a relu (see MakeLayers): bias and ReLU run inside oneDNN's matmul as it
+// writes Y, instead of two more passes over it, and the backward pass masks dY and sums it for
+// db in one pass. The matmul primitives are built once per row count and kept (a training run
+// sees one or two row counts). Measured on the seed's 100x784x100 product, one thread:
+// matmul with bias and ReLU fused 130 us, dnnl_sgemm alone 145 us (src/nn/README.md).
 class DenseLayer : public Layer {
  public:
-  DenseLayer(int64_t in, int64_t units) : Layer(in, units) {}
+  DenseLayer(int64_t in, int64_t units, bool relu)
+      : Layer(in, units), relu_(relu), engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {}
   std::vector<std::vector<int64_t>> ParamShapes() const override {
     return {{in_size(), out_size()}, {out_size()}};
   }
   void Forward(const float* const* params, const float* in, float* out, int64_t n) override {
-    kernels::Gemm(false, false, n, out_size(), in_size(), 1.0f, in, in_size(), params[0],
-                  out_size(), 0.0f, out, out_size());
-    kernels::AddBias(out, params[1], n, out_size());
+    Primitives& p = Get(n);
+    p.x.set_data_handle(const_cast<float*>(in));
+    p.w.set_data_handle(const_cast<float*>(params[0]));
+    p.b.set_data_handle(const_cast<float*>(params[1]));
+    p.y.set_data_handle(out);
+    p.forward.execute(stream_, {{DNNL_ARG_SRC, p.x}, {DNNL_ARG_WEIGHTS, p.w}, {DNNL_ARG_BIAS, p.b},
+                                {DNNL_ARG_DST, p.y}, {DNNL_ARG_SCRATCHPAD, p.scratchpad}});
+    stream_.wait();
   }
-  void Backward(const float* const* params, float* const* grads, const float* in, const float*,
+  void Backward(const float* const* params, float* const* grads, const float* in, const float* out,
                 float* dout, float* din, int64_t n) override {
-    // dW = X^T dY, db = column sums of dY, dX = dY W^T.
-    kernels::Gemm(true, false, in_size(), out_size(), n, 1.0f, in, in_size(), dout, out_size(),
-                  0.0f, grads[0], out_size());
-    kernels::ColumnSums(dout, n, out_size(), grads[1]);
-    if (din) {
-      kernels::Gemm(false, true, n, in_size(), out_size(), 1.0f, dout, out_size(), params[0],
-                    out_size(), 0.0f, din, in_size());
+    // db = column sums of dY (after the ReLU's mask), dW = X^T dY, dX = dY W^T.
+    if (relu_) {
+      kernels::ReluBackwardColumnSums(out, dout, n, out_size(), grads[1]);
+    } else {
+      kernels::ColumnSums(dout, n, out_size(), grads[1]);
     }
+    Primitives& p = Get(n);
+    p.xt.set_data_handle(const_cast<float*>(in));
+    p.dy.set_data_handle(dout);
+    p.dw.set_data_handle(grads[0]);
+    p.backward_weights.execute(stream_, {{DNNL_ARG_SRC, p.xt}, {DNNL_ARG_WEIGHTS, p.dy},
+                                         {DNNL_ARG_DST, p.dw}, {DNNL_ARG_SCRATCHPAD, p.scratchpad}});
+    if (din) {
+      if (!p.backward_data) BuildBackwardData(n, p);
+      p.wt.set_data_handle(const_cast<float*>(params[0]));
+      p.dx.set_data_handle(din);
+      p.backward_data.execute(stream_, {{DNNL_ARG_SRC, p.dy}, {DNNL_ARG_WEIGHTS, p.wt},
+                                        {DNNL_ARG_DST, p.dx}, {DNNL_ARG_SCRATCHPAD, p.scratchpad}});
+    }
+    stream_.wait();
   }
+
+ private:
+  // For one row count n: Y[n, units] = X[n, in] W (+ b, ReLU); dW[in, units] = X^T dY, X^T
+  // read in place through strides; dX[n, in] = dY W^T, W^T likewise (built on first use: the
+  // first layer never needs it).
+  struct Primitives {
+    dnnl::matmul forward, backward_weights, backward_data;
+    dnnl::memory x, w, b, y, xt, dy, dw, wt, dx, scratchpad;
+    Tensor scratch;
+  };
+
+  static dnnl::memory::desc Matrix(int64_t rows, int64_t cols) {
+    return dnnl::memory::desc({rows, cols}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab);
+  }
+  // The transpose of a row-major [cols, rows] matrix, read where it is.
+  static dnnl::memory::desc Transposed(int64_t rows, int64_t cols) {
+    return dnnl::memory::desc({rows, cols}, dnnl::memory::data_type::f32, dnnl::memory::dims{1, rows});
+  }
+  dnnl::primitive_attr Attributes(bool relu) const {
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    if (relu) {
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      attr.set_post_ops(ops);
+    }
+    return attr;
+  }
+  // Gives p a scratchpad as large as `pd` needs and any earlier primitive of p did.
+  void FitScratchpad(Primitives& p, const dnnl::primitive_desc_base& pd) {
+    const size_t bytes = pd.scratchpad_desc().get_size();
+    if (p.scratchpad && p.scratchpad.get_desc().get_size() >= bytes) return;
+    p.scratch = Tensor({static_cast<int64_t>(bytes / sizeof(float) + 1)});
+    p.scratchpad = dnnl::memory(dnnl::memory::desc({static_cast<dnnl::memory::dim>(bytes)}, dnnl::memory::data_type::u8,
+                                                   dnnl::memory::format_tag::x),
+                                engine_, p.scratch.data());
+  }
+
+  Primitives& Get(int64_t n) {
+    auto it = cache_.find(n);
+    if (it != cache_.end()) return *it->second;
+    const int64_t in = in_size(), units = out_size();
+    auto p = std::make_unique<Primitives>();
+    dnnl::matmul::primitive_desc forward(
+        dnnl::matmul::desc(Matrix(n, in), Matrix(in, units), Matrix(1, units), Matrix(n, units)),
+        Attributes(relu_), engine_);
+    dnnl::matmul::primitive_desc backward_weights(
+        dnnl::matmul::desc(Transposed(in, n), Matrix(n, units), Matrix(in, units)), Attributes(false), engine_);
+    p->forward = dnnl::matmul(forward);
+    p->backward_weights = dnnl::matmul(backward_weights);
+    p->x = dnnl::memory(forward.src_desc(), engine_, DNNL_MEMORY_NONE);
+    p->w = dnnl::memory(forward.weights_desc(), engine_, DNNL_MEMORY_NONE);
+    p->b = dnnl::memory(forward.bias_desc(), engine_, DNNL_MEMORY_NONE);
+    p->y = dnnl::memory(forward.dst_desc(), engine_, DNNL_MEMORY_NONE);
+    p->xt = dnnl::memory(backward_weights.src_desc(), engine_, DNNL_MEMORY_NONE);
+    p->dy = dnnl::memory(backward_weights.weights_desc(), engine_, DNNL_MEMORY_NONE);
+    p->dw = dnnl::memory(backward_weights.dst_desc(), engine_, DNNL_MEMORY_NONE);
+    FitScratchpad(*p, forward);
+    FitScratchpad(*p, backward_weights);
+    return *cache_.emplace(n, std::move(p)).first->second;
+  }
+
+  void BuildBackwardData(int64_t n, Primitives& p) {
+    const int64_t in = in_size(), units = out_size();
+    dnnl::matmul::primitive_desc backward_data(
+        dnnl::matmul::desc(Matrix(n, units), Transposed(units, in), Matrix(n, in)), Attributes(false), engine_);
+    p.backward_data = dnnl::matmul(backward_data);
+    p.wt = dnnl::memory(backward_data.weights_desc(), engine_, DNNL_MEMORY_NONE);
+    p.dx = dnnl::memory(backward_data.dst_desc(), engine_, DNNL_MEMORY_NONE);
+    FitScratchpad(p, backward_data);
+  }
+
+  const bool relu_;
+  dnnl::engine engine_;
+  dnnl::stream stream_;
+  std::map<int64_t, std::unique_ptr<Primitives>> cache_;
 };
 
 class ReluLayer : public Layer {
@@ -49,9 +148,10 @@ class ReluLayer : public Layer {
   }
 };
 
-class FlattenLayer : public Layer {
+// Flatten, and a relu that runs inside the dense layer before it: the input passes through.
+class IdentityLayer : public Layer {
  public:
-  explicit FlattenLayer(int64_t size) : Layer(size, size) {}
+  explicit IdentityLayer(int64_t size) : Layer(size, size) {}
   bool is_identity() const override { return true; }
   void Forward(const float* const*, const float* in, float* out, int64_t n) override {
     if (out != in) std::copy(in, in + n * in_size(), out);
@@ -232,17 +332,33 @@ class Conv2DLayer : public Layer {
 
 }  // namespace
 
-std::unique_ptr<Layer> MakeLayer(const LayerSpec& spec, const std::vector<int64_t>& in_shape,
-                                 const std::vector<int64_t>& out_shape) {
-  switch (spec.type) {
-    case LayerType::kDense: return std::make_unique<DenseLayer>(in_shape[0], spec.units);
-    case LayerType::kRelu: return std::make_unique<ReluLayer>(ShapeSize(in_shape));
-    case LayerType::kFlatten: return std::make_unique<FlattenLayer>(ShapeSize(in_shape));
-    case LayerType::kMaxPool: return std::make_unique<MaxPoolLayer>(spec, in_shape, out_shape);
-    case LayerType::kConv2D: return std::make_unique<Conv2DLayer>(spec, in_shape, out_shape);
+std::vector<std::unique_ptr<Layer>> MakeLayers(const ModelSpec& spec,
+                                               const std::vector<std::vector<int64_t>>& shapes) {
+  std::vector<std::unique_ptr<Layer>> layers;
+  const size_t count = spec.layers.size();
+  for (size_t i = 0; i < count; ++i) {
+    const LayerSpec& l = spec.layers[i];
+    const std::vector<int64_t>& in = i == 0 ? spec.input_shape : shapes[i - 1];
+    const bool relu_follows = i + 1 < count && spec.layers[i + 1].type == LayerType::kRelu;
+    const bool relu_fused = i > 0 && l.type == LayerType::kRelu && spec.layers[i - 1].type == LayerType::kDense;
+    switch (l.type) {
+      case LayerType::kDense:
+        layers.push_back(std::make_unique<DenseLayer>(in[0], l.units, relu_follows));
+        break;
+      case LayerType::kRelu:
+        if (relu_fused) {
+          layers.push_back(std::make_unique<IdentityLayer>(ShapeSize(in)));
+        } else {
+          layers.push_back(std::make_unique<ReluLayer>(ShapeSize(in)));
+        }
+        break;
+      case LayerType::kFlatten: layers.push_back(std::make_unique<IdentityLayer>(ShapeSize(in))); break;
+      case LayerType::kMaxPool: layers.push_back(std::make_unique<MaxPoolLayer>(l, in, shapes[i])); break;
+      case LayerType::kConv2D: layers.push_back(std::make_unique<Conv2DLayer>(l, in, shapes[i])); break;
+    }
+    LOOM_CHECK(layers.size() == i + 1) << "unknown layer type";
   }
-  LOOM_CHECK(false) << "unknown layer type";
-  return nullptr;
+  return layers;
 }
 
 }  // namespace loom::nn

@@ -42,8 +42,10 @@ class Layer {
   int64_t out_size_;
 };
 
-// The layer for `spec`, whose per-example input and output shapes the spec's inference gave.
-std::unique_ptr<Layer> MakeLayer(const LayerSpec& spec, const std::vector<int64_t>& in_shape,
-                                 const std::vector<int64_t>& out_shape);
+// The layers of `spec`, whose per-example output shapes the spec's inference gave (shapes[i]
+// for layer i). A relu right after a dense layer runs inside it (bias and ReLU fused into the
+// matrix product); its own entry then passes its input through.
+std::vector<std::unique_ptr<Layer>> MakeLayers(const ModelSpec& spec,
+                                               const std::vector<std::vector<int64_t>>& shapes);
 
 }  // namespace loom::nn

@@ -68,9 +68,8 @@ Status Model::Build() {
     threads_[t]->index = t;
   }
   layer_params_.assign(num_layers, {});
+  for (auto& t : threads_) t->layers = MakeLayers(spec_, shapes_);
   for (size_t i = 0; i < num_layers; ++i) {
-    const std::vector<int64_t>& in = i == 0 ? spec_.input_shape : shapes_[i - 1];
-    for (auto& t : threads_) t->layers.push_back(MakeLayer(spec_.layers[i], in, shapes_[i]));
     std::vector<std::vector<int64_t>> param_shapes = threads_[0]->layers[i]->ParamShapes();
     static const char* kParamNames[] = {"kernel", "bias"};
     for (size_t k = 0; k < param_shapes.size(); ++k) {

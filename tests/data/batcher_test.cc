@@ -188,5 +188,30 @@ TEST(BatcherTest, CreateErrorsNameTheField) {
   EXPECT_NE(b.status().message().find("Dataset: size 10"), std::string::npos);
 }
 
+// Rows held as bytes come out as byte / 255.f, in the same order as the same rows held as floats.
+TEST(BatcherTest, PixelRowsBatchLikeTheirFloats) {
+  Dataset bytes;
+  bytes.size = 300;
+  bytes.features = 70;  // not a multiple of a cache line
+  for (int64_t i = 0; i < bytes.size * bytes.features; ++i) bytes.pixels.push_back(static_cast<uint8_t>(i * 7 % 256));
+  for (int64_t i = 0; i < bytes.size; ++i) bytes.labels.push_back(static_cast<int32_t>(i % 10));
+  Dataset floats = bytes;
+  floats.pixels.clear();
+  for (uint8_t p : bytes.pixels) floats.images.push_back(static_cast<float>(p) / 255.f);
+  auto a = MakeBatcher(bytes, {.batch_size = 32, .seed = 3});
+  auto b = MakeBatcher(floats, {.batch_size = 32, .seed = 3});
+  ASSERT_TRUE(a && b);
+  std::vector<float> ia(32 * 70), ib(32 * 70);
+  std::vector<int32_t> la(32), lb(32);
+  for (int k = 0; k < 20; ++k) {  // two epochs and a bit
+    a->Next(ia.data(), la.data());
+    b->Next(ib.data(), lb.data());
+    ASSERT_EQ(ia, ib) << "batch " << k;
+    ASSERT_EQ(la, lb) << "batch " << k;
+  }
+  bytes.images.push_back(0.f);  // both forms at once
+  EXPECT_FALSE(Batcher::Create(bytes, {.batch_size = 32}).ok());
+}
+
 }  // namespace
 }  // namespace loom

@@ -45,8 +45,10 @@ void WriteSmallMnist(const ScratchDir& dir) {
 // Example `e` of `ds` is synthetic example `source`.
 void ExpectExample(const Dataset& ds, int64_t e, uint32_t source) {
   EXPECT_EQ(ds.labels[e], Label(source)) << "example " << e;
+  std::vector<float> image(kMnistPixels);
+  ds.CopyImage(e, image.data());
   for (uint32_t j = 0; j < kMnistPixels; ++j) {
-    ASSERT_EQ(ds.image(e)[j], static_cast<float>(Pixel(source, j)) / 255.f)
+    ASSERT_EQ(image[j], static_cast<float>(Pixel(source, j)) / 255.f)
         << "example " << e << " pixel " << j;
   }
 }
@@ -71,7 +73,11 @@ TEST(MnistTest, SplitsLikeReadDataSets) {
   ASSERT_EQ(m.test.size, 20);
   for (const Dataset* ds : {&m.train, &m.validation, &m.test}) {
     EXPECT_EQ(ds->features, 784);
-    EXPECT_EQ(ds->images.size(), static_cast<size_t>(ds->size * 784));
+    // Train is held as bytes (batches are drawn from it), the others as floats.
+    const bool pixels = ds == &m.train;
+    EXPECT_EQ(ds->held_as_pixels(), pixels);
+    EXPECT_EQ(ds->images.size(), pixels ? 0 : static_cast<size_t>(ds->size * 784));
+    EXPECT_EQ(ds->pixels.size(), pixels ? static_cast<size_t>(ds->size * 784) : 0);
     EXPECT_EQ(ds->labels.size(), static_cast<size_t>(ds->size));
   }
   // Validation is the FIRST examples; train is the rest.
@@ -179,13 +185,17 @@ TEST(MnistTest, RealMnist) {
   EXPECT_EQ(m.train.labels[0], raw->labels[5000]);
   EXPECT_TRUE(std::equal(m.validation.images.begin(), m.validation.images.end(),
                          raw->images.begin()));
-  EXPECT_TRUE(std::equal(m.train.images.begin(), m.train.images.end(),
-                         raw->images.begin() + 5000 * 784));
+  std::vector<float> train_images(m.train.size * 784);
+  for (int64_t e = 0; e < m.train.size; ++e) m.train.CopyImage(e, train_images.data() + e * 784);
+  EXPECT_TRUE(std::equal(train_images.begin(), train_images.end(), raw->images.begin() + 5000 * 784));
 
-  for (const Dataset* ds : {&m.train, &m.validation, &m.test}) {
-    auto [lo, hi] = std::minmax_element(ds->images.begin(), ds->images.end());
+  for (const std::vector<float>* images :
+       std::initializer_list<const std::vector<float>*>{&train_images, &m.validation.images, &m.test.images}) {
+    auto [lo, hi] = std::minmax_element(images->begin(), images->end());
     EXPECT_EQ(*lo, 0.f);
     EXPECT_EQ(*hi, 1.f);
+  }
+  for (const Dataset* ds : {&m.train, &m.validation, &m.test}) {
     auto [llo, lhi] = std::minmax_element(ds->labels.begin(), ds->labels.end());
     EXPECT_EQ(*llo, 0);
     EXPECT_EQ(*lhi, 9);
@@ -208,7 +218,7 @@ TEST(MnistTest, RealMnistGzipRoundTrip) {
   }
   auto got = LoadMnist(gz_dir.path());
   ASSERT_TRUE(got.ok()) << got.status().ToString();
-  EXPECT_EQ(got->train.images, want->train.images);
+  EXPECT_EQ(got->train.pixels, want->train.pixels);
   EXPECT_EQ(got->train.labels, want->train.labels);
   EXPECT_EQ(got->validation.images, want->validation.images);
   EXPECT_EQ(got->validation.labels, want->validation.labels);
