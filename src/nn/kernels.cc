@@ -1,6 +1,7 @@
 #include "nn/kernels.h"
 #include "nn/libraries.h"
 
+#include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 #include <xmmintrin.h>
 
