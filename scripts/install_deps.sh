@@ -23,7 +23,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev             # HTTP client (libcurl) and SigV4/SHA-256/MD5 (OpenSSL)
   libexpat1-dev                               # S3's XML answers (src/storage/s3_xml.cc)
   # serving (src/net/http_server, src/serving)
-  libmicrohttpd-dev                           # HTTP server of loom serve, chosen by measurement (src/serving/README.md)
+  libmicrohttpd-dev                           # HTTP server of loom serve, chosen by measurement (src/serving/README.md); its GnuTLS serves loom server --secure
   libsqlite3-dev                              # src/workflow's store: workflows, nodes and logs in one SQLite file
   libarchive-dev                              # src/workflow/artifacts.cc: Argo's tgz artifacts (tar+gzip, safe extraction)
 )
@@ -36,8 +36,9 @@ test_packages=(
   swift-proxy swift-object swift-container swift-account memcached  # a real S3 server (Swift s3api) for integration tests
   awscli s3cmd                                # independent S3 clients: read what Loom wrote, and the other way
   wrk nginx-light                             # bench/serving: load generator, and nginx's static response as the HTTP ceiling
-  clang libclang-rt-dev                       # tests/serving/fuzz: libFuzzer (libclang_rt.fuzzer) with ASan/UBSan, GCC has none
+  clang libclang-rt-dev                       # tests/serving/fuzz, tests/security/fuzz: libFuzzer (libclang_rt.fuzzer) with ASan/UBSan, GCC has none
   chromium                                    # tests/ui: the web UI's browser tests (driven by npm playwright-core, no browser download)
+  openssl                                     # tests/security: a self-signed certificate for loom server --secure
 )
 case "${1:-}" in
   --demo) ;;

@@ -49,6 +49,7 @@ struct HttpResponse {
 
 struct HttpClientOptions {
   bool verify_tls = true;            // check the server's certificate (https only)
+  std::string ca_file;               // trust the certificates in this PEM file (else the system's)
   long connect_timeout_seconds = 10;
   // A transfer slower than 1 byte/s for this long is abandoned (a hung server).
   long stall_timeout_seconds = 30;

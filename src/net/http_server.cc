@@ -67,6 +67,7 @@ struct Deferred;
 struct RequestState {
   HttpServerRequest request;
   size_t content_length = 0;
+  size_t body_limit = 0;
   bool too_large = false;
   std::shared_ptr<Deferred> deferred;  // set once an asynchronous handler has the request
 };
@@ -442,16 +443,19 @@ struct HttpServer::Impl {
       server->active_requests_.fetch_add(1);
       state->request.method = method ? method : "";
       state->request.path = url ? url : "";
+      state->body_limit = server->options_.body_limit
+                              ? server->options_.body_limit(state->request.method, state->request.path)
+                              : server->options_.max_body_bytes;
       MHD_get_connection_values(connection, MHD_HEADER_KIND, CollectHeader, &state->request.headers);
       MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, CollectHeader, &state->request.query);
       const char* length =
           MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
       if (length != nullptr) {
         unsigned long long n = strtoull(length, nullptr, 10);
-        if (n > server->options_.max_body_bytes) {
+        if (n > state->body_limit) {
           // Answered now: the body is never read.
           state->too_large = true;
-          return Send(connection, TooLarge(server->options_.max_body_bytes), &server->impl_->streams, loop->wake_fd);
+          return Send(connection, TooLarge(state->body_limit), &server->impl_->streams, loop->wake_fd);
         }
         state->content_length = static_cast<size_t>(n);
         state->request.body.reserve(state->content_length);
@@ -460,7 +464,7 @@ struct HttpServer::Impl {
     }
     if (*upload_data_size != 0) {
       if (!state->too_large) {
-        if (state->request.body.size() + *upload_data_size > server->options_.max_body_bytes) {
+        if (state->request.body.size() + *upload_data_size > state->body_limit) {
           state->too_large = true;
           state->request.body.clear();
           state->request.body.shrink_to_fit();
@@ -471,7 +475,7 @@ struct HttpServer::Impl {
       *upload_data_size = 0;
       return MHD_YES;
     }
-    if (state->too_large) return Send(connection, TooLarge(server->options_.max_body_bytes), &server->impl_->streams, loop->wake_fd);
+    if (state->too_large) return Send(connection, TooLarge(state->body_limit), &server->impl_->streams, loop->wake_fd);
     if (state->deferred != nullptr)  // resumed: the answer came (or the server stops)
       return SendOrSuspend(server, connection, state->deferred.get());
     if (server->async_handler_) {
@@ -571,6 +575,23 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(std::unique_ptr<HttpServ
   if (family == AF_INET6) flags |= MHD_USE_IPv6;
   const unsigned per_loop_limit =
       static_cast<unsigned>(std::max(1, options.max_connections / options.num_threads));
+  std::vector<MHD_OptionItem> mhd_options = {
+      {MHD_OPTION_CONNECTION_TIMEOUT, static_cast<intptr_t>(options.connection_timeout_seconds), nullptr},
+      {MHD_OPTION_CONNECTION_LIMIT, static_cast<intptr_t>(per_loop_limit), nullptr},
+      // libmicrohttpd zeroes a connection's memory pool for every request: 64 KiB was 11% of
+      // the server's CPU at 256 connections (perf); 16 KiB holds headers and read buffer.
+      {MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(16 * 1024), nullptr},
+  };
+  const bool tls = !options.tls_cert_pem.empty() || !options.tls_key_pem.empty();
+  if (tls) {
+    if (options.tls_cert_pem.empty() || options.tls_key_pem.empty())
+      return InvalidArgument(where + ": TLS needs both a certificate and a private key");
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+      return FailedPrecondition(where + ": this libmicrohttpd was built without TLS (GnuTLS)");
+    flags |= MHD_USE_TLS;
+    mhd_options.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char*>(options.tls_key_pem.c_str())});
+    mhd_options.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char*>(options.tls_cert_pem.c_str())});
+  }
   for (int i = 0; i < options.num_threads; ++i) {
     // Each step is undone by ~HttpServer (Stop) if a later one fails.
     impl->loops.push_back(std::make_unique<Impl::EventLoop>());
@@ -578,17 +599,18 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(std::unique_ptr<HttpServ
     loop->server = server.get();
     loop->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (loop->wake_fd < 0) return ErrnoStatus(where, "eventfd", errno);
-    loop->daemon = MHD_start_daemon(
-        flags, 0, nullptr, nullptr, &Impl::Access, loop,
-        MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(options.connection_timeout_seconds),
-        MHD_OPTION_CONNECTION_LIMIT, per_loop_limit,
-        // libmicrohttpd zeroes a connection's memory pool for every request: 64 KiB was 11% of
-        // the server's CPU at 256 connections (perf); 16 KiB holds headers and read buffer.
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(16 * 1024),
-        MHD_OPTION_NOTIFY_COMPLETED, &Impl::Completed, loop, MHD_OPTION_END);
+    std::vector<MHD_OptionItem> loop_options = mhd_options;
+    loop_options.push_back({MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&Impl::Completed), loop});
+    loop_options.push_back({MHD_OPTION_END, 0, nullptr});
+    loop->daemon = MHD_start_daemon(flags, 0, nullptr, nullptr, &Impl::Access, loop, MHD_OPTION_ARRAY,
+                                    loop_options.data(), MHD_OPTION_END);
     const MHD_DaemonInfo* info =
         loop->daemon == nullptr ? nullptr : MHD_get_daemon_info(loop->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    if (info == nullptr) return Internal(where + ": libmicrohttpd could not start the server");
+    if (info == nullptr) {
+      return tls ? InvalidArgument(where + ": libmicrohttpd could not start TLS: is the key the certificate's, "
+                                           "both PEM?")
+                 : Internal(where + ": libmicrohttpd could not start the server");
+    }
     loop->epoll_fd = info->epoll_fd;
   }
   impl->running.store(true);

@@ -80,6 +80,13 @@ struct HttpServerOptions {
   int num_threads = 2;
   // Bodies larger than this are answered 413 without being read to the end.
   size_t max_body_bytes = 64u << 20;
+  // When set, the body limit of each request from its method and path (instead of
+  // max_body_bytes): a server whose endpoints take bodies of very different sizes.
+  std::function<size_t(const std::string& method, const std::string& path)> body_limit;
+  // HTTPS (GnuTLS, through libmicrohttpd) with this certificate chain and private key, PEM
+  // text; both empty: plain HTTP.
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
   // A connection with no traffic for this long is closed (idle keep-alive or a stalled client).
   int connection_timeout_seconds = 60;
   // Connections beyond this are refused at accept.

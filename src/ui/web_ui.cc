@@ -4,7 +4,9 @@
 
 #include "core/file.h"
 #include "core/json.h"
+#include "core/logging.h"
 #include "job/local_job.h"
+#include "net/auth_token.h"
 #include "net/http_client.h"
 #include "ui/api_util.h"
 #include "ui/assets.h"
@@ -38,6 +40,58 @@ bool IsJsonContentType(const std::string& value) {
          (value.size() == 16 || value[16] == ';' || value[16] == ' ');
 }
 
+// The value of cookie `name` in a Cookie header ("a=1; b=2"), or "".
+std::string CookieValue(const std::string& header, const std::string& name) {
+  size_t start = 0;
+  while (start < header.size()) {
+    size_t end = header.find(';', start);
+    if (end == std::string::npos) end = header.size();
+    size_t b = header.find_first_not_of(' ', start);
+    if (b != std::string::npos && b < end && header.compare(b, name.size(), name) == 0 &&
+        b + name.size() < end && header[b + name.size()] == '=')
+      return header.substr(b + name.size() + 1, end - b - name.size() - 1);
+    start = end + 1;
+  }
+  return "";
+}
+
+// application/x-www-form-urlencoded: the value of field `name`, decoded, or "".
+std::string FormValue(const std::string& body, const std::string& name) {
+  size_t start = 0;
+  while (start <= body.size()) {
+    size_t end = body.find('&', start);
+    if (end == std::string::npos) end = body.size();
+    if (body.compare(start, name.size() + 1, name + "=") == 0) {
+      auto hex = [](char c) {
+        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      };
+      std::string out;
+      for (size_t i = start + name.size() + 1; i < end; ++i) {
+        if (body[i] == '+') {
+          out += ' ';
+        } else if (body[i] == '%' && i + 2 < end && hex(body[i + 1]) >= 0 && hex(body[i + 2]) >= 0) {
+          out += static_cast<char>(hex(body[i + 1]) * 16 + hex(body[i + 2]));
+          i += 2;
+        } else {
+          out += body[i];
+        }
+      }
+      return out;
+    }
+    start = end + 1;
+  }
+  return "";
+}
+
+// Paths the browser needs before it has logged in: the login page and what it shows.
+bool IsPublicAsset(const std::string& path) {
+  return path == "/style.css" || path == "/favicon.svg" || path == "/favicon.ico";
+}
+
+bool IsApiPath(const std::string& path) {
+  return path.rfind("/api/", 0) == 0 || path.rfind("/artifacts/", 0) == 0;
+}
+
 void ServeAsset(const Asset& asset, net::HttpServerResponse* response) {
   response->status = 200;
   response->content_type = std::string(asset.content_type);
@@ -54,6 +108,17 @@ void ServeAsset(const Asset& asset, net::HttpServerResponse* response) {
 
 }  // namespace
 
+size_t BodyLimit(const std::string& method, const std::string& path) {
+  if (method == "GET" || method == "HEAD" || method == "DELETE") return 0;
+  if (path == "/login") return 4 << 10;
+  if (path.rfind("/api/v1/models/", 0) == 0) return 32u << 20;
+  if (path.rfind("/api/v1/workflows/", 0) == 0 || path.rfind("/api/v1/workflow-templates/", 0) == 0) {
+    // A manifest; the PUT actions take Argo's small request objects.
+    return method == "POST" ? 4u << 20 : 64u << 10;
+  }
+  return 64u << 10;
+}
+
 StatusOr<std::unique_ptr<WebUi>> WebUi::Create(const WebUiOptions& options) {
   if (options.logdir.empty()) return InvalidArgument("--logdir: must not be empty");
   if (options.jobs_dir.empty()) return InvalidArgument("--jobs_dir: must not be empty");
@@ -66,6 +131,7 @@ StatusOr<std::unique_ptr<WebUi>> WebUi::Create(const WebUiOptions& options) {
 
 Status WebUi::CheckRequestAllowed(const net::HttpServerRequest& request) const {
   const std::string port = std::to_string(port_.load());
+  const std::string scheme = options_.secure ? "https://" : "http://";
   std::vector<std::string> hosts = {"127.0.0.1:" + port, "localhost:" + port, "[::1]:" + port};
   if (options_.address.find(':') != std::string::npos)
     hosts.push_back("[" + options_.address + "]:" + port);
@@ -82,11 +148,11 @@ Status WebUi::CheckRequestAllowed(const net::HttpServerRequest& request) const {
   if (!origin.empty()) {
     if (IsWildcard(options_.address)) {
       // Bound to every interface: the page's own origin is whatever host the browser used.
-      if (strcasecmp(origin.c_str(), ("http://" + request.Header("Host")).c_str()) == 0)
+      if (strcasecmp(origin.c_str(), (scheme + request.Header("Host")).c_str()) == 0)
         return OkStatus();
     }
     for (const std::string& h : hosts) {
-      if (strcasecmp(origin.c_str(), ("http://" + h).c_str()) == 0) return OkStatus();
+      if (strcasecmp(origin.c_str(), (scheme + h).c_str()) == 0) return OkStatus();
     }
     return PermissionDenied("cross-origin request from " + origin + " refused");
   }
@@ -103,7 +169,105 @@ void WebUi::Handle(const net::HttpServerRequest& request, net::HttpServerRespons
     SetError(allowed, response);
     return;
   }
-  Route(request, response);
+  if (!options_.token.empty() && !Authenticate(request, response)) return;
+  // An exception here would end the server (an event thread cannot pass it on): it is a bug,
+  // answered 500 and logged, while every other client goes on being served.
+  try {
+    Route(request, response);
+  } catch (const std::exception& e) {
+    LOOM_LOG(ERROR) << request.method << " " << request.path << ": " << e.what();
+    *response = net::HttpServerResponse();
+    SetError(Internal(request.method + " " + request.path + ": " + e.what()), response);
+  }
+}
+
+std::string WebUi::CookieName() const { return "loom-token-" + std::to_string(port_.load()); }
+
+std::pair<std::string, std::string> WebUi::LoginCookie(const std::string& token) const {
+  // HttpOnly: no script reads it; SameSite=Strict: no other site's page sends it.
+  std::string cookie = CookieName() + "=" + token + "; Path=/; HttpOnly; SameSite=Strict" +
+                       (token.empty() ? "; Max-Age=0" : "; Max-Age=2592000");
+  if (options_.secure) cookie += "; Secure";
+  return {"Set-Cookie", cookie};
+}
+
+namespace {
+
+void Redirect(const std::string& location, net::HttpServerResponse* response) {
+  response->status = 303;
+  response->content_type = "text/plain; charset=utf-8";
+  response->body = "See " + location + "\n";
+  response->headers.push_back({"Location", location});
+  response->headers.push_back({"Cache-Control", "no-store"});
+}
+
+// The login page, with `error` (plain text) shown under the form.
+void LoginPage(int status, const std::string& error, net::HttpServerResponse* response) {
+  const Asset* asset = FindAsset("/login.html");
+  ServeAsset(*asset, response);
+  response->status = status;
+  std::string escaped;
+  for (char c : error) {
+    if (c == '<') escaped += "&lt;";
+    else if (c == '>') escaped += "&gt;";
+    else if (c == '&') escaped += "&amp;";
+    else escaped += c;
+  }
+  if (size_t at = response->body.find("<!--error-->"); at != std::string::npos)
+    response->body.replace(at, 12, escaped);
+  response->headers.push_back({"Cache-Control", "no-store"});
+}
+
+}  // namespace
+
+void WebUi::Login(const net::HttpServerRequest& request, net::HttpServerResponse* response) const {
+  if (request.method == "GET" || request.method == "HEAD") return LoginPage(200, "", response);
+  if (request.method != "POST") return SetError(InvalidArgument(request.method + " is not allowed here"), response);
+  const std::string token = FormValue(request.body, "token");
+  if (!net::TokenMatches(token, options_.token))
+    return LoginPage(401, token.empty() ? "No token given." : "That is not this server's token.", response);
+  Redirect("/", response);
+  response->headers.push_back(LoginCookie(options_.token));
+}
+
+bool WebUi::Authenticate(const net::HttpServerRequest& request, net::HttpServerResponse* response) const {
+  const std::string& path = request.path;
+  const bool read = request.method == "GET" || request.method == "HEAD";
+  if (path == "/login") {
+    Login(request, response);
+    return false;
+  }
+  if (path == "/logout" && read) {
+    Redirect("/login", response);
+    response->headers.push_back(LoginCookie(""));
+    return false;
+  }
+  if (read && IsPublicAsset(path)) return true;
+  // Jupyter's token URL: a page opened with ?token=<token> logs the browser in, and the token
+  // leaves the address bar (and the history) at once.
+  if (const std::string token = request.Query("token"); !token.empty() && read && !IsApiPath(path)) {
+    if (!net::TokenMatches(token, options_.token)) {
+      LoginPage(401, "The token in that address is not this server's.", response);
+      return false;
+    }
+    Redirect(path, response);
+    response->headers.push_back(LoginCookie(options_.token));
+    return false;
+  }
+  std::string presented = net::BearerToken(request.Header("Authorization"));
+  if (presented.empty()) presented = CookieValue(request.Header("Cookie"), CookieName());
+  if (net::TokenMatches(presented, options_.token)) return true;
+  if (read && !IsApiPath(path)) {
+    Redirect("/login", response);
+    return false;
+  }
+  // Argo server's answer: gRPC's Unauthenticated (16) as HTTP 401.
+  const std::string message = presented.empty()
+                                  ? "no token: send \"Authorization: Bearer <token>\" (the token is $LOOM_HOME/server.token)"
+                                  : "token not valid for this server";
+  SetJson({{"error", message}, {"code", 16}, {"message", message}}, response, 401);
+  response->headers.push_back({"WWW-Authenticate", "Bearer realm=\"loom server\""});
+  return false;
 }
 
 void WebUi::Route(const net::HttpServerRequest& request, net::HttpServerResponse* response) const {

@@ -3,12 +3,18 @@
 // and served models (a proxy to a TF-Serving-compatible REST server). The workflow API is
 // plugged in as `extra_routes` (workflow_api.h), so this part builds without the engine.
 //
-// Every request passes two checks before routing:
+// Every request passes three checks before routing:
 //  - Host must name this server (127.0.0.1:<port>, localhost:<port>, [::1]:<port> or the bound
 //    address) unless it was bound to a wildcard address: a DNS-rebinding page cannot read it;
 //  - a request that changes something (not GET/HEAD/OPTIONS) must carry an Origin equal to this
 //    server's own, or no Origin with a JSON Content-Type and no "Sec-Fetch-Site: cross-site":
-//    a form or fetch from another page cannot submit or delete (403).
+//    a form or fetch from another page cannot submit or delete (403);
+//  - unless `token` is empty (--auth-mode server), it carries the server's token (Argo server's
+//    --auth-mode client): "Authorization: Bearer <token>" (the CLI, argo's clients) or the
+//    cookie the login page sets (the browser), compared in constant time; an API request without
+//    it gets 401, a page a redirect to /login. /login takes the token once (a form, or
+//    Jupyter's token URL: any page with ?token=<token>) and sets an HttpOnly, SameSite=Strict
+//    cookie named after the port; only the login page, its style sheet and the icon are public.
 // Names taken from URLs (runs, jobs, replicas) go through safe_path.h.
 // Thread-safe: Handle runs on every HTTP event thread at once.
 #pragma once
@@ -41,7 +47,15 @@ struct WebUiOptions {
   Routes extra_routes;
   // Shown by /api/v1/info: whether the workflow API is there.
   bool workflows_enabled = false;
+  // The token every request must carry; empty: no authentication (--auth-mode server).
+  std::string token;
+  // Served over TLS: the page's origin is https://, the login cookie is Secure.
+  bool secure = false;
 };
+
+// The largest request body each endpoint takes (HttpServerOptions::body_limit): a manifest or
+// template 4 MiB, a predict 32 MiB (a batch of images), the login form 4 KiB, anything else 64 KiB.
+size_t BodyLimit(const std::string& method, const std::string& path);
 
 class WebUi {
  public:
@@ -56,6 +70,14 @@ class WebUi {
   explicit WebUi(WebUiOptions options) : options_(std::move(options)) {}
   // PermissionDenied when the request fails the Host or cross-origin checks above.
   Status CheckRequestAllowed(const net::HttpServerRequest& request) const;
+  // True when the request carries the token (or none is needed); otherwise answers it (401, a
+  // redirect to the login page, or the login itself) and returns false.
+  bool Authenticate(const net::HttpServerRequest& request, net::HttpServerResponse* response) const;
+  // GET/POST /login.
+  void Login(const net::HttpServerRequest& request, net::HttpServerResponse* response) const;
+  std::string CookieName() const;
+  // "Set-Cookie" logging the browser in (or out, when token is empty).
+  std::pair<std::string, std::string> LoginCookie(const std::string& token) const;
   void Route(const net::HttpServerRequest& request, net::HttpServerResponse* response) const;
   void Jobs(const std::vector<std::string>& parts, const net::HttpServerRequest& request,
             net::HttpServerResponse* response) const;

@@ -21,6 +21,27 @@ namespace {
 // Bytes of one pod's log read per step of Argo's log stream.
 constexpr int64_t kLogStreamChunk = 256 << 10;
 
+// The namespace a workflow or template is in: metadata.namespace, "default" when it names none
+// (as the engine stamps a submitted workflow).
+std::string NamespaceOf(const Json& object) {
+  if (!object.contains("metadata") || !object["metadata"].is_object()) return "default";
+  const Json& ns = object["metadata"].value("namespace", Json("default"));
+  return ns.is_string() ? ns.get<std::string>() : "";
+}
+
+// Puts a manifest submitted to /{ns} in that namespace; one that names another is refused, as
+// the Kubernetes API refuses it.
+Status PlaceInNamespace(Json* manifest, const std::string& ns, const std::string& source) {
+  if (!manifest->is_object()) return InvalidArgument(source + ": must be an object");
+  Json& meta = (*manifest)["metadata"];
+  if (!meta.is_object()) return InvalidArgument(source + ": metadata: must be an object");
+  if (meta.contains("namespace") && meta["namespace"] != ns)
+    return InvalidArgument(source + ": metadata.namespace: " + meta["namespace"].dump() +
+                           " does not match the namespace of the request (\"" + ns + "\")");
+  meta["namespace"] = ns;
+  return OkStatus();
+}
+
 std::pair<std::string, std::string> SplitKeyValue(const std::string& text) {
   size_t eq = text.find('=');
   if (eq == std::string::npos) return {text, ""};
@@ -69,7 +90,7 @@ bool WorkflowApi::Handle(const net::HttpServerRequest& request, net::HttpServerR
   return false;
 }
 
-StatusOr<Json> WorkflowApi::Create(const Json& body) {
+StatusOr<Json> WorkflowApi::Create(const Json& body, const std::string& ns) {
   if (!body.is_object()) return InvalidArgument("body: must be a JSON object");
   Json manifest;
   workflow::SourceLines lines;
@@ -88,12 +109,14 @@ StatusOr<Json> WorkflowApi::Create(const Json& body) {
   } else {
     return InvalidArgument("body: needs \"workflow\" (an object) or \"manifest\" (YAML text)");
   }
-  return SubmitWithOptions(std::move(manifest), body.value("submitOptions", Json::object()), std::move(options));
+  return SubmitWithOptions(std::move(manifest), body.value("submitOptions", Json::object()), ns,
+                           std::move(options));
 }
 
-StatusOr<Json> WorkflowApi::SubmitWithOptions(Json manifest, const Json& submit,
+StatusOr<Json> WorkflowApi::SubmitWithOptions(Json manifest, const Json& submit, const std::string& ns,
                                               workflow::SubmitOptions options) {
   if (!submit.is_object()) return InvalidArgument("submitOptions: must be an object");
+  LOOM_RETURN_IF_ERROR(PlaceInNamespace(&manifest, ns, options.source_name));
   const Json parameters = submit.value("parameters", Json::array());
   if (!parameters.is_array()) return InvalidArgument("submitOptions.parameters: must be a list of \"name=value\"");
   for (const Json& p : parameters) {
@@ -128,7 +151,7 @@ StatusOr<Json> WorkflowApi::SubmitWithOptions(Json manifest, const Json& submit,
 // Argo's WorkflowSubmitRequest for a WorkflowTemplate (the kinds its server accepts for one):
 // the workflow Argo makes of it (ConvertWorkflowTemplateToWorkflow): generateName "<template>-",
 // the workflow-template label, spec.workflowTemplateRef, then the submitOptions.
-StatusOr<Json> WorkflowApi::SubmitFrom(const Json& body) {
+StatusOr<Json> WorkflowApi::SubmitFrom(const Json& body, const std::string& ns) {
   if (!body.is_object()) return InvalidArgument("body: must be a JSON object");
   const std::string kind = body.contains("resourceKind") && body["resourceKind"].is_string()
                                ? body["resourceKind"].get<std::string>() : "";
@@ -137,7 +160,9 @@ StatusOr<Json> WorkflowApi::SubmitFrom(const Json& body) {
   const std::string name = body.contains("resourceName") && body["resourceName"].is_string()
                                ? body["resourceName"].get<std::string>() : "";
   if (!IsSafeName(name)) return InvalidArgument("resourceName: \"" + name + "\" is not a template name");
-  LOOM_RETURN_IF_ERROR(store_->GetTemplate(name).status());
+  LOOM_ASSIGN_OR_RETURN(Json stored, store_->GetTemplate(name));
+  if (NamespaceOf(stored) != ns)
+    return NotFound("workflow template \"" + name + "\" not found in namespace \"" + ns + "\"");
   Json manifest = {{"apiVersion", "argoproj.io/v1alpha1"},
                    {"kind", "Workflow"},
                    {"metadata", {{"generateName", name + "-"},
@@ -145,7 +170,8 @@ StatusOr<Json> WorkflowApi::SubmitFrom(const Json& body) {
                    {"spec", {{"workflowTemplateRef", {{"name", name}}}}}};
   workflow::SubmitOptions options;
   options.source_name = "WorkflowTemplate " + name;
-  return SubmitWithOptions(std::move(manifest), body.value("submitOptions", Json::object()), std::move(options));
+  return SubmitWithOptions(std::move(manifest), body.value("submitOptions", Json::object()), ns,
+                           std::move(options));
 }
 
 namespace {
@@ -219,23 +245,27 @@ class ArgoLogStream {
 
 void WorkflowApi::Workflows(const std::vector<std::string>& parts, const net::HttpServerRequest& request,
                             net::HttpServerResponse* response) {
-  if (parts.size() < 4 || !IsSafeName(parts[3]))
-    return SetError(NotFound("the workflow API is /api/v1/workflows/{namespace}/..."), response);
   const std::string& method = request.method;
-  if (parts.size() == 4) {
+  // GET /api/v1/workflows/ lists every namespace (argo list -A); otherwise one namespace's.
+  const bool all_namespaces = parts.size() == 3 && method == "GET";
+  if (!all_namespaces && (parts.size() < 4 || !IsSafeName(parts[3])))
+    return SetError(NotFound("the workflow API is /api/v1/workflows/{namespace}/..."), response);
+  const std::string ns = all_namespaces ? "" : parts[3];
+  if (parts.size() <= 4) {
     if (method == "GET") {
       auto list = store_->ListWorkflows();
       if (!list.ok()) return SetError(list.status(), response);
       Json items = Json::array();
       for (Json& wf : *list) {
-        if (!launcher_->IsDeleting(wf["metadata"].value("name", ""))) items.push_back(std::move(wf));
+        if ((all_namespaces || NamespaceOf(wf) == ns) && !launcher_->IsDeleting(wf["metadata"].value("name", "")))
+          items.push_back(std::move(wf));
       }
       return SetJson({{"metadata", Json::object()}, {"items", std::move(items)}}, response);
     }
     if (method == "POST") {
       auto body = ParseJson(request.body, "request body");
       if (!body.ok()) return SetError(body.status(), response);
-      auto created = Create(*body);
+      auto created = Create(*body, ns);
       if (!created.ok()) return SetError(created.status(), response);
       return SetJson(*created, response);
     }
@@ -244,7 +274,7 @@ void WorkflowApi::Workflows(const std::vector<std::string>& parts, const net::Ht
   if (parts.size() == 5 && parts[4] == "submit" && method == "POST") {
     auto body = ParseJson(request.body, "request body");
     if (!body.ok()) return SetError(body.status(), response);
-    auto created = SubmitFrom(*body);
+    auto created = SubmitFrom(*body, ns);
     if (!created.ok()) return SetError(created.status(), response);
     return SetJson(*created, response);
   }
@@ -252,12 +282,13 @@ void WorkflowApi::Workflows(const std::vector<std::string>& parts, const net::Ht
   if (!IsSafeName(name)) return SetError(InvalidArgument("workflow name \"" + name + "\" is not valid"), response);
   // A deleted workflow whose run is still ending is gone already, as in Argo.
   if (launcher_->IsDeleting(name)) return SetError(NotFound("workflow \"" + name + "\" not found"), response);
+  // Each namespace sees its own workflows only: another's is not found, as in Kubernetes.
+  auto found = store_->GetWorkflow(name);
+  if (!found.ok()) return SetError(found.status(), response);
+  if (NamespaceOf(*found) != ns)
+    return SetError(NotFound("workflow \"" + name + "\" not found in namespace \"" + ns + "\""), response);
   if (parts.size() == 5) {
-    if (method == "GET") {
-      auto wf = store_->GetWorkflow(name);
-      if (!wf.ok()) return SetError(wf.status(), response);
-      return SetJson(*wf, response);
-    }
+    if (method == "GET") return SetJson(*found, response);
     if (method == "DELETE") {
       if (Status s = launcher_->Delete(name); !s.ok()) return SetError(s, response);
       return SetJson(Json::object(), response);
@@ -315,7 +346,7 @@ void WorkflowApi::Workflows(const std::vector<std::string>& parts, const net::Ht
   SetError(NotFound("no API at " + request.path), response);
 }
 
-StatusOr<Json> WorkflowApi::CreateTemplate(const Json& body) {
+StatusOr<Json> WorkflowApi::CreateTemplate(const Json& body, const std::string& ns) {
   if (!body.is_object()) return InvalidArgument("body: must be a JSON object");
   Json manifest;
   workflow::SourceLines lines;
@@ -331,6 +362,7 @@ StatusOr<Json> WorkflowApi::CreateTemplate(const Json& body) {
   }
   if (std::string kind = manifest.value("kind", ""); kind != "WorkflowTemplate")
     return InvalidArgument(source + ": kind: expected WorkflowTemplate, got \"" + kind + "\"");
+  LOOM_RETURN_IF_ERROR(PlaceInNamespace(&manifest, ns, source));
   Json& meta = manifest["metadata"];
   const std::string name = meta.value("name", "");
   if (!IsSafeName(name)) return InvalidArgument(source + ": metadata.name: \"" + name + "\" is not a valid name");
@@ -347,25 +379,34 @@ StatusOr<Json> WorkflowApi::CreateTemplate(const Json& body) {
 
 void WorkflowApi::Templates(const std::vector<std::string>& parts, const net::HttpServerRequest& request,
                             net::HttpServerResponse* response) {
-  if (parts.size() < 4 || !IsSafeName(parts[3]))
-    return SetError(NotFound("the template API is /api/v1/workflow-templates/{namespace}/..."), response);
   const std::string& method = request.method;
-  if (parts.size() == 4 && method == "GET") {
+  const bool all_namespaces = parts.size() == 3 && method == "GET";
+  if (!all_namespaces && (parts.size() < 4 || !IsSafeName(parts[3])))
+    return SetError(NotFound("the template API is /api/v1/workflow-templates/{namespace}/..."), response);
+  const std::string ns = all_namespaces ? "" : parts[3];
+  if (parts.size() <= 4 && method == "GET") {
     auto list = store_->ListTemplates();
     if (!list.ok()) return SetError(list.status(), response);
-    return SetJson({{"metadata", Json::object()}, {"items", *list}}, response);
+    Json items = Json::array();
+    for (Json& t : *list) {
+      if (all_namespaces || NamespaceOf(t) == ns) items.push_back(std::move(t));
+    }
+    return SetJson({{"metadata", Json::object()}, {"items", std::move(items)}}, response);
   }
   if (parts.size() == 4 && method == "POST") {
     auto body = ParseJson(request.body, "request body");
     if (!body.ok()) return SetError(body.status(), response);
-    auto created = CreateTemplate(*body);
+    auto created = CreateTemplate(*body, ns);
     if (!created.ok()) return SetError(created.status(), response);
     return SetJson(*created, response);
   }
-  if (parts.size() == 5 && method == "GET") {
+  if (parts.size() == 5) {
     auto t = store_->GetTemplate(parts[4]);
     if (!t.ok()) return SetError(t.status(), response);
-    return SetJson(*t, response);
+    if (NamespaceOf(*t) != ns)
+      return SetError(NotFound("workflow template \"" + parts[4] + "\" not found in namespace \"" + ns + "\""),
+                      response);
+    if (method == "GET") return SetJson(*t, response);
   }
   if (parts.size() == 5 && method == "DELETE") {
     if (Status s = store_->DeleteTemplate(parts[4]); !s.ok()) return SetError(s, response);
@@ -381,6 +422,8 @@ void WorkflowApi::Artifact(const std::vector<std::string>& parts, net::HttpServe
   if (parts.size() != 5) return SetError(NotFound("artifacts are /artifacts/{ns}/{workflow}/{node}/{name}"), response);
   auto wf = store_->GetWorkflow(parts[2]);
   if (!wf.ok()) return SetError(wf.status(), response);
+  if (NamespaceOf(*wf) != parts[1])
+    return SetError(NotFound("workflow \"" + parts[2] + "\" not found in namespace \"" + parts[1] + "\""), response);
   const Json nodes = (*wf)["status"].value("nodes", Json::object());
   if (!nodes.contains(parts[3])) return SetError(NotFound("no node \"" + parts[3] + "\""), response);
   const Json& node = nodes[parts[3]];

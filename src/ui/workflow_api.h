@@ -4,7 +4,8 @@
 //                                                 "submitOptions": {"parameters": ["k=v"], "name",
 //                                                 "generateName", "labels": "k=v,k2=v2"}
 //                                                 -> the created Workflow (then run here)
-//   GET    /api/v1/workflows/{ns}                 {"items": [...]} newest first, without nodes
+//   GET    /api/v1/workflows/{ns}                 {"items": [...]} newest first, without nodes;
+//                                                 /api/v1/workflows/ lists every namespace (argo list -A)
 //   GET    /api/v1/workflows/{ns}/{name}          the Workflow with status.nodes
 //   POST   /api/v1/workflows/{ns}/submit          {"resourceKind": "WorkflowTemplate", "resourceName",
 //                                                 "submitOptions": {"parameters", "entryPoint", "name",
@@ -23,6 +24,9 @@
 //   GET    /api/v1/workflow-templates/{ns}[/{name}], DELETE /{name}, POST {"template": {...}}
 //          or {"manifest": "<YAML>"} (stamped with metadata.creationTimestamp)
 //   GET    /artifacts/{ns}/{name}/{node id}/{artifact}   an output artifact in the local repository
+// Namespaces are honoured as Kubernetes does: an object is created in the request's {ns} (a
+// manifest naming another is refused) and read or changed only through it (404 otherwise).
+// Names are unique across namespaces (the store keys by name).
 // Workflows submitted here, and on start those left Pending/Running whose run lock is free,
 // run in this process through a workflow::Launcher (one thread per workflow calling
 // Engine::Run). A deleted workflow that was running finishes its deletion on that thread (no
@@ -78,13 +82,16 @@ class WorkflowApi {
   void Templates(const std::vector<std::string>& parts, const net::HttpServerRequest& request,
                  net::HttpServerResponse* response);
   void Artifact(const std::vector<std::string>& parts, net::HttpServerResponse* response);
-  StatusOr<Json> Create(const Json& body);
+  // POST /api/v1/workflows/{ns}. Every manifest lands in namespace `ns` (one naming another is
+  // refused).
+  StatusOr<Json> Create(const Json& body, const std::string& ns);
   // POST /api/v1/workflow-templates/{ns}: {"template": {...}} (Argo's) or {"manifest": "<YAML>"}.
-  StatusOr<Json> CreateTemplate(const Json& body);
-  // POST .../submit: a workflow from a stored WorkflowTemplate.
-  StatusOr<Json> SubmitFrom(const Json& body);
+  StatusOr<Json> CreateTemplate(const Json& body, const std::string& ns);
+  // POST .../submit: a workflow from a stored WorkflowTemplate of the same namespace.
+  StatusOr<Json> SubmitFrom(const Json& body, const std::string& ns);
   // Applies Argo's submitOptions to a manifest and the engine's options, submits, starts it.
-  StatusOr<Json> SubmitWithOptions(Json manifest, const Json& submit_options, workflow::SubmitOptions options);
+  StatusOr<Json> SubmitWithOptions(Json manifest, const Json& submit_options, const std::string& ns,
+                                   workflow::SubmitOptions options);
 
   WorkflowApiOptions options_;
   std::unique_ptr<workflow::Store> store_;

@@ -189,6 +189,24 @@ Status WriteTgz(const std::string& src, const std::string& entry_name, const std
   return s;
 }
 
+namespace {
+
+// True when the relative path `name` (a tar member, a key under a prefix) names something
+// inside the directory it is joined to: not empty, not absolute, no ".." component.
+bool StaysInside(const std::string& name) {
+  if (name.empty() || name[0] == '/') return false;
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t end = name.find('/', start);
+    if (end == std::string::npos) end = name.size();
+    if (name.compare(start, end - start, "..") == 0 && end - start == 2) return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
 Status ExtractTar(const std::string& archive_path, const std::string& dir) {
   LOOM_RETURN_IF_ERROR(MakeDirs(dir));
   std::unique_ptr<struct archive, int (*)(struct archive*)> in(archive_read_new(), archive_read_free);
@@ -208,8 +226,7 @@ Status ExtractTar(const std::string& archive_path, const std::string& dir) {
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) return DataLoss(archive_path + ": " + archive_error_string(in.get()));
     const std::string name = archive_entry_pathname(entry);
-    if (name.empty() || name[0] == '/' || name == ".." || name.rfind("../", 0) == 0 ||
-        name.find("/../") != std::string::npos) {
+    if (!StaysInside(name)) {
       return DataLoss(archive_path + ": entry \"" + name + "\" would land outside " + dir);
     }
     const std::string target = JoinPath(dir, name);
@@ -290,6 +307,9 @@ Status LoadArtifact(const Json& artifact, const std::string& dest, const Artifac
     return NotFound(field + ": " + loc.describe + ": no such artifact");
   }
   for (const auto& object : objects) {
+    // A key is any text to S3: "dir/../../x" must not climb out of dest.
+    if (!StaysInside(object.key.substr(prefix.size())))
+      return DataLoss(field + ": " + loc.describe + ": object \"" + object.key + "\" would land outside " + dest);
     const std::string path = JoinPath(dest, object.key.substr(prefix.size()));
     LOOM_RETURN_IF_ERROR(MakeDirs(Dirname(path)));
     auto got = loc.store->Get(object.key, path, {});

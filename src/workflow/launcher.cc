@@ -17,6 +17,7 @@
 #include "core/file.h"
 #include "core/json.h"
 #include "core/logging.h"
+#include "net/auth_token.h"
 #include "workflow/engine.h"
 
 extern char** environ;
@@ -151,7 +152,9 @@ Status StartDetachedEngine(const std::string& home, const std::string& workflow,
 // ---- the server's server.json ------------------------------------------------------------
 
 Status WriteServerInfo(const std::string& home, const ServerInfo& info) {
-  Json j = {{"address", info.address}, {"url", info.url}, {"pid", static_cast<int>(info.pid)}};
+  Json j = {{"address", info.address}, {"url", info.url}, {"pid", static_cast<int>(info.pid)},
+            {"authMode", info.wants_token ? "client" : "server"}};
+  if (!info.cert.empty()) j["cert"] = info.cert;
   return WriteFileAtomic(ServerInfoPath(home), j.dump() + "\n");
 }
 
@@ -171,10 +174,35 @@ StatusOr<ServerInfo> FindRunningServer(const std::string& home) {
   ServerInfo info;
   info.pid = pid_it->get<pid_t>();
   info.address = address_it->get<std::string>();
-  info.url = "http://" + info.address;
+  auto text_of = [&](const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  info.url = text_of("url");
+  if (info.url.empty()) info.url = "http://" + info.address;
+  info.cert = text_of("cert");
+  info.wants_token = text_of("authMode") != "server";
   if (info.pid <= 0 || (kill(info.pid, 0) != 0 && errno == ESRCH))
     return NotFound("the loom server of " + path + " (pid " + std::to_string(info.pid) + ") is gone");
+  if (info.wants_token) {
+    auto token = net::ReadToken(net::TokenPath(home));
+    // Distinct from "no server": one is up, and this process cannot talk to it.
+    if (!token.ok())
+      return FailedPrecondition("the loom server at " + info.url + " wants its token: " + token.status().message());
+    info.token = *token;
+  }
   return info;
+}
+
+StatusOr<net::HttpResponse> CallServer(const ServerInfo& server, net::HttpRequest request) {
+  net::HttpClientOptions options;
+  options.ca_file = server.cert;
+  LOOM_ASSIGN_OR_RETURN(auto client, net::HttpClient::Create(options));
+  request.url = server.url + request.url;
+  if (!server.token.empty()) request.headers.push_back({"Authorization", "Bearer " + server.token});
+  auto response = client->Send(request);
+  if (!response.ok()) return response.status().WithPrefix("loom server at " + server.url);
+  return response;
 }
 
 Status DeleteWorkflowData(Store& store, const std::string& home, const std::string& workflow) {

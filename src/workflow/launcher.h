@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "core/status.h"
+#include "net/http_client.h"
 #include "workflow/store.h"
 
 namespace loom::workflow {
@@ -69,14 +70,22 @@ Status StartDetachedEngine(const std::string& home, const std::string& workflow,
 // A `loom server` that runs workflows for a home, as its server.json says.
 struct ServerInfo {
   std::string address;  // host:port it listens on
-  std::string url;      // http://host:port
+  std::string url;      // how this machine reaches it: http(s)://host:port (loopback for 0.0.0.0)
   pid_t pid = 0;
+  std::string cert;     // with TLS (--secure): the certificate its clients trust (PEM file)
+  bool wants_token = true;  // --auth-mode client (server: false)
+  std::string token;    // filled by FindRunningServer when wanted: <home>/server.token
 };
-// Written by the server once it listens; removed (RemoveServerInfo) before it stops.
+// Written by the server once it listens; removed (RemoveServerInfo) before it stops. The token
+// is not written there (it stays in its 0600 file).
 Status WriteServerInfo(const std::string& home, const ServerInfo& info);
 Status RemoveServerInfo(const std::string& home);
-// The server for `home`, or NotFound when none is up (no server.json, or its pid is gone).
+// The server for `home`, or NotFound when none is up (no server.json, or its pid is gone);
+// another error when it wants a token this process cannot read.
 StatusOr<ServerInfo> FindRunningServer(const std::string& home);
+// Sends `request` (its url a path on the server: "/api/v1/...") to the server with its token
+// and, over TLS, trusting its certificate. Transport errors name the server.
+StatusOr<net::HttpResponse> CallServer(const ServerInfo& server, net::HttpRequest request);
 
 // Removes a workflow for good: its rows and logs in the store and its pods' directories.
 // REQUIRES: no engine runs it.

@@ -155,15 +155,24 @@ StatusOr<std::string> JsonPathValue(std::string_view path, const Json& object) {
 ResourceResult RunResource(const Json& resource, const ResourceOptions& options,
                            const std::atomic<bool>* cancel,
                            const std::function<void(std::string_view)>& log) {
-  const std::string action = resource.value("action", "");
+  if (!resource.contains("action") || !resource["action"].is_string())
+    return Result("Error", "resource.action: expected a string");
+  const std::string action = resource["action"].get<std::string>();
   if (!resource.contains("manifest") || !resource["manifest"].is_string()) {
     return Result("Error", "resource.manifest: expected the manifest as a string");
   }
   auto manifest = ParseYaml(resource["manifest"].get<std::string>(), "resource.manifest");
   if (!manifest.ok()) return Result("Error", manifest.status().message());
   Json object = *manifest;
-  const std::string kind = object.value("kind", "");
-  const std::string api = object.value("apiVersion", "");
+  // A patch (mergeStrategy json: a list of operations) has nothing to patch here.
+  if (!object.is_object())
+    return Result("Error", std::string("resource.manifest: expected a Kubernetes object (a kubeflow.org TFJob), got ") +
+                               (object.is_array() ? "a list (a JSON patch?)" : object.type_name()));
+  auto text_of = [&](const char* key) {
+    return object.contains(key) && object[key].is_string() ? object[key].get<std::string>() : std::string();
+  };
+  const std::string kind = text_of("kind");
+  const std::string api = text_of("apiVersion");
   if (kind != "TFJob" || api.rfind("kubeflow.org/", 0) != 0) {
     return Result("Error", (kind.empty() ? std::string("untyped") : kind) +
                                " resources are not supported on one machine (only kubeflow.org TFJob)");

@@ -101,6 +101,9 @@ class Linter {
   Status Run() {
     if (!m_.is_object()) return Error("", "a manifest must be an object with apiVersion, kind, metadata and spec");
     LOOM_RETURN_IF_ERROR(CheckKeys(m_, "", kTopKeys));
+    for (const char* f : {"apiVersion", "kind"}) {
+      if (m_.contains(f)) LOOM_RETURN_IF_ERROR(CheckString(m_[f], f));
+    }
     std::string api = m_.value("apiVersion", "");
     if (api != "argoproj.io/v1alpha1") {
       return Error("apiVersion", "must be argoproj.io/v1alpha1, not \"" + api + "\"");
@@ -112,6 +115,9 @@ class Linter {
     const Json& meta = m_.contains("metadata") ? m_["metadata"] : empty_;
     if (!meta.is_object()) return Error("metadata", "must be an object");
     LOOM_RETURN_IF_ERROR(CheckKeys(meta, "metadata", kMetadataKeys));
+    for (const char* f : {"name", "generateName", "namespace"}) {
+      if (meta.contains(f)) LOOM_RETURN_IF_ERROR(CheckString(meta[f], JoinField("metadata", f)));
+    }
     if (meta.value("name", "").empty() && (kind_ != "Workflow" || meta.value("generateName", "").empty())) {
       return Error("metadata", kind_ == "Workflow" ? "name or generateName is required" : "name is required");
     }
@@ -806,7 +812,15 @@ StatusOr<Json> LoadManifestFile(const std::string& path, SourceLines* lines) {
 
 Status Lint(const Json& manifest, const std::string& source_name, const Store* templates,
             const SourceLines* lines) {
-  return Linter(manifest, source_name, templates, lines).Run();
+  // A field of another type than Argo's that no check above looks at first must still be an
+  // error about this document, never an exception (tests/security/fuzz).
+  try {
+    return Linter(manifest, source_name, templates, lines).Run();
+  } catch (const Json::exception& e) {
+    std::string what = e.what();
+    if (size_t p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+    return InvalidArgument(source_name + ": a field has the wrong type (" + what + ")");
+  }
 }
 
 const Json* FindTemplate(const Json& spec, const std::string& name) {

@@ -34,6 +34,60 @@ TEST(JsonTest, HugeNumberIsAnError) {
   EXPECT_EQ(j.status().message(), "body: number overflow parsing '1e99999'") << j.status().message();
 }
 
+// "Billion laughs": 9 anchors each repeating the one before 9 times, 9^9 strings from 1 KB.
+TEST(JsonTest, YamlAliasExpansionIsLimited) {
+  std::string text = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+  for (char c = 'b'; c <= 'i'; ++c) {
+    const std::string p = std::string("*") + static_cast<char>(c - 1);
+    text += std::string(1, c) + ": &" + c + " [" + p;
+    for (int k = 0; k < 8; ++k) text += "," + p;
+    text += "]\n";
+  }
+  auto j = ParseYaml(text, "bomb.yaml");
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.status().message().rfind("bomb.yaml: line ", 0), 0u) << j.status().message();
+  EXPECT_NE(j.status().message().find("more than 200000 values (YAML aliases"), std::string::npos) << j.status().message();
+  // A long string repeated through an alias: few values, much text.
+  std::string wide = "a: &a \"" + std::string(1 << 20, 'x') + "\"\nb: [";
+  for (int k = 0; k < 100; ++k) wide += std::string(k ? "," : "") + "*a";
+  wide += "]\n";
+  auto w = ParseYaml(wide, "wide.yaml");
+  ASSERT_FALSE(w.ok());
+  EXPECT_NE(w.status().message().find("more than 64 MiB of text"), std::string::npos) << w.status().message();
+  // Aliases within the limits are expanded as before.
+  auto ok = ParseYaml("base: &b {image: alpine}\nuse: *b\n", "ok.yaml");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ((*ok)["use"]["image"], "alpine");
+}
+
+TEST(JsonTest, NestingIsLimited) {
+  auto y = ParseYaml(std::string(200, '[') + std::string(200, ']'), "deep.yaml");
+  ASSERT_FALSE(y.ok());
+  EXPECT_NE(y.status().message().find("nested more than 128 levels deep"), std::string::npos) << y.status().message();
+  auto j = ParseJson("{\"a\": \"[[[\",\n \"b\": " + std::string(200, '[') + std::string(200, ']') + "}", "deep.json");
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.status().message(), "deep.json: line 2, column 134: nested more than 128 levels deep");
+  EXPECT_TRUE(ParseJson(std::string(100, '[') + std::string(100, ']'), "ok.json").ok());
+}
+
+// Found by tests/security/fuzz: a stray byte went through yaml-cpp and threw from dump() later.
+TEST(JsonTest, YamlMustBeUtf8) {
+  auto y = ParseYaml("kind: TFJob\nmetadata: {name: \"a\x98" "b\"}\n", "job.yaml");
+  ASSERT_FALSE(y.ok());
+  EXPECT_EQ(y.status().message(), "job.yaml: line 2, column 20: not UTF-8 text");
+  for (const char* bad : {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
+    EXPECT_FALSE(ParseYaml(std::string("a: ") + bad, "x.yaml").ok()) << bad;
+  }
+  auto ok = ParseYaml("name: \"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x99\x82\"\n", "ok.yaml");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+}
+
+TEST(JsonTest, YamlTextSizeIsLimited) {
+  auto y = ParseYaml(std::string((16 << 20) + 1, '#'), "big.yaml");
+  ASSERT_FALSE(y.ok());
+  EXPECT_EQ(y.status().message(), "big.yaml: 16777217 bytes, more than the limit of 16 MiB");
+}
+
 TEST(JsonTest, JoinField) {
   EXPECT_EQ(JoinField(JoinField("", "layers"), 2), "layers[2]");
   EXPECT_EQ(JoinField("layers[2]", "units"), "layers[2].units");

@@ -322,6 +322,22 @@ spec:
   EXPECT_EQ(server.Wait().exit_code, 0);
 }
 
+// argo list: one namespace ("default", or -n), every namespace with -A and a NAMESPACE column.
+TEST_F(WorkflowCliTest, ListByNamespace) {
+  std::string text = kSteps;
+  text.replace(text.find("generateName: steps-"), 20, "generateName: steps-\n  namespace: team-a");
+  ProcessResult r = Loom({"wf", "submit", Write("team.yaml", text), "-o", "name", "--wait"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Loom({"wf", "list", "-o", "name"}).out, "");
+  EXPECT_EQ(Loom({"wf", "list", "-n", "team-a", "-o", "name"}).out, r.out);
+  ProcessResult all = Loom({"wf", "list", "-A"});
+  EXPECT_EQ(all.out.rfind("NAMESPACE  NAME", 0), 0u) << all.out;
+  EXPECT_NE(all.out.find("team-a     " + r.out.substr(0, r.out.find('\n'))), std::string::npos) << all.out;
+  ProcessResult both = Loom({"wf", "list", "-A", "-n", "team-a"});
+  EXPECT_EQ(both.exit_code, 1);
+  EXPECT_NE(both.err.find("-A lists every namespace"), std::string::npos) << both.err;
+}
+
 // With `loom server` up (LoomHome()/server.json), submit hands the workflow to it: the server's
 // engine runs it, no detached engine of the CLI is started.
 TEST_F(WorkflowCliTest, SubmitGoesToARunningServer) {

@@ -1,5 +1,6 @@
 // Drives Debian's chromium (playwright-core, no downloaded browser) against a running
-// `loom server` prepared by run_browser_tests.sh: submits a workflow and watches its graph turn
+// `loom server` prepared by run_browser_tests.sh: logs in on the login page (a wrong token is
+// refused), submits a workflow and watches its graph turn
 // green, opens a node's log, creates a WorkflowTemplate and submits it from its page with a
 // changed parameter (seen in the new workflow's node) then deletes it, sees training curves from real event files, draws a digit and gets
 // a prediction from a real `loom serve`, opens a TFJob replica's log, and checks that a page of
@@ -11,9 +12,12 @@ import path from 'node:path';
 import { drawSeven, launchChromium } from './ui_browser.mjs';
 
 const url = process.env.SERVER_URL;
+const token = process.env.SERVER_TOKEN;
 const shots = process.env.SCREENSHOT_DIR;
 const jobName = process.env.JOB_NAME;
-if (!url || !shots) throw new Error('SERVER_URL and SCREENSHOT_DIR must be set');
+if (!url || !shots || !token) throw new Error('SERVER_URL, SERVER_TOKEN and SCREENSHOT_DIR must be set');
+// The test's own requests to the API, as the CLI makes them.
+const apiGet = async path => (await fetch(url + path, { headers: { Authorization: 'Bearer ' + token } })).json();
 fs.mkdirSync(shots, { recursive: true });
 
 const browser = await launchChromium();
@@ -21,6 +25,7 @@ const page = browser.page;
 
 const consoleErrors = [];
 let expectedBadRequests = 0;  // 400s a check caused on purpose (chromium logs each one)
+let expectedUnauthorized = 0;  // the same for 401s (a wrong token on the login page)
 page.on('console', m => { if (m.type() === 'error') consoleErrors.push(m.text()); });
 page.on('pageerror', e => consoleErrors.push(String(e)));
 page.on('response', r => { if (r.status() === 404) consoleErrors.push('404 for ' + r.url()); });
@@ -67,6 +72,20 @@ spec:
       command: [sh, -c]
       args: ["for i in 1 2 3; do echo '{{inputs.parameters.msg}}' step $i; sleep 0.3; done"]
 `;
+
+await check('login: the login page, a wrong token refused, then in', async () => {
+  await page.goto(url + '/#/workflows');
+  await page.waitForURL(url + '/login', { timeout: 10000 });
+  await page.fill('#token', 'not-the-token');
+  expectedUnauthorized++;
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#login-error:has-text("not this server\'s token")', { timeout: 10000 });
+  await shot('login-refused');
+  await page.fill('#token', token);
+  await page.click('button[type=submit]');
+  await page.waitForURL(u => !u.toString().includes('/login'), { timeout: 10000 });
+  await page.waitForSelector('#workflow-list', { timeout: 10000 });
+});
 
 await check('workflow: submit, graph turns green, node log', async () => {
   await page.goto(url + '/#/workflows');
@@ -224,7 +243,7 @@ await check('workflow templates: list, open, submit with a changed parameter, de
   await page.waitForURL(u => u.hash === '#/workflow-templates', { timeout: 10000 });
   await page.waitForSelector('#templates-empty', { timeout: 10000 });
   assert(await page.$(row) === null, 'the deleted template is still listed');
-  const left = await (await fetch(url + '/api/v1/workflow-templates/default')).json();
+  const left = await apiGet('/api/v1/workflow-templates/default');
   assert(left.items.length === 0, 'the template is still stored: ' + JSON.stringify(left.items.map(t => t.metadata.name)));
 });
 
@@ -287,7 +306,7 @@ if (jobName) {
 }
 
 await check('another origin cannot submit a workflow (CSRF)', async () => {
-  const before = await (await fetch(url + '/api/v1/workflows/default')).json();
+  const before = await apiGet('/api/v1/workflows/default');
   // A page on another origin posts a form (the classic CSRF) and a fetch at the API.
   const evil = http.createServer((req, res) => {
     res.setHeader('Content-Type', 'text/html');
@@ -307,12 +326,13 @@ await check('another origin cannot submit a workflow (CSRF)', async () => {
   await page.waitForTimeout(500);
   evil.close();
   assert(responses.length > 0 && responses.every(s => s === 403), 'cross-origin requests got ' + JSON.stringify(responses));
-  const after = await (await fetch(url + '/api/v1/workflows/default')).json();
+  const after = await apiGet('/api/v1/workflows/default');
   assert(after.items.length === before.items.length, 'a cross-origin request created a workflow');
 });
 
 const unexpected = consoleErrors.filter(e => !e.includes('403') && !e.includes('Forbidden'))
-  .filter(e => !(e.includes('status of 400') && expectedBadRequests-- > 0));
+  .filter(e => !(e.includes('status of 400') && expectedBadRequests-- > 0))
+  .filter(e => !(e.includes('status of 401') && expectedUnauthorized-- > 0));
 if (unexpected.length) { failures++; console.log('FAIL console errors:\n  ' + unexpected.join('\n  ')); }
 await browser.close();
 console.log(failures ? `${failures} check(s) failed` : 'all browser checks passed');

@@ -7,9 +7,11 @@ import path from 'node:path';
 import { drawSeven, launchChromium } from './ui_browser.mjs';
 
 const url = process.env.SERVER_URL;
+const token = process.env.SERVER_TOKEN;
 const shots = process.env.SCREENSHOT_DIR;
 // The demo's workflow: the only one in this LOOM_HOME, and it must have succeeded.
-const list = await (await fetch(url + '/api/v1/workflows/default')).json();
+const list = await (await fetch(url + '/api/v1/workflows/default',
+  { headers: { Authorization: 'Bearer ' + token } })).json();
 if (list.items.length !== 1 || list.items[0].status.phase !== 'Succeeded') {
   console.log('FAIL expected the demo\'s one Succeeded workflow, got ' +
     JSON.stringify(list.items.map(w => [w.metadata.name, w.status.phase])));
@@ -20,6 +22,8 @@ console.log(`the demo's workflow: ${name}`);
 fs.mkdirSync(shots, { recursive: true });
 const browser = await launchChromium();
 const page = browser.page;
+// Logged in as a user is, from the token URL the server prints (Jupyter's way).
+await page.goto(url + '/?token=' + token);
 let failures = 0;
 async function step(file, fn) {
   try {

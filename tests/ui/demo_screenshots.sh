@@ -36,4 +36,4 @@ for _ in $(seq 1 300); do grep -q "serving the UI and API at" "$home/server.log"
 url=$(sed -n 's/.*serving the UI and API at \(http:[^ ]*\)\/$/\1/p' "$home/server.log" | head -1)
 [[ -n $url ]] || { cat "$home/server.log"; exit 1; }
 echo "== screenshots from $url"
-SERVER_URL=$url SCREENSHOT_DIR="$out/screenshots" node "$out/node/demo_screenshots.mjs"
+SERVER_URL=$url SERVER_TOKEN=$(cat "$home/server.token") SCREENSHOT_DIR="$out/screenshots" node "$out/node/demo_screenshots.mjs"

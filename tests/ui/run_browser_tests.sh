@@ -77,7 +77,9 @@ url=$(sed -n 's/.*serving the UI and API at \(http:[^ ]*\)\/$/\1/p' "$home/serve
 echo "   server at $url, model server at 127.0.0.1:$serve_port"
 
 status=0
-SERVER_URL=$url SCREENSHOT_DIR="$out/screenshots" JOB_NAME=hello-job node "$out/node/browser_test.mjs" || status=$?
+# The server's token, created at its first start (what a user reads from the address it printed).
+SERVER_URL=$url SERVER_TOKEN=$(cat "$home/server.token") SCREENSHOT_DIR="$out/screenshots" JOB_NAME=hello-job \
+  node "$out/node/browser_test.mjs" || status=$?
 if (( status != 0 )); then
   echo "== loom server's log"; cat "$home/server.log"
 fi

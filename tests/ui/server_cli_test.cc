@@ -12,6 +12,7 @@
 
 #include "core/file.h"
 #include "core/json.h"
+#include "net/auth_token.h"
 #include "net/http_client.h"
 #include "test_util/subprocess.h"
 #include "test_util/test_env.h"
@@ -96,7 +97,9 @@ TEST(ServerCliTest, BindsLoopbackResumesPendingAndCleansUp) {
   net::HttpRequest submit;
   submit.method = "POST";
   submit.url = "http://" + address + "/api/v1/workflows/default";
-  submit.headers = {{"Content-Type", "application/json"}};
+  auto token = net::ReadToken(net::TokenPath(home.path()));
+  ASSERT_TRUE(token.ok()) << token.status().message();
+  submit.headers = {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + *token}};
   submit.body = Json{{"workflow", *manifest}}.dump();
   auto created = (*client)->Send(submit);
   ASSERT_TRUE(created.ok());
@@ -104,11 +107,44 @@ TEST(ServerCliTest, BindsLoopbackResumesPendingAndCleansUp) {
   auto created_json = ParseJson(created->body, "answer");
   ASSERT_TRUE(created_json.ok());
   EXPECT_EQ(WaitForPhase(**store, (*created_json)["metadata"]["name"]), "Succeeded");
+  // The CLI finds the server and its token by itself: nothing to log in to.
+  const std::string file = home.Join("hello.yaml");
+  ASSERT_TRUE(WriteFileAtomic(file, kWorkflow).ok());
+  auto cli = testing::Run({LoomBinary(), "wf", "submit", file, "-o", "name"}, home.path(), env);
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_EQ(WaitForPhase(**store, cli.out.substr(0, cli.out.find('\n'))), "Succeeded");
 
   server.Signal(SIGTERM);
   auto result = server.Wait();
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_FALSE(PathExists(server_json));
+}
+
+// --auth-mode server: no token, said on stderr at start; the CLI's submit needs none then.
+TEST(ServerCliTest, AuthModeServerSaysSoAndWantsNoToken) {
+  ScratchDir home;
+  Process server({LoomBinary(), "server", "--port", "0", "--auth-mode", "server"}, home.path(),
+                 {"LOOM_HOME=" + home.path()});
+  const std::string server_json = home.Join("server.json");
+  for (int i = 0; i < 300 && !PathExists(server_json); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto info = ParseJson(*ReadFile(server_json), "server.json");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ((*info)["authMode"], "server");
+  EXPECT_FALSE(PathExists(net::TokenPath(home.path())));
+  auto client = net::HttpClient::Create({});
+  net::HttpRequest get;
+  get.url = (*info)["url"].get<std::string>() + "/api/v1/info";
+  auto answer = (*client)->Send(get);
+  ASSERT_TRUE(answer.ok());
+  EXPECT_EQ(answer->status, 200);
+  const std::string file = home.Join("hello.yaml");
+  ASSERT_TRUE(WriteFileAtomic(file, kWorkflow).ok());
+  auto submitted = testing::Run({LoomBinary(), "wf", "submit", file, "-o", "name"}, home.path(), {"LOOM_HOME=" + home.path()});
+  EXPECT_EQ(submitted.exit_code, 0) << submitted.err;
+  server.Signal(SIGTERM);
+  auto result = server.Wait();
+  EXPECT_NE(result.err.find("WARNING: --auth-mode server: no authentication"), std::string::npos) << result.err;
 }
 
 TEST(ServerCliTest, BadFlagsAreOneLine) {

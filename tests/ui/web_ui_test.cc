@@ -2,8 +2,6 @@
 // model proxy, the embedded pages, and the security rules (Host, cross-origin writes, paths
 // that try to leave the logdir or the jobs directory). Requests are written byte for byte on a
 // socket so that nothing (curl's dot-segment removal) cleans them up on the way.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,6 +13,7 @@
 #include "core/json.h"
 #include "net/http_server.h"
 #include "tboard/event_writer.h"
+#include "test_util/loopback.h"
 #include "test_util/test_env.h"
 #include "ui/safe_path.h"
 #include "ui/web_ui.h"
@@ -31,15 +30,8 @@ struct RawResponse {
 // Sends `request` as is (it must say Connection: close) and reads the whole answer.
 RawResponse Raw(int port, const std::string& request) {
   RawResponse out;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return out;
-  }
+  int fd = testing::ConnectLoopback(port);
+  if (fd < 0) return out;
   (void)!write(fd, request.data(), request.size());
   std::string data;
   char buffer[65536];

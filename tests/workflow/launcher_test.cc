@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/file.h"
+#include "net/auth_token.h"
 #include "workflow/engine.h"
 #include "test_util/test_env.h"
 
@@ -91,11 +92,16 @@ TEST(Launcher, ServerFoundOnlyWhileItsProcessLives) {
   loom::testing::ScratchDir home;
   EXPECT_EQ(FindRunningServer(home.path()).status().code(), StatusCode::kNotFound);
   ASSERT_TRUE(WriteServerInfo(home.path(), {"127.0.0.1:2746", "http://127.0.0.1:2746", getpid()}).ok());
+  // It wants a token (--auth-mode client) and there is none to read: an error, not "no server".
+  EXPECT_EQ(FindRunningServer(home.path()).status().code(), StatusCode::kFailedPrecondition);
+  auto token = net::LoadOrCreateToken(net::TokenPath(home.path()));
+  ASSERT_TRUE(token.ok()) << token.status().message();
   auto found = FindRunningServer(home.path());
   ASSERT_TRUE(found.ok()) << found.status().message();
   EXPECT_EQ(found->url, "http://127.0.0.1:2746");
   EXPECT_EQ(found->address, "127.0.0.1:2746");
   EXPECT_EQ(found->pid, getpid());
+  EXPECT_EQ(found->token, *token);
   // A server that died without removing server.json (kill -9): not found.
   pid_t child = fork();
   if (child == 0) _exit(0);

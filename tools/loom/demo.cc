@@ -113,8 +113,11 @@ int RunDemo(const Args& args) {
   std::cout << "\nNext:\n"
             << "  loom workflow get " << name << "          this view again\n"
             << "  loom workflow logs " << name << " " << test_node << "   the client's output\n"
-            << "  loom server                         the UI: http://127.0.0.1:2746 (workflows, training curves, jobs, models)\n"
-            << "  curl -s http://127.0.0.1:2746/api/v1/workflows/default/" << name << "   the workflow through Argo's API\n";
+            << "  loom server                         the UI at http://127.0.0.1:2746 (workflows, training curves, jobs, models):\n"
+            << "                                      open the address it prints, which holds its token\n"
+            << "  curl -s -H \"Authorization: Bearer $(cat " << JoinPath(home, "server.token")
+            << ")\" http://127.0.0.1:2746/api/v1/workflows/default/" << name << "\n"
+            << "                                      the workflow through Argo's API\n";
   if (keep_serving && phase == "Succeeded") {
     std::cout << "  curl -s http://127.0.0.1:" << port << "/v1/models/mnist      the model server (TF Serving's REST API), still up;\n"
               << "                                      stop it: kill $(cat " << JoinPath(home, "run/serve-" + std::to_string(port) + ".pid") << ")\n";

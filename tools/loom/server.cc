@@ -2,7 +2,13 @@
 // jobs and models pages), and, when built with the workflow engine, the engine's controller:
 // workflows submitted to it run in this process. Binds 127.0.0.1 unless --address says
 // otherwise. While it runs, LoomHome()/server.json says where it is, so the CLI can find it.
+// Authentication as Argo server's --auth-mode: `client` (the default) wants the bearer token of
+// LoomHome()/server.token (created at the first start, 0600) on every request; `server` wants
+// none and is allowed on a loopback address only. Any other address needs TLS (--secure --cert
+// --key) as well: the token must not cross a network in clear.
 // SIGTERM or SIGINT: stop accepting, answer what is in flight, remove server.json, exit 0.
+#include <arpa/inet.h>
+#include <limits.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -16,6 +22,7 @@
 #include "core/file.h"
 #include "core/json.h"
 #include "core/logging.h"
+#include "net/auth_token.h"
 #include "net/http_server.h"
 #include "ui/web_ui.h"
 #if defined(LOOM_HAVE_WORKFLOW) && defined(LOOM_HAVE_POD_RUNNER)
@@ -39,6 +46,17 @@ std::vector<std::string> SplitComma(const std::string& text) {
   return out;
 }
 
+// True for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104: only this machine reaches them.
+StatusOr<bool> IsLoopbackAddress(const std::string& address) {
+  in_addr v4{};
+  if (inet_pton(AF_INET, address.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, address.c_str(), &v6) != 1)
+    return InvalidArgument("--address: \"" + address + "\" is not an IPv4 or IPv6 address");
+  if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+  return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+}
+
 std::string DefaultServerJobsDir() {
   if (const char* env = std::getenv("LOOM_JOBS_DIR"); env && *env) return env;
   return JoinPath(LoomHome(), "jobs");
@@ -54,10 +72,19 @@ int RunServer(const Args& args) {
   options.logdir = JoinPath(LoomHome(), "runs");
   options.jobs_dir = DefaultServerJobsDir();
   std::string models = "mnist";
+  std::string auth_mode = "client", cert, key;
+  bool secure = false;
   int64_t port = http.port;
-  FlagSet flags("loom server [--port 2746] [--address 127.0.0.1]");
+  FlagSet flags("loom server [--port 2746] [--address 127.0.0.1] [--auth-mode client|server] [--secure --cert F --key F]");
   flags.Int("port", &port, "port of the UI and API (0 picks a free one)");
-  flags.String("address", &http.address, "address to bind (0.0.0.0 exposes it to the network)");
+  flags.String("address", &http.address,
+               "address to bind; one other than loopback (0.0.0.0 exposes it to the network) needs --secure");
+  flags.String("auth-mode", &auth_mode,
+               "client: every request carries the token of $LOOM_HOME/server.token (Bearer header, or the "
+               "login page's cookie); server: no authentication, on a loopback address only");
+  flags.Bool("secure", &secure, "serve HTTPS (TLS) with --cert and --key");
+  flags.String("cert", &cert, "with --secure: the server's certificate chain (PEM file)");
+  flags.String("key", &key, "with --secure: the certificate's private key (PEM file)");
   flags.String("logdir", &options.logdir, "TensorBoard logdir: runs are directories with event files");
   flags.String("jobs_dir", &options.jobs_dir, "loom job's state directory ($LOOM_JOBS_DIR)");
   flags.String("model_server", &options.model_server, "host:port of the model server's REST API");
@@ -70,6 +97,32 @@ int RunServer(const Args& args) {
   http.port = static_cast<int>(port);
   options.address = http.address;
   options.models = SplitComma(models);
+  if (auth_mode != "client" && auth_mode != "server")
+    return Fail("server", InvalidArgument("--auth-mode: \"" + auth_mode + "\" is not client or server"));
+  auto is_loopback = IsLoopbackAddress(http.address);
+  if (!is_loopback.ok()) return Fail("server", is_loopback.status());
+  const bool loopback = *is_loopback;
+  if (auth_mode == "server" && !loopback)
+    return Fail("server", InvalidArgument("--auth-mode server (no authentication) is allowed on a loopback address "
+                                          "only, not on " + http.address));
+  if (!loopback && !secure)
+    return Fail("server", InvalidArgument("--address " + http.address +
+                                          " is not a loopback address: it needs --secure --cert --key (TLS), "
+                                          "so that the token never crosses the network in clear"));
+  if (!secure && (!cert.empty() || !key.empty()))
+    return Fail("server", InvalidArgument(std::string(cert.empty() ? "--key" : "--cert") + " is given without --secure"));
+  if (secure && (cert.empty() || key.empty()))
+    return Fail("server", InvalidArgument("--secure needs --cert and --key (PEM files)"));
+  if (secure) {
+    auto cert_pem = ReadFile(cert);
+    if (!cert_pem.ok()) return Fail("server", cert_pem.status().WithPrefix("--cert"));
+    auto key_pem = ReadFile(key);
+    if (!key_pem.ok()) return Fail("server", key_pem.status().WithPrefix("--key"));
+    http.tls_cert_pem = *cert_pem;
+    http.tls_key_pem = *key_pem;
+    options.secure = true;
+  }
+  http.body_limit = ui::BodyLimit;
 
   // Before any thread starts: the engine's and the HTTP server's threads inherit the mask.
   // Static: the signal thread outlives this function.
@@ -84,6 +137,12 @@ int RunServer(const Args& args) {
   signal(SIGPIPE, SIG_IGN);
 
   if (Status s = MakeDirs(LoomHome()); !s.ok()) return Fail("server", s);
+  const std::string token_path = net::TokenPath(LoomHome());
+  if (auth_mode == "client") {
+    auto token = net::LoadOrCreateToken(token_path);
+    if (!token.ok()) return Fail("server", token.status());
+    options.token = *token;
+  }
 #ifdef LOOM_SERVER_RUNS_WORKFLOWS
   workflow::PodRunnerOptions pod_options;
   pod_options.home = LoomHome();
@@ -110,16 +169,32 @@ int RunServer(const Args& args) {
                                ? "[" + http.address + "]"
                                : http.address;
   const std::string address = host + ":" + std::to_string((*server)->port());
+  // What this machine's clients use: a wildcard bind is reached at loopback.
+  const std::string local_host = http.address == "0.0.0.0" ? "127.0.0.1" : http.address == "::" ? "[::1]" : host;
+  const std::string url = (secure ? "https://" : "http://") + local_host + ":" + std::to_string((*server)->port());
 #ifdef LOOM_SERVER_RUNS_WORKFLOWS
-  // How the CLI finds this server (workflow/launcher.h), so that it submits workflows here.
-  if (Status s = workflow::WriteServerInfo(LoomHome(), {address, "http://" + address, getpid()}); !s.ok())
-    return Fail("server", s);
-#endif
-#ifdef LOOM_SERVER_RUNS_WORKFLOWS
+  // How the CLI finds this server (workflow/launcher.h), so that it submits workflows here: with
+  // the certificate to trust, and whether to send the token.
+  workflow::ServerInfo info{address, url, getpid()};
+  if (secure) {
+    char resolved[PATH_MAX];
+    info.cert = realpath(cert.c_str(), resolved) != nullptr ? std::string(resolved) : cert;
+  }
+  info.wants_token = auth_mode == "client";
+  if (Status s = workflow::WriteServerInfo(LoomHome(), info); !s.ok()) return Fail("server", s);
   int resumed = (*workflows)->ResumeUnfinished();
   if (resumed > 0) std::cout << "loom server: resuming " << resumed << " unfinished workflow(s)" << std::endl;
 #endif
-  std::cout << "loom server: serving the UI and API at http://" << address << "/" << std::endl;
+  std::cout << "loom server: serving the UI and API at " << url << "/" << std::endl;
+  if (auth_mode == "server") {
+    std::cerr << "WARNING: --auth-mode server: no authentication. Every process on this machine (workflow pods "
+                 "included) can run workflows as this user through " << url << "/" << std::endl;
+  } else if (isatty(STDOUT_FILENO)) {
+    // Jupyter's token URL, on a terminal only: a log file is no place for the token.
+    std::cout << "loom server: to log in, open " << url << "/?token=" << options.token << std::endl;
+  } else {
+    std::cout << "loom server: the token to log in with is in " << token_path << std::endl;
+  }
   {
     std::unique_lock<std::mutex> lock(stop_mu);
     stop_cv.wait(lock, [] { return stop; });

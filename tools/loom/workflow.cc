@@ -287,10 +287,9 @@ StatusOr<Runtime> OpenRuntime() {
   return rt;
 }
 
-// The running `loom server`'s URL, or "" when none is up.
-std::string ServerUrl() {
-  auto server = workflow::FindRunningServer(LoomHome());
-  return server.ok() ? server->url : "";
+// True when a `loom server` is up for this home (whether or not this process can talk to it).
+bool ServerIsUp() {
+  return workflow::FindRunningServer(LoomHome()).status().code() != StatusCode::kNotFound;
 }
 
 // True when some engine (this machine's CLI or server) runs the workflow. Asking never takes its
@@ -465,7 +464,9 @@ int Submit(Args args) {
   }
 
   std::string wf_name;
-  const std::string server = ServerUrl();
+  auto found = workflow::FindRunningServer(LoomHome());
+  if (!found.ok() && found.status().code() != StatusCode::kNotFound) return Fail("workflow submit", found.status());
+  const std::string server = found.ok() ? found->url : "";
   if (!server.empty()) {
     // The file's text, not the parsed object, so the server's errors keep its name and lines.
     auto text = ReadFile(positional[0]);
@@ -479,15 +480,17 @@ int Submit(Args args) {
       if (!values.ok()) return Fail("workflow submit", values.status());
       for (const auto& [k, v] : *values) body["submitOptions"]["parameters"].push_back(k + "=" + v);
     }
-    auto client = net::HttpClient::Create({});
-    if (!client.ok()) return Fail("workflow submit", client.status());
     net::HttpRequest request;
     request.method = "POST";
-    request.url = server + "/api/v1/workflows/default";
+    // Into the manifest's namespace, as argo submit does (the server refuses one naming another).
+    const Json meta = manifest->is_object() ? manifest->value("metadata", Json::object()) : Json::object();
+    const std::string ns = meta.is_object() && meta.contains("namespace") && meta["namespace"].is_string()
+                               ? meta["namespace"].get<std::string>() : "default";
+    request.url = "/api/v1/workflows/" + net::UrlEncode(ns, false);
     request.headers = {{"Content-Type", "application/json"}};
     request.body = body.dump();
-    auto response = (*client)->Send(request);
-    if (!response.ok()) return Fail("workflow submit", response.status().WithPrefix("loom server at " + server));
+    auto response = workflow::CallServer(*found, request);
+    if (!response.ok()) return Fail("workflow submit", response.status());
     auto created = ParseJson(response->body, "loom server");
     if (response->status != 200 || !created.ok()) {
       std::string message = created.ok() ? created->value("message", created->value("error", response->body)) : response->body;
@@ -542,31 +545,55 @@ int Submit(Args args) {
   return ExitForPhase(phase);
 }
 
+// argo list: one namespace's workflows ("default", or -n), or every namespace's with -A and a
+// NAMESPACE column first.
 int List(const Args& args) {
-  std::string output;
-  FlagSet flags("loom workflow list [flags]");
+  std::string output, ns = "default";
+  bool all = false;
+  FlagSet flags("loom workflow list [-n NAMESPACE | -A] [flags]");
   flags.String("o", &output, "name or json");
+  flags.String("n", &ns, "the namespace to list");
+  flags.String("namespace", &ns, "the namespace to list (as -n)");
+  flags.Bool("A", &all, "list workflows in every namespace");
+  flags.Bool("all-namespaces", &all, "list workflows in every namespace (as -A)");
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "workflow list", &code)) return code;
+  if (!positional.empty())
+    return Fail("workflow list", InvalidArgument("unexpected argument \"" + positional[0] + "\""));
+  if (all && (flags.IsSet("n") || flags.IsSet("namespace")))
+    return Fail("workflow list", InvalidArgument("-A lists every namespace: it cannot be given with -n"));
   auto store = OpenStore();
   if (!store.ok()) return Fail("workflow list", store.status());
-  auto list = (*store)->ListWorkflows();
-  if (!list.ok()) return Fail("workflow list", list.status());
+  auto stored = (*store)->ListWorkflows();
+  if (!stored.ok()) return Fail("workflow list", stored.status());
+  auto namespace_of = [](const Json& wf) { return wf["metadata"].value("namespace", std::string("default")); };
+  std::vector<Json> list;
+  for (Json& wf : *stored) {
+    if (all || namespace_of(wf) == ns) list.push_back(std::move(wf));
+  }
   if (output == "json") {
-    std::cout << Json(*list).dump(2) << std::endl;
+    std::cout << Json(list).dump(2) << std::endl;
     return 0;
   }
   if (output == "name") {
-    for (const Json& wf : *list) std::cout << wf["metadata"].value("name", "") << "\n";
+    for (const Json& wf : list) std::cout << wf["metadata"].value("name", "") << "\n";
     return 0;
   }
-  size_t w = 4;
-  for (const Json& wf : *list) w = std::max(w, wf["metadata"].value("name", "").size());
+  size_t w = 4, nw = 9;
+  for (const Json& wf : list) {
+    w = std::max(w, wf["metadata"].value("name", "").size());
+    nw = std::max(nw, namespace_of(wf).size());
+  }
+  auto namespace_column = [&](const std::string& text) {
+    if (all) printf("%-*s  ", static_cast<int>(nw), text.c_str());
+  };
+  namespace_column("NAMESPACE");
   printf("%-*s  %-10s %-4s %-9s %-9s %s\n", static_cast<int>(w), "NAME", "STATUS", "AGE", "DURATION", "PRIORITY", "MESSAGE");
-  for (const Json& wf : *list) {
+  for (const Json& wf : list) {
     const Json status = wf.value("status", Json::object());
     const int64_t created = ParseTime(wf["metadata"].value("creationTimestamp", ""));
+    namespace_column(namespace_of(wf));
     printf("%-*s  %-10s %-4s %-9s %-9s %s\n", static_cast<int>(w), wf["metadata"].value("name", "").c_str(),
            status.value("phase", "Pending").c_str(), created ? Age(Now() - created).c_str() : "",
            RunTime(status).c_str(), "0", status.value("message", "").c_str());
@@ -739,7 +766,7 @@ int Action(const std::string& verb, const Args& args) {
     if ((verb == "resume" || verb == "retry") && detach_engine) {
       auto wf = rt->store->GetWorkflow(name);
       if (wf.ok() && !workflow::IsCompletedPhase((*wf)["status"].value("phase", "")) && !BeingRun(name) &&
-          ServerUrl().empty()) {
+          !ServerIsUp()) {
         Status started = StartDetachedEngine(name);
         if (!started.ok()) return Fail(cmd.c_str(), started);
         message += " (engine started)";

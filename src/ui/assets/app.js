@@ -40,6 +40,8 @@ async function api(path, options = {}) {
     init.headers['Content-Type'] = 'application/json';
   }
   const r = await fetch('/api/v1/' + path, init);
+  // Not logged in (the token changed, or the cookie went): to the login page.
+  if (r.status === 401) { location.href = '/login'; throw new Error('not logged in'); }
   const text = await r.text();
   let body;
   try { body = text ? JSON.parse(text) : {}; } catch (e) { body = { error: text }; }

@@ -1,0 +1,470 @@
+// tests/security: one case per attack on `loom server` and on what reads a user's manifests,
+// each tried as an attacker would, against the real binary over real HTTP(S):
+//   no token, a wrong token, a token of another server; a non-loopback address without TLS;
+//   cross-origin and DNS-rebinding requests on a non-loopback address; a workflow read or
+//   changed through another namespace; the YAML anchor bomb through the CLI and the API; an
+//   oversized body; slow clients holding connections; `..`, absolute paths and symlinks in
+//   artifact names and tar members; a JSON-patch resource manifest (an exception on user input).
+// The attack each tries would succeed on a server without the defence: the comment of each case
+// says what it did before.
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "core/file.h"
+#include "core/json.h"
+#include "net/auth_token.h"
+#include "net/http_client.h"
+#include "test_util/loopback.h"
+#include "test_util/subprocess.h"
+#include "test_util/test_env.h"
+#include "workflow/artifacts.h"
+
+namespace loom {
+namespace {
+
+using testing::LoomBinary;
+using testing::Process;
+using testing::ProcessResult;
+using testing::ScratchDir;
+
+// A workflow whose pod leaves a file behind: what an attacker would run (the original finding
+// ran `id > file` as root).
+std::string MarkerWorkflow(const std::string& marker, const std::string& ns = "") {
+  Json wf = {{"apiVersion", "argoproj.io/v1alpha1"},
+             {"kind", "Workflow"},
+             {"metadata", {{"generateName", "attack-"}}},
+             {"spec", {{"entrypoint", "main"},
+                       {"templates", Json::array({{{"name", "main"},
+                                                   {"container", {{"image", "alpine"},
+                                                                  {"command", {"sh", "-c", "echo ran > " + marker}}}}}})}}}};
+  if (!ns.empty()) wf["metadata"]["namespace"] = ns;
+  return Json{{"workflow", wf}}.dump();
+}
+
+// 1 KB of YAML that expands to 9^9 (387 million) strings: "billion laughs".
+std::string AnchorBomb() {
+  std::string text = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+  const std::string names = "abcdefghi";
+  for (size_t i = 1; i < names.size(); ++i) {
+    const std::string p = "*" + names.substr(i - 1, 1);
+    text += names.substr(i, 1) + ": &" + names.substr(i, 1) + " [" + p;
+    for (int k = 0; k < 8; ++k) text += "," + p;
+    text += "]\n";
+  }
+  return text;
+}
+
+class Server {
+ public:
+  // Starts `loom server --port 0 <args>` on `home` and waits for its server.json.
+  Server(const std::string& home, const std::vector<std::string>& args) : home_(home) {
+    std::vector<std::string> argv = {LoomBinary(), "server", "--port", "0"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    process_ = std::make_unique<Process>(argv, home, std::vector<std::string>{"LOOM_HOME=" + home});
+    const std::string server_json = JoinPath(home, "server.json");
+    for (int i = 0; i < 600 && !PathExists(server_json); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto text = ReadFile(server_json);
+    EXPECT_TRUE(text.ok()) << "no server.json; output: " << process_->OutSoFar();
+    if (!text.ok()) return;
+    auto info = ParseJson(*text, "server.json");
+    EXPECT_TRUE(info.ok());
+    url_ = (*info)["url"].get<std::string>();
+    port_ = std::stoi(url_.substr(url_.rfind(':') + 1));
+    ca_file_ = info->value("cert", "");
+    if (auto token = net::ReadToken(net::TokenPath(home)); token.ok()) token_ = *token;
+  }
+  ~Server() {
+    process_->Signal(SIGTERM);
+    process_->Wait();
+  }
+
+  const std::string& url() const { return url_; }
+  const std::string& token() const { return token_; }
+  int port() const { return port_; }
+
+  // One request; `token` "" sends none.
+  net::HttpResponse Call(const std::string& method, const std::string& path, const std::string& body,
+                         const std::string& token, net::HttpHeaders headers = {}) const {
+    net::HttpClientOptions options;
+    options.ca_file = ca_file_;
+    auto client = net::HttpClient::Create(options);
+    EXPECT_TRUE(client.ok());
+    net::HttpRequest request;
+    request.method = method;
+    request.url = url_ + path;
+    request.body = body;
+    request.headers = std::move(headers);
+    if (method != "GET") request.headers.push_back({"Content-Type", "application/json"});
+    if (!token.empty()) request.headers.push_back({"Authorization", "Bearer " + token});
+    auto response = (*client)->Send(request);
+    EXPECT_TRUE(response.ok()) << method << " " << path << ": " << response.status().message();
+    return response.ok() ? *response : net::HttpResponse{};
+  }
+  // The workflows the server holds, asked with its own token.
+  size_t WorkflowCount(const std::string& ns = "") const {
+    net::HttpResponse list = Call("GET", "/api/v1/workflows/" + ns, "", token_);
+    auto body = ParseJson(list.body, "list");
+    EXPECT_TRUE(body.ok()) << list.body;
+    return body.ok() ? (*body)["items"].size() : 0;
+  }
+
+ private:
+  std::string home_, url_, ca_file_, token_;
+  int port_ = 0;
+  std::unique_ptr<Process> process_;
+};
+
+// A self-signed certificate for 127.0.0.1 and localhost (openssl: not our code).
+void MakeCertificate(const ScratchDir& dir) {
+  ProcessResult r = testing::Run(
+      {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+       "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout",
+       dir.Join("key.pem"), "-out", dir.Join("cert.pem")},
+      dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+// Before: any local process (pods included: they share the host network) submitted workflows.
+TEST(SecurityTest, NoTokenIsRefusedEverywhere) {
+  ScratchDir home;
+  Server server(home.path(), {});
+  ASSERT_EQ(server.token().size(), 64u);
+  const std::string marker = home.Join("pwned");
+  net::HttpResponse submit = server.Call("POST", "/api/v1/workflows/default", MarkerWorkflow(marker), "");
+  EXPECT_EQ(submit.status, 401) << submit.body;
+  EXPECT_NE(submit.Header("www-authenticate").find("Bearer"), std::string::npos);
+  for (const char* path : {"/api/v1/workflows/default", "/api/v1/workflows/", "/api/v1/info", "/api/v1/jobs",
+                           "/api/v1/workflows/default/any/log?logOptions.follow=true",
+                           "/api/v1/workflow-templates/default", "/artifacts/default/wf/node/art"}) {
+    EXPECT_EQ(server.Call("GET", path, "", "").status, 401) << path;
+  }
+  // Pages: to the login page; only it, its style sheet and the icon are public.
+  net::HttpResponse page = server.Call("GET", "/", "", "");
+  EXPECT_EQ(page.status, 303);
+  EXPECT_EQ(page.Header("location"), "/login");
+  EXPECT_EQ(server.Call("GET", "/app.js", "", "").status, 303);
+  EXPECT_EQ(server.Call("GET", "/login", "", "").status, 200);
+  // The token file is the owner's only.
+  struct stat st {};
+  ASSERT_EQ(stat(net::TokenPath(home.path()).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(server.WorkflowCount(), 0u);
+  EXPECT_FALSE(PathExists(marker));
+}
+
+TEST(SecurityTest, WrongTokenIsRefused) {
+  ScratchDir home;
+  Server server(home.path(), {});
+  std::string wrong = server.token();
+  wrong[10] = wrong[10] == 'a' ? 'b' : 'a';
+  const std::string marker = home.Join("pwned");
+  for (const std::string& token : {wrong, server.token().substr(0, 63), server.token() + "0", std::string("x")}) {
+    EXPECT_EQ(server.Call("POST", "/api/v1/workflows/default", MarkerWorkflow(marker), token).status, 401) << token;
+  }
+  // The same through the cookie, the login form and the token URL.
+  const std::string cookie = "loom-token-" + std::to_string(server.port()) + "=" + wrong;
+  EXPECT_EQ(server.Call("POST", "/api/v1/workflows/default", MarkerWorkflow(marker), "", {{"Cookie", cookie}}).status, 401);
+  net::HttpResponse login = server.Call("POST", "/login", "token=" + wrong, "",
+                                        {{"Origin", server.url()}, {"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(login.status, 401);
+  EXPECT_EQ(login.Header("set-cookie"), "");
+  EXPECT_EQ(server.Call("GET", "/?token=" + wrong, "", "").status, 401);
+  EXPECT_EQ(server.WorkflowCount(), 0u);
+  // The right one, each way.
+  EXPECT_EQ(server.Call("GET", "/api/v1/info", "", server.token()).status, 200);
+  net::HttpResponse url_login = server.Call("GET", "/?token=" + server.token(), "", "");
+  EXPECT_EQ(url_login.status, 303);
+  EXPECT_EQ(url_login.Header("location"), "/");
+  EXPECT_NE(url_login.Header("set-cookie").find("HttpOnly; SameSite=Strict"), std::string::npos);
+  const std::string good_cookie = "loom-token-" + std::to_string(server.port()) + "=" + server.token();
+  EXPECT_EQ(server.Call("GET", "/", "", "", {{"Cookie", good_cookie}}).status, 200);
+}
+
+// Two servers on one machine, each with its own LOOM_HOME: one's token does not open the other.
+TEST(SecurityTest, TokenOfAnotherServerIsRefused) {
+  ScratchDir home_a, home_b;
+  Server a(home_a.path(), {});
+  Server b(home_b.path(), {});
+  ASSERT_NE(a.token(), b.token());
+  EXPECT_EQ(b.Call("POST", "/api/v1/workflows/default", MarkerWorkflow(home_b.Join("pwned")), a.token()).status, 401);
+  EXPECT_EQ(b.Call("GET", "/api/v1/workflows/default", "", a.token()).status, 401);
+  EXPECT_EQ(b.WorkflowCount(), 0u);
+  // A restarted server keeps its token: the CLI's copy and the browser's cookie stay good.
+  ScratchDir home_c;
+  std::string first;
+  {
+    Server c(home_c.path(), {});
+    first = c.token();
+  }
+  Server c(home_c.path(), {});
+  EXPECT_EQ(c.token(), first);
+  EXPECT_EQ(c.Call("GET", "/api/v1/info", "", first).status, 200);
+}
+
+// Before: --address 0.0.0.0 served plain HTTP with nothing to check; --auth-mode server anywhere.
+TEST(SecurityTest, NonLoopbackAddressNeedsTokenAndTls) {
+  ScratchDir home;
+  const std::vector<std::string> env = {"LOOM_HOME=" + home.path()};
+  ProcessResult plain = testing::Run({LoomBinary(), "server", "--port", "0", "--address", "0.0.0.0"}, home.path(), env);
+  EXPECT_EQ(plain.exit_code, 1);
+  EXPECT_NE(plain.err.find("needs --secure --cert --key"), std::string::npos) << plain.err;
+  MakeCertificate(home);
+  ProcessResult open = testing::Run({LoomBinary(), "server", "--port", "0", "--address", "0.0.0.0", "--auth-mode",
+                                     "server", "--secure", "--cert", home.Join("cert.pem"), "--key", home.Join("key.pem")},
+                                    home.path(), env);
+  EXPECT_EQ(open.exit_code, 1);
+  EXPECT_NE(open.err.find("loopback address only"), std::string::npos) << open.err;
+  ProcessResult mode = testing::Run({LoomBinary(), "server", "--auth-mode", "none"}, home.path(), env);
+  EXPECT_EQ(mode.exit_code, 1);
+  EXPECT_NE(mode.err.find("--auth-mode: \"none\""), std::string::npos) << mode.err;
+}
+
+// Before: bound to 0.0.0.0 the Host check was skipped and an Origin equal to http://<Host>
+// passed, so a DNS-rebinding page (its own name now resolving to this machine) or anyone on the
+// network could submit.
+TEST(SecurityTest, CrossOriginAndRebindingOnANonLoopbackAddress) {
+  ScratchDir home;
+  MakeCertificate(home);
+  Server server(home.path(), {"--address", "0.0.0.0", "--secure", "--cert", home.Join("cert.pem"), "--key",
+                              home.Join("key.pem")});
+  ASSERT_EQ(server.url().rfind("https://127.0.0.1:", 0), 0u) << server.url();
+  const std::string port = std::to_string(server.port());
+  const std::string marker = home.Join("pwned");
+  // The rebinding page: its own origin, Host and all; it has no token (the cookie is not its).
+  net::HttpResponse rebound = server.Call("POST", "/api/v1/workflows/default", MarkerWorkflow(marker), "",
+                                          {{"Host", "attacker.example:" + port},
+                                           {"Origin", "https://attacker.example:" + port}});
+  EXPECT_EQ(rebound.status, 401) << rebound.body;
+  // A page of another origin, even where the browser would send the cookie.
+  const std::string cookie = "loom-token-" + port + "=" + server.token();
+  net::HttpResponse cross = server.Call("POST", "/api/v1/workflows/default", MarkerWorkflow(marker), "",
+                                        {{"Origin", "https://evil.example"}, {"Cookie", cookie}});
+  EXPECT_EQ(cross.status, 403) << cross.body;
+  // No cleartext on the TLS port: the token never crosses the network in clear.
+  auto client = net::HttpClient::Create({});
+  net::HttpRequest clear;
+  clear.url = "http://127.0.0.1:" + port + "/api/v1/info";
+  clear.headers = {{"Authorization", "Bearer " + server.token()}};
+  auto answer = (*client)->Send(clear);
+  EXPECT_TRUE(!answer.ok() || answer->status != 200);
+  EXPECT_EQ(server.WorkflowCount(), 0u);
+  EXPECT_FALSE(PathExists(marker));
+  // The owner, with the token, over TLS.
+  EXPECT_EQ(server.Call("GET", "/api/v1/info", "", server.token()).status, 200);
+}
+
+// Before: /api/v1/workflows/{ns} checked {ns} and ignored it: every namespace saw every workflow.
+TEST(SecurityTest, WorkflowOfAnotherNamespaceIsNotReachable) {
+  ScratchDir home;
+  Server server(home.path(), {});
+  net::HttpResponse created =
+      server.Call("POST", "/api/v1/workflows/team-a", MarkerWorkflow(home.Join("a-ran")), server.token());
+  ASSERT_EQ(created.status, 200) << created.body;
+  const std::string name = (*ParseJson(created.body, "created"))["metadata"]["name"].get<std::string>();
+  EXPECT_EQ(server.WorkflowCount("team-a"), 1u);
+  EXPECT_EQ(server.WorkflowCount("team-b"), 0u);
+  EXPECT_EQ(server.WorkflowCount(""), 1u);  // every namespace: argo list -A
+  for (const std::string& path : {"/api/v1/workflows/team-b/" + name, "/api/v1/workflows/team-b/" + name + "/log",
+                                  "/api/v1/workflows/team-b/" + name + "/nodes/" + name + "/log"}) {
+    net::HttpResponse r = server.Call("GET", path, "", server.token());
+    EXPECT_EQ(r.status, 404) << path << ": " << r.body;
+  }
+  EXPECT_EQ(server.Call("PUT", "/api/v1/workflows/team-b/" + name + "/stop", "{}", server.token()).status, 404);
+  EXPECT_EQ(server.Call("DELETE", "/api/v1/workflows/team-b/" + name, "", server.token()).status, 404);
+  EXPECT_EQ(server.Call("GET", "/api/v1/workflows/team-a/" + name, "", server.token()).status, 200);
+  // A manifest naming one namespace cannot be slipped into another.
+  net::HttpResponse smuggled = server.Call(
+      "POST", "/api/v1/workflows/team-b", MarkerWorkflow(home.Join("b-ran"), "team-a"), server.token());
+  EXPECT_EQ(smuggled.status, 400);
+  EXPECT_NE(smuggled.body.find("does not match the namespace of the request"), std::string::npos) << smuggled.body;
+}
+
+// Before: `loom wf lint` of this 1 KB file died of std::bad_alloc.
+TEST(SecurityTest, AnchorBombThroughTheCli) {
+  ScratchDir home;
+  const std::string bomb = home.Join("bomb.yaml");
+  ASSERT_TRUE(WriteFileAtomic(bomb, AnchorBomb()).ok());
+  const std::vector<std::string> env = {"LOOM_HOME=" + home.path()};
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"wf", "lint", bomb}, {"wf", "submit", bomb}, {"template", "create", bomb}, {"job", "run", bomb}}) {
+    std::vector<std::string> argv = {LoomBinary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ProcessResult r = testing::Run(argv, home.path(), env);
+    EXPECT_EQ(r.exit_code, 1) << args[0] << " " << args[1] << ": " << r.err;
+    EXPECT_NE(r.err.find(bomb + ": line "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("YAML aliases"), std::string::npos) << r.err;
+  }
+}
+
+// Before: the same bomb in a 64 MiB body could exhaust the server's memory.
+TEST(SecurityTest, AnchorBombThroughTheApi) {
+  ScratchDir home;
+  Server server(home.path(), {});
+  const std::string body = Json{{"manifest", AnchorBomb()}}.dump();
+  for (const char* path : {"/api/v1/workflows/default", "/api/v1/workflow-templates/default"}) {
+    net::HttpResponse r = server.Call("POST", path, body, server.token());
+    EXPECT_EQ(r.status, 400) << path;
+    EXPECT_NE(r.body.find("manifest: line "), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("YAML aliases"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(server.Call("GET", "/api/v1/info", "", server.token()).status, 200);  // still there
+}
+
+// The status a server answers to a request that announces a body of `length` bytes and sends
+// none of it: a limit is applied before the body is read.
+int StatusForAnnouncedBody(int port, const std::string& method, const std::string& path, size_t length,
+                           const std::string& extra_headers) {
+  int fd = testing::ConnectLoopback(port);
+  if (fd < 0) return -1;
+  const std::string head = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                           "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(length) + "\r\n" +
+                           extra_headers + "\r\n";
+  send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+  std::string answer;
+  char buf[4096];
+  ssize_t n;
+  while (answer.find("\r\n") == std::string::npos && (n = recv(fd, buf, sizeof(buf), 0)) > 0) answer.append(buf, n);
+  close(fd);
+  return answer.rfind("HTTP/1.1 ", 0) == 0 ? std::stoi(answer.substr(9, 3)) : -1;
+}
+
+// Before: every endpoint took 64 MiB bodies (the login form and a stop action included).
+TEST(SecurityTest, OversizedBodiesAreRefusedUnread) {
+  ScratchDir home;
+  Server server(home.path(), {});
+  const std::string auth = "Authorization: Bearer " + server.token() + "\r\n";
+  EXPECT_EQ(StatusForAnnouncedBody(server.port(), "POST", "/api/v1/workflows/default", 5 << 20, auth), 413);
+  EXPECT_EQ(StatusForAnnouncedBody(server.port(), "PUT", "/api/v1/workflows/default/x/stop", 100 << 10, auth), 413);
+  EXPECT_EQ(StatusForAnnouncedBody(server.port(), "POST", "/api/v1/models/mnist:predict", 40 << 20, auth), 413);
+  EXPECT_EQ(StatusForAnnouncedBody(server.port(), "POST", "/login", 8 << 10, ""), 413);
+  // Refused before the token is looked at: no token needed to be told, none to be let in.
+  EXPECT_EQ(StatusForAnnouncedBody(server.port(), "POST", "/api/v1/workflows/default", 5 << 20, ""), 413);
+  // Within its limit a manifest is read as ever.
+  net::HttpResponse small = server.Call("POST", "/api/v1/workflows/default", "{}", server.token());
+  EXPECT_EQ(small.status, 400) << small.body;
+  EXPECT_NE(small.body.find("body: needs"), std::string::npos) << small.body;
+}
+
+// Slow clients (slowloris: a request line, then a header byte now and then) hold connections,
+// not threads: a thousand of them do not keep the owner out.
+TEST(SecurityTest, SlowClientsDoNotShutOthersOut) {
+  ScratchDir home;
+  Server server(home.path(), {});
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  const int count = static_cast<int>(std::min<rlim_t>(1000, limit.rlim_cur - 64));
+  std::vector<int> fds;
+  for (int i = 0; i < count; ++i) {
+    int fd = testing::ConnectLoopback(server.port());
+    ASSERT_GE(fd, 0) << i;
+    const std::string start = "POST /api/v1/workflows/default HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+    ASSERT_EQ(send(fd, start.data(), start.size(), MSG_NOSIGNAL), static_cast<ssize_t>(start.size()));
+    fds.push_back(fd);
+  }
+  for (int fd : fds) send(fd, "a", 1, MSG_NOSIGNAL);  // still alive, still unfinished
+  EXPECT_EQ(server.Call("GET", "/api/v1/info", "", server.token()).status, 200);
+  EXPECT_EQ(server.WorkflowCount(), 0u);
+  for (int fd : fds) close(fd);
+}
+
+// Artifact names and tar members that point outside: `..`, absolute paths, symlinks.
+TEST(SecurityTest, ArtifactsStayWhereTheyBelong) {
+  ScratchDir home;
+  const std::string repo = home.Join("artifacts");
+  ASSERT_TRUE(MakeDirs(repo).ok());
+  ASSERT_TRUE(WriteFileAtomic(home.Join("server.secret"), "top secret").ok());
+  // Tarballs made by Python's tarfile (not our code): each member tries to land outside.
+  const std::string script = R"py(
+import io, sys, tarfile
+def tgz(path, members):
+    with tarfile.open(path, 'w:gz') as t:
+        for name, kind, target in members:
+            info = tarfile.TarInfo(name)
+            if kind == 'link':
+                info.type, info.linkname = tarfile.SYMTYPE, target
+                t.addfile(info)
+            else:
+                data = b'planted'
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+repo, outside = sys.argv[1], sys.argv[2]
+tgz(repo + '/dotdot.tgz', [('out/../../planted', 'file', None)])
+tgz(repo + '/absolute.tgz', [(outside + '/planted', 'file', None)])
+tgz(repo + '/symlink.tgz', [('out/link', 'link', outside), ('out/link/planted', 'file', None)])
+)py";
+  ASSERT_TRUE(WriteFileAtomic(home.Join("make_tars.py"), script).ok());
+  const std::string outside = home.Join("outside");
+  ASSERT_TRUE(MakeDirs(outside).ok());
+  ProcessResult made = testing::Run({"python3", home.Join("make_tars.py"), repo, outside}, home.path());
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  workflow::ArtifactOptions options;
+  options.repository_dir = repo;
+  for (const char* key : {"dotdot.tgz", "absolute.tgz", "symlink.tgz"}) {
+    const std::string dest = home.Join(std::string("pod-") + key);
+    Json artifact = {{"name", "in"}, {"path", dest}, {"s3", {{"key", key}}}};
+    Status s = workflow::LoadArtifact(artifact, dest, options, "inputs.artifacts.in");
+    EXPECT_FALSE(s.ok()) << key;
+    EXPECT_FALSE(PathExists(JoinPath(outside, "planted"))) << key;
+    EXPECT_FALSE(PathExists(home.Join("planted"))) << key;
+  }
+  // Names: keys and artifact names that climb out of the repository, through the API.
+  Server server(home.path(), {});
+  for (const char* path : {"/artifacts/default/wf/node/..%2F..%2Fserver.secret", "/artifacts/default/..%2Fserver.secret/n/a",
+                           "/artifacts/default/wf/node/%2Fetc%2Fpasswd"}) {
+    net::HttpResponse r = server.Call("GET", path, "", server.token());
+    EXPECT_TRUE(r.status == 400 || r.status == 404) << path << ": " << r.status;
+    EXPECT_EQ(r.body.find("top secret"), std::string::npos) << path;
+  }
+  for (const char* key : {"../server.secret", "/etc/passwd", "a/../../server.secret"}) {
+    Json artifact = {{"name", "in"}, {"s3", {{"key", key}}}};
+    Status s = workflow::LoadArtifact(artifact, home.Join("pod-key"), options, "inputs.artifacts.in");
+    EXPECT_FALSE(s.ok()) << key;
+    auto got = ReadFile(home.Join("pod-key"));
+    EXPECT_TRUE(!got.ok() || got->find("top secret") == std::string::npos) << key;
+  }
+}
+
+// Before: Argo's k8s-patch-json-pod.yaml shape (mergeStrategy json, a JSON-patch list as the
+// manifest) passed lint, then aborted `loom wf submit` with nlohmann's type_error.306.
+TEST(SecurityTest, JsonPatchResourceIsAnErrorNotACrash) {
+  ScratchDir home;
+  const std::string file = home.Join("patch.yaml");
+  ASSERT_TRUE(WriteFileAtomic(file, R"(apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: patch-pod-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    resource:
+      action: patch
+      mergeStrategy: json
+      flags: [pod, "{{pod.name}}"]
+      manifest: |
+        - op: add
+          path: /metadata/annotations/foo
+          value: bar
+)").ok());
+  ProcessResult r = testing::Run({LoomBinary(), "wf", "submit", "--wait", file}, home.path(), {"LOOM_HOME=" + home.path()});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  ProcessResult name = testing::Run({LoomBinary(), "wf", "list", "-o", "name"}, home.path(), {"LOOM_HOME=" + home.path()});
+  ASSERT_FALSE(name.out.empty()) << name.err;
+  ProcessResult got = testing::Run({LoomBinary(), "wf", "get", name.out.substr(0, name.out.find('\n')), "-o", "json"},
+                                   home.path(), {"LOOM_HOME=" + home.path()});
+  EXPECT_NE((r.out + r.err + got.out).find("resource.manifest: expected a Kubernetes object"), std::string::npos)
+      << r.out << r.err << got.out;
+}
+
+}  // namespace
+}  // namespace loom
