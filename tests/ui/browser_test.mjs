@@ -75,7 +75,8 @@ spec:
 
 await check('login: the login page, a wrong token refused, then in', async () => {
   await page.goto(url + '/#/workflows');
-  await page.waitForURL(url + '/login', { timeout: 10000 });
+  // Redirected (the browser keeps the #fragment across the redirect).
+  await page.waitForURL(u => u.pathname === '/login', { timeout: 10000 });
   await page.fill('#token', 'not-the-token');
   expectedUnauthorized++;
   await page.click('button[type=submit]');
