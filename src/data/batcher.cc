@@ -103,7 +103,7 @@ void Batcher::Next(float* images, int32_t* labels) {
   if (dataset_.held_as_pixels()) {
     // The rows are scattered over the data set, so each would be a cache miss; asking for
     // the whole batch first keeps many misses in flight at once (measured: 24 us for the
-    // seed's batch of 100 against 41 us row by row, and 45 us for the same rows as floats).
+    // mnist_replica.py's batch of 100 against 41 us row by row, and 45 us for the same rows as floats).
     for (int64_t b = 0; b < batch_size(); ++b) {
       const char* row = reinterpret_cast<const char*>(dataset_.pixels.data() + indices[b] * features);
       for (int64_t at = 0; at < features; at += 64) __builtin_prefetch(row + at);

@@ -27,7 +27,7 @@ struct Dataset {
   void CopyImage(int64_t i, float* out) const;
 };
 
-// out[k] = bytes[k] / 255.f for k in [0, n): MNIST's pixels as the seed's read_data_sets scales
+// out[k] = bytes[k] / 255.f for k in [0, n): MNIST's pixels as TensorFlow's read_data_sets scales
 // them (a division, as it does, not a multiplication by 1/255, whose rounding differs).
 void PixelsToUnitFloats(const uint8_t* bytes, int64_t n, float* out);
 

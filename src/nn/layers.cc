@@ -15,7 +15,7 @@ namespace {
 // spec's next layer is a relu (see MakeLayers): bias and ReLU run inside oneDNN's matmul as it
 // writes Y, instead of two more passes over it, and the backward pass masks dY and sums it for
 // db in one pass. The matmul primitives are built once per row count and kept (a training run
-// sees one or two row counts). Measured on the seed's 100x784x100 product, one thread:
+// sees one or two row counts). Measured on Kubeflow's model's 100x784x100 product, one thread:
 // matmul with bias and ReLU fused 130 us, dnnl_sgemm alone 145 us (src/nn/README.md).
 class DenseLayer : public Layer {
  public:
