@@ -6,8 +6,11 @@
 //   requests_per_second p50_ms p99_ms non_ok_answers 0
 //
 //   grpc_load --target 127.0.0.1:8500 --model mnist --image image.txt
-//             [--connections 32] [--threads 2] [--seconds 10]
-// image.txt: the image's floats, separated by commas or white space.
+//             [--connections 32] [--threads 2] [--seconds 10] [--write_request FILE]
+// image.txt: the image's floats, separated by commas or white space. --write_request writes the
+// request as it goes on the wire (gRPC's 5-byte frame and the message) after one call answered
+// OK, and exits: the body for an HTTP/2 load generator that does not speak gRPC (h2load).
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -33,6 +36,7 @@ struct Options {
   std::string target = "127.0.0.1:8500";
   std::string model = "mnist";
   std::string image;
+  std::string write_request;
   int connections = 32;
   int threads = 2;
   double seconds = 10;
@@ -89,7 +93,7 @@ void Drive(const std::vector<tfs::PredictionService::Stub*>& stubs, const tfs::P
 
 int Usage(const char* what) {
   std::fprintf(stderr, "grpc_load: %s\nusage: grpc_load --target HOST:PORT --model NAME --image FILE "
-               "[--connections 32] [--threads 2] [--seconds 10]\n", what);
+               "[--connections 32] [--threads 2] [--seconds 10] [--write_request FILE]\n", what);
   return 2;
 }
 
@@ -105,6 +109,7 @@ int main(int argc, char** argv) {
       if (flag == "--target") options.target = value;
       else if (flag == "--model") options.model = value;
       else if (flag == "--image") options.image = value;
+      else if (flag == "--write_request") options.write_request = value;
       else if (flag == "--connections") options.connections = std::stoi(value);
       else if (flag == "--threads") options.threads = std::stoi(value);
       else if (flag == "--seconds") options.seconds = std::stod(value);
@@ -124,6 +129,9 @@ int main(int argc, char** argv) {
   std::vector<float> image;
   for (float v; numbers >> v;) image.push_back(v);
   if (image.empty()) return Usage((options.image + ": no numbers").c_str());
+  // Debian's Abseil checks every mutex acquisition for lock-order cycles (a debug aid, several
+  // per gRPC call); the server turns it off too.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   tfs::PredictRequest request;
   request.mutable_model_spec()->set_name(options.model);
@@ -155,6 +163,16 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "grpc_load: %s: Predict: %s\n", options.target.c_str(), s.error_message().c_str());
       return 1;
     }
+  }
+  if (!options.write_request.empty()) {
+    const std::string message = request.SerializeAsString();
+    const uint32_t n = static_cast<uint32_t>(message.size());
+    const char frame[5] = {0, static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8),
+                           static_cast<char>(n)};
+    std::ofstream out(options.write_request, std::ios::binary);
+    out.write(frame, 5).write(message.data(), static_cast<std::streamsize>(message.size()));
+    if (!out.flush()) return Usage(("cannot write " + options.write_request).c_str());
+    return 0;
   }
   const Clock::time_point start = Clock::now();
   const Clock::time_point end = start + std::chrono::microseconds(static_cast<int64_t>(options.seconds * 1e6));

@@ -6,7 +6,8 @@
 # ceiling of this machine). Loom is also driven with the same image as a KServe v2 infer body,
 # and over TF Serving's gRPC API (PredictionService.Predict, the image as tensor_content) by
 # grpc_load (grpc_load.cc: wrk's measurement on gRPC's async client, the same connections and
-# threads).
+# threads) and, as a cross-check with a client we did not write, by nghttp2's h2load posting the
+# same request bytes (it does not read grpc-status; grpc_load checked those bytes answer OK).
 # Rounds alternate between them so that load from other processes hits all of them; the medians
 # and their ratios are printed. Every server is driven with the same wrk settings and image.
 #
@@ -48,7 +49,7 @@ while (($#)); do
   esac
 done
 mnist=${LOOM_MNIST_DIR:-$root/data/mnist}
-for tool in wrk nginx python3 curl node npm; do
+for tool in wrk nginx python3 curl node npm h2load; do
   command -v "$tool" >/dev/null || { echo "run.sh: $tool is missing (scripts/install_deps.sh)" >&2; exit 1; }
 done
 [[ -x $loom ]] || { echo "run.sh: $loom is not built" >&2; exit 1; }
@@ -104,9 +105,12 @@ start_loom() {
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port_started/v1/models/mnist" >/dev/null && break; sleep 0.1; done
 }
 start_loom "$work/serve.log"
+loom_pid=${pids[-1]}
 loom_port=$port_started
 loom_grpc_port=$grpc_port_started
 answer=$(curl -s -X POST --data-binary @"$work/body.json" "http://127.0.0.1:$loom_port/v1/models/mnist:predict")
+"$grpc_load" --target "127.0.0.1:$loom_grpc_port" --model mnist --image "$work/image.txt" \
+  --write_request "$work/predict.grpc"
 echo "   Loom answers (${#answer} bytes): $answer"
 
 # ONNX Runtime on the same version's model.onnx.
@@ -162,6 +166,29 @@ errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), time
 print(rps, ms("50%"), ms("99%"), non2xx.group(1) if non2xx else 0, sum(map(int, errors.groups())) if errors else 0)'
 }
 
+# cpu_ticks PID: the CPU time the process used so far, in clock ticks (utime + stime).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# server_us PID TICKS_BEFORE LINE: the server's CPU microseconds per request during a run.
+server_us() {
+  python3 -c 'import sys; t, t0, hz, rps, s = map(float, sys.argv[1:6]); print(f"{(t - t0) * 1e6 / hz / max(rps * s, 1):.1f}")' \
+    "$(cpu_ticks "$1")" "$2" "$(getconf CLK_TCK)" "$(echo "$3" | cut -d' ' -f1)" "$seconds"
+}
+
+# run_h2load CONNECTIONS PORT -> the same five numbers for gRPC Predict driven by h2load
+run_h2load() {
+  h2load -D "$seconds" -c "$1" -t "$threads" -m 1 --data="$work/predict.grpc" -H 'content-type: application/grpc' \
+    -H 'te: trailers' --log-file="$work/h2load.log" "http://127.0.0.1:$2/tensorflow.serving.PredictionService/Predict" |
+    python3 -c '
+import re, sys
+t = sys.stdin.read()
+rps = float(re.search(r"finished in [0-9.]+s, ([0-9.]+) req/s", t).group(1))
+codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", t)
+failed = re.search(r"(\d+) failed, (\d+) errored, (\d+) timeout", t)
+us = sorted(int(l.split("\t")[2]) for l in open(sys.argv[1]) if l.strip())
+pct = lambda p: us[int(p * (len(us) - 1))] / 1000
+print(rps, pct(0.50), pct(0.99), sum(map(int, codes.groups()[1:])), sum(map(int, failed.groups())))' "$work/h2load.log"
+}
+
 # report NAME=FILE... : the medians of each server's rounds, with ratios to the first and to nginx.
 report() {
   python3 - "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$@" <<'PY'
@@ -189,27 +216,39 @@ echo "== wrk -t$threads -c$connections -d${seconds}s, $rounds alternating rounds
 : >"$work/ort.txt"
 : >"$work/loom_v2.txt"
 : >"$work/loom_grpc.txt"
+: >"$work/loom_h2load.txt"
+: >"$work/loom_cpu.txt"
 for r in $(seq "$rounds"); do
+  t0=$(cpu_ticks "$loom_pid")
   l=$(run_wrk "$connections" "http://127.0.0.1:$loom_port/v1/models/mnist:predict"); echo "$l" >>"$work/loom.txt"
+  cpu_rest=$(server_us "$loom_pid" "$t0" "$l"); t0=$(cpu_ticks "$loom_pid")
   g=$("$grpc_load" --target "127.0.0.1:$loom_grpc_port" --model mnist --image "$work/image.txt" \
       --connections "$connections" --threads "$threads" --seconds "$seconds"); echo "$g" >>"$work/loom_grpc.txt"
+  cpu_grpc=$(server_us "$loom_pid" "$t0" "$g"); t0=$(cpu_ticks "$loom_pid")
+  h=$(run_h2load "$connections" "$loom_grpc_port"); echo "$h" >>"$work/loom_h2load.txt"
+  cpu_h2=$(server_us "$loom_pid" "$t0" "$h")
+  echo "$cpu_rest $cpu_grpc $cpu_h2" >>"$work/loom_cpu.txt"
   v=$(run_wrk "$connections" "http://127.0.0.1:$loom_port/v2/models/mnist/infer" "$work/infer.lua"); echo "$v" >>"$work/loom_v2.txt"
   o="-"
   if [[ -z $skip_ort ]]; then o=$(run_wrk "$connections" "http://127.0.0.1:$ort_port/"); echo "$o" >>"$work/ort.txt"; fi
   n=$(run_wrk "$connections" "http://127.0.0.1:$nginx_port/predict.json"); echo "$n" >>"$work/nginx.txt"
-  echo "   round $r: loom [$l]  loom gRPC [$g]  loom v2 [$v]  onnxruntime [$o]  nginx [$n]   (req/s p50_ms p99_ms non2xx socket_errors)"
+  echo "   round $r: loom server CPU per request (us): REST $cpu_rest, gRPC $cpu_grpc, gRPC h2load $cpu_h2"
+  echo "   round $r: loom [$l]  loom gRPC [$g]  loom gRPC h2load [$h]  loom v2 [$v]  onnxruntime [$o]  nginx [$n]   (req/s p50_ms p99_ms non2xx socket_errors)"
 done
 servers=("loom serve (predict, 784 floats)=$work/loom.txt" "loom serve, gRPC Predict (same image)=$work/loom_grpc.txt"
-         "loom serve, KServe v2 infer (same)=$work/loom_v2.txt")
+         "loom serve, gRPC Predict, h2load (same)=$work/loom_h2load.txt" "loom serve, KServe v2 infer (same)=$work/loom_v2.txt")
 [[ -z $skip_ort ]] && servers+=("ONNX Runtime, Node http (same)=$work/ort.txt")
 servers+=("nginx static answer, same size=$work/nginx.txt")
 report "${servers[@]}"
-python3 - "$work/loom_grpc.txt" "$work/loom.txt" <<'PY'
+python3 - "$work/loom.txt" "$work/loom_grpc.txt" "$work/loom_h2load.txt" "$work/loom_cpu.txt" <<'PY'
 import statistics, sys
-grpc, rest = ([list(map(float, l.split())) for l in open(p) if l.strip()] for p in sys.argv[1:3])
+rest, grpc, h2, cpu = ([list(map(float, l.split())) for l in open(p) if l.strip()] for p in sys.argv[1:5])
 med = lambda rows, i: statistics.median(r[i] for r in rows)
-print(f"gRPC / REST: {med(grpc, 0) / med(rest, 0):.2f} (req/s), p99 {med(grpc, 2) / med(rest, 2):.2f} "
-      f"(targets: >= 1.00 and <= 1.10)")
+print(f"loom serve's CPU per request (medians, us): REST {med(cpu, 0):.1f}, gRPC {med(cpu, 1):.1f} (grpc_load), "
+      f"{med(cpu, 2):.1f} (h2load)")
+for name, rows in (("gRPC (grpc_load)", grpc), ("gRPC (h2load)", h2)):
+    print(f"{name} / REST: {med(rows, 0) / med(rest, 0):.2f} (req/s), p99 {med(rows, 2) / med(rest, 2):.2f} "
+          f"(targets: >= 1.00 and <= 1.10)")
 PY
 echo "targets: Loom / nginx >= 0.50, Loom / ONNX Runtime >= 3, Loom p99 <= 5 ms"
 

@@ -16,6 +16,7 @@
 #include "test_util/bundles.h"
 #include "test_util/fake_clock.h"
 #include "test_util/raw_http.h"
+#include "test_util/test_server.h"
 #include "test_util/test_env.h"
 #include "tfserving/serving_apis.grpc.pb.h"
 
@@ -44,28 +45,13 @@ tfs::PredictRequest PredictRequestFor(const std::vector<float>& images, bool con
   return request;
 }
 
-// The value of a metric line "<name> <value>" in Prometheus text, or -1.
-int64_t MetricValue(const std::string& text, const std::string& name) {
-  size_t at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::stoll(text.substr(at + name.size() + 2));
-}
+using testing::MetricValue;
 
 class GrpcApiTest : public ::testing::Test {
  protected:
   void Start() {
-    ModelServerOptions options;
-    options.rest_api_port = 0;
-    options.grpc_port = 0;
-    options.model_name = "mnist";
-    options.model_base_path = base_;
-    options.clock = &clock_;
-    options.metrics_path = kDefaultMetricsPath;
-    options.enable_batching = !batching_parameters_.empty();
-    if (options.enable_batching) {
-      options.batching_parameters_file = dir_.Join("batching.config");
-      ASSERT_TRUE(WriteFileAtomic(options.batching_parameters_file, batching_parameters_).ok());
-    }
+    ModelServerOptions options =
+        testing::TestServerOptions(dir_, base_, &clock_, kDefaultMetricsPath, batching_parameters_);
     auto server = ModelServer::BuildAndStart(options);
     ASSERT_TRUE(server.ok()) << server.status().message();
     server_ = std::move(*server);

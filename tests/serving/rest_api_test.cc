@@ -12,6 +12,7 @@
 #include "test_util/bundles.h"
 #include "test_util/fake_clock.h"
 #include "test_util/raw_http.h"
+#include "test_util/test_server.h"
 #include "test_util/test_env.h"
 
 namespace loom::serving {
@@ -45,21 +46,11 @@ Json ParseBody(const testing::RawResponse& r) {
 class RestApiTest : public ::testing::Test {
  protected:
   void Start(double poll_seconds = 1) {
-    ModelServerOptions options;
-    options.rest_api_port = 0;
-    options.grpc_port = 0;
-    options.model_name = "mnist";
-    options.model_base_path = base_;
+    ModelServerOptions options =
+        testing::TestServerOptions(dir_, base_, &clock_, metrics_path_, batching_parameters_);
     options.file_system_poll_wait_seconds = poll_seconds;
-    options.clock = &clock_;
     options.max_body_bytes = 16u << 20;
     options.connection_timeout_seconds = 1;
-    options.metrics_path = metrics_path_;
-    options.enable_batching = !batching_parameters_.empty();
-    if (options.enable_batching) {
-      options.batching_parameters_file = dir_.Join("batching.config");
-      ASSERT_TRUE(WriteFileAtomic(options.batching_parameters_file, batching_parameters_).ok());
-    }
     auto server = ModelServer::BuildAndStart(options);
     ASSERT_TRUE(server.ok()) << server.status().message();
     server_ = std::move(*server);
@@ -82,12 +73,7 @@ class RestApiTest : public ::testing::Test {
   std::string batching_parameters_;  // TF Serving's text format; empty: no batching
 };
 
-// The value of a metric line "<name> <value>" in Prometheus text, or -1.
-int64_t MetricValue(const std::string& text, const std::string& name) {
-  size_t at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::stoll(text.substr(at + name.size() + 2));
-}
+using testing::MetricValue;
 
 TEST_F(RestApiTest, StatusMetadataAndPredictAsTfServing) {
   std::string v1 = testing::WriteTestBundle(base_, 1, 7);

@@ -1,5 +1,6 @@
 // `loom serve` as a process: TF Serving's flags, a hot swap under load with a corrupt version
 // dropped in (no request fails), and SIGTERM draining then exiting 0.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -20,6 +21,7 @@
 #include "test_util/serve_process.h"
 #include "test_util/subprocess.h"
 #include "test_util/test_env.h"
+#include "tfserving/serving_apis.grpc.pb.h"
 
 namespace loom::serving {
 namespace {
@@ -109,8 +111,8 @@ TEST(ServeCliTest, HotSwapUnderLoadThenSigtermDrains) {
   EXPECT_NE(result.out.find("Drained"), std::string::npos) << result.out;
 }
 
-// SIGTERM while predicts wait for a batch that would not fill for 10 minutes: the drain runs
-// them at once, every client gets its own right answer, and the server exits 0.
+// SIGTERM while predicts (REST and gRPC) wait for a batch that would not fill for 10 minutes:
+// the drain runs them at once, every client gets its own right answer, and the server exits 0.
 TEST(ServeCliTest, SigtermAnswersRequestsWaitingForABatchThenExits) {
   ScratchDir dir;
   std::string base = dir.Join("models/mnist");
@@ -139,16 +141,41 @@ TEST(ServeCliTest, SigtermAnswersRequestsWaitingForABatchThenExits) {
       answers[c] = testing::Request(port, "POST", "/v1/models/mnist:predict", body);
     });
   }
-  // All five wait in the batch queue.
+  // Three gRPC predicts wait with them (on the server's socket).
+  constexpr int kGrpcClients = 3;
+  std::vector<tensorflow::serving::PredictResponse> grpc_answers(kGrpcClients);
+  std::vector<grpc::Status> grpc_statuses(kGrpcClients);
+  auto channel = grpc::CreateChannel("unix:" + dir.Join("grpc.sock"), grpc::InsecureChannelCredentials());
+  auto stub = tensorflow::serving::PredictionService::NewStub(channel);
+  for (int c = 0; c < kGrpcClients; ++c) {
+    clients.emplace_back([&, c] {
+      tensorflow::serving::PredictRequest request;
+      request.mutable_model_spec()->set_name("mnist");
+      auto& tensor = (*request.mutable_inputs())["images"];
+      tensor.set_dtype(tensorflow::DT_FLOAT);
+      tensor.mutable_tensor_shape()->add_dim()->set_size(1);
+      tensor.mutable_tensor_shape()->add_dim()->set_size(784);
+      for (float v : images[c]) tensor.add_float_val(v);
+      grpc::ClientContext context;
+      grpc_statuses[c] = stub->Predict(&context, request, &grpc_answers[c]);
+    });
+  }
+  // All eight wait in the batch queue.
   std::string metrics;
   for (int i = 0; i < 6000; ++i) {
     metrics = testing::Request(port, "GET", "/monitoring/prometheus/metrics").body;
-    if (metrics.find(":loom:serving:batching:queued_examples 5\n") != std::string::npos) break;
+    if (metrics.find(":loom:serving:batching:queued_examples 8\n") != std::string::npos) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  ASSERT_NE(metrics.find(":loom:serving:batching:queued_examples 5\n"), std::string::npos) << metrics;
+  ASSERT_NE(metrics.find(":loom:serving:batching:queued_examples 8\n"), std::string::npos) << metrics;
   server.Signal(SIGTERM);
   for (auto& t : clients) t.join();
+  for (int c = 0; c < kGrpcClients; ++c) {
+    ASSERT_TRUE(grpc_statuses[c].ok()) << grpc_statuses[c].error_message();
+    std::vector<float> direct = testing::DirectScores(v1, images[c]);
+    ASSERT_EQ(grpc_answers[c].outputs().at("scores").float_val_size(), 10);
+    for (int j = 0; j < 10; ++j) EXPECT_NEAR(grpc_answers[c].outputs().at("scores").float_val(j), direct[j], 1e-6) << c;
+  }
   auto result = server.Wait();
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.out.find("Drained, exiting"), std::string::npos) << result.out;

@@ -18,6 +18,7 @@ int RunServe(const Args& args) {
   int64_t port = options.rest_api_port;
   int64_t grpc_port = options.grpc_port;
   int64_t num_threads = 0;
+  int64_t grpc_threads = 0;
   int64_t max_body_mb = static_cast<int64_t>(options.max_body_bytes >> 20);
   int64_t instances = 0;
   FlagSet flags(
@@ -27,6 +28,7 @@ int RunServe(const Args& args) {
             "port of the gRPC API (TF Serving's PredictionService and ModelService); 0 turns it off, "
             "which needs --grpc_socket_path");
   flags.String("grpc_socket_path", &options.grpc_socket_path, "also serve the gRPC API on this UNIX socket");
+  flags.Int("grpc_max_threads", &grpc_threads, "threads serving gRPC calls (default: number of CPUs)");
   flags.Int("rest_api_port", &port, "port of the HTTP/REST API (0 picks a free one)");
   flags.String("rest_api_address", &options.rest_api_address,
                "address to bind the REST and gRPC APIs to (0.0.0.0 for all interfaces)");
@@ -75,6 +77,10 @@ int RunServe(const Args& args) {
                                          std::to_string(grpc_port) + ")"));
   options.grpc_port = grpc_port == 0 ? -1 : static_cast<int>(grpc_port);
   options.rest_api_num_threads = static_cast<int>(num_threads);
+  if (grpc_threads < 0 || grpc_threads > 1024)
+    return Fail("serve", InvalidArgument("--grpc_max_threads: " + std::to_string(grpc_threads) +
+                                         " is not between 0 (the number of CPUs) and 1024"));
+  options.grpc_num_threads = static_cast<int>(grpc_threads);
   options.max_body_bytes = static_cast<size_t>(max_body_mb) << 20;
   options.num_model_instances = static_cast<int>(instances);
   if (metrics) options.metrics_path = serving::kDefaultMetricsPath;
