@@ -47,6 +47,10 @@ tfs::PredictRequest PredictRequestFor(const std::vector<float>& images, bool con
 
 using testing::MetricValue;
 
+// Batches of 8 that close only when full (their timeout is 10 minutes), one batch thread.
+constexpr char kFullBatchesOf8[] =
+    "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 600000000 }\nnum_batch_threads { value: 1 }\n";
+
 class GrpcApiTest : public ::testing::Test {
  protected:
   void Start() {
@@ -64,6 +68,19 @@ class GrpcApiTest : public ::testing::Test {
   grpc::Status Predict(const tfs::PredictRequest& request, tfs::PredictResponse* response) {
     grpc::ClientContext context;
     return prediction_->Predict(&context, request, response);
+  }
+  // Predicts TestImage(0..n-1), each from a thread of its own; join the threads to read the
+  // answers and statuses.
+  std::vector<std::thread> PredictConcurrently(int n, std::vector<tfs::PredictResponse>* answers,
+                                               std::vector<grpc::Status>* statuses) {
+    answers->resize(static_cast<size_t>(n));
+    statuses->resize(static_cast<size_t>(n));
+    std::vector<std::thread> clients;
+    for (int c = 0; c < n; ++c)
+      clients.emplace_back([this, c, answers, statuses] {
+        (*statuses)[c] = Predict(PredictRequestFor(TestImage(c)), &(*answers)[c]);
+      });
+    return clients;
   }
   std::string Metrics() { return testing::Request(server_->port(), "GET", kDefaultMetricsPath).body; }
   // Scores and classes of a predict answer, checked for TF Serving's shapes and types.
@@ -296,16 +313,12 @@ TEST_F(GrpcApiTest, BadRequestsGetTfServingsCodesAndTheServerKeepsServing) {
 // unbatched one, and they ran as three full batches.
 TEST_F(GrpcApiTest, BatchingFormsFullBatches) {
   std::string v1 = testing::WriteTestBundle(base_, 1, 7);
-  batching_parameters_ = "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 600000000 }\n"
-                         "num_batch_threads { value: 1 }\n";
+  batching_parameters_ = kFullBatchesOf8;
   Start();
   constexpr int kClients = 24;
-  std::vector<tfs::PredictResponse> answers(kClients);
-  std::vector<grpc::Status> statuses(kClients);
-  std::vector<std::thread> clients;
-  for (int c = 0; c < kClients; ++c)
-    clients.emplace_back([&, c] { statuses[c] = Predict(PredictRequestFor(TestImage(c)), &answers[c]); });
-  for (auto& t : clients) t.join();
+  std::vector<tfs::PredictResponse> answers;
+  std::vector<grpc::Status> statuses;
+  for (auto& t : PredictConcurrently(kClients, &answers, &statuses)) t.join();
   for (int c = 0; c < kClients; ++c) {
     ASSERT_TRUE(statuses[c].ok()) << statuses[c].error_message();
     ExpectAnswer(answers[c], {v1}, {TestImage(c)});
@@ -319,15 +332,12 @@ TEST_F(GrpcApiTest, BatchingFormsFullBatches) {
 // calls are refused, and Shutdown reports everything answered.
 TEST_F(GrpcApiTest, ShutdownAnswersCallsWaitingForABatch) {
   std::string v1 = testing::WriteTestBundle(base_, 1, 7);
-  batching_parameters_ = "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 600000000 }\n"
-                         "num_batch_threads { value: 1 }\n";
+  batching_parameters_ = kFullBatchesOf8;
   Start();
   constexpr int kWaiting = 3;
-  std::vector<tfs::PredictResponse> answers(kWaiting);
-  std::vector<grpc::Status> statuses(kWaiting);
-  std::vector<std::thread> clients;
-  for (int c = 0; c < kWaiting; ++c)
-    clients.emplace_back([&, c] { statuses[c] = Predict(PredictRequestFor(TestImage(c)), &answers[c]); });
+  std::vector<tfs::PredictResponse> answers;
+  std::vector<grpc::Status> statuses;
+  std::vector<std::thread> clients = PredictConcurrently(kWaiting, &answers, &statuses);
   while (MetricValue(Metrics(), ":loom:serving:batching:queued_examples") != kWaiting) std::this_thread::yield();
   EXPECT_TRUE(server_->Shutdown(60));
   for (auto& t : clients) t.join();
@@ -343,12 +353,7 @@ TEST_F(GrpcApiTest, HotSwapAndCorruptVersion) {
   testing::WriteTestBundle(base_, 1, 7);
   Start();
   std::vector<float> image = TestImage(5);
-  auto poll = [&] {
-    clock_.WaitForSleepers(1);
-    int64_t sleeps = clock_.total_sleeps();
-    clock_.AdvanceMicros(1'000'000);
-    clock_.WaitForTotalSleeps(sleeps + 1);
-  };
+  auto poll = [&] { clock_.RunOnePoll(1'000'000); };
   std::string v2 = testing::WriteTestBundle(base_, 2, 8);
   poll();
   tfs::PredictResponse response;

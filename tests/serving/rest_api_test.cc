@@ -442,13 +442,7 @@ TEST_F(RestApiTest, HotSwapAndCorruptVersion) {
   Start();
   std::vector<float> image = TestImage(5);
   std::string body = "{\"instances\": [" + ImageJson(image) + "]}";
-  // One poll: the poller is asleep, the clock passes its deadline, it polls and sleeps again.
-  auto poll = [&] {
-    clock_.WaitForSleepers(1);
-    int64_t sleeps = clock_.total_sleeps();
-    clock_.AdvanceMicros(1'000'000);
-    clock_.WaitForTotalSleeps(sleeps + 1);
-  };
+  auto poll = [&] { clock_.RunOnePoll(1'000'000); };
   std::string v2 = testing::WriteTestBundle(base_, 2, 8);
   poll();
   Json status = ParseBody(Request(port_, "GET", "/v1/models/mnist"));

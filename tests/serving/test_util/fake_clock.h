@@ -46,6 +46,14 @@ class FakeClock : public Clock {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return sleepers_ >= n; });
   }
+  // One poll of a single poller sleeping `micros` between polls: it is asleep, the clock passes
+  // its deadline, it polls and sleeps again.
+  void RunOnePoll(int64_t micros) {
+    WaitForSleepers(1);
+    int64_t sleeps = total_sleeps();
+    AdvanceMicros(micros);
+    WaitForTotalSleeps(sleeps + 1);
+  }
 
  private:
   std::mutex mu_;
