@@ -21,7 +21,7 @@ constexpr Command kCommands[] = {
     {"export", loom::cli::RunExport, "export a checkpoint as a servable version"},
     {"eval", loom::cli::RunEval, "print an exported model's test accuracy"},
     {"data", loom::cli::RunData, "copy, list, delete and cache objects (paths, file://, s3://)"},
-    {"serve", loom::cli::RunServe, "serve exported models (TF Serving's REST API)"},
+    {"serve", loom::cli::RunServe, "serve exported models (TF Serving's gRPC and REST APIs)"},
     {"predict", loom::cli::RunPredict, "the mnist client: test images to a model server"},
     {"job", loom::cli::RunJob, "run a TFJob locally: run, get, list, logs, delete", "run get list logs delete"},
 #ifdef LOOM_HAVE_WORKFLOW
