@@ -14,6 +14,7 @@ Exit 0 when every block ran without error; else the output and which block faile
 import argparse
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -78,8 +79,17 @@ def main():
                if not k.startswith(("AWS_", "S3_", "LOOM_")) and k not in ("TF_CONFIG", "CDPATH")}
         env.update(LOOM_HOME=os.path.join(scratch, "home"), HOME=os.path.join(scratch, "user"),
                    LOOM_MNIST_DIR=mnist, PATH=build + ":" + env.get("PATH", "/usr/bin:/bin"))
-        sandbox = ("ip link set lo up && mount -t tmpfs -o mode=1777 tmpfs /tmp && "
-                   f"cd {scratch} && exec bash {script_path}")
+        # /tmp becomes a tmpfs of the script's own; what it needs from the old /tmp (the source,
+        # build or MNIST directory may live there) is held open first and bound back at its path.
+        keep = [p for p in (source, build, mnist) if os.path.realpath(p).startswith("/tmp/")]
+        hold = " ".join(f"{3 + i}<{shlex.quote(p)}" for i, p in enumerate(keep))
+        # --no-canonicalize: the kernel follows /proc/self/fd/N to the directory held open, where
+        # mount(8) would resolve the path it names, now in the new tmpfs.
+        rebind = "".join(f" && mkdir -p {shlex.quote(p)} && "
+                         f"mount --no-canonicalize --bind /proc/self/fd/{3 + i} {shlex.quote(p)}"
+                         for i, p in enumerate(keep))
+        sandbox = (f"exec {hold} && ip link set lo up && mount -t tmpfs -o mode=1777 tmpfs /tmp{rebind} && "
+                   f"cd {shlex.quote(scratch)} && exec bash {shlex.quote(script_path)}")
         command = ["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc", "sh", "-c", sandbox]
         try:
             result = subprocess.run(command, env=env, cwd=scratch, timeout=args.timeout,
