@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 MNIST_DIR = $(shell scripts/fetch_mnist.sh)
 
-.PHONY: all deps mnist build test test-unit demo bench clean
+.PHONY: all deps mnist build test test-unit demo image bench clean
 
 all: build
 
@@ -26,6 +26,10 @@ test-unit: build mnist
 # Installs, fetches and builds only what the demo runs, each a progress line (scripts/demo.sh).
 demo:
 	@BUILD=$(BUILD) JOBS=$(JOBS) scripts/demo.sh
+
+# loom:latest in the local image store, built offline from this build (loom image build).
+image: build
+	$(BUILD)/loom image build
 
 clean:
 	rm -rf $(BUILD)

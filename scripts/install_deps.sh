@@ -26,6 +26,9 @@ packages=(
   libmicrohttpd-dev                           # HTTP server of loom serve, chosen by measurement (src/serving/README.md); its GnuTLS serves loom server --secure
   libsqlite3-dev                              # src/workflow's store: workflows, nodes and logs in one SQLite file
   libarchive-dev                              # src/workflow/artifacts.cc: Argo's tgz artifacts (tar+gzip, safe extraction)
+  # src/container: pods in containers (podman with runc; crun where cgroup v2 lets it run),
+  # images built offline by buildah (loom image build, the tests' images from a static busybox)
+  podman runc buildah busybox-static
 )
 # Testing and benchmarking it: servers, clients and checkers Loom did not write.
 test_packages=(

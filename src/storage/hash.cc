@@ -7,6 +7,7 @@
 #include <openssl/hmac.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 
 namespace loom::storage {
@@ -85,6 +86,35 @@ StatusOr<std::string> Sha256OfFile(const std::string& path, int64_t offset, int6
 }
 
 StatusOr<std::string> Md5OfFile(const std::string& path) { return DigestOfFile(Digest::Kind::kMd5, path, 0, -1); }
+
+std::string Base64Encode(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+StatusOr<std::string> Base64Decode(std::string_view text, const std::string& field) {
+  auto bad = [&] { return InvalidArgument(field + ": illegal base64 data"); };
+  if (text.size() % 4 != 0) return bad();
+  size_t padding = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '=') {
+      if (i + 2 < text.size()) return bad();  // only the last two may pad
+      ++padding;
+    } else if (padding > 0 || !(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/')) {
+      return bad();
+    }
+  }
+  std::string out(text.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+  if (n < 0) return bad();
+  out.resize(static_cast<size_t>(n) - padding);
+  return out;
+}
 
 }  // namespace loom::storage
 

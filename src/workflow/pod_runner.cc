@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -22,6 +24,7 @@
 #include <thread>
 
 #include "core/file.h"
+#include "container/pod_spec.h"
 #include "core/logging.h"
 #include "workflow/probe.h"
 #include "workflow/resource.h"
@@ -53,6 +56,12 @@ struct Launch {
   std::string working_dir;       // in the pod; empty: pod_dir
   std::string pod_dir;           // on the host
   std::vector<Mount> mounts;     // sorted: parents before children
+  bool pid_namespace = false;    // the pod's own PID namespace (with a mount namespace only)
+  bool set_ids = false;          // runAsUser / runAsGroup: become uid, gid, groups
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;     // supplementary groups (empty: none)
+  bool no_new_privs = true;      // PR_SET_NO_NEW_PRIVS (securityContext.allowPrivilegeEscalation)
 };
 
 PodResult Outcome(std::string phase, std::string message, Json outputs = Json::object()) {
@@ -197,6 +206,24 @@ const char* FdPath(int fd, char* buf, size_t size) {
   return buf;
 }
 
+// The pod's init (pid 1 of its PID namespace), as Argo's executor is a pod's first process: the
+// container's process is its child, so SIGTERM reaches it (a pid 1 without a handler would
+// ignore it); it reaps what is orphaned in the namespace and exits with the container's status.
+// Its siblings in the namespace die with it. System calls only.
+[[noreturn]] void RunInit(pid_t main_pid) {
+  struct sigaction ignore_with_handler = {};
+  ignore_with_handler.sa_handler = [](int) {};  // the engine signals the whole group itself
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaction(sig, &ignore_with_handler, nullptr);
+  for (int fd = 0; fd < 3; ++fd) close(fd);  // only the container holds the log pipes
+  while (true) {
+    int status = 0;
+    const pid_t w = waitpid(-1, &status, 0);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) _exit(127);
+    if (w == main_pid) _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  }
+}
+
 [[noreturn]] void Child(const Launch& launch, bool isolated, int out_fd, int err_fd, int status_fd,
                         char* const* argv, char* const* envp, pid_t engine) {
   sigset_t all;
@@ -206,9 +233,10 @@ const char* FdPath(int fd, char* buf, size_t size) {
   setpgid(0, 0);
   // The pod dies with its engine (kill -9 included): nobody would read its output or record its
   // end, and the resumed workflow runs the node again as a new attempt, so a ghost of the old
-  // attempt must not go on beside it. Checked after the prctl: the engine may already be gone.
+  // attempt must not go on beside it. Checked after the prctl: the engine may already be gone
+  // (not seen from a PID namespace of its own, where the parent's pid is 0).
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != engine) _exit(137);
+  if (!launch.pid_namespace && getppid() != engine) _exit(137);
   // Sources and the default working directory are opened before anything is mounted: a pod
   // directory under the host's /tmp is hidden once the pod's own /tmp covers it.
   int source_fds[64];
@@ -225,6 +253,10 @@ const char* FdPath(int fd, char* buf, size_t size) {
     for (size_t i = 0; i < n_mounts; ++i) {
       source_fds[i] = open(launch.mounts[i].source.c_str(), O_PATH | O_CLOEXEC);
       if (source_fds[i] < 0) ChildFail(status_fd, "open", launch.mounts[i].source.c_str());
+    }
+    // ps and /proc show the pod's own processes.
+    if (launch.pid_namespace && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+      ChildFail(status_fd, "mount", "/proc");
     }
   }
   for (size_t i = 0; i < n_mounts; ++i) {
@@ -253,11 +285,64 @@ const char* FdPath(int fd, char* buf, size_t size) {
   } else if (!MakeParents(launch.working_dir, true) || chdir(launch.working_dir.c_str()) != 0) {
     ChildFail(status_fd, "workingDir", launch.working_dir.c_str());
   }
+  if (launch.set_ids) {
+    if (setgroups(launch.groups.size(), launch.groups.data()) != 0) ChildFail(status_fd, "setgroups", "securityContext");
+    if (setgid(launch.gid) != 0) ChildFail(status_fd, "setgid", "securityContext.runAsGroup");
+    if (setuid(launch.uid) != 0) ChildFail(status_fd, "setuid", "securityContext.runAsUser");
+  }
+  if (launch.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ChildFail(status_fd, "prctl", "no_new_privs");
+  if (launch.pid_namespace) {
+    // fork(2) by its system call: glibc's fork runs atfork handlers of the engine's libraries.
+    const pid_t main_pid = static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
+    if (main_pid < 0) ChildFail(status_fd, "fork", "container");
+    if (main_pid > 0) {
+      close(status_fd);
+      RunInit(main_pid);
+    }
+  }
   execvpe(argv[0], argv, envp);
   ChildFail(status_fd, "exec", argv[0]);
 }
 
-std::once_flag g_fallback_once;
+// What the process runtime refuses rather than ignores: a pod on the host cannot have its own
+// root file system, capabilities or cgroup limits here.
+Status ProcessRuntimeCanEnforce(const Json& tmpl, const Json& c, const std::string& kind,
+                                const container::SecurityContext& sc) {
+  const std::string why = ": the process runtime cannot enforce this (pods run as processes on the host); refused "
+                          "rather than ignored";
+  if (tmpl.contains("podSpecPatch")) return InvalidArgument("podSpecPatch" + why);
+  if (c.contains("resources")) {
+    LOOM_ASSIGN_OR_RETURN(container::Resources r, container::ParseResources(c["resources"], kind + ".resources"));
+    if (!r.empty()) return InvalidArgument(kind + ".resources" + why);
+  }
+  const bool root = sc.run_as_user.value_or(geteuid()) == 0;
+  const std::string f = kind + ".securityContext";
+  if (sc.read_only_root_filesystem) return InvalidArgument(f + ".readOnlyRootFilesystem" + why);
+  if (sc.privileged) return InvalidArgument(f + ".privileged" + why);
+  // Not privileged, no capabilities: what a user other than root is anyway.
+  for (const std::string& set : sc.set_fields) {
+    if (root && set == f + ".privileged") return InvalidArgument(f + ".privileged: false" + why + " for a pod running as root");
+  }
+  if (!sc.capabilities_add.empty()) return InvalidArgument(f + ".capabilities.add" + why);
+  if (!sc.capabilities_drop.empty() && root) {
+    return InvalidArgument(f + ".capabilities.drop" + why + " for a pod running as root");
+  }
+  return OkStatus();
+}
+
+// The variables every pod gets besides its spec's, as a container gets its image's: PATH, HOME
+// (of the user it runs as), HOSTNAME, and LOOM_HOME (pods run loom commands on the engine's state).
+std::map<std::string, std::string> ProcessEnvironment(const PodRunnerOptions& options, uid_t uid) {
+  std::map<std::string, std::string> env;
+  env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  struct passwd pw, *found = nullptr;
+  char buf[4096];
+  env["HOME"] = getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0 && found != nullptr ? pw.pw_dir : "/";
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) == 0) env["HOSTNAME"] = host;
+  env["LOOM_HOME"] = options.home;
+  return env;
+}
 
 // A daemon's readinessProbe, run on a thread of its own from when the process started: every
 // periodSeconds after initialDelaySeconds, until successThreshold passes in a row (kReady) or
@@ -345,6 +430,19 @@ bool MountNamespacesAvailable() {
   return available;
 }
 
+bool PidNamespacesAvailable() {
+  static const bool available = [] {
+    if (!MountNamespacesAvailable()) return false;
+    const pid_t pid = static_cast<pid_t>(syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0));
+    if (pid < 0) return false;
+    if (pid == 0) _exit(getpid() == 1 ? 0 : 1);
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid) return false;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }();
+  return available;
+}
+
 std::vector<pid_t> PodProcesses(const std::string& workflow, const std::set<std::string>& node_ids) {
   std::vector<pid_t> found;
   if (node_ids.empty()) return found;
@@ -386,6 +484,7 @@ StatusOr<std::unique_ptr<LocalPodRunner>> LocalPodRunner::Create(const PodRunner
   if (o.home.empty()) o.home = LoomHome();
   if (o.artifacts.repository_dir.empty()) o.artifacts.repository_dir = JoinPath(o.home, "artifacts");
   if (o.jobs_dir.empty()) o.jobs_dir = JoinPath(o.home, "jobs");
+  if (o.objects_dir.empty()) o.objects_dir = JoinPath(o.home, "objects");
   if (o.kill_grace_secs < 0) return InvalidArgument("kill_grace_secs: must not be negative");
   if (o.bin_dir.empty()) {
     char self[4096];
@@ -402,6 +501,9 @@ StatusOr<std::unique_ptr<LocalPodRunner>> LocalPodRunner::Create(const PodRunner
       isolated = true;
       break;
     case PodRunnerOptions::Isolation::kNone: break;
+  }
+  if (o.pid_namespace && !(isolated && PidNamespacesAvailable())) {
+    return FailedPrecondition("pods: PID namespaces need mount namespaces and unshare(CLONE_NEWPID) (root)");
   }
   return std::unique_ptr<LocalPodRunner>(new LocalPodRunner(std::move(o), isolated));
 }
@@ -503,32 +605,50 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
     return fail("Error", kind + ".command: empty (an image's entrypoint is not known on one machine)");
   }
 
-  // Environment: this process's, then the template's.
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const char* eq = strchr(*e, '=');
-    if (eq != nullptr) env[std::string(*e, static_cast<size_t>(eq - *e))] = eq + 1;
+  // What the process runtime is asked to enforce, and can.
+  auto security = container::ParseSecurityContext(tmpl.value("securityContext", Json()),
+                                                  c.value("securityContext", Json()), "securityContext",
+                                                  kind + ".securityContext");
+  if (!security.ok()) return fail("Error", security.status().message());
+  Status allowed = ProcessRuntimeCanEnforce(tmpl, c, kind, *security);
+  if (!allowed.ok()) return fail("Error", allowed.message());
+  if (security->run_as_user || security->run_as_group || !security->supplemental_groups.empty()) {
+    launch.set_ids = true;
+    launch.uid = static_cast<uid_t>(security->run_as_user.value_or(geteuid()));
+    launch.gid = static_cast<gid_t>(security->run_as_group.value_or(security->run_as_user ? *security->run_as_user : getegid()));
+    for (int64_t g : security->supplemental_groups) launch.groups.push_back(static_cast<gid_t>(g));
   }
-  const std::string tmp_dir = JoinPath(request.pod_dir, "tmp");
-  if (c.contains("env")) {
-    for (size_t i = 0; i < c["env"].size(); ++i) {
-      const Json& e = c["env"][i];
-      const std::string name = e.value("name", "");
-      if (name.empty()) return fail("Error", JoinField(kind + ".env", i) + ".name: missing");
-      if (e.contains("value")) {
-        env[name] = e["value"].is_string() ? e["value"].get<std::string>() : e["value"].dump();
-      } else if (!e.contains("valueFrom")) {
-        env[name] = "";
-      }
-      // valueFrom (secretKeyRef, fieldRef...): no Kubernetes here; the variable keeps the value
-      // this process has (e.g. AWS_ACCESS_KEY_ID exported where loom runs), if any.
+  if (security->run_as_non_root) {
+    // Kubernetes' kubelet words: the "image" here is the engine's own user.
+    if (security->run_as_user && *security->run_as_user == 0) {
+      return fail("Error", "container's runAsUser breaks non-root policy (pod: \"" + request.node_id + "\", container: main)");
+    }
+    if (!security->run_as_user && geteuid() == 0) {
+      return fail("Error", "container has runAsNonRoot and image will run as root (pod: \"" + request.node_id +
+                               "\", container: main)");
     }
   }
+  launch.no_new_privs = security->allow_privilege_escalation.value_or(false) == false;
+  launch.pid_namespace = isolated_ && options_.pid_namespace;
+
+  // Environment: only what the spec sets (Secrets and ConfigMaps from the ConfigStore, never
+  // this process's environment), then the runner's own variables.
+  const container::FieldRefs field_refs = {{"metadata.name", request.node_id},
+                                           {"metadata.namespace", "default"},
+                                           {"spec.nodeName", "localhost"},
+                                           {"status.podIP", "127.0.0.1"},
+                                           {"status.hostIP", "127.0.0.1"}};
+  container::ConfigStore config(options_.objects_dir);
+  auto spec_env = container::ResolveEnv(c, &config, field_refs, kind);
+  if (!spec_env.ok()) return fail("Error", spec_env.status().message());
+  std::map<std::string, std::string> env = ProcessEnvironment(options_, launch.set_ids ? launch.uid : geteuid());
+  for (const container::EnvVar& e : *spec_env) env[e.name] = e.value;
   if (!options_.bin_dir.empty() && env["PATH"].rfind(options_.bin_dir + ":", 0) != 0) {
     env["PATH"] = options_.bin_dir + (env["PATH"].empty() ? "" : ":" + env["PATH"]);
   }
   env["ARGO_WORKFLOW_NAME"] = request.workflow;
   env["ARGO_NODE_ID"] = request.node_id;
+  const std::string tmp_dir = JoinPath(request.pod_dir, "tmp");
   if (!isolated_) env["TMPDIR"] = tmp_dir;
   for (const auto& [k, v] : env) launch.env.push_back(k + "=" + v);
   launch.working_dir = c.value("workingDir", "");
@@ -536,6 +656,8 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
 
   // Mounts: /tmp, then volumes, then input artifacts (sorted so parents come first).
   Status s = MakeDirs(tmp_dir);
+  // As an image's /tmp: any user may write it (securityContext.runAsUser).
+  if (s.ok() && chmod(tmp_dir.c_str(), 01777) != 0) s = ErrnoStatus(tmp_dir, "chmod", errno);
   if (!s.ok()) return fail("Error", s.message());
   if (isolated_) {
     launch.mounts.insert(launch.mounts.begin(), {tmp_dir, "/tmp", false});
@@ -564,6 +686,8 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
       std::string src = *source;
       if (!vm.value("subPath", "").empty()) src = JoinPath(src, vm["subPath"].get<std::string>());
       s = MakeDirs(src);
+      // An emptyDir is any user's, as on Kubernetes (securityContext.runAsUser).
+      if (s.ok() && volume->contains("emptyDir") && chmod(src.c_str(), 0777) != 0) s = ErrnoStatus(src, "chmod", errno);
       if (!s.ok()) return fail("Error", s.message());
       launch.mounts.push_back({src, path, false});
     }
@@ -575,37 +699,22 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
       const std::string field = "inputs.artifacts." + name;
       if (path.empty()) continue;  // referenced by {{inputs.artifacts.x}} only
       if (path[0] != '/') return fail("Error", field + ".path: expected an absolute path");
-      const std::string host = isolated_ ? JoinPath(JoinPath(request.pod_dir, "artifacts"), name) : HostPath(launch.mounts, path);
+      const std::string host = JoinPath(JoinPath(request.pod_dir, "artifacts"), name);
       s = LoadArtifact(a, host, options_.artifacts, field);
       if (!s.ok()) return fail("Error", s.message());
-      if (isolated_ && PathExists(host)) launch.mounts.push_back({host, path, !IsDirectory(host)});
+      if (PathExists(host)) launch.mounts.push_back({host, path, !IsDirectory(host)});
     }
   }
   std::stable_sort(launch.mounts.begin(), launch.mounts.end(),
                    [](const Mount& a, const Mount& b) { return a.target.size() < b.target.size(); });
   if (launch.mounts.size() > 64) return fail("Error", "more than 64 volume mounts and artifacts in one pod");
-  if (!isolated_) {
-    std::call_once(g_fallback_once, [] {
-      LOOM_LOG(WARNING) << "pods: no mount namespace here (needs root and unshare): pods share the host's "
-                           "/tmp (TMPDIR is set per pod) and volumes are symlinked at their mount paths";
-    });
-    for (const Mount& m : launch.mounts) {
-      // A symlink an earlier pod left (perhaps dangling now, its volume gone) is pointed anew.
-      struct stat st;
-      if (lstat(m.target.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-        char link[4096];
-        const ssize_t n = readlink(m.target.c_str(), link, sizeof(link));
-        if (n > 0 && std::string(link, static_cast<size_t>(n)) == m.source) continue;
-        if (unlink(m.target.c_str()) != 0) return fail("Error", ErrnoStatus(m.target, "unlink", errno).message());
-      } else if (PathExists(m.target)) {
-        continue;
-      }
-      s = MakeDirs(Dirname(m.target));
-      if (s.ok() && symlink(m.source.c_str(), m.target.c_str()) != 0) s = ErrnoStatus(m.target, "symlink", errno);
-      if (!s.ok()) return fail("Error", s.message());
-    }
+  if (!isolated_ && !launch.mounts.empty()) {
+    // A path of its own at an absolute place needs a mount namespace: a symlink on the host
+    // would be every pod's at once.
+    return fail("Error", "volumes and input artifacts at " + launch.mounts.front().target +
+                             ": pods here have no mount namespace of their own (the engine needs root, or "
+                             "CAP_SYS_ADMIN in a container), so no pod can have a path of its own");
   }
-
   // Start.
   int out_pipe[2], err_pipe[2], status_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0) return fail("Error", ErrnoStatus("pipe", "stdout", errno).message());
@@ -623,7 +732,9 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
   for (std::string& e : launch.env) envp.push_back(e.data());
   envp.push_back(nullptr);
   const pid_t engine = getpid();
-  pid_t pid = fork();
+  // A PID namespace of its own: the child is the pod's pid 1 (RunInit). fork(2) by its system
+  // call there, as glibc's fork takes no flags.
+  pid_t pid = launch.pid_namespace ? static_cast<pid_t>(syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0)) : fork();
   if (pid == 0) Child(launch, isolated_, out_pipe[1], err_pipe[1], status_pipe[1], argv.data(), envp.data(), engine);
   close(out_pipe[1]);
   close(err_pipe[1]);

@@ -2,22 +2,36 @@
 // Argo's executor do together).
 //
 // A container or script template becomes one process: command + args (a script's source is
-// written to a file in the pod's directory and passed to the command, as Argo does), the
-// template's env over this process's environment, workingDir (default: the pod's directory).
-// The image is recorded in the log, not pulled. stdout and stderr go to the store's log for the
+// written to a file in the pod's directory and passed to the command, as Argo does) and
+// workingDir (default: the pod's directory). The image is recorded in the log, not pulled.
+// stdout and stderr go to the store's log for the
 // node as they arrive; `outputs.result` is stdout; `outputs.exitCode` the exit code; output
 // parameters are read from valueFrom.path and output artifacts saved (artifacts.h) after the
 // process ends. Input artifacts are fetched before it starts. A resource template runs through
 // resource.h.
+//
+// Environment: only what the spec sets (env, envFrom; secretKeyRef/configMapKeyRef read from
+// the container::ConfigStore at objects_dir, never from this process's environment), plus PATH
+// (bin_dir first), HOME, HOSTNAME, LOOM_HOME and Argo's ARGO_WORKFLOW_NAME / ARGO_NODE_ID.
+//
+// Security: securityContext runAsUser / runAsGroup / supplementalGroups are honoured (the
+// process becomes that user), runAsNonRoot refuses a pod that would run as root with kubelet's
+// words, and every pod runs with no_new_privs unless allowPrivilegeEscalation is true. What a
+// host process cannot have (resources, readOnlyRootFilesystem, privileged, added capabilities,
+// dropped ones or privileged: false for a root pod, podSpecPatch) fails the pod with the field
+// named, never ignored.
 //
 // Isolation. Where the kernel allows it (root, unshare(CLONE_NEWNS)), each pod gets its own mount
 // namespace: mounts made private, the pod's own directory bind-mounted at /tmp, volumes
 // (emptyDir: per pod; hostPath: the host's path; persistentVolumeClaim and volumeClaimTemplates:
 // one directory per claim, shared by the workflow's steps) and input artifacts bind-mounted at
 // the paths the YAML names; LoomHome() stays visible at its own path even when it is under /tmp.
-// Elsewhere every pod runs in the host's mount namespace with TMPDIR
-// set to its own directory, volumes are symlinked at their mount paths when nothing is there,
-// and artifacts are written at their paths; the runner says so once in the log.
+// With pid_namespace it also gets a PID namespace (its /proc remounted): its first process is a
+// small init that keeps the container's process as its child (the group gets the signals) and
+// exits with its status, as Argo's executor stands first in a pod; what the pod started ends
+// with it.
+// Elsewhere every pod runs in the host's namespaces with TMPDIR set to its own directory, and a
+// pod with volumes or input artifacts at a path fails: no pod could have that path to itself.
 //
 // Cancellation (PodRequest::cancel): SIGTERM to the pod's process group, SIGKILL after
 // kill_grace_secs. When the main process ends, what is left in its process group is killed (a
@@ -59,8 +73,14 @@ struct PodRunnerOptions {
   };
   std::string home;                   // LoomHome(): artifacts/, jobs/ and volumes/ go under it
   Isolation isolation = Isolation::kAuto;
+  // Each pod in a PID namespace of its own (with its mount namespace; Create fails where the
+  // kernel refuses). Off by default: pods on one machine may share processes by pid (the
+  // example's serve step leaves `loom serve` running for its exit handler to stop by pid), which
+  // a PID namespace ends with the step.
+  bool pid_namespace = false;
   ArtifactOptions artifacts;          // repository_dir empty: <home>/artifacts
   std::string jobs_dir;               // TFJobs of resource templates; empty: <home>/jobs
+  std::string objects_dir;            // Secrets and ConfigMaps (container::ConfigStore); empty: <home>/objects
   double kill_grace_secs = 10;        // SIGTERM, then SIGKILL this much later
   double log_flush_secs = 0.2;        // log chunks go to the store at most this often (and at the end)
   // Put first on the pods' PATH, so pods run `loom ...` as the loom image has it on PATH (and
@@ -89,8 +109,10 @@ class LocalPodRunner : public PodRunner {
   bool isolated_;
 };
 
-// Can this process give a child its own mount namespace? (Forks a probe child once.)
+// Can this process give a child its own mount namespace? PID namespace? (Each forks a probe
+// child once.)
 bool MountNamespacesAvailable();
+bool PidNamespacesAvailable();
 
 // The pids of the processes on this machine (this one excepted) whose environment has
 // ARGO_WORKFLOW_NAME=`workflow` and ARGO_NODE_ID one of `node_ids`: what pods of those nodes left

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <thread>
 
+#include "container/config_store.h"
 #include "core/file.h"
 #include "test_util/test_env.h"
 #include "workflow/store.h"
@@ -261,35 +262,38 @@ TEST_F(PodRunnerTest, RawInputArtifact) {
 }
 
 // Cancel: SIGTERM to the process group (a trap sees it), the pod ends soon, nothing is left.
+// (The pod's own pids may be those of its PID namespace: its processes are found from the host
+// by their ARGO_NODE_ID, as Reclaim finds them.)
 TEST_F(PodRunnerTest, CancelTerminatesTheProcessGroup) {
-  const std::string pidfile = home_.Join("out/child.pid");
+  const std::string started = home_.Join("out/started");
   PodResult r;
   std::thread t([&] {
-    r = Run(WithOut("long", "sleep 300 & echo $! > /out/child.pid; wait"));
+    r = Run(WithOut("long", "sleep 300 & touch /out/started; wait"));
   });
-  for (int i = 0; i < 1000 && !PathExists(pidfile); ++i) usleep(10000);
+  for (int i = 0; i < 1000 && !PathExists(started); ++i) usleep(10000);
+  ASSERT_TRUE(PathExists(started));
+  const std::vector<pid_t> pids = PodProcesses("wf", {"long"});
+  EXPECT_GE(pids.size(), 2u) << "the shell and its sleep";
   cancel_ = true;
-  ASSERT_TRUE(PathExists(pidfile));
   t.join();
   EXPECT_EQ(r.phase, "Failed");
   EXPECT_NE(r.message.find("stopped"), std::string::npos) << r.message;
-  const pid_t child = std::stoi(ReadFile(pidfile).value());
-  for (int i = 0; i < 200 && Alive(child); ++i) usleep(10000);
-  EXPECT_FALSE(Alive(child)) << "the pod's background process survived";
+  for (pid_t pid : pids) {
+    for (int i = 0; i < 200 && Alive(pid); ++i) usleep(10000);
+    EXPECT_FALSE(Alive(pid)) << "a process of the pod survived: " << pid;
+  }
 }
 
 // Processes left in the pod's group when its main process ends are killed with it.
 TEST_F(PodRunnerTest, StragglersDieWithTheMainProcess) {
-  const std::string pidfile = home_.Join("out/straggler.pid");
-  PodResult r = Run(WithOut("s", "sleep 300 >/dev/null 2>&1 & echo $! > /out/straggler.pid"));
+  PodResult r = Run(WithOut("s", "sleep 300 >/dev/null 2>&1 &"));
   EXPECT_EQ(r.phase, "Succeeded") << r.message;
-  const pid_t child = std::stoi(ReadFile(pidfile).value());
-  for (int i = 0; i < 200 && Alive(child); ++i) usleep(10000);  // SIGKILL was sent; it lands
-  EXPECT_FALSE(Alive(child));
+  for (int i = 0; i < 200 && !PodProcesses("wf", {"s"}).empty(); ++i) usleep(10000);  // SIGKILL was sent; it lands
+  EXPECT_TRUE(PodProcesses("wf", {"s"}).empty());
 }
 
-// Without mount namespaces (Isolation::kNone, or not root): TMPDIR per pod, volumes symlinked at
-// their mount paths, outputs read from where the pod wrote them.
+// Without mount namespaces (Isolation::kNone, or not root): TMPDIR per pod; a volume or input
+// artifact at a path is refused (a host symlink there would be every pod's at once).
 TEST_F(PodRunnerTest, FallbackWithoutMountNamespace) {
   PodRunnerOptions options;
   options.home = home_.path();
@@ -297,26 +301,108 @@ TEST_F(PodRunnerTest, FallbackWithoutMountNamespace) {
   auto runner = LocalPodRunner::Create(options);
   ASSERT_TRUE(runner.ok()) << runner.status().ToString();
   EXPECT_FALSE((*runner)->isolated());
+  PodResult plain = (*runner)->Run(Request("fb0", Script("echo $TMPDIR; echo 7 > $TMPDIR/n")), *store_);
+  ASSERT_EQ(plain.phase, "Succeeded") << plain.message;
+  EXPECT_EQ(plain.outputs["result"], home_.Join("pods/wf/fb0/tmp"));
+  EXPECT_EQ(ReadFile(home_.Join("pods/wf/fb0/tmp/n")).value(), "7\n");
+
   const std::string mount = home_.Join("mnt/shared"), host = home_.Join("host");
   Json t = {{"name", "f"},
-            {"script", {{"image", "x"}, {"command", {"sh"}},
-                        {"source", "echo $TMPDIR; echo hi > " + mount + "/f; echo 7 > $TMPDIR/n"},
+            {"script", {{"image", "x"}, {"command", {"sh"}}, {"source", "echo hi > " + mount + "/f"},
                         {"volumeMounts", {{{"name", "v"}, {"mountPath", mount}}}}}}};
   Json volumes = Json::array({{{"name", "v"}, {"hostPath", {{"path", host}}}}});
-  PodRequest r = Request("fb", t.dump(), volumes.dump());
-  PodResult result = (*runner)->Run(r, *store_);
-  ASSERT_EQ(result.phase, "Succeeded") << result.message;
-  EXPECT_EQ(result.outputs["result"], home_.Join("pods/wf/fb/tmp"));
-  EXPECT_EQ(ReadFile(JoinPath(host, "f")).value(), "hi\n");
-  EXPECT_EQ(ReadFile(home_.Join("pods/wf/fb/tmp/n")).value(), "7\n");
+  PodResult result = (*runner)->Run(Request("fb", t.dump(), volumes.dump()), *store_);
+  EXPECT_EQ(result.phase, "Error");
+  EXPECT_NE(result.message.find("volumes and input artifacts at " + mount + ": pods here have no mount namespace"),
+            std::string::npos) << result.message;
+  EXPECT_FALSE(PathExists(mount)) << "nothing is made at the pod's path on the host";
+}
 
-  // A later pod whose volume is elsewhere, the earlier symlink now dangling: pointed anew.
-  ASSERT_TRUE(RemoveAll(host).ok());
-  const std::string host2 = home_.Join("host2");
-  Json volumes2 = Json::array({{{"name", "v"}, {"hostPath", {{"path", host2}}}}});
-  PodResult again = (*runner)->Run(Request("fb2", t.dump(), volumes2.dump()), *store_);
-  ASSERT_EQ(again.phase, "Succeeded") << again.message;
-  EXPECT_EQ(ReadFile(JoinPath(host2, "f")).value(), "hi\n");
+// A pod's environment is its spec's: not the engine's (where S3 keys may be), but the Secret and
+// ConfigMap values it asks for, from the ConfigStore.
+TEST_F(PodRunnerTest, EnvironmentIsTheSpecsAndSecretsComeFromTheStore) {
+  ASSERT_EQ(setenv("LOOM_TEST_ENGINE_SECRET", "engine-only", 1), 0);
+  container::ConfigStore config(home_.Join("objects"));
+  container::ConfigObject secret;
+  secret.name = "s3";
+  secret.data = {{"secretKey", "from-the-store"}, {"region", "eu"}};
+  ASSERT_TRUE(config.Put(secret, false).ok());
+  container::ConfigObject map;
+  map.kind = container::ConfigKind::kConfigMap;
+  map.type.clear();
+  map.name = "settings";
+  map.data = {{"level", "3"}};
+  ASSERT_TRUE(config.Put(map, false).ok());
+  PodResult r = Run(Request("env", R"({name: e, container: {image: x, command: [sh, -c],
+      args: ["echo engine=$LOOM_TEST_ENGINE_SECRET key=$KEY level=$LEVEL cfg_level=$CFG_level region=$region pod=$POD home=$LOOM_HOME"],
+      env: [{name: KEY, valueFrom: {secretKeyRef: {name: s3, key: secretKey}}},
+            {name: LEVEL, valueFrom: {configMapKeyRef: {name: settings, key: level}}},
+            {name: MISSING, valueFrom: {secretKeyRef: {name: nope, key: k, optional: true}}},
+            {name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}],
+      envFrom: [{secretRef: {name: s3}}, {prefix: CFG_, configMapRef: {name: settings}}]}})"));
+  unsetenv("LOOM_TEST_ENGINE_SECRET");
+  ASSERT_EQ(r.phase, "Succeeded") << r.message;
+  EXPECT_EQ(r.outputs["result"], "engine= key=from-the-store level=3 cfg_level=3 region=eu pod=env home=" + home_.path());
+
+  PodResult missing = Run(Request("env2", R"({name: e, container: {image: x, command: [true],
+      env: [{name: KEY, valueFrom: {secretKeyRef: {name: s3, key: nokey}}}]}})"));
+  EXPECT_EQ(missing.phase, "Error");
+  EXPECT_EQ(missing.message, "container.env[0].valueFrom.secretKeyRef: couldn't find key nokey in Secret s3");
+  PodResult absent = Run(Request("env3", R"({name: e, container: {image: x, command: [true],
+      envFrom: [{secretRef: {name: other}}]}})"));
+  EXPECT_EQ(absent.phase, "Error");
+  EXPECT_EQ(absent.message, "container.envFrom[0].secretRef: secret \"other\" not found");
+}
+
+// runAsUser / runAsGroup make the process that user; runAsNonRoot refuses root as kubelet does;
+// no_new_privs is set; with pid_namespace the pod is pid 2 of its own PID namespace (after its
+// init), and sees only its own processes.
+TEST_F(PodRunnerTest, SecurityContextAndNamespaces) {
+  PodResult r = Run(Request("user", R"({name: u, securityContext: {runAsNonRoot: true, runAsUser: 1000},
+      container: {image: x, command: [sh, -c], securityContext: {runAsGroup: 1001, allowPrivilegeEscalation: false},
+                  args: ["echo $(id -u):$(id -g) $(grep NoNewPrivs /proc/self/status | tr -d '\t '); touch /tmp/w && echo tmp-ok"]}})"));
+  ASSERT_EQ(r.phase, "Succeeded") << r.message;
+  EXPECT_EQ(r.outputs["result"], "1000:1001 NoNewPrivs:1\ntmp-ok");
+
+  if (geteuid() == 0) {
+    PodResult root = Run(Request("root", R"({name: r, container: {image: x, command: [id], securityContext: {runAsNonRoot: true}}})"));
+    EXPECT_EQ(root.phase, "Error");
+    EXPECT_EQ(root.message, "container has runAsNonRoot and image will run as root (pod: \"root\", container: main)");
+  }
+  if (PidNamespacesAvailable()) {
+    PodRunnerOptions options;
+    options.home = home_.path();
+    options.pid_namespace = true;
+    auto runner = LocalPodRunner::Create(options);
+    ASSERT_TRUE(runner.ok()) << runner.status().ToString();
+    PodResult ns = (*runner)->Run(Request("pid", Script("echo $$; ls /proc | grep -c '^[0-9]'")), *store_);
+    ASSERT_EQ(ns.phase, "Succeeded") << ns.message;
+    const std::string seen = ns.outputs["result"].get<std::string>();
+    EXPECT_EQ(seen.substr(0, 2), "2\n") << seen;
+    EXPECT_LE(std::stoi(seen.substr(2)), 4) << "init, sh, ls and grep: " << seen;
+  }
+}
+
+// What a host process cannot have is refused with its field, never ignored.
+TEST_F(PodRunnerTest, FieldsTheProcessRuntimeCannotEnforceAreRefused) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({name: m, container: {image: x, command: [true], resources: {limits: {memory: 10Mi}}}})", "container.resources: "},
+      {R"({name: m, container: {image: x, command: [true], resources: {limits: {nvidia.com/gpu: 1}}}})",
+       "container.resources.limits.nvidia.com/gpu: only cpu and memory"},
+      {R"({name: m, container: {image: x, command: [true], securityContext: {readOnlyRootFilesystem: true}}})",
+       "container.securityContext.readOnlyRootFilesystem: the process runtime cannot enforce this"},
+      {R"({name: m, container: {image: x, command: [true], securityContext: {capabilities: {add: [NET_ADMIN]}}}})",
+       "container.securityContext.capabilities.add: the process runtime cannot enforce this"},
+      {R"({name: m, container: {image: x, command: [true], securityContext: {seLinuxOptions: {}}}})",
+       "container.securityContext.seLinuxOptions: not supported on one machine"},
+      {R"({name: m, podSpecPatch: "{}", container: {image: x, command: [true]}})", "podSpecPatch: the process runtime"},
+  };
+  int i = 0;
+  for (const auto& [tmpl, want] : cases) {
+    PodResult r = Run(Request("refuse" + std::to_string(i++), tmpl));
+    EXPECT_EQ(r.phase, "Error") << tmpl;
+    EXPECT_NE(r.message.find(want), std::string::npos) << r.message;
+  }
 }
 
 TEST_F(PodRunnerTest, ResourceOfAnotherKindIsNotSupported) {

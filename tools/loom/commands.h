@@ -27,6 +27,8 @@ int RunWorkflow(const Args& args);  // workflow.cc: loom workflow / loom wf
 int RunTemplate(const Args& args);  // workflow.cc: loom template
 int RunDemo(const Args& args);      // demo.cc
 int RunVersion(const Args& args);   // version.cc: loom version / loom --version
+int RunSecret(const Args& args);    // secret.cc: Secrets for pods (secretKeyRef, envFrom)
+int RunImage(const Args& args);     // image.cc: loom image build (buildah, offline)
 
 // Parses flags; on --help prints help and returns 0 through *exit_code; on error prints
 // "loom <cmd>: <error>" and returns 2. Returns true when the command should go on.
@@ -42,6 +44,8 @@ void WatchStopSignals(std::function<void()> on_signal);
 // Block-style YAML of a JSON document (strings quoted as JSON, which YAML reads the same), as
 // `-o yaml` prints it (loom job get, loom workflow get, loom template get). In common.cc.
 std::string ToYaml(const Json& doc);
+// kubectl's and argo's AGE column: "5s", "3m", "2h", "4d". In common.cc.
+std::string KubeAge(int64_t secs);
 // Prints "loom <cmd>: <status message>" to stderr and returns 1.
 int Fail(const char* command, const Status& status);
 // Where MNIST is unless --data_dir says otherwise: $LOOM_MNIST_DIR, else the directory that

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -71,6 +72,13 @@ bool ParseFlagsOrExit(FlagSet& flags, const Args& args, std::vector<std::string>
     return false;
   }
   return true;
+}
+
+std::string KubeAge(int64_t secs) {
+  if (secs < 60) return std::to_string(std::max<int64_t>(secs, 0)) + "s";
+  if (secs < 3600) return std::to_string(secs / 60) + "m";
+  if (secs < 86400) return std::to_string(secs / 3600) + "h";
+  return std::to_string(secs / 86400) + "d";
 }
 
 int Fail(const char* command, const Status& status) {

@@ -24,6 +24,9 @@ constexpr Command kCommands[] = {
     {"serve", loom::cli::RunServe, "serve exported models (TF Serving's gRPC and REST APIs)"},
     {"predict", loom::cli::RunPredict, "the mnist client: test images to a model server"},
     {"job", loom::cli::RunJob, "run a TFJob locally: run, get, list, logs, delete", "run get list logs delete"},
+    {"image", loom::cli::RunImage, "build loom:latest offline (buildah: this binary, its libraries, busybox)", "build"},
+    {"secret", loom::cli::RunSecret, "Secrets for pods' secretKeyRef and envFrom: create, list, get, delete",
+     "create list get delete"},
 #ifdef LOOM_HAVE_WORKFLOW
     {"workflow", loom::cli::RunWorkflow, "Argo workflows: submit, list, get, logs, wait, stop, retry... (alias wf)",
      "submit list get logs wait stop terminate suspend resume retry resubmit delete lint run"},

@@ -64,13 +64,6 @@ std::string ShortDuration(int64_t secs) {
   return std::to_string(secs / 86400) + "d";
 }
 
-std::string Age(int64_t secs) {
-  if (secs < 60) return std::to_string(std::max<int64_t>(secs, 0)) + "s";
-  if (secs < 3600) return std::to_string(secs / 60) + "m";
-  if (secs < 86400) return std::to_string(secs / 3600) + "h";
-  return std::to_string(secs / 86400) + "d";
-}
-
 int64_t Now() { return static_cast<int64_t>(time(nullptr)); }
 
 // Duration of a node or workflow: finished (or now, while running) minus started.
@@ -595,7 +588,7 @@ int List(const Args& args) {
     const int64_t created = ParseTime(wf["metadata"].value("creationTimestamp", ""));
     namespace_column(namespace_of(wf));
     printf("%-*s  %-10s %-4s %-9s %-9s %s\n", static_cast<int>(w), wf["metadata"].value("name", "").c_str(),
-           status.value("phase", "Pending").c_str(), created ? Age(Now() - created).c_str() : "",
+           status.value("phase", "Pending").c_str(), created ? KubeAge(Now() - created).c_str() : "",
            RunTime(status).c_str(), "0", status.value("message", "").c_str());
   }
   return 0;
