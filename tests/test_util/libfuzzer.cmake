@@ -14,6 +14,8 @@ function(loom_fuzzer NAME)
   set(sanitize -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   add_executable(${NAME} ${F_SOURCES})
   target_include_directories(${NAME} PRIVATE ${LOOM_ROOT}/src)
+  # What src/core/CMakeLists.txt gives core/json.cc (the library versions it reports).
+  target_compile_definitions(${NAME} PRIVATE LOOM_YAML_CPP_VERSION="${yaml-cpp_VERSION}")
   target_compile_options(${NAME} PRIVATE -O1 -g ${sanitize})
   target_link_options(${NAME} PRIVATE ${sanitize})
   target_link_libraries(${NAME} PRIVATE nlohmann_json::nlohmann_json yaml-cpp Threads::Threads ${F_LIBS})
