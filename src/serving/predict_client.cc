@@ -191,6 +191,9 @@ class GrpcConnection : public Connection {
     tensor_->mutable_tensor_shape()->mutable_dim(1)->set_size(features);
     tensor_->set_tensor_content(images, static_cast<size_t>(n * features) * sizeof(float));
     grpc::ClientContext context;
+    // A server that takes a call and never answers must not hang the client (Kubeflow's mnist
+    // client waited 5 s; a batch of 100 images on a loaded machine may take longer).
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     tensorflow::serving::PredictResponse response;
     grpc::Status s = stub_->Predict(&context, request_, &response);
     if (!s.ok()) {

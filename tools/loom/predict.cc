@@ -48,8 +48,11 @@ int RunPredict(const Args& args) {
   FlagSet flags(
       "loom predict --server HOST:PORT --model NAME [--num_tests N] [--concurrency C]\n"
       "       loom predict --server HOST:PORT --model NAME DIGIT.png...");
+  // TF Serving's ports: gRPC on 8500, REST on 8501.
+  options.server.clear();
   flags.String("server", &options.server,
-               "the model server's address, host:port (its gRPC --port for --protocol grpc)");
+               "the model server's address, host:port (default: 127.0.0.1:8500 for --protocol grpc, "
+               "127.0.0.1:8501 otherwise)");
   flags.String("model", &options.model, "model name");
   flags.Int("version", &options.version, "model version (default: the latest)");
   flags.String("signature", &options.signature, "signature_name to send (e.g. predict_images)");
@@ -64,6 +67,7 @@ int RunPredict(const Args& args) {
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "predict", &code)) return code;
+  if (options.server.empty()) options.server = options.protocol == "grpc" ? "127.0.0.1:8500" : "127.0.0.1:8501";
   if (!positional.empty()) {
     if (!images.empty()) return Fail("predict", InvalidArgument("--images: give it or PNG files, not both"));
     return PredictPngs(options, positional);
