@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Trains Kubeflow's example MNIST model (784-100-10, Adam 0.01, batch 100, one epoch of 55,000 examples)
-# in Loom and in PyTorch in the same run, alternating them, and prints a table of training
-# throughput (examples/s, the training loop only), the ratio Loom/PyTorch, and both test
-# accuracies, for 1 and 2 threads. Each cell is the best of $REPS runs.
+# Trains Kubeflow's example MNIST model (784-100-10, Adam 0.01, batch 100, $EPOCHS epochs of
+# 55,000 examples) in Loom and in PyTorch in the same run, alternating them, each pinned to as
+# many cores as it has threads (taskset), and prints a table of training throughput for 1 and
+# 2 threads: PyTorch's training loop alone, against the whole `loom train` process (start-up,
+# data loading, checkpoints and the final evaluation included) and, for reference, Loom's loop
+# alone; the ratio Loom process / PyTorch loop; both test accuracies. Each cell is the best of
+# $REPS runs.
 #
 #   bench/train_vs_pytorch/run.sh [LOOM_BINARY]
 #
 # LOOM_BINARY defaults to $BUILD/tools/loom/loom (BUILD defaults to build), then build/loom.
 # Environment: LOOM_MNIST_DIR (default data/mnist, fetched by scripts/fetch_mnist.sh if absent),
-# THREADS ("1 2"), REPS (3), SEED (1), PYTHON (a python3 that imports torch; found if unset),
+# THREADS ("1 2"), REPS (3), EPOCHS (3), SEED (1), PIN (1: taskset to cores 0..threads-1; 0: no
+# pinning), PYTHON (a python3 that imports torch; found if unset),
 # PYTORCH_ONLY=1 to run the PyTorch half alone (no Loom binary needed), PYTORCH_BLAS_THREADS to
 # give PyTorch's runs an OPENBLAS_NUM_THREADS other than the thread count (see README.md).
 # OPENBLAS_CORETYPE is passed through untouched to both (see README.md: OpenBLAS 0.3.21 takes
@@ -20,18 +24,33 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 threads_list=${THREADS:-1 2}
 reps=${REPS:-3}
+epochs=${EPOCHS:-3}
 seed=${SEED:-1}
+pin=${PIN:-1}
 pytorch_only=${PYTORCH_ONLY:-0}
 pytorch_blas_threads=${PYTORCH_BLAS_THREADS:-}
 
 die() { echo "train_vs_pytorch: $*" >&2; exit 1; }
 [[ $reps =~ ^[1-9][0-9]*$ ]] || die "REPS=$reps is not a positive integer"
 [[ $seed =~ ^[0-9]+$ ]] || die "SEED=$seed is not a non-negative integer"
+[[ $epochs =~ ^[1-9][0-9]*$ ]] || die "EPOCHS=$epochs is not a positive integer"
+[[ $pin == 0 || $pin == 1 ]] || die "PIN=$pin is not 0 or 1"
 [[ -z $pytorch_blas_threads || $pytorch_blas_threads =~ ^[1-9][0-9]*$ ]] ||
   die "PYTORCH_BLAS_THREADS=$pytorch_blas_threads is not a positive integer"
 for t in $threads_list; do
   [[ $t =~ ^[1-9][0-9]*$ ]] || die "THREADS holds '$t', not a positive integer"
+  if [[ $pin == 1 ]] && (( t > $(nproc) )); then
+    die "THREADS holds $t, more than the $(nproc) cores to pin to (PIN=0 runs unpinned)"
+  fi
 done
+if [[ $pin == 1 ]]; then
+  command -v taskset >/dev/null || die "PIN=1 needs taskset (util-linux); PIN=0 runs unpinned"
+fi
+# pinned THREADS CMD...: CMD on cores 0..THREADS-1 (PIN=1), or as it is.
+pinned() {
+  local t=$1; shift
+  if [[ $pin == 1 ]]; then taskset -c "0-$((t - 1))" "$@"; else "$@"; fi
+}
 
 # --- the Loom binary -------------------------------------------------------------------------
 loom=""
@@ -99,10 +118,12 @@ sleep 1
 read -r b2 t2 <<<"$(machine_ticks)"
 busy_pct=$(( 100 * (b2 - b1) / (t2 - t1 > 0 ? t2 - t1 : 1) ))
 
-echo "train_vs_pytorch: Kubeflow's example MNIST model (784-100 ReLU-10, softmax cross-entropy, Adam lr 0.01,"
-echo "  batch 100), one epoch = 550 steps = 55,000 examples; examples/s of the training loop alone"
-echo "  (data already in memory); test accuracy on the 10,000 t10k images; best of $reps runs per"
-echo "  cell, Loom and PyTorch alternated; OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=threads for both."
+echo "train_vs_pytorch: Kubeflow's example MNIST model (784-100 ReLU-10, softmax cross-entropy, Adam"
+echo "  lr 0.01, batch 100), $epochs epoch(s) of 550 steps = $((epochs * 55000)) examples; examples/s of PyTorch's"
+echo "  training loop alone (data already in memory) against the whole loom train process (start to"
+echo "  exit: data loading, checkpoints, final evaluation) and Loom's loop alone; test accuracy on the"
+echo "  10,000 t10k images; best of $reps runs per cell, Loom and PyTorch alternated;"
+echo "  OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=threads for both; $([[ $pin == 1 ]] && echo "each pinned to cores 0..threads-1 (taskset)" || echo "not pinned (PIN=0)")."
 echo "  date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "  cpu:     $cpu, $(nproc) cores; busy before start: ${busy_pct}%"
 echo "  pytorch: $torch_version ($python), libblas.so.3 -> $blas"
@@ -132,31 +153,35 @@ json_field() {
 # run_pytorch THREADS -> "examples_per_sec accuracy"
 run_pytorch() {
   local t=$1 out=$tmp/pytorch.out
-  if ! OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=${pytorch_blas_threads:-$t} "$python" "$here/pytorch_mnist.py" \
-      --data_dir "$data" --threads "$t" --epochs 1 --seed "$seed" >"$out" 2>"$tmp/pytorch.err"; then
+  if ! OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=${pytorch_blas_threads:-$t} pinned "$t" "$python" \
+      "$here/pytorch_mnist.py" --data_dir "$data" --threads "$t" --epochs "$epochs" --seed "$seed" \
+      >"$out" 2>"$tmp/pytorch.err"; then
     cat "$tmp/pytorch.err" >&2; die "pytorch_mnist.py failed at $t threads"
   fi
   echo "$(json_field "$out" examples_per_sec) $(json_field "$out" test_accuracy)"
 }
 
-# run_loom THREADS -> "examples_per_sec accuracy"
+# run_loom THREADS -> "process_examples_per_sec accuracy loop_examples_per_sec"
 run_loom() {
-  local t=$1 out=$tmp/loom.out dir
+  local t=$1 out=$tmp/loom.out dir start end
   dir=$(mktemp -d "$tmp/train_dir.XXXXXX")
-  if ! OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$loom" train --data_dir "$data" \
-      --train_dir "$dir" --train_steps 550 --batch_size 100 --learning_rate 0.01 \
+  start=$(date +%s.%N)
+  if ! OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t pinned "$t" "$loom" train --data_dir "$data" \
+      --train_dir "$dir" --epochs "$epochs" --batch_size 100 --learning_rate 0.01 \
       --threads "$t" --seed "$seed" >"$out" 2>"$tmp/loom.err"; then
     tail -n 20 "$tmp/loom.err" "$out" >&2; die "loom train failed at $t threads"
   fi
+  end=$(date +%s.%N)
   rm -rf "$dir"
-  local eps acc
+  local eps acc process
   eps=$(sed -n 's/^Throughput: \([0-9.eE+-]*\) examples\/s.*$/\1/p' "$out" | tail -n1)
   acc=$(sed -n 's/^Test accuracy: \([0-9.eE+-]*\).*$/\1/p' "$out" | tail -n1)
   [[ -n $eps && -n $acc ]] || {
     tail -n 20 "$out" >&2
     die "loom train at $t threads printed no 'Throughput: N examples/s' or 'Test accuracy: F' line"
   }
-  echo "$eps $acc"
+  process=$(awk -v n="$((epochs * 55000))" -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", n / (b - a) }')
+  echo "$process $acc $eps"
 }
 
 # better OLD NEW: keeps the pair with the higher examples/s.
@@ -178,10 +203,11 @@ for t in $threads_list; do
     echo "  threads $t run $r: pytorch ${res% *} examples/s (accuracy ${res#* })" >&2
     if [[ -n $loom ]]; then
       res=$(run_loom "$t"); best_loom=$(better "$best_loom" "$res")
-      echo "  threads $t run $r: loom    ${res% *} examples/s (accuracy ${res#* })" >&2
+      read -r p a l <<<"$res"
+      echo "  threads $t run $r: loom    $p examples/s whole process, $l in its loop (accuracy $a)" >&2
     fi
   done
-  rows+=("$t ${best_pt} ${best_loom:--- --}")
+  rows+=("$t ${best_pt} ${best_loom:--- -- --}")
 done
 read -r run_b2 run_t2 <<<"$(machine_ticks)"
 run_c2=$(children_ticks)
@@ -189,17 +215,17 @@ other=$(( (run_b2 - run_b1) - (run_c2 - run_c1) ))
 other_pct=$(( 100 * (other > 0 ? other : 0) / (run_t2 - run_t1 > 0 ? run_t2 - run_t1 : 1) ))
 
 echo
-printf '%-8s %20s %20s %12s %14s %14s\n' threads "pytorch examples/s" "loom examples/s" \
-  "loom/pytorch" "pytorch acc" "loom acc"
+printf '%-8s %18s %18s %15s %13s %12s %10s\n' threads "pytorch loop ex/s" "loom process ex/s" \
+  "loom loop ex/s" "loom/pytorch" "pytorch acc" "loom acc"
 for row in "${rows[@]}"; do
-  read -r t pt_eps pt_acc loom_eps loom_acc <<<"$row"
+  read -r t pt_eps pt_acc loom_eps loom_acc loom_loop <<<"$row"
   if [[ $loom_eps == -- ]]; then
     ratio=--
   else
     ratio=$(awk -v l="$loom_eps" -v p="$pt_eps" 'BEGIN { printf "%.2fx", l / p }')
-    loom_eps=$(printf '%.0f' "$loom_eps")
+    loom_loop=$(printf '%.0f' "$loom_loop")
   fi
-  printf '%-8s %20.0f %20s %12s %14s %14s\n' "$t" "$pt_eps" "$loom_eps" "$ratio" "$pt_acc" "$loom_acc"
+  printf '%-8s %18.0f %18s %15s %13s %12s %10s\n' "$t" "$pt_eps" "$loom_eps" "$loom_loop" "$ratio" "$pt_acc" "$loom_acc"
 done
 echo
 echo "other processes used ${other_pct}% of the machine's CPU time during the run"

@@ -36,23 +36,26 @@ StatusOr<RawPair> ReadPair(const std::string& images_path, const std::string& la
   return pair;
 }
 
-// How a Slice holds its rows.
-enum class Rows { kFloats, kPixels };
-
-// Examples [begin, end) of `pair` as a Dataset.
-Dataset Slice(const RawPair& pair, int64_t begin, int64_t end, Rows rows) {
+// Examples [begin, end) of `pair` as a Dataset held as images (floats).
+Dataset Slice(const RawPair& pair, int64_t begin, int64_t end) {
   Dataset ds;
   ds.size = end - begin;
   ds.features = kMnistPixels;
-  const uint8_t* first = pair.images.data.data() + begin * kMnistPixels;
-  const int64_t count = ds.size * kMnistPixels;
-  if (rows == Rows::kPixels) {
-    ds.pixels.assign(first, first + count);
-  } else {
-    ds.images.resize(static_cast<size_t>(count));
-    PixelsToUnitFloats(first, count, ds.images.data());
-  }
+  ds.images.resize(static_cast<size_t>(ds.size * kMnistPixels));
+  PixelsToUnitFloats(pair.images.data.data() + begin * kMnistPixels, ds.size * kMnistPixels, ds.images.data());
   ds.labels.assign(pair.labels.data.begin() + begin, pair.labels.data.begin() + end);
+  return ds;
+}
+
+// Examples [begin, N) of `pair` as a Dataset held as pixels: the file's bytes themselves,
+// moved, not copied.
+Dataset TakePixels(RawPair&& pair, int64_t begin) {
+  Dataset ds;
+  ds.size = pair.images.dims[0] - begin;
+  ds.features = kMnistPixels;
+  ds.pixels = std::move(pair.images.data);
+  ds.pixels.erase(ds.pixels.begin(), ds.pixels.begin() + begin * kMnistPixels);
+  ds.labels.assign(pair.labels.data.begin() + begin, pair.labels.data.end());
   return ds;
 }
 
@@ -69,7 +72,7 @@ StatusOr<std::string> FindMnistFile(const std::string& dir, const std::string& n
 
 StatusOr<Dataset> LoadMnistFiles(const std::string& images_path, const std::string& labels_path) {
   LOOM_ASSIGN_OR_RETURN(RawPair pair, ReadPair(images_path, labels_path));
-  return Slice(pair, 0, pair.images.dims[0], Rows::kFloats);
+  return Slice(pair, 0, pair.images.dims[0]);
 }
 
 StatusOr<Mnist> LoadMnist(const std::string& dir, const MnistOptions& options) {
@@ -87,11 +90,11 @@ StatusOr<Mnist> LoadMnist(const std::string& dir, const MnistOptions& options) {
                              std::to_string(options.validation_size) + " is not in [0, " +
                              std::to_string(n) + "], the number of images in " + train_images);
     }
-    mnist.validation = Slice(train, 0, options.validation_size, Rows::kFloats);
-    mnist.train = Slice(train, options.validation_size, n, Rows::kPixels);
+    mnist.validation = Slice(train, 0, options.validation_size);
+    mnist.train = TakePixels(std::move(train), options.validation_size);
   }
   LOOM_ASSIGN_OR_RETURN(RawPair test, ReadPair(test_images, test_labels));
-  mnist.test = Slice(test, 0, test.images.dims[0], Rows::kFloats);
+  mnist.test = Slice(test, 0, test.images.dims[0]);
   return mnist;
 }
 

@@ -103,7 +103,8 @@ void Trainer::DrawBar(double examples_per_sec, double loss) {
   bar_drawn_ = true;
 }
 
-StatusOr<std::string> Trainer::Save() {
+Status Trainer::StartSave(std::string* last_path) {
+  LOOM_RETURN_IF_ERROR(FinishSave(last_path));
   Checkpoint ckpt;
   ckpt.global_step = global_step_;
   ckpt.spec = options_.spec;
@@ -111,7 +112,16 @@ StatusOr<std::string> Trainer::Save() {
   ckpt.optimizer_state = optimizer_->SaveState();
   ckpt.metadata["seed"] = std::to_string(options_.seed);
   ckpt.metadata["optimizer"] = options_.optimizer.ToJson().dump();
-  return SaveCheckpoint(options_.train_dir, ckpt);
+  pending_save_ = std::async(std::launch::async, [dir = options_.train_dir, ckpt = std::move(ckpt)] {
+    return SaveCheckpoint(dir, ckpt);
+  });
+  return OkStatus();
+}
+
+Status Trainer::FinishSave(std::string* last_path) {
+  if (!pending_save_.valid()) return OkStatus();
+  LOOM_ASSIGN_OR_RETURN(*last_path, pending_save_.get());
+  return OkStatus();
 }
 
 StatusOr<TrainResult> Trainer::Run() {
@@ -168,7 +178,7 @@ StatusOr<TrainResult> Trainer::Run() {
     }
     if (!last && options_.save_checkpoint_steps > 0 &&
         global_step_ % options_.save_checkpoint_steps == 0) {
-      LOOM_ASSIGN_OR_RETURN(result.checkpoint_path, Save());
+      LOOM_RETURN_IF_ERROR(StartSave(&result.checkpoint_path));
       nn::EvalResult v = model_->Evaluate(data_.validation.images.data(),
                                           data_.validation.labels.data(), data_.validation.size);
       LOOM_RETURN_IF_ERROR(events_->WriteScalar("accuracy", v.accuracy, global_step_));
@@ -183,7 +193,7 @@ StatusOr<TrainResult> Trainer::Run() {
   result.seconds = std::chrono::duration<double>(end - start).count();
   result.examples_per_sec = result.seconds > 0 ? result.local_steps * batch / result.seconds : 0;
   result.global_step = global_step_;
-  LOOM_ASSIGN_OR_RETURN(result.checkpoint_path, Save());
+  LOOM_RETURN_IF_ERROR(StartSave(&result.checkpoint_path));
 
   Print(Format("Training ends @ %f", UnixNow()));
   Print(Format("Training elapsed time: %f s", result.seconds));
@@ -191,6 +201,7 @@ StatusOr<TrainResult> Trainer::Run() {
   if (result.local_steps > 0)
     Print(Format("CPU: %.0f us per step (this process)", cpu_secs * 1e6 / static_cast<double>(result.local_steps)));
   if (result.stopped_early) {
+    LOOM_RETURN_IF_ERROR(FinishSave(&result.checkpoint_path));
     Print(Format("Stopped at global step %lld; checkpoint %s", static_cast<long long>(global_step_),
                  result.checkpoint_path.c_str()));
     LOOM_RETURN_IF_ERROR(events_->Close());
@@ -205,6 +216,7 @@ StatusOr<TrainResult> Trainer::Run() {
   result.test_accuracy = test.accuracy;
   LOOM_RETURN_IF_ERROR(events_->WriteScalar("accuracy", validation.accuracy, global_step_));
   LOOM_RETURN_IF_ERROR(events_->Close());
+  LOOM_RETURN_IF_ERROR(FinishSave(&result.checkpoint_path));
   Print(Format("After %lld training step(s), validation cross entropy = %g",
                static_cast<long long>(global_step_), validation.cross_entropy));
   Print(Format("Test accuracy: %.4f", test.accuracy));
