@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace loom::nn::kernels {
 
@@ -55,5 +56,29 @@ struct PoolGeometry {
 void MaxPool(const PoolGeometry& g, const float* in, float* out, int32_t* argmax);
 // din (zeroed here first) receives dout at each output's winning input.
 void MaxPoolBackward(const PoolGeometry& g, const float* dout, const int32_t* argmax, float* din);
+
+// The nonzeros of a row-major [rows, cols] matrix, by row (and, once SparseTransposeTimesDense
+// has run, by column), for products that skip the zeros: MNIST's pixels are 81% zeros, and
+// the first layer's two big products cost what its nonzeros do (measured, one thread, a real
+// batch of 100 at density 0.185 against 100 units: forward with bias and ReLU 108 us against
+// oneDNN's 146 us; the kernel's gradient 110 us against 142 us; finding the nonzeros 14 us).
+struct SparseRows {
+  std::vector<int32_t> row_start;  // rows + 1: row r's nonzeros are [row_start[r], row_start[r+1])
+  std::vector<int32_t> col;        // their columns
+  std::vector<float> val;          // their values
+  std::vector<int32_t> col_start, row, next;  // the same by column, and scratch for building it
+  std::vector<float> col_val;
+};
+// Whether this CPU runs the functions below (AVX-512F); callers use oneDNN otherwise.
+bool SparseProductsAvailable();
+// Fills *s with the nonzeros of x[rows, cols]; returns how many there are.
+int64_t FindNonzeros(const float* x, int64_t rows, int64_t cols, SparseRows* s);
+// y[r, :] = bias + sum over x's nonzeros x[r, k] * w[k, :] (then max(., 0) when relu), with
+// w [cols, units] and x given by s.
+void SparseTimesDense(const SparseRows& s, int64_t rows, const float* w, const float* bias, int64_t units,
+                      bool relu, float* y);
+// dw[k, :] = sum over r of x[r, k] * dy[r, :] for every k < cols (X^T dY), x given by s.
+void SparseTransposeTimesDense(SparseRows& s, int64_t rows, int64_t cols, const float* dy, int64_t units,
+                               float* dw);
 
 }  // namespace loom::nn::kernels

@@ -15,8 +15,10 @@ namespace {
 // spec's next layer is a relu (see MakeLayers): bias and ReLU run inside oneDNN's matmul as it
 // writes Y, instead of two more passes over it, and the backward pass masks dY and sums it for
 // db in one pass. The matmul primitives are built once per row count and kept (a training run
-// sees one or two row counts). Measured on Kubeflow's model's 100x784x100 product, one thread:
-// matmul with bias and ReLU fused 130 us, dnnl_sgemm alone 145 us (src/nn/README.md).
+// sees one or two row counts). Measured on the 100x784x100 product, one thread: matmul with
+// bias and ReLU fused 130 us, dnnl_sgemm alone 145 us (src/nn/README.md). An input that is
+// mostly zeros (MNIST's pixels) takes the sparse kernels instead, forward and backward: their
+// cost follows the nonzeros (kernels.h has the measurements).
 class DenseLayer : public Layer {
  public:
   DenseLayer(int64_t in, int64_t units, bool relu)
@@ -25,6 +27,14 @@ class DenseLayer : public Layer {
     return {{in_size(), out_size()}, {out_size()}};
   }
   void Forward(const float* const* params, const float* in, float* out, int64_t n) override {
+    sparse_in_ = nullptr;
+    if (in_size() >= kSparseMinInputs && kernels::SparseProductsAvailable() &&
+        kernels::FindNonzeros(in, n, in_size(), &nonzeros_) <= kSparseMaxDensity * n * in_size()) {
+      kernels::SparseTimesDense(nonzeros_, n, params[0], params[1], out_size(), relu_, out);
+      sparse_in_ = in;
+      sparse_rows_ = n;
+      return;
+    }
     Primitives& p = Get(n);
     p.x.set_data_handle(const_cast<float*>(in));
     p.w.set_data_handle(const_cast<float*>(params[0]));
@@ -43,11 +53,15 @@ class DenseLayer : public Layer {
       kernels::ColumnSums(dout, n, out_size(), grads[1]);
     }
     Primitives& p = Get(n);
-    p.xt.set_data_handle(const_cast<float*>(in));
     p.dy.set_data_handle(dout);
-    p.dw.set_data_handle(grads[0]);
-    p.backward_weights.execute(stream_, {{DNNL_ARG_SRC, p.xt}, {DNNL_ARG_WEIGHTS, p.dy},
-                                         {DNNL_ARG_DST, p.dw}, {DNNL_ARG_SCRATCHPAD, p.scratchpad}});
+    if (sparse_in_ == in && sparse_rows_ == n) {  // the input of the Forward just before
+      kernels::SparseTransposeTimesDense(nonzeros_, n, in_size(), dout, out_size(), grads[0]);
+    } else {
+      p.xt.set_data_handle(const_cast<float*>(in));
+      p.dw.set_data_handle(grads[0]);
+      p.backward_weights.execute(stream_, {{DNNL_ARG_SRC, p.xt}, {DNNL_ARG_WEIGHTS, p.dy},
+                                           {DNNL_ARG_DST, p.dw}, {DNNL_ARG_SCRATCHPAD, p.scratchpad}});
+    }
     if (din) {
       if (!p.backward_data) BuildBackwardData(n, p);
       p.wt.set_data_handle(const_cast<float*>(params[0]));
@@ -129,10 +143,18 @@ class DenseLayer : public Layer {
     FitScratchpad(p, backward_data);
   }
 
+  // The sparse kernels are tried on inputs this wide, and taken up to this fraction of
+  // nonzeros: where they broke even with oneDNN on the 100x784x100 products.
+  static constexpr int64_t kSparseMinInputs = 256;
+  static constexpr double kSparseMaxDensity = 0.25;
+
   const bool relu_;
   dnnl::engine engine_;
   dnnl::stream stream_;
   std::map<int64_t, std::unique_ptr<Primitives>> cache_;
+  kernels::SparseRows nonzeros_;          // of the last Forward's input when it went sparse
+  const float* sparse_in_ = nullptr;      // that input, or null when it went to oneDNN
+  int64_t sparse_rows_ = 0;
 };
 
 class ReluLayer : public Layer {
