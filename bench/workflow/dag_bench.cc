@@ -6,6 +6,7 @@
 //           node tree, {{...}} resolution, dependency tracking, one log per pod).
 // Scheduling overhead per node = (engine wall time - direct wall time) / nodes.
 // Usage: dag_bench [--nodes 500] [--width 50] [--rounds 3]   (state in a fresh temporary LOOM home)
+//        dag_bench --nodes N [--width W] --manifest FILE       (only writes the DAG as a workflow file)
 #include <unistd.h>
 
 #include <algorithm>
@@ -66,10 +67,21 @@ Json MakeDag(int nodes, int width, std::vector<std::vector<int>>* layers) {
 
 int main(int argc, char** argv) {
   int nodes = 500, width = 50, rounds = 3;
+  std::string manifest;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--nodes")) nodes = atoi(argv[i + 1]);
-    if (!strcmp(argv[i], "--width")) width = atoi(argv[i + 1]);
-    if (!strcmp(argv[i], "--rounds")) rounds = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--width")) width = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--rounds")) rounds = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--manifest")) manifest = argv[i + 1];
+    else return fprintf(stderr, "dag_bench: unknown flag %s\n", argv[i]), 2;
+  }
+  if (nodes <= 0 || width <= 0 || rounds <= 0) return fprintf(stderr, "dag_bench: --nodes, --width, --rounds must be > 0\n"), 2;
+  if (!manifest.empty()) {
+    // The DAG as a file, for `loom wf submit` (the scale runs in README.md).
+    std::vector<std::vector<int>> layers;
+    Status s = WriteFileAtomic(manifest, MakeDag(nodes, width, &layers).dump() + "\n");
+    if (!s.ok()) return fprintf(stderr, "%s\n", s.ToString().c_str()), 1;
+    return 0;
   }
   char tmpl[] = "/var/tmp/loom-dag-bench-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return 1;

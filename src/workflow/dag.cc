@@ -16,6 +16,11 @@
 #include "workflow/workflow_run.h"
 
 namespace loom::workflow {
+namespace {
+
+constexpr size_t kNoTask = static_cast<size_t>(-1);
+
+}  // namespace
 
 DagPlan WorkflowRun::BuildDagPlan(const Json& tmpl) {
   DagPlan plan;
@@ -83,18 +88,36 @@ DagPlan WorkflowRun::BuildDagPlan(const Json& tmpl) {
 Json* WorkflowRun::ExecuteDag(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
     const Json& tmpl, Scope& scope, std::map<std::string, Json>& arts, const ExecOptions& opts,
     DagPlan& plan) {
-  Json* node = OpenNode(node_name, display, "DAG", tmpl_name, opts);
+  OpenScope open = OpenScopeNode(node_name, display, "DAG", tmpl_name, tmpl, opts);
+  Json* node = open.node;
   if (Fulfilled(*node)) return node;
-  std::string dag_id = node->value("id", "");
-  ExecOptions child_opts = opts;
-  child_opts.boundary_id = dag_id;
-  int parallelism = tmpl.value("parallelism", 0);
+  const std::string& dag_id = open.id;
+  const ExecOptions& child_opts = open.child_opts;
+  const int parallelism = open.parallelism;
 
   std::vector<DagTask>& tasks = plan.tasks;
   std::map<std::string, size_t>& index = plan.index;
   const std::set<std::string>& wanted = plan.wanted;
 
-  auto task_node = [&](const std::string& task) { return Find(node_name + "." + task); };
+  if (plan.node_ids.empty()) {
+    for (const DagTask& t : tasks) {
+      plan.node_ids.push_back(NodeId(name_, node_name + "." + t.name));
+      std::vector<size_t> deps;
+      for (const std::string& d : t.deps) {
+        auto it = index.find(d);
+        deps.push_back(it != index.end() ? it->second : kNoTask);  // no such task: never ready
+      }
+      plan.dep_index.push_back(std::move(deps));
+    }
+    for (size_t i : plan.order) {
+      if (wanted.count(tasks[i].name)) plan.open.push_back(i);
+    }
+  }
+  auto task_node_at = [&](size_t i) { return i == kNoTask ? nullptr : FindId(plan.node_ids[i]); };
+  auto task_node = [&](const std::string& task) -> Json* {
+    auto it = index.find(task);
+    return it == index.end() ? nullptr : task_node_at(it->second);
+  };
   // Argo's task results for depends.
   auto result = [&](const std::string& task, const std::string& what) -> bool {
     Json* n = task_node(task);
@@ -123,8 +146,8 @@ Json* WorkflowRun::ExecuteDag(const std::string& node_name, const std::string& d
   // What counts against the template's parallelism: tasks running, and for a loop (a TaskGroup)
   // its items running, not the group itself.
   int active = 0;
-  for (const DagTask& t : tasks) {
-    Json* n = task_node(t.name);
+  for (size_t i : plan.open) {
+    Json* n = task_node_at(i);
     if (!n || Fulfilled(*n)) continue;
     if (n->value("type", "") != "TaskGroup") {
       ++active;
@@ -135,20 +158,23 @@ Json* WorkflowRun::ExecuteDag(const std::string& node_name, const std::string& d
     }
   }
   bool all_done = true;
-  for (size_t i : plan.order) {
+  std::vector<size_t> still_open;
+  for (size_t i : plan.open) {
     const DagTask& t = tasks[i];
-    if (!wanted.count(t.name)) continue;
-    std::string task_name = node_name + "." + t.name;
-    Json* existing = Find(task_name);
+    Json* existing = task_node_at(i);
     if (existing && Fulfilled(*existing)) {
-      if (!RunStepExitHandler(*t.task, existing, child_opts)) all_done = false;
+      if (!RunStepExitHandler(*t.task, existing, child_opts)) {
+        all_done = false;
+        still_open.push_back(i);
+      }
       continue;
     }
+    still_open.push_back(i);
     if (existing && !daemons_.empty()) {
       // A daemon it depends on is starting again (a resume, a retry): wait for it to be ready.
       bool waiting = false;
-      for (const std::string& d : t.deps) {
-        if (Json* dn = task_node(d); dn && !Done(*dn)) waiting = true;
+      for (size_t d : plan.dep_index[i]) {
+        if (Json* dn = task_node_at(d); dn && !Done(*dn)) waiting = true;
       }
       if (waiting) {
         all_done = false;
@@ -158,8 +184,8 @@ Json* WorkflowRun::ExecuteDag(const std::string& node_name, const std::string& d
     if (!existing) {
       // Every dependency must have ended (with its exit handler), or be a daemon that is ready.
       bool ready = true;
-      for (const std::string& d : t.deps) {
-        Json* dn = task_node(d);
+      for (size_t d : plan.dep_index[i]) {
+        Json* dn = task_node_at(d);
         if (!dn || !Done(*dn)) ready = false;
         else if (dn->contains("children")) {
           if (Json* ex = Find(dn->value("name", "") + ".onExit"); ex && !Fulfilled(*ex)) ready = false;
@@ -169,6 +195,9 @@ Json* WorkflowRun::ExecuteDag(const std::string& node_name, const std::string& d
         all_done = false;
         continue;
       }
+    }
+    const std::string task_name = node_name + "." + t.name;
+    if (!existing) {
       if (!t.depends.empty()) {
         StatusOr<bool> go = EvaluateDepends(t.depends, result);
         if (!go.ok()) {
@@ -191,6 +220,7 @@ Json* WorkflowRun::ExecuteDag(const std::string& node_name, const std::string& d
     }
     if (!RunStepExitHandler(*t.task, n, child_opts)) all_done = false;
   }
+  plan.open = std::move(still_open);
   // Scope for outputs (and for tasks started above, which saw it as it was).
   node = FindId(dag_id);
   if (!all_done) return node;

@@ -291,17 +291,7 @@ StatusOr<std::string> Engine::Submit(const Json& manifest, const SubmitOptions& 
   for (const auto& p : options.parameters) overrides.push_back(p);
   if (!overrides.empty()) {
     Json& params = spec["arguments"]["parameters"];
-    if (!params.is_array()) params = Json::array();
-    for (const auto& [name, value] : overrides) {
-      bool found = false;
-      for (Json& p : params) {
-        if (p.value("name", "") == name) {
-          p["value"] = value;
-          found = true;
-        }
-      }
-      if (!found) params.push_back({{"name", name}, {"value", value}});
-    }
+    for (const auto& [name, value] : overrides) SetNamedValue(params, name, value);
   }
   if (spec.contains("arguments") && spec["arguments"].contains("parameters")) {
     for (size_t i = 0; i < spec["arguments"]["parameters"].size(); ++i) {

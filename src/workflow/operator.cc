@@ -144,15 +144,7 @@ void WorkflowRun::ExportGlobalOutputs(const Json& tmpl, const Json& outputs) {
     std::string value = ParameterString(p.value("value", Json("")));
     globals_["workflow.outputs.parameters." + global] = value;
     if (!status_.contains("outputs")) status_["outputs"] = {{"parameters", Json::array()}};
-    Json& list = status_["outputs"]["parameters"];
-    bool replaced = false;
-    for (Json& e : list) {
-      if (e.value("name", "") == global) {
-        e["value"] = value;
-        replaced = true;
-      }
-    }
-    if (!replaced) list.push_back({{"name", global}, {"value", value}});
+    SetNamedValue(status_["outputs"]["parameters"], global, value);
     status_dirty_ = true;
   }
 }
@@ -250,10 +242,15 @@ std::string WorkflowRun::Failures() {
 
 void WorkflowRun::UpdateProgress() {
   int total = 0, done = 0;
+  // Every pass: read in place, without copying each node's strings.
+  auto is = [](const Json& n, const char* field, const char* value) {
+    auto it = n.find(field);
+    return it != n.end() && it->is_string() && it->get_ref<const std::string&>() == value;
+  };
   for (const auto& [id, n] : nodes_) {
-    if (n.value("type", "") != "Pod") continue;
+    if (!is(n, "type", "Pod")) continue;
     ++total;
-    if (n.value("phase", "") == "Succeeded") ++done;
+    if (is(n, "phase", "Succeeded")) ++done;
   }
   std::string progress = std::to_string(done) + "/" + std::to_string(total);
   if (status_.value("progress", "") != progress) {
@@ -442,6 +439,15 @@ Json* WorkflowRun::OpenNode(const std::string& node_name, const std::string& dis
   std::string blocked = BlockedReason(opts);
   if (!blocked.empty()) return InitNode(node_name, display, type, tmpl_name, opts.boundary_id, "Failed", blocked);
   return InitNode(node_name, display, type, tmpl_name, opts.boundary_id, "Running");
+}
+
+WorkflowRun::OpenScope WorkflowRun::OpenScopeNode(const std::string& node_name, const std::string& display,
+                                                  const char* type, const std::string& tmpl_name, const Json& tmpl,
+                                                  const ExecOptions& opts) {
+  OpenScope open{OpenNode(node_name, display, type, tmpl_name, opts), "", opts, tmpl.value("parallelism", 0)};
+  open.id = open.node->value("id", "");
+  open.child_opts.boundary_id = open.id;
+  return open;
 }
 
 Json* WorkflowRun::ExecuteSuspend(const std::string& node_name, const std::string& display, const std::string& tmpl_name,

@@ -18,12 +18,12 @@ namespace loom::workflow {
 
 Json* WorkflowRun::ExecuteSteps(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
     const Json& tmpl, Scope& scope, std::map<std::string, Json>& arts, const ExecOptions& opts) {
-  Json* node = OpenNode(node_name, display, "Steps", tmpl_name, opts);
+  OpenScope open = OpenScopeNode(node_name, display, "Steps", tmpl_name, tmpl, opts);
+  Json* node = open.node;
   if (Fulfilled(*node)) return node;
-  std::string node_id = node->value("id", "");
-  ExecOptions child_opts = opts;
-  child_opts.boundary_id = node_id;
-  int parallelism = tmpl.value("parallelism", 0);
+  const std::string& node_id = open.id;
+  const ExecOptions& child_opts = open.child_opts;
+  const int parallelism = open.parallelism;
   const Json& groups = tmpl["steps"];
   for (size_t i = 0; i < groups.size(); ++i) {
     std::string sg_name = node_name + "[" + std::to_string(i) + "]";

@@ -105,6 +105,20 @@ inline int RetryLimit(const Json& rs) {
   return -1;
 }
 
+// Sets "value" of the entry named `name` in a list of {name, value} (Argo's parameters), or
+// appends one.
+inline void SetNamedValue(Json& list, const std::string& name, const Json& value) {
+  if (!list.is_array()) list = Json::array();
+  bool found = false;
+  for (Json& e : list) {
+    if (e.value("name", "") == name) {
+      e["value"] = value;
+      found = true;
+    }
+  }
+  if (!found) list.push_back({{"name", name}, {"value", value}});
+}
+
 class WorkflowRun;
 
 class Engine::Impl {
@@ -157,6 +171,12 @@ struct DagPlan {
   std::set<std::string> wanted;                                // the targets and what they need
   std::vector<size_t> order;                                   // dependencies first
   std::map<std::string, std::vector<std::string>> dependents;  // task -> tasks that depend on it
+  // Worked out on the DAG node's first pass, so that a pass costs what is still open, not the
+  // size of the DAG:
+  std::vector<std::string> node_ids;           // tasks[i]'s node id
+  std::vector<std::vector<size_t>> dep_index;  // tasks[i]'s dependencies, as indices
+  std::vector<size_t> open;  // the wanted tasks, dependencies first, whose node has not ended
+                             // (with its exit handler) yet; an ended one never runs again here
 };
 
 // What a node's template works out to, kept for the node's life in this run.
@@ -285,6 +305,17 @@ class WorkflowRun {
   // Running, or Failed with the reason when its scope may start nothing more (BlockedReason).
   Json* OpenNode(const std::string& node_name, const std::string& display, const char* type,
                  const std::string& tmpl_name, const ExecOptions& opts);
+
+  // A steps or dag node for this pass (OpenNode), with what its children run with: their
+  // boundary is this node; `parallelism` is the template's (0: none).
+  struct OpenScope {
+    Json* node;
+    std::string id;
+    ExecOptions child_opts;
+    int parallelism;
+  };
+  OpenScope OpenScopeNode(const std::string& node_name, const std::string& display, const char* type,
+                          const std::string& tmpl_name, const Json& tmpl, const ExecOptions& opts);
 
   Json* ExecuteSuspend(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
                        const Json& tmpl, const ExecOptions& opts);

@@ -195,10 +195,8 @@ spec:
   EXPECT_NE(wrong.err.find("kind: expected WorkflowTemplate"), std::string::npos) << wrong.err;
 }
 
-// The verbs that steer a running workflow from another process: suspend/resume (a suspend
-// template), terminate, resubmit, and logs -f following a pod until the workflow ends.
-TEST_F(WorkflowCliTest, SteeringVerbs) {
-  const std::string gate = Write("gate.yaml", R"(apiVersion: argoproj.io/v1alpha1
+// A workflow that waits at a suspend step until it is resumed, then writes three lines.
+constexpr char kGate[] = R"(apiVersion: argoproj.io/v1alpha1
 kind: Workflow
 metadata: {name: gate}
 spec:
@@ -212,7 +210,12 @@ spec:
     suspend: {}
   - name: talk
     script: {image: alpine, command: [sh], source: "for i in 1 2 3; do echo line $i; sleep 0.2; done"}
-)");
+)";
+
+// The verbs that steer a running workflow from another process: suspend/resume (a suspend
+// template), terminate, resubmit, and logs -f following a pod until the workflow ends.
+TEST_F(WorkflowCliTest, SteeringVerbs) {
+  const std::string gate = Write("gate.yaml", kGate);
   ASSERT_EQ(Loom({"wf", "submit", gate}).exit_code, 0);
   // Bounded wait for the suspend node to be reached.
   bool suspended = false;
@@ -257,21 +260,7 @@ spec:
 // A name that is not a file name as it is (the engine spells its run lock and pods SafeFileName's
 // way): `resume` sees the engine that runs it and starts no second one; `delete` removes its pods.
 TEST_F(WorkflowCliTest, OddNameKeepsOneEngineAndLeavesNoPods) {
-  const std::string gate = Write("gate.yaml", R"(apiVersion: argoproj.io/v1alpha1
-kind: Workflow
-metadata: {generateName: gate-}
-spec:
-  entrypoint: main
-  templates:
-  - name: main
-    steps:
-    - - {name: approve, template: wait-here}
-    - - {name: after, template: talk}
-  - name: wait-here
-    suspend: {}
-  - name: talk
-    container: {image: alpine, command: [echo, hi]}
-)");
+  const std::string gate = Write("gate.yaml", kGate);
   const std::string name = "odd gate:1";
   ASSERT_EQ(Loom({"wf", "submit", gate, "--name", name}).exit_code, 0);
   bool suspended = false;
