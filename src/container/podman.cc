@@ -324,7 +324,9 @@ StatusOr<ContainerExit> Podman::Run(const ContainerSpec& spec, const std::atomic
   if (state->exit_code != 0) return Unavailable("podman inspect " + spec.name + ": " + CommandError(*state));
   LOOM_ASSIGN_OR_RETURN(Json s, ParseJson(state->out, "podman inspect"));
   exit.exit_code = s.value("ExitCode", -1);
-  exit.oom_killed = s.value("OOMKilled", false) || (cgroup && cgroup->OomKilled());
+  // A process the kernel killed at the limit, and the container ended by that kill (137): what
+  // Kubernetes reports as OOMKilled. A container whose main process outlived the kill is not.
+  exit.oom_killed = (s.value("OOMKilled", false) || (cgroup && cgroup->OomKilled())) && exit.exit_code == 137;
   if (s.value("Status", "") == "created" && started->exit_code != 0) {
     // Never started (the runtime could not exec it): Kubernetes' StartError, exit code 128.
     CommandResult failed;

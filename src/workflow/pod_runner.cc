@@ -214,7 +214,11 @@ const char* FdPath(int fd, char* buf, size_t size) {
   struct sigaction ignore_with_handler = {};
   ignore_with_handler.sa_handler = [](int) {};  // the engine signals the whole group itself
   for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaction(sig, &ignore_with_handler, nullptr);
-  for (int fd = 0; fd < 3; ++fd) close(fd);  // only the container holds the log pipes
+  // It never execs: every descriptor it inherited (its own log pipes, and those of pods started
+  // at the same moment by other threads of the engine) would stay open for as long as it runs.
+  if (syscall(SYS_close_range, 0, ~0U, 0) != 0) {
+    for (int fd = 0; fd < 4096; ++fd) close(fd);
+  }
   while (true) {
     int status = 0;
     const pid_t w = waitpid(-1, &status, 0);
@@ -302,6 +306,102 @@ const char* FdPath(int fd, char* buf, size_t size) {
   }
   execvpe(argv[0], argv, envp);
   ChildFail(status_fd, "exec", argv[0]);
+}
+
+// The container's volumeMounts (their volumes made where they live) and the template's input
+// artifacts (fetched into the pod's directory), as mounts at the paths the YAML names.
+Status AddVolumesAndArtifacts(const PodRequest& request, const Json& c, const std::string& kind,
+                              const PodRunnerOptions& options, std::vector<Mount>* mounts) {
+  if (c.contains("volumeMounts")) {
+    for (size_t i = 0; i < c["volumeMounts"].size(); ++i) {
+      const Json& vm = c["volumeMounts"][i];
+      const std::string field = JoinField(kind + ".volumeMounts", i);
+      const std::string name = vm.value("name", ""), path = vm.value("mountPath", "");
+      if (path.empty() || path[0] != '/') return InvalidArgument(field + ".mountPath: expected an absolute path");
+      const Json* volume = FindVolume(request.volumes, name);
+      if (volume == nullptr) {
+        return InvalidArgument(field + ".name: no volume named \"" + name + "\" in spec.volumes or spec.volumeClaimTemplates");
+      }
+      LOOM_ASSIGN_OR_RETURN(std::string src, VolumeSource(*volume, request, options.home, "volumes." + name));
+      if (!vm.value("subPath", "").empty()) src = JoinPath(src, vm["subPath"].get<std::string>());
+      Status s = MakeDirs(src);
+      // An emptyDir is any user's, as on Kubernetes (securityContext.runAsUser).
+      if (s.ok() && volume->contains("emptyDir") && chmod(src.c_str(), 0777) != 0) s = ErrnoStatus(src, "chmod", errno);
+      LOOM_RETURN_IF_ERROR(s);
+      mounts->push_back({src, path, false});
+    }
+  }
+  const Json inputs = request.tmpl.value("inputs", Json::object());
+  if (inputs.contains("artifacts")) {
+    for (const Json& a : inputs["artifacts"]) {
+      const std::string name = a.value("name", ""), path = a.value("path", "");
+      const std::string field = "inputs.artifacts." + name;
+      if (path.empty()) continue;  // referenced by {{inputs.artifacts.x}} only
+      if (path[0] != '/') return InvalidArgument(field + ".path: expected an absolute path");
+      const std::string host = JoinPath(JoinPath(request.pod_dir, "artifacts"), name);
+      LOOM_RETURN_IF_ERROR(LoadArtifact(a, host, options.artifacts, field));
+      if (PathExists(host)) mounts->push_back({host, path, !IsDirectory(host)});
+    }
+  }
+  return OkStatus();
+}
+
+// The pod's outputs, read from where it wrote them once it ended: parameters (valueFrom.path),
+// artifacts saved; the phase from the exit code, or Error for a declared output missing.
+PodResult ReadOutputs(const PodRequest& request, const std::vector<Mount>& mounts, int exit_code, Json outputs,
+                      const ArtifactOptions& artifacts) {
+  const Json decl = request.tmpl.value("outputs", Json::object());
+  std::string output_error;
+  if (decl.contains("parameters")) {
+    outputs["parameters"] = Json::array();
+    for (const Json& p : decl["parameters"]) {
+      const std::string name = p.value("name", "");
+      Json out = {{"name", name}};
+      const Json vf = p.value("valueFrom", Json::object());
+      if (vf.contains("path")) {
+        auto text = ReadFile(HostPath(mounts, vf["path"].get<std::string>()));
+        if (text.ok()) {
+          out["value"] = TrimTrailingNewlines(*text);
+        } else if (vf.contains("default")) {
+          out["value"] = vf["default"];
+        } else if (exit_code == 0 && output_error.empty()) {
+          output_error = "outputs.parameters." + name + ": " + vf["path"].get<std::string>() + ": no such file";
+        }
+      } else if (p.contains("value")) {
+        out["value"] = p["value"];
+      }
+      if (out.contains("value")) outputs["parameters"].push_back(out);
+    }
+  }
+  if (decl.contains("artifacts")) {
+    outputs["artifacts"] = Json::array();
+    for (const Json& a : decl["artifacts"]) {
+      const std::string name = a.value("name", ""), path = a.value("path", "");
+      const std::string field = "outputs.artifacts." + name;
+      const std::string host = HostPath(mounts, path);
+      if (path.empty() || !PathExists(host)) {
+        if (a.value("optional", false) || exit_code != 0) continue;
+        if (output_error.empty()) output_error = field + ": " + path + ": no such file or directory";
+        continue;
+      }
+      auto saved = SaveArtifact(a, host, request.workflow + "/" + request.node_id + "/" + name + ".tgz",
+                                artifacts, field);
+      if (!saved.ok()) {
+        if (output_error.empty()) output_error = saved.status().message();
+        continue;
+      }
+      outputs["artifacts"].push_back(*saved);
+    }
+  }
+  if (exit_code != 0) return Outcome("Failed", "Error (exit code " + std::to_string(exit_code) + ")", outputs);
+  if (!output_error.empty()) return Outcome("Error", output_error, outputs);
+  return Outcome("Succeeded", "", outputs);
+}
+
+// The Downward API's fields a pod's env may name (fieldRef.fieldPath), as they are on one machine.
+container::FieldRefs PodFieldRefs(const PodRequest& request) {
+  return {{"metadata.name", request.node_id}, {"metadata.namespace", "default"}, {"spec.nodeName", "localhost"},
+          {"status.podIP", "127.0.0.1"}, {"status.hostIP", "127.0.0.1"}};
 }
 
 // What the process runtime refuses rather than ignores: a pod on the host cannot have its own
@@ -472,6 +572,13 @@ std::vector<pid_t> PodProcesses(const std::string& workflow, const std::set<std:
 }
 
 void LocalPodRunner::Reclaim(const std::string& workflow, const std::set<std::string>& node_ids) {
+  std::string why;
+  if (options_.runtime != PodRunnerOptions::Runtime::kProcess && Podman(&why) != nullptr) {
+    for (const std::string& node : node_ids) {
+      Status s = podman_->RemoveLabelled({{"loom.workflow", workflow}, {"loom.node", node}});
+      if (!s.ok()) LOOM_LOG(WARNING) << "workflow " << workflow << ": " << s.message();
+    }
+  }
   for (pid_t pid : PodProcesses(workflow, node_ids)) {
     if (kill(pid, SIGKILL) == 0) {
       LOOM_LOG(INFO) << "workflow " << workflow << ": killed pid " << pid << ", left running by an earlier attempt of one of its pods";
@@ -485,6 +592,7 @@ StatusOr<std::unique_ptr<LocalPodRunner>> LocalPodRunner::Create(const PodRunner
   if (o.artifacts.repository_dir.empty()) o.artifacts.repository_dir = JoinPath(o.home, "artifacts");
   if (o.jobs_dir.empty()) o.jobs_dir = JoinPath(o.home, "jobs");
   if (o.objects_dir.empty()) o.objects_dir = JoinPath(o.home, "objects");
+  o.podman.stop_grace_secs = o.kill_grace_secs;
   if (o.kill_grace_secs < 0) return InvalidArgument("kill_grace_secs: must not be negative");
   if (o.bin_dir.empty()) {
     char self[4096];
@@ -512,7 +620,13 @@ PodResult LocalPodRunner::Run(const PodRequest& request, Store& store) {
   Status made = MakeDirs(request.pod_dir);
   if (!made.ok()) return Outcome("Error", made.message());
   if (request.tmpl.contains("resource")) return RunResourceTemplate(request, store);
-  if (request.tmpl.contains("container") || request.tmpl.contains("script")) return RunProcess(request, store);
+  if (request.tmpl.contains("container") || request.tmpl.contains("script")) {
+    auto in_container = InContainer(request.tmpl);
+    if (!in_container.ok()) return Outcome("Error", in_container.status().message());
+    if (!*in_container) return RunProcess(request, store);
+    std::string why;
+    return RunContainer(request, store, *Podman(&why));
+  }
   return Outcome("Error", "template " + request.tmpl.value("name", "") + ": not a container, script or resource template");
 }
 
@@ -577,7 +691,8 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
   }
   for (const char* unsupported : {"sidecars", "initContainers"}) {
     if (tmpl.contains(unsupported) && !tmpl[unsupported].empty()) {
-      return fail("Error", std::string(unsupported) + " are not supported on one machine");
+      return fail("Error", std::string(unsupported) + ": run in containers only (--pod-runtime container, or auto "
+                                                      "with the images in the local image store)");
     }
   }
 
@@ -602,7 +717,7 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
   }
   launch.argv.insert(launch.argv.end(), args->begin(), args->end());
   if (launch.argv.empty()) {
-    return fail("Error", kind + ".command: empty (an image's entrypoint is not known on one machine)");
+    return fail("Error", kind + ".command: empty (a process cannot run an image's entrypoint: --pod-runtime container or auto runs the image)");
   }
 
   // What the process runtime is asked to enforce, and can.
@@ -633,13 +748,8 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
 
   // Environment: only what the spec sets (Secrets and ConfigMaps from the ConfigStore, never
   // this process's environment), then the runner's own variables.
-  const container::FieldRefs field_refs = {{"metadata.name", request.node_id},
-                                           {"metadata.namespace", "default"},
-                                           {"spec.nodeName", "localhost"},
-                                           {"status.podIP", "127.0.0.1"},
-                                           {"status.hostIP", "127.0.0.1"}};
   container::ConfigStore config(options_.objects_dir);
-  auto spec_env = container::ResolveEnv(c, &config, field_refs, kind);
+  auto spec_env = container::ResolveEnv(c, &config, PodFieldRefs(request), kind);
   if (!spec_env.ok()) return fail("Error", spec_env.status().message());
   std::map<std::string, std::string> env = ProcessEnvironment(options_, launch.set_ids ? launch.uid : geteuid());
   for (const container::EnvVar& e : *spec_env) env[e.name] = e.value;
@@ -673,38 +783,8 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
       launch.mounts.push_back({options_.bin_dir, options_.bin_dir, false});
     }
   }
-  if (c.contains("volumeMounts")) {
-    for (size_t i = 0; i < c["volumeMounts"].size(); ++i) {
-      const Json& vm = c["volumeMounts"][i];
-      const std::string field = JoinField(kind + ".volumeMounts", i);
-      const std::string name = vm.value("name", ""), path = vm.value("mountPath", "");
-      if (path.empty() || path[0] != '/') return fail("Error", field + ".mountPath: expected an absolute path");
-      const Json* volume = FindVolume(request.volumes, name);
-      if (volume == nullptr) return fail("Error", field + ".name: no volume named \"" + name + "\" in spec.volumes or spec.volumeClaimTemplates");
-      auto source = VolumeSource(*volume, request, options_.home, "volumes." + name);
-      if (!source.ok()) return fail("Error", source.status().message());
-      std::string src = *source;
-      if (!vm.value("subPath", "").empty()) src = JoinPath(src, vm["subPath"].get<std::string>());
-      s = MakeDirs(src);
-      // An emptyDir is any user's, as on Kubernetes (securityContext.runAsUser).
-      if (s.ok() && volume->contains("emptyDir") && chmod(src.c_str(), 0777) != 0) s = ErrnoStatus(src, "chmod", errno);
-      if (!s.ok()) return fail("Error", s.message());
-      launch.mounts.push_back({src, path, false});
-    }
-  }
-  const Json inputs = tmpl.value("inputs", Json::object());
-  if (inputs.contains("artifacts")) {
-    for (const Json& a : inputs["artifacts"]) {
-      const std::string name = a.value("name", ""), path = a.value("path", "");
-      const std::string field = "inputs.artifacts." + name;
-      if (path.empty()) continue;  // referenced by {{inputs.artifacts.x}} only
-      if (path[0] != '/') return fail("Error", field + ".path: expected an absolute path");
-      const std::string host = JoinPath(JoinPath(request.pod_dir, "artifacts"), name);
-      s = LoadArtifact(a, host, options_.artifacts, field);
-      if (!s.ok()) return fail("Error", s.message());
-      if (PathExists(host)) launch.mounts.push_back({host, path, !IsDirectory(host)});
-    }
-  }
+  s = AddVolumesAndArtifacts(request, c, kind, options_, &launch.mounts);
+  if (!s.ok()) return fail("Error", s.message());
   std::stable_sort(launch.mounts.begin(), launch.mounts.end(),
                    [](const Mount& a, const Mount& b) { return a.target.size() < b.target.size(); });
   if (launch.mounts.size() > 64) return fail("Error", "more than 64 volume mounts and artifacts in one pod");
@@ -847,53 +927,198 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, Store& store) {
                                  (ready ? "" : " before it was ready"), outputs);
   }
 
-  // Outputs, read from where the pod wrote them.
-  const Json decl = tmpl.value("outputs", Json::object());
-  std::string output_error;
-  if (decl.contains("parameters")) {
-    outputs["parameters"] = Json::array();
-    for (const Json& p : decl["parameters"]) {
-      const std::string name = p.value("name", "");
-      Json out = {{"name", name}};
-      const Json vf = p.value("valueFrom", Json::object());
-      if (vf.contains("path")) {
-        auto text = ReadFile(HostPath(launch.mounts, vf["path"].get<std::string>()));
-        if (text.ok()) {
-          out["value"] = TrimTrailingNewlines(*text);
-        } else if (vf.contains("default")) {
-          out["value"] = vf["default"];
-        } else if (exit_code == 0 && output_error.empty()) {
-          output_error = "outputs.parameters." + name + ": " + vf["path"].get<std::string>() + ": no such file";
-        }
-      } else if (p.contains("value")) {
-        out["value"] = p["value"];
-      }
-      if (out.contains("value")) outputs["parameters"].push_back(out);
+  return ReadOutputs(request, launch.mounts, exit_code, std::move(outputs), options_.artifacts);
+}
+
+
+container::Podman* LocalPodRunner::Podman(std::string* why) {
+  std::lock_guard<std::mutex> lock(podman_mu_);
+  if (!podman_tried_) {
+    podman_tried_ = true;
+    auto made = container::Podman::Create(options_.podman);
+    if (made.ok()) {
+      podman_ = std::move(*made);
+      LOOM_LOG(INFO) << "pods: containers run by podman with " << podman_->runtime();
+    } else {
+      podman_error_ = made.status().message();
     }
   }
-  if (decl.contains("artifacts")) {
-    outputs["artifacts"] = Json::array();
-    for (const Json& a : decl["artifacts"]) {
-      const std::string name = a.value("name", ""), path = a.value("path", "");
-      const std::string field = "outputs.artifacts." + name;
-      const std::string host = HostPath(launch.mounts, path);
-      if (path.empty() || !PathExists(host)) {
-        if (a.value("optional", false) || exit_code != 0) continue;
-        if (output_error.empty()) output_error = field + ": " + path + ": no such file or directory";
-        continue;
-      }
-      auto saved = SaveArtifact(a, host, request.workflow + "/" + request.node_id + "/" + name + ".tgz",
-                                options_.artifacts, field);
-      if (!saved.ok()) {
-        if (output_error.empty()) output_error = saved.status().message();
-        continue;
-      }
-      outputs["artifacts"].push_back(*saved);
+  *why = podman_error_;
+  return podman_.get();
+}
+
+StatusOr<bool> LocalPodRunner::InContainer(const Json& tmpl) {
+  using Runtime = PodRunnerOptions::Runtime;
+  const bool process = false;
+  if (options_.runtime == Runtime::kProcess) return process;
+  const std::string kind = tmpl.contains("script") ? "script" : "container";
+  const bool must = options_.runtime == Runtime::kContainer;
+  if (IsDaemonTemplate(tmpl)) {
+    if (must) return InvalidArgument("daemon templates run as processes (--pod-runtime auto or process)");
+    return process;
+  }
+  std::string why;
+  container::Podman* podman = Podman(&why);
+  if (podman == nullptr) {
+    if (must) return FailedPrecondition(why);
+    return process;
+  }
+  const std::string image = tmpl[kind].value("image", "");
+  if (image.empty()) {
+    if (must) return InvalidArgument(kind + ".image: required to run in a container");
+    return process;
+  }
+  if (tmpl[kind].value("imagePullPolicy", "") == "Always") {
+    if (must) return InvalidArgument(kind + ".imagePullPolicy: Always: images are not pulled here (no registry); use IfNotPresent");
+    return process;
+  }
+  auto config = podman->InspectImage(image);
+  if (config.ok()) return true;
+  if (config.status().code() == StatusCode::kNotFound && !must) return process;
+  return Status(config.status().code(), kind + ".image: " + config.status().message());
+}
+
+namespace {
+
+// One container of a pod (main, an init container or a sidecar) as podman runs it: Kubernetes'
+// command/args over the image's, the env resolved, securityContext over the pod's, resources,
+// its volumeMounts over the pod's own mounts.
+StatusOr<container::ContainerSpec> ContainerSpecFor(const PodRequest& request, const Json& c, const std::string& field,
+                                                    const std::vector<std::string>& extra_command,
+                                                    container::Podman& podman, const PodRunnerOptions& options,
+                                                    const std::vector<Mount>& pod_mounts) {
+  container::ContainerSpec spec;
+  spec.field = field;
+  spec.image = c.value("image", "");
+  if (spec.image.empty()) return InvalidArgument(field + ".image: required");
+  LOOM_ASSIGN_OR_RETURN(spec.image_config, podman.InspectImage(spec.image));
+  LOOM_ASSIGN_OR_RETURN(std::vector<std::string> command, StringList(c, "command", field));
+  LOOM_ASSIGN_OR_RETURN(std::vector<std::string> args, StringList(c, "args", field));
+  if (!extra_command.empty()) {  // a script: its interpreter and the staged source
+    if (command.empty()) command = {"sh"};
+    command.insert(command.end(), extra_command.begin(), extra_command.end());
+  }
+  LOOM_ASSIGN_OR_RETURN(spec.argv, container::ContainerArgv(spec.image_config, command, args, field));
+  LOOM_ASSIGN_OR_RETURN(spec.security, container::ParseSecurityContext(request.tmpl.value("securityContext", Json()),
+                                                                       c.value("securityContext", Json()),
+                                                                       "securityContext", field + ".securityContext"));
+  LOOM_ASSIGN_OR_RETURN(spec.resources, container::ParseResources(c.value("resources", Json()), field + ".resources"));
+  container::ConfigStore config(options.objects_dir);
+  LOOM_ASSIGN_OR_RETURN(spec.env, container::ResolveEnv(c, &config, PodFieldRefs(request), field));
+  spec.env.push_back({"ARGO_WORKFLOW_NAME", request.workflow});
+  spec.env.push_back({"ARGO_NODE_ID", request.node_id});
+  spec.env.push_back({"LOOM_HOME", options.home});
+  spec.working_dir = c.value("workingDir", "");
+  std::vector<Mount> mounts = pod_mounts;
+  LOOM_RETURN_IF_ERROR(AddVolumesAndArtifacts(request, c, field, options, &mounts));
+  for (const Mount& m : mounts) spec.mounts.push_back({m.source, m.target, false});
+  spec.labels = {{"loom.workflow", request.workflow}, {"loom.node", request.node_id}};
+  spec.scratch_dir = request.pod_dir;
+  return spec;
+}
+
+}  // namespace
+
+PodResult LocalPodRunner::RunContainer(const PodRequest& request, Store& store, container::Podman& podman) {
+  const Json& tmpl = request.tmpl;
+  const bool is_script = tmpl.contains("script");
+  const std::string kind = is_script ? "script" : "container";
+  const Json& c = tmpl[kind];
+  LogSink log(store, request, options_.log_flush_secs);
+  auto fail = [&](const std::string& phase, const std::string& message) {
+    log.Flush();
+    return Outcome(phase, message);
+  };
+  if (tmpl.contains("podSpecPatch")) return fail("Error", "podSpecPatch: not supported on one machine");
+
+  // What every container of the pod sees: its /tmp, Loom's home at its path (pods run loom
+  // commands on the engine's state) without the Secrets kept there, the script.
+  const std::string tmp_dir = JoinPath(request.pod_dir, "tmp"), empty_dir = JoinPath(request.pod_dir, "empty");
+  Status s = MakeDirs(tmp_dir);
+  if (s.ok()) s = MakeDirs(empty_dir);
+  if (s.ok() && chmod(tmp_dir.c_str(), 01777) != 0) s = ErrnoStatus(tmp_dir, "chmod", errno);
+  if (!s.ok()) return fail("Error", s.message());
+  std::vector<Mount> pod_mounts = {{tmp_dir, "/tmp", false}, {options_.home, options_.home, false}};
+  if (IsDirectory(options_.objects_dir) && UnderPath(options_.objects_dir, options_.home)) {
+    pod_mounts.push_back({empty_dir, options_.objects_dir, false});
+  }
+  std::vector<std::string> script;
+  if (is_script) {
+    const std::string script_path = JoinPath(request.pod_dir, "script");
+    s = WriteFileAtomic(script_path, c.value("source", ""));
+    if (!s.ok()) return fail("Error", s.message());
+    pod_mounts.push_back({script_path, "/argo/staging/script", true});
+    script = {"/argo/staging/script"};
+  }
+  auto main = ContainerSpecFor(request, c, kind, script, podman, options_, pod_mounts);
+  if (!main.ok()) return fail("Error", main.status().message());
+  main->name = "loom-" + request.node_id;
+  auto output = [&](std::string* keep) {
+    return [&log, keep](int, std::string_view bytes) {
+      log.Write(bytes);
+      if (keep != nullptr && keep->size() < kMaxResultBytes) keep->append(bytes.substr(0, kMaxResultBytes - keep->size()));
+    };
+  };
+
+  // Init containers, one after the other, each to success (Kubernetes: a failed one fails the pod).
+  const Json inits = tmpl.value("initContainers", Json::array());
+  for (size_t i = 0; i < inits.size(); ++i) {
+    const std::string field = JoinField("initContainers", i);
+    auto spec = ContainerSpecFor(request, inits[i], field, {}, podman, options_, pod_mounts);
+    if (!spec.ok()) return fail("Error", spec.status().message());
+    spec->name = main->name + "-init-" + std::to_string(i);
+    auto exit = podman.Run(*spec, request.cancel, output(nullptr));
+    if (!exit.ok()) return fail("Error", exit.status().message());
+    if (exit->stopped) return fail("Failed", "pod was stopped (exit code " + std::to_string(exit->exit_code) + ")");
+    if (!exit->error.empty()) return fail("Error", "failed to start " + field + ": " + exit->error);
+    if (exit->exit_code != 0) {
+      return fail("Failed", field + " (" + inits[i].value("name", "") + "): " +
+                                (exit->oom_killed ? "OOMKilled" : "Error") + " (exit code " + std::to_string(exit->exit_code) + ")");
     }
   }
-  if (exit_code != 0) return Outcome("Failed", "Error (exit code " + std::to_string(exit_code) + ")", outputs);
-  if (!output_error.empty()) return Outcome("Error", output_error, outputs);
-  return Outcome("Succeeded", "", outputs);
+
+  // Sidecars run beside the main container and are stopped when it ends, as Argo does.
+  const Json sidecars = tmpl.value("sidecars", Json::array());
+  std::vector<container::ContainerSpec> sidecar_specs;
+  for (size_t i = 0; i < sidecars.size(); ++i) {
+    const std::string field = JoinField("sidecars", i);
+    auto spec = ContainerSpecFor(request, sidecars[i], field, {}, podman, options_, pod_mounts);
+    if (!spec.ok()) return fail("Error", spec.status().message());
+    spec->name = main->name + "-sidecar-" + std::to_string(i);
+    sidecar_specs.push_back(std::move(*spec));
+  }
+  std::atomic<bool> stop_sidecars{false};
+  std::mutex log_mu;  // the sidecars write to the pod's log from their threads
+  std::vector<std::thread> sidecar_threads;
+  for (const container::ContainerSpec& spec : sidecar_specs) {
+    sidecar_threads.emplace_back([&, spec] {
+      auto exit = podman.Run(spec, &stop_sidecars, [&](int, std::string_view bytes) {
+        std::lock_guard<std::mutex> lock(log_mu);
+        log.Write(bytes);
+      });
+      if (!exit.ok()) LOOM_LOG(WARNING) << "workflow " << request.workflow << " " << spec.name << ": " << exit.status().message();
+    });
+  }
+  std::string stdout_text;
+  auto exit = podman.Run(*main, request.cancel, [&](int stream, std::string_view bytes) {
+    std::lock_guard<std::mutex> lock(log_mu);
+    log.Write(bytes);
+    if (stream == 1 && stdout_text.size() < kMaxResultBytes) stdout_text.append(bytes.substr(0, kMaxResultBytes - stdout_text.size()));
+  });
+  stop_sidecars = true;
+  for (std::thread& t : sidecar_threads) t.join();
+  log.Flush();
+  if (!exit.ok()) return fail("Error", exit.status().message());
+  if (!exit->error.empty()) return fail("Error", "failed to start the " + kind + ": " + exit->error);
+  Json outputs = Json::object();
+  outputs["exitCode"] = std::to_string(exit->exit_code);
+  outputs["result"] = TrimTrailingNewlines(stdout_text);
+  if (exit->stopped) return Outcome("Failed", "pod was stopped (exit code " + std::to_string(exit->exit_code) + ")", outputs);
+  // Argo's message for a main container the kernel killed at its memory limit.
+  if (exit->oom_killed) return Outcome("Failed", "OOMKilled (exit code " + std::to_string(exit->exit_code) + ")", outputs);
+  std::vector<Mount> mounts;
+  for (const container::BindMount& m : main->mounts) mounts.push_back({m.source, m.target, false});
+  return ReadOutputs(request, mounts, exit->exit_code, std::move(outputs), options_.artifacts);
 }
 
 }  // namespace loom::workflow

@@ -10,6 +10,16 @@
 // process ends. Input artifacts are fetched before it starts. A resource template runs through
 // resource.h.
 //
+// Runtimes (PodRunnerOptions::runtime). kProcess runs every container or script template as a
+// process (below). kContainer runs it in a podman container (container/podman.h) of its image
+// from the local image store: Kubernetes' command/args over the image's ENTRYPOINT/CMD, env,
+// workingDir, /tmp of its own, LoomHome() at its path (without the Secrets kept there),
+// volumes and input artifacts at their paths, resources and securityContext enforced (a memory
+// limit ends "OOMKilled (exit code 137)"), initContainers one after the other first, sidecars
+// beside main and stopped when it ends, outputs read back as for a process. kAuto takes the
+// container runtime when podman works here and the image is in the store (daemons excepted),
+// else the process runtime.
+//
 // Environment: only what the spec sets (env, envFrom; secretKeyRef/configMapKeyRef read from
 // the container::ConfigStore at objects_dir, never from this process's environment), plus PATH
 // (bin_dir first), HOME, HOSTNAME, LOOM_HOME and Argo's ARGO_WORKFLOW_NAME / ARGO_NODE_ID.
@@ -54,10 +64,13 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "container/podman.h"
 #include "core/status.h"
 #include "workflow/artifacts.h"
 #include "workflow/pod.h"
@@ -66,6 +79,15 @@
 namespace loom::workflow {
 
 struct PodRunnerOptions {
+  // Which runtime runs a container or script template (`--pod-runtime`):
+  enum class Runtime {
+    kAuto,       // a container when its image is in the local image store and podman works
+                 // here (daemons excepted), else a process
+    kContainer,  // always a container: an image not in the store, or no podman, is an error
+    kProcess,    // always a process on the host (below)
+  };
+  Runtime runtime = Runtime::kProcess;
+  container::PodmanOptions podman;    // the container runtime's (stop_grace_secs: kill_grace_secs)
   enum class Isolation {
     kAuto,            // a mount namespace per pod when the kernel allows it, else none
     kMountNamespace,  // required: Create fails where it is not allowed
@@ -103,10 +125,21 @@ class LocalPodRunner : public PodRunner {
  private:
   LocalPodRunner(PodRunnerOptions options, bool isolated) : options_(std::move(options)), isolated_(isolated) {}
   PodResult RunProcess(const PodRequest& request, Store& store);
+  PodResult RunContainer(const PodRequest& request, Store& store, container::Podman& podman);
+  // Whether a container or script template runs in a container (true) or as a process; an
+  // error when the choice cannot be honoured (--pod-runtime container and no such image).
+  StatusOr<bool> InContainer(const Json& tmpl);
+  // podman, made on first use (its runtime probe takes a second); null with the reason when it
+  // cannot run here.
+  container::Podman* Podman(std::string* why);
   PodResult RunResourceTemplate(const PodRequest& request, Store& store);
 
   PodRunnerOptions options_;
   bool isolated_;
+  std::mutex podman_mu_;
+  bool podman_tried_ = false;
+  std::unique_ptr<container::Podman> podman_;
+  std::string podman_error_;
 };
 
 // Can this process give a child its own mount namespace? PID namespace? (Each forks a probe

@@ -5,6 +5,7 @@
 // `loom image build`'s loom:latest.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/file.h"
 #include "test_util/subprocess.h"
@@ -95,6 +96,45 @@ spec:
   EXPECT_NE(logs.find("asks: key=from-the-secret from=from-the-secret"), std::string::npos) << logs;
   EXPECT_NE(logs.find("does-not-ask: key=\n"), std::string::npos) << logs;
   EXPECT_EQ(logs.find("engine-only-key"), std::string::npos) << logs;
+}
+
+// `loom image build` makes an image of this build offline; a workflow run with --pod-runtime
+// container runs its steps in it: `loom` and sh there, the Secret asked for, not the engine's env.
+TEST_F(PodsCliTest, AWorkflowInContainersOfTheImageLoomBuilds) {
+  const std::string tag = "localhost/loom-pods-cli-test:" + std::to_string(getpid());
+  ProcessResult built = Loom({"image", "build", "--tag", tag});
+  ASSERT_EQ(built.exit_code, 0) << built.err;
+  EXPECT_NE(built.err.find("/usr/local/bin/loom ("), std::string::npos) << built.err;
+  ASSERT_EQ(Loom({"secret", "create", "s3-creds", "--from-literal", "secretKey=from-the-secret"}).exit_code, 0);
+  const std::string wf = Write("wf.yaml", R"Y(apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: in-containers}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: version, template: version}
+    - - {name: shell, template: shell}
+  - name: version
+    container:
+      image: )Y" + tag + R"Y(
+      command: [loom, version]
+  - name: shell
+    script:
+      image: )Y" + tag + R"Y(
+      env: [{name: KEY, valueFrom: {secretKeyRef: {name: s3-creds, key: secretKey}}}]
+      source: |
+        echo "key=$KEY engine=$AWS_SECRET_ACCESS_KEY uid=$(id -u)"
+)Y");
+  ProcessResult r = Loom({"wf", "submit", wf, "--wait", "--pod-runtime", "container"});
+  const std::string logs = Loom({"wf", "logs", "in-containers"}).out;
+  (void)testing::Run({"podman", "rmi", tag}, logs_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << logs << Loom({"wf", "get", "in-containers"}).out;
+  EXPECT_NE(logs.find("loom: v"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("key=from-the-secret engine= uid=0"), std::string::npos) << logs;
+  EXPECT_EQ(Loom({"wf", "submit", wf, "--pod-runtime", "vm"}).err,
+            "loom workflow submit: --pod-runtime: \"vm\" is not auto, container or process\n");
 }
 
 }  // namespace

@@ -380,6 +380,23 @@ TEST_F(PodRunnerTest, SecurityContextAndNamespaces) {
     const std::string seen = ns.outputs["result"].get<std::string>();
     EXPECT_EQ(seen.substr(0, 2), "2\n") << seen;
     EXPECT_LE(std::stoi(seen.substr(2)), 4) << "init, sh, ls and grep: " << seen;
+
+    // Two daemons started at once, each ready (its init holds nothing of the other's), each
+    // ended by SIGTERM through its init.
+    std::atomic<bool> cancel_a{false}, cancel_b{false};
+    PodResult a, b;
+    auto daemon = [&](const std::string& node, std::atomic<bool>* cancel, PodResult* out) {
+      PodRequest req = Request(node, R"({name: d, daemon: true, container: {image: x, command: [sleep, "100"]}})");
+      req.cancel = cancel;
+      req.on_ready = [cancel] { *cancel = true; };
+      *out = (*runner)->Run(req, *store_);
+    };
+    std::thread ta([&] { daemon("pid-a", &cancel_a, &a); });
+    std::thread tb([&] { daemon("pid-b", &cancel_b, &b); });
+    ta.join();
+    tb.join();
+    EXPECT_EQ(a.message, "pod was stopped (exit code 143)");
+    EXPECT_EQ(b.message, "pod was stopped (exit code 143)");
   }
 }
 

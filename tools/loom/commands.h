@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "core/status.h"
 #include "storage/s3_store.h"
+#include "workflow/pod_runner.h"
 
 namespace loom::cli {
 
@@ -46,6 +47,11 @@ void WatchStopSignals(std::function<void()> on_signal);
 std::string ToYaml(const Json& doc);
 // kubectl's and argo's AGE column: "5s", "3m", "2h", "4d". In common.cc.
 std::string KubeAge(int64_t secs);
+// --pod-runtime of the commands that run pods (workflow submit/run/resume/retry/resubmit, server).
+StatusOr<workflow::PodRunnerOptions::Runtime> PodRuntimeFlag(const std::string& value);
+inline constexpr const char* kPodRuntimeHelp =
+    "process (pods are processes on this machine), container (podman; the images must be in the local "
+    "image store) or auto (a container when the image is there, else a process)";
 // Prints "loom <cmd>: <status message>" to stderr and returns 1.
 int Fail(const char* command, const Status& status);
 // Where MNIST is unless --data_dir says otherwise: $LOOM_MNIST_DIR, else the directory that

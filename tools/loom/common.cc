@@ -81,6 +81,14 @@ std::string KubeAge(int64_t secs) {
   return std::to_string(secs / 86400) + "d";
 }
 
+StatusOr<workflow::PodRunnerOptions::Runtime> PodRuntimeFlag(const std::string& value) {
+  using Runtime = workflow::PodRunnerOptions::Runtime;
+  if (value == "process") return Runtime::kProcess;
+  if (value == "container") return Runtime::kContainer;
+  if (value == "auto") return Runtime::kAuto;
+  return InvalidArgument("--pod-runtime: \"" + value + "\" is not auto, container or process");
+}
+
 int Fail(const char* command, const Status& status) {
   fprintf(stderr, "loom %s: %s\n", command, status.message().c_str());
   return 1;

@@ -89,6 +89,8 @@ int RunServer(const Args& args) {
   flags.String("jobs_dir", &options.jobs_dir, "loom job's state directory ($LOOM_JOBS_DIR)");
   flags.String("model_server", &options.model_server, "host:port of the model server's REST API");
   flags.String("models", &models, "comma-separated model names the models page shows");
+  std::string pod_runtime = "process";
+  flags.String("pod-runtime", &pod_runtime, kPodRuntimeHelp);
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "server", &code)) return code;
@@ -146,6 +148,9 @@ int RunServer(const Args& args) {
 #ifdef LOOM_SERVER_RUNS_WORKFLOWS
   workflow::PodRunnerOptions pod_options;
   pod_options.home = LoomHome();
+  auto runtime = PodRuntimeFlag(pod_runtime);
+  if (!runtime.ok()) return Fail("server", runtime.status());
+  pod_options.runtime = *runtime;
   auto pods = workflow::LocalPodRunner::Create(pod_options);
   if (!pods.ok()) return Fail("server", pods.status());
   ui::WorkflowApiOptions workflow_options;

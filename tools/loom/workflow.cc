@@ -266,11 +266,16 @@ struct Runtime {
   std::unique_ptr<Engine> engine;
 };
 
+// --pod-runtime of the commands that run an engine (submit, run, resume, retry, resubmit):
+// $LOOM_POD_RUNTIME (how a detached engine gets its starter's choice), else process.
+std::string g_pod_runtime = std::getenv("LOOM_POD_RUNTIME") != nullptr ? std::getenv("LOOM_POD_RUNTIME") : "process";
+
 StatusOr<Runtime> OpenRuntime() {
   Runtime rt;
   LOOM_ASSIGN_OR_RETURN(rt.store, OpenStore());
   workflow::PodRunnerOptions pod_options;
   pod_options.home = LoomHome();
+  LOOM_ASSIGN_OR_RETURN(pod_options.runtime, PodRuntimeFlag(g_pod_runtime));
   LOOM_ASSIGN_OR_RETURN(pod_options.artifacts.s3, S3OptionsFromEnv());
   LOOM_ASSIGN_OR_RETURN(rt.pods, workflow::LocalPodRunner::Create(pod_options));
   workflow::EngineOptions options;
@@ -293,7 +298,12 @@ bool BeingRun(const std::string& name) {
   return !held.ok() || *held;
 }
 
-Status StartDetachedEngine(const std::string& name) { return workflow::StartDetachedEngine(LoomHome(), name); }
+// The detached engine runs pods as this command was told (--pod-runtime), through the
+// environment it inherits.
+Status StartDetachedEngine(const std::string& name) {
+  setenv("LOOM_POD_RUNTIME", g_pod_runtime.c_str(), 1);
+  return workflow::StartDetachedEngine(LoomHome(), name);
+}
 
 // Prints node changes as lines (not a terminal) or redraws the `get` view (a terminal) until
 // the workflow completes or `done` says so. Returns the final workflow.
@@ -440,11 +450,13 @@ int Submit(Args args) {
   flags.String("generate-name", &generate_name, "metadata.generateName to use");
   flags.Bool("watch", &watch, "show the workflow's progress until it ends; exit 0 when it Succeeded");
   flags.Bool("wait", &wait, "wait until it ends; exit 0 when it Succeeded");
+  flags.String("pod-runtime", &g_pod_runtime, kPodRuntimeHelp);
   flags.String("o", &output, "name or json: print only the name, or the submitted object");
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "workflow submit", &code)) return code;
   if (positional.size() != 1) return Fail("workflow submit", InvalidArgument("expected one workflow file"));
+  if (auto runtime = PodRuntimeFlag(g_pod_runtime); !runtime.ok()) return Fail("workflow submit", runtime.status());
   Status perr;
   auto parameters = ParseParameters(params, &perr);
   if (!perr.ok()) return Fail("workflow submit", perr);
@@ -460,6 +472,10 @@ int Submit(Args args) {
   auto found = workflow::FindRunningServer(LoomHome());
   if (!found.ok() && found.status().code() != StatusCode::kNotFound) return Fail("workflow submit", found.status());
   const std::string server = found.ok() ? found->url : "";
+  if (!server.empty() && flags.IsSet("pod-runtime")) {
+    return Fail("workflow submit", FailedPrecondition("--pod-runtime: the loom server at " + server +
+                                                      " runs this workflow's pods as its own --pod-runtime says"));
+  }
   if (!server.empty()) {
     // The file's text, not the parsed object, so the server's errors keep its name and lines.
     auto text = ReadFile(positional[0]);
@@ -714,6 +730,7 @@ int Action(const std::string& verb, const Args& args) {
   if (verb == "resume" || verb == "retry") {
     flags.Bool("engine", &detach_engine, "start an engine in the background when none runs the workflow");
   }
+  if (verb == "resume" || verb == "retry" || verb == "resubmit") flags.String("pod-runtime", &g_pod_runtime, kPodRuntimeHelp);
   std::vector<std::string> positional;
   int code = 0;
   const std::string cmd = "workflow " + verb;
@@ -775,6 +792,7 @@ int RunEngine(const Args& args) {
   bool watch = false;
   FlagSet flags("loom workflow run NAME [flags]");
   flags.Bool("watch", &watch, "show progress");
+  flags.String("pod-runtime", &g_pod_runtime, kPodRuntimeHelp);
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "workflow run", &code)) return code;
