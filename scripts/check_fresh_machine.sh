@@ -142,6 +142,11 @@ run_in_root "cd /root/loom && make $target" 2>&1 |
   while IFS= read -r line; do printf '[%5ds] %s\n' $((SECONDS - phase_start)) "$line"; done >>"$log"
 status=${PIPESTATUS[0]}
 set -e
+if [[ $target == demo ]]; then
+  # `loom demo` leaves its model server up for the UI (--keep_serving); the root shares this
+  # machine's network, so stop it rather than leave port 8501 taken.
+  run_in_root 'for f in /root/.loom/run/serve-*.pid; do [ -f "$f" ] && kill "$(cat "$f")"; done; true'
+fi
 phase ""
 
 echo "== last lines of make $target (all of it: $log; [seconds] since make started)"
