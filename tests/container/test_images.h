@@ -31,6 +31,8 @@ inline bool BuildBusyboxImage(const std::string& name, const std::vector<std::st
   }
   EXPECT_TRUE(WriteFileAtomic(root.Join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n").ok());
   EXPECT_TRUE(WriteFileAtomic(root.Join("etc/group"), "root:x:0:\nuser:x:1000:\n").ok());
+  // The image of an earlier run goes first: committed over, it would stay behind unnamed.
+  (void)Run({"podman", "rmi", "--force", name}, logs.path());
   ProcessResult from = Run({"buildah", "from", "scratch"}, logs.path());
   EXPECT_EQ(from.exit_code, 0) << from.err;
   if (from.exit_code != 0) return false;
