@@ -216,7 +216,10 @@ StatusOr<Json> Store::GetWorkflowLocked(const std::string& name, bool with_nodes
     Stmt n(db_, "SELECT id, body FROM nodes WHERE workflow = ? ORDER BY rowid");
     n.Bind(1, name);
     while ((rc = n.Step()) == SQLITE_ROW) {
-      LOOM_ASSIGN_OR_RETURN(nodes[n.Text(0)], ParseStored(n.Text(1), name + " node"));
+      LOOM_ASSIGN_OR_RETURN(Json node, ParseStored(n.Text(1), name + " node"));
+      // Appended, not looked up: ids are the table's key, and a lookup in a Json object scans it
+      // (quadratic over a 10,000-node workflow).
+      nodes.get_ref<Json::object_t&>().Container::emplace_back(n.Text(0), std::move(node));
     }
     if (rc != SQLITE_DONE) return DbError(db_, "read nodes of " + name);
     wf["status"]["nodes"] = std::move(nodes);

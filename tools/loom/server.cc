@@ -180,7 +180,10 @@ int RunServer(const Args& args) {
 #ifdef LOOM_SERVER_RUNS_WORKFLOWS
   // How the CLI finds this server (workflow/launcher.h), so that it submits workflows here: with
   // the certificate to trust, and whether to send the token.
-  workflow::ServerInfo info{address, url, getpid()};
+  workflow::ServerInfo info;
+  info.address = address;
+  info.url = url;
+  info.pid = getpid();
   if (secure) {
     char resolved[PATH_MAX];
     info.cert = realpath(cert.c_str(), resolved) != nullptr ? std::string(resolved) : cert;

@@ -21,6 +21,7 @@
 #include <map>
 #include <set>
 #include <thread>
+#include <unordered_map>
 #include <atomic>
 
 #include "commands.h"
@@ -106,26 +107,37 @@ Row MakeRow(const Json& n, const std::string& id, const std::string& lead, bool 
 
 // The step groups of a Steps node, in order: each group's members (Argo chains group i+1 under
 // the members of group i).
-std::vector<std::vector<std::string>> StepGroups(const Json& nodes, const std::string& steps_id) {
+// status.nodes by id. A Json object keeps its keys in order and finds one by scanning them,
+// which made drawing a 10,000-node workflow quadratic.
+using NodeIndex = std::unordered_map<std::string, const Json*>;
+
+NodeIndex IndexNodes(const Json& nodes) {
+  NodeIndex index;
+  index.reserve(nodes.size());
+  for (auto it = nodes.begin(); it != nodes.end(); ++it) index.emplace(it.key(), &it.value());
+  return index;
+}
+
+std::vector<std::vector<std::string>> StepGroups(const NodeIndex& nodes, const std::string& steps_id) {
   std::vector<std::vector<std::string>> groups;
   std::set<std::string> visited;
   auto next_group = [&](const Json& node) -> std::string {
     if (!node.contains("children")) return "";
     for (const Json& c : node["children"]) {
       const std::string cid = c.get<std::string>();
-      if (nodes.contains(cid) && nodes[cid].value("type", "") == "StepGroup" && !visited.count(cid)) return cid;
+      if (nodes.count(cid) && nodes.at(cid)->value("type", "") == "StepGroup" && !visited.count(cid)) return cid;
     }
     return "";
   };
-  std::string group = next_group(nodes[steps_id]);
+  std::string group = next_group(*nodes.at(steps_id));
   while (!group.empty() && !visited.count(group)) {
     visited.insert(group);
     std::vector<std::string> members;
     std::string following;
-    for (const Json& c : nodes[group].value("children", Json::array())) {
+    for (const Json& c : nodes.at(group)->value("children", Json::array())) {
       const std::string cid = c.get<std::string>();
-      if (!nodes.contains(cid)) continue;
-      if (nodes[cid].value("type", "") == "StepGroup") {
+      if (!nodes.count(cid)) continue;
+      if (nodes.at(cid)->value("type", "") == "StepGroup") {
         following = cid;
       } else {
         members.push_back(cid);
@@ -133,7 +145,7 @@ std::vector<std::vector<std::string>> StepGroups(const Json& nodes, const std::s
     }
     groups.push_back(members);
     for (const std::string& m : members) {
-      if (following.empty()) following = next_group(nodes[m]);
+      if (following.empty()) following = next_group(*nodes.at(m));
     }
     group = following;
   }
@@ -142,11 +154,11 @@ std::vector<std::vector<std::string>> StepGroups(const Json& nodes, const std::s
 
 // The tree under `id` as `argo get` draws it: step groups as rows of siblings (┬ for parallel
 // steps), DAG tasks under their dependencies, retries under their Retry node.
-void TreeRows(const Json& nodes, const std::string& id, const std::string& lead, const std::string& indent,
+void TreeRows(const NodeIndex& nodes, const std::string& id, const std::string& lead, const std::string& indent,
               bool root, std::vector<Row>* rows, std::set<std::string>* seen) {
-  if (!nodes.contains(id) || seen->count(id)) return;
+  if (!nodes.count(id) || seen->count(id)) return;
   seen->insert(id);
-  const Json& n = nodes[id];
+  const Json& n = *nodes.at(id);
   rows->push_back(MakeRow(n, id, lead, root));
   std::vector<std::vector<std::string>> groups;
   if (n.value("type", "") == "Steps") {
@@ -154,8 +166,8 @@ void TreeRows(const Json& nodes, const std::string& id, const std::string& lead,
   } else {
     for (const Json& c : n.value("children", Json::array())) {
       const std::string cid = c.get<std::string>();
-      if (!nodes.contains(cid) || seen->count(cid)) continue;
-      const std::string ctype = nodes[cid].value("type", "");
+      if (!nodes.count(cid) || seen->count(cid)) continue;
+      const std::string ctype = nodes.at(cid)->value("type", "");
       if (ctype == "StepGroup" || ctype == "TaskGroup") {
         seen->insert(cid);
         continue;  // the next step group of an enclosing Steps node: drawn there
@@ -208,8 +220,9 @@ std::string PrintTable(const std::vector<Row>& rows) {
 }
 
 std::string FormatGet(const Json& wf) {
+  static const Json kNone = Json::object();
   const Json& meta = wf["metadata"];
-  const Json status = wf.value("status", Json::object());
+  const Json& status = wf.contains("status") ? wf["status"] : kNone;  // not copied: it holds every node
   const std::string name = meta.value("name", "");
   auto line = [](const std::string& k, const std::string& v) {
     return k + std::string(k.size() < 21 ? 21 - k.size() : 1, ' ') + v + "\n";
@@ -232,17 +245,18 @@ std::string FormatGet(const Json& wf) {
       out += line("  " + p.value("name", "") + ":", v.is_string() ? v.get<std::string>() : v.dump());
     }
   }
-  const Json nodes = status.value("nodes", Json::object());
+  const Json& nodes = status.contains("nodes") ? status["nodes"] : kNone;
   if (nodes.empty()) return out;
+  const NodeIndex index = IndexNodes(nodes);
   std::vector<Row> rows;
   std::set<std::string> seen;
-  TreeRows(nodes, name, " ", " ", true, &rows, &seen);
+  TreeRows(index, name, " ", " ", true, &rows, &seen);
   // Nodes outside the main tree: the exit handler (argo prints it below the tree).
   for (auto it = nodes.begin(); it != nodes.end(); ++it) {
     const Json& n = it.value();
     if (seen.count(it.key()) || n.value("type", "") == "StepGroup" || n.value("type", "") == "TaskGroup") continue;
     const std::string parent = n.value("boundaryID", "");
-    if (!parent.empty() && nodes.contains(parent) && !seen.count(parent)) continue;  // printed under its root
+    if (!parent.empty() && index.count(parent) && !seen.count(parent)) continue;  // printed under its root
     bool is_child = false;
     for (auto jt = nodes.begin(); jt != nodes.end() && !is_child; ++jt) {
       if (!jt.value().contains("children")) continue;
@@ -250,7 +264,7 @@ std::string FormatGet(const Json& wf) {
     }
     if (is_child) continue;
     std::vector<Row> extra;
-    TreeRows(nodes, it.key(), " ", " ", false, &extra, &seen);
+    TreeRows(index, it.key(), " ", " ", false, &extra, &seen);
     rows.insert(rows.end(), extra.begin(), extra.end());
   }
   return out + "\n" + PrintTable(rows);
