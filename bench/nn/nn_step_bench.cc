@@ -1,9 +1,11 @@
 // nn_step_bench: examples/s of one training step (Model::ComputeGradients + Optimizer::Apply,
 // Adam) on random data of MNIST's shape, for the example MLP and the example CNN, on 1 and 2
 // threads; and, for the record of why src/nn uses oneDNN, the MLP's matrix products timed in
-// OpenBLAS's cblas_sgemm and oneDNN's dnnl_sgemm side by side.
+// OpenBLAS's cblas_sgemm and oneDNN's dnnl_sgemm side by side; and the first layer's two big
+// products in the sparse kernels (which dense layers use on mostly-zero inputs) against
+// dnnl_sgemm, at several densities of the input.
 //
-//   nn_step_bench [--seconds=2] [--only=mlp|cnn|gemm]
+//   nn_step_bench [--seconds=2] [--only=mlp|cnn|gemm|sparse]
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
@@ -15,6 +17,7 @@
 #include <random>
 #include <string>
 
+#include "nn/kernels.h"
 #include "nn/model.h"
 #include "nn/optimizer.h"
 
@@ -121,6 +124,50 @@ void BenchGemm(double seconds) {
   }
 }
 
+// X[100,784] with the given fraction of nonzeros (random places, values in (0,1]) times
+// W[784,100]: forward (with bias and ReLU on the sparse side) and dW = X^T dY, each in the
+// sparse kernels and in dnnl_sgemm. MNIST's pixels are 0.19 nonzero.
+void BenchSparse(double seconds) {
+  using namespace loom::nn;
+  if (!kernels::SparseProductsAvailable()) {
+    std::printf("sparse: this CPU has no AVX-512F; dense layers use oneDNN only\n");
+    return;
+  }
+  omp_set_num_threads(1);
+  const int64_t n = 100, in = 784, units = 100;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::vector<float> w(in * units), bias(units), dy(n * units), y(n * units), dw(in * units);
+  for (float& v : w) v = u(rng) - 0.5f;
+  for (float& v : bias) v = u(rng) - 0.5f;
+  for (float& v : dy) v = u(rng) - 0.5f;
+  std::printf("one thread, X[100,784] W[784,100]; sparse = the kernels that skip X's zeros\n");
+  for (double density : {0.10, 0.19, 0.25, 0.40}) {
+    std::vector<float> x(n * in, 0.0f);
+    for (float& v : x)
+      if (u(rng) < density) v = 1.0f - u(rng);
+    kernels::SparseRows nz;
+    const double t = seconds / 8;
+    const double sparse_fwd = Rate(t, [&] {
+      kernels::FindNonzeros(x.data(), n, in, &nz);
+      kernels::SparseTimesDense(nz, n, w.data(), bias.data(), units, true, y.data());
+    });
+    const double dense_fwd = Rate(t, [&] {
+      dnnl_sgemm('N', 'N', n, units, in, 1.0f, x.data(), in, w.data(), units, 0.0f, y.data(), units);
+    });
+    kernels::FindNonzeros(x.data(), n, in, &nz);
+    const double sparse_dw = Rate(t, [&] { kernels::SparseTransposeTimesDense(nz, n, in, dy.data(), units, dw.data()); });
+    const double dense_dw = Rate(t, [&] {
+      dnnl_sgemm('T', 'N', in, units, n, 1.0f, x.data(), in, dy.data(), units, 0.0f, dw.data(), units);
+    });
+    std::printf("density %.2f  forward: sparse %6.1f us (nonzeros found + bias + ReLU), dnnl_sgemm %6.1f us, x%.2f"
+                "   dW: sparse %6.1f us, dnnl_sgemm %6.1f us, x%.2f\n",
+                density, 1e6 / sparse_fwd, 1e6 / dense_fwd, sparse_fwd / dense_fwd, 1e6 / sparse_dw, 1e6 / dense_dw,
+                sparse_dw / dense_dw);
+    std::fflush(stdout);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -132,7 +179,7 @@ int main(int argc, char** argv) {
     } else if (std::strncmp(argv[i], "--only=", 7) == 0) {
       only = argv[i] + 7;
     } else {
-      std::fprintf(stderr, "usage: nn_step_bench [--seconds=2] [--only=mlp|cnn|gemm]\n");
+      std::fprintf(stderr, "usage: nn_step_bench [--seconds=2] [--only=mlp|cnn|gemm|sparse]\n");
       return 2;
     }
   }
@@ -156,5 +203,6 @@ layers:
     BenchModel("cnn", *cnn, seconds);
   }
   if (only.empty() || only == "gemm") BenchGemm(seconds);
+  if (only.empty() || only == "sparse") BenchSparse(seconds);
   return 0;
 }

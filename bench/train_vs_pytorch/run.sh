@@ -108,8 +108,8 @@ machine_ticks() {  # prints "busy total" summed over all CPUs
   read -r _c u n s i w q sq st _rest < /proc/stat
   echo "$((u + n + s + q + sq + st)) $((u + n + s + q + sq + st + i + w))"
 }
-children_ticks() {
-  local stat; stat=$(< /proc/$$/stat)
+children_ticks() {  # [PID]: of that shell (default this script), e.g. a subshell's $BASHPID
+  local stat; stat=$(< "/proc/${1:-$$}/stat")
   set -- ${stat##*) }  # fields from the 3rd on: cutime is the 16th, cstime the 17th
   echo $(( ${14} + ${15} ))
 }
@@ -150,7 +150,7 @@ json_field() {
   "$python" -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])[sys.argv[2]])' "$1" "$2"
 }
 
-# run_pytorch THREADS -> "examples_per_sec accuracy"
+# run_pytorch THREADS -> "examples_per_sec accuracy examples_per_cpu_sec"
 run_pytorch() {
   local t=$1 out=$tmp/pytorch.out
   if ! OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=${pytorch_blas_threads:-$t} pinned "$t" "$python" \
@@ -158,13 +158,15 @@ run_pytorch() {
       >"$out" 2>"$tmp/pytorch.err"; then
     cat "$tmp/pytorch.err" >&2; die "pytorch_mnist.py failed at $t threads"
   fi
-  echo "$(json_field "$out" examples_per_sec) $(json_field "$out" test_accuracy)"
+  echo "$(json_field "$out" examples_per_sec) $(json_field "$out" test_accuracy) $(json_field "$out" examples_per_cpu_sec)"
 }
 
-# run_loom THREADS -> "process_examples_per_sec accuracy loop_examples_per_sec"
+# run_loom THREADS -> "process_examples_per_sec accuracy loop_examples_per_sec
+#                      process_examples_per_cpu_sec"
 run_loom() {
-  local t=$1 out=$tmp/loom.out dir start end
+  local t=$1 out=$tmp/loom.out dir start end ticks self=$BASHPID  # this subshell: loom's parent
   dir=$(mktemp -d "$tmp/train_dir.XXXXXX")
+  ticks=$(children_ticks "$self")
   start=$(date +%s.%N)
   if ! OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t pinned "$t" "$loom" train --data_dir "$data" \
       --train_dir "$dir" --epochs "$epochs" --batch_size 100 --learning_rate 0.01 \
@@ -172,8 +174,9 @@ run_loom() {
     tail -n 20 "$tmp/loom.err" "$out" >&2; die "loom train failed at $t threads"
   fi
   end=$(date +%s.%N)
+  ticks=$(( $(children_ticks "$self") - ticks ))
   rm -rf "$dir"
-  local eps acc process
+  local eps acc process cpu
   eps=$(sed -n 's/^Throughput: \([0-9.eE+-]*\) examples\/s.*$/\1/p' "$out" | tail -n1)
   acc=$(sed -n 's/^Test accuracy: \([0-9.eE+-]*\).*$/\1/p' "$out" | tail -n1)
   [[ -n $eps && -n $acc ]] || {
@@ -181,7 +184,9 @@ run_loom() {
     die "loom train at $t threads printed no 'Throughput: N examples/s' or 'Test accuracy: F' line"
   }
   process=$(awk -v n="$((epochs * 55000))" -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", n / (b - a) }')
-  echo "$process $acc $eps"
+  cpu=$(awk -v n="$((epochs * 55000))" -v t="$ticks" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.0f", (t > 0 ? n * hz / t : 0) }')
+  echo "$process $acc $eps $cpu"
 }
 
 # better OLD NEW: keeps the pair with the higher examples/s.
@@ -200,14 +205,15 @@ for t in $threads_list; do
   best_pt="" best_loom=""
   for ((r = 1; r <= reps; r++)); do
     res=$(run_pytorch "$t"); best_pt=$(better "$best_pt" "$res")
-    echo "  threads $t run $r: pytorch ${res% *} examples/s (accuracy ${res#* })" >&2
+    read -r p a c <<<"$res"
+    echo "  threads $t run $r: pytorch $p examples/s, $c per CPU-second (accuracy $a)" >&2
     if [[ -n $loom ]]; then
       res=$(run_loom "$t"); best_loom=$(better "$best_loom" "$res")
-      read -r p a l <<<"$res"
-      echo "  threads $t run $r: loom    $p examples/s whole process, $l in its loop (accuracy $a)" >&2
+      read -r p a l c <<<"$res"
+      echo "  threads $t run $r: loom    $p examples/s whole process, $l in its loop, $c per CPU-second of the process (accuracy $a)" >&2
     fi
   done
-  rows+=("$t ${best_pt} ${best_loom:--- -- --}")
+  rows+=("$t ${best_pt} ${best_loom:--- -- -- --}")
 done
 read -r run_b2 run_t2 <<<"$(machine_ticks)"
 run_c2=$(children_ticks)
@@ -218,7 +224,7 @@ echo
 printf '%-8s %18s %18s %15s %13s %12s %10s\n' threads "pytorch loop ex/s" "loom process ex/s" \
   "loom loop ex/s" "loom/pytorch" "pytorch acc" "loom acc"
 for row in "${rows[@]}"; do
-  read -r t pt_eps pt_acc loom_eps loom_acc loom_loop <<<"$row"
+  read -r t pt_eps pt_acc pt_cpu loom_eps loom_acc loom_loop loom_cpu <<<"$row"
   if [[ $loom_eps == -- ]]; then
     ratio=--
   else
@@ -226,6 +232,16 @@ for row in "${rows[@]}"; do
     loom_loop=$(printf '%.0f' "$loom_loop")
   fi
   printf '%-8s %18.0f %18s %15s %13s %12s %10s\n' "$t" "$pt_eps" "$loom_eps" "$loom_loop" "$ratio" "$pt_acc" "$loom_acc"
+done
+echo
+echo "The same runs per CPU-second (user + system time of all threads: PyTorch's loop, Loom's"
+echo "whole process), which other work on the machine disturbs much less than wall time:"
+printf '%-8s %22s %22s %13s\n' threads "pytorch loop ex/cpu-s" "loom process ex/cpu-s" "loom/pytorch"
+for row in "${rows[@]}"; do
+  read -r t pt_eps pt_acc pt_cpu loom_eps loom_acc loom_loop loom_cpu <<<"$row"
+  ratio=--
+  [[ $loom_cpu == -- ]] || ratio=$(awk -v l="$loom_cpu" -v p="$pt_cpu" 'BEGIN { printf "%.2fx", l / p }')
+  printf '%-8s %22.0f %22s %13s\n' "$t" "$pt_cpu" "$loom_cpu" "$ratio"
 done
 echo
 echo "other processes used ${other_pct}% of the machine's CPU time during the run"
