@@ -52,11 +52,12 @@ class DenseLayer : public Layer {
     } else {
       kernels::ColumnSums(dout, n, out_size(), grads[1]);
     }
+    const bool sparse = sparse_in_ == in && sparse_rows_ == n;  // the input of the Forward just before
+    if (sparse) kernels::SparseTransposeTimesDense(nonzeros_, n, in_size(), dout, out_size(), grads[0]);
+    if (sparse && !din) return;  // no oneDNN primitive needed (nor built) for this row count
     Primitives& p = Get(n);
     p.dy.set_data_handle(dout);
-    if (sparse_in_ == in && sparse_rows_ == n) {  // the input of the Forward just before
-      kernels::SparseTransposeTimesDense(nonzeros_, n, in_size(), dout, out_size(), grads[0]);
-    } else {
+    if (!sparse) {
       p.xt.set_data_handle(const_cast<float*>(in));
       p.dw.set_data_handle(grads[0]);
       p.backward_weights.execute(stream_, {{DNNL_ARG_SRC, p.xt}, {DNNL_ARG_WEIGHTS, p.dy},
