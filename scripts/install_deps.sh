@@ -43,6 +43,7 @@ test_packages=(
   clang libclang-rt-dev                       # tests/serving/fuzz, tests/security/fuzz: libFuzzer (libclang_rt.fuzzer) with ASan/UBSan, GCC has none
   chromium                                    # tests/ui: the web UI's browser tests (driven by npm playwright-core, no browser download)
   openssl                                     # tests/security: a self-signed certificate for loom server --secure
+  python3-torch                               # tests: examples/pytorch's DDP script run by PyTorchJobs (gloo)
 )
 demo=0
 case "${1:-}" in

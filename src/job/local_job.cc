@@ -144,8 +144,32 @@ struct LocalJob::Impl {
     return config.dump();
   }
 
+  // What the operator of the job's kind adds to each replica's environment: TF_CONFIG for a
+  // TFJob; for a PyTorchJob what the Training Operator sets (the Master is rank 0, worker i is
+  // rank i+1; WORLD_SIZE counts nprocPerNode processes per replica where it is a number).
+  std::vector<std::pair<std::string, std::string>> ReplicaEnv(const Replica& r) const {
+    if (job.kind != "PyTorchJob") return {{"TF_CONFIG", TfConfig(r)}};
+    const Replica& master = replicas.front();  // the parser puts the Master first
+    const size_t colon = master.address.rfind(':');
+    const std::string addr = master.address.substr(0, colon), port = master.address.substr(colon + 1);
+    const bool numeric = job.nproc_per_node.find_first_not_of("0123456789") == std::string::npos;
+    const int nodes = static_cast<int>(replicas.size());
+    const int rank = r.spec->task_type == train::TaskType::kChief ? 0 : r.index + 1;
+    return {{"PYTHONUNBUFFERED", "1"},
+            {"MASTER_ADDR", addr},
+            {"MASTER_PORT", port},
+            {"PET_MASTER_ADDR", addr},
+            {"PET_MASTER_PORT", port},
+            {"WORLD_SIZE", std::to_string(nodes * (numeric ? std::stoi(job.nproc_per_node) : 1))},
+            {"RANK", std::to_string(rank)},
+            {"PET_NPROC_PER_NODE", job.nproc_per_node},
+            {"PET_NODE_RANK", std::to_string(rank)},
+            {"PET_NNODES", std::to_string(nodes)}};
+  }
+
   Status Start(Replica& r) {
-    // The caller's environment, LOOM_HOME, the container's env on top, then TF_CONFIG.
+    // The caller's environment, LOOM_HOME, the container's env on top, then what the operator
+    // adds (ReplicaEnv).
     std::map<std::string, std::string> vars;
     for (char** e = environ; *e; ++e) {
       const std::string entry = *e;
@@ -154,13 +178,13 @@ struct LocalJob::Impl {
     }
     vars["LOOM_HOME"] = LoomHome();
     for (const auto& [k, v] : r.spec->env) vars[k] = ExpandVariables(v, vars);
-    vars["TF_CONFIG"] = TfConfig(r);
+    for (auto& [k, v] : ReplicaEnv(r)) vars[k] = v;
     std::vector<std::string> env;
     for (const auto& [k, v] : vars) env.push_back(k + "=" + v);
     std::vector<std::string> argv;
     for (const std::string& a : r.spec->command) argv.push_back(ExpandVariables(a, vars));
     for (const std::string& a : r.spec->args) argv.push_back(ExpandVariables(a, vars));
-    if (argv.empty()) return InvalidArgument(r.name + ": the tensorflow container has no command or args");
+    if (argv.empty()) return InvalidArgument(r.name + ": the container has no command or args");
     if (argv[0] == "loom" && !options.loom_binary.empty()) argv[0] = options.loom_binary;
     std::vector<char*> cargv, cenv;
     for (auto& a : argv) cargv.push_back(a.data());
@@ -298,13 +322,16 @@ StatusOr<std::unique_ptr<LocalJob>> LocalJob::Create(const TfJob& job, const Loc
       r.index = i;
       r.name = Lower(spec.type) + "-" + std::to_string(i);
       if (spec.task_type != train::TaskType::kEvaluator) {
-        LOOM_ASSIGN_OR_RETURN(int port, FreePort(options.host));
+        int port = spec.task_type == train::TaskType::kChief ? job.master_port : 0;
+        if (port == 0) {
+          LOOM_ASSIGN_OR_RETURN(port, FreePort(options.host));
+        }
         r.address = options.host + ":" + std::to_string(port);
       }
       impl->replicas.push_back(r);
     }
   }
-  impl->AddCondition("Created", "TFJobCreated", "TFJob " + job.name + " is created.");
+  impl->AddCondition("Created", job.kind + "Created", job.kind + " " + job.name + " is created.");
   LOOM_RETURN_IF_ERROR(impl->WriteStatus());
   return std::unique_ptr<LocalJob>(new LocalJob(std::move(impl)));
 }
@@ -318,17 +345,17 @@ StatusOr<Json> LocalJob::Run() {
     if (!st.ok()) {
       s.KillAll();
       r.state = State::kFailed;
-      s.AddCondition("Failed", "TFJobFailed", st.message());
+      s.AddCondition("Failed", s.job.kind + "Failed", st.message());
       s.completion_time = Now();
       LOOM_RETURN_IF_ERROR(s.WriteStatus());
       return s.StatusJson();
     }
   }
-  s.AddCondition("Running", "TFJobRunning", "TFJob " + s.job.name + " is running.");
+  s.AddCondition("Running", s.job.kind + "Running", s.job.kind + " " + s.job.name + " is running.");
   LOOM_RETURN_IF_ERROR(s.WriteStatus());
 
   std::string failure;  // set when the job fails
-  std::string failure_reason = "TFJobFailed";
+  std::string failure_reason = s.job.kind + "Failed";
   for (;;) {
     // Reap every replica that ended first, then decide: a chief and a ps ending in the same
     // poll must not restart the ps of a job that has just succeeded.
@@ -354,20 +381,20 @@ StatusOr<Json> LocalJob::Run() {
                            (policy == RestartPolicy::kExitCode && r.exit_code >= 128);
       const std::string why = r.name + " exited with code " + std::to_string(r.exit_code);
       if (!restart) {
-        failure = "TFJob " + s.job.name + " has failed because 1 " + r.spec->type + " replica(s) failed: " + why +
+        failure = s.job.kind + " " + s.job.name + " has failed because 1 " + r.spec->type + " replica(s) failed: " + why +
                   (policy == RestartPolicy::kExitCode ? " (ExitCode: 1-127 is permanent)" : "");
         break;
       }
       if (s.job.run_policy.backoff_limit >= 0 && s.restarts >= s.job.run_policy.backoff_limit) {
-        failure = "TFJob " + s.job.name + " has failed because it has reached the specified backoff limit (" +
+        failure = s.job.kind + " " + s.job.name + " has failed because it has reached the specified backoff limit (" +
                   std::to_string(s.job.run_policy.backoff_limit) + "): " + why;
         failure_reason = "BackoffLimitExceeded";
         break;
       }
       ++s.restarts;
       ++r.restarts;
-      s.AddCondition("Restarting", "TFJobRestarting",
-                     "TFJob " + s.job.name + " is restarting because " + why + "; restart " + std::to_string(r.restarts));
+      s.AddCondition("Restarting", s.job.kind + "Restarting",
+                     s.job.kind + " " + s.job.name + " is restarting because " + why + "; restart " + std::to_string(r.restarts));
       Status st = s.Start(r);
       if (!st.ok()) {
         failure = st.message();
@@ -376,12 +403,12 @@ StatusOr<Json> LocalJob::Run() {
     }
     if (failure.empty() && s.job.run_policy.active_deadline_seconds > 0 &&
         std::chrono::duration<double>(Clock::now() - start).count() >= static_cast<double>(s.job.run_policy.active_deadline_seconds)) {
-      failure = "TFJob " + s.job.name + " has failed because it was active longer than activeDeadlineSeconds (" +
+      failure = s.job.kind + " " + s.job.name + " has failed because it was active longer than activeDeadlineSeconds (" +
                 std::to_string(s.job.run_policy.active_deadline_seconds) + ")";
       failure_reason = "DeadlineExceeded";
     }
     if (failure.empty() && s.options.should_stop && s.options.should_stop()) {
-      failure = "TFJob " + s.job.name + " was stopped";
+      failure = s.job.kind + " " + s.job.name + " was stopped";
       failure_reason = "Stopped";
     }
     if (!failure.empty()) {
@@ -411,7 +438,7 @@ StatusOr<Json> LocalJob::Run() {
         }
       }
       s.KillAll();
-      s.AddCondition("Succeeded", "TFJobSucceeded", "TFJob " + s.job.name + " successfully completed.");
+      s.AddCondition("Succeeded", s.job.kind + "Succeeded", s.job.kind + " " + s.job.name + " successfully completed.");
       break;
     }
     if (changed) LOOM_RETURN_IF_ERROR(s.WriteStatus());

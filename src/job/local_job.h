@@ -1,20 +1,23 @@
-// The local TFJob controller (what the Kubeflow training operator does, on one machine): each
-// replica of a TfJob is a process running its tensorflow container's command and args (the
+// The local controller of TFJobs and PyTorchJobs (what the Kubeflow training operator does, on
+// one machine): each replica of a job is a process running its container's command and args (the
 // image is recorded, not pulled) with the caller's environment, the container's env on top, and
-// its own TF_CONFIG naming ports allocated on 127.0.0.1; $(VAR) in command and args is expanded
-// from that environment as Kubernetes does, and LOOM_HOME is set to the controller's LoomHome()
-// unless the container's env sets it. It restarts replicas as their
+// what the operator adds for the kind: a TFJob replica's TF_CONFIG naming ports allocated on
+// 127.0.0.1; a PyTorchJob replica's MASTER_ADDR/MASTER_PORT (the Master's address), WORLD_SIZE,
+// RANK, PYTHONUNBUFFERED and the PET_* variables torchrun reads. $(VAR) in command and args is
+// expanded from that environment as Kubernetes does, and LOOM_HOME is set to the controller's
+// LoomHome() unless the container's env sets it. It restarts replicas as their
 // restartPolicy says (Never; OnFailure; ExitCode: exit codes >= 128 — killed by a signal —
 // restart, 1-127 fail the job; Always: restarts whatever the exit code, as kubelet does, except
 // a replica whose exit 0 is the job's success — the chief, worker 0 without one, every worker
 // under AllWorkers — which Kubernetes would restart forever), counts restarts against
 // runPolicy.backoffLimit, enforces activeDeadlineSeconds, decides success by successPolicy
-// ("": the chief, or worker 0 without one; AllWorkers: every worker too) and applies
-// cleanPodPolicy to what still runs at the end.
+// ("": the chief (a PyTorchJob's Master), or worker 0 without one; AllWorkers: every worker
+// too) and applies cleanPodPolicy to what still runs at the end. Conditions carry the kind's
+// reasons (TFJobRunning, PyTorchJobSucceeded, ...).
 //
-// State lives in <jobs_dir>/<name>/: tfjob.json (the manifest), status.json (conditions and
-// replicaStatuses as the operator writes them, plus each local replica's pid), and
-// logs/<replica>.log per replica (e.g. logs/worker-1.log, appended across restarts), so
+// State lives in <jobs_dir>/<name>/: tfjob.json (the manifest, whatever its kind), status.json
+// (conditions and replicaStatuses as the operator writes them, plus each local replica's pid),
+// and logs/<replica>.log per replica (e.g. logs/worker-1.log, appended across restarts), so
 // `loom job get/list/logs/delete` work from another shell while the job runs and after.
 #pragma once
 

@@ -11,7 +11,7 @@ std::string Field(const std::string& parent, const std::string& key) {
 }
 
 Status Err(const std::string& source, const std::string& field, const std::string& message) {
-  return InvalidArgument(source + ": " + field + ": " + message);
+  return FieldError(source, field, message);
 }
 
 // A list of strings at `field` (absent: empty).
@@ -46,8 +46,10 @@ StatusOr<RestartPolicy> ParseRestartPolicy(const Json& v, const std::string& fie
   return Err(source, field, "\"" + s + "\" is not Never, OnFailure, Always or ExitCode");
 }
 
+}  // namespace
+
 Status ParseReplica(const std::string& type, const Json& spec, const std::string& field, const std::string& source,
-                    ReplicaSpec* out) {
+                    const std::string& container, ReplicaSpec* out) {
   out->type = type;
   if (!spec.is_object()) return Err(source, field, "must be an object");
   LOOM_ASSIGN_OR_RETURN(int64_t replicas, ReadInt(spec, "replicas", Field(field, "replicas"), source, 1));
@@ -61,12 +63,12 @@ Status ParseReplica(const std::string& type, const Json& spec, const std::string
   const std::string containers_field = Field(field, "template.spec.containers");
   if (!spec.contains("template") || !spec["template"].is_object() || !spec["template"].contains("spec") ||
       !spec["template"]["spec"].is_object() || !spec["template"]["spec"].contains("containers"))
-    return Err(source, containers_field, "missing; the replica needs a container named tensorflow");
+    return Err(source, containers_field, "missing; the replica needs a container named " + container);
   const Json& containers = spec["template"]["spec"]["containers"];
   if (!containers.is_array()) return Err(source, containers_field, "must be a list");
   for (size_t i = 0; i < containers.size(); ++i) {
     const Json& c = containers[i];
-    if (!c.is_object() || !c.contains("name") || c["name"] != "tensorflow") continue;
+    if (!c.is_object() || !c.contains("name") || c["name"] != container) continue;
     const std::string cf = JoinField(containers_field, i);
     if (c.contains("image")) {
       if (!c["image"].is_string()) return Err(source, Field(cf, "image"), "must be a string");
@@ -99,10 +101,12 @@ Status ParseReplica(const std::string& type, const Json& spec, const std::string
     }
     return OkStatus();
   }
-  return Err(source, containers_field, "no container named tensorflow");
+  return Err(source, containers_field, "no container named " + container);
 }
 
-}  // namespace
+Status FieldError(const std::string& source, const std::string& field, const std::string& message) {
+  return InvalidArgument(source + ": " + field + ": " + message);
+}
 
 const char* RestartPolicyName(RestartPolicy policy) {
   switch (policy) {
@@ -121,7 +125,7 @@ const ReplicaSpec* TfJob::Find(train::TaskType type) const {
 }
 
 std::string TfJob::DebugString() const {
-  std::string out = "name: " + name + "\nnamespace: " + namespace_name + "\n";
+  std::string out = (kind == "TFJob" ? "" : "kind: " + kind + "\n") + "name: " + name + "\nnamespace: " + namespace_name + "\n";
   for (const ReplicaSpec& r : replicas) {
     out += r.type + ": " + std::to_string(r.replicas) + " x " + train::TaskTypeName(r.task_type) +
            ", restartPolicy " + RestartPolicyName(r.restart_policy) + ", image " + (r.image.empty() ? "-" : r.image) + "\n";
@@ -134,19 +138,47 @@ std::string TfJob::DebugString() const {
   out += "runPolicy: backoffLimit " + std::to_string(run_policy.backoff_limit) + ", activeDeadlineSeconds " +
          std::to_string(run_policy.active_deadline_seconds) + ", cleanPodPolicy " + run_policy.clean_pod_policy +
          ", ttlSecondsAfterFinished " + std::to_string(run_policy.ttl_seconds_after_finished) + "\n";
-  out += "successPolicy: \"" + success_policy + "\"\n";
+  if (kind == "TFJob") out += "successPolicy: \"" + success_policy + "\"\n";
+  if (!nproc_per_node.empty()) out += "nprocPerNode: " + nproc_per_node + "\n";
+  if (master_port != 0) out += "masterPort: " + std::to_string(master_port) + "\n";
   return out;
 }
 
-StatusOr<TfJob> ParseTfJob(const Json& doc, const std::string& source) {
-  if (!doc.is_object()) return InvalidArgument(source + ": must be a TFJob object");
-  TfJob job;
+Status ParseRunPolicy(const Json& spec, const std::string& source, RunPolicy* out) {
+  if (spec.contains("runPolicy")) {
+    const Json& rp = spec["runPolicy"];
+    if (!rp.is_object()) return Err(source, "spec.runPolicy", "must be an object");
+    LOOM_ASSIGN_OR_RETURN(int64_t backoff, ReadInt(rp, "backoffLimit", "spec.runPolicy.backoffLimit", source, -1));
+    if (rp.contains("backoffLimit") && backoff < 0)
+      return Err(source, "spec.runPolicy.backoffLimit", std::to_string(backoff) + " is negative");
+    out->backoff_limit = static_cast<int>(backoff);
+    LOOM_ASSIGN_OR_RETURN(out->active_deadline_seconds,
+                          ReadInt(rp, "activeDeadlineSeconds", "spec.runPolicy.activeDeadlineSeconds", source, 0));
+    if (rp.contains("activeDeadlineSeconds") && out->active_deadline_seconds <= 0)
+      return Err(source, "spec.runPolicy.activeDeadlineSeconds",
+                 std::to_string(out->active_deadline_seconds) + " is not positive");
+    LOOM_ASSIGN_OR_RETURN(out->ttl_seconds_after_finished,
+                          ReadInt(rp, "ttlSecondsAfterFinished", "spec.runPolicy.ttlSecondsAfterFinished", source, -1));
+    if (rp.contains("cleanPodPolicy")) {
+      const Json& c = rp["cleanPodPolicy"];
+      if (!c.is_string() || (c != "None" && c != "Running" && c != "All"))
+        return Err(source, "spec.runPolicy.cleanPodPolicy", c.dump() + " is not None, Running or All");
+      out->clean_pod_policy = c.get<std::string>();
+    }
+  }
+  return OkStatus();
+}
+
+Status ParseHeader(const Json& doc, const std::string& source, const std::string& kind, TfJob* out) {
+  TfJob& job = *out;
+  if (!doc.is_object()) return InvalidArgument(source + ": must be a " + kind + " object");
+  job.kind = kind;
   job.manifest = doc;
   if (!doc.contains("apiVersion") || doc["apiVersion"] != "kubeflow.org/v1")
     return Err(source, "apiVersion", (doc.contains("apiVersion") ? doc["apiVersion"].dump() : "missing") +
                                          "; expected kubeflow.org/v1");
-  if (!doc.contains("kind") || doc["kind"] != "TFJob")
-    return Err(source, "kind", (doc.contains("kind") ? doc["kind"].dump() : "missing") + "; expected TFJob");
+  if (!doc.contains("kind") || doc["kind"] != kind)
+    return Err(source, "kind", (doc.contains("kind") ? doc["kind"].dump() : "missing") + "; expected " + kind);
   if (!doc.contains("metadata") || !doc["metadata"].is_object() || !doc["metadata"].contains("name") ||
       !doc["metadata"]["name"].is_string() || doc["metadata"]["name"].get<std::string>().empty())
     return Err(source, "metadata.name", "missing");
@@ -156,6 +188,12 @@ StatusOr<TfJob> ParseTfJob(const Json& doc, const std::string& source) {
   if (doc["metadata"].contains("namespace") && doc["metadata"]["namespace"].is_string())
     job.namespace_name = doc["metadata"]["namespace"].get<std::string>();
   if (!doc.contains("spec") || !doc["spec"].is_object()) return Err(source, "spec", "missing");
+  return OkStatus();
+}
+
+StatusOr<TfJob> ParseTfJob(const Json& doc, const std::string& source) {
+  TfJob job;
+  LOOM_RETURN_IF_ERROR(ParseHeader(doc, source, "TFJob", &job));
   const Json& spec = doc["spec"];
   if (!spec.contains("tfReplicaSpecs") || !spec["tfReplicaSpecs"].is_object() || spec["tfReplicaSpecs"].empty())
     return Err(source, "spec.tfReplicaSpecs", "missing or empty: the job has no replicas");
@@ -171,7 +209,7 @@ StatusOr<TfJob> ParseTfJob(const Json& doc, const std::string& source) {
     if (type == kTypes.end()) return Err(source, field, "unknown replica type (Chief, Master, Worker, PS, Evaluator)");
     ReplicaSpec r;
     r.task_type = type->second;
-    LOOM_RETURN_IF_ERROR(ParseReplica(it.key(), it.value(), field, source, &r));
+    LOOM_RETURN_IF_ERROR(ParseReplica(it.key(), it.value(), field, source, "tensorflow", &r));
     job.replicas.push_back(std::move(r));
   }
   if (replicas.contains("Chief") && replicas.contains("Master"))
@@ -194,27 +232,7 @@ StatusOr<TfJob> ParseTfJob(const Json& doc, const std::string& source) {
   std::stable_sort(job.replicas.begin(), job.replicas.end(),
                    [&](const ReplicaSpec& a, const ReplicaSpec& b) { return order(a) < order(b); });
 
-  if (spec.contains("runPolicy")) {
-    const Json& rp = spec["runPolicy"];
-    if (!rp.is_object()) return Err(source, "spec.runPolicy", "must be an object");
-    LOOM_ASSIGN_OR_RETURN(int64_t backoff, ReadInt(rp, "backoffLimit", "spec.runPolicy.backoffLimit", source, -1));
-    if (rp.contains("backoffLimit") && backoff < 0)
-      return Err(source, "spec.runPolicy.backoffLimit", std::to_string(backoff) + " is negative");
-    job.run_policy.backoff_limit = static_cast<int>(backoff);
-    LOOM_ASSIGN_OR_RETURN(job.run_policy.active_deadline_seconds,
-                          ReadInt(rp, "activeDeadlineSeconds", "spec.runPolicy.activeDeadlineSeconds", source, 0));
-    if (rp.contains("activeDeadlineSeconds") && job.run_policy.active_deadline_seconds <= 0)
-      return Err(source, "spec.runPolicy.activeDeadlineSeconds",
-                 std::to_string(job.run_policy.active_deadline_seconds) + " is not positive");
-    LOOM_ASSIGN_OR_RETURN(job.run_policy.ttl_seconds_after_finished,
-                          ReadInt(rp, "ttlSecondsAfterFinished", "spec.runPolicy.ttlSecondsAfterFinished", source, -1));
-    if (rp.contains("cleanPodPolicy")) {
-      const Json& c = rp["cleanPodPolicy"];
-      if (!c.is_string() || (c != "None" && c != "Running" && c != "All"))
-        return Err(source, "spec.runPolicy.cleanPodPolicy", c.dump() + " is not None, Running or All");
-      job.run_policy.clean_pod_policy = c.get<std::string>();
-    }
-  }
+  LOOM_RETURN_IF_ERROR(ParseRunPolicy(spec, source, &job.run_policy));
   if (spec.contains("successPolicy")) {
     const Json& s = spec["successPolicy"];
     if (!s.is_string() || (s != "" && s != "AllWorkers"))

@@ -38,12 +38,17 @@ struct RunPolicy {
   int64_t ttl_seconds_after_finished = -1;  // -1: unset
 };
 
+// A job of the kinds the local controller runs (TFJob, PyTorchJob): what differs between them
+// is the environment each replica gets (TF_CONFIG; MASTER_ADDR, RANK, ... for PyTorch).
 struct TfJob {
+  std::string kind = "TFJob";         // "TFJob" or "PyTorchJob"
   std::string name;
   std::string namespace_name = "default";
   std::vector<ReplicaSpec> replicas;  // Chief/Master first, then PS, Worker, Evaluator
   RunPolicy run_policy;
-  std::string success_policy;         // "" or "AllWorkers"
+  std::string success_policy;         // "" or "AllWorkers" (TFJob)
+  std::string nproc_per_node;         // PyTorchJob: "auto", "cpu" or a number; "" for a TFJob
+  int master_port = 0;                // PyTorchJob: the Master's pytorchjob-port (0: a free port)
   Json manifest;                      // the document as read
 
   // The replica spec of a task type, or nullptr.
@@ -51,6 +56,16 @@ struct TfJob {
   // A stable multi-line description, for tests.
   std::string DebugString() const;
 };
+
+// What each kind's parser shares. Errors read "<source>: <field>: <message>".
+Status FieldError(const std::string& source, const std::string& field, const std::string& message);
+// apiVersion (kubeflow.org/v1), kind, metadata.name and .namespace, and that spec is an object.
+Status ParseHeader(const Json& document, const std::string& source, const std::string& kind, TfJob* out);
+// One replica spec at `field`: replicas, restartPolicy and the container named `container`.
+Status ParseReplica(const std::string& type, const Json& spec, const std::string& field, const std::string& source,
+                    const std::string& container, ReplicaSpec* out);
+// spec.runPolicy (absent: the defaults).
+Status ParseRunPolicy(const Json& spec, const std::string& source, RunPolicy* out);
 
 // Validates a parsed document; `source` names it in errors (the file's path).
 StatusOr<TfJob> ParseTfJob(const Json& document, const std::string& source);

@@ -1,4 +1,4 @@
-// TFJob files, data-driven: each tests/job/cases/X.yaml sits beside X.expected, which holds
+// TFJob and PyTorchJob files, data-driven: each tests/job/cases/X.yaml sits beside X.expected, which holds
 // the parsed job's DebugString() or "error: <message>" (the file named by its base name).
 // LOOM_UPDATE_EXPECTED=1 rewrites the .expected files from the current output (review the diff).
 #include <gtest/gtest.h>
@@ -8,6 +8,7 @@
 
 #include "core/file.h"
 #include "job/local_job.h"
+#include "job/pytorchjob.h"
 #include "job/tfjob.h"
 #include "test_util/test_env.h"
 
@@ -16,7 +17,7 @@ namespace {
 
 StatusOr<TfJob> ParseText(const std::string& text, const std::string& name) {
   LOOM_ASSIGN_OR_RETURN(Json doc, ParseYaml(text, name));
-  return ParseTfJob(doc, name);
+  return ParseJob(doc, name);
 }
 
 TEST(TfJobTest, Cases) {
@@ -157,6 +158,66 @@ TEST(LocalJobTest, AlwaysRestartsOnExitZeroExceptTheChief) {
     if (r["name"] == "ps-0") EXPECT_GE(r["restarts"].get<int>(), 2) << r.dump();
     if (r["name"] == "chief-0") EXPECT_EQ(r["restarts"].get<int>(), 0) << r.dump();
     if (r["name"] == "worker-0") EXPECT_EQ(r["restarts"].get<int>(), 0) << r.dump();
+  }
+}
+
+// A PyTorchJob's replicas get the Training Operator's environment: the Master is rank 0 and
+// MASTER_ADDR:MASTER_PORT, worker i is rank i+1, WORLD_SIZE counts every replica; the
+// conditions carry PyTorchJob's reasons, and the Master's exit 0 is the job's success.
+TEST(LocalJobTest, PyTorchJobEnvironment) {
+  testing::ScratchDir dir;
+  const std::string dump = "env > " + dir.path() + "/$(RANK_FILE)";
+  const std::string text =
+      "apiVersion: kubeflow.org/v1\nkind: PyTorchJob\nmetadata: {name: env}\nspec:\n  pytorchReplicaSpecs:\n"
+      "    Master:\n      template: {spec: {containers: [{name: pytorch, "
+      "env: [{name: RANK_FILE, value: master}], command: [/bin/sh, -c, '" + dump + "']}]}}\n"
+      "    Worker:\n      replicas: 2\n      template: {spec: {containers: [{name: pytorch, "
+      "env: [{name: RANK_FILE, value: worker}], command: [/bin/sh, -c, 'env > " + dir.path() + "/worker-$RANK']}]}}\n";
+  auto job = ParseText(text, "env.yaml");
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  LocalJobOptions options;
+  options.jobs_dir = dir.Join("jobs");
+  auto local = LocalJob::Create(*job, options);
+  ASSERT_TRUE(local.ok()) << local.status().ToString();
+  auto status = (*local)->Run();
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_EQ(JobPhase(*status), "Succeeded") << status->dump(2);
+  EXPECT_EQ((*status)["conditions"].back()["reason"], "PyTorchJobSucceeded");
+  EXPECT_EQ((*status)["conditions"].back()["message"], "PyTorchJob env successfully completed.");
+  EXPECT_EQ((*status)["conditions"][0]["reason"], "PyTorchJobCreated");
+  EXPECT_EQ((*status)["replicaStatuses"]["Master"]["succeeded"], 1) << status->dump(2);
+  std::string master_address;
+  for (const Json& r : (*status)["local"]["replicas"])
+    if (r["name"] == "master-0") master_address = r["address"];
+  ASSERT_FALSE(master_address.empty());
+  auto env_of = [&](const std::string& file) {
+    std::map<std::string, std::string> vars;
+    auto text = ReadFile(dir.Join(file));
+    EXPECT_TRUE(text.ok()) << file;
+    if (!text.ok()) return vars;
+    size_t at = 0;
+    while (at < text->size()) {
+      size_t end = text->find('\n', at);
+      if (end == std::string::npos) end = text->size();
+      const std::string line = text->substr(at, end - at);
+      const size_t eq = line.find('=');
+      if (eq != std::string::npos) vars[line.substr(0, eq)] = line.substr(eq + 1);
+      at = end + 1;
+    }
+    return vars;
+  };
+  const std::vector<std::pair<std::string, std::string>> files = {{"master", "0"}, {"worker-1", "1"}, {"worker-2", "2"}};
+  for (const auto& [file, rank] : files) {
+    auto vars = env_of(file);
+    EXPECT_EQ(vars["RANK"], rank) << file;
+    EXPECT_EQ(vars["PET_NODE_RANK"], rank) << file;
+    EXPECT_EQ(vars["WORLD_SIZE"], "3") << file;
+    EXPECT_EQ(vars["PET_NNODES"], "3") << file;
+    EXPECT_EQ(vars["PET_NPROC_PER_NODE"], "auto") << file;
+    EXPECT_EQ(vars["PYTHONUNBUFFERED"], "1") << file;
+    EXPECT_EQ(vars["MASTER_ADDR"] + ":" + vars["MASTER_PORT"], master_address) << file;
+    EXPECT_EQ(vars["PET_MASTER_ADDR"] + ":" + vars["PET_MASTER_PORT"], master_address) << file;
+    EXPECT_EQ(vars.count("TF_CONFIG"), 0u) << file;
   }
 }
 

@@ -1,5 +1,5 @@
-// loom job: the local TFJob controller (kubeflow training-operator on one machine).
-//   loom job run FILE [--detach]       run a TFJob; exit 0 when it Succeeded
+// loom job: the local TFJob and PyTorchJob controller (kubeflow training-operator on one machine).
+//   loom job run FILE [--detach]       run a TFJob or PyTorchJob; exit 0 when it Succeeded
 //   loom job get NAME [-o json|yaml]   its status (conditions, replicaStatuses)
 //   loom job list                      every job with its phase
 //   loom job logs NAME [--replica R] [-f]  a replica's log (default: the chief, else worker-0)
@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -17,6 +18,7 @@
 #include "commands.h"
 #include "core/file.h"
 #include "job/local_job.h"
+#include "job/pytorchjob.h"
 #include "job/tfjob.h"
 
 namespace loom::cli {
@@ -27,6 +29,13 @@ std::atomic<bool> g_job_stop{false};
 std::string DefaultJobsDir() {
   if (const char* env = std::getenv("LOOM_JOBS_DIR"); env && *env) return env;
   return job::LocalJobOptions().jobs_dir;  // LoomHome()/jobs, where the UI and workflows look
+}
+
+// kubectl's name of a kind's resource: "tfjob", "pytorchjob".
+std::string Resource(const std::string& kind) {
+  std::string out;
+  for (char c : kind) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
 }
 
 // This executable's path: a replica whose command is "loom" runs the same binary as the job.
@@ -47,8 +56,8 @@ int JobRun(const Args& args) {
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "job run", &code)) return code;
-  if (positional.size() != 1) return Fail("job run", InvalidArgument("expected one TFJob file"));
-  auto spec = job::ReadTfJob(positional[0]);
+  if (positional.size() != 1) return Fail("job run", InvalidArgument("expected one TFJob or PyTorchJob file"));
+  auto spec = job::ReadJob(positional[0]);
   if (!spec.ok()) return Fail("job run", spec.status());
   // SIGTERM/SIGINT (or `loom job delete`) stop the job: every replica is killed. (Create takes
   // a copy of the options: this must be set before.)
@@ -61,7 +70,7 @@ int JobRun(const Args& args) {
     pid_t pid = fork();
     if (pid < 0) return Fail("job run", ErrnoStatus("fork", "detach", errno));
     if (pid > 0) {
-      std::cout << "tfjob.kubeflow.org/" << spec->name << " created" << std::endl;
+      std::cout << Resource(spec->kind) << ".kubeflow.org/" << spec->name << " created" << std::endl;
       return 0;
     }
     setsid();
@@ -69,12 +78,12 @@ int JobRun(const Args& args) {
     if (!freopen(log.c_str(), "a", stdout) || !freopen(log.c_str(), "a", stderr)) _exit(1);
   }
   WatchStopSignals([] { g_job_stop = true; });
-  std::cout << "tfjob.kubeflow.org/" << spec->name << " created; state in " << (*local)->dir() << std::endl;
+  std::cout << Resource(spec->kind) << ".kubeflow.org/" << spec->name << " created; state in " << (*local)->dir() << std::endl;
   auto status = (*local)->Run();
   if (!status.ok()) return Fail("job run", status.status());
   const std::string phase = job::JobPhase(*status);
   const Json& last = (*status)["conditions"].back();
-  std::cout << "tfjob " << spec->name << ": " << phase << ": " << last.value("message", "") << std::endl;
+  std::cout << Resource(spec->kind) << " " << spec->name << ": " << phase << ": " << last.value("message", "") << std::endl;
   if (phase == "Succeeded") return 0;
   std::cerr << "loom job run: " << last.value("message", "") << std::endl;
   return 1;
@@ -183,9 +192,13 @@ int JobDelete(const Args& args) {
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "job delete", &code)) return code;
   if (positional.size() != 1) return Fail("job delete", InvalidArgument("expected one job name"));
+  // The kind, for kubectl's message, from the manifest the controller kept.
+  std::string kind = "TFJob";
+  if (auto manifest = ReadFile(JoinPath(JoinPath(jobs_dir, positional[0]), "tfjob.json")); manifest.ok())
+    if (auto doc = ParseJson(*manifest, "tfjob.json"); doc.ok() && doc->is_object()) kind = doc->value("kind", kind);
   Status st = job::DeleteJob(jobs_dir, positional[0]);
   if (!st.ok()) return Fail("job delete", st);
-  std::cout << "tfjob.kubeflow.org \"" << positional[0] << "\" deleted" << std::endl;
+  std::cout << Resource(kind) << ".kubeflow.org \"" << positional[0] << "\" deleted" << std::endl;
   return 0;
 }
 
