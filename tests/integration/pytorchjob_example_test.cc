@@ -2,11 +2,17 @@
 // with Debian's python3-torch) run by `loom job run` from the repository's root, in a LOOM_HOME
 // of its own: it Succeeds, the Master reports >= 97% test accuracy, every rank saw the
 // environment the Training Operator sets (its RANK, WORLD_SIZE 3 and the Master's address as
-// MASTER_ADDR:MASTER_PORT), and get/list/logs/delete speak of a pytorchjob. A file without a
-// Master, and one of a kind Loom does not run, are each refused in one line naming the field.
+// MASTER_ADDR:MASTER_PORT), and get/list/logs/delete speak of a pytorchjob. kill -9 of a worker
+// once the first checkpoint is written: OnFailure restarts it (and the ranks whose all-reduce
+// failed), every rank resumes from the checkpoint, and the job Succeeds. A file of a replica
+// type or kind Loom does not run, or with elasticPolicy, is refused in one line naming the field.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include "core/file.h"
 #include "core/json.h"
@@ -76,6 +82,54 @@ TEST_F(PyTorchJobExampleTest, TrainsToAccuracyWithTheOperatorsEnvironment) {
   ProcessResult del = Loom({"job", "delete", "mnist-ddp"});
   EXPECT_EQ(del.exit_code, 0) << del.err;
   EXPECT_EQ(del.out, "pytorchjob.kubeflow.org \"mnist-ddp\" deleted\n");
+}
+
+TEST_F(PyTorchJobExampleTest, KilledWorkerIsRestartedAndResumes) {
+  // The example as shipped but for 2 epochs: the kill comes after the first.
+  auto example = ReadFile("examples/pytorch/pytorchjob.yaml");
+  ASSERT_TRUE(example.ok());
+  std::string text = *example;
+  const size_t at = text.find("--epochs=3");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 10, "--epochs=2");
+  const std::string path = work_.Join("pytorchjob.yaml");
+  ASSERT_TRUE(WriteFileAtomic(path, text).ok());
+  ProcessResult r = Loom({"job", "run", path, "--detach"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+
+  const std::string checkpoint = JoinPath(home_, "runs/mnist-ddp/checkpoint.pt");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  while (!PathExists(checkpoint) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(PathExists(checkpoint)) << "no checkpoint after 5 minutes";
+  auto status = ReadFile(JoinPath(home_, "jobs/mnist-ddp/status.json"));
+  ASSERT_TRUE(status.ok());
+  auto running = ParseJson(*status, "status.json");
+  ASSERT_TRUE(running.ok()) << running.status().ToString();
+  int pid = -1;
+  for (const Json& replica : (*running)["local"]["replicas"])
+    if (replica["name"] == "worker-1") pid = replica["pid"];
+  ASSERT_GT(pid, 0) << *status;
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+
+  // logs -f returns when the job has ended.
+  ProcessResult master_log = Loom({"job", "logs", "mnist-ddp", "-f"});
+  ASSERT_EQ(master_log.exit_code, 0) << master_log.err;
+  ProcessResult get = Loom({"job", "get", "mnist-ddp", "-o", "json"});
+  auto doc = ParseJson(get.out, "loom job get");
+  ASSERT_TRUE(doc.ok()) << get.out << get.err;
+  const Json& final_status = (*doc)["status"];
+  EXPECT_EQ(final_status["conditions"].back()["type"], "Succeeded") << final_status.dump(2);
+  bool restarted = false;
+  for (const Json& c : final_status["conditions"])
+    if (c["reason"] == "PyTorchJobRestarting" &&
+        c["message"].get<std::string>().find("worker-1 exited with code 137") != std::string::npos)
+      restarted = true;
+  EXPECT_TRUE(restarted) << final_status.dump(2);
+  ProcessResult worker_log = Loom({"job", "logs", "mnist-ddp", "--replica", "worker-1"});
+  EXPECT_NE(worker_log.out.find("rank 2: resumed from " + checkpoint + " after epoch 1"), std::string::npos)
+      << worker_log.out;
+  EXPECT_NE(master_log.out.find("Test accuracy: "), std::string::npos) << master_log.out;
 }
 
 // A job that cannot run is refused before anything starts, in one line naming the field.

@@ -23,7 +23,7 @@ constexpr Command kCommands[] = {
     {"data", loom::cli::RunData, "copy, list, delete and cache objects (paths, file://, s3://)"},
     {"serve", loom::cli::RunServe, "serve exported models (TF Serving's gRPC and REST APIs)"},
     {"predict", loom::cli::RunPredict, "the mnist client: test images to a model server"},
-    {"job", loom::cli::RunJob, "run a TFJob locally: run, get, list, logs, delete", "run get list logs delete"},
+    {"job", loom::cli::RunJob, "run a TFJob or PyTorchJob locally: run, get, list, logs, delete", "run get list logs delete"},
     {"image", loom::cli::RunImage, "build loom:latest offline (buildah: this binary, its libraries, busybox)", "build"},
     {"secret", loom::cli::RunSecret, "Secrets for pods' secretKeyRef and envFrom: create, list, get, delete",
      "create list get delete"},
