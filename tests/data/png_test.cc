@@ -10,6 +10,7 @@
 #include <cmath>
 #include <functional>
 #include <iostream>
+#include <vector>
 
 #include "data/mnist.h"
 #include "nn/model.h"
@@ -31,9 +32,12 @@ class PngTest : public ::testing::Test {
     model_ = model->release();
     model_->InitParameters(5);
     const Dataset& train = mnist_->train;
+    std::vector<float> images(100 * train.features);
     for (int step = 0; step < 500; ++step) {
       const int64_t first = step * 100 % (train.size - 100);
-      model_->ComputeGradients(train.image(first), train.labels.data() + first, 100);
+      // The training split may be held as pixels (Dataset::held_as_pixels): copy the batch as floats.
+      for (int k = 0; k < 100; ++k) train.CopyImage(first + k, images.data() + k * train.features);
+      model_->ComputeGradients(images.data(), train.labels.data() + first, 100);
       for (nn::Parameter& p : model_->parameters())
         for (int64_t i = 0; i < p.value.size(); ++i) p.value[i] -= 0.1f * p.grad[i];
     }

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "core/file.h"
 #include "data/mnist.h"
@@ -22,9 +23,12 @@ namespace {
 // A few hundred plain SGD steps on the first training images.
 void TrainALittle(nn::Model& model, const Dataset& train, int steps, int batch, float learning_rate) {
   model.InitParameters(7);
+  std::vector<float> images(static_cast<size_t>(batch * train.features));
   for (int step = 0; step < steps; ++step) {
     const int64_t first = (static_cast<int64_t>(step) * batch) % (train.size - batch);
-    model.ComputeGradients(train.image(first), train.labels.data() + first, batch);
+    // The training split may be held as pixels (Dataset::held_as_pixels): copy the batch as floats.
+    for (int k = 0; k < batch; ++k) train.CopyImage(first + k, images.data() + k * train.features);
+    model.ComputeGradients(images.data(), train.labels.data() + first, batch);
     for (nn::Parameter& p : model.parameters())
       for (int64_t i = 0; i < p.value.size(); ++i) p.value[i] -= learning_rate * p.grad[i];
   }
