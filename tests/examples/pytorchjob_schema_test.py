@@ -6,11 +6,8 @@ examples/pytorch/pytorchjob.yaml must each be rejected with an error naming the 
 
 Usage: pytorchjob_schema_test.py SOURCE_DIR   (Debian's python3-jsonschema and python3-yaml)
 """
-import copy
 import os
 import sys
-
-import yaml
 
 import schema_check
 from tfjob_schema_test import errors_of
@@ -23,16 +20,11 @@ def main():
     source_dir = sys.argv[1] if len(sys.argv) > 1 else os.getcwd()
     kind, schemas = schema_check.load_crd(source_dir, CRD)
     failures = []
-    with open(os.path.join(source_dir, EXAMPLE)) as f:
-        seed = yaml.safe_load(f)
-    errors = errors_of(seed, kind, schemas, EXAMPLE)
-    failures += errors
-    print("%s: %s" % (EXAMPLE, "valid" if not errors else "%d error(s)" % len(errors)))
+    seed = schema_check.check_example(source_dir, EXAMPLE,
+                                      lambda doc, source: errors_of(doc, kind, schemas, source), failures)
 
     def broken(edit):
-        doc = copy.deepcopy(seed)
-        edit(doc)
-        return doc
+        return schema_check.twin(seed, edit)
 
     def container(doc):
         return doc["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]

@@ -61,3 +61,21 @@ def check_twins(twins, errors_fn, failures, shown=None, listed=None):
             failures.append("broken twin (%s) not rejected at %s; errors: %s" % (what, field, errors[:listed] or "none"))
         else:
             print("broken twin (%s) rejected: %s" % (what, named[0][:shown]))
+
+
+def check_example(source_dir, rel, errors_fn, failures):
+    """Reads the example at rel, appends its errors_fn(doc, rel) to failures, says whether it is
+    valid and returns the document."""
+    with open(os.path.join(source_dir, rel)) as f:
+        doc = yaml.safe_load(f)
+    errors = errors_fn(doc, rel)
+    failures += errors
+    print("%s: %s" % (rel, "valid" if not errors else "%d error(s)" % len(errors)))
+    return doc
+
+
+def twin(seed, edit):
+    """A copy of seed with edit(copy) applied: a broken twin."""
+    doc = copy.deepcopy(seed)
+    edit(doc)
+    return doc

@@ -7,11 +7,8 @@ an error naming the field.
 
 Usage: tfjob_schema_test.py SOURCE_DIR   (Debian's python3-jsonschema and python3-yaml)
 """
-import copy
 import os
 import sys
-
-import yaml
 
 import schema_check
 
@@ -38,21 +35,15 @@ def main():
     kind, schemas = schema_check.load_crd(source_dir)
     failures = []
 
-    examples = {}
-    for rel in EXAMPLES:
-        with open(os.path.join(source_dir, rel)) as f:
-            examples[rel] = yaml.safe_load(f)
-        errors = errors_of(examples[rel], kind, schemas, rel)
-        failures += errors
-        print("%s: %s" % (rel, "valid" if not errors else "%d error(s)" % len(errors)))
+    examples = {rel: schema_check.check_example(source_dir, rel,
+                                                lambda doc, source: errors_of(doc, kind, schemas, source), failures)
+                for rel in EXAMPLES}
 
     # The check must be able to fail: each broken twin is rejected, naming the field.
     seed = examples["examples/mnist/tfjob.yaml"]
 
     def broken(edit):
-        doc = copy.deepcopy(seed)
-        edit(doc)
-        return doc
+        return schema_check.twin(seed, edit)
 
     def container(doc):
         return doc["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
