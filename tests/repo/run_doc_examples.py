@@ -21,6 +21,9 @@ import sys
 import tempfile
 
 FENCE_OPEN = re.compile(r"^```sh runnable\s*$")
+# The commands a new user's machine has; not this one's own additions (a pyenv shim's python3
+# is not Debian's, and the workflow engine's pods run what PATH finds).
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def blocks(path):
@@ -78,7 +81,7 @@ def main():
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("AWS_", "S3_", "LOOM_")) and k not in ("TF_CONFIG", "CDPATH")}
         env.update(LOOM_HOME=os.path.join(scratch, "home"), HOME=os.path.join(scratch, "user"),
-                   LOOM_MNIST_DIR=mnist, PATH=build + ":" + env.get("PATH", "/usr/bin:/bin"))
+                   LOOM_MNIST_DIR=mnist, PATH=build + ":" + SYSTEM_PATH)
         # /tmp becomes a tmpfs of the script's own; what it needs from the old /tmp (the source,
         # build or MNIST directory may live there) is held open first and bound back at its path.
         keep = [p for p in (source, build, mnist) if os.path.realpath(p).startswith("/tmp/")]
