@@ -1,4 +1,5 @@
 #include "core/json.h"
+#include "core/yaml_lines.h"
 #include "core/libraries.h"
 
 #include <yaml-cpp/yaml.h>
@@ -202,6 +203,39 @@ StatusOr<Json> ParseYaml(std::string_view text, const std::string& source) {
     // Anything else yaml-cpp may throw (std::bad_alloc included) is this document's fault.
     return InvalidArgument(source + ": cannot read the document: " + e.what());
   }
+}
+
+namespace {
+
+void RecordLines(const YAML::Node& node, const std::string& path, int depth, std::map<std::string, int>* lines) {
+  if (depth > kMaxDocumentDepth || lines->size() >= kMaxDocumentValues) return;
+  if (node.IsSequence()) {
+    size_t i = 0;
+    for (const auto& item : node) {
+      const std::string field = JoinField(path, i++);
+      lines->emplace(field, item.Mark().line + 1);
+      RecordLines(item, field, depth + 1, lines);
+    }
+  } else if (node.IsMap()) {
+    for (const auto& kv : node) {
+      if (!kv.first.IsScalar()) continue;
+      const std::string field = path.empty() ? kv.first.Scalar() : JoinField(path, kv.first.Scalar());
+      lines->emplace(field, kv.first.Mark().line + 1);
+      RecordLines(kv.second, field, depth + 1, lines);
+    }
+  }
+}
+
+}  // namespace
+
+StatusOr<std::map<std::string, int>> YamlFieldLines(std::string_view text) {
+  std::map<std::string, int> lines;
+  try {
+    RecordLines(YAML::Load(std::string(text)), "", 0, &lines);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument("line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  return lines;
 }
 
 StatusOr<Json> ReadJsonOrYamlFile(const std::string& path) {

@@ -19,6 +19,7 @@ StatusOr<TfJob> ParsePyTorchJob(const Json& document, const std::string& source)
 
 // A TFJob or a PyTorchJob, by its kind; any other kind is an error naming `kind`.
 StatusOr<TfJob> ParseJob(const Json& document, const std::string& source);
+// Reads the file; its errors name the field's line: "<path>:<line>: <field>: why".
 StatusOr<TfJob> ReadJob(const std::string& path);
 
 }  // namespace loom::job

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -132,7 +133,8 @@ TEST_F(PyTorchJobExampleTest, KilledWorkerIsRestartedAndResumes) {
   EXPECT_NE(master_log.out.find("Test accuracy: "), std::string::npos) << master_log.out;
 }
 
-// A job that cannot run is refused before anything starts, in one line naming the field.
+// A job that cannot run is refused before anything starts, in one line naming the file, the
+// field's line and the field.
 TEST_F(PyTorchJobExampleTest, RefusedInOneLine) {
   auto example = ReadFile("examples/pytorch/pytorchjob.yaml");
   ASSERT_TRUE(example.ok());
@@ -145,7 +147,8 @@ TEST_F(PyTorchJobExampleTest, RefusedInOneLine) {
     ASSERT_TRUE(WriteFileAtomic(path, text).ok());
     ProcessResult r = Loom({"job", "run", path});
     EXPECT_EQ(r.exit_code, 1) << r.out;
-    EXPECT_EQ(r.err, "loom job run: " + path + ": " + expected + "\n");
+    const std::string line = std::to_string(std::count(text.begin(), text.begin() + at, '\n') + 1);
+    EXPECT_EQ(r.err, "loom job run: " + path + ":" + line + ": " + expected + "\n");
     EXPECT_FALSE(PathExists(JoinPath(home_, "jobs/mnist-ddp"))) << "nothing is created";
   };
   refused("    Master:\n", "    Chief:\n",

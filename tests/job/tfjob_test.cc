@@ -221,5 +221,27 @@ TEST(LocalJobTest, PyTorchJobEnvironment) {
   }
 }
 
+// ReadJob's errors name the line of the field, or of its nearest parent the file has.
+TEST(ReadJobTest, ErrorsNameTheLine) {
+  testing::ScratchDir dir;
+  const std::string path = dir.Join("job.yaml");
+  auto error = [&](const std::string& text) {
+    EXPECT_TRUE(WriteFileAtomic(path, text).ok());
+    auto job = ReadJob(path);
+    return job.ok() ? std::string("ok") : job.status().message();
+  };
+  const std::string head = "apiVersion: kubeflow.org/v1\nkind: PyTorchJob\nmetadata:\n  name: x\nspec:\n";
+  EXPECT_EQ(error(head + "  pytorchReplicaSpecs:\n    Master:\n      template:\n        spec:\n"
+                         "          containers:\n            - name: pytorch\n              command: [sh]\n"
+                         "            - name: sidecar\n"),
+            path + ":13: spec.pytorchReplicaSpecs.Master.template.spec.containers[1].name: \"sidecar\": not "
+                   "supported on one machine: only the container named pytorch runs");
+  EXPECT_EQ(error(head + "  pytorchReplicaSpecs:\n    Worker: {template: {spec: {containers: [{name: pytorch, "
+                         "command: [sh]}]}}}\n"),
+            path + ":6: spec.pytorchReplicaSpecs.Master: missing; a PyTorchJob needs one Master (rank 0, whose "
+                   "exit decides the job)");
+  EXPECT_EQ(error("apiVersion: kubeflow.org/v1\n\nkind: MPIJob\n"), path + ":3: kind: \"MPIJob\"; expected TFJob or PyTorchJob");
+}
+
 }  // namespace
 }  // namespace loom::job
