@@ -7,6 +7,11 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "core/file.h"
 
@@ -46,6 +51,37 @@ Json ScalarToJson(const YAML::Node& node) {
   return s;
 }
 
+// The members of one object as they are read, each key found in O(1). Json keeps an object's
+// members in document order (nlohmann::ordered_json), and its own insert looks each key up by
+// scanning them all: a map of 150,000 labels took 29 s to read that way, so a 4 MiB body could
+// hold the server's CPU for minutes. A repeated key keeps its first place and its last value, as
+// nlohmann's own reader does.
+class ObjectBuilder {
+ public:
+  explicit ObjectBuilder(Json* object) : members_(&object->get_ref<Json::object_t&>()) {}
+
+  // The slot of `key`'s value: an existing member's, or a new member's at the end.
+  Json& Slot(const std::string& key) {
+    auto& members = static_cast<std::vector<Json::object_t::value_type>&>(*members_);
+    if (index_.empty() && members.size() < kScanned) {
+      for (auto& member : members)
+        if (member.first == key) return member.second;
+    } else {
+      if (index_.empty())
+        for (size_t i = 0; i < members.size(); ++i) index_.emplace(members[i].first, i);
+      if (auto it = index_.find(key); it != index_.end()) return members[it->second].second;
+      index_.emplace(key, members.size());
+    }
+    members.emplace_back(key, nullptr);
+    return members.back().second;
+  }
+
+ private:
+  static constexpr size_t kScanned = 16;  // up to this many members, a scan is quicker than a hash
+  Json::object_t* members_;
+  std::unordered_map<std::string, size_t> index_;
+};
+
 // A document over one of the limits: where, and which.
 struct LimitExceeded {
   YAML::Mark mark;
@@ -83,9 +119,10 @@ Json YamlToJson(const YAML::Node& node, int depth, Budget* budget) {
     }
     case YAML::NodeType::Map: {
       Json out = Json::object();
+      ObjectBuilder members(&out);
       for (const auto& kv : node) {
         if (!kv.first.IsScalar()) throw LimitExceeded{kv.first.Mark(), "a map key must be a plain value"};
-        out[kv.first.Scalar()] = YamlToJson(kv.second, depth + 1, budget);
+        members.Slot(kv.first.Scalar()) = YamlToJson(kv.second, depth + 1, budget);
       }
       return out;
     }
@@ -157,32 +194,100 @@ size_t TooDeepAt(std::string_view text) {
   return SIZE_MAX;
 }
 
+// Builds a Json from nlohmann's SAX events, objects through ObjectBuilder (nlohmann's own DOM
+// builder inserts each key by scanning the object's members). Stops at the first error and keeps
+// where it was and what nlohmann said.
+class DomBuilder {
+ public:
+  using string_t = Json::string_t;
+  using binary_t = Json::binary_t;
+
+  bool null() { return Put(nullptr); }
+  bool boolean(bool v) { return Put(v); }
+  bool number_integer(Json::number_integer_t v) { return Put(v); }
+  bool number_unsigned(Json::number_unsigned_t v) { return Put(v); }
+  bool number_float(Json::number_float_t v, const string_t&) { return Put(v); }
+  bool string(string_t& v) { return Put(std::move(v)); }
+  bool binary(binary_t& v) { return Put(Json::binary(std::move(v))); }
+  bool start_object(std::size_t) { return Open(Json::object()); }
+  bool key(string_t& k) {
+    slot_ = &objects_.back()->Slot(k);
+    return true;
+  }
+  bool end_object() { return Close(); }
+  bool start_array(std::size_t) { return Open(Json::array()); }
+  bool end_array() { return Close(); }
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) {
+    error_position_ = position;
+    error_id_ = e.id;
+    error_what_ = e.what();
+    return false;
+  }
+
+  Json& root() { return root_; }
+  size_t error_position() const { return error_position_; }
+  int error_id() const { return error_id_; }
+  const std::string& error_what() const { return error_what_; }
+
+ private:
+  // Where the next value goes: the root, the end of the open array, or the slot of the last key.
+  Json* Place(Json&& value) {
+    if (open_.empty()) {
+      root_ = std::move(value);
+      return &root_;
+    }
+    Json& parent = *open_.back();
+    if (parent.is_array()) {
+      parent.get_ref<Json::array_t&>().push_back(std::move(value));
+      return &parent.get_ref<Json::array_t&>().back();
+    }
+    *slot_ = std::move(value);
+    return slot_;
+  }
+  template <typename V>
+  bool Put(V&& v) {
+    Place(Json(std::forward<V>(v)));
+    return true;
+  }
+  // A container's parent does not grow while it is open, so the pointers stay valid.
+  bool Open(Json&& container) {
+    Json* placed = Place(std::move(container));
+    open_.push_back(placed);
+    objects_.push_back(placed->is_object() ? std::make_unique<ObjectBuilder>(placed) : nullptr);
+    return true;
+  }
+  bool Close() {
+    open_.pop_back();
+    objects_.pop_back();
+    return true;
+  }
+
+  Json root_;
+  std::vector<Json*> open_;                             // the containers being read, outermost first
+  std::vector<std::unique_ptr<ObjectBuilder>> objects_;  // beside open_: the builder of each object
+  Json* slot_ = nullptr;
+  size_t error_position_ = 0;
+  int error_id_ = 0;
+  std::string error_what_;
+};
+
 }  // namespace
 
 StatusOr<Json> ParseJson(std::string_view text, const std::string& source) {
   if (size_t at = TooDeepAt(text); at != SIZE_MAX)
     return InvalidArgument(LineColumn(text, at, source) + "nested more than " +
                            std::to_string(kMaxDocumentDepth) + " levels deep");
-  Json out = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (out.is_discarded()) {
-    // Parse again with exceptions on to learn where it failed.
-    try {
-      Json ignored = Json::parse(text.begin(), text.end());
-      (void)ignored;
-    } catch (const Json::parse_error& e) {
-      std::string what = e.what();
-      if (size_t p = what.find("syntax error"); p != std::string::npos) what = what.substr(p);
-      return InvalidArgument(LineColumn(text, e.byte - 1, source) + what);
-    } catch (const Json::exception& e) {
-      // Not a syntax error: e.g. out_of_range 406 for a number like 1e99999 (found by
-      // tests/serving/fuzz: it escaped this function and terminated `loom serve`).
-      std::string what = e.what();
-      if (size_t p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
-      return InvalidArgument(source + ": " + what);
-    }
-    return InvalidArgument(source + ": invalid JSON");
+  DomBuilder builder;
+  if (Json::sax_parse(text.begin(), text.end(), &builder)) return std::move(builder.root());
+  std::string what = builder.error_what();
+  if (builder.error_id() >= 100 && builder.error_id() < 200) {  // nlohmann's parse_error: a syntax error
+    if (size_t p = what.find("syntax error"); p != std::string::npos) what = what.substr(p);
+    return InvalidArgument(LineColumn(text, builder.error_position() - 1, source) + what);
   }
-  return out;
+  // Not a syntax error: e.g. out_of_range 406 for a number like 1e99999 (found by
+  // tests/serving/fuzz: it escaped this function and terminated `loom serve`).
+  if (size_t p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+  return InvalidArgument(source + ": " + what);
 }
 
 StatusOr<Json> ParseYaml(std::string_view text, const std::string& source) {

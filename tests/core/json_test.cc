@@ -88,6 +88,38 @@ TEST(JsonTest, YamlTextSizeIsLimited) {
   EXPECT_EQ(y.status().message(), "big.yaml: 16777217 bytes, more than the limit of 16 MiB");
 }
 
+// Objects are built with a key index once they pass a few members (nlohmann's own insert scans
+// them all): the members keep document order, a repeated key keeps its first place and its last
+// value, as nlohmann's reader does, in small and large objects, from YAML and from JSON.
+TEST(JsonTest, ObjectsKeepOrderAndTheLastValueOfARepeatedKey) {
+  for (int members : {3, 40, 5000}) {
+    std::string yaml, json = "{";
+    for (int i = 0; i < members; ++i) {
+      const std::string key = "k" + std::to_string(members - i);  // not in sorted order
+      yaml += key + ": " + std::to_string(i) + "\n";
+      json += (i ? "," : "") + ("\"" + key + "\": " + std::to_string(i));
+    }
+    yaml += "k1: last\nk2: again\n";
+    json += ", \"k1\": \"last\", \"k2\": \"again\"}";
+    for (auto doc : {ParseYaml(yaml, "x.yaml"), ParseJson(json, "x.json")}) {
+      ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+      ASSERT_EQ(doc->size(), static_cast<size_t>(members)) << members;
+      int i = 0;
+      for (const auto& [key, value] : doc->items()) {
+        EXPECT_EQ(key, "k" + std::to_string(members - i)) << members;
+        if (key == "k1") EXPECT_EQ(value, "last");
+        else if (key == "k2") EXPECT_EQ(value, "again");
+        else EXPECT_EQ(value, i);
+        ++i;
+      }
+    }
+  }
+  // Nested objects and arrays around them are placed where they belong.
+  auto j = ParseJson(R"({"a": [{"x": 1}, [2, {"y": [3]}]], "b": {"c": {"d": null}}, "e": true})", "n.json");
+  ASSERT_TRUE(j.ok()) << j.status().ToString();
+  EXPECT_EQ(j->dump(), R"({"a":[{"x":1},[2,{"y":[3]}]],"b":{"c":{"d":null}},"e":true})");
+}
+
 TEST(JsonTest, JoinField) {
   EXPECT_EQ(JoinField(JoinField("", "layers"), 2), "layers[2]");
   EXPECT_EQ(JoinField("layers[2]", "units"), "layers[2].units");
