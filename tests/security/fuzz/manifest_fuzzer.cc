@@ -1,8 +1,8 @@
 // libFuzzer target for what a user's manifest reaches before anything runs, from the CLI or the
 // API: ParseYaml and ParseJson with their limits (core/json.cc), workflow::LoadManifest and Lint
-// (Workflows and WorkflowTemplates), job::ParseTfJob (a TFJob, as `loom job run` and a resource
-// step read it), and the manifest of every resource template, parsed as the resource step
-// parses it.
+// (Workflows and WorkflowTemplates), job::ParseJob (a TFJob or PyTorchJob, as `loom job run`
+// reads it), and the manifest of every resource template, parsed as the resource step parses it
+// (job::ParseTfJob).
 //
 // Input: the document's text. The seed corpus, tests/security/fuzz_corpus/, holds real manifests
 // (Argo's shapes, the project's examples) and hostile ones (alias bombs, deep nesting).
@@ -17,6 +17,7 @@
 
 #include "core/json.h"
 #include "core/logging.h"
+#include "job/pytorchjob.h"
 #include "job/tfjob.h"
 #include "workflow/spec.h"
 
@@ -55,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ExpectNamed(json.status(), "fuzz.json");
   auto yaml = loom::ParseYaml(text, "fuzz.yaml");
   ExpectNamed(yaml.status(), "fuzz.yaml");
-  if (yaml.ok()) ExpectNamed(loom::job::ParseTfJob(*yaml, "fuzz.yaml").status(), "fuzz.yaml");
+  if (yaml.ok()) ExpectNamed(loom::job::ParseJob(*yaml, "fuzz.yaml").status(), "fuzz.yaml");
   loom::workflow::SourceLines lines;
   auto manifest = loom::workflow::LoadManifest(text, "fuzz.yaml", &lines);
   ExpectNamed(manifest.status(), "fuzz.yaml");
