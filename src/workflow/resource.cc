@@ -1,5 +1,6 @@
 #include "workflow/resource.h"
 
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <random>
@@ -8,6 +9,7 @@
 
 #include "core/file.h"
 #include "job/local_job.h"
+#include "job/pytorchjob.h"
 #include "job/tfjob.h"
 
 namespace loom::workflow {
@@ -166,25 +168,31 @@ ResourceResult RunResource(const Json& resource, const ResourceOptions& options,
   Json object = *manifest;
   // A patch (mergeStrategy json: a list of operations) has nothing to patch here.
   if (!object.is_object())
-    return Result("Error", std::string("resource.manifest: expected a Kubernetes object (a kubeflow.org TFJob), got ") +
+    return Result("Error", std::string("resource.manifest: expected a Kubernetes object (a kubeflow.org TFJob or PyTorchJob), got ") +
                                (object.is_array() ? "a list (a JSON patch?)" : object.type_name()));
   auto text_of = [&](const char* key) {
     return object.contains(key) && object[key].is_string() ? object[key].get<std::string>() : std::string();
   };
   const std::string kind = text_of("kind");
   const std::string api = text_of("apiVersion");
-  if (kind != "TFJob" || api.rfind("kubeflow.org/", 0) != 0) {
+  if ((kind != "TFJob" && kind != "PyTorchJob") || api.rfind("kubeflow.org/", 0) != 0) {
     return Result("Error", (kind.empty() ? std::string("untyped") : kind) +
-                               " resources are not supported on one machine (only kubeflow.org TFJob)");
+                               " resources are not supported on one machine (only kubeflow.org TFJob and PyTorchJob)");
   }
   if (!object.contains("metadata") || !object["metadata"].is_object()) object["metadata"] = Json::object();
   Json& meta = object["metadata"];
   if (!meta.contains("name") && meta.contains("generateName") && meta["generateName"].is_string()) {
     meta["name"] = meta["generateName"].get<std::string>() + RandomSuffix();
   }
-  auto spec = job::ParseTfJob(object, "resource.manifest");
+  // The name is given now, as the API server gives it on create; the job parsers, which read
+  // `loom job run`'s files too, know no generateName.
+  Json named = object;
+  named["metadata"].erase("generateName");
+  auto spec = job::ParseJob(named, "resource.manifest");
   if (!spec.ok()) return Result("Error", spec.status().message());
-  const std::string ref = "tfjob.kubeflow.org/" + spec->name;
+  std::string ref = kind;  // as kubectl names it: tfjob.kubeflow.org/<name>, pytorchjob.kubeflow.org/<name>
+  for (char& c : ref) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  ref += ".kubeflow.org/" + spec->name;
 
   if (action == "delete") {
     Status s = job::DeleteJob(options.jobs_dir, spec->name);
@@ -240,7 +248,7 @@ ResourceResult RunResource(const Json& resource, const ResourceOptions& options,
     const Json& conditions = (*status)["conditions"];
     std::string last = conditions.is_array() && !conditions.empty() ? conditions.back().value("message", "") : "";
     log(ref + ": " + job::JobPhase(*status) + (last.empty() ? "" : ": " + last) + "\n");
-    if (cancel != nullptr && cancel->load()) return Result("Failed", "the TFJob was stopped", object);
+    if (cancel != nullptr && cancel->load()) return Result("Failed", "the " + kind + " was stopped", object);
   } else {
     return Result("Error", "resource.action: \"" + action + "\" is not supported on one machine (create, apply, get, delete)");
   }
@@ -255,13 +263,13 @@ ResourceResult RunResource(const Json& resource, const ResourceOptions& options,
   if (!success.empty()) {
     auto holds = EvaluateCondition(success, object);
     if (!holds.ok()) return Result("Error", "successCondition: " + holds.status().message(), object);
-    if (!*holds) return Result("Failed", "success condition '" + success + "' not met when the TFJob ended", object);
+    if (!*holds) return Result("Failed", "success condition '" + success + "' not met when the " + kind + " ended", object);
     return Result("Succeeded", "", object);
   }
   // No conditions: the job's own outcome decides (Argo would succeed once created; locally the
   // job has run to its end, and a failed job should not pass silently).
   if (object.contains("status") && job::JobPhase(object["status"]) == "Failed") {
-    return Result("Failed", "TFJob " + spec->name + " failed", object);
+    return Result("Failed", kind + " " + spec->name + " failed", object);
   }
   return Result("Succeeded", "", object);
 }

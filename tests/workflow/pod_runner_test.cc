@@ -453,5 +453,33 @@ TEST_F(PodRunnerTest, TfJobResourceWithConditions) {
   EXPECT_NE(unmet.message.find("success condition"), std::string::npos) << unmet.message;
 }
 
+// A PyTorchJob resource runs on the same controller, each replica with the environment the
+// Training Operator gives it; the Master's exit decides the job.
+TEST_F(PodRunnerTest, PyTorchJobResourceWithConditions) {
+  const std::string check = "test \"$WORLD_SIZE\" = 3 && test -n \"$MASTER_ADDR\" && echo rank $RANK of $WORLD_SIZE";
+  const std::string replica =
+      "      template: {spec: {containers: [{name: pytorch, image: x, command: [sh, -c, '" + check + "']}]}}\n";
+  const std::string manifest = "apiVersion: kubeflow.org/v1\nkind: PyTorchJob\nmetadata: {generateName: ddp-}\nspec:\n"
+                               "  pytorchReplicaSpecs:\n    Master:\n      replicas: 1\n" + replica +
+                               "    Worker:\n      replicas: 2\n" + replica;
+  Json t = {{"name", "pt"},
+            {"resource", {{"action", "create"}, {"manifest", manifest},
+                          {"successCondition", "status.replicaStatuses.Master.succeeded > 0"}}},
+            {"outputs", {{"parameters", {{{"name", "job"}, {"valueFrom", {{"jsonPath", "{.metadata.name}"}}}}}}}}};
+  PodResult r = Run(Request("pt", t.dump()));
+  ASSERT_EQ(r.phase, "Succeeded") << r.message << Log("pt");
+  const std::string name = r.outputs["parameters"][0]["value"];
+  EXPECT_EQ(name.rfind("ddp-", 0), 0u) << name;
+  EXPECT_NE(Log("pt").find("pytorchjob.kubeflow.org/" + name + " created"), std::string::npos) << Log("pt");
+
+  // A PyTorchJob without a Master is refused naming the field, as `loom job run` refuses it.
+  const std::string no_master = "apiVersion: kubeflow.org/v1\nkind: PyTorchJob\nmetadata: {name: w}\nspec:\n"
+                                "  pytorchReplicaSpecs:\n    Worker:\n      replicas: 2\n" + replica;
+  t["resource"]["manifest"] = no_master;
+  PodResult refused = Run(Request("pt2", t.dump()));
+  EXPECT_EQ(refused.phase, "Error");
+  EXPECT_NE(refused.message.find("Master"), std::string::npos) << refused.message;
+}
+
 }  // namespace
 }  // namespace loom::workflow
