@@ -4,7 +4,7 @@
 // reads it), and the manifest of every resource template, parsed as the resource step parses it
 // (job::ParseTfJob).
 //
-// Input: the document's text. The seed corpus, tests/security/fuzz_corpus/, holds real manifests
+// Input: the document's text. Its seed corpus, tests/security/fuzz_corpus/, holds real manifests
 // (Argo's shapes, the project's examples) and hostile ones (alias bombs, deep nesting).
 //
 // Besides the sanitizers' findings and any exception (libFuzzer reports an uncaught one as a

@@ -3,7 +3,7 @@
 // (serving/grpc_api.h) as the server does, against a manager serving an MNIST-shaped model with
 // two versions and labels. The sibling of predict_fuzzer.cc (the REST bodies).
 //
-// Input: the serialized message. The seed corpus, tests/serving/fuzz_corpus_grpc/, holds real
+// Input: the serialized message. Its seed corpus, tests/serving/fuzz_corpus_grpc/, holds real
 // requests (protoc --encode of the *.txtpb beside them).
 //
 // Besides the sanitizers' findings, a crash is: done not called exactly once, a code outside
