@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/logging.h"
+
 namespace loom {
 
 struct Dataset {
@@ -20,8 +22,12 @@ struct Dataset {
   std::vector<int32_t> labels;     // size class ids (0..9 for MNIST)
 
   bool held_as_pixels() const { return !pixels.empty(); }
-  // REQUIRES: 0 <= i < size, and the rows held as images (not pixels).
-  const float* image(int64_t i) const { return images.data() + i * features; }
+  // REQUIRES: 0 <= i < size, and the rows held as images (not pixels): a split held as pixels
+  // has no floats to point at (CopyImage reads either).
+  const float* image(int64_t i) const {
+    LOOM_CHECK(!held_as_pixels()) << "Dataset::image: the rows are held as pixels; use CopyImage";
+    return images.data() + i * features;
+  }
   // Writes example i's features as floats to out[0, features), either way the rows are held.
   // REQUIRES: 0 <= i < size.
   void CopyImage(int64_t i, float* out) const;

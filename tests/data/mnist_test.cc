@@ -84,6 +84,10 @@ TEST(MnistTest, SplitsLikeReadDataSets) {
   for (int64_t e = 0; e < 10; ++e) ExpectExample(m.validation, e, static_cast<uint32_t>(e));
   for (int64_t e = 0; e < 40; ++e) ExpectExample(m.train, e, static_cast<uint32_t>(10 + e));
   for (int64_t e = 0; e < 20; ++e) ExpectExample(m.test, e, static_cast<uint32_t>(e));
+  // A split held as bytes has no floats to point at: image() says so instead of handing out a
+  // pointer into nothing (a caller that used it crashed inside the first layer's product).
+  EXPECT_DEATH(m.train.image(0), "held as pixels; use CopyImage");
+  EXPECT_EQ(m.test.image(1), m.test.images.data() + 784);
 }
 
 TEST(MnistTest, ValidationSizeBounds) {
