@@ -170,11 +170,6 @@ Json* WorkflowRun::ExecuteStepGroup(const Json& group, const std::string& sg_nam
   // Done when every step (and its exit handler) has ended, or is a daemon that is ready.
   sg = FindId(sg_id);
   bool completed = true;
-  size_t expected = 0;
-  for (const auto& [n, s] : step_of) {
-    (void)s;
-    ++expected;
-  }
   std::vector<std::string> children = sg->value("children", Json::array()).get<std::vector<std::string>>();
   std::set<std::string> seen;
   for (const std::string& cid : children) {
