@@ -130,14 +130,20 @@ Status WorkflowRun::Run() {
     }
     DrainFinished();
     wakeup_ = 0;
+    // A manifest shape Lint let through and the scheduler did not expect (or any other
+    // exception of the pass): the workflow errors with the reason instead of the engine crashing.
+    std::string failure;
     try {
       Operate();
-    } catch (const Json::exception& e) {
-      // A manifest shape Lint let through and the scheduler did not expect: the workflow
-      // errors with the reason instead of the engine crashing.
+    } catch (const std::exception& e) {
+      failure = e.what();
+    } catch (...) {
+      failure = "an exception of unknown type";
+    }
+    if (!failure.empty()) {
       StopAllPods("");
       status_["phase"] = "Error";
-      status_["message"] = std::string("internal error in the workflow engine: ") + e.what();
+      status_["message"] = "internal error in the workflow engine: " + failure;
       status_["finishedAt"] = Rfc3339(NowSeconds());
       status_dirty_ = true;
       LOOM_RETURN_IF_ERROR(Persist());
@@ -342,17 +348,41 @@ StatusOr<std::string> Engine::Submit(const Json& manifest, const SubmitOptions& 
 Status Engine::Run(const std::string& name) {
   if (!impl_->options.pods) return FailedPrecondition("EngineOptions.pods is required to run workflows");
   LOOM_ASSIGN_OR_RETURN(auto lock, RunLock::Acquire(impl_->home, name));
-  WorkflowRun run(*impl_, name);
+  // The boundary of the engine's thread: an exception escaping the run (its pass is guarded in
+  // WorkflowRun::Run; loading, polling and writing are not) ends this workflow as an Error and
+  // leaves the process (a `loom server` running others) up. The run's pods are stopped first,
+  // when the run goes out of scope.
+  std::string failure;
+  Status s;
   {
-    std::lock_guard<std::mutex> l(impl_->runs_mu);
-    impl_->runs.insert(&run);
-  }
-  Status s = run.Run();
-  {
+    WorkflowRun run(*impl_, name);
+    {
+      std::lock_guard<std::mutex> l(impl_->runs_mu);
+      impl_->runs.insert(&run);
+    }
+    try {
+      s = run.Run();
+    } catch (const std::exception& e) {
+      failure = e.what();
+    } catch (...) {
+      failure = "an exception of unknown type";
+    }
     std::lock_guard<std::mutex> l(impl_->runs_mu);
     impl_->runs.erase(&run);
   }
-  return s;
+  if (failure.empty()) return s;
+  const std::string message = "internal error in the workflow engine: " + failure;
+  LOOM_LOG(ERROR) << "workflow " << name << ": " << message;
+  StatusOr<Json> wf = impl_->options.store->GetWorkflow(name);
+  if (wf.ok()) {
+    Json status = (*wf)["status"];
+    status["phase"] = "Error";
+    status["message"] = message;
+    status["finishedAt"] = Rfc3339(NowSeconds());
+    if (Status u = impl_->options.store->UpdateStatus(name, status); !u.ok())
+      LOOM_LOG(ERROR) << "workflow " << name << ": " << u.message();
+  }
+  return Internal("workflow " + name + ": " + message);
 }
 
 void Engine::RequestShutdown() {

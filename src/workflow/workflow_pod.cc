@@ -136,7 +136,15 @@ Json* WorkflowRun::ExecutePod(const std::string& node_name, const std::string& d
   PodTask* raw = task.get();
   running_[id] = std::move(task);
   raw->thread = std::thread([this, raw, req = std::move(req)]() {
-    PodResult result = pods_->Run(req, store_);
+    // The boundary of a pod's thread: an exception of the pod runner is this pod's Error.
+    PodResult result;
+    try {
+      result = pods_->Run(req, store_);
+    } catch (const std::exception& e) {
+      result = PodResult{"Error", std::string("internal error in the pod runner: ") + e.what(), Json::object()};
+    } catch (...) {
+      result = PodResult{"Error", "internal error in the pod runner: an exception of unknown type", Json::object()};
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       finished_.emplace_back(raw->node_id, std::move(result));

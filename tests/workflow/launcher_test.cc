@@ -8,11 +8,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <stdexcept>
 #include <thread>
 
 #include "core/file.h"
 #include "net/auth_token.h"
 #include "workflow/engine.h"
+#include "workflow/spec.h"
 #include "test_util/test_env.h"
 
 namespace loom::workflow {
@@ -140,6 +142,78 @@ TEST(Launcher, ParameterFileValues) {
   EXPECT_EQ(got, (std::map<std::string, std::string>{{"a", "text"}, {"b", "null"}, {"c", "3"}, {"d", "[1,2]"}, {"e", ""}}));
   ASSERT_TRUE(WriteFileAtomic(dir.Join("list.yaml"), "- a\n").ok());
   EXPECT_EQ(ReadParameterFile(dir.Join("list.yaml")).status().code(), StatusCode::kInvalidArgument);
+}
+
+// Pods whose runner throws (a bug, or memory running out) for the workflows named "throw-*", and
+// succeed otherwise.
+class ThrowingPods : public PodRunner {
+ public:
+  PodResult Run(const PodRequest& request, Store&) override {
+    if (request.workflow.rfind("throw-", 0) == 0) throw std::runtime_error("pod runner exploded");
+    return {"Succeeded", "", Json::object()};
+  }
+};
+
+// An exception escaping an engine's thread (the pod's, or the run's own) ends that workflow as
+// an Error naming it; the process (a `loom server` running other workflows) lives on and runs
+// the next one. Before the boundary the first throw ended the whole process.
+TEST(Launcher, AnExceptionIsTheWorkflowsErrorNotTheProcesss) {
+  loom::testing::ScratchDir home;
+  auto store = Store::Open(home.Join("workflows.db"));
+  ASSERT_TRUE(store.ok());
+  ThrowingPods pods;
+  std::atomic<bool> throw_on_change{false};
+  EngineOptions options;
+  options.store = store->get();
+  options.pods = &pods;
+  options.home = home.path();
+  options.poll_interval_ms = 20;
+  options.on_change = [&](const std::string& workflow) {
+    if (workflow == "bad-pass" && throw_on_change.load()) throw std::logic_error("a pass went wrong");
+  };
+  auto engine = Engine::Create(options);
+  ASSERT_TRUE(engine.ok());
+  Launcher launcher(store->get(), engine->get(), home.path());
+  auto submit = [&](const std::string& name) {
+    auto manifest = LoadManifest(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: " + name + "}\nspec:\n  entrypoint: main\n  templates:\n"
+        "  - name: main\n    container: {image: busybox, command: [\"true\"]}\n",
+        "test.yaml");
+    EXPECT_TRUE(manifest.ok()) << manifest.status().message();
+    auto submitted = (*engine)->Submit(*manifest, {});
+    EXPECT_TRUE(submitted.ok()) << submitted.status().message();
+  };
+  auto wait_for_end = [&](const std::string& name) {
+    for (int i = 0; i < 500; ++i) {
+      auto wf = (*store)->GetWorkflow(name);
+      if (wf.ok() && IsCompletedPhase((*wf)["status"].value("phase", ""))) return *wf;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ADD_FAILURE() << name << " did not end";
+    return Json::object();
+  };
+
+  submit("throw-pod");
+  launcher.Start("throw-pod");
+  Json wf = wait_for_end("throw-pod");
+  EXPECT_EQ(wf["status"].value("phase", ""), "Error");
+  EXPECT_EQ(wf["status"]["nodes"]["throw-pod"].value("phase", ""), "Error");
+  EXPECT_EQ(wf["status"]["nodes"]["throw-pod"].value("message", ""),
+            "internal error in the pod runner: pod runner exploded");
+
+  submit("bad-pass");
+  throw_on_change = true;
+  launcher.Start("bad-pass");
+  wf = wait_for_end("bad-pass");
+  EXPECT_EQ(wf["status"].value("phase", ""), "Error");
+  EXPECT_EQ(wf["status"].value("message", ""), "internal error in the workflow engine: a pass went wrong");
+  throw_on_change = false;
+
+  submit("fine");
+  launcher.Start("fine");
+  EXPECT_EQ(wait_for_end("fine")["status"].value("phase", ""), "Succeeded");
+  for (int i = 0; i < 500 && launcher.active_runs() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(launcher.active_runs(), 0);
 }
 
 }  // namespace
