@@ -5,7 +5,7 @@
 //
 // Every field is either understood or refused with its place (`container.securityContext.
 // seLinuxOptions: not supported on one machine`); what a given runtime cannot enforce of what
-// is understood is its own decision (pod_runner.cc, podman.h).
+// is understood is its own decision (process_pod.cc, podman.h).
 #pragma once
 
 #include <cstdint>

@@ -78,6 +78,8 @@
 
 namespace loom::workflow {
 
+struct TemplatePod;
+
 struct PodRunnerOptions {
   // Which runtime runs a container or script template (`--pod-runtime`):
   enum class Runtime {
@@ -124,8 +126,10 @@ class LocalPodRunner : public PodRunner {
 
  private:
   LocalPodRunner(PodRunnerOptions options, bool isolated) : options_(std::move(options)), isolated_(isolated) {}
-  PodResult RunProcess(const PodRequest& request, Store& store);
-  PodResult RunContainer(const PodRequest& request, Store& store, container::Podman& podman);
+  // The runtimes (process_pod.cc, container_pod.cc): a container or script template's pod,
+  // started for either as `pod` (pod_common.h).
+  PodResult RunProcess(const PodRequest& request, TemplatePod& pod);
+  PodResult RunContainer(const PodRequest& request, TemplatePod& pod, container::Podman& podman);
   // Whether a container or script template runs in a container (true) or as a process; an
   // error when the choice cannot be honoured (--pod-runtime container and no such image).
   StatusOr<bool> InContainer(const Json& tmpl);

@@ -341,4 +341,53 @@ Status ProbeOnce(const ProbeSpec& probe, const ProbeTarget& target) {
   return Internal("probe: unknown kind");
 }
 
+Prober::Prober(ProbeSpec spec, ProbeTarget target) : spec_(std::move(spec)), target_(std::move(target)) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Prober::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::string Prober::failure() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failure_;
+}
+
+bool Prober::Sleep(double secs) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return !cv_.wait_for(lock, std::chrono::duration<double>(secs), [&] { return stop_; });
+}
+
+void Prober::Loop() {
+  if (!Sleep(spec_.initial_delay_secs)) return;
+  int passed = 0, failed = 0;
+  while (true) {
+    Status s = ProbeOnce(spec_, target_);
+    if (s.ok()) {
+      failed = 0;
+      if (++passed >= spec_.success_threshold) {
+        state_ = kReady;
+        return;
+      }
+    } else {
+      passed = 0;
+      if (++failed >= spec_.failure_threshold) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          failure_ = "failed " + std::to_string(failed) + (failed == 1 ? " time: " : " times: ") + s.message();
+        }
+        state_ = kFailed;
+        return;
+      }
+    }
+    if (!Sleep(spec_.period_secs)) return;
+  }
+}
+
 }  // namespace loom::workflow

@@ -14,7 +14,11 @@
 
 #include <sys/types.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -59,5 +63,36 @@ struct ProbeTarget {
 // says it: `Get "http://127.0.0.1:8080/": connection refused`, `HTTP probe failed with
 // statuscode: 503`, `dial tcp 127.0.0.1:6379: connection refused`, `command "test" exited with 1`.
 Status ProbeOnce(const ProbeSpec& probe, const ProbeTarget& target);
+
+// A daemon's readinessProbe, run on a thread of its own from when its pod started: every
+// periodSeconds after initialDelaySeconds, until successThreshold passes in a row (kReady) or
+// failureThreshold failures in a row (kFailed), or Stop.
+//
+// Thread-safety: state() and failure() may be called from any thread.
+class Prober {
+ public:
+  enum State { kProbing, kReady, kFailed };
+  Prober(ProbeSpec spec, ProbeTarget target);
+  ~Prober() { Stop(); }
+  // Ends the loop; waits for a probe under way (at most timeoutSeconds).
+  void Stop();
+  State state() const { return state_.load(); }
+  // Why it failed: "failed 3 times: <the last attempt's error>". REQUIRES: state() == kFailed.
+  std::string failure();
+
+ private:
+  // Sleeps `secs`; false when stopped meanwhile.
+  bool Sleep(double secs);
+  void Loop();
+
+  const ProbeSpec spec_;
+  const ProbeTarget target_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::atomic<State> state_{kProbing};
+  std::string failure_;
+  std::thread thread_;
+};
 
 }  // namespace loom::workflow

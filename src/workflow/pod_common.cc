@@ -1,0 +1,208 @@
+#include "workflow/pod_common.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "core/file.h"
+#include "core/logging.h"
+
+namespace loom::workflow {
+namespace {
+
+// Where a pod's path is on the host after it ended: under the deepest mount holding it, else the
+// path itself (the pod wrote to the host's file system there).
+std::string HostPath(const std::vector<Mount>& mounts, const std::string& path) {
+  const Mount* best = nullptr;
+  for (const Mount& m : mounts) {
+    if (UnderPath(path, m.target) && (best == nullptr || m.target.size() > best->target.size())) best = &m;
+  }
+  if (best == nullptr) return path;
+  return best->source + path.substr(best->target.size());
+}
+
+// The host directory of a volume: by its kind, as the YAML declares it.
+StatusOr<std::string> VolumeSource(const Json& volume, const PodRequest& request, const std::string& home,
+                                   const std::string& field) {
+  const std::string name = volume.contains("metadata") ? volume["metadata"].value("name", "") : volume.value("name", "");
+  if (volume.contains("metadata") || volume.contains("spec")) {  // a volumeClaimTemplate
+    return JoinPath(JoinPath(JoinPath(home, "volumes"), request.workflow), name);
+  }
+  if (volume.contains("emptyDir")) return JoinPath(JoinPath(request.pod_dir, "volumes"), name);
+  if (volume.contains("hostPath")) {
+    const std::string path = volume["hostPath"].value("path", "");
+    if (path.empty() || path[0] != '/') return InvalidArgument(field + ".hostPath.path: expected an absolute path");
+    return path;
+  }
+  if (volume.contains("persistentVolumeClaim")) {
+    const std::string claim = volume["persistentVolumeClaim"].value("claimName", "");
+    if (claim.empty()) return InvalidArgument(field + ".persistentVolumeClaim.claimName: missing");
+    return JoinPath(JoinPath(home, "volumes"), claim);
+  }
+  return InvalidArgument(field + ": volume \"" + name +
+                         "\": only emptyDir, hostPath, persistentVolumeClaim and volumeClaimTemplates are supported on one machine");
+}
+
+const Json* FindVolume(const Json& volumes, const std::string& name) {
+  if (!volumes.is_array()) return nullptr;
+  for (const Json& v : volumes) {
+    const std::string n = v.contains("metadata") ? v["metadata"].value("name", "") : v.value("name", "");
+    if (n == name) return &v;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+double SecondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+PodResult Outcome(std::string phase, std::string message, Json outputs) {
+  return {std::move(phase), std::move(message), std::move(outputs)};
+}
+
+std::string TrimTrailingNewlines(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+void LogSink::Write(std::string_view bytes) {
+  pending_.append(bytes);
+  if (pending_.size() >= (1 << 16) || SecondsSince(last_) >= flush_secs_) Flush();
+}
+
+void LogSink::Flush() {
+  last_ = Clock::now();
+  if (pending_.empty()) return;
+  Status s = store_.AppendLog(request_.workflow, request_.node_id, pending_);
+  if (!s.ok()) LOOM_LOG(WARNING) << "workflow " << request_.workflow << " node " << request_.node_id << ": log: " << s.message();
+  pending_.clear();
+}
+
+TemplatePod::TemplatePod(const PodRequest& request, Store& store, double log_flush_secs)
+    : is_script(request.tmpl.contains("script")),
+      kind(is_script ? "script" : "container"),
+      container(request.tmpl[kind]),
+      log(store, request, log_flush_secs) {}
+
+PodResult TemplatePod::Fail(const std::string& phase, const std::string& message) {
+  log.Flush();
+  return Outcome(phase, message);
+}
+
+StatusOr<std::vector<std::string>> StringList(const Json& parent, const char* key, const std::string& field) {
+  std::vector<std::string> out;
+  if (!parent.contains(key)) return out;
+  const Json& list = parent[key];
+  if (!list.is_array()) return InvalidArgument(field + "." + key + ": expected a list of strings");
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (list[i].is_string()) {
+      out.push_back(list[i].get<std::string>());
+    } else if (list[i].is_number() || list[i].is_boolean()) {
+      out.push_back(list[i].dump());
+    } else {
+      return InvalidArgument(JoinField(field + "." + key, i) + ": expected a string");
+    }
+  }
+  return out;
+}
+
+bool UnderPath(const std::string& path, const std::string& dir) {
+  if (dir == "/") return true;
+  return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/');
+}
+
+Status AddVolumesAndArtifacts(const PodRequest& request, const Json& c, const std::string& kind,
+                              const PodRunnerOptions& options, std::vector<Mount>* mounts) {
+  if (c.contains("volumeMounts")) {
+    for (size_t i = 0; i < c["volumeMounts"].size(); ++i) {
+      const Json& vm = c["volumeMounts"][i];
+      const std::string field = JoinField(kind + ".volumeMounts", i);
+      const std::string name = vm.value("name", ""), path = vm.value("mountPath", "");
+      if (path.empty() || path[0] != '/') return InvalidArgument(field + ".mountPath: expected an absolute path");
+      const Json* volume = FindVolume(request.volumes, name);
+      if (volume == nullptr) {
+        return InvalidArgument(field + ".name: no volume named \"" + name + "\" in spec.volumes or spec.volumeClaimTemplates");
+      }
+      LOOM_ASSIGN_OR_RETURN(std::string src, VolumeSource(*volume, request, options.home, "volumes." + name));
+      if (!vm.value("subPath", "").empty()) src = JoinPath(src, vm["subPath"].get<std::string>());
+      Status s = MakeDirs(src);
+      // An emptyDir is any user's, as on Kubernetes (securityContext.runAsUser).
+      if (s.ok() && volume->contains("emptyDir") && chmod(src.c_str(), 0777) != 0) s = ErrnoStatus(src, "chmod", errno);
+      LOOM_RETURN_IF_ERROR(s);
+      mounts->push_back({src, path, false});
+    }
+  }
+  const Json inputs = request.tmpl.value("inputs", Json::object());
+  if (inputs.contains("artifacts")) {
+    for (const Json& a : inputs["artifacts"]) {
+      const std::string name = a.value("name", ""), path = a.value("path", "");
+      const std::string field = "inputs.artifacts." + name;
+      if (path.empty()) continue;  // referenced by {{inputs.artifacts.x}} only
+      if (path[0] != '/') return InvalidArgument(field + ".path: expected an absolute path");
+      const std::string host = JoinPath(JoinPath(request.pod_dir, "artifacts"), name);
+      LOOM_RETURN_IF_ERROR(LoadArtifact(a, host, options.artifacts, field));
+      if (PathExists(host)) mounts->push_back({host, path, !IsDirectory(host)});
+    }
+  }
+  return OkStatus();
+}
+
+
+PodResult ReadOutputs(const PodRequest& request, const std::vector<Mount>& mounts, int exit_code, Json outputs,
+                      const ArtifactOptions& artifacts) {
+  const Json decl = request.tmpl.value("outputs", Json::object());
+  std::string output_error;
+  if (decl.contains("parameters")) {
+    outputs["parameters"] = Json::array();
+    for (const Json& p : decl["parameters"]) {
+      const std::string name = p.value("name", "");
+      Json out = {{"name", name}};
+      const Json vf = p.value("valueFrom", Json::object());
+      if (vf.contains("path")) {
+        auto text = ReadFile(HostPath(mounts, vf["path"].get<std::string>()));
+        if (text.ok()) {
+          out["value"] = TrimTrailingNewlines(*text);
+        } else if (vf.contains("default")) {
+          out["value"] = vf["default"];
+        } else if (exit_code == 0 && output_error.empty()) {
+          output_error = "outputs.parameters." + name + ": " + vf["path"].get<std::string>() + ": no such file";
+        }
+      } else if (p.contains("value")) {
+        out["value"] = p["value"];
+      }
+      if (out.contains("value")) outputs["parameters"].push_back(out);
+    }
+  }
+  if (decl.contains("artifacts")) {
+    outputs["artifacts"] = Json::array();
+    for (const Json& a : decl["artifacts"]) {
+      const std::string name = a.value("name", ""), path = a.value("path", "");
+      const std::string field = "outputs.artifacts." + name;
+      const std::string host = HostPath(mounts, path);
+      if (path.empty() || !PathExists(host)) {
+        if (a.value("optional", false) || exit_code != 0) continue;
+        if (output_error.empty()) output_error = field + ": " + path + ": no such file or directory";
+        continue;
+      }
+      auto saved = SaveArtifact(a, host, request.workflow + "/" + request.node_id + "/" + name + ".tgz",
+                                artifacts, field);
+      if (!saved.ok()) {
+        if (output_error.empty()) output_error = saved.status().message();
+        continue;
+      }
+      outputs["artifacts"].push_back(*saved);
+    }
+  }
+  if (exit_code != 0) return Outcome("Failed", "Error (exit code " + std::to_string(exit_code) + ")", outputs);
+  if (!output_error.empty()) return Outcome("Error", output_error, outputs);
+  return Outcome("Succeeded", "", outputs);
+}
+
+container::FieldRefs PodFieldRefs(const PodRequest& request) {
+  return {{"metadata.name", request.node_id}, {"metadata.namespace", "default"}, {"spec.nodeName", "localhost"},
+          {"status.podIP", "127.0.0.1"}, {"status.hostIP", "127.0.0.1"}};
+}
+
+}  // namespace loom::workflow

@@ -1,0 +1,89 @@
+// What the runtimes of LocalPodRunner (pod_runner.h) share: the start of a container or script
+// template's pod (TemplatePod: which of the two, its container, its log), the pod's mounts,
+// volumes and input artifacts, and its outputs read back once it ended. Internal to the pod
+// runtimes: pod_runner.cc (choosing one), process_pod.cc, container_pod.cc.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "container/pod_spec.h"
+#include "core/json.h"
+#include "core/status.h"
+#include "workflow/artifacts.h"
+#include "workflow/pod.h"
+#include "workflow/pod_runner.h"
+#include "workflow/store.h"
+
+namespace loom::workflow {
+
+using Clock = std::chrono::steady_clock;
+
+// outputs.result keeps at most this much of stdout (Argo's results live in the node status too);
+// the log keeps everything.
+constexpr size_t kMaxResultBytes = 256 << 10;
+
+double SecondsSince(Clock::time_point t);
+
+// A bind mount (or, without a namespace, a symlink) of `source` at `target` in the pod.
+struct Mount {
+  std::string source;  // on the host
+  std::string target;  // in the pod
+  bool is_file = false;
+};
+
+PodResult Outcome(std::string phase, std::string message, Json outputs = Json::object());
+
+std::string TrimTrailingNewlines(std::string s);
+
+// Writes a pod's log to the store in chunks, at most every flush_secs (and at the end).
+class LogSink {
+ public:
+  LogSink(Store& store, const PodRequest& request, double flush_secs)
+      : store_(store), request_(request), flush_secs_(flush_secs), last_(Clock::now()) {}
+  void Write(std::string_view bytes);
+  void Flush();
+
+ private:
+  Store& store_;
+  const PodRequest& request_;
+  double flush_secs_;
+  Clock::time_point last_;
+  std::string pending_;
+};
+
+// The start of a container or script template's pod, whichever runtime runs it: which of the two
+// it is, its container, and its log.
+struct TemplatePod {
+  TemplatePod(const PodRequest& request, Store& store, double log_flush_secs);
+  // Ends the pod before it ran: the log flushed, `message` as the node's.
+  PodResult Fail(const std::string& phase, const std::string& message);
+
+  bool is_script;
+  std::string kind;      // "script" or "container": the field errors name
+  const Json& container;  // request.tmpl[kind]
+  LogSink log;
+};
+
+// A list of strings at parent[key] (numbers and booleans as written); errors name field.key[i].
+StatusOr<std::vector<std::string>> StringList(const Json& parent, const char* key, const std::string& field);
+
+// Whether `path` is `dir` or below it.
+bool UnderPath(const std::string& path, const std::string& dir);
+
+// The container's volumeMounts (their volumes made where they live) and the template's input
+// artifacts (fetched into the pod's directory), as mounts at the paths the YAML names.
+Status AddVolumesAndArtifacts(const PodRequest& request, const Json& c, const std::string& kind,
+                              const PodRunnerOptions& options, std::vector<Mount>* mounts);
+
+// The pod's outputs, read from where it wrote them once it ended: parameters (valueFrom.path),
+// artifacts saved; the phase from the exit code, or Error for a declared output missing.
+PodResult ReadOutputs(const PodRequest& request, const std::vector<Mount>& mounts, int exit_code, Json outputs,
+                      const ArtifactOptions& artifacts);
+
+// The Downward API's fields a pod's env may name (fieldRef.fieldPath), as they are on one machine.
+container::FieldRefs PodFieldRefs(const PodRequest& request);
+
+}  // namespace loom::workflow
