@@ -45,8 +45,8 @@ DagPlan WorkflowRun::BuildDagPlan(const Json& tmpl) {
         auto found = by_name.find(n);
         const Json* dt = found == by_name.end() ? nullptr : found->second;
         std::string term = "(" + n + ".Succeeded || " + n + ".Skipped || " + n + ".Daemoned";
-        if (dt && ContinuesOn(*dt, "Failed")) term += " || " + n + ".Failed";
-        if (dt && ContinuesOn(*dt, "Error")) term += " || " + n + ".Errored";
+        if (dt && ContinuesOn(*dt, NodePhase::kFailed)) term += " || " + n + ".Failed";
+        if (dt && ContinuesOn(*dt, NodePhase::kError)) term += " || " + n + ".Errored";
         d.depends += term + ")";
       }
     }
@@ -85,12 +85,12 @@ DagPlan WorkflowRun::BuildDagPlan(const Json& tmpl) {
   return plan;
 }
 
-Json* WorkflowRun::ExecuteDag(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
+NodeStatus* WorkflowRun::ExecuteDag(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
     const Json& tmpl, Scope& scope, std::map<std::string, Json>& arts, const ExecOptions& opts,
     DagPlan& plan) {
-  OpenScope open = OpenScopeNode(node_name, display, "DAG", tmpl_name, tmpl, opts);
-  Json* node = open.node;
-  if (Fulfilled(*node)) return node;
+  OpenScope open = OpenScopeNode(node_name, display, NodeType::kDAG, tmpl_name, tmpl, opts);
+  NodeStatus* node = open.node;
+  if (node->Fulfilled()) return node;
   const std::string& dag_id = open.id;
   const ExecOptions& child_opts = open.child_opts;
   const int parallelism = open.parallelism;
@@ -114,30 +114,30 @@ Json* WorkflowRun::ExecuteDag(const std::string& node_name, const std::string& d
     }
   }
   auto task_node_at = [&](size_t i) { return i == kNoTask ? nullptr : FindId(plan.node_ids[i]); };
-  auto task_node = [&](const std::string& task) -> Json* {
+  auto task_node = [&](const std::string& task) -> NodeStatus* {
     auto it = index.find(task);
     return it == index.end() ? nullptr : task_node_at(it->second);
   };
   // Argo's task results for depends.
   auto result = [&](const std::string& task, const std::string& what) -> bool {
-    Json* n = task_node(task);
+    NodeStatus* n = task_node(task);
     if (!n) return false;
-    std::string phase = n->value("phase", "");
-    if (what == "Succeeded") return phase == "Succeeded";
-    if (what == "Failed") return phase == "Failed";
-    if (what == "Errored") return phase == "Error";
-    if (what == "Skipped") return phase == "Skipped";
-    if (what == "Omitted") return phase == "Omitted";
-    if (what == "Daemoned") return IsDaemoned(*n);
-    std::vector<std::string> kids = n->value("children", Json::array()).get<std::vector<std::string>>();
-    if (n->value("type", "") != "TaskGroup") kids = {n->value("id", "")};
+    const NodePhase phase = n->phase;
+    if (what == "Succeeded") return phase == NodePhase::kSucceeded;
+    if (what == "Failed") return phase == NodePhase::kFailed;
+    if (what == "Errored") return phase == NodePhase::kError;
+    if (what == "Skipped") return phase == NodePhase::kSkipped;
+    if (what == "Omitted") return phase == NodePhase::kOmitted;
+    if (what == "Daemoned") return n->daemoned;
+    std::vector<std::string> kids = n->children;
+    if (n->type != NodeType::kTaskGroup) kids = {n->id};
     if (what == "AnySucceeded") {
-      for (const auto& k : kids) if (Json* c = FindId(k); c && c->value("phase", "") == "Succeeded") return true;
+      for (const auto& k : kids) if (NodeStatus* c = FindId(k); c && c->phase == NodePhase::kSucceeded) return true;
       return false;
     }
     if (what == "AllFailed") {
       if (kids.empty()) return false;
-      for (const auto& k : kids) if (Json* c = FindId(k); !c || c->value("phase", "") != "Failed") return false;
+      for (const auto& k : kids) if (NodeStatus* c = FindId(k); !c || c->phase != NodePhase::kFailed) return false;
       return true;
     }
     return false;
@@ -147,22 +147,22 @@ Json* WorkflowRun::ExecuteDag(const std::string& node_name, const std::string& d
   // its items running, not the group itself.
   int active = 0;
   for (size_t i : plan.open) {
-    Json* n = task_node_at(i);
-    if (!n || Fulfilled(*n)) continue;
-    if (n->value("type", "") != "TaskGroup") {
+    NodeStatus* n = task_node_at(i);
+    if (!n || n->Fulfilled()) continue;
+    if (n->type != NodeType::kTaskGroup) {
       ++active;
       continue;
     }
-    for (const Json& c : n->value("children", Json::array())) {
-      if (Json* k = FindId(c.get<std::string>()); k && !Fulfilled(*k)) ++active;
+    for (const std::string& c : n->children) {
+      if (NodeStatus* k = FindId(c); k && !k->Fulfilled()) ++active;
     }
   }
   bool all_done = true;
   std::vector<size_t> still_open;
   for (size_t i : plan.open) {
     const DagTask& t = tasks[i];
-    Json* existing = task_node_at(i);
-    if (existing && Fulfilled(*existing)) {
+    NodeStatus* existing = task_node_at(i);
+    if (existing && existing->Fulfilled()) {
       if (!RunStepExitHandler(*t.task, existing, child_opts)) {
         all_done = false;
         still_open.push_back(i);
@@ -174,7 +174,7 @@ Json* WorkflowRun::ExecuteDag(const std::string& node_name, const std::string& d
       // A daemon it depends on is starting again (a resume, a retry): wait for it to be ready.
       bool waiting = false;
       for (size_t d : plan.dep_index[i]) {
-        if (Json* dn = task_node_at(d); dn && !Done(*dn)) waiting = true;
+        if (NodeStatus* dn = task_node_at(d); dn && !dn->Done()) waiting = true;
       }
       if (waiting) {
         all_done = false;
@@ -185,10 +185,10 @@ Json* WorkflowRun::ExecuteDag(const std::string& node_name, const std::string& d
       // Every dependency must have ended (with its exit handler), or be a daemon that is ready.
       bool ready = true;
       for (size_t d : plan.dep_index[i]) {
-        Json* dn = task_node_at(d);
-        if (!dn || !Done(*dn)) ready = false;
-        else if (dn->contains("children")) {
-          if (Json* ex = Find(dn->value("name", "") + ".onExit"); ex && !Fulfilled(*ex)) ready = false;
+        NodeStatus* dn = task_node_at(d);
+        if (!dn || !dn->Done()) ready = false;
+        else if (!dn->children.empty()) {
+          if (NodeStatus* ex = Find(dn->name + ".onExit"); ex && !ex->Fulfilled()) ready = false;
         }
       }
       if (!ready) {
@@ -201,20 +201,21 @@ Json* WorkflowRun::ExecuteDag(const std::string& node_name, const std::string& d
       if (!t.depends.empty()) {
         StatusOr<bool> go = EvaluateDepends(t.depends, result);
         if (!go.ok()) {
-          Json* bad = InitNode(task_name, t.name, "Skipped", t.task->value("template", ""), dag_id, "Error", go.status().message());
+          NodeStatus* bad = InitNode(task_name, t.name, NodeType::kSkipped, t.task->value("template", ""), dag_id,
+                                     NodePhase::kError, go.status().message());
           LinkTask(FindId(dag_id), t, node_name, bad);
           continue;
         }
         if (!*go) {
-          Json* omitted = InitNode(task_name, t.name, "Skipped", t.task->value("template", ""), dag_id, "Omitted",
-                                   "omitted: depends condition not met");
+          NodeStatus* omitted = InitNode(task_name, t.name, NodeType::kSkipped, t.task->value("template", ""), dag_id,
+                                         NodePhase::kOmitted, "omitted: depends condition not met");
           LinkTask(FindId(dag_id), t, node_name, omitted);
           continue;
         }
       }
     }
-    Json* n = ExecuteTask(t, task_name, scope, arts, child_opts, parallelism, active, node_name);
-    if (!n || !Done(*n)) {
+    NodeStatus* n = ExecuteTask(t, task_name, scope, arts, child_opts, parallelism, active, node_name);
+    if (!n || !n->Done()) {
       all_done = false;
       continue;
     }
@@ -228,87 +229,85 @@ Json* WorkflowRun::ExecuteDag(const std::string& node_name, const std::string& d
   // Phase: a branch that ends in a failure not handled downstream fails the DAG (Argo's
   // assessDAGPhase).
   std::map<std::string, std::vector<std::string>>& dependents = plan.dependents;
-  // The phase a failing branch ends in ("" when every branch from `task` ends well).
-  std::map<std::pair<std::string, std::string>, std::string> memo;
-  std::function<std::string(const std::string&, const std::string&)> fails =
-      [&](const std::string& task, const std::string& carried) -> std::string {
+  // The phase a failing branch ends in (Succeeded when every branch from `task` ends well).
+  std::map<std::pair<std::string, NodePhase>, NodePhase> memo;
+  std::function<NodePhase(const std::string&, NodePhase)> fails = [&](const std::string& task,
+                                                                      NodePhase carried) -> NodePhase {
     auto key = std::make_pair(task, carried);
     if (auto it = memo.find(key); it != memo.end()) return it->second;
-    memo[key] = "";
-    Json* n = task_node(task);
-    std::string branch = carried;
-    if (n && n->value("phase", "") != "Omitted") {
-      branch = n->value("phase", "");
-      if ((branch == "Failed" || branch == "Error") && ContinuesOn(*tasks[index[task]].task, branch)) branch = "Succeeded";
+    memo[key] = NodePhase::kSucceeded;
+    NodeStatus* n = task_node(task);
+    NodePhase branch = carried;
+    if (n && n->phase != NodePhase::kOmitted) {
+      branch = n->phase;
+      if (IsFailedOrError(branch) && ContinuesOn(*tasks[index[task]].task, branch)) branch = NodePhase::kSucceeded;
     }
-    std::string failed;
+    NodePhase failed = NodePhase::kSucceeded;
     std::vector<std::string> next;
     for (const std::string& d : dependents[task]) if (wanted.count(d) && task_node(d)) next.push_back(d);
     if (next.empty()) {
-      if (branch == "Failed" || branch == "Error") failed = branch;
+      if (IsFailedOrError(branch)) failed = branch;
     } else {
       for (const std::string& d : next) {
-        if (failed.empty()) failed = fails(d, branch);
+        if (failed == NodePhase::kSucceeded) failed = fails(d, branch);
       }
     }
     return memo[key] = failed;
   };
-  std::string failed_phase;
+  NodePhase failed_phase = NodePhase::kSucceeded;
   for (const DagTask& t : tasks) {
     if (!wanted.count(t.name) || !t.deps.empty()) continue;
-    if (failed_phase.empty()) failed_phase = fails(t.name, "Succeeded");
+    if (failed_phase == NodePhase::kSucceeded) failed_phase = fails(t.name, NodePhase::kSucceeded);
   }
-  const bool failed = !failed_phase.empty();
+  const bool failed = failed_phase != NodePhase::kSucceeded;
   // Outbound: the wanted tasks nothing depends on.
-  Json outbound = Json::array();
+  std::vector<std::string> outbound;
   for (const DagTask& t : tasks) {
     if (!wanted.count(t.name)) continue;
     bool leaf = true;
     for (const std::string& d : dependents[t.name]) leaf = leaf && !wanted.count(d);
-    if (leaf) if (Json* n = task_node(t.name)) for (const std::string& o : Outbound(n->value("id", ""))) outbound.push_back(o);
+    if (leaf) if (NodeStatus* n = task_node(t.name)) for (const std::string& o : Outbound(n->id)) outbound.push_back(o);
   }
-  Mut(node)["outboundNodes"] = outbound;
+  Mut(node).outbound_nodes = std::move(outbound);
   StopDaemons(&dag_id);
   if (failed) return MarkPhase(node, failed_phase);
   for (const DagTask& t : tasks) {
-    Json* n = task_node(t.name);
+    NodeStatus* n = task_node(t.name);
     if (!n) continue;
-    if (n->value("type", "") == "TaskGroup") {
-      std::vector<const Json*> kids;
-      for (const Json& c : n->value("children", Json::array())) if (const Json* k = FindId(c.get<std::string>())) kids.push_back(k);
-      AddAggregateToScope("tasks." + t.name, kids, scope);
+    if (n->type == NodeType::kTaskGroup) {
+      AddAggregateToScope("tasks." + t.name, Children(*n), scope);
     } else {
       AddNodeToScope("tasks." + t.name, n, scope, arts);
     }
   }
-  StatusOr<Json> outputs = TemplateOutputs(tmpl, scope, arts);
+  StatusOr<Outputs> outputs = TemplateOutputs(tmpl, scope, arts);
   node = FindId(dag_id);
-  if (!outputs.ok()) return MarkPhase(node, "Error", outputs.status().message());
-  if (!outputs->is_null()) {
-    Mut(node)["outputs"] = *outputs;
+  if (!outputs.ok()) return MarkPhase(node, NodePhase::kError, outputs.status().message());
+  if (!outputs->empty()) {
     ExportGlobalOutputs(tmpl, *outputs);
+    Mut(node).outputs = std::move(*outputs);
   }
-  return MarkPhase(node, "Succeeded");
+  return MarkPhase(node, NodePhase::kSucceeded);
 }
 
-void WorkflowRun::LinkTask(Json* dag, const DagTask& t, const std::string& dag_name, Json* task_node) {
-  std::string id = task_node->value("id", "");
+void WorkflowRun::LinkTask(NodeStatus* dag, const DagTask& t, const std::string& dag_name, NodeStatus* task_node) {
+  const std::string id = task_node->id;
   if (t.deps.empty()) {
     AddChild(dag, id);
     return;
   }
   for (const std::string& d : t.deps) {
-    Json* dn = Find(dag_name + "." + d);
+    NodeStatus* dn = Find(dag_name + "." + d);
     if (!dn) continue;
-    for (const std::string& o : Outbound(dn->value("id", ""))) AddChild(FindId(o), id);
+    for (const std::string& o : Outbound(dn->id)) AddChild(FindId(o), id);
   }
 }
 
-Json* WorkflowRun::ExecuteTask(const DagTask& t, const std::string& task_name, Scope& base_scope, std::map<std::string, Json>& base_arts,
+NodeStatus* WorkflowRun::ExecuteTask(const DagTask& t, const std::string& task_name, Scope& base_scope, std::map<std::string, Json>& base_arts,
     const ExecOptions& opts, int parallelism, int& active, const std::string& dag_name) {
-  Json* existing = Find(task_name);
+  NodeStatus* existing = Find(task_name);
   bool is_new = !existing;
-  if (existing && existing->value("type", "") == "Pod" && running_.count(existing->value("id", ""))) return existing;
+  if (existing && existing->type == NodeType::kPod && running_.count(existing->id)) return existing;
   if (is_new && parallelism > 0 && active >= parallelism) return nullptr;
   std::string dag_id = opts.boundary_id;
   // The task resolved and expanded once: what it depends on has ended and does not change.
@@ -326,12 +325,10 @@ Json* WorkflowRun::ExecuteTask(const DagTask& t, const std::string& task_name, S
       std::string d = stack.back();
       stack.pop_back();
       if (!seen.insert(d).second) continue;
-      Json* dn = Find(dag_name + "." + d);
-      if (!dn || !Done(*dn)) continue;
-      if (dn->value("type", "") == "TaskGroup") {
-        std::vector<const Json*> kids;
-        for (const Json& c : dn->value("children", Json::array())) if (const Json* k = FindId(c.get<std::string>())) kids.push_back(k);
-        AddAggregateToScope("tasks." + d, kids, scope);
+      NodeStatus* dn = Find(dag_name + "." + d);
+      if (!dn || !dn->Done()) continue;
+      if (dn->type == NodeType::kTaskGroup) {
+        AddAggregateToScope("tasks." + d, Children(*dn), scope);
       } else {
         AddNodeToScope("tasks." + d, dn, scope, arts);
       }
@@ -341,9 +338,11 @@ Json* WorkflowRun::ExecuteTask(const DagTask& t, const std::string& task_name, S
     StatusOr<std::vector<Expanded>> expanded =
         task.ok() ? Expand(*task, task_name, t.name, &expansion.is_loop) : StatusOr<std::vector<Expanded>>(task.status());
     if (!expanded.ok()) {
-      Json* bad = existing ? existing : InitNode(task_name, t.name, "Skipped", t.task->value("template", ""), dag_id, "Error");
+      NodeStatus* bad = existing ? existing
+                                 : InitNode(task_name, t.name, NodeType::kSkipped, t.task->value("template", ""),
+                                            dag_id, NodePhase::kError);
       if (is_new) LinkTask(FindId(dag_id), t, dag_name, bad);
-      return MarkPhase(bad, "Error", expanded.status().message());
+      return MarkPhase(bad, NodePhase::kError, expanded.status().message());
     }
     expansion.items = std::move(*expanded);
     cached = expansions_.emplace(task_name, std::move(expansion)).first;
@@ -355,15 +354,15 @@ Json* WorkflowRun::ExecuteTask(const DagTask& t, const std::string& task_name, S
     if (is_new && s.contains("when")) {
       StatusOr<bool> proceed = EvaluateWhen(ParameterString(s["when"]));
       if (!proceed.ok() || !*proceed) {
-        Json* n = InitNode(task_name, t.name, "Skipped", s.value("template", ""), dag_id,
-                           proceed.ok() ? "Skipped" : "Error",
+        NodeStatus* n = InitNode(task_name, t.name, NodeType::kSkipped, s.value("template", ""), dag_id,
+                                 proceed.ok() ? NodePhase::kSkipped : NodePhase::kError,
                            proceed.ok() ? "when '" + ParameterString(s["when"]) + "' evaluated false"
                                         : proceed.status().message());
         LinkTask(FindId(dag_id), t, dag_name, n);
         return n;
       }
     }
-    Json* n = ExecuteTemplate(task_name, t.name, s, opts);
+    NodeStatus* n = ExecuteTemplate(task_name, t.name, s, opts);
     if (n && is_new) {
       ++active;
       LinkTask(FindId(dag_id), t, dag_name, n);
@@ -371,26 +370,27 @@ Json* WorkflowRun::ExecuteTask(const DagTask& t, const std::string& task_name, S
     return n;
   }
   // A loop: a TaskGroup node with one child per item.
-  Json* group = existing;
+  NodeStatus* group = existing;
   if (!group) {
-    group = InitNode(task_name, t.name, "TaskGroup", t.task->value("template", ""), dag_id,
-                     expanded->empty() ? "Skipped" : "Running", expanded->empty() ? "Skipped, empty params" : "");
+    group = InitNode(task_name, t.name, NodeType::kTaskGroup, t.task->value("template", ""), dag_id,
+                     expanded->empty() ? NodePhase::kSkipped : NodePhase::kRunning,
+                     expanded->empty() ? "Skipped, empty params" : "");
     LinkTask(FindId(dag_id), t, dag_name, group);
     if (expanded->empty()) return Find(task_name);
   }
-  std::string group_id = Find(task_name)->value("id", "");
+  const std::string group_id = group->id;
   bool done = true;
   for (const Expanded& e : *expanded) {
-    Json* c = Find(e.name);
-    if (c && Fulfilled(*c)) continue;
+    NodeStatus* c = Find(e.name);
+    if (c && c->Fulfilled()) continue;
     if (!c && e.step.contains("when")) {
       StatusOr<bool> proceed = EvaluateWhen(ParameterString(e.step["when"]));
       if (!proceed.ok() || !*proceed) {
-        Json* n = InitNode(e.name, e.display, "Skipped", e.step.value("template", ""), dag_id,
-                           proceed.ok() ? "Skipped" : "Error",
+        NodeStatus* n = InitNode(e.name, e.display, NodeType::kSkipped, e.step.value("template", ""), dag_id,
+                                 proceed.ok() ? NodePhase::kSkipped : NodePhase::kError,
                            proceed.ok() ? "when '" + ParameterString(e.step["when"]) + "' evaluated false"
                                         : proceed.status().message());
-        AddChild(FindId(group_id), n->value("id", ""));
+        AddChild(FindId(group_id), n->id);
         continue;
       }
     }
@@ -398,24 +398,24 @@ Json* WorkflowRun::ExecuteTask(const DagTask& t, const std::string& task_name, S
       done = false;
       continue;
     }
-    Json* n = ExecuteTemplate(e.name, e.display, e.step, opts);
+    NodeStatus* n = ExecuteTemplate(e.name, e.display, e.step, opts);
     if (!n) {
       done = false;
       continue;
     }
     if (!c) ++active;
-    AddChild(FindId(group_id), n->value("id", ""));
-    if (!Done(*n)) done = false;
+    AddChild(FindId(group_id), n->id);
+    if (!n->Done()) done = false;
   }
   group = FindId(group_id);
   if (!done) return group;
-  for (const Json& c : group->value("children", Json::array())) {
-    Json* cn = FindId(c.get<std::string>());
-    if (cn && FailedOrError(*cn) && !ContinuesOn(*t.task, cn->value("phase", ""))) {
-      return MarkPhase(group, "Failed", "child '" + c.get<std::string>() + "' failed");
+  for (const std::string& c : group->children) {
+    NodeStatus* cn = FindId(c);
+    if (cn && cn->FailedOrError() && !ContinuesOn(*t.task, cn->phase)) {
+      return MarkPhase(group, NodePhase::kFailed, "child '" + c + "' failed");
     }
   }
-  return MarkPhase(group, "Succeeded");
+  return MarkPhase(group, NodePhase::kSucceeded);
 }
 
 }  // namespace loom::workflow

@@ -51,6 +51,21 @@ std::string NewUid() {
   return buf;
 }
 
+// A stored workflow's nodes (status.nodes), read into the model.
+StatusOr<std::unordered_map<std::string, NodeStatus>> ReadNodes(const Json& status, const std::string& workflow) {
+  std::unordered_map<std::string, NodeStatus> nodes;
+  auto it = status.find("nodes");
+  if (it == status.end() || !it->is_object()) return nodes;
+  for (auto n = it->begin(); n != it->end(); ++n) {
+    StatusOr<NodeStatus> node = NodeStatusFromJson(n.value());
+    if (!node.ok()) {
+      return Internal("workflow " + workflow + ": stored node " + n.key() + ": " + node.status().message());
+    }
+    nodes.emplace(n.key(), std::move(*node));
+  }
+  return nodes;
+}
+
 }  // namespace
 
 std::string NodeId(const std::string& workflow, const std::string& node_name) {
@@ -64,8 +79,8 @@ std::string NodeId(const std::string& workflow, const std::string& node_name) {
 }
 
 bool IsCompletedPhase(const std::string& phase) {
-  return phase == "Succeeded" || phase == "Failed" || phase == "Error" || phase == "Skipped" ||
-         phase == "Omitted";
+  StatusOr<NodePhase> p = ParseNodePhase(phase);
+  return p.ok() && IsCompleted(*p);
 }
 
 // ---- the run loop ----
@@ -78,9 +93,8 @@ Status WorkflowRun::Load() {
   head_["metadata"] = wf.value("metadata", Json::object());
   spec_ = wf.value("spec", Json::object());
   status_ = wf.value("status", Json::object());
-  Json nodes = status_.value("nodes", Json::object());
+  LOOM_ASSIGN_OR_RETURN(nodes_, ReadNodes(status_, name_));
   status_.erase("nodes");
-  for (auto it = nodes.begin(); it != nodes.end(); ++it) nodes_[it.key()] = it.value();
   return OkStatus();
 }
 
@@ -94,16 +108,15 @@ Status WorkflowRun::Run() {
   // before going on (ExecuteSteps, ExecuteDag).
   std::set<std::string> rerun;
   for (auto& [id, node] : nodes_) {
-    const std::string type = node.value("type", "");
-    if (type == "Pod" && !Fulfilled(node)) {
-      if (IsDaemoned(node)) daemons_.insert(id);
-      node["phase"] = "Pending";
-      node.erase("message");
-      node.erase("daemoned");
+    if (node.type == NodeType::kPod && !node.Fulfilled()) {
+      if (node.daemoned) daemons_.insert(id);
+      node.phase = NodePhase::kPending;
+      node.message.clear();
+      node.daemoned = false;
       dirty_.insert(id);
       rerun.insert(id);
-    } else if (type == "Retry" && IsDaemoned(node) && !Fulfilled(node)) {
-      node.erase("daemoned");
+    } else if (node.type == NodeType::kRetry && node.daemoned && !node.Fulfilled()) {
+      node.daemoned = false;
       dirty_.insert(id);
     }
   }
@@ -177,12 +190,14 @@ Status WorkflowRun::PollStore() {
     else spec_.erase(f);
   }
   for (auto it = suspended_.begin(); it != suspended_.end();) {
-    Json* mine = FindId(*it);
-    StatusOr<Json> stored = store_.GetNode(name_, *it);
-    if (mine && stored.ok() && Fulfilled(*stored) && !Fulfilled(*mine)) {
-      *mine = *stored;
+    NodeStatus* mine = FindId(*it);
+    StatusOr<Json> stored_json = store_.GetNode(name_, *it);
+    StatusOr<NodeStatus> stored =
+        stored_json.ok() ? NodeStatusFromJson(*stored_json) : StatusOr<NodeStatus>(stored_json.status());
+    if (mine && stored.ok() && stored->Fulfilled() && !mine->Fulfilled()) {
+      *mine = std::move(*stored);
       it = suspended_.erase(it);
-    } else if (!mine || Fulfilled(*mine)) {
+    } else if (!mine || mine->Fulfilled()) {
       it = suspended_.erase(it);
     } else {
       ++it;
@@ -200,7 +215,7 @@ Status WorkflowRun::Persist() {
     if (!s.ok()) break;
     auto it = nodes_.find(id);
     if (it == nodes_.end()) continue;
-    s = store_.PutNode(name_, it->second);
+    s = store_.PutNode(name_, ToJson(it->second));
   }
   Status c = store_.CommitBatch();
   if (s.ok()) s = c;
@@ -420,11 +435,12 @@ Status Engine::Resume(const std::string& name) {
   Store& store = *impl_->options.store;
   LOOM_RETURN_IF_ERROR(store.PatchSpec(name, {{"suspend", nullptr}}));
   LOOM_ASSIGN_OR_RETURN(Json wf, store.GetWorkflow(name));
-  for (auto& [id, node] : wf["status"]["nodes"].items()) {
-    if (node.value("type", "") == "Suspend" && node.value("phase", "") == "Running") {
-      node["phase"] = "Succeeded";
-      node["finishedAt"] = Rfc3339(NowSeconds());
-      LOOM_RETURN_IF_ERROR(store.PutNode(name, node));
+  LOOM_ASSIGN_OR_RETURN(auto nodes, ReadNodes(wf["status"], name));
+  for (auto& [id, node] : nodes) {
+    if (node.type == NodeType::kSuspend && node.phase == NodePhase::kRunning) {
+      node.phase = NodePhase::kSucceeded;
+      node.finished_at = Rfc3339(NowSeconds());
+      LOOM_RETURN_IF_ERROR(store.PutNode(name, ToJson(node)));
     }
   }
   return OkStatus();
@@ -439,17 +455,17 @@ StatusOr<std::string> Engine::Retry(const std::string& name) {
     return FailedPrecondition("workflow " + name + " is " + (phase.empty() ? "Pending" : phase) +
                               ": only a Failed or Error workflow can be retried");
   }
-  Json nodes = status["nodes"];
+  LOOM_ASSIGN_OR_RETURN(auto nodes, ReadNodes(status, name));
   std::vector<std::string> removed;
   std::set<std::string> removed_set;
+  auto is_exit_handler = [](const NodeStatus& n) { return n.name.find(".onExit") != std::string::npos; };
   // Failed pods, skipped errors, failed retries and exit handlers go; failed parents run again.
-  for (auto& [id, node] : nodes.items()) {
+  for (auto& [id, node] : nodes) {
     // Omitted tasks are decided again too: what they depend on may succeed this time.
-    bool omitted = node.value("phase", "") == "Omitted";
-    if (!FailedOrError(node) && !omitted && node.value("name", "").find(".onExit") == std::string::npos) continue;
-    std::string type = node.value("type", "");
-    if (type == "Pod" || type == "Skipped" || type == "Retry" || type == "Suspend" ||
-        node.value("name", "").find(".onExit") != std::string::npos) {
+    bool omitted = node.phase == NodePhase::kOmitted;
+    if (!node.FailedOrError() && !omitted && !is_exit_handler(node)) continue;
+    if (node.type == NodeType::kPod || node.type == NodeType::kSkipped || node.type == NodeType::kRetry ||
+        node.type == NodeType::kSuspend || is_exit_handler(node)) {
       removed.push_back(id);
       removed_set.insert(id);
     }
@@ -458,20 +474,19 @@ StatusOr<std::string> Engine::Retry(const std::string& name) {
   bool grew = true;
   while (grew) {
     grew = false;
-    for (auto& [id, node] : nodes.items()) {
+    for (auto& [id, node] : nodes) {
       if (removed_set.count(id)) continue;
-      std::string b = node.value("boundaryID", "");
-      if (removed_set.count(b)) {
+      if (removed_set.count(node.boundary_id)) {
         removed.push_back(id);
         removed_set.insert(id);
         grew = true;
       }
     }
-    for (auto& [id, node] : nodes.items()) {
-      if (!removed_set.count(id) || node.value("type", "") != "Retry") continue;
-      for (const Json& c : node.value("children", Json::array())) {
-        if (removed_set.insert(c.get<std::string>()).second) {
-          removed.push_back(c.get<std::string>());
+    for (auto& [id, node] : nodes) {
+      if (!removed_set.count(id) || node.type != NodeType::kRetry) continue;
+      for (const std::string& c : node.children) {
+        if (removed_set.insert(c).second) {
+          removed.push_back(c);
           grew = true;
         }
       }
@@ -482,48 +497,47 @@ StatusOr<std::string> Engine::Retry(const std::string& name) {
   // again as on resume (Run), and their scope waits for them (Argo does not restart them:
   // argoproj/argo-workflows#13484).
   std::set<std::string> restarted;
-  for (auto& [id, node] : nodes.items()) {
-    if (removed_set.count(id) || node.value("type", "") != "Pod" || !node.contains("podIP") ||
-        node.value("phase", "") != "Succeeded") {
+  for (auto& [id, node] : nodes) {
+    if (removed_set.count(id) || node.type != NodeType::kPod || node.pod_ip.empty() ||
+        node.phase != NodePhase::kSucceeded) {
       continue;
     }
-    const std::string boundary = node.value("boundaryID", "");
-    if (!nodes.contains(boundary) || !FailedOrError(nodes[boundary])) continue;
+    auto boundary = nodes.find(node.boundary_id);
+    if (boundary == nodes.end() || !boundary->second.FailedOrError()) continue;
     restarted.insert(id);
-    std::string parent = node.value("name", "");
+    const std::string& parent = node.name;
     if (const size_t open = parent.rfind('('); open != std::string::npos && parent.back() == ')') {
-      parent = NodeId(name, parent.substr(0, open));
-      if (nodes.contains(parent) && nodes[parent].value("type", "") == "Retry") restarted.insert(parent);
+      auto retry = nodes.find(NodeId(name, parent.substr(0, open)));
+      if (retry != nodes.end() && retry->second.type == NodeType::kRetry) restarted.insert(retry->first);
     }
   }
   for (const std::string& id : restarted) {
-    Json& node = nodes[id];
-    node["phase"] = "Running";
-    node["daemoned"] = true;
-    node.erase("message");
-    node.erase("finishedAt");
+    NodeStatus& node = nodes[id];
+    node.phase = NodePhase::kRunning;
+    node.daemoned = true;
+    node.message.clear();
+    node.finished_at.clear();
   }
   LOOM_RETURN_IF_ERROR(store.BeginBatch());
   Status s = store.DeleteNodes(name, removed);
-  for (auto& [id, node] : nodes.items()) {
+  // In a fixed order (the store's writes are by id; the order only keeps runs alike).
+  std::map<std::string, NodeStatus*> ordered;
+  for (auto& [id, node] : nodes) ordered[id] = &node;
+  for (auto& [id, node_ptr] : ordered) {
+    NodeStatus& node = *node_ptr;
     if (!s.ok() || removed_set.count(id)) continue;
     bool changed = restarted.count(id) > 0;
-    if (node.contains("children")) {
-      Json kept = Json::array();
-      for (const Json& c : node["children"]) if (!removed_set.count(c.get<std::string>())) kept.push_back(c);
-      if (kept.size() != node["children"].size()) {
-        node["children"] = kept;
-        changed = true;
-      }
-    }
-    if (FailedOrError(node)) {
-      node["phase"] = "Running";
-      node.erase("message");
-      node.erase("finishedAt");
-      node.erase("outboundNodes");
+    const size_t before = node.children.size();
+    std::erase_if(node.children, [&](const std::string& c) { return removed_set.count(c) > 0; });
+    if (node.children.size() != before) changed = true;
+    if (node.FailedOrError()) {
+      node.phase = NodePhase::kRunning;
+      node.message.clear();
+      node.finished_at.clear();
+      node.outbound_nodes.clear();
       changed = true;
     }
-    if (changed) s = store.PutNode(name, node);
+    if (changed) s = store.PutNode(name, ToJson(node));
   }
   if (s.ok()) {
     status.erase("nodes");

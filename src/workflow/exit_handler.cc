@@ -17,18 +17,17 @@
 
 namespace loom::workflow {
 
-bool WorkflowRun::RunStepExitHandler(const Json& step, const Json* child, const ExecOptions& opts) {
-  if (!step.contains("onExit") || !child || !Fulfilled(*child)) return true;
+bool WorkflowRun::RunStepExitHandler(const Json& step, const NodeStatus* child, const ExecOptions& opts) {
+  if (!step.contains("onExit") || !child || !child->Fulfilled()) return true;
   ExecOptions exit_opts = opts;
   exit_opts.on_exit = true;
-  std::string name = child->value("name", "") + ".onExit";
-  std::string display = child->value("displayName", "") + ".onExit";
-  Json* exit = ExecuteTemplate(name, display, {{"template", step["onExit"]}}, exit_opts);
+  const std::string child_id = child->id;
+  std::string name = child->name + ".onExit";
+  std::string display = child->display_name + ".onExit";
+  NodeStatus* exit = ExecuteTemplate(name, display, {{"template", step["onExit"]}}, exit_opts);
   if (!exit) return false;
-  child = Find(name.substr(0, name.size() - 7));
-  Json* c = FindId(child->value("id", ""));
-  if (c) AddChild(c, exit->value("id", ""));
-  return Fulfilled(*exit);
+  AddChild(FindId(child_id), exit->id);
+  return exit->Fulfilled();
 }
 
 }  // namespace loom::workflow

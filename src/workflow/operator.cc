@@ -17,81 +17,68 @@
 
 namespace loom::workflow {
 
-Json* WorkflowRun::Find(const std::string& node_name) {
+NodeStatus* WorkflowRun::Find(const std::string& node_name) {
   auto it = nodes_.find(NodeId(name_, node_name));
   return it == nodes_.end() ? nullptr : &it->second;
 }
 
-Json* WorkflowRun::FindId(const std::string& id) {
+NodeStatus* WorkflowRun::FindId(const std::string& id) {
   auto it = nodes_.find(id);
   return it == nodes_.end() ? nullptr : &it->second;
 }
 
-Json& WorkflowRun::Mut(Json* node) {
-  dirty_.insert(node->value("id", ""));
+NodeStatus& WorkflowRun::Mut(NodeStatus* node) {
+  dirty_.insert(node->id);
   return *node;
 }
 
-Json* WorkflowRun::InitNode(const std::string& node_name, const std::string& display, const std::string& type,
-    const std::string& template_name, const std::string& boundary_id, const std::string& phase,
+NodeStatus* WorkflowRun::InitNode(const std::string& node_name, const std::string& display, NodeType type,
+    const std::string& template_name, const std::string& boundary_id, NodePhase phase,
     const std::string& message) {
-  std::string id = NodeId(name_, node_name);
-  Json node = Json::object();
-  node["id"] = id;
-  node["name"] = node_name;
-  node["displayName"] = display;
-  node["type"] = type;
-  if (!template_name.empty()) node["templateName"] = template_name;
-  node["templateScope"] = "local/" + name_;
-  node["phase"] = phase;
-  if (!boundary_id.empty()) node["boundaryID"] = boundary_id;
-  if (!message.empty()) node["message"] = message;
-  node["startedAt"] = Rfc3339(NowSeconds());
-  if (IsCompletedPhase(phase)) node["finishedAt"] = node["startedAt"];
+  NodeStatus node;
+  node.id = NodeId(name_, node_name);
+  node.name = node_name;
+  node.display_name = display;
+  node.type = type;
+  node.template_name = template_name;
+  node.template_scope = "local/" + name_;
+  node.phase = phase;
+  node.boundary_id = boundary_id;
+  node.message = message;
+  node.started_at = Rfc3339(NowSeconds());
+  if (IsCompleted(phase)) node.finished_at = node.started_at;
+  const std::string id = node.id;
   auto [it, inserted] = nodes_.insert_or_assign(id, std::move(node));
   dirty_.insert(id);
   return &it->second;
 }
 
-Json* WorkflowRun::MarkPhase(Json* node, const std::string& phase, const std::string& message, bool set_message) {
-  Json& n = Mut(node);
-  n["phase"] = phase;
-  if (set_message) {
-    if (message.empty()) n.erase("message");
-    else n["message"] = message;
-  }
-  if (IsCompletedPhase(phase) && !n.contains("finishedAt")) n["finishedAt"] = Rfc3339(NowSeconds());
+NodeStatus* WorkflowRun::MarkPhase(NodeStatus* node, NodePhase phase, const std::string& message, bool set_message) {
+  NodeStatus& n = Mut(node);
+  n.phase = phase;
+  if (set_message) n.message = message;
+  if (IsCompleted(phase) && n.finished_at.empty()) n.finished_at = Rfc3339(NowSeconds());
   return node;
 }
 
-void WorkflowRun::AddChild(Json* parent, const std::string& child_id) {
-  if (!parent) return;
-  Json& p = *parent;
-  if (!p.contains("children")) p["children"] = Json::array();
-  for (const Json& c : p["children"]) {
-    if (c.get_ref<const std::string&>() == child_id) return;
-  }
-  Mut(parent)["children"].push_back(child_id);
+void WorkflowRun::AddChild(NodeStatus* parent, const std::string& child_id) {
+  if (!parent || parent->HasChild(child_id)) return;
+  Mut(parent).children.push_back(child_id);
 }
 
 std::vector<std::string> WorkflowRun::Outbound(const std::string& id) {
-  Json* n = FindId(id);
+  NodeStatus* n = FindId(id);
   if (!n) return {};
-  std::string type = n->value("type", "");
-  if (type == "Pod" || type == "Skipped" || type == "Suspend") return {id};
-  if (type == "Retry") {
-    if (!n->contains("children") || (*n)["children"].empty()) return {id};
-    return Outbound((*n)["children"].back().get<std::string>());
+  if (n->type == NodeType::kPod || n->type == NodeType::kSkipped || n->type == NodeType::kSuspend) return {id};
+  if (n->type == NodeType::kRetry) {
+    if (n->children.empty()) return {id};
+    return Outbound(n->children.back());
   }
-  if (n->contains("outboundNodes") && !(*n)["outboundNodes"].empty()) {
-    return (*n)["outboundNodes"].get<std::vector<std::string>>();
-  }
-  if (type == "TaskGroup" || type == "StepGroup") {
+  if (!n->outbound_nodes.empty()) return n->outbound_nodes;
+  if (n->type == NodeType::kTaskGroup || n->type == NodeType::kStepGroup) {
     std::vector<std::string> out;
-    if (n->contains("children")) {
-      for (const Json& c : (*n)["children"]) {
-        for (auto& o : Outbound(c.get<std::string>())) out.push_back(o);
-      }
+    for (const std::string& c : n->children) {
+      for (auto& o : Outbound(c)) out.push_back(o);
     }
     if (!out.empty()) return out;
   }
@@ -132,16 +119,15 @@ void WorkflowRun::InitGlobals() {
   }
 }
 
-void WorkflowRun::ExportGlobalOutputs(const Json& tmpl, const Json& outputs) {
-  if (!outputs.is_object() || !outputs.contains("parameters")) return;
+void WorkflowRun::ExportGlobalOutputs(const Json& tmpl, const Outputs& outputs) {
   const Json decl = tmpl.contains("outputs") ? tmpl["outputs"].value("parameters", Json::array()) : Json::array();
-  for (const Json& p : outputs["parameters"]) {
-    std::string global = p.value("globalName", "");
+  for (const Parameter& p : outputs.parameters) {
+    std::string global = p.global_name;
     for (const Json& d : decl) {
-      if (d.value("name", "") == p.value("name", "") && d.contains("globalName")) global = d["globalName"];
+      if (d.value("name", "") == p.name && d.contains("globalName")) global = d["globalName"];
     }
     if (global.empty()) continue;
-    std::string value = ParameterString(p.value("value", Json("")));
+    std::string value = ParameterString(p.value.value_or(Json("")));
     globals_["workflow.outputs.parameters." + global] = value;
     if (!status_.contains("outputs")) status_["outputs"] = {{"parameters", Json::array()}};
     SetNamedValue(status_["outputs"]["parameters"], global, value);
@@ -175,28 +161,28 @@ void WorkflowRun::Operate() {
     }
   }
 
-  Json* root = nullptr;
+  NodeStatus* root = nullptr;
   {
     Json holder = {{"template", spec_.value("entrypoint", "")}};
     if (spec_.contains("arguments")) holder["arguments"] = spec_["arguments"];
     root = ExecuteTemplate(name_, name_, holder, ExecOptions{});
   }
-  if (root && IsDaemoned(*root)) {  // the entrypoint itself is a daemon: ready is as far as it goes
+  if (root && root->daemoned) {  // the entrypoint itself is a daemon: ready is as far as it goes
     StopDaemons(nullptr);
     root = Find(name_);
   }
-  if (!root || !Fulfilled(*root)) {
+  if (!root || !root->Fulfilled()) {
     UpdateProgress();
     return;
   }
-  std::string wf_phase = root->value("phase", "Failed");
-  if (wf_phase == "Skipped" || wf_phase == "Omitted") wf_phase = "Succeeded";
-  std::string message = root->value("message", "");
-  if (deadline_exceeded_ && wf_phase != "Succeeded") message = "Step exceeded its deadline";
-  if (!shutdown_.empty() && wf_phase != "Succeeded") message = "Stopped with strategy '" + shutdown_ + "'";
+  NodePhase wf_phase = root->phase;
+  if (wf_phase == NodePhase::kSkipped || wf_phase == NodePhase::kOmitted) wf_phase = NodePhase::kSucceeded;
+  std::string message = root->message;
+  if (deadline_exceeded_ && wf_phase != NodePhase::kSucceeded) message = "Step exceeded its deadline";
+  if (!shutdown_.empty() && wf_phase != NodePhase::kSucceeded) message = "Stopped with strategy '" + shutdown_ + "'";
 
   if (spec_.contains("onExit") && spec_["onExit"].is_string() && shutdown_ != "Terminate") {
-    globals_["workflow.status"] = wf_phase;
+    globals_["workflow.status"] = ToString(wf_phase);
     char duration[32];
     snprintf(duration, sizeof duration, "%.6f", NowSeconds() - ParseRfc3339(status_.value("startedAt", "")));
     globals_["workflow.duration"] = duration;
@@ -204,20 +190,20 @@ void WorkflowRun::Operate() {
     Json holder = {{"template", spec_["onExit"]}};
     ExecOptions opts;
     opts.on_exit = true;
-    Json* exit_node = ExecuteTemplate(name_ + ".onExit", name_ + ".onExit", holder, opts);
-    if (!exit_node || !Fulfilled(*exit_node)) {
+    NodeStatus* exit_node = ExecuteTemplate(name_ + ".onExit", name_ + ".onExit", holder, opts);
+    if (!exit_node || !exit_node->Fulfilled()) {
       UpdateProgress();
       return;
     }
-    if (FailedOrError(*exit_node) && wf_phase == "Succeeded") {
-      wf_phase = exit_node->value("phase", "Failed");
-      message = exit_node->value("message", "");
+    if (exit_node->FailedOrError() && wf_phase == NodePhase::kSucceeded) {
+      wf_phase = exit_node->phase;
+      message = exit_node->message;
     }
   }
   UpdateProgress();
   StopDaemons(nullptr);  // none should be left: each was stopped as its scope ended
   if (!running_.empty()) return;  // cancelled pods still ending
-  status_["phase"] = wf_phase;
+  status_["phase"] = ToString(wf_phase);
   if (message.empty()) status_.erase("message");
   else status_["message"] = message;
   status_["finishedAt"] = Rfc3339(NowSeconds());
@@ -227,14 +213,14 @@ void WorkflowRun::Operate() {
 std::string WorkflowRun::Failures() {
   Json failures = Json::array();
   for (const auto& [id, n] : nodes_) {
-    if (!FailedOrError(n)) continue;
+    if (!n.FailedOrError()) continue;
     Json f = Json::object();
-    f["displayName"] = n.value("displayName", "");
-    f["message"] = n.value("message", "");
-    f["templateName"] = n.value("templateName", "");
-    f["phase"] = n.value("phase", "");
+    f["displayName"] = n.display_name;
+    f["message"] = n.message;
+    f["templateName"] = n.template_name;
+    f["phase"] = ToString(n.phase);
     f["podName"] = id;
-    f["finishedAt"] = n.value("finishedAt", "");
+    f["finishedAt"] = n.finished_at;
     failures.push_back(std::move(f));
   }
   return failures.dump();
@@ -242,15 +228,10 @@ std::string WorkflowRun::Failures() {
 
 void WorkflowRun::UpdateProgress() {
   int total = 0, done = 0;
-  // Every pass: read in place, without copying each node's strings.
-  auto is = [](const Json& n, const char* field, const char* value) {
-    auto it = n.find(field);
-    return it != n.end() && it->is_string() && it->get_ref<const std::string&>() == value;
-  };
   for (const auto& [id, n] : nodes_) {
-    if (!is(n, "type", "Pod")) continue;
+    if (n.type != NodeType::kPod) continue;
     ++total;
-    if (is(n, "phase", "Succeeded")) ++done;
+    if (n.phase == NodePhase::kSucceeded) ++done;
   }
   std::string progress = std::to_string(done) + "/" + std::to_string(total);
   if (status_.value("progress", "") != progress) {
@@ -377,19 +358,19 @@ std::string WorkflowRun::TemplateKind(const Json& t) {
   return "";
 }
 
-std::string WorkflowRun::NodeTypeFor(const std::string& kind) {
-  if (kind == "steps") return "Steps";
-  if (kind == "dag") return "DAG";
-  if (kind == "suspend") return "Suspend";
-  return "Pod";
+NodeType WorkflowRun::NodeTypeFor(const std::string& kind) {
+  if (kind == "steps") return NodeType::kSteps;
+  if (kind == "dag") return NodeType::kDAG;
+  if (kind == "suspend") return NodeType::kSuspend;
+  return NodeType::kPod;
 }
 
-Json* WorkflowRun::ExecuteTemplate(const std::string& node_name, const std::string& display, const Json& holder,
+NodeStatus* WorkflowRun::ExecuteTemplate(const std::string& node_name, const std::string& display, const Json& holder,
     const ExecOptions& opts) {
-  Json* node = Find(node_name);
-  if (node && Fulfilled(*node)) return node;
+  NodeStatus* node = Find(node_name);
+  if (node && node->Fulfilled()) return node;
   // A running pod needs nothing from its template until it ends.
-  if (node && node->value("type", "") == "Pod" && running_.count(node->value("id", ""))) return node;
+  if (node && node->type == NodeType::kPod && running_.count(node->id)) return node;
 
   // The template with its inputs bound, once per node: a node's arguments are fixed when it is
   // created, so later passes reuse what the first one worked out.
@@ -399,15 +380,15 @@ Json* WorkflowRun::ExecuteTemplate(const std::string& node_name, const std::stri
     StatusOr<Json> resolved = ResolveTemplate(holder);
     std::string tmpl_name = holder.value("template", holder.contains("templateRef") ? holder["templateRef"].value("template", "") : "");
     if (!resolved.ok()) {
-      if (!node) node = InitNode(node_name, display, "Skipped", tmpl_name, opts.boundary_id, "Error");
-      return MarkPhase(node, "Error", resolved.status().message());
+      if (!node) node = InitNode(node_name, display, NodeType::kSkipped, tmpl_name, opts.boundary_id, NodePhase::kError);
+      return MarkPhase(node, NodePhase::kError, resolved.status().message());
     }
     NodeContext ctx;
     StatusOr<Json> processed = ProcessInputs(*resolved, holder.value("arguments", Json::object()), ctx.scope, ctx.arts);
     ctx.kind = TemplateKind(*resolved);
     if (!processed.ok()) {
-      if (!node) node = InitNode(node_name, display, NodeTypeFor(ctx.kind), tmpl_name, opts.boundary_id, "Error");
-      return MarkPhase(node, "Error", processed.status().message());
+      if (!node) node = InitNode(node_name, display, NodeTypeFor(ctx.kind), tmpl_name, opts.boundary_id, NodePhase::kError);
+      return MarkPhase(node, NodePhase::kError, processed.status().message());
     }
     ctx.tmpl = std::move(*processed);
     ctx.tmpl_name = tmpl_name.empty() ? ctx.tmpl.value("name", "") : tmpl_name;
@@ -420,9 +401,9 @@ Json* WorkflowRun::ExecuteTemplate(const std::string& node_name, const std::stri
   return ExecuteRetries(node_name, display, node, ctx, opts);
 }
 
-Json* WorkflowRun::ExecuteKind(const std::string& node_name, const std::string& display, const std::string& kind,
+NodeStatus* WorkflowRun::ExecuteKind(const std::string& node_name, const std::string& display, const std::string& kind,
     const std::string& tmpl_name, const Json& tmpl, Scope& scope,
-    std::map<std::string, Json>& arts, const ExecOptions& opts, Json* node, size_t attempt,
+    std::map<std::string, Json>& arts, const ExecOptions& opts, NodeStatus* node, size_t attempt,
     NodeContext& ctx) {
   if (kind == "steps") return ExecuteSteps(node_name, display, tmpl_name, tmpl, scope, arts, opts);
   if (kind == "dag") {
@@ -433,82 +414,88 @@ Json* WorkflowRun::ExecuteKind(const std::string& node_name, const std::string& 
   return ExecutePod(node_name, display, tmpl_name, tmpl, scope, opts, attempt);
 }
 
-Json* WorkflowRun::OpenNode(const std::string& node_name, const std::string& display, const char* type,
+NodeStatus* WorkflowRun::OpenNode(const std::string& node_name, const std::string& display, NodeType type,
     const std::string& tmpl_name, const ExecOptions& opts) {
-  if (Json* node = Find(node_name)) return node;
+  if (NodeStatus* node = Find(node_name)) return node;
   std::string blocked = BlockedReason(opts);
-  if (!blocked.empty()) return InitNode(node_name, display, type, tmpl_name, opts.boundary_id, "Failed", blocked);
-  return InitNode(node_name, display, type, tmpl_name, opts.boundary_id, "Running");
+  if (!blocked.empty()) return InitNode(node_name, display, type, tmpl_name, opts.boundary_id, NodePhase::kFailed, blocked);
+  return InitNode(node_name, display, type, tmpl_name, opts.boundary_id, NodePhase::kRunning);
 }
 
 WorkflowRun::OpenScope WorkflowRun::OpenScopeNode(const std::string& node_name, const std::string& display,
-                                                  const char* type, const std::string& tmpl_name, const Json& tmpl,
+                                                  NodeType type, const std::string& tmpl_name, const Json& tmpl,
                                                   const ExecOptions& opts) {
   OpenScope open{OpenNode(node_name, display, type, tmpl_name, opts), "", opts, tmpl.value("parallelism", 0)};
-  open.id = open.node->value("id", "");
+  open.id = open.node->id;
   open.child_opts.boundary_id = open.id;
   return open;
 }
 
-Json* WorkflowRun::ExecuteSuspend(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
+NodeStatus* WorkflowRun::ExecuteSuspend(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
     const Json& tmpl, const ExecOptions& opts) {
-  Json* node = OpenNode(node_name, display, "Suspend", tmpl_name, opts);
-  if (Fulfilled(*node)) return node;
+  NodeStatus* node = OpenNode(node_name, display, NodeType::kSuspend, tmpl_name, opts);
+  if (node->Fulfilled()) return node;
   std::string blocked = BlockedReason(opts);
-  if (!blocked.empty()) return MarkPhase(node, "Failed", blocked);
+  if (!blocked.empty()) return MarkPhase(node, NodePhase::kFailed, blocked);
   double duration = 0;
   if (tmpl["suspend"].contains("duration") && DurationSeconds(tmpl["suspend"]["duration"], &duration)) {
-    double until = ParseRfc3339(node->value("startedAt", "")) + duration;
-    if (NowSeconds() >= until) return MarkPhase(node, "Succeeded");
+    double until = ParseRfc3339(node->started_at) + duration;
+    if (NowSeconds() >= until) return MarkPhase(node, NodePhase::kSucceeded);
     Timer(until);
   }
-  suspended_.insert(node->value("id", ""));
+  suspended_.insert(node->id);
   return node;
 }
 
-void WorkflowRun::AddNodeToScope(const std::string& prefix, const Json* node, Scope& scope, std::map<std::string, Json>& arts) {
-  if (node->value("type", "") == "Retry" && node->contains("children") && !(*node)["children"].empty()) {
-    const Json* last = FindId((*node)["children"].back().get<std::string>());
-    if (last) node = last;
+void WorkflowRun::AddNodeToScope(const std::string& prefix, const NodeStatus* node, Scope& scope,
+                                 std::map<std::string, Json>& arts) {
+  if (node->type == NodeType::kRetry && !node->children.empty()) {
+    if (const NodeStatus* last = FindId(node->children.back())) node = last;
   }
-  scope[prefix + ".id"] = node->value("id", "");
-  if (node->contains("startedAt")) scope[prefix + ".startedAt"] = node->value("startedAt", "");
-  if (node->contains("finishedAt")) scope[prefix + ".finishedAt"] = node->value("finishedAt", "");
-  scope[prefix + ".status"] = node->value("phase", "");
-  if (node->contains("podIP")) scope[prefix + ".ip"] = node->value("podIP", "");
-  if (!node->contains("outputs")) return;
-  const Json& out = (*node)["outputs"];
-  if (out.contains("result")) scope[prefix + ".outputs.result"] = ParameterString(out["result"]);
-  if (out.contains("exitCode")) scope[prefix + ".exitCode"] = ParameterString(out["exitCode"]);
-  for (const Json& p : out.value("parameters", Json::array())) {
-    scope[prefix + ".outputs.parameters." + p.value("name", "")] = ParameterString(p.value("value", Json("")));
+  scope[prefix + ".id"] = node->id;
+  if (!node->started_at.empty()) scope[prefix + ".startedAt"] = node->started_at;
+  if (!node->finished_at.empty()) scope[prefix + ".finishedAt"] = node->finished_at;
+  scope[prefix + ".status"] = ToString(node->phase);
+  if (!node->pod_ip.empty()) scope[prefix + ".ip"] = node->pod_ip;
+  if (!node->outputs) return;
+  const Outputs& out = *node->outputs;
+  if (out.result) scope[prefix + ".outputs.result"] = ParameterString(*out.result);
+  if (out.exit_code) scope[prefix + ".exitCode"] = ParameterString(*out.exit_code);
+  for (const Parameter& p : out.parameters) {
+    scope[prefix + ".outputs.parameters." + p.name] = ParameterString(p.value.value_or(Json("")));
   }
-  for (const Json& a : out.value("artifacts", Json::array())) {
-    arts[prefix + ".outputs.artifacts." + a.value("name", "")] = a;
-  }
+  for (const Artifact& a : out.artifacts) arts[prefix + ".outputs.artifacts." + a.name] = ToJson(a);
 }
 
-void WorkflowRun::AddAggregateToScope(const std::string& prefix, const std::vector<const Json*>& children, Scope& scope) {
+std::vector<const NodeStatus*> WorkflowRun::Children(const NodeStatus& node) {
+  std::vector<const NodeStatus*> kids;
+  for (const std::string& c : node.children) {
+    if (const NodeStatus* k = FindId(c)) kids.push_back(k);
+  }
+  return kids;
+}
+
+void WorkflowRun::AddAggregateToScope(const std::string& prefix, const std::vector<const NodeStatus*>& children,
+                                      Scope& scope) {
   Json params = Json::array(), results = Json::array();
   std::map<std::string, Json> per_name;
-  for (const Json* c : children) {
-    if (c->value("type", "") == "Retry" && c->contains("children") && !(*c)["children"].empty()) {
-      const Json* last = FindId((*c)["children"].back().get<std::string>());
-      if (last) c = last;
+  for (const NodeStatus* c : children) {
+    if (c->type == NodeType::kRetry && !c->children.empty()) {
+      if (const NodeStatus* last = FindId(c->children.back())) c = last;
     }
-    if (!c->contains("outputs")) continue;
-    const Json& out = (*c)["outputs"];
-    if (out.contains("parameters") && !out["parameters"].empty()) {
+    if (!c->outputs) continue;
+    const Outputs& out = *c->outputs;
+    if (!out.parameters.empty()) {
       Json m = Json::object();
-      for (const Json& p : out["parameters"]) {
-        std::string v = ParameterString(p.value("value", Json("")));
-        m[p.value("name", "")] = v;
-        per_name[p.value("name", "")].push_back(v);
+      for (const Parameter& p : out.parameters) {
+        std::string v = ParameterString(p.value.value_or(Json("")));
+        m[p.name] = v;
+        per_name[p.name].push_back(v);
       }
       params.push_back(m);
     }
-    if (out.contains("result")) {
-      std::string r = ParameterString(out["result"]);
+    if (out.result) {
+      std::string r = ParameterString(*out.result);
       Json parsed = Json::parse(r, nullptr, false);
       results.push_back(parsed.is_discarded() ? Json(r) : parsed);
     }
@@ -518,26 +505,28 @@ void WorkflowRun::AddAggregateToScope(const std::string& prefix, const std::vect
   for (auto& [n, list] : per_name) scope[prefix + ".outputs.parameters." + n] = list.dump();
 }
 
-StatusOr<Json> WorkflowRun::TemplateOutputs(const Json& tmpl, const Scope& scope, const std::map<std::string, Json>& arts) {
-  if (!tmpl.contains("outputs")) return Json();
-  Json out = Json::object();
+StatusOr<Outputs> WorkflowRun::TemplateOutputs(const Json& tmpl, const Scope& scope,
+                                                const std::map<std::string, Json>& arts) {
+  Outputs out;
+  if (!tmpl.contains("outputs")) return out;
   const Json& decl = tmpl["outputs"];
   for (const Json& p : decl.value("parameters", Json::array())) {
-    Json e = {{"name", p.value("name", "")}};
+    Parameter e;
+    e.name = p.value("name", "");
     if (p.contains("valueFrom") && p["valueFrom"].contains("parameter")) {
       StatusOr<std::string> v = SubstituteString(ParameterString(p["valueFrom"]["parameter"]), scope);
       if (!v.ok()) {
         if (!p["valueFrom"].contains("default")) return v.status();
-        e["value"] = ParameterString(p["valueFrom"]["default"]);
+        e.value = ParameterString(p["valueFrom"]["default"]);
       } else {
-        e["value"] = *v;
+        e.value = *v;
       }
     } else if (p.contains("value")) {
       LOOM_ASSIGN_OR_RETURN(std::string v, SubstituteString(ParameterString(p["value"]), scope));
-      e["value"] = v;
+      e.value = v;
     }
-    if (p.contains("globalName")) e["globalName"] = p["globalName"];
-    out["parameters"].push_back(e);
+    e.global_name = p.value("globalName", "");
+    out.parameters.push_back(std::move(e));
   }
   for (const Json& a : decl.value("artifacts", Json::array())) {
     if (!a.contains("from")) continue;
@@ -548,9 +537,9 @@ StatusOr<Json> WorkflowRun::TemplateOutputs(const Json& tmpl, const Scope& scope
     if (it == arts.end()) return InvalidArgument("Unable to resolve: " + key);
     Json art = it->second;
     art["name"] = a.value("name", "");
-    out["artifacts"].push_back(art);
+    LOOM_ASSIGN_OR_RETURN(Outputs one, OutputsFromJson(Json{{"artifacts", Json::array({art})}}, "outputs"));
+    out.artifacts.push_back(std::move(one.artifacts[0]));
   }
-  if (out.empty()) return Json();
   return out;
 }
 

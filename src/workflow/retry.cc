@@ -16,7 +16,8 @@
 
 namespace loom::workflow {
 
-Json* WorkflowRun::ExecuteRetries(const std::string& node_name, const std::string& display, Json* node, NodeContext& ctx,
+NodeStatus* WorkflowRun::ExecuteRetries(const std::string& node_name, const std::string& display, NodeStatus* node,
+    NodeContext& ctx,
     const ExecOptions& opts) {
   const std::string& kind = ctx.kind;
   const std::string& tmpl_name = ctx.tmpl_name;
@@ -24,32 +25,31 @@ Json* WorkflowRun::ExecuteRetries(const std::string& node_name, const std::strin
   Scope& scope = ctx.scope;
   std::map<std::string, Json>& arts = ctx.arts;
   if (!node) {
-    node = OpenNode(node_name, display, "Retry", tmpl_name, opts);
-    if (Fulfilled(*node)) return node;  // blocked: Failed at once
+    node = OpenNode(node_name, display, NodeType::kRetry, tmpl_name, opts);
+    if (node->Fulfilled()) return node;  // blocked: Failed at once
   }
   const Json& rs = tmpl["retryStrategy"];
   for (int guard = 0; guard < 2; ++guard) {
-    std::vector<std::string> children;
-    if (node->contains("children")) children = (*node)["children"].get<std::vector<std::string>>();
-    Json* last = children.empty() ? nullptr : FindId(children.back());
-    if (last && Fulfilled(*last)) {
-      std::string phase = last->value("phase", "");
-      if (!FailedOrError(*last)) {
-        Mut(node)["outputs"] = last->value("outputs", Json::object());
-        if ((*node)["outputs"].empty()) Mut(node).erase("outputs");
-        return MarkPhase(node, "Succeeded", "", true);
+    const std::vector<std::string> children = node->children;
+    NodeStatus* last = children.empty() ? nullptr : FindId(children.back());
+    if (last && last->Fulfilled()) {
+      const NodePhase phase = last->phase;
+      if (!last->FailedOrError()) {
+        Mut(node).outputs = last->outputs;
+        if (node->outputs && node->outputs->empty()) node->outputs.reset();
+        return MarkPhase(node, NodePhase::kSucceeded, "", true);
       }
       std::string policy = rs.value("retryPolicy", "OnFailure");
       bool retry_failed = policy == "Always" || policy == "OnFailure";
       bool retry_error = policy == "Always" || policy == "OnError" || policy == "OnTransientError";
-      if ((phase == "Failed" && !retry_failed) || (phase == "Error" && !retry_error)) {
-        return MarkPhase(node, phase, last->value("message", ""));
+      if ((phase == NodePhase::kFailed && !retry_failed) || (phase == NodePhase::kError && !retry_error)) {
+        return MarkPhase(node, phase, last->message);
       }
       int limit = RetryLimit(rs);
       if (limit >= 0 && static_cast<int>(children.size()) > limit) {
         return MarkPhase(node, phase, "No more retries left");
       }
-      if (!BlockedReason(opts).empty()) return MarkPhase(node, phase, last->value("message", ""));
+      if (!BlockedReason(opts).empty()) return MarkPhase(node, phase, last->message);
       if (rs.contains("backoff")) {
         const Json& b = rs["backoff"];
         double base = 0, max_duration = 0, cap = 0;
@@ -59,8 +59,8 @@ Json* WorkflowRun::ExecuteRetries(const std::string& node_name, const std::strin
         if (b.contains("factor")) factor = std::atof(ParameterString(b["factor"]).c_str());  // IntOrString
         if (factor > 0) wait = base * std::pow(factor, static_cast<double>(children.size()) - 1);
         if (b.contains("cap") && DurationSeconds(b["cap"], &cap) && wait > cap) wait = cap;
-        double first_started = ParseRfc3339(FindId(children.front())->value("startedAt", ""));
-        double finished = ParseRfc3339(last->value("finishedAt", ""));
+        double first_started = ParseRfc3339(FindId(children.front())->started_at);
+        double finished = ParseRfc3339(last->finished_at);
         if (b.contains("maxDuration") && DurationSeconds(b["maxDuration"], &max_duration)) {
           if (NowSeconds() >= first_started + max_duration) {
             return MarkPhase(node, phase, "Max duration limit exceeded");
@@ -71,43 +71,43 @@ Json* WorkflowRun::ExecuteRetries(const std::string& node_name, const std::strin
         }
         // Times are kept to the second (as Argo's); a fresh attempt waits from the
         // finish recorded in memory when there is one.
-        auto precise = finish_times_.find(last->value("id", ""));
+        auto precise = finish_times_.find(last->id);
         if (precise != finish_times_.end()) finished = precise->second;
         if (NowSeconds() < finished + wait) {
           Timer(finished + wait);
           char msg[64];
           snprintf(msg, sizeof msg, "Backoff for %gs", wait);
-          if (node->value("message", "") != msg) MarkPhase(node, "Running", msg);
+          if (node->message != msg) MarkPhase(node, NodePhase::kRunning, msg);
           return node;
         }
-        if (node->contains("message")) MarkPhase(node, "Running", "");
+        if (!node->message.empty()) MarkPhase(node, NodePhase::kRunning, "");
       }
       last = nullptr;  // a new attempt
     }
-    std::string child_name = last ? last->value("name", "") : node_name + "(" + std::to_string(children.size()) + ")";
+    std::string child_name = last ? last->name : node_name + "(" + std::to_string(children.size()) + ")";
     std::string child_display = display + "(" + std::to_string(last ? children.size() - 1 : children.size()) + ")";
     ExecOptions child_opts = opts;
-    Json* child = ExecuteKind(child_name, child_display, kind, tmpl_name, tmpl, scope, arts, child_opts,
-                              last, last ? children.size() - 1 : children.size(), ctx);
+    NodeStatus* child = ExecuteKind(child_name, child_display, kind, tmpl_name, tmpl, scope, arts, child_opts,
+                                    last, last ? children.size() - 1 : children.size(), ctx);
     if (!child) return node;
-    node = Find(node_name);  // the map may have rehashed
-    AddChild(node, child->value("id", ""));
-    if (!Fulfilled(*child)) return node;
+    node = Find(node_name);
+    AddChild(node, child->id);
+    if (!child->Fulfilled()) return node;
     // The attempt ended within this pass (an error before running): decide again.
   }
   return node;
 }
 
-Json* WorkflowRun::RetryParent(const Json& node) {
-  const std::string name = node.value("name", "");
+NodeStatus* WorkflowRun::RetryParent(const NodeStatus& node) {
+  const std::string& name = node.name;
   if (name.empty() || name.back() != ')') return nullptr;
   const size_t open = name.rfind('(');
   if (open == std::string::npos || open + 2 > name.size() - 1) return nullptr;
   for (size_t i = open + 1; i + 1 < name.size(); ++i) {
     if (!std::isdigit(static_cast<unsigned char>(name[i]))) return nullptr;
   }
-  Json* parent = Find(name.substr(0, open));
-  return parent && parent->value("type", "") == "Retry" ? parent : nullptr;
+  NodeStatus* parent = Find(name.substr(0, open));
+  return parent && parent->type == NodeType::kRetry ? parent : nullptr;
 }
 
 }  // namespace loom::workflow

@@ -16,31 +16,32 @@
 
 namespace loom::workflow {
 
-Json* WorkflowRun::ExecuteSteps(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
+NodeStatus* WorkflowRun::ExecuteSteps(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
     const Json& tmpl, Scope& scope, std::map<std::string, Json>& arts, const ExecOptions& opts) {
-  OpenScope open = OpenScopeNode(node_name, display, "Steps", tmpl_name, tmpl, opts);
-  Json* node = open.node;
-  if (Fulfilled(*node)) return node;
+  OpenScope open = OpenScopeNode(node_name, display, NodeType::kSteps, tmpl_name, tmpl, opts);
+  NodeStatus* node = open.node;
+  if (node->Fulfilled()) return node;
   const std::string& node_id = open.id;
   const ExecOptions& child_opts = open.child_opts;
   const int parallelism = open.parallelism;
   const Json& groups = tmpl["steps"];
   for (size_t i = 0; i < groups.size(); ++i) {
     std::string sg_name = node_name + "[" + std::to_string(i) + "]";
-    Json* sg = Find(sg_name);
+    NodeStatus* sg = Find(sg_name);
     if (!sg) {
-      sg = InitNode(sg_name, "[" + std::to_string(i) + "]", "StepGroup", tmpl_name, node_id, "Running");
+      sg = InitNode(sg_name, "[" + std::to_string(i) + "]", NodeType::kStepGroup, tmpl_name, node_id,
+                    NodePhase::kRunning);
       node = FindId(node_id);
       if (i == 0) {
-        AddChild(node, sg->value("id", ""));
+        AddChild(node, sg->id);
       } else {
-        Json* prev = Find(node_name + "[" + std::to_string(i - 1) + "]");
-        std::string sg_id = sg->value("id", "");
-        if (!prev->contains("children") || (*prev)["children"].empty()) {
+        NodeStatus* prev = Find(node_name + "[" + std::to_string(i - 1) + "]");
+        const std::string sg_id = sg->id;
+        if (prev->children.empty()) {
           AddChild(prev, sg_id);
         } else {
-          for (const Json& c : (*prev)["children"]) {
-            for (const std::string& o : Outbound(c.get<std::string>())) AddChild(FindId(o), sg_id);
+          for (const std::string c : prev->children) {
+            for (const std::string& o : Outbound(c)) AddChild(FindId(o), sg_id);
           }
         }
       }
@@ -48,71 +49,67 @@ Json* WorkflowRun::ExecuteSteps(const std::string& node_name, const std::string&
     }
     sg = ExecuteStepGroup(groups[i], sg_name, scope, arts, child_opts, parallelism);
     node = FindId(node_id);
-    if (!Fulfilled(*sg) || WaitingForDaemon(*sg)) return node;
-    if (FailedOrError(*sg)) {
+    if (!sg->Fulfilled() || WaitingForDaemon(*sg)) return node;
+    if (sg->FailedOrError()) {
       UpdateStepsOutbound(node, node_name, groups.size());
       StopDaemons(&node_id);
-      return MarkPhase(node, "Failed", sg->value("message", ""));
+      return MarkPhase(node, NodePhase::kFailed, sg->message);
     }
     // The outputs of this group's steps, for the next groups.
     for (const Json& step : groups[i]) {
       std::string step_name = step.value("name", "");
       std::string child_name = sg_name + "." + step_name;
       std::string prefix = "steps." + step_name;
-      if (Json* child = Find(child_name); child && child->value("type", "") != "TaskGroup") {
-        if (!(child->value("type", "") == "Skipped" && child->value("message", "") == "Skipped, empty params")) {
+      if (NodeStatus* child = Find(child_name); child && child->type != NodeType::kTaskGroup) {
+        if (!(child->type == NodeType::kSkipped && child->message == "Skipped, empty params")) {
           AddNodeToScope(prefix, child, scope, arts);
           continue;
         }
       }
-      std::vector<const Json*> expanded;
-      if (sg->contains("children")) {
-        for (const Json& c : (*sg)["children"]) {
-          const Json* cn = FindId(c.get<std::string>());
-          if (cn && cn->value("name", "").rfind(child_name + "(", 0) == 0 && cn->value("type", "") != "Skipped") {
-            expanded.push_back(cn);
-          }
-        }
+      std::vector<const NodeStatus*> expanded;
+      for (const std::string& c : sg->children) {
+        const NodeStatus* cn = FindId(c);
+        if (cn && cn->name.rfind(child_name + "(", 0) == 0 && cn->type != NodeType::kSkipped) expanded.push_back(cn);
       }
       AddAggregateToScope(prefix, expanded, scope);
     }
   }
   UpdateStepsOutbound(node, node_name, groups.size());
   StopDaemons(&node_id);
-  StatusOr<Json> outputs = TemplateOutputs(tmpl, scope, arts);
-  if (!outputs.ok()) return MarkPhase(node, "Error", outputs.status().message());
-  if (!outputs->is_null()) {
-    Mut(node)["outputs"] = *outputs;
+  StatusOr<Outputs> outputs = TemplateOutputs(tmpl, scope, arts);
+  if (!outputs.ok()) return MarkPhase(node, NodePhase::kError, outputs.status().message());
+  if (!outputs->empty()) {
     ExportGlobalOutputs(tmpl, *outputs);
+    Mut(node).outputs = std::move(*outputs);
   }
-  return MarkPhase(node, "Succeeded");
+  return MarkPhase(node, NodePhase::kSucceeded);
 }
 
-void WorkflowRun::UpdateStepsOutbound(Json* node, const std::string& node_name, size_t groups) {
+void WorkflowRun::UpdateStepsOutbound(NodeStatus* node, const std::string& node_name, size_t groups) {
   for (size_t i = groups; i-- > 0;) {
-    Json* sg = Find(node_name + "[" + std::to_string(i) + "]");
+    NodeStatus* sg = Find(node_name + "[" + std::to_string(i) + "]");
     if (!sg) continue;
-    Json outbound = Json::array();
-    for (const Json& c : sg->value("children", Json::array())) {
-      for (const std::string& o : Outbound(c.get<std::string>())) outbound.push_back(o);
+    std::vector<std::string> outbound;
+    for (const std::string& c : sg->children) {
+      for (const std::string& o : Outbound(c)) outbound.push_back(o);
     }
-    Mut(node)["outboundNodes"] = outbound;
+    Mut(node).outbound_nodes = std::move(outbound);
     return;
   }
 }
 
-Json* WorkflowRun::ExecuteStepGroup(const Json& group, const std::string& sg_name, Scope& scope,
+NodeStatus* WorkflowRun::ExecuteStepGroup(const Json& group, const std::string& sg_name, Scope& scope,
     std::map<std::string, Json>& arts, const ExecOptions& opts, int parallelism) {
-  Json* sg = Find(sg_name);
+  NodeStatus* sg = Find(sg_name);
   // An ended group is gone through again only for a daemon of it that is not ready (again).
-  const bool revisit = Fulfilled(*sg);
+  const bool revisit = sg->Fulfilled();
   if (revisit && !WaitingForDaemon(*sg)) return sg;
-  std::string sg_id = sg->value("id", "");
+  const std::string sg_id = sg->id;
   std::map<std::string, const Json*> step_of;  // child node name -> its step
   int active = 0;
-  for (const Json& c : sg->value("children", Json::array())) {
-    const Json* cn = FindId(c.get<std::string>());
-    if (cn && !Fulfilled(*cn)) ++active;
+  for (const std::string& c : sg->children) {
+    const NodeStatus* cn = FindId(c);
+    if (cn && !cn->Fulfilled()) ++active;
   }
   for (const Json& raw_step : group) {
     std::string base = sg_name + "." + raw_step.value("name", "");
@@ -120,10 +117,10 @@ Json* WorkflowRun::ExecuteStepGroup(const Json& group, const std::string& sg_nam
     auto cached = expansions_.find(base);
     if (cached == expansions_.end()) {
       StatusOr<Json> step = ResolveCall(raw_step, scope, arts);
-      if (!step.ok()) return MarkPhase(FindId(sg_id), "Error", step.status().message());
+      if (!step.ok()) return MarkPhase(FindId(sg_id), NodePhase::kError, step.status().message());
       Expansion expansion;
       StatusOr<std::vector<Expanded>> expanded = Expand(*step, base, raw_step.value("name", ""), &expansion.is_loop);
-      if (!expanded.ok()) return MarkPhase(FindId(sg_id), "Error", expanded.status().message());
+      if (!expanded.ok()) return MarkPhase(FindId(sg_id), NodePhase::kError, expanded.status().message());
       expansion.items = std::move(*expanded);
       cached = expansions_.emplace(base, std::move(expansion)).first;
     }
@@ -131,56 +128,58 @@ Json* WorkflowRun::ExecuteStepGroup(const Json& group, const std::string& sg_nam
     std::vector<Expanded>* expanded = &cached->second.items;
     if (is_loop && expanded->empty()) {
       if (!Find(base)) {
-        Json* skipped = InitNode(base, raw_step.value("name", ""), "Skipped", raw_step.value("template", ""),
-                                 opts.boundary_id, "Skipped", "Skipped, empty params");
-        AddChild(FindId(sg_id), skipped->value("id", ""));
+        NodeStatus* skipped = InitNode(base, raw_step.value("name", ""), NodeType::kSkipped,
+                                       raw_step.value("template", ""), opts.boundary_id, NodePhase::kSkipped,
+                                       "Skipped, empty params");
+        AddChild(FindId(sg_id), skipped->id);
       }
       continue;
     }
     for (const Expanded& e : *expanded) {
       const Json& s = e.step;
       step_of[e.name] = &s;
-      Json* existing = Find(e.name);
-      if (existing && Fulfilled(*existing)) continue;
+      NodeStatus* existing = Find(e.name);
+      if (existing && existing->Fulfilled()) continue;
       if (!existing) {
         if (s.contains("when")) {
           StatusOr<bool> proceed = EvaluateWhen(ParameterString(s["when"]));
           if (!proceed.ok()) {
-            Json* bad = InitNode(e.name, e.display, "Skipped", s.value("template", ""), opts.boundary_id, "Error",
-                                 proceed.status().message());
-            AddChild(FindId(sg_id), bad->value("id", ""));
-            return MarkPhase(FindId(sg_id), "Error", proceed.status().message());
+            NodeStatus* bad = InitNode(e.name, e.display, NodeType::kSkipped, s.value("template", ""),
+                                       opts.boundary_id, NodePhase::kError, proceed.status().message());
+            AddChild(FindId(sg_id), bad->id);
+            return MarkPhase(FindId(sg_id), NodePhase::kError, proceed.status().message());
           }
           if (!*proceed) {
-            Json* skipped = InitNode(e.name, e.display, "Skipped", s.value("template", ""), opts.boundary_id,
-                                     "Skipped", "when '" + ParameterString(s["when"]) + "' evaluated false");
-            AddChild(FindId(sg_id), skipped->value("id", ""));
+            NodeStatus* skipped = InitNode(e.name, e.display, NodeType::kSkipped, s.value("template", ""),
+                                           opts.boundary_id, NodePhase::kSkipped,
+                                           "when '" + ParameterString(s["when"]) + "' evaluated false");
+            AddChild(FindId(sg_id), skipped->id);
             continue;
           }
         }
         if (parallelism > 0 && active >= parallelism) continue;
       }
-      Json* child = ExecuteTemplate(e.name, e.display, s, opts);
+      NodeStatus* child = ExecuteTemplate(e.name, e.display, s, opts);
       if (!child) continue;
       if (!existing) ++active;
-      AddChild(FindId(sg_id), child->value("id", ""));
+      AddChild(FindId(sg_id), child->id);
     }
   }
   if (revisit) return FindId(sg_id);
   // Done when every step (and its exit handler) has ended, or is a daemon that is ready.
   sg = FindId(sg_id);
   bool completed = true;
-  std::vector<std::string> children = sg->value("children", Json::array()).get<std::vector<std::string>>();
+  const std::vector<std::string> children = sg->children;
   std::set<std::string> seen;
   for (const std::string& cid : children) {
-    Json* c = FindId(cid);
+    NodeStatus* c = FindId(cid);
     if (!c) continue;
-    seen.insert(c->value("name", ""));
-    if (!Done(*c)) {
+    seen.insert(c->name);
+    if (!c->Done()) {
       completed = false;
       continue;
     }
-    auto it = step_of.find(c->value("name", ""));
+    auto it = step_of.find(c->name);
     if (it != step_of.end() && !RunStepExitHandler(*it->second, c, opts)) completed = false;
   }
   for (const auto& [n, s] : step_of) {
@@ -189,15 +188,15 @@ Json* WorkflowRun::ExecuteStepGroup(const Json& group, const std::string& sg_nam
   sg = FindId(sg_id);
   if (!completed) return sg;
   for (const std::string& cid : children) {
-    Json* c = FindId(cid);
-    if (!c || !FailedOrError(*c)) continue;
-    auto it = step_of.find(c->value("name", ""));
+    NodeStatus* c = FindId(cid);
+    if (!c || !c->FailedOrError()) continue;
+    auto it = step_of.find(c->name);
     const Json* s = it == step_of.end() ? nullptr : it->second;
-    if (!s || !ContinuesOn(*s, c->value("phase", ""))) {
-      return MarkPhase(sg, "Failed", "child '" + cid + "' failed");
+    if (!s || !ContinuesOn(*s, c->phase)) {
+      return MarkPhase(sg, NodePhase::kFailed, "child '" + cid + "' failed");
     }
   }
-  return MarkPhase(sg, "Succeeded");
+  return MarkPhase(sg, NodePhase::kSucceeded);
 }
 
 }  // namespace loom::workflow

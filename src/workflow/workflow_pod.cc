@@ -22,44 +22,49 @@ int WorkflowRun::RunningPodCount(bool count_daemoned) {
   for (const auto& [id, t] : running_) {
     if (t->cancel.load()) continue;
     if (!count_daemoned && !daemons_.empty()) {
-      if (const Json* node = FindId(id); node && IsDaemoned(*node)) continue;
+      if (const NodeStatus* node = FindId(id); node && node->daemoned) continue;
     }
     ++n;
   }
   return n;
 }
 
-Json* WorkflowRun::ExecutePod(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
+NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
     const Json& tmpl, Scope& scope, const ExecOptions& opts, size_t attempt) {
-  Json* node = Find(node_name);
-  if (node && Fulfilled(*node)) return node;
-  if (node && running_.count(node->value("id", ""))) return node;
+  NodeStatus* node = Find(node_name);
+  if (node && node->Fulfilled()) return node;
+  if (node && running_.count(node->id)) return node;
   if (!node) {
     std::string blocked = BlockedReason(opts);
-    if (!blocked.empty()) return InitNode(node_name, display, "Pod", tmpl_name, opts.boundary_id, "Failed", blocked);
-    node = InitNode(node_name, display, "Pod", tmpl_name, opts.boundary_id, "Pending");
-    if (tmpl.contains("inputs")) {
-      Json inputs = Json::object();
-      if (tmpl["inputs"].contains("parameters")) {
-        inputs["parameters"] = Json::array();
-        for (const Json& p : tmpl["inputs"]["parameters"]) {
-          inputs["parameters"].push_back({{"name", p.value("name", "")}, {"value", p.value("value", Json(""))}});
-        }
-      }
-      if (tmpl["inputs"].contains("artifacts")) inputs["artifacts"] = tmpl["inputs"]["artifacts"];
-      Mut(node)["inputs"] = inputs;
+    if (!blocked.empty()) {
+      return InitNode(node_name, display, NodeType::kPod, tmpl_name, opts.boundary_id, NodePhase::kFailed, blocked);
     }
-    node->erase("startedAt");
+    node = InitNode(node_name, display, NodeType::kPod, tmpl_name, opts.boundary_id, NodePhase::kPending);
+    if (tmpl.contains("inputs")) {
+      // What the pod is given: its parameters' values, its artifacts with their sources.
+      StatusOr<Arguments> given = ArgumentsFromJson(tmpl["inputs"], "inputs");
+      if (!given.ok()) return MarkPhase(node, NodePhase::kError, given.status().message());
+      Inputs inputs;
+      for (Parameter& p : given->parameters) {
+        Parameter v;
+        v.name = std::move(p.name);
+        v.value = p.value.value_or(Json(""));
+        inputs.parameters.push_back(std::move(v));
+      }
+      inputs.artifacts = std::move(given->artifacts);
+      Mut(node).inputs = std::move(inputs);
+    }
+    node->started_at.clear();
   }
   // Pending: start it when allowed.
   std::string blocked = BlockedReason(opts);
-  if (!blocked.empty()) return MarkPhase(node, "Failed", blocked);
+  if (!blocked.empty()) return MarkPhase(node, NodePhase::kFailed, blocked);
   if (spec_.value("suspend", false) && !opts.on_exit) return node;
   int limit = spec_.value("parallelism", 0);
   if (limit > 0 && RunningPodCount() >= limit) return node;
   if (engine_.options.max_running_pods > 0 && RunningPodCount(false) >= engine_.options.max_running_pods) return node;
 
-  std::string id = node->value("id", "");
+  const std::string id = node->id;
   Scope pod_scope = scope;
   pod_scope["pod.name"] = id;
   pod_scope["node.name"] = node_name;
@@ -76,8 +81,8 @@ Json* WorkflowRun::ExecutePod(const std::string& node_name, const std::string& d
     }
   }
   StatusOr<Json> final_tmpl = SubstituteJson(tmpl, pod_scope, KeepOutputs);
-  if (!final_tmpl.ok()) return MarkPhase(node, "Error", final_tmpl.status().message());
-  if (!pods_) return MarkPhase(node, "Error", "no pod runner in this engine");
+  if (!final_tmpl.ok()) return MarkPhase(node, NodePhase::kError, final_tmpl.status().message());
+  if (!pods_) return MarkPhase(node, NodePhase::kError, "no pod runner in this engine");
 
   auto task = std::make_unique<PodTask>();
   task->node_id = id;
@@ -103,7 +108,7 @@ Json* WorkflowRun::ExecutePod(const std::string& node_name, const std::string& d
   req.tmpl = std::move(*final_tmpl);
   // Volumes may use the workflow's parameters (Argo's substituteParamsInVolumes).
   StatusOr<Json> volumes = SubstituteJson(spec_.value("volumes", Json::array()), globals_, nullptr);
-  if (!volumes.ok()) return MarkPhase(node, "Error", "spec.volumes: " + volumes.status().message());
+  if (!volumes.ok()) return MarkPhase(node, NodePhase::kError, "spec.volumes: " + volumes.status().message());
   req.volumes = std::move(*volumes);
   if (spec_.contains("volumeClaimTemplates")) {
     for (const Json& v : spec_["volumeClaimTemplates"]) {
@@ -111,8 +116,8 @@ Json* WorkflowRun::ExecutePod(const std::string& node_name, const std::string& d
     }
   }
   req.pod_dir = PodDir(engine_.home, name_, id);
-  if (Status fresh = RemoveAll(req.pod_dir); !fresh.ok()) return MarkPhase(node, "Error", fresh.message());
-  if (Status made = MakeDirs(req.pod_dir); !made.ok()) return MarkPhase(node, "Error", made.message());
+  if (Status fresh = RemoveAll(req.pod_dir); !fresh.ok()) return MarkPhase(node, NodePhase::kError, fresh.message());
+  if (Status made = MakeDirs(req.pod_dir); !made.ok()) return MarkPhase(node, NodePhase::kError, made.message());
   req.cancel = &task->cancel;
 
   if (IsDaemonTemplate(req.tmpl)) {
@@ -125,14 +130,14 @@ Json* WorkflowRun::ExecutePod(const std::string& node_name, const std::string& d
       cv_.notify_all();
     };
   }
-  Json& n = Mut(node);
-  n["phase"] = "Running";
-  n["startedAt"] = Rfc3339(now);
-  n.erase("finishedAt");
-  n.erase("message");
-  n.erase("outputs");
-  n.erase("daemoned");
-  n["progress"] = "0/1";
+  NodeStatus& n = Mut(node);
+  n.phase = NodePhase::kRunning;
+  n.started_at = Rfc3339(now);
+  n.finished_at.clear();
+  n.message.clear();
+  n.outputs.reset();
+  n.daemoned = false;
+  n.progress = "0/1";
   PodTask* raw = task.get();
   running_[id] = std::move(task);
   raw->thread = std::thread([this, raw, req = std::move(req)]() {
@@ -171,13 +176,13 @@ void WorkflowRun::DrainFinished() {
   for (const std::string& id : ready) {
     auto it = running_.find(id);
     if (it == running_.end() || it->second->cancel.load()) continue;
-    Json* node = FindId(id);
-    if (!node || Fulfilled(*node)) continue;
-    Json& n = Mut(node);
-    n["daemoned"] = true;
-    n["podIP"] = kPodIP;
-    n.erase("message");
-    if (Json* retry = RetryParent(*node)) Mut(retry)["daemoned"] = true;
+    NodeStatus* node = FindId(id);
+    if (!node || node->Fulfilled()) continue;
+    NodeStatus& n = Mut(node);
+    n.daemoned = true;
+    n.pod_ip = kPodIP;
+    n.message.clear();
+    if (NodeStatus* retry = RetryParent(*node)) Mut(retry).daemoned = true;
   }
   for (auto& [id, result] : done) {
     auto it = running_.find(id);
@@ -187,38 +192,48 @@ void WorkflowRun::DrainFinished() {
     const bool daemon_stopped = it->second->daemon_stopped;
     running_.erase(it);
     daemons_.erase(id);
-    Json* node = FindId(id);
+    NodeStatus* node = FindId(id);
     if (!node) continue;
-    Json& n = Mut(node);
-    n.erase("daemoned");
-    if (Json* retry = RetryParent(*node); retry && IsDaemoned(*retry)) Mut(retry).erase("daemoned");
+    NodeStatus& n = Mut(node);
+    n.daemoned = false;
+    if (NodeStatus* retry = RetryParent(*node); retry && retry->daemoned) Mut(retry).daemoned = false;
+    // The pod's outputs, read at this edge into the node's.
+    std::optional<Outputs> outputs;
+    std::string outputs_error;
+    if (result.outputs.is_object() && !result.outputs.empty()) {
+      StatusOr<Outputs> read = OutputsFromJson(result.outputs, "outputs");
+      if (read.ok()) outputs = std::move(*read);
+      else outputs_error = "pod runner returned bad outputs: " + read.status().message();
+    }
     if (daemon_stopped) {  // its node Succeeded when its scope ended (StopDaemons)
-      if (result.outputs.is_object() && !result.outputs.empty()) n["outputs"] = result.outputs;
+      if (outputs) n.outputs = std::move(outputs);
       finish_times_[id] = NowSeconds();
       continue;
     }
-    std::string phase = result.phase;
+    StatusOr<NodePhase> parsed = ParseNodePhase(result.phase);
+    NodePhase phase = parsed.ok() ? *parsed : NodePhase::kError;
     std::string message = result.message;
     if (!cancel_message.empty()) {
-      phase = "Failed";
+      phase = NodePhase::kFailed;
       message = cancel_message;
+    } else if (!parsed.ok() || (phase != NodePhase::kSucceeded && !IsFailedOrError(phase))) {
+      message = "pod runner returned phase \"" + result.phase + "\": " + message;
+      phase = NodePhase::kError;
+    } else if (!outputs_error.empty()) {
+      message = outputs_error;
+      phase = NodePhase::kError;
     }
-    if (phase != "Succeeded" && phase != "Failed" && phase != "Error") {
-      message = "pod runner returned phase \"" + phase + "\": " + message;
-      phase = "Error";
-    }
-    n["phase"] = phase;
-    if (message.empty()) n.erase("message");
-    else n["message"] = message;
-    if (result.outputs.is_object() && !result.outputs.empty()) n["outputs"] = result.outputs;
+    n.phase = phase;
+    n.message = message;
+    if (outputs) n.outputs = std::move(outputs);
     double now = NowSeconds();
-    n["finishedAt"] = Rfc3339(now);
+    n.finished_at = Rfc3339(now);
     finish_times_[id] = now;
-    n["progress"] = phase == "Succeeded" ? "1/1" : "0/1";
-    if (phase == "Succeeded" && result.outputs.is_object()) {
+    n.progress = phase == NodePhase::kSucceeded ? "1/1" : "0/1";
+    if (phase == NodePhase::kSucceeded && n.outputs) {
       // globalName exports need the template's declaration.
-      StatusOr<Json> tmpl = ResolveTemplate({{"template", n.value("templateName", "")}});
-      ExportGlobalOutputs(tmpl.ok() ? *tmpl : Json::object(), result.outputs);
+      StatusOr<Json> tmpl = ResolveTemplate({{"template", n.template_name}});
+      ExportGlobalOutputs(tmpl.ok() ? *tmpl : Json::object(), *n.outputs);
     }
   }
 }
@@ -230,28 +245,26 @@ void WorkflowRun::StopDaemons(const std::string* scope_id) {
     return it != running_.end() && it->second->cancel.load() && !it->second->daemon_stopped;
   };
   for (auto& [id, node] : nodes_) {
-    if (!IsDaemoned(node) || (scope_id && node.value("boundaryID", "") != *scope_id)) continue;
-    const std::string type = node.value("type", "");
-    if (type == "Pod") {
+    if (!node.daemoned || (scope_id && node.boundary_id != *scope_id)) continue;
+    if (node.type == NodeType::kPod) {
       if (stopping(id)) continue;
       if (auto it = running_.find(id); it != running_.end()) {
         it->second->daemon_stopped = true;
         Cancel(*it->second, "");
       }
-    } else if (type == "Retry") {
-      const Json children = node.value("children", Json::array());
-      if (!children.empty() && stopping(children.back().get<std::string>())) continue;
+    } else if (node.type == NodeType::kRetry) {
+      if (!node.children.empty() && stopping(node.children.back())) continue;
     }
-    Mut(&node).erase("daemoned");
-    MarkPhase(&node, "Succeeded", "");
+    Mut(&node).daemoned = false;
+    MarkPhase(&node, NodePhase::kSucceeded, "");
   }
 }
 
-bool WorkflowRun::WaitingForDaemon(const Json& group) {
+bool WorkflowRun::WaitingForDaemon(const NodeStatus& group) {
   if (daemons_.empty()) return false;
-  for (const Json& c : group.value("children", Json::array())) {
-    const Json* cn = FindId(c.get<std::string>());
-    if (cn && !Done(*cn)) return true;
+  for (const std::string& c : group.children) {
+    const NodeStatus* cn = FindId(c);
+    if (cn && !cn->Done()) return true;
   }
   return false;
 }

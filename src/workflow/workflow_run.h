@@ -33,6 +33,7 @@
 #include "core/json.h"
 #include "core/status.h"
 #include "workflow/engine.h"
+#include "workflow/model.h"
 #include "workflow/vars.h"
 
 namespace loom::workflow {
@@ -43,31 +44,14 @@ inline double NowSeconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// ---- node helpers ----
-
-inline bool Fulfilled(const Json& node) { return IsCompletedPhase(node.value("phase", "")); }
-inline bool FailedOrError(const Json& node) {
-  std::string p = node.value("phase", "");
-  return p == "Failed" || p == "Error";
-}
-
-// Argo's `daemoned`: a daemon's pod is ready and runs on while the steps or dag that started it
-// run; its node stays Running until that scope ends.
-inline bool IsDaemoned(const Json& node) {
-  auto it = node.find("daemoned");
-  return it != node.end() && *it == true;
-}
-// Has a node done what its scope waits for: ended, or (a daemon) become ready?
-inline bool Done(const Json& node) { return Fulfilled(node) || IsDaemoned(node); }
-
 // Pods share the host's network: a daemon's {{steps.X.ip}} / {{tasks.X.ip}}.
 inline constexpr const char* kPodIP = "127.0.0.1";
 
-inline bool ContinuesOn(const Json& holder, const std::string& phase) {
+inline bool ContinuesOn(const Json& holder, NodePhase phase) {
   if (!holder.is_object() || !holder.contains("continueOn")) return false;
   const Json& c = holder["continueOn"];
-  if (phase == "Failed") return c.value("failed", false);
-  if (phase == "Error") return c.value("error", false);
+  if (phase == NodePhase::kFailed) return c.value("failed", false);
+  if (phase == NodePhase::kError) return c.value("error", false);
   return false;
 }
 
@@ -205,18 +189,19 @@ class WorkflowRun {
  private:
   // ---------------------------------------------------------------- state access
 
-  Json* Find(const std::string& node_name);
-  Json* FindId(const std::string& id);
+  NodeStatus* Find(const std::string& node_name);
+  NodeStatus* FindId(const std::string& id);
   // A node about to change: it is written at the end of the pass.
-  Json& Mut(Json* node);
+  NodeStatus& Mut(NodeStatus* node);
 
-  Json* InitNode(const std::string& node_name, const std::string& display, const std::string& type,
-                 const std::string& template_name, const std::string& boundary_id, const std::string& phase,
-                 const std::string& message = "");
+  NodeStatus* InitNode(const std::string& node_name, const std::string& display, NodeType type,
+                       const std::string& template_name, const std::string& boundary_id, NodePhase phase,
+                       const std::string& message = "");
 
-  Json* MarkPhase(Json* node, const std::string& phase, const std::string& message = "", bool set_message = true);
+  NodeStatus* MarkPhase(NodeStatus* node, NodePhase phase, const std::string& message = "",
+                        bool set_message = true);
 
-  void AddChild(Json* parent, const std::string& child_id);
+  void AddChild(NodeStatus* parent, const std::string& child_id);
 
   // Argo's outbound nodes: the nodes a following step or task hangs from.
   std::vector<std::string> Outbound(const std::string& id);
@@ -226,7 +211,7 @@ class WorkflowRun {
   void InitGlobals();
 
   // Output parameters with a globalName become workflow outputs.
-  void ExportGlobalOutputs(const Json& tmpl, const Json& outputs);
+  void ExportGlobalOutputs(const Json& tmpl, const Outputs& outputs);
 
   // ---------------------------------------------------------------- the pass
 
@@ -253,21 +238,21 @@ class WorkflowRun {
   StatusOr<Json> ProcessInputs(const Json& tmpl, const Json& args, Scope& scope, std::map<std::string, Json>& arts);
 
   static std::string TemplateKind(const Json& t);
-  static std::string NodeTypeFor(const std::string& kind);
+  static NodeType NodeTypeFor(const std::string& kind);
 
   // Argo's executeTemplate: the node for `node_name`, created or advanced. Returns nullptr when a
   // new node may not start yet (parallelism).
-  Json* ExecuteTemplate(const std::string& node_name, const std::string& display, const Json& holder,
+  NodeStatus* ExecuteTemplate(const std::string& node_name, const std::string& display, const Json& holder,
                         const ExecOptions& opts);
 
   // Argo's retryStrategy: a Retry node whose children are the attempts name(0), name(1)..., a
   // new attempt after a failure the policy retries, within limit, backoff and maxDuration.
-  Json* ExecuteRetries(const std::string& node_name, const std::string& display, Json* node, NodeContext& ctx,
+  NodeStatus* ExecuteRetries(const std::string& node_name, const std::string& display, NodeStatus* node, NodeContext& ctx,
                        const ExecOptions& opts);
 
-  Json* ExecuteKind(const std::string& node_name, const std::string& display, const std::string& kind,
+  NodeStatus* ExecuteKind(const std::string& node_name, const std::string& display, const std::string& kind,
                     const std::string& tmpl_name, const Json& tmpl, Scope& scope,
-                    std::map<std::string, Json>& arts, const ExecOptions& opts, Json* node, size_t attempt,
+                    std::map<std::string, Json>& arts, const ExecOptions& opts, NodeStatus* node, size_t attempt,
                     NodeContext& ctx);
 
   // ---------------------------------------------------------------- pods
@@ -277,7 +262,7 @@ class WorkflowRun {
   // idle server must not keep the steps that use it from starting.
   int RunningPodCount(bool count_daemoned = true);
 
-  Json* ExecutePod(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
+  NodeStatus* ExecutePod(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
                    const Json& tmpl, Scope& scope, const ExecOptions& opts, size_t attempt);
 
   void Cancel(PodTask& task, const std::string& message);
@@ -286,7 +271,7 @@ class WorkflowRun {
   void DrainFinished();
 
   // The Retry node a pod node is an attempt of ("name(2)" of "name"), or nullptr.
-  Json* RetryParent(const Json& node);
+  NodeStatus* RetryParent(const NodeStatus& node);
 
   // Argo's killDaemonedChildren: as a steps or dag node (`scope_id`; nullptr: any) ends, the
   // daemons it started are stopped (SIGTERM, then SIGKILL) and their nodes marked Succeeded. A
@@ -295,7 +280,7 @@ class WorkflowRun {
 
   // After a resume (or a daemon's retry), a step group that had ended may hold a daemon that is
   // not ready (again): its scope must wait before going on.
-  bool WaitingForDaemon(const Json& group);
+  bool WaitingForDaemon(const NodeStatus& group);
 
   void StopAllPods(const std::string& message);
 
@@ -303,34 +288,38 @@ class WorkflowRun {
 
   // The node of a steps, dag or suspend template or of retries: the one there is, else a new one
   // Running, or Failed with the reason when its scope may start nothing more (BlockedReason).
-  Json* OpenNode(const std::string& node_name, const std::string& display, const char* type,
+  NodeStatus* OpenNode(const std::string& node_name, const std::string& display, NodeType type,
                  const std::string& tmpl_name, const ExecOptions& opts);
 
   // A steps or dag node for this pass (OpenNode), with what its children run with: their
   // boundary is this node; `parallelism` is the template's (0: none).
   struct OpenScope {
-    Json* node;
+    NodeStatus* node;
     std::string id;
     ExecOptions child_opts;
     int parallelism;
   };
-  OpenScope OpenScopeNode(const std::string& node_name, const std::string& display, const char* type,
+  OpenScope OpenScopeNode(const std::string& node_name, const std::string& display, NodeType type,
                           const std::string& tmpl_name, const Json& tmpl, const ExecOptions& opts);
 
-  Json* ExecuteSuspend(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
+  NodeStatus* ExecuteSuspend(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
                        const Json& tmpl, const ExecOptions& opts);
 
   // ---------------------------------------------------------------- outputs and scopes
 
   // Argo's buildLocalScope: what {{steps.X.*}} / {{tasks.X.*}} read.
-  void AddNodeToScope(const std::string& prefix, const Json* node, Scope& scope, std::map<std::string, Json>& arts);
+  void AddNodeToScope(const std::string& prefix, const NodeStatus* node, Scope& scope, std::map<std::string, Json>& arts);
 
   // Outputs of the children of an expanded step/task, as JSON lists (Argo's
   // processAggregateNodeOutputs).
-  void AddAggregateToScope(const std::string& prefix, const std::vector<const Json*>& children, Scope& scope);
+  // The nodes of a node's children (those there are).
+  std::vector<const NodeStatus*> Children(const NodeStatus& node);
+
+  void AddAggregateToScope(const std::string& prefix, const std::vector<const NodeStatus*>& children, Scope& scope);
 
   // A steps/dag template's own outputs from its scope.
-  StatusOr<Json> TemplateOutputs(const Json& tmpl, const Scope& scope, const std::map<std::string, Json>& arts);
+  // (Empty when it declares none.)
+  StatusOr<Outputs> TemplateOutputs(const Json& tmpl, const Scope& scope, const std::map<std::string, Json>& arts);
 
   // A step's or task's fields with the caller's scope: parameters by substitution, artifacts by
   // reference (`from: "{{steps.X.outputs.artifacts.A}}"`).
@@ -344,16 +333,16 @@ class WorkflowRun {
 
   // A step's or task's exit handler (`onExit` on the step): runs after it, before it counts as
   // done. Returns true when there is none or it has ended.
-  bool RunStepExitHandler(const Json& step, const Json* child, const ExecOptions& opts);
+  bool RunStepExitHandler(const Json& step, const NodeStatus* child, const ExecOptions& opts);
 
   // ---------------------------------------------------------------- steps
 
-  Json* ExecuteSteps(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
+  NodeStatus* ExecuteSteps(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
                      const Json& tmpl, Scope& scope, std::map<std::string, Json>& arts, const ExecOptions& opts);
 
-  void UpdateStepsOutbound(Json* node, const std::string& node_name, size_t groups);
+  void UpdateStepsOutbound(NodeStatus* node, const std::string& node_name, size_t groups);
 
-  Json* ExecuteStepGroup(const Json& group, const std::string& sg_name, Scope& scope,
+  NodeStatus* ExecuteStepGroup(const Json& group, const std::string& sg_name, Scope& scope,
                          std::map<std::string, Json>& arts, const ExecOptions& opts, int parallelism);
 
   // ---------------------------------------------------------------- dag
@@ -361,14 +350,14 @@ class WorkflowRun {
   // A DAG template's tasks, dependencies, targets and order, worked out once per DAG node.
   static DagPlan BuildDagPlan(const Json& tmpl);
 
-  Json* ExecuteDag(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
+  NodeStatus* ExecuteDag(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
                    const Json& tmpl, Scope& scope, std::map<std::string, Json>& arts, const ExecOptions& opts,
                    DagPlan& plan);
 
   // Hangs a task's node under its dependencies' outbound nodes (or the DAG node for a root task).
-  void LinkTask(Json* dag, const DagTask& t, const std::string& dag_name, Json* task_node);
+  void LinkTask(NodeStatus* dag, const DagTask& t, const std::string& dag_name, NodeStatus* task_node);
 
-  Json* ExecuteTask(const DagTask& t, const std::string& task_name, Scope& base_scope, std::map<std::string, Json>& base_arts,
+  NodeStatus* ExecuteTask(const DagTask& t, const std::string& task_name, Scope& base_scope, std::map<std::string, Json>& base_arts,
                     const ExecOptions& opts, int parallelism, int& active, const std::string& dag_name);
 
   // ---------------------------------------------------------------- the store
@@ -383,7 +372,7 @@ class WorkflowRun {
   PodRunner* pods_;
   std::string name_;
   Json head_, spec_, status_;
-  std::unordered_map<std::string, Json> nodes_;
+  std::unordered_map<std::string, NodeStatus> nodes_;
   std::set<std::string> dirty_;
   bool status_dirty_ = false;
   Scope globals_;
