@@ -22,31 +22,29 @@ constexpr size_t kNoTask = static_cast<size_t>(-1);
 
 }  // namespace
 
-DagPlan WorkflowRun::BuildDagPlan(const Json& tmpl) {
+DagPlan WorkflowRun::BuildDagPlan(const Template& tmpl) {
   DagPlan plan;
   std::vector<DagTask>& tasks = plan.tasks;
   std::map<std::string, size_t>& index = plan.index;
   std::set<std::string>& wanted = plan.wanted;
-  const Json& tasks_json = tmpl["dag"]["tasks"];
-  std::map<std::string, const Json*> by_name;
-  for (const Json& t : tasks_json) by_name[t.value("name", "")] = &t;
-  for (const Json& t : tasks_json) {
-    DagTask d{&t, t.value("name", ""), {}, ""};
-    if (t.contains("depends")) {
-      d.depends = ParameterString(t["depends"]);
+  std::map<std::string, const Step*> by_name;
+  for (const Step& t : tmpl.dag.tasks) by_name[t.name] = &t;
+  for (const Step& t : tmpl.dag.tasks) {
+    DagTask d{&t, t.name, {}, ""};
+    if (t.depends) {
+      d.depends = *t.depends;
       StatusOr<std::set<std::string>> named = DependsTasks(d.depends);
       if (named.ok()) d.deps = *named;
-    } else if (t.contains("dependencies")) {
-      for (const Json& dep : t["dependencies"]) {
-        std::string n = ParameterString(dep);
+    } else if (t.dependencies) {
+      for (const std::string& n : *t.dependencies) {
         d.deps.insert(n);
         if (!d.depends.empty()) d.depends += " && ";
         // Argo: a plain dependency also accepts a failure its task continues on.
         auto found = by_name.find(n);
-        const Json* dt = found == by_name.end() ? nullptr : found->second;
+        const Step* dt = found == by_name.end() ? nullptr : found->second;
         std::string term = "(" + n + ".Succeeded || " + n + ".Skipped || " + n + ".Daemoned";
-        if (dt && ContinuesOn(*dt, NodePhase::kFailed)) term += " || " + n + ".Failed";
-        if (dt && ContinuesOn(*dt, NodePhase::kError)) term += " || " + n + ".Errored";
+        if (dt && dt->ContinuesOn(NodePhase::kFailed)) term += " || " + n + ".Failed";
+        if (dt && dt->ContinuesOn(NodePhase::kError)) term += " || " + n + ".Errored";
         d.depends += term + ")";
       }
     }
@@ -54,9 +52,9 @@ DagPlan WorkflowRun::BuildDagPlan(const Json& tmpl) {
     tasks.push_back(std::move(d));
   }
   // Targets: dag.target, or every task.
-  if (tmpl["dag"].contains("target")) {
+  if (tmpl.dag.target) {
     std::vector<std::string> stack;
-    std::string targets = ParameterString(tmpl["dag"]["target"]);
+    const std::string& targets = *tmpl.dag.target;
     for (size_t p = 0; p < targets.size();) {
       size_t q = targets.find_first_of(" ,", p);
       if (q == std::string::npos) q = targets.size();
@@ -86,8 +84,7 @@ DagPlan WorkflowRun::BuildDagPlan(const Json& tmpl) {
 }
 
 NodeStatus* WorkflowRun::ExecuteDag(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
-    const Json& tmpl, Scope& scope, std::map<std::string, Json>& arts, const ExecOptions& opts,
-    DagPlan& plan) {
+    const Template& tmpl, Scope& scope, Artifacts& arts, const ExecOptions& opts, DagPlan& plan) {
   OpenScope open = OpenScopeNode(node_name, display, NodeType::kDAG, tmpl_name, tmpl, opts);
   NodeStatus* node = open.node;
   if (node->Fulfilled()) return node;
@@ -201,13 +198,13 @@ NodeStatus* WorkflowRun::ExecuteDag(const std::string& node_name, const std::str
       if (!t.depends.empty()) {
         StatusOr<bool> go = EvaluateDepends(t.depends, result);
         if (!go.ok()) {
-          NodeStatus* bad = InitNode(task_name, t.name, NodeType::kSkipped, t.task->value("template", ""), dag_id,
+          NodeStatus* bad = InitNode(task_name, t.name, NodeType::kSkipped, t.task->template_name, dag_id,
                                      NodePhase::kError, go.status().message());
           LinkTask(FindId(dag_id), t, node_name, bad);
           continue;
         }
         if (!*go) {
-          NodeStatus* omitted = InitNode(task_name, t.name, NodeType::kSkipped, t.task->value("template", ""), dag_id,
+          NodeStatus* omitted = InitNode(task_name, t.name, NodeType::kSkipped, t.task->template_name, dag_id,
                                          NodePhase::kOmitted, "omitted: depends condition not met");
           LinkTask(FindId(dag_id), t, node_name, omitted);
           continue;
@@ -240,7 +237,7 @@ NodeStatus* WorkflowRun::ExecuteDag(const std::string& node_name, const std::str
     NodePhase branch = carried;
     if (n && n->phase != NodePhase::kOmitted) {
       branch = n->phase;
-      if (IsFailedOrError(branch) && ContinuesOn(*tasks[index[task]].task, branch)) branch = NodePhase::kSucceeded;
+      if (IsFailedOrError(branch) && tasks[index[task]].task->ContinuesOn(branch)) branch = NodePhase::kSucceeded;
     }
     NodePhase failed = NodePhase::kSucceeded;
     std::vector<std::string> next;
@@ -303,7 +300,7 @@ void WorkflowRun::LinkTask(NodeStatus* dag, const DagTask& t, const std::string&
   }
 }
 
-NodeStatus* WorkflowRun::ExecuteTask(const DagTask& t, const std::string& task_name, Scope& base_scope, std::map<std::string, Json>& base_arts,
+NodeStatus* WorkflowRun::ExecuteTask(const DagTask& t, const std::string& task_name, Scope& base_scope, Artifacts& base_arts,
     const ExecOptions& opts, int parallelism, int& active, const std::string& dag_name) {
   NodeStatus* existing = Find(task_name);
   bool is_new = !existing;
@@ -315,10 +312,10 @@ NodeStatus* WorkflowRun::ExecuteTask(const DagTask& t, const std::string& task_n
   if (cached == expansions_.end()) {
     // The task's scope: the DAG's, plus the outputs of the tasks it depends on.
     Scope scope = base_scope;
-    std::map<std::string, Json> arts = base_arts;
+    Artifacts arts = base_arts;
     std::set<std::string> seen;
     std::vector<std::string> stack(t.deps.begin(), t.deps.end());
-    for (const auto& var : VariablesIn(t.task->dump())) {
+    for (const auto& var : VariablesIn(ToJson(*t.task).dump())) {
       if (var.rfind("tasks.", 0) == 0) stack.push_back(var.substr(6, var.find('.', 6) - 6));
     }
     while (!stack.empty()) {
@@ -333,13 +330,13 @@ NodeStatus* WorkflowRun::ExecuteTask(const DagTask& t, const std::string& task_n
         AddNodeToScope("tasks." + d, dn, scope, arts);
       }
     }
-    StatusOr<Json> task = ResolveCall(*t.task, scope, arts);
+    StatusOr<Step> task = ResolveCall(*t.task, scope, arts);
     Expansion expansion;
     StatusOr<std::vector<Expanded>> expanded =
         task.ok() ? Expand(*task, task_name, t.name, &expansion.is_loop) : StatusOr<std::vector<Expanded>>(task.status());
     if (!expanded.ok()) {
       NodeStatus* bad = existing ? existing
-                                 : InitNode(task_name, t.name, NodeType::kSkipped, t.task->value("template", ""),
+                                 : InitNode(task_name, t.name, NodeType::kSkipped, t.task->template_name,
                                             dag_id, NodePhase::kError);
       if (is_new) LinkTask(FindId(dag_id), t, dag_name, bad);
       return MarkPhase(bad, NodePhase::kError, expanded.status().message());
@@ -350,14 +347,14 @@ NodeStatus* WorkflowRun::ExecuteTask(const DagTask& t, const std::string& task_n
   const bool is_loop = cached->second.is_loop;
   const std::vector<Expanded>* expanded = &cached->second.items;
   if (!is_loop) {
-    const Json& s = (*expanded)[0].step;
-    if (is_new && s.contains("when")) {
-      StatusOr<bool> proceed = EvaluateWhen(ParameterString(s["when"]));
+    const Step& s = (*expanded)[0].step;
+    if (is_new && s.when) {
+      StatusOr<bool> proceed = EvaluateWhen(*s.when);
       if (!proceed.ok() || !*proceed) {
-        NodeStatus* n = InitNode(task_name, t.name, NodeType::kSkipped, s.value("template", ""), dag_id,
+        NodeStatus* n = InitNode(task_name, t.name, NodeType::kSkipped, s.template_name, dag_id,
                                  proceed.ok() ? NodePhase::kSkipped : NodePhase::kError,
-                           proceed.ok() ? "when '" + ParameterString(s["when"]) + "' evaluated false"
-                                        : proceed.status().message());
+                                 proceed.ok() ? "when '" + *s.when + "' evaluated false"
+                                              : proceed.status().message());
         LinkTask(FindId(dag_id), t, dag_name, n);
         return n;
       }
@@ -372,7 +369,7 @@ NodeStatus* WorkflowRun::ExecuteTask(const DagTask& t, const std::string& task_n
   // A loop: a TaskGroup node with one child per item.
   NodeStatus* group = existing;
   if (!group) {
-    group = InitNode(task_name, t.name, NodeType::kTaskGroup, t.task->value("template", ""), dag_id,
+    group = InitNode(task_name, t.name, NodeType::kTaskGroup, t.task->template_name, dag_id,
                      expanded->empty() ? NodePhase::kSkipped : NodePhase::kRunning,
                      expanded->empty() ? "Skipped, empty params" : "");
     LinkTask(FindId(dag_id), t, dag_name, group);
@@ -383,13 +380,13 @@ NodeStatus* WorkflowRun::ExecuteTask(const DagTask& t, const std::string& task_n
   for (const Expanded& e : *expanded) {
     NodeStatus* c = Find(e.name);
     if (c && c->Fulfilled()) continue;
-    if (!c && e.step.contains("when")) {
-      StatusOr<bool> proceed = EvaluateWhen(ParameterString(e.step["when"]));
+    if (!c && e.step.when) {
+      StatusOr<bool> proceed = EvaluateWhen(*e.step.when);
       if (!proceed.ok() || !*proceed) {
-        NodeStatus* n = InitNode(e.name, e.display, NodeType::kSkipped, e.step.value("template", ""), dag_id,
+        NodeStatus* n = InitNode(e.name, e.display, NodeType::kSkipped, e.step.template_name, dag_id,
                                  proceed.ok() ? NodePhase::kSkipped : NodePhase::kError,
-                           proceed.ok() ? "when '" + ParameterString(e.step["when"]) + "' evaluated false"
-                                        : proceed.status().message());
+                                 proceed.ok() ? "when '" + *e.step.when + "' evaluated false"
+                                              : proceed.status().message());
         AddChild(FindId(group_id), n->id);
         continue;
       }
@@ -411,7 +408,7 @@ NodeStatus* WorkflowRun::ExecuteTask(const DagTask& t, const std::string& task_n
   if (!done) return group;
   for (const std::string& c : group->children) {
     NodeStatus* cn = FindId(c);
-    if (cn && cn->FailedOrError() && !ContinuesOn(*t.task, cn->phase)) {
+    if (cn && cn->FailedOrError() && !t.task->ContinuesOn(cn->phase)) {
       return MarkPhase(group, NodePhase::kFailed, "child '" + c + "' failed");
     }
   }

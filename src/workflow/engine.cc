@@ -87,20 +87,23 @@ bool IsCompletedPhase(const std::string& phase) {
 
 Status WorkflowRun::Load() {
   LOOM_ASSIGN_OR_RETURN(Json wf, store_.GetWorkflow(name_));
-  head_ = Json::object();
-  head_["apiVersion"] = wf.value("apiVersion", "argoproj.io/v1alpha1");
-  head_["kind"] = wf.value("kind", "Workflow");
-  head_["metadata"] = wf.value("metadata", Json::object());
-  spec_ = wf.value("spec", Json::object());
-  status_ = wf.value("status", Json::object());
-  LOOM_ASSIGN_OR_RETURN(nodes_, ReadNodes(status_, name_));
-  status_.erase("nodes");
+  // The stored document, read into the model once (Submit checked it).
+  Json status = wf.contains("status") ? wf["status"] : Json::object();
+  wf.erase("status");
+  StatusOr<Workflow> model = WorkflowFromJson(wf);
+  if (!model.ok()) return Internal("workflow " + name_ + ": stored " + model.status().message());
+  metadata_ = std::move(model->metadata);
+  spec_ = std::move(model->spec);
+  StatusOr<WorkflowStatus> read = WorkflowStatusFromJson(status);
+  if (!read.ok()) return Internal("workflow " + name_ + ": stored " + read.status().message());
+  status_ = std::move(*read);
+  LOOM_ASSIGN_OR_RETURN(nodes_, ReadNodes(status, name_));
   return OkStatus();
 }
 
 Status WorkflowRun::Run() {
   LOOM_RETURN_IF_ERROR(Load());
-  std::string phase = status_.value("phase", "");
+  const std::string phase = status_.phase;
   if (IsCompletedPhase(phase)) return OkStatus();
   // Pods that were running when the last engine stopped: a new attempt. What is left of the
   // old one (a daemon's server, children that outlived the pod's main process) is killed
@@ -122,8 +125,8 @@ Status WorkflowRun::Run() {
   }
   if (!rerun.empty() && pods_) pods_->Reclaim(name_, rerun);
   if (phase != "Running") {
-    status_["phase"] = "Running";
-    if (!status_.contains("startedAt")) status_["startedAt"] = Rfc3339(NowSeconds());
+    status_.phase = "Running";
+    if (status_.started_at.empty()) status_.started_at = Rfc3339(NowSeconds());
     status_dirty_ = true;
   }
   InitGlobals();
@@ -155,17 +158,17 @@ Status WorkflowRun::Run() {
     }
     if (!failure.empty()) {
       StopAllPods("");
-      status_["phase"] = "Error";
-      status_["message"] = "internal error in the workflow engine: " + failure;
-      status_["finishedAt"] = Rfc3339(NowSeconds());
+      status_.phase = "Error";
+      status_.message = "internal error in the workflow engine: " + failure;
+      status_.finished_at = Rfc3339(NowSeconds());
       status_dirty_ = true;
       LOOM_RETURN_IF_ERROR(Persist());
-      return Internal("workflow " + name_ + ": " + status_["message"].get<std::string>());
+      return Internal("workflow " + name_ + ": " + status_.message);
     }
     LOOM_RETURN_IF_ERROR(Persist());
-    if (IsCompletedPhase(status_.value("phase", "")) && running_.empty()) {
-      LOOM_LOG(INFO) << "workflow " << name_ << ": " << status_.value("phase", "")
-                     << (status_.contains("message") ? " (" + status_.value("message", "") + ")" : "");
+    if (IsCompletedPhase(status_.phase) && running_.empty()) {
+      LOOM_LOG(INFO) << "workflow " << name_ << ": " << status_.phase
+                     << (status_.message.empty() ? "" : " (" + status_.message + ")");
       return OkStatus();
     }
     // Sleep until a pod ends, a timer is due, or the next poll.
@@ -185,10 +188,11 @@ void WorkflowRun::Timer(double at) {
 Status WorkflowRun::PollStore() {
   StatusOr<Json> spec = store_.GetSpec(name_);
   if (!spec.ok()) return spec.status();
-  for (const char* f : {"shutdown", "suspend"}) {
-    if (spec->contains(f)) spec_[f] = (*spec)[f];
-    else spec_.erase(f);
-  }
+  // The two fields another process changes (stop, terminate, suspend), read at the store's edge.
+  auto shutdown = spec->find("shutdown");
+  spec_.shutdown = shutdown != spec->end() && shutdown->is_string() ? shutdown->get<std::string>() : "";
+  auto suspend = spec->find("suspend");
+  spec_.suspend = suspend != spec->end() && suspend->is_boolean() && suspend->get<bool>();
   for (auto it = suspended_.begin(); it != suspended_.end();) {
     NodeStatus* mine = FindId(*it);
     StatusOr<Json> stored_json = store_.GetNode(name_, *it);
@@ -210,7 +214,7 @@ Status WorkflowRun::Persist() {
   if (dirty_.empty() && !status_dirty_) return OkStatus();
   LOOM_RETURN_IF_ERROR(store_.BeginBatch());
   // The status first: a workflow deleted meanwhile fails here, before any node row is written.
-  Status s = status_dirty_ ? store_.UpdateStatus(name_, status_) : OkStatus();
+  Status s = status_dirty_ ? store_.UpdateStatus(name_, ToJson(status_)) : OkStatus();
   for (const std::string& id : dirty_) {
     if (!s.ok()) break;
     auto it = nodes_.find(id);

@@ -17,14 +17,16 @@
 
 namespace loom::workflow {
 
-bool WorkflowRun::RunStepExitHandler(const Json& step, const NodeStatus* child, const ExecOptions& opts) {
-  if (!step.contains("onExit") || !child || !child->Fulfilled()) return true;
+bool WorkflowRun::RunStepExitHandler(const Step& step, const NodeStatus* child, const ExecOptions& opts) {
+  if (step.on_exit.empty() || !child || !child->Fulfilled()) return true;
   ExecOptions exit_opts = opts;
   exit_opts.on_exit = true;
   const std::string child_id = child->id;
   std::string name = child->name + ".onExit";
   std::string display = child->display_name + ".onExit";
-  NodeStatus* exit = ExecuteTemplate(name, display, {{"template", step["onExit"]}}, exit_opts);
+  Step holder;
+  holder.template_name = step.on_exit;
+  NodeStatus* exit = ExecuteTemplate(name, display, holder, exit_opts);
   if (!exit) return false;
   AddChild(FindId(child_id), exit->id);
   return exit->Fulfilled();

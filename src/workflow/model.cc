@@ -577,6 +577,31 @@ StatusOr<NodeStatus> NodeStatusFromJson(const Json& j) {
   return n;
 }
 
+StatusOr<WorkflowStatus> WorkflowStatusFromJson(const Json& j) {
+  Fields f(j, "status");
+  LOOM_RETURN_IF_ERROR(f.Object());
+  WorkflowStatus s;
+  LOOM_RETURN_IF_ERROR(f.String("phase", &s.phase));
+  LOOM_RETURN_IF_ERROR(f.String("message", &s.message));
+  LOOM_RETURN_IF_ERROR(f.String("startedAt", &s.started_at));
+  LOOM_RETURN_IF_ERROR(f.String("finishedAt", &s.finished_at));
+  LOOM_RETURN_IF_ERROR(f.String("progress", &s.progress));
+  if (auto out = f.Raw("outputs")) {
+    LOOM_ASSIGN_OR_RETURN(Outputs outputs, OutputsFromJson(*out, "status.outputs"));
+    s.outputs = std::move(outputs);
+  }
+  if (auto stored = f.Raw("storedTemplates")) {
+    if (!stored->is_object()) return InvalidArgument("status.storedTemplates: must be an object");
+    for (auto it = stored->begin(); it != stored->end(); ++it) {
+      LOOM_ASSIGN_OR_RETURN(Template t, TemplateFromJson(it.value(), "status.storedTemplates." + it.key()));
+      s.stored_templates.emplace(it.key(), std::move(t));
+    }
+  }
+  f.Raw("nodes");
+  s.other = f.Rest();
+  return s;
+}
+
 // ---------------------------------------------------------------- to JSON
 
 Json ToJson(const Parameter& p) {
@@ -770,6 +795,23 @@ Json ToJson(const NodeStatus& n) {
   if (!n.children.empty()) j["children"] = n.children;
   if (!n.outbound_nodes.empty()) j["outboundNodes"] = n.outbound_nodes;
   Merge(j, n.other);
+  return j;
+}
+
+Json ToJson(const WorkflowStatus& s) {
+  Json j = Json::object();
+  PutString(j, "phase", s.phase);
+  PutString(j, "message", s.message);
+  PutString(j, "startedAt", s.started_at);
+  PutString(j, "finishedAt", s.finished_at);
+  PutString(j, "progress", s.progress);
+  if (s.outputs) j["outputs"] = ToJson(*s.outputs);
+  if (!s.stored_templates.empty()) {
+    Json stored = Json::object();
+    for (const auto& [key, t] : s.stored_templates) stored[key] = ToJson(t);
+    j["storedTemplates"] = std::move(stored);
+  }
+  Merge(j, s.other);
   return j;
 }
 

@@ -17,6 +17,7 @@
 // are JSON scalars: before {{...}} substitution they may be a string naming a variable.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -244,6 +245,19 @@ struct NodeStatus {
   bool HasChild(const std::string& id) const;
 };
 
+// A workflow's status without its nodes (the store keeps those one row each).
+struct WorkflowStatus {
+  std::string phase;  // "" (not started), Pending, Running, Succeeded, Failed, Error
+  std::string message;
+  std::string started_at, finished_at;
+  std::string progress;
+  std::optional<Outputs> outputs;  // global outputs (globalName)
+  // Templates of WorkflowTemplates as first used ("namespaced/<wt>/<template>"), so that a
+  // later change of the WorkflowTemplate does not change a running workflow.
+  std::map<std::string, Template> stored_templates;
+  Json other = Json::object();  // fields another version wrote: kept as they are
+};
+
 // ---------------------------------------------------------------- JSON at the edges
 
 // Each FromJson reads a checked document (spec.h's Lint); a field of the wrong type is an error
@@ -255,6 +269,8 @@ StatusOr<Step> StepFromJson(const Json& step, const std::string& path);
 StatusOr<Arguments> ArgumentsFromJson(const Json& args, const std::string& path);
 StatusOr<Outputs> OutputsFromJson(const Json& outputs, const std::string& path);
 StatusOr<NodeStatus> NodeStatusFromJson(const Json& node);
+// `status` without its nodes (a "nodes" field is left out).
+StatusOr<WorkflowStatus> WorkflowStatusFromJson(const Json& status);
 
 Json ToJson(const Workflow& wf);
 Json ToJson(const WorkflowSpec& spec);
@@ -266,5 +282,6 @@ Json ToJson(const Outputs& outputs);
 Json ToJson(const Parameter& parameter);
 Json ToJson(const Artifact& artifact);
 Json ToJson(const NodeStatus& node);
+Json ToJson(const WorkflowStatus& status);
 
 }  // namespace loom::workflow

@@ -86,61 +86,68 @@ std::vector<std::string> WorkflowRun::Outbound(const std::string& id) {
 }
 
 void WorkflowRun::InitGlobals() {
-  const Json& meta = head_["metadata"];
   globals_["workflow.name"] = name_;
-  globals_["workflow.namespace"] = meta.value("namespace", "default");
-  globals_["workflow.uid"] = meta.value("uid", "");
-  globals_["workflow.creationTimestamp"] = meta.value("creationTimestamp", "");
-  globals_["workflow.serviceAccountName"] = spec_.value("serviceAccountName", "default");
-  globals_["workflow.mainEntrypoint"] = spec_.value("entrypoint", "");
-  if (meta.contains("labels") && meta["labels"].is_object()) {
-    for (auto it = meta["labels"].begin(); it != meta["labels"].end(); ++it) {
+  globals_["workflow.namespace"] = metadata_.namespace_name.empty() ? "default" : metadata_.namespace_name;
+  globals_["workflow.uid"] = metadata_.uid;
+  globals_["workflow.creationTimestamp"] = metadata_.creation_timestamp;
+  globals_["workflow.serviceAccountName"] =
+      spec_.service_account_name.empty() ? "default" : spec_.service_account_name;
+  globals_["workflow.mainEntrypoint"] = spec_.entrypoint;
+  if (metadata_.labels.is_object()) {
+    for (auto it = metadata_.labels.begin(); it != metadata_.labels.end(); ++it) {
       globals_["workflow.labels." + it.key()] = ParameterString(it.value());
     }
   }
-  if (meta.contains("annotations") && meta["annotations"].is_object()) {
-    for (auto it = meta["annotations"].begin(); it != meta["annotations"].end(); ++it) {
+  if (metadata_.annotations.is_object()) {
+    for (auto it = metadata_.annotations.begin(); it != metadata_.annotations.end(); ++it) {
       globals_["workflow.annotations." + it.key()] = ParameterString(it.value());
     }
   }
   Json params = Json::array();
-  if (spec_.contains("arguments") && spec_["arguments"].contains("parameters")) {
-    for (const Json& p : spec_["arguments"]["parameters"]) {
-      std::string v = ParameterString(p.contains("value") ? p["value"] : p.value("default", Json("")));
-      globals_["workflow.parameters." + p.value("name", "")] = v;
-      params.push_back({{"name", p.value("name", "")}, {"value", v}});
-    }
+  for (const Parameter& p : spec_.arguments.parameters) {
+    std::string v = ParameterString(p.value ? *p.value : p.default_value.value_or(Json("")));
+    globals_["workflow.parameters." + p.name] = v;
+    params.push_back({{"name", p.name}, {"value", v}});
   }
   globals_["workflow.parameters"] = params.dump();
-  if (status_.contains("outputs") && status_["outputs"].contains("parameters")) {
-    for (const Json& p : status_["outputs"]["parameters"]) {
-      globals_["workflow.outputs.parameters." + p.value("name", "")] = ParameterString(p.value("value", Json("")));
+  if (status_.outputs) {
+    for (const Parameter& p : status_.outputs->parameters) {
+      globals_["workflow.outputs.parameters." + p.name] = ParameterString(p.value.value_or(Json("")));
     }
   }
 }
 
-void WorkflowRun::ExportGlobalOutputs(const Json& tmpl, const Outputs& outputs) {
-  const Json decl = tmpl.contains("outputs") ? tmpl["outputs"].value("parameters", Json::array()) : Json::array();
+void WorkflowRun::ExportGlobalOutputs(const Template& tmpl, const Outputs& outputs) {
   for (const Parameter& p : outputs.parameters) {
     std::string global = p.global_name;
-    for (const Json& d : decl) {
-      if (d.value("name", "") == p.name && d.contains("globalName")) global = d["globalName"];
-    }
+    if (const Parameter* d = tmpl.OutputParameter(p.name); d && !d->global_name.empty()) global = d->global_name;
     if (global.empty()) continue;
     std::string value = ParameterString(p.value.value_or(Json("")));
     globals_["workflow.outputs.parameters." + global] = value;
-    if (!status_.contains("outputs")) status_["outputs"] = {{"parameters", Json::array()}};
-    SetNamedValue(status_["outputs"]["parameters"], global, value);
+    if (!status_.outputs) status_.outputs.emplace();
+    bool found = false;
+    for (Parameter& q : status_.outputs->parameters) {
+      if (q.name == global) {
+        q.value = value;
+        found = true;
+      }
+    }
+    if (!found) {
+      Parameter q;
+      q.name = global;
+      q.value = value;
+      status_.outputs->parameters.push_back(std::move(q));
+    }
     status_dirty_ = true;
   }
 }
 
 void WorkflowRun::Operate() {
   double now = NowSeconds();
-  shutdown_ = spec_.value("shutdown", "");
-  if (spec_.contains("activeDeadlineSeconds") && spec_["activeDeadlineSeconds"].is_number()) {
-    double started = ParseRfc3339(status_.value("startedAt", ""));
-    double deadline = started + spec_["activeDeadlineSeconds"].get<double>();
+  shutdown_ = spec_.shutdown;
+  if (spec_.active_deadline_seconds) {
+    double started = ParseRfc3339(status_.started_at);
+    double deadline = started + static_cast<double>(*spec_.active_deadline_seconds);
     if (started > 0 && now >= deadline) {
       deadline_exceeded_ = true;
     } else if (started > 0) {
@@ -163,8 +170,9 @@ void WorkflowRun::Operate() {
 
   NodeStatus* root = nullptr;
   {
-    Json holder = {{"template", spec_.value("entrypoint", "")}};
-    if (spec_.contains("arguments")) holder["arguments"] = spec_["arguments"];
+    Step holder;
+    holder.template_name = spec_.entrypoint;
+    holder.arguments = spec_.arguments;
     root = ExecuteTemplate(name_, name_, holder, ExecOptions{});
   }
   if (root && root->daemoned) {  // the entrypoint itself is a daemon: ready is as far as it goes
@@ -181,13 +189,14 @@ void WorkflowRun::Operate() {
   if (deadline_exceeded_ && wf_phase != NodePhase::kSucceeded) message = "Step exceeded its deadline";
   if (!shutdown_.empty() && wf_phase != NodePhase::kSucceeded) message = "Stopped with strategy '" + shutdown_ + "'";
 
-  if (spec_.contains("onExit") && spec_["onExit"].is_string() && shutdown_ != "Terminate") {
+  if (!spec_.on_exit.empty() && shutdown_ != "Terminate") {
     globals_["workflow.status"] = ToString(wf_phase);
     char duration[32];
-    snprintf(duration, sizeof duration, "%.6f", NowSeconds() - ParseRfc3339(status_.value("startedAt", "")));
+    snprintf(duration, sizeof duration, "%.6f", NowSeconds() - ParseRfc3339(status_.started_at));
     globals_["workflow.duration"] = duration;
     globals_["workflow.failures"] = Failures();
-    Json holder = {{"template", spec_["onExit"]}};
+    Step holder;
+    holder.template_name = spec_.on_exit;
     ExecOptions opts;
     opts.on_exit = true;
     NodeStatus* exit_node = ExecuteTemplate(name_ + ".onExit", name_ + ".onExit", holder, opts);
@@ -203,10 +212,9 @@ void WorkflowRun::Operate() {
   UpdateProgress();
   StopDaemons(nullptr);  // none should be left: each was stopped as its scope ended
   if (!running_.empty()) return;  // cancelled pods still ending
-  status_["phase"] = ToString(wf_phase);
-  if (message.empty()) status_.erase("message");
-  else status_["message"] = message;
-  status_["finishedAt"] = Rfc3339(NowSeconds());
+  status_.phase = ToString(wf_phase);
+  status_.message = message;
+  status_.finished_at = Rfc3339(NowSeconds());
   status_dirty_ = true;
 }
 
@@ -234,8 +242,8 @@ void WorkflowRun::UpdateProgress() {
     if (n.phase == NodePhase::kSucceeded) ++done;
   }
   std::string progress = std::to_string(done) + "/" + std::to_string(total);
-  if (status_.value("progress", "") != progress) {
-    status_["progress"] = progress;
+  if (status_.progress != progress) {
+    status_.progress = progress;
     status_dirty_ = true;
   }
 }
@@ -248,124 +256,116 @@ std::string WorkflowRun::BlockedReason(const ExecOptions& opts) const {
   return "";
 }
 
-StatusOr<Json> WorkflowRun::ResolveTemplate(const Json& holder) {
-  if (holder.contains("inline")) return holder["inline"];
-  if (holder.contains("templateRef")) {
-    const Json& ref = holder["templateRef"];
-    std::string key = ref.value("name", "") + "/" + ref.value("template", "");
+StatusOr<Template> WorkflowRun::ResolveTemplate(const Step& holder) {
+  if (holder.inline_template) return *holder.inline_template;
+  if (holder.template_ref) {
+    const TemplateRef& ref = *holder.template_ref;
+    std::string key = ref.name + "/" + ref.template_name;
     auto it = ref_cache_.find(key);
     if (it != ref_cache_.end()) return it->second;
     // Templates stored at first use, so a later change of the WorkflowTemplate does not change
     // a running workflow (Argo's storedTemplates).
-    if (status_.contains("storedTemplates") && status_["storedTemplates"].contains("namespaced/" + key)) {
-      return ref_cache_[key] = status_["storedTemplates"]["namespaced/" + key];
+    if (auto stored = status_.stored_templates.find("namespaced/" + key); stored != status_.stored_templates.end()) {
+      return ref_cache_[key] = stored->second;
     }
-    StatusOr<Json> wt = store_.GetTemplate(ref.value("name", ""));
+    StatusOr<Json> wt = store_.GetTemplate(ref.name);
     if (!wt.ok()) return wt.status();
-    const Json wt_spec = wt->value("spec", Json::object());
-    const Json* t = FindTemplate(wt_spec, ref.value("template", ""));
-    if (!t) {
-      return NotFound("template " + ref.value("template", "") + " not found in workflow template " +
-                      ref.value("name", ""));
-    }
-    status_["storedTemplates"]["namespaced/" + key] = *t;
+    const Json* t = wt->contains("spec") ? FindTemplate((*wt)["spec"], ref.template_name) : nullptr;
+    if (!t) return NotFound("template " + ref.template_name + " not found in workflow template " + ref.name);
+    LOOM_ASSIGN_OR_RETURN(Template tmpl, TemplateFromJson(*t, "WorkflowTemplate " + ref.name + ": " + ref.template_name));
+    status_.stored_templates["namespaced/" + key] = tmpl;
     status_dirty_ = true;
-    return ref_cache_[key] = *t;
+    return ref_cache_[key] = std::move(tmpl);
   }
-  std::string name = holder.value("template", "");
-  const Json* t = FindTemplate(spec_, name);
-  if (!t) return NotFound("template " + name + " not found");
+  const Template* t = spec_.FindTemplate(holder.template_name);
+  if (!t) return NotFound("template " + holder.template_name + " not found");
   return *t;
 }
 
-StatusOr<Json> WorkflowRun::ProcessInputs(const Json& tmpl, const Json& args, Scope& scope, std::map<std::string, Json>& arts) {
-  Json t = tmpl;
+namespace {
+
+// A template or step with its strings substituted, as Argo does it (through its JSON form).
+template <typename T, typename Read>
+StatusOr<T> Substitute(const T& value, const Scope& scope, bool (*keep)(std::string_view), Read read) {
+  LOOM_ASSIGN_OR_RETURN(Json j, SubstituteJson(ToJson(value), scope, keep));
+  return read(j, "");
+}
+
+}  // namespace
+
+StatusOr<Template> WorkflowRun::ProcessInputs(const Template& tmpl, const Arguments& args, Scope& scope,
+                                              Artifacts& arts) {
   scope = globals_;
-  std::map<std::string, Json> arg_params, arg_arts;
-  if (args.is_object()) {
-    for (const Json& p : args.value("parameters", Json::array())) arg_params[p.value("name", "")] = p;
-    for (const Json& a : args.value("artifacts", Json::array())) arg_arts[a.value("name", "")] = a;
-  }
-  if (t.contains("inputs") && t["inputs"].contains("parameters")) {
+  std::map<std::string, const Parameter*> arg_params;
+  std::map<std::string, const Artifact*> arg_arts;
+  for (const Parameter& p : args.parameters) arg_params[p.name] = &p;
+  for (const Artifact& a : args.artifacts) arg_arts[a.name] = &a;
+  Inputs inputs = tmpl.inputs;
+  if (!inputs.parameters.empty()) {
     Json params = Json::array();
-    for (Json& p : t["inputs"]["parameters"]) {
-      std::string name = p.value("name", "");
-      auto it = arg_params.find(name);
+    for (Parameter& p : inputs.parameters) {
+      auto it = arg_params.find(p.name);
       Json value;
-      if (it != arg_params.end() && it->second.contains("value")) {
-        value = it->second["value"];
-      } else if (p.contains("value")) {
-        value = p["value"];
-      } else if (p.contains("default")) {
-        value = p["default"];
+      if (it != arg_params.end() && it->second->value) {
+        value = *it->second->value;
+      } else if (p.value) {
+        value = *p.value;
+      } else if (p.default_value) {
+        value = *p.default_value;
       } else {
-        return InvalidArgument("inputs.parameters." + name + " was not supplied");
+        return InvalidArgument("inputs.parameters." + p.name + " was not supplied");
       }
       std::string v = ParameterString(value);
-      if (p.contains("enum") && p["enum"].is_array()) {
+      if (p.enum_values && p.enum_values->is_array()) {
         bool ok = false;
-        for (const Json& e : p["enum"]) ok = ok || ParameterString(e) == v;
-        if (!ok) return InvalidArgument("inputs.parameters." + name + ": value '" + v + "' is not in the enum");
+        for (const Json& e : *p.enum_values) ok = ok || ParameterString(e) == v;
+        if (!ok) return InvalidArgument("inputs.parameters." + p.name + ": value '" + v + "' is not in the enum");
       }
-      p["value"] = v;
-      scope["inputs.parameters." + name] = v;
-      params.push_back({{"name", name}, {"value", v}});
+      p.value = v;
+      scope["inputs.parameters." + p.name] = v;
+      params.push_back({{"name", p.name}, {"value", v}});
     }
     scope["inputs.parameters"] = params.dump();
   }
   // Parameters may refer to other inputs and globals themselves.
-  if (t.contains("inputs") && t["inputs"].contains("parameters")) {
-    for (Json& p : t["inputs"]["parameters"]) {
-      std::string v = p["value"].get<std::string>();
-      if (v.find("{{") == std::string::npos) continue;
-      LOOM_ASSIGN_OR_RETURN(v, SubstituteString(v, scope, KeepForLater));
-      p["value"] = v;
-      scope["inputs.parameters." + p.value("name", "")] = v;
-    }
+  for (Parameter& p : inputs.parameters) {
+    std::string v = p.value->get<std::string>();
+    if (v.find("{{") == std::string::npos) continue;
+    LOOM_ASSIGN_OR_RETURN(v, SubstituteString(v, scope, KeepForLater));
+    p.value = v;
+    scope["inputs.parameters." + p.name] = v;
   }
-  if (t.contains("inputs") && t["inputs"].contains("artifacts")) {
-    for (Json& a : t["inputs"]["artifacts"]) {
-      std::string name = a.value("name", "");
-      auto it = arg_arts.find(name);
-      if (it != arg_arts.end()) {
-        for (auto f = it->second.begin(); f != it->second.end(); ++f) {
-          if (f.key() != "name" && f.key() != "path" && f.key() != "from") a[f.key()] = f.value();
-        }
-      }
-      bool has_source = false;
-      for (const char* k : {"s3", "http", "raw", "git", "gcs", "hdfs", "oss", "azure", "artifactory", "path_source", "localPath"}) {
-        has_source = has_source || a.contains(k);
-      }
-      if (!has_source && !a.value("optional", false)) {
-        return InvalidArgument("inputs.artifacts." + name + " was not supplied");
-      }
-      if (a.contains("path")) scope["inputs.artifacts." + name + ".path"] = ParameterString(a["path"]);
-      arts["inputs.artifacts." + name] = a;
+  for (Artifact& a : inputs.artifacts) {
+    auto it = arg_arts.find(a.name);
+    if (it != arg_arts.end()) {
+      // The caller's source, over the template's (its name, path and `from` stay the template's).
+      const Artifact& given = *it->second;
+      for (auto f = given.location.begin(); f != given.location.end(); ++f) a.location[f.key()] = f.value();
+      if (given.optional) a.optional = true;
+      if (!given.global_name.empty()) a.global_name = given.global_name;
     }
+    if (!a.HasSource() && !a.optional) return InvalidArgument("inputs.artifacts." + a.name + " was not supplied");
+    if (a.path) scope["inputs.artifacts." + a.name + ".path"] = *a.path;
+    arts["inputs.artifacts." + a.name] = a;
   }
   // Everything but the inputs themselves and what later stages resolve.
-  Json inputs = t.contains("inputs") ? t["inputs"] : Json();
-  t.erase("inputs");
-  LOOM_ASSIGN_OR_RETURN(t, SubstituteJson(t, scope, KeepForLater));
-  if (!inputs.is_null()) t["inputs"] = inputs;
+  Template rest = tmpl;
+  rest.inputs = Inputs();
+  LOOM_ASSIGN_OR_RETURN(Template t, Substitute(rest, scope, KeepForLater, TemplateFromJson));
+  t.inputs = std::move(inputs);
   return t;
 }
 
-std::string WorkflowRun::TemplateKind(const Json& t) {
-  for (const char* k : {"container", "script", "resource", "steps", "dag", "suspend"}) {
-    if (t.contains(k)) return k;
+NodeType WorkflowRun::NodeTypeFor(TemplateKind kind) {
+  switch (kind) {
+    case TemplateKind::kSteps: return NodeType::kSteps;
+    case TemplateKind::kDag: return NodeType::kDAG;
+    case TemplateKind::kSuspend: return NodeType::kSuspend;
+    default: return NodeType::kPod;
   }
-  return "";
 }
 
-NodeType WorkflowRun::NodeTypeFor(const std::string& kind) {
-  if (kind == "steps") return NodeType::kSteps;
-  if (kind == "dag") return NodeType::kDAG;
-  if (kind == "suspend") return NodeType::kSuspend;
-  return NodeType::kPod;
-}
-
-NodeStatus* WorkflowRun::ExecuteTemplate(const std::string& node_name, const std::string& display, const Json& holder,
+NodeStatus* WorkflowRun::ExecuteTemplate(const std::string& node_name, const std::string& display, const Step& holder,
     const ExecOptions& opts) {
   NodeStatus* node = Find(node_name);
   if (node && node->Fulfilled()) return node;
@@ -377,41 +377,43 @@ NodeStatus* WorkflowRun::ExecuteTemplate(const std::string& node_name, const std
   const std::string id = NodeId(name_, node_name);
   auto cached = contexts_.find(id);
   if (cached == contexts_.end()) {
-    StatusOr<Json> resolved = ResolveTemplate(holder);
-    std::string tmpl_name = holder.value("template", holder.contains("templateRef") ? holder["templateRef"].value("template", "") : "");
+    StatusOr<Template> resolved = ResolveTemplate(holder);
+    const std::string& tmpl_name = holder.CalledName();
     if (!resolved.ok()) {
       if (!node) node = InitNode(node_name, display, NodeType::kSkipped, tmpl_name, opts.boundary_id, NodePhase::kError);
       return MarkPhase(node, NodePhase::kError, resolved.status().message());
     }
     NodeContext ctx;
-    StatusOr<Json> processed = ProcessInputs(*resolved, holder.value("arguments", Json::object()), ctx.scope, ctx.arts);
-    ctx.kind = TemplateKind(*resolved);
+    StatusOr<Template> processed = ProcessInputs(*resolved, holder.arguments, ctx.scope, ctx.arts);
     if (!processed.ok()) {
-      if (!node) node = InitNode(node_name, display, NodeTypeFor(ctx.kind), tmpl_name, opts.boundary_id, NodePhase::kError);
+      if (!node) {
+        node = InitNode(node_name, display, NodeTypeFor(resolved->kind), tmpl_name, opts.boundary_id, NodePhase::kError);
+      }
       return MarkPhase(node, NodePhase::kError, processed.status().message());
     }
     ctx.tmpl = std::move(*processed);
-    ctx.tmpl_name = tmpl_name.empty() ? ctx.tmpl.value("name", "") : tmpl_name;
+    ctx.tmpl_name = tmpl_name.empty() ? ctx.tmpl.name : tmpl_name;
     cached = contexts_.emplace(id, std::move(ctx)).first;
   }
   NodeContext& ctx = cached->second;
-  if (!ctx.tmpl.contains("retryStrategy")) {
-    return ExecuteKind(node_name, display, ctx.kind, ctx.tmpl_name, ctx.tmpl, ctx.scope, ctx.arts, opts, node, 0, ctx);
-  }
+  if (!ctx.tmpl.retry_strategy) return ExecuteKind(node_name, display, opts, node, 0, ctx);
   return ExecuteRetries(node_name, display, node, ctx, opts);
 }
 
-NodeStatus* WorkflowRun::ExecuteKind(const std::string& node_name, const std::string& display, const std::string& kind,
-    const std::string& tmpl_name, const Json& tmpl, Scope& scope,
-    std::map<std::string, Json>& arts, const ExecOptions& opts, NodeStatus* node, size_t attempt,
-    NodeContext& ctx) {
-  if (kind == "steps") return ExecuteSteps(node_name, display, tmpl_name, tmpl, scope, arts, opts);
-  if (kind == "dag") {
-    if (!ctx.dag) ctx.dag = std::make_unique<DagPlan>(BuildDagPlan(tmpl));
-    return ExecuteDag(node_name, display, tmpl_name, tmpl, scope, arts, opts, *ctx.dag);
+NodeStatus* WorkflowRun::ExecuteKind(const std::string& node_name, const std::string& display, const ExecOptions& opts,
+                                     NodeStatus* node, size_t attempt, NodeContext& ctx) {
+  (void)node;
+  switch (ctx.tmpl.kind) {
+    case TemplateKind::kSteps:
+      return ExecuteSteps(node_name, display, ctx.tmpl_name, ctx.tmpl, ctx.scope, ctx.arts, opts);
+    case TemplateKind::kDag:
+      if (!ctx.dag) ctx.dag = std::make_unique<DagPlan>(BuildDagPlan(ctx.tmpl));
+      return ExecuteDag(node_name, display, ctx.tmpl_name, ctx.tmpl, ctx.scope, ctx.arts, opts, *ctx.dag);
+    case TemplateKind::kSuspend:
+      return ExecuteSuspend(node_name, display, ctx.tmpl_name, ctx.tmpl, opts);
+    default:
+      return ExecutePod(node_name, display, ctx.tmpl_name, ctx.tmpl, ctx.scope, opts, attempt);
   }
-  if (kind == "suspend") return ExecuteSuspend(node_name, display, tmpl_name, tmpl, opts);
-  return ExecutePod(node_name, display, tmpl_name, tmpl, scope, opts, attempt);
 }
 
 NodeStatus* WorkflowRun::OpenNode(const std::string& node_name, const std::string& display, NodeType type,
@@ -423,22 +425,22 @@ NodeStatus* WorkflowRun::OpenNode(const std::string& node_name, const std::strin
 }
 
 WorkflowRun::OpenScope WorkflowRun::OpenScopeNode(const std::string& node_name, const std::string& display,
-                                                  NodeType type, const std::string& tmpl_name, const Json& tmpl,
+                                                  NodeType type, const std::string& tmpl_name, const Template& tmpl,
                                                   const ExecOptions& opts) {
-  OpenScope open{OpenNode(node_name, display, type, tmpl_name, opts), "", opts, tmpl.value("parallelism", 0)};
+  OpenScope open{OpenNode(node_name, display, type, tmpl_name, opts), "", opts, tmpl.Parallelism()};
   open.id = open.node->id;
   open.child_opts.boundary_id = open.id;
   return open;
 }
 
 NodeStatus* WorkflowRun::ExecuteSuspend(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
-    const Json& tmpl, const ExecOptions& opts) {
+    const Template& tmpl, const ExecOptions& opts) {
   NodeStatus* node = OpenNode(node_name, display, NodeType::kSuspend, tmpl_name, opts);
   if (node->Fulfilled()) return node;
   std::string blocked = BlockedReason(opts);
   if (!blocked.empty()) return MarkPhase(node, NodePhase::kFailed, blocked);
   double duration = 0;
-  if (tmpl["suspend"].contains("duration") && DurationSeconds(tmpl["suspend"]["duration"], &duration)) {
+  if (tmpl.suspend_duration && DurationSeconds(*tmpl.suspend_duration, &duration)) {
     double until = ParseRfc3339(node->started_at) + duration;
     if (NowSeconds() >= until) return MarkPhase(node, NodePhase::kSucceeded);
     Timer(until);
@@ -447,8 +449,7 @@ NodeStatus* WorkflowRun::ExecuteSuspend(const std::string& node_name, const std:
   return node;
 }
 
-void WorkflowRun::AddNodeToScope(const std::string& prefix, const NodeStatus* node, Scope& scope,
-                                 std::map<std::string, Json>& arts) {
+void WorkflowRun::AddNodeToScope(const std::string& prefix, const NodeStatus* node, Scope& scope, Artifacts& arts) {
   if (node->type == NodeType::kRetry && !node->children.empty()) {
     if (const NodeStatus* last = FindId(node->children.back())) node = last;
   }
@@ -464,7 +465,7 @@ void WorkflowRun::AddNodeToScope(const std::string& prefix, const NodeStatus* no
   for (const Parameter& p : out.parameters) {
     scope[prefix + ".outputs.parameters." + p.name] = ParameterString(p.value.value_or(Json("")));
   }
-  for (const Artifact& a : out.artifacts) arts[prefix + ".outputs.artifacts." + a.name] = ToJson(a);
+  for (const Artifact& a : out.artifacts) arts[prefix + ".outputs.artifacts." + a.name] = a;
 }
 
 std::vector<const NodeStatus*> WorkflowRun::Children(const NodeStatus& node) {
@@ -505,110 +506,97 @@ void WorkflowRun::AddAggregateToScope(const std::string& prefix, const std::vect
   for (auto& [n, list] : per_name) scope[prefix + ".outputs.parameters." + n] = list.dump();
 }
 
-StatusOr<Outputs> WorkflowRun::TemplateOutputs(const Json& tmpl, const Scope& scope,
-                                                const std::map<std::string, Json>& arts) {
+StatusOr<Outputs> WorkflowRun::TemplateOutputs(const Template& tmpl, const Scope& scope, const Artifacts& arts) {
   Outputs out;
-  if (!tmpl.contains("outputs")) return out;
-  const Json& decl = tmpl["outputs"];
-  for (const Json& p : decl.value("parameters", Json::array())) {
+  if (!tmpl.outputs) return out;
+  for (const Parameter& p : tmpl.outputs->parameters) {
     Parameter e;
-    e.name = p.value("name", "");
-    if (p.contains("valueFrom") && p["valueFrom"].contains("parameter")) {
-      StatusOr<std::string> v = SubstituteString(ParameterString(p["valueFrom"]["parameter"]), scope);
+    e.name = p.name;
+    if (p.value_from && p.value_from->parameter) {
+      StatusOr<std::string> v = SubstituteString(*p.value_from->parameter, scope);
       if (!v.ok()) {
-        if (!p["valueFrom"].contains("default")) return v.status();
-        e.value = ParameterString(p["valueFrom"]["default"]);
+        if (!p.value_from->default_value) return v.status();
+        e.value = ParameterString(*p.value_from->default_value);
       } else {
         e.value = *v;
       }
-    } else if (p.contains("value")) {
-      LOOM_ASSIGN_OR_RETURN(std::string v, SubstituteString(ParameterString(p["value"]), scope));
+    } else if (p.value) {
+      LOOM_ASSIGN_OR_RETURN(std::string v, SubstituteString(ParameterString(*p.value), scope));
       e.value = v;
     }
-    e.global_name = p.value("globalName", "");
+    e.global_name = p.global_name;
     out.parameters.push_back(std::move(e));
   }
-  for (const Json& a : decl.value("artifacts", Json::array())) {
-    if (!a.contains("from")) continue;
-    std::string key = ParameterString(a["from"]);
-    auto vars = VariablesIn(key);
-    if (vars.size() != 1) return InvalidArgument("outputs.artifacts." + a.value("name", "") + ".from: expected one {{...}}");
+  for (const Artifact& a : tmpl.outputs->artifacts) {
+    if (!a.from) continue;
+    auto vars = VariablesIn(*a.from);
+    if (vars.size() != 1) return InvalidArgument("outputs.artifacts." + a.name + ".from: expected one {{...}}");
     auto it = arts.find(*vars.begin());
-    if (it == arts.end()) return InvalidArgument("Unable to resolve: " + key);
-    Json art = it->second;
-    art["name"] = a.value("name", "");
-    LOOM_ASSIGN_OR_RETURN(Outputs one, OutputsFromJson(Json{{"artifacts", Json::array({art})}}, "outputs"));
-    out.artifacts.push_back(std::move(one.artifacts[0]));
+    if (it == arts.end()) return InvalidArgument("Unable to resolve: " + *a.from);
+    Artifact art = it->second;
+    art.name = a.name;
+    out.artifacts.push_back(std::move(art));
   }
   return out;
 }
 
-StatusOr<Json> WorkflowRun::ResolveCall(const Json& step, const Scope& scope, const std::map<std::string, Json>& arts) {
-  Json s = step;
-  Json artifacts;
-  if (s.contains("arguments") && s["arguments"].contains("artifacts")) {
-    artifacts = s["arguments"]["artifacts"];
-    s["arguments"].erase("artifacts");
-  }
-  LOOM_ASSIGN_OR_RETURN(s, SubstituteJson(s, scope, KeepItem));
-  if (!artifacts.is_null()) {
-    Json resolved = Json::array();
-    for (const Json& a : artifacts) {
-      if (!a.contains("from")) {
-        LOOM_ASSIGN_OR_RETURN(Json r, SubstituteJson(a, scope, KeepItem));
-        resolved.push_back(r);
-        continue;
-      }
-      std::string from = ParameterString(a["from"]);
-      auto vars = VariablesIn(from);
-      auto it = vars.size() == 1 ? arts.find(*vars.begin()) : arts.end();
-      if (it == arts.end()) {
-        if (a.value("optional", false)) continue;
-        return InvalidArgument("unable to resolve references: Unable to resolve: " + from);
-      }
-      Json r = it->second;
-      r["name"] = a.value("name", "");
-      r.erase("path");
-      resolved.push_back(r);
+StatusOr<Step> WorkflowRun::ResolveCall(const Step& step, const Scope& scope, const Artifacts& arts) {
+  Step rest = step;
+  rest.arguments.artifacts.clear();
+  LOOM_ASSIGN_OR_RETURN(Step s, Substitute(rest, scope, KeepItem, StepFromJson));
+  for (const Artifact& a : step.arguments.artifacts) {
+    if (!a.from) {
+      LOOM_ASSIGN_OR_RETURN(Json r, SubstituteJson(ToJson(a), scope, KeepItem));
+      LOOM_ASSIGN_OR_RETURN(Arguments one, ArgumentsFromJson(Json{{"artifacts", Json::array({r})}}, "arguments"));
+      s.arguments.artifacts.push_back(std::move(one.artifacts[0]));
+      continue;
     }
-    s["arguments"]["artifacts"] = resolved;
+    auto vars = VariablesIn(*a.from);
+    auto it = vars.size() == 1 ? arts.find(*vars.begin()) : arts.end();
+    if (it == arts.end()) {
+      if (a.optional) continue;
+      return InvalidArgument("unable to resolve references: Unable to resolve: " + *a.from);
+    }
+    Artifact r = it->second;
+    r.name = a.name;
+    r.path.reset();
+    s.arguments.artifacts.push_back(std::move(r));
   }
   return s;
 }
 
-StatusOr<std::optional<Json>> WorkflowRun::LoopItems(const Json& step) {
-  if (step.contains("withItems")) return std::optional<Json>(step["withItems"]);
-  if (step.contains("withParam")) {
-    std::string text = ParameterString(step["withParam"]);
+StatusOr<std::optional<Json>> WorkflowRun::LoopItems(const Step& step) {
+  if (step.with_items) return std::optional<Json>(*step.with_items);
+  if (step.with_param) {
+    std::string text = ParameterString(*step.with_param);
     Json items = Json::parse(text, nullptr, false);
     if (items.is_discarded() || !items.is_array()) {
       return InvalidArgument("withParam value could not be parsed as a JSON list: " + text);
     }
     return std::optional<Json>(items);
   }
-  if (step.contains("withSequence")) {
-    const Json& s = step["withSequence"];
-    auto num = [&](const char* f, long long def) -> long long {
-      if (!s.contains(f)) return def;
-      return std::atoll(ParameterString(s[f]).c_str());
+  if (step.with_sequence) {
+    const Sequence& s = *step.with_sequence;
+    auto num = [&](const std::optional<Json>& f, long long def) -> long long {
+      if (!f) return def;
+      return std::atoll(ParameterString(*f).c_str());
     };
-    long long start = num("start", 0), end;
-    if (s.contains("count")) {
-      long long count = num("count", 0);
+    long long start = num(s.start, 0), end;
+    if (s.count) {
+      long long count = num(s.count, 0);
       if (count <= 0) return std::optional<Json>(Json::array());
       end = start + count - 1;
     } else {
-      end = num("end", 0);
+      end = num(s.end, 0);
     }
-    std::string format = s.value("format", "");
     Json items = Json::array();
     long long step_by = end >= start ? 1 : -1;
     for (long long i = start;; i += step_by) {
-      if (format.empty()) {
+      if (s.format.empty()) {
         items.push_back(std::to_string(i));
       } else {
         char buf[128];
-        snprintf(buf, sizeof buf, format.c_str(), i);
+        snprintf(buf, sizeof buf, s.format.c_str(), i);
         items.push_back(std::string(buf));
       }
       if (i == end) break;
@@ -618,8 +606,8 @@ StatusOr<std::optional<Json>> WorkflowRun::LoopItems(const Json& step) {
   return std::optional<Json>();
 }
 
-StatusOr<std::vector<Expanded>> WorkflowRun::Expand(const Json& step, const std::string& base_name, const std::string& base_display,
-    bool* is_loop) {
+StatusOr<std::vector<Expanded>> WorkflowRun::Expand(const Step& step, const std::string& base_name,
+                                                    const std::string& base_display, bool* is_loop) {
   LOOM_ASSIGN_OR_RETURN(std::optional<Json> items, LoopItems(step));
   std::vector<Expanded> out;
   *is_loop = items.has_value();
@@ -627,14 +615,16 @@ StatusOr<std::vector<Expanded>> WorkflowRun::Expand(const Json& step, const std:
     out.push_back({base_name, base_display, step});
     return out;
   }
-  Json body = step;
-  body.erase("withItems");
-  body.erase("withParam");
-  body.erase("withSequence");
+  Step body = step;
+  body.with_items.reset();
+  body.with_param.reset();
+  body.with_sequence.reset();
+  const Json body_json = ToJson(body);
   for (size_t i = 0; i < items->size(); ++i) {
     Scope item_scope;
     AddItem((*items)[i], item_scope);
-    LOOM_ASSIGN_OR_RETURN(Json s, SubstituteJson(body, item_scope, nullptr));
+    LOOM_ASSIGN_OR_RETURN(Json j, SubstituteJson(body_json, item_scope, nullptr));
+    LOOM_ASSIGN_OR_RETURN(Step s, StepFromJson(j, ""));
     std::string suffix = "(" + std::to_string(i) + ":" + ItemDescription((*items)[i]) + ")";
     out.push_back({base_name + suffix, base_display + suffix, std::move(s)});
   }

@@ -17,18 +17,12 @@
 namespace loom::workflow {
 
 NodeStatus* WorkflowRun::ExecuteRetries(const std::string& node_name, const std::string& display, NodeStatus* node,
-    NodeContext& ctx,
-    const ExecOptions& opts) {
-  const std::string& kind = ctx.kind;
-  const std::string& tmpl_name = ctx.tmpl_name;
-  const Json& tmpl = ctx.tmpl;
-  Scope& scope = ctx.scope;
-  std::map<std::string, Json>& arts = ctx.arts;
+    NodeContext& ctx, const ExecOptions& opts) {
   if (!node) {
-    node = OpenNode(node_name, display, NodeType::kRetry, tmpl_name, opts);
+    node = OpenNode(node_name, display, NodeType::kRetry, ctx.tmpl_name, opts);
     if (node->Fulfilled()) return node;  // blocked: Failed at once
   }
-  const Json& rs = tmpl["retryStrategy"];
+  const RetryStrategy& rs = *ctx.tmpl.retry_strategy;
   for (int guard = 0; guard < 2; ++guard) {
     const std::vector<std::string> children = node->children;
     NodeStatus* last = children.empty() ? nullptr : FindId(children.back());
@@ -39,29 +33,29 @@ NodeStatus* WorkflowRun::ExecuteRetries(const std::string& node_name, const std:
         if (node->outputs && node->outputs->empty()) node->outputs.reset();
         return MarkPhase(node, NodePhase::kSucceeded, "", true);
       }
-      std::string policy = rs.value("retryPolicy", "OnFailure");
+      const std::string policy = rs.retry_policy.empty() ? "OnFailure" : rs.retry_policy;
       bool retry_failed = policy == "Always" || policy == "OnFailure";
       bool retry_error = policy == "Always" || policy == "OnError" || policy == "OnTransientError";
       if ((phase == NodePhase::kFailed && !retry_failed) || (phase == NodePhase::kError && !retry_error)) {
         return MarkPhase(node, phase, last->message);
       }
-      int limit = RetryLimit(rs);
+      int limit = rs.Limit();
       if (limit >= 0 && static_cast<int>(children.size()) > limit) {
         return MarkPhase(node, phase, "No more retries left");
       }
       if (!BlockedReason(opts).empty()) return MarkPhase(node, phase, last->message);
-      if (rs.contains("backoff")) {
-        const Json& b = rs["backoff"];
+      if (rs.backoff) {
+        const Backoff& b = *rs.backoff;
         double base = 0, max_duration = 0, cap = 0;
-        DurationSeconds(b.value("duration", Json("0")), &base);
+        DurationSeconds(b.duration.value_or(Json("0")), &base);
         double wait = base;
         double factor = 0;
-        if (b.contains("factor")) factor = std::atof(ParameterString(b["factor"]).c_str());  // IntOrString
+        if (b.factor) factor = std::atof(ParameterString(*b.factor).c_str());  // IntOrString
         if (factor > 0) wait = base * std::pow(factor, static_cast<double>(children.size()) - 1);
-        if (b.contains("cap") && DurationSeconds(b["cap"], &cap) && wait > cap) wait = cap;
+        if (b.cap && DurationSeconds(*b.cap, &cap) && wait > cap) wait = cap;
         double first_started = ParseRfc3339(FindId(children.front())->started_at);
         double finished = ParseRfc3339(last->finished_at);
-        if (b.contains("maxDuration") && DurationSeconds(b["maxDuration"], &max_duration)) {
+        if (b.max_duration && DurationSeconds(*b.max_duration, &max_duration)) {
           if (NowSeconds() >= first_started + max_duration) {
             return MarkPhase(node, phase, "Max duration limit exceeded");
           }
@@ -87,8 +81,8 @@ NodeStatus* WorkflowRun::ExecuteRetries(const std::string& node_name, const std:
     std::string child_name = last ? last->name : node_name + "(" + std::to_string(children.size()) + ")";
     std::string child_display = display + "(" + std::to_string(last ? children.size() - 1 : children.size()) + ")";
     ExecOptions child_opts = opts;
-    NodeStatus* child = ExecuteKind(child_name, child_display, kind, tmpl_name, tmpl, scope, arts, child_opts,
-                                    last, last ? children.size() - 1 : children.size(), ctx);
+    NodeStatus* child =
+        ExecuteKind(child_name, child_display, child_opts, last, last ? children.size() - 1 : children.size(), ctx);
     if (!child) return node;
     node = Find(node_name);
     AddChild(node, child->id);

@@ -17,14 +17,14 @@
 namespace loom::workflow {
 
 NodeStatus* WorkflowRun::ExecuteSteps(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
-    const Json& tmpl, Scope& scope, std::map<std::string, Json>& arts, const ExecOptions& opts) {
+    const Template& tmpl, Scope& scope, Artifacts& arts, const ExecOptions& opts) {
   OpenScope open = OpenScopeNode(node_name, display, NodeType::kSteps, tmpl_name, tmpl, opts);
   NodeStatus* node = open.node;
   if (node->Fulfilled()) return node;
   const std::string& node_id = open.id;
   const ExecOptions& child_opts = open.child_opts;
   const int parallelism = open.parallelism;
-  const Json& groups = tmpl["steps"];
+  const std::vector<std::vector<Step>>& groups = tmpl.steps;
   for (size_t i = 0; i < groups.size(); ++i) {
     std::string sg_name = node_name + "[" + std::to_string(i) + "]";
     NodeStatus* sg = Find(sg_name);
@@ -56,8 +56,8 @@ NodeStatus* WorkflowRun::ExecuteSteps(const std::string& node_name, const std::s
       return MarkPhase(node, NodePhase::kFailed, sg->message);
     }
     // The outputs of this group's steps, for the next groups.
-    for (const Json& step : groups[i]) {
-      std::string step_name = step.value("name", "");
+    for (const Step& step : groups[i]) {
+      const std::string& step_name = step.name;
       std::string child_name = sg_name + "." + step_name;
       std::string prefix = "steps." + step_name;
       if (NodeStatus* child = Find(child_name); child && child->type != NodeType::kTaskGroup) {
@@ -98,28 +98,28 @@ void WorkflowRun::UpdateStepsOutbound(NodeStatus* node, const std::string& node_
   }
 }
 
-NodeStatus* WorkflowRun::ExecuteStepGroup(const Json& group, const std::string& sg_name, Scope& scope,
-    std::map<std::string, Json>& arts, const ExecOptions& opts, int parallelism) {
+NodeStatus* WorkflowRun::ExecuteStepGroup(const std::vector<Step>& group, const std::string& sg_name, Scope& scope,
+    Artifacts& arts, const ExecOptions& opts, int parallelism) {
   NodeStatus* sg = Find(sg_name);
   // An ended group is gone through again only for a daemon of it that is not ready (again).
   const bool revisit = sg->Fulfilled();
   if (revisit && !WaitingForDaemon(*sg)) return sg;
   const std::string sg_id = sg->id;
-  std::map<std::string, const Json*> step_of;  // child node name -> its step
+  std::map<std::string, const Step*> step_of;  // child node name -> its step
   int active = 0;
   for (const std::string& c : sg->children) {
     const NodeStatus* cn = FindId(c);
     if (cn && !cn->Fulfilled()) ++active;
   }
-  for (const Json& raw_step : group) {
-    std::string base = sg_name + "." + raw_step.value("name", "");
+  for (const Step& raw_step : group) {
+    std::string base = sg_name + "." + raw_step.name;
     // Resolved and expanded once: the scope of a step group does not change while it runs.
     auto cached = expansions_.find(base);
     if (cached == expansions_.end()) {
-      StatusOr<Json> step = ResolveCall(raw_step, scope, arts);
+      StatusOr<Step> step = ResolveCall(raw_step, scope, arts);
       if (!step.ok()) return MarkPhase(FindId(sg_id), NodePhase::kError, step.status().message());
       Expansion expansion;
-      StatusOr<std::vector<Expanded>> expanded = Expand(*step, base, raw_step.value("name", ""), &expansion.is_loop);
+      StatusOr<std::vector<Expanded>> expanded = Expand(*step, base, raw_step.name, &expansion.is_loop);
       if (!expanded.ok()) return MarkPhase(FindId(sg_id), NodePhase::kError, expanded.status().message());
       expansion.items = std::move(*expanded);
       cached = expansions_.emplace(base, std::move(expansion)).first;
@@ -128,31 +128,31 @@ NodeStatus* WorkflowRun::ExecuteStepGroup(const Json& group, const std::string& 
     std::vector<Expanded>* expanded = &cached->second.items;
     if (is_loop && expanded->empty()) {
       if (!Find(base)) {
-        NodeStatus* skipped = InitNode(base, raw_step.value("name", ""), NodeType::kSkipped,
-                                       raw_step.value("template", ""), opts.boundary_id, NodePhase::kSkipped,
+        NodeStatus* skipped = InitNode(base, raw_step.name, NodeType::kSkipped, raw_step.template_name,
+                                       opts.boundary_id, NodePhase::kSkipped,
                                        "Skipped, empty params");
         AddChild(FindId(sg_id), skipped->id);
       }
       continue;
     }
     for (const Expanded& e : *expanded) {
-      const Json& s = e.step;
+      const Step& s = e.step;
       step_of[e.name] = &s;
       NodeStatus* existing = Find(e.name);
       if (existing && existing->Fulfilled()) continue;
       if (!existing) {
-        if (s.contains("when")) {
-          StatusOr<bool> proceed = EvaluateWhen(ParameterString(s["when"]));
+        if (s.when) {
+          StatusOr<bool> proceed = EvaluateWhen(*s.when);
           if (!proceed.ok()) {
-            NodeStatus* bad = InitNode(e.name, e.display, NodeType::kSkipped, s.value("template", ""),
+            NodeStatus* bad = InitNode(e.name, e.display, NodeType::kSkipped, s.template_name,
                                        opts.boundary_id, NodePhase::kError, proceed.status().message());
             AddChild(FindId(sg_id), bad->id);
             return MarkPhase(FindId(sg_id), NodePhase::kError, proceed.status().message());
           }
           if (!*proceed) {
-            NodeStatus* skipped = InitNode(e.name, e.display, NodeType::kSkipped, s.value("template", ""),
+            NodeStatus* skipped = InitNode(e.name, e.display, NodeType::kSkipped, s.template_name,
                                            opts.boundary_id, NodePhase::kSkipped,
-                                           "when '" + ParameterString(s["when"]) + "' evaluated false");
+                                           "when '" + *s.when + "' evaluated false");
             AddChild(FindId(sg_id), skipped->id);
             continue;
           }
@@ -191,8 +191,8 @@ NodeStatus* WorkflowRun::ExecuteStepGroup(const Json& group, const std::string& 
     NodeStatus* c = FindId(cid);
     if (!c || !c->FailedOrError()) continue;
     auto it = step_of.find(c->name);
-    const Json* s = it == step_of.end() ? nullptr : it->second;
-    if (!s || !ContinuesOn(*s, c->phase)) {
+    const Step* s = it == step_of.end() ? nullptr : it->second;
+    if (!s || !s->ContinuesOn(c->phase)) {
       return MarkPhase(sg, NodePhase::kFailed, "child '" + cid + "' failed");
     }
   }

@@ -30,7 +30,7 @@ int WorkflowRun::RunningPodCount(bool count_daemoned) {
 }
 
 NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
-    const Json& tmpl, Scope& scope, const ExecOptions& opts, size_t attempt) {
+    const Template& tmpl, Scope& scope, const ExecOptions& opts, size_t attempt) {
   NodeStatus* node = Find(node_name);
   if (node && node->Fulfilled()) return node;
   if (node && running_.count(node->id)) return node;
@@ -40,18 +40,16 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
       return InitNode(node_name, display, NodeType::kPod, tmpl_name, opts.boundary_id, NodePhase::kFailed, blocked);
     }
     node = InitNode(node_name, display, NodeType::kPod, tmpl_name, opts.boundary_id, NodePhase::kPending);
-    if (tmpl.contains("inputs")) {
+    if (!tmpl.inputs.parameters.empty() || !tmpl.inputs.artifacts.empty()) {
       // What the pod is given: its parameters' values, its artifacts with their sources.
-      StatusOr<Arguments> given = ArgumentsFromJson(tmpl["inputs"], "inputs");
-      if (!given.ok()) return MarkPhase(node, NodePhase::kError, given.status().message());
       Inputs inputs;
-      for (Parameter& p : given->parameters) {
+      for (const Parameter& p : tmpl.inputs.parameters) {
         Parameter v;
-        v.name = std::move(p.name);
+        v.name = p.name;
         v.value = p.value.value_or(Json(""));
         inputs.parameters.push_back(std::move(v));
       }
-      inputs.artifacts = std::move(given->artifacts);
+      inputs.artifacts = tmpl.inputs.artifacts;
       Mut(node).inputs = std::move(inputs);
     }
     node->started_at.clear();
@@ -59,8 +57,8 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
   // Pending: start it when allowed.
   std::string blocked = BlockedReason(opts);
   if (!blocked.empty()) return MarkPhase(node, NodePhase::kFailed, blocked);
-  if (spec_.value("suspend", false) && !opts.on_exit) return node;
-  int limit = spec_.value("parallelism", 0);
+  if (spec_.suspend && !opts.on_exit) return node;
+  const int limit = spec_.parallelism;
   if (limit > 0 && RunningPodCount() >= limit) return node;
   if (engine_.options.max_running_pods > 0 && RunningPodCount(false) >= engine_.options.max_running_pods) return node;
 
@@ -69,18 +67,17 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
   pod_scope["pod.name"] = id;
   pod_scope["node.name"] = node_name;
   pod_scope["retries"] = std::to_string(attempt);
-  if (tmpl.contains("outputs")) {
+  if (tmpl.outputs) {
     // {{outputs.parameters.P.path}} / {{outputs.artifacts.A.path}}: where the pod writes them.
-    for (const Json& p : tmpl["outputs"].value("parameters", Json::array())) {
-      if (p.contains("valueFrom") && p["valueFrom"].contains("path")) {
-        pod_scope["outputs.parameters." + p.value("name", "") + ".path"] = ParameterString(p["valueFrom"]["path"]);
-      }
+    for (const Parameter& p : tmpl.outputs->parameters) {
+      if (p.value_from && p.value_from->path) pod_scope["outputs.parameters." + p.name + ".path"] = *p.value_from->path;
     }
-    for (const Json& a : tmpl["outputs"].value("artifacts", Json::array())) {
-      if (a.contains("path")) pod_scope["outputs.artifacts." + a.value("name", "") + ".path"] = ParameterString(a["path"]);
+    for (const Artifact& a : tmpl.outputs->artifacts) {
+      if (a.path) pod_scope["outputs.artifacts." + a.name + ".path"] = *a.path;
     }
   }
-  StatusOr<Json> final_tmpl = SubstituteJson(tmpl, pod_scope, KeepOutputs);
+  // The pod runner's edge: the template as JSON, every {{...}} resolved.
+  StatusOr<Json> final_tmpl = SubstituteJson(ToJson(tmpl), pod_scope, KeepOutputs);
   if (!final_tmpl.ok()) return MarkPhase(node, NodePhase::kError, final_tmpl.status().message());
   if (!pods_) return MarkPhase(node, NodePhase::kError, "no pod runner in this engine");
 
@@ -88,12 +85,12 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
   task->node_id = id;
   task->exit_handler = opts.on_exit;
   double ads = 0;
-  if (tmpl.contains("activeDeadlineSeconds")) {
-    const Json& a = tmpl["activeDeadlineSeconds"];
+  if (tmpl.active_deadline_seconds) {
+    const Json& a = *tmpl.active_deadline_seconds;
     ads = a.is_number() ? a.get<double>() : std::atof(ParameterString(a).c_str());
   }
   double timeout = 0;
-  if (tmpl.contains("timeout") && DurationSeconds(tmpl["timeout"], &timeout) && timeout > 0) {
+  if (tmpl.timeout && DurationSeconds(*tmpl.timeout, &timeout) && timeout > 0) {
     ads = ads > 0 ? std::min(ads, timeout) : timeout;
   }
   double now = NowSeconds();
@@ -107,11 +104,11 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
   req.node_name = node_name;
   req.tmpl = std::move(*final_tmpl);
   // Volumes may use the workflow's parameters (Argo's substituteParamsInVolumes).
-  StatusOr<Json> volumes = SubstituteJson(spec_.value("volumes", Json::array()), globals_, nullptr);
+  StatusOr<Json> volumes = SubstituteJson(spec_.volumes.value_or(Json::array()), globals_, nullptr);
   if (!volumes.ok()) return MarkPhase(node, NodePhase::kError, "spec.volumes: " + volumes.status().message());
   req.volumes = std::move(*volumes);
-  if (spec_.contains("volumeClaimTemplates")) {
-    for (const Json& v : spec_["volumeClaimTemplates"]) {
+  if (spec_.volume_claim_templates) {
+    for (const Json& v : *spec_.volume_claim_templates) {
       req.volumes.push_back({{"name", v.value("metadata", Json::object()).value("name", "")}, {"emptyDir", Json::object()}});
     }
   }
@@ -232,8 +229,10 @@ void WorkflowRun::DrainFinished() {
     n.progress = phase == NodePhase::kSucceeded ? "1/1" : "0/1";
     if (phase == NodePhase::kSucceeded && n.outputs) {
       // globalName exports need the template's declaration.
-      StatusOr<Json> tmpl = ResolveTemplate({{"template", n.template_name}});
-      ExportGlobalOutputs(tmpl.ok() ? *tmpl : Json::object(), *n.outputs);
+      Step holder;
+      holder.template_name = n.template_name;
+      StatusOr<Template> tmpl = ResolveTemplate(holder);
+      ExportGlobalOutputs(tmpl.ok() ? *tmpl : Template(), *n.outputs);
     }
   }
 }

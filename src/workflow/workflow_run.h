@@ -47,14 +47,6 @@ inline double NowSeconds() {
 // Pods share the host's network: a daemon's {{steps.X.ip}} / {{tasks.X.ip}}.
 inline constexpr const char* kPodIP = "127.0.0.1";
 
-inline bool ContinuesOn(const Json& holder, NodePhase phase) {
-  if (!holder.is_object() || !holder.contains("continueOn")) return false;
-  const Json& c = holder["continueOn"];
-  if (phase == NodePhase::kFailed) return c.value("failed", false);
-  if (phase == NodePhase::kError) return c.value("error", false);
-  return false;
-}
-
 // Variables left for a later stage while a template's inputs are substituted.
 inline bool KeepForLater(std::string_view name) {
   for (std::string_view p : {"steps.", "tasks.", "item", "outputs.", "workflow.status", "workflow.failures",
@@ -80,15 +72,6 @@ inline std::string ItemDescription(const Json& item) {
   return ParameterString(item);
 }
 
-// A retryStrategy's limit (IntOrString); -1 when unlimited.
-inline int RetryLimit(const Json& rs) {
-  if (!rs.contains("limit")) return -1;
-  const Json& l = rs["limit"];
-  if (l.is_number_integer()) return l.get<int>();
-  if (l.is_string()) return std::atoi(l.get<std::string>().c_str());
-  return -1;
-}
-
 // Sets "value" of the entry named `name` in a list of {name, value} (Argo's parameters), or
 // appends one.
 inline void SetNamedValue(Json& list, const std::string& name, const Json& value) {
@@ -104,6 +87,10 @@ inline void SetNamedValue(Json& list, const std::string& name, const Json& value
 }
 
 class WorkflowRun;
+
+// Artifacts in a scope, by the variable that names them ("inputs.artifacts.a",
+// "steps.gen.outputs.artifacts.out").
+using Artifacts = std::map<std::string, Artifact>;
 
 class Engine::Impl {
  public:
@@ -135,7 +122,7 @@ struct ExecOptions {
 struct Expanded {
   std::string name;     // node name
   std::string display;  // display name
-  Json step;            // the step/task with {{item}} substituted
+  Step step;            // the step/task with {{item}} substituted
 };
 struct Expansion {
   bool is_loop = false;
@@ -143,7 +130,7 @@ struct Expansion {
 };
 
 struct DagTask {
-  const Json* task;
+  const Step* task;
   std::string name;
   std::set<std::string> deps;
   std::string depends;  // the expression (dependencies become one)
@@ -165,11 +152,10 @@ struct DagPlan {
 
 // What a node's template works out to, kept for the node's life in this run.
 struct NodeContext {
-  Json tmpl;                        // inputs bound, inputs and globals substituted
-  std::string kind;                 // container, script, resource, steps, dag, suspend
+  Template tmpl;                    // inputs bound, inputs and globals substituted
   std::string tmpl_name;
   Scope scope;                      // inputs, globals, and the outputs of finished steps
-  std::map<std::string, Json> arts; // artifacts in scope, by variable name
+  Artifacts arts;                   // artifacts in scope, by variable name
   std::unique_ptr<DagPlan> dag;     // for a dag template
 };
 
@@ -211,7 +197,7 @@ class WorkflowRun {
   void InitGlobals();
 
   // Output parameters with a globalName become workflow outputs.
-  void ExportGlobalOutputs(const Json& tmpl, const Outputs& outputs);
+  void ExportGlobalOutputs(const Template& tmpl, const Outputs& outputs);
 
   // ---------------------------------------------------------------- the pass
 
@@ -231,18 +217,17 @@ class WorkflowRun {
 
   // The template a step/task/holder names: by name, templateRef (a stored WorkflowTemplate) or
   // inline.
-  StatusOr<Json> ResolveTemplate(const Json& holder);
+  StatusOr<Template> ResolveTemplate(const Step& holder);
 
   // Binds the caller's arguments to the template's inputs and substitutes inputs and globals.
   // Returns the processed template; `scope` receives the template's local variables.
-  StatusOr<Json> ProcessInputs(const Json& tmpl, const Json& args, Scope& scope, std::map<std::string, Json>& arts);
+  StatusOr<Template> ProcessInputs(const Template& tmpl, const Arguments& args, Scope& scope, Artifacts& arts);
 
-  static std::string TemplateKind(const Json& t);
-  static NodeType NodeTypeFor(const std::string& kind);
+  static NodeType NodeTypeFor(TemplateKind kind);
 
   // Argo's executeTemplate: the node for `node_name`, created or advanced. Returns nullptr when a
   // new node may not start yet (parallelism).
-  NodeStatus* ExecuteTemplate(const std::string& node_name, const std::string& display, const Json& holder,
+  NodeStatus* ExecuteTemplate(const std::string& node_name, const std::string& display, const Step& holder,
                         const ExecOptions& opts);
 
   // Argo's retryStrategy: a Retry node whose children are the attempts name(0), name(1)..., a
@@ -250,10 +235,8 @@ class WorkflowRun {
   NodeStatus* ExecuteRetries(const std::string& node_name, const std::string& display, NodeStatus* node, NodeContext& ctx,
                        const ExecOptions& opts);
 
-  NodeStatus* ExecuteKind(const std::string& node_name, const std::string& display, const std::string& kind,
-                    const std::string& tmpl_name, const Json& tmpl, Scope& scope,
-                    std::map<std::string, Json>& arts, const ExecOptions& opts, NodeStatus* node, size_t attempt,
-                    NodeContext& ctx);
+  NodeStatus* ExecuteKind(const std::string& node_name, const std::string& display, const ExecOptions& opts,
+                          NodeStatus* node, size_t attempt, NodeContext& ctx);
 
   // ---------------------------------------------------------------- pods
 
@@ -263,7 +246,7 @@ class WorkflowRun {
   int RunningPodCount(bool count_daemoned = true);
 
   NodeStatus* ExecutePod(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
-                   const Json& tmpl, Scope& scope, const ExecOptions& opts, size_t attempt);
+                   const Template& tmpl, Scope& scope, const ExecOptions& opts, size_t attempt);
 
   void Cancel(PodTask& task, const std::string& message);
 
@@ -300,15 +283,15 @@ class WorkflowRun {
     int parallelism;
   };
   OpenScope OpenScopeNode(const std::string& node_name, const std::string& display, NodeType type,
-                          const std::string& tmpl_name, const Json& tmpl, const ExecOptions& opts);
+                          const std::string& tmpl_name, const Template& tmpl, const ExecOptions& opts);
 
   NodeStatus* ExecuteSuspend(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
-                       const Json& tmpl, const ExecOptions& opts);
+                       const Template& tmpl, const ExecOptions& opts);
 
   // ---------------------------------------------------------------- outputs and scopes
 
   // Argo's buildLocalScope: what {{steps.X.*}} / {{tasks.X.*}} read.
-  void AddNodeToScope(const std::string& prefix, const NodeStatus* node, Scope& scope, std::map<std::string, Json>& arts);
+  void AddNodeToScope(const std::string& prefix, const NodeStatus* node, Scope& scope, Artifacts& arts);
 
   // Outputs of the children of an expanded step/task, as JSON lists (Argo's
   // processAggregateNodeOutputs).
@@ -319,45 +302,45 @@ class WorkflowRun {
 
   // A steps/dag template's own outputs from its scope.
   // (Empty when it declares none.)
-  StatusOr<Outputs> TemplateOutputs(const Json& tmpl, const Scope& scope, const std::map<std::string, Json>& arts);
+  StatusOr<Outputs> TemplateOutputs(const Template& tmpl, const Scope& scope, const Artifacts& arts);
 
   // A step's or task's fields with the caller's scope: parameters by substitution, artifacts by
   // reference (`from: "{{steps.X.outputs.artifacts.A}}"`).
-  StatusOr<Json> ResolveCall(const Json& step, const Scope& scope, const std::map<std::string, Json>& arts);
+  StatusOr<Step> ResolveCall(const Step& step, const Scope& scope, const Artifacts& arts);
 
   // withItems / withParam / withSequence: the items, or none when the step is not a loop.
-  StatusOr<std::optional<Json>> LoopItems(const Json& step);
+  StatusOr<std::optional<Json>> LoopItems(const Step& step);
 
-  StatusOr<std::vector<Expanded>> Expand(const Json& step, const std::string& base_name, const std::string& base_display,
+  StatusOr<std::vector<Expanded>> Expand(const Step& step, const std::string& base_name, const std::string& base_display,
                                          bool* is_loop);
 
   // A step's or task's exit handler (`onExit` on the step): runs after it, before it counts as
   // done. Returns true when there is none or it has ended.
-  bool RunStepExitHandler(const Json& step, const NodeStatus* child, const ExecOptions& opts);
+  bool RunStepExitHandler(const Step& step, const NodeStatus* child, const ExecOptions& opts);
 
   // ---------------------------------------------------------------- steps
 
   NodeStatus* ExecuteSteps(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
-                     const Json& tmpl, Scope& scope, std::map<std::string, Json>& arts, const ExecOptions& opts);
+                     const Template& tmpl, Scope& scope, Artifacts& arts, const ExecOptions& opts);
 
   void UpdateStepsOutbound(NodeStatus* node, const std::string& node_name, size_t groups);
 
-  NodeStatus* ExecuteStepGroup(const Json& group, const std::string& sg_name, Scope& scope,
-                         std::map<std::string, Json>& arts, const ExecOptions& opts, int parallelism);
+  NodeStatus* ExecuteStepGroup(const std::vector<Step>& group, const std::string& sg_name, Scope& scope,
+                         Artifacts& arts, const ExecOptions& opts, int parallelism);
 
   // ---------------------------------------------------------------- dag
 
   // A DAG template's tasks, dependencies, targets and order, worked out once per DAG node.
-  static DagPlan BuildDagPlan(const Json& tmpl);
+  static DagPlan BuildDagPlan(const Template& tmpl);
 
   NodeStatus* ExecuteDag(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
-                   const Json& tmpl, Scope& scope, std::map<std::string, Json>& arts, const ExecOptions& opts,
+                   const Template& tmpl, Scope& scope, Artifacts& arts, const ExecOptions& opts,
                    DagPlan& plan);
 
   // Hangs a task's node under its dependencies' outbound nodes (or the DAG node for a root task).
   void LinkTask(NodeStatus* dag, const DagTask& t, const std::string& dag_name, NodeStatus* task_node);
 
-  NodeStatus* ExecuteTask(const DagTask& t, const std::string& task_name, Scope& base_scope, std::map<std::string, Json>& base_arts,
+  NodeStatus* ExecuteTask(const DagTask& t, const std::string& task_name, Scope& base_scope, Artifacts& base_arts,
                     const ExecOptions& opts, int parallelism, int& active, const std::string& dag_name);
 
   // ---------------------------------------------------------------- the store
@@ -371,12 +354,14 @@ class WorkflowRun {
   Store& store_;
   PodRunner* pods_;
   std::string name_;
-  Json head_, spec_, status_;
+  Metadata metadata_;
+  WorkflowSpec spec_;
+  WorkflowStatus status_;
   std::unordered_map<std::string, NodeStatus> nodes_;
   std::set<std::string> dirty_;
   bool status_dirty_ = false;
   Scope globals_;
-  std::map<std::string, Json> ref_cache_;
+  std::map<std::string, Template> ref_cache_;
   std::unordered_map<std::string, NodeContext> contexts_;  // by node id
   std::unordered_map<std::string, Expansion> expansions_;  // by the step's/task's node name
   std::map<std::string, double> finish_times_;

@@ -146,6 +146,24 @@ TEST(ModelTest, NodeStatusRoundTrips) {
   EXPECT_EQ(NodeStatusFromJson(bad).status().message(), "unknown phase \"Finished\"");
 }
 
+TEST(ModelTest, WorkflowStatusRoundTrips) {
+  Json status = Json::parse(R"J({
+    "phase": "Running", "message": "m", "startedAt": "2026-01-01T00:00:00Z", "progress": "1/2",
+    "outputs": {"parameters": [{"name": "g", "value": "1"}]},
+    "storedTemplates": {"namespaced/wt/t": {"name": "t", "container": {"image": "busybox"}}},
+    "conditions": [{"type": "Completed"}]})J");
+  StatusOr<WorkflowStatus> s = WorkflowStatusFromJson(status);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->phase, "Running");
+  EXPECT_EQ(s->outputs->parameters[0].name, "g");
+  EXPECT_EQ(s->stored_templates.at("namespaced/wt/t").kind, TemplateKind::kContainer);
+  EXPECT_EQ(ToJson(*s), status);
+  // The nodes are the store's rows: not part of the status read here.
+  Json with_nodes = status;
+  with_nodes["nodes"] = {{"wf", {{"id", "wf"}}}};
+  EXPECT_EQ(ToJson(WorkflowStatusFromJson(with_nodes).value()), status);
+}
+
 TEST(ModelTest, EnumsRoundTrip) {
   for (NodePhase p : {NodePhase::kPending, NodePhase::kRunning, NodePhase::kSucceeded, NodePhase::kFailed,
                       NodePhase::kError, NodePhase::kSkipped, NodePhase::kOmitted}) {
