@@ -24,6 +24,7 @@ packages=(
   libexpat1-dev                               # S3's XML answers (src/storage/s3_xml.cc)
   # serving (src/net/http_server, src/serving)
   libmicrohttpd-dev                           # HTTP server of loom serve, chosen by measurement (src/serving/README.md); its GnuTLS serves loom server --secure
+  libnghttp2-dev                              # HTTP/2 framing and HPACK of loom serve's gRPC server, chosen by measurement against gRPC++'s (src/serving/README.md)
   libsqlite3-dev                              # src/workflow's store: workflows, nodes and logs in one SQLite file
   libarchive-dev                              # src/workflow/artifacts.cc: Argo's tgz artifacts (tar+gzip, safe extraction)
   # src/container: pods in containers (podman with runc; crun where cgroup v2 lets it run),

@@ -1,5 +1,6 @@
 #include "net/http_server.h"
 #include "net/libraries.h"
+#include "net/listen.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -531,42 +532,10 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(std::unique_ptr<HttpServ
   if (options.port < 0 || options.port > 65535)
     return InvalidArgument(where + ": port must be in [0, 65535]");
   if (options.num_threads < 1) return InvalidArgument(where + ": num_threads must be >= 1");
-  sockaddr_storage addr{};
-  socklen_t addr_len = 0;
-  int family = AF_INET;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
-  if (inet_pton(AF_INET, options.address.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<uint16_t>(options.port));
-    addr_len = sizeof(sockaddr_in);
-  } else if (inet_pton(AF_INET6, options.address.c_str(), &v6->sin6_addr) == 1) {
-    family = AF_INET6;
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<uint16_t>(options.port));
-    addr_len = sizeof(sockaddr_in6);
-  } else {
-    return InvalidArgument(where + ": \"" + options.address + "\" is not an IPv4 or IPv6 address");
-  }
-  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ErrnoStatus(where, "socket", errno);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
-    int err = errno;
-    close(fd);
-    return ErrnoStatus(where, "bind", err);
-  }
-  if (listen(fd, 4096) != 0) {
-    int err = errno;
-    close(fd);
-    return ErrnoStatus(where, "listen", err);
-  }
-  sockaddr_storage bound{};
-  socklen_t bound_len = sizeof(bound);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
-  int port = family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port)
-                               : ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  LOOM_ASSIGN_OR_RETURN(TcpListener listener, ListenTcp(options.address, options.port, 0, where));
+  const int fd = listener.fd;
+  const int port = listener.port;
+  const int family = listener.ipv6 ? AF_INET6 : AF_INET;
 
   server->port_ = port;
   Impl* impl = server->impl_.get();

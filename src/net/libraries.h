@@ -10,5 +10,7 @@ namespace loom::net {
 std::string HttpClientLibraryVersion();
 // libmicrohttpd's (http_server.cc)
 std::string HttpServerLibraryVersion();
+// libnghttp2's (grpc_http2_server.cc)
+std::string Http2LibraryVersion();
 
 }  // namespace loom::net

@@ -88,6 +88,7 @@ StatusOr<std::unique_ptr<ModelServer>> ModelServer::BuildAndStart(const ModelSer
   grpc_options.socket_path = options.grpc_socket_path;
   grpc_options.max_message_bytes = options.max_body_bytes;
   grpc_options.num_threads = options.grpc_num_threads;
+  grpc_options.connection_timeout_seconds = options.connection_timeout_seconds;
   auto grpc = GrpcServer::Start(grpc_options, server->grpc_api_.get());
   if (!grpc.ok()) return grpc.status().WithPrefix("--port/--grpc_socket_path");
   server->grpc_ = std::move(*grpc);

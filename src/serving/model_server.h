@@ -27,7 +27,7 @@ struct ModelServerOptions {
   // gRPC (TF Serving's --port and --grpc_socket_path), bound to rest_api_address too.
   int grpc_port = 8500;                         // 0 picks a free port (tests); -1: none
   std::string grpc_socket_path;                 // also (or, with grpc_port -1, only) this socket
-  int grpc_num_threads = 0;                     // gRPC completion-queue threads; 0: number of CPUs
+  int grpc_num_threads = 0;                     // gRPC event loops; 0: number of CPUs
   std::string model_name = "default";           // TF Serving's default name
   std::string model_base_path;                  // <base>/<version>/ directories; file:// or s3://
   std::string model_version_policy = "latest 1";  // latest [N] | all | specific V[,V...]

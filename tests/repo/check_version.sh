@@ -11,7 +11,7 @@ fail() { echo "check_version: $1"; echo "$out"; exit 1; }
 grep -Eq '^  GitCommit: ([0-9a-f]{40}|unknown)$' <<<"$out" || fail "no GitCommit"
 grep -Eq '^  GitTreeState: (clean|dirty|unknown)$' <<<"$out" || fail "no GitTreeState"
 grep -Eq '^  BuildType: [A-Za-z]+$' <<<"$out" || fail "no BuildType"
-for lib in oneDNN gRPC protobuf libcurl libmicrohttpd OpenSSL expat SQLite libarchive libpng zlib; do
+for lib in oneDNN gRPC protobuf libcurl libmicrohttpd nghttp2 OpenSSL expat SQLite libarchive libpng zlib; do
   grep -Eq "^  $lib: [0-9]+\.[0-9]+" <<<"$out" || fail "no version for $lib"
 done
 grep -Eq '^  JSON/YAML: nlohmann_json [0-9.]+, yaml-cpp [0-9.]+$' <<<"$out" || fail "no JSON/YAML versions"

@@ -68,6 +68,7 @@ int RunVersion(const Args& args) {
       {"protobuf", train::ProtobufLibraryVersion()},
       {"libcurl", net::HttpClientLibraryVersion()},
       {"libmicrohttpd", net::HttpServerLibraryVersion()},
+      {"nghttp2", net::Http2LibraryVersion()},
       {"OpenSSL", storage::CryptoLibraryVersion()},
       {"expat", storage::XmlLibraryVersion()},
 #ifdef LOOM_HAVE_WORKFLOW
