@@ -246,6 +246,8 @@ rest, grpc, h2, cpu = ([list(map(float, l.split())) for l in open(p) if l.strip(
 med = lambda rows, i: statistics.median(r[i] for r in rows)
 print(f"loom serve's CPU per request (medians, us): REST {med(cpu, 0):.1f}, gRPC {med(cpu, 1):.1f} (grpc_load), "
       f"{med(cpu, 2):.1f} (h2load)")
+print(f"gRPC / REST, loom serve's CPU per request: {med(cpu, 1) / med(cpu, 0):.2f} (grpc_load), "
+      f"{med(cpu, 2) / med(cpu, 0):.2f} (h2load)")
 for name, rows in (("gRPC (grpc_load)", grpc), ("gRPC (h2load)", h2)):
     print(f"{name} / REST: {med(rows, 0) / med(rest, 0):.2f} (req/s), p99 {med(rows, 2) / med(rest, 2):.2f} "
           f"(targets: >= 1.00 and <= 1.10)")

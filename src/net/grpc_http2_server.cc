@@ -238,7 +238,9 @@ struct GrpcHttp2Server::Impl {
 
 namespace {
 
-thread_local Loop* current_loop = nullptr;  // the loop whose thread this is
+// The inbox of the loop whose thread this is (an inbox, unlike a loop, is never freed while a
+// responder can still point at it, so its address names one loop of one server).
+thread_local const Inbox* current_inbox = nullptr;
 
 struct Loop {
   GrpcHttp2Server::Impl* server = nullptr;
@@ -577,7 +579,7 @@ constexpr uint64_t kWakeKey = 0;                   // the inbox's eventfd
 constexpr uint64_t kListenKey = uint64_t{1} << 63;  // | index into listen_fds
 
 void Loop::Run() {
-  current_loop = this;
+  current_inbox = inbox.get();
   epoll_event events[256];
   Clock::time_point next_sweep = Clock::now() + std::chrono::seconds(1);
   while (server->running.load(std::memory_order_relaxed)) {
@@ -661,7 +663,7 @@ struct GrpcResponder::Slot {
   void Send(GrpcCode code, std::string message) {
     if (responded.exchange(true)) return;
     active->fetch_sub(1);
-    if (current_loop == loop) {  // on the loop's own thread (the handler answered at once)
+    if (current_inbox == inbox.get()) {  // on the loop's own thread (the handler answered at once)
       loop->Deliver(conn_id, stream_id, code, std::move(message));
       return;
     }
@@ -909,7 +911,7 @@ void GrpcHttp2Server::Stop() {
     if (loop->thread.joinable()) loop->thread.join();
   }
   for (auto& loop : impl_->loops) {
-    current_loop = loop.get();  // its thread is gone: answer on this one
+    current_inbox = loop->inbox.get();  // its thread is gone: answer on this one
     {
       std::lock_guard<std::mutex> lock(loop->inbox->mu);
       loop->inbox->closed = true;  // later answers are dropped
@@ -930,7 +932,7 @@ void GrpcHttp2Server::Stop() {
     }
     loop->dirty.clear();
     loop->closed.clear();
-    current_loop = nullptr;
+    current_inbox = nullptr;
   }
   for (int fd : impl_->listen_fds) close(fd);
   impl_->listen_fds.clear();

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <thread>
+#include <vector>
+
+#include <google/protobuf/arena.h>
 
 namespace loom::serving {
 namespace {
@@ -10,20 +14,73 @@ namespace {
 constexpr char kPrediction[] = "/tensorflow.serving.PredictionService/";
 constexpr char kModel[] = "/tensorflow.serving.ModelService/";
 
+// A call's request and response on a protobuf arena whose first block is the call's own, and
+// calls reused: a thread keeps the ones it finished (the loop thread, or the batch thread that
+// answered), so a predict's messages cost no allocation but their strings' buffers. (glibc's
+// malloc was a tenth of the server's CPU per call under perf.)
+template <typename Request, typename Response>
+class ArenaCall {
+ public:
+  static std::shared_ptr<ArenaCall> Take() {
+    auto& pool = Pool();
+    ArenaCall* call;
+    if (pool.empty()) {
+      call = new ArenaCall;
+    } else {
+      call = pool.back().release();
+      pool.pop_back();
+    }
+    return std::shared_ptr<ArenaCall>(call, [](ArenaCall* c) { c->Recycle(); });
+  }
+  Request& request() { return *request_; }
+  Response& response() { return *response_; }
+
+ private:
+  static constexpr size_t kBlockBytes = 8192;  // a one-image predict's request and response fit
+  static constexpr size_t kKept = 256;         // calls a thread keeps for reuse
+
+  ArenaCall() : arena_(Options(block_)) { Make(); }
+  static google::protobuf::ArenaOptions Options(char* block) {
+    google::protobuf::ArenaOptions o;
+    o.initial_block = block;
+    o.initial_block_size = kBlockBytes;
+    return o;
+  }
+  static std::vector<std::unique_ptr<ArenaCall>>& Pool() {
+    thread_local std::vector<std::unique_ptr<ArenaCall>> pool;
+    return pool;
+  }
+  void Make() {
+    request_ = google::protobuf::Arena::CreateMessage<Request>(&arena_);
+    response_ = google::protobuf::Arena::CreateMessage<Response>(&arena_);
+  }
+  void Recycle() {
+    auto& pool = Pool();
+    if (pool.size() >= kKept) {
+      delete this;
+      return;
+    }
+    arena_.Reset();  // keeps the first block
+    Make();
+    pool.emplace_back(this);
+  }
+
+  alignas(16) char block_[kBlockBytes];
+  google::protobuf::Arena arena_;
+  Request* request_ = nullptr;
+  Response* response_ = nullptr;
+};
+
 // One unary method: parses its request, runs `run` (which calls done(status) once, now or
 // later), and answers with the serialized response or the status.
 template <typename Request, typename Response, typename Run>
 void Serve(std::string_view message, const char* name, net::GrpcResponder responder, Run run) {
-  struct Call {
-    Request request;
-    Response response;
-  };
-  auto call = std::make_shared<Call>();
-  if (!call->request.ParseFromArray(message.data(), static_cast<int>(message.size())))
+  auto call = ArenaCall<Request, Response>::Take();
+  if (!call->request().ParseFromArray(message.data(), static_cast<int>(message.size())))
     return responder.Fail(net::GrpcCode::kInternal, std::string(name) + ": the request message cannot be parsed as " +
                                                         Request::descriptor()->full_name());
-  run(call->request, &call->response, [call, responder](const Status& s) {
-    if (s.ok()) return responder.Respond(call->response.SerializeAsString());
+  run(call->request(), &call->response(), [call, responder](const Status& s) {
+    if (s.ok()) return responder.Respond(call->response().SerializeAsString());
     responder.Fail(static_cast<net::GrpcCode>(ErrorCodeOf(s)), s.message());
   });
 }
