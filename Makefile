@@ -27,9 +27,9 @@ test-unit: build mnist
 demo:
 	@BUILD=$(BUILD) JOBS=$(JOBS) scripts/demo.sh
 
-# loom:latest in the local image store, built offline from this build (loom image build).
-image: build
-	$(BUILD)/loom image build
+# loom:latest in the local image store, built offline from this build and MNIST (loom image build).
+image: build mnist
+	LOOM_MNIST_DIR=$(MNIST_DIR) $(BUILD)/loom image build
 
 clean:
 	rm -rf $(BUILD)

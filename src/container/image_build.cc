@@ -102,6 +102,8 @@ StatusOr<std::string> BuildImage(const ImageBuildOptions& options, const std::fu
     progress("/bin/busybox (" + std::to_string(linked) + " commands)");
   }
   for (const std::string& f : options.files) LOOM_RETURN_IF_ERROR(CopyInto(root, f, f));
+  for (const ImageProgram& d : options.data) LOOM_RETURN_IF_ERROR(CopyInto(root, d.host_path, d.image_path));
+  if (!options.data.empty()) progress(std::to_string(options.data.size()) + " data files");
   for (const char* dir : {"tmp", "var/tmp"}) {
     LOOM_RETURN_IF_ERROR(MakeDirs(JoinPath(root, dir)));
     if (chmod(JoinPath(root, dir).c_str(), 01777) != 0) return ErrnoStatus(JoinPath(root, dir), "chmod", errno);

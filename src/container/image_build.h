@@ -22,6 +22,7 @@ struct ImageBuildOptions {
   std::vector<ImageProgram> programs;             // each with its shared libraries
   std::string busybox = "/bin/busybox";           // must be static; its applets linked in /bin
   std::vector<std::string> files = {"/etc/ssl/certs/ca-certificates.crt"};  // copied as they are
+  std::vector<ImageProgram> data;                 // files copied to image_path as they are (no libraries)
   std::vector<std::string> env = {"PATH=/usr/local/bin:/usr/bin:/bin"};
   std::vector<std::string> cmd;                   // the image's CMD (no ENTRYPOINT)
   std::string buildah = "buildah";

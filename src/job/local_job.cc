@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,8 +17,6 @@
 #include "core/file.h"
 #include "core/logging.h"
 #include "core/time.h"
-
-extern char** environ;
 
 namespace loom::job {
 namespace {
@@ -79,7 +76,9 @@ struct Replica {
   int index = 0;
   std::string name;     // "worker-1"
   std::string address;  // host:port ("" for an evaluator)
-  pid_t pid = -1;
+  std::unique_ptr<RunningReplica> running;  // its last start
+  pid_t pid = -1;                           // of its last start (-1: a container)
+  std::string container;                    // of its last start ("": a process)
   State state = State::kPending;
   int exit_code = 0;
   int restarts = 0;
@@ -90,6 +89,7 @@ struct Replica {
 struct LocalJob::Impl {
   TfJob job;
   LocalJobOptions options;
+  std::unique_ptr<ReplicaLauncher> launcher;
   std::string dir;
   std::vector<Replica> replicas;
   Json conditions = Json::array();
@@ -118,8 +118,11 @@ struct LocalJob::Impl {
       if (r.state == State::kRunning) counts["active"] = counts["active"].get<int>() + 1;
       if (r.state == State::kSucceeded) counts["succeeded"] = counts["succeeded"].get<int>() + 1;
       if (r.state == State::kFailed) counts["failed"] = counts["failed"].get<int>() + 1;
-      local.push_back({{"name", r.name}, {"state", StateName(r.state)}, {"pid", r.pid}, {"address", r.address},
-                       {"exitCode", r.exit_code}, {"restarts", r.restarts}, {"log", LogPath(r)}});
+      Json replica = {{"name", r.name}, {"state", StateName(r.state)}, {"pid", r.pid}, {"address", r.address},
+                      {"exitCode", r.exit_code}, {"restarts", r.restarts}, {"log", LogPath(r)}};
+      if (r.running) replica["runtime"] = r.container.empty() ? "process" : "container";
+      if (!r.container.empty()) replica["container"] = r.container;
+      local.push_back(std::move(replica));
     }
     status["replicaStatuses"] = replica_statuses;
     if (!start_time.empty()) status["startTime"] = start_time;
@@ -168,85 +171,58 @@ struct LocalJob::Impl {
   }
 
   Status Start(Replica& r) {
-    // The caller's environment, LOOM_HOME, the container's env on top, then what the operator
-    // adds (ReplicaEnv).
-    std::map<std::string, std::string> vars;
-    for (char** e = environ; *e; ++e) {
-      const std::string entry = *e;
-      const size_t eq = entry.find('=');
-      if (eq != std::string::npos) vars[entry.substr(0, eq)] = entry.substr(eq + 1);
-    }
-    vars["LOOM_HOME"] = LoomHome();
-    for (const auto& [k, v] : r.spec->env) vars[k] = ExpandVariables(v, vars);
-    for (auto& [k, v] : ReplicaEnv(r)) vars[k] = v;
-    std::vector<std::string> env;
-    for (const auto& [k, v] : vars) env.push_back(k + "=" + v);
-    std::vector<std::string> argv;
-    for (const std::string& a : r.spec->command) argv.push_back(ExpandVariables(a, vars));
-    for (const std::string& a : r.spec->args) argv.push_back(ExpandVariables(a, vars));
-    if (argv.empty()) return InvalidArgument(r.name + ": the container has no command or args");
-    if (argv[0] == "loom" && !options.loom_binary.empty()) argv[0] = options.loom_binary;
-    std::vector<char*> cargv, cenv;
-    for (auto& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    for (auto& e : env) cenv.push_back(e.data());
-    cenv.push_back(nullptr);
-
-    const std::string log = LogPath(r);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    if (!r.spec->working_dir.empty()) posix_spawn_file_actions_addchdir_np(&actions, r.spec->working_dir.c_str());
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
-    posix_spawnattr_setpgroup(&attr, 0);  // its own group: a kill reaches its children too
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    const int err = posix_spawnp(&r.pid, cargv[0], &actions, &attr, cargv.data(), cenv.data());
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (err != 0) {
-      r.pid = -1;
-      return ErrnoStatus(argv[0], r.name + ": cannot start", err);
-    }
+    ReplicaLaunch launch;
+    launch.job = job.name;
+    launch.replica = r.name;
+    launch.image = r.spec->image;
+    launch.pull_policy = r.spec->image_pull_policy;
+    launch.command = r.spec->command;
+    launch.args = r.spec->args;
+    launch.env = r.spec->env;
+    launch.operator_env = ReplicaEnv(r);
+    launch.working_dir = r.spec->working_dir;
+    launch.log_path = LogPath(r);
+    launch.job_dir = dir;
+    auto running = launcher->Start(launch);
+    if (!running.ok()) return running.status();
+    r.running = std::move(*running);
+    r.pid = r.running->pid();
+    r.container = r.running->container();
     r.state = State::kRunning;
     return OkStatus();
+  }
+
+  // Whether replica r (running) has ended: its state and exit code set.
+  bool Ended(Replica& r) {
+    std::optional<int> code = r.running->Poll();
+    if (!code) return false;
+    r.exit_code = *code;
+    r.state = r.exit_code == 0 ? State::kSucceeded : State::kFailed;
+    return true;
   }
 
   // SIGTERM to every running replica's group, SIGKILL to what is left after the grace period.
   void KillAll() {
     for (Replica& r : replicas)
-      if (r.state == State::kRunning && r.pid > 0) kill(-r.pid, SIGTERM);
+      if (r.state == State::kRunning) r.running->Terminate();
     const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                              std::chrono::duration<double>(options.kill_grace_secs));
+    bool killed = false;
     for (;;) {
       bool any = false;
       for (Replica& r : replicas) {
-        if (r.state != State::kRunning || r.pid <= 0) continue;
-        int status = 0;
-        if (waitpid(r.pid, &status, WNOHANG) == r.pid) {
-          r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (r.state != State::kRunning) continue;
+        if (Ended(r)) {
           r.state = State::kFailed;
-          kill(-r.pid, SIGKILL);  // anything it left in its group
           continue;
         }
         any = true;
       }
       if (!any) return;
-      if (Clock::now() >= deadline) {
-        for (Replica& r : replicas) {
-          if (r.state != State::kRunning || r.pid <= 0) continue;
-          kill(-r.pid, SIGKILL);
-          int status = 0;
-          waitpid(r.pid, &status, 0);
-          r.exit_code = 128 + SIGKILL;
-          r.state = State::kFailed;
-        }
-        return;
+      if (!killed && Clock::now() >= deadline) {
+        killed = true;
+        for (Replica& r : replicas)
+          if (r.state == State::kRunning) r.running->Kill();
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -301,6 +277,12 @@ StatusOr<std::unique_ptr<LocalJob>> LocalJob::Create(const TfJob& job, const Loc
   auto impl = std::make_unique<Impl>();
   impl->job = job;
   impl->options = options;
+  ReplicaLauncherOptions launcher;
+  launcher.runtime = options.runtime;
+  launcher.loom_binary = options.loom_binary;
+  launcher.kill_grace_secs = options.kill_grace_secs;
+  launcher.podman = options.podman;
+  impl->launcher = std::make_unique<ReplicaLauncher>(std::move(launcher));
   impl->dir = JoinPath(options.jobs_dir, job.name);
   if (PathExists(JoinPath(impl->dir, "status.json"))) {
     auto old = ReadJobStatus(options.jobs_dir, job.name);
@@ -328,7 +310,7 @@ StatusOr<std::unique_ptr<LocalJob>> LocalJob::Create(const TfJob& job, const Loc
         }
         r.address = options.host + ":" + std::to_string(port);
       }
-      impl->replicas.push_back(r);
+      impl->replicas.push_back(std::move(r));
     }
   }
   impl->AddCondition("Created", job.kind + "Created", job.kind + " " + job.name + " is created.");
@@ -361,13 +343,7 @@ StatusOr<Json> LocalJob::Run() {
     // poll must not restart the ps of a job that has just succeeded.
     std::vector<Replica*> ended;
     for (Replica& r : s.replicas) {
-      if (r.state != State::kRunning) continue;
-      int status = 0;
-      if (waitpid(r.pid, &status, WNOHANG) != r.pid) continue;
-      r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      r.state = r.exit_code == 0 ? State::kSucceeded : State::kFailed;
-      kill(-r.pid, SIGKILL);  // what it left behind in its group
-      ended.push_back(&r);
+      if (r.state == State::kRunning && s.Ended(r)) ended.push_back(&r);
     }
     const bool changed = !ended.empty();
     const bool succeeded = s.Succeeded();
@@ -424,14 +400,7 @@ StatusOr<Json> LocalJob::Run() {
         while (Clock::now() < until) {
           bool running = false;
           for (Replica& r : s.replicas) {
-            if (r.state != State::kRunning) continue;
-            int status = 0;
-            if (waitpid(r.pid, &status, WNOHANG) == r.pid) {
-              r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-              r.state = r.exit_code == 0 ? State::kSucceeded : State::kFailed;
-            } else {
-              running = true;
-            }
+            if (r.state == State::kRunning && !s.Ended(r)) running = true;
           }
           if (!running) break;
           std::this_thread::sleep_for(std::chrono::duration<double>(s.options.poll_secs));
@@ -447,31 +416,6 @@ StatusOr<Json> LocalJob::Run() {
   s.completion_time = Now();
   LOOM_RETURN_IF_ERROR(s.WriteStatus());
   return s.StatusJson();
-}
-
-std::string ExpandVariables(const std::string& text, const std::map<std::string, std::string>& env) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '$' || i + 1 == text.size()) {
-      out += text[i];
-      continue;
-    }
-    if (text[i + 1] == '$') {  // $$: an escaped $
-      out += '$';
-      ++i;
-      continue;
-    }
-    const size_t close = text[i + 1] == '(' ? text.find(')', i + 2) : std::string::npos;
-    if (close == std::string::npos) {
-      out += '$';
-      continue;
-    }
-    const std::string name = text.substr(i + 2, close - i - 2);
-    auto it = env.find(name);
-    out += it != env.end() ? it->second : text.substr(i, close - i + 1);
-    i = close;
-  }
-  return out;
 }
 
 std::string JobPhase(const Json& status) {
@@ -533,10 +477,22 @@ Status DeleteJob(const std::string& jobs_dir, const std::string& name) {
     if (Alive(controller)) kill(controller, SIGKILL);
     if (auto last = ReadJobStatus(jobs_dir, name); last.ok()) status = *last;
   }
-  // Whatever still runs (a controller that was killed, or had died): each replica's group.
-  if (status.contains("local") && status["local"].contains("replicas"))
-    for (const Json& r : status["local"]["replicas"])
-      if (r.value("state", "") == "Running" && r.value("pid", -1) > 0) kill(-r.value("pid", -1), SIGKILL);
+  // Whatever still runs (a controller that was killed, or had died): each replica's group, and
+  // its containers.
+  bool containers = false;
+  if (status.contains("local") && status["local"].contains("replicas")) {
+    for (const Json& r : status["local"]["replicas"]) {
+      if (r.value("state", "") != "Running") continue;
+      if (r.value("pid", -1) > 0) kill(-r.value("pid", -1), SIGKILL);
+      if (r.contains("container")) containers = true;
+    }
+  }
+  if (containers) {
+    ReplicaLauncherOptions options;
+    options.runtime = container::PodRuntime::kContainer;
+    Status removed = ReplicaLauncher(options).RemoveContainers(JoinPath(jobs_dir, name));
+    if (!removed.ok()) LOOM_LOG(WARNING) << "job " << name << ": " << removed.message();
+  }
   return RemoveAll(JoinPath(jobs_dir, name));
 }
 

@@ -1,11 +1,11 @@
 // The local controller of TFJobs and PyTorchJobs (what the Kubeflow training operator does, on
-// one machine): each replica of a job is a process running its container's command and args (the
-// image is recorded, not pulled) with the caller's environment, the container's env on top, and
-// what the operator adds for the kind: a TFJob replica's TF_CONFIG naming ports allocated on
-// 127.0.0.1; a PyTorchJob replica's MASTER_ADDR/MASTER_PORT (the Master's address), WORLD_SIZE,
-// RANK, PYTHONUNBUFFERED and the PET_* variables torchrun reads. $(VAR) in command and args is
-// expanded from that environment as Kubernetes does, and LOOM_HOME is set to the controller's
-// LoomHome() unless the container's env sets it. It restarts replicas as their
+// one machine): each replica of a job is a process running its container's command and args, or
+// a container of its image (LocalJobOptions::runtime; replica.h starts both), with the
+// container's env and what the operator adds for the kind: a TFJob replica's TF_CONFIG naming
+// ports allocated on 127.0.0.1; a PyTorchJob replica's MASTER_ADDR/MASTER_PORT (the Master's
+// address), WORLD_SIZE, RANK, PYTHONUNBUFFERED and the PET_* variables torchrun reads. $(VAR) in
+// command and args is expanded from that environment as Kubernetes does, and LOOM_HOME is set to
+// the controller's LoomHome() unless the container's env sets it. It restarts replicas as their
 // restartPolicy says (Never; OnFailure; ExitCode: exit codes >= 128 — killed by a signal —
 // restart, 1-127 fail the job; Always: restarts whatever the exit code, as kubelet does, except
 // a replica whose exit 0 is the job's success — the chief, worker 0 without one, every worker
@@ -16,7 +16,8 @@
 // reasons (TFJobRunning, PyTorchJobSucceeded, ...).
 //
 // State lives in <jobs_dir>/<name>/: tfjob.json (the manifest, whatever its kind), status.json
-// (conditions and replicaStatuses as the operator writes them, plus each local replica's pid),
+// (conditions and replicaStatuses as the operator writes them, plus each local replica's pid or
+// container),
 // and logs/<replica>.log per replica (e.g. logs/worker-1.log, appended across restarts), so
 // `loom job get/list/logs/delete` work from another shell while the job runs and after.
 #pragma once
@@ -31,14 +32,18 @@
 #include "core/file.h"
 #include "core/json.h"
 #include "core/status.h"
+#include "job/replica.h"
 #include "job/tfjob.h"
 
 namespace loom::job {
 
 struct LocalJobOptions {
   std::string jobs_dir = JoinPath(LoomHome(), "jobs");  // where each job's state directory goes
-  std::string loom_binary;                  // a container command "loom" runs this executable
-                                            // (the controller's own); empty: "loom" from PATH
+  std::string loom_binary;                  // a process replica's command "loom" runs this
+                                            // executable (the controller's own); empty: PATH
+  // Whether replicas run as processes or containers of their image (replica.h).
+  container::PodRuntime runtime = container::PodRuntime::kProcess;
+  std::shared_ptr<container::SharedPodman> podman;  // shared with the caller's pods; null: own
   std::string host = "127.0.0.1";           // replicas' addresses in TF_CONFIG
   double poll_secs = 0.05;                  // how often replicas are checked
   double kill_grace_secs = 5;               // SIGTERM, then SIGKILL after this long
@@ -65,10 +70,6 @@ class LocalJob {
   explicit LocalJob(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// Kubernetes' expansion of command and args: $(NAME) becomes env's value of NAME, a name env
-// does not hold stays as written, and $$ is a literal $.
-std::string ExpandVariables(const std::string& text, const std::map<std::string, std::string>& env);
 
 // "Succeeded", "Failed", "Running", "Restarting", "Created": the type of the last condition.
 std::string JobPhase(const Json& status);

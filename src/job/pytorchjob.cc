@@ -20,7 +20,6 @@ const std::map<std::string, std::string>& Reasons() {
       {"managedBy", "the local controller manages every job it runs"},
       {"metadata", "a replica is a process, which has no labels or annotations"},
       {"resources", "a replica is a process; no requests or limits are enforced"},
-      {"imagePullPolicy", "the image is recorded, not pulled"},
       {"volumeMounts", "a replica is a process that sees the machine's files; there are no volumes"},
       {"volumes", "a replica is a process that sees the machine's files; there are no volumes"},
       {"nodeSelector", "there is one node"},
@@ -77,7 +76,7 @@ Status CheckReplicaFields(const std::string& type, const Json& spec, const std::
                         (c.is_object() && c.contains("name") ? c["name"].dump() : "missing") +
                             ": not supported on one machine: only the container named pytorch runs");
     LOOM_RETURN_IF_ERROR(
-        OnlyKnown(c, cf, {"name", "image", "command", "args", "env", "workingDir", "ports"}, source));
+        OnlyKnown(c, cf, {"name", "image", "imagePullPolicy", "command", "args", "env", "workingDir", "ports"}, source));
     if (!c.contains("ports")) continue;
     // The operator's MASTER_PORT is the Master's port named pytorchjob-port; locally it is what
     // that port says, else a free one.

@@ -74,6 +74,12 @@ Status ParseReplica(const std::string& type, const Json& spec, const std::string
       if (!c["image"].is_string()) return Err(source, Field(cf, "image"), "must be a string");
       out->image = c["image"].get<std::string>();
     }
+    if (c.contains("imagePullPolicy")) {
+      const Json& p = c["imagePullPolicy"];
+      if (!p.is_string() || (p != "Always" && p != "IfNotPresent" && p != "Never"))
+        return Err(source, Field(cf, "imagePullPolicy"), p.dump() + " is not Always, IfNotPresent or Never");
+      out->image_pull_policy = p.get<std::string>();
+    }
     LOOM_RETURN_IF_ERROR(ReadStrings(c, "command", Field(cf, "command"), source, &out->command));
     LOOM_RETURN_IF_ERROR(ReadStrings(c, "args", Field(cf, "args"), source, &out->args));
     if (out->command.empty() && out->args.empty())

@@ -24,7 +24,8 @@ struct ReplicaSpec {
   train::TaskType task_type = train::TaskType::kWorker;
   int replicas = 1;
   RestartPolicy restart_policy = RestartPolicy::kNever;
-  std::string image;                // recorded, not pulled
+  std::string image;                // run with --pod-runtime container or auto (replica.h)
+  std::string image_pull_policy;    // "", IfNotPresent or Never; Always is refused (no registry)
   std::vector<std::string> command; // the container's command (may be empty: args alone run)
   std::vector<std::string> args;
   std::vector<std::pair<std::string, std::string>> env;  // on top of the caller's environment

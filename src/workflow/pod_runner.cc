@@ -12,9 +12,10 @@ namespace loom::workflow {
 
 void LocalPodRunner::Reclaim(const std::string& workflow, const std::set<std::string>& node_ids) {
   std::string why;
-  if (options_.runtime != PodRunnerOptions::Runtime::kProcess && Podman(&why) != nullptr) {
+  container::Podman* podman = options_.runtime != Runtime::kProcess ? podman_->Get(&why) : nullptr;
+  if (podman != nullptr) {
     for (const std::string& node : node_ids) {
-      Status s = podman_->RemoveLabelled({{"loom.workflow", workflow}, {"loom.node", node}});
+      Status s = podman->RemoveLabelled({{"loom.workflow", workflow}, {"loom.node", node}});
       if (!s.ok()) LOOM_LOG(WARNING) << "workflow " << workflow << ": " << s.message();
     }
   }
@@ -65,7 +66,7 @@ PodResult LocalPodRunner::Run(const PodRequest& request, Store& store) {
     TemplatePod pod(request, store, options_.log_flush_secs);
     if (!*in_container) return RunProcess(request, pod);
     std::string why;
-    return RunContainer(request, pod, *Podman(&why));
+    return RunContainer(request, pod, *podman_->Get(&why));
   }
   return Outcome("Error", "template " + request.tmpl.value("name", "") + ": not a container, script or resource template");
 }
@@ -75,6 +76,8 @@ PodResult LocalPodRunner::RunResourceTemplate(const PodRequest& request, Store& 
   ResourceOptions resource_options;
   resource_options.jobs_dir = options_.jobs_dir;
   resource_options.kill_grace_secs = options_.kill_grace_secs;
+  resource_options.runtime = options_.runtime;
+  resource_options.podman = podman_;
   // TFJob replicas run `loom train`: the loom binary of bin_dir, as pods find it on their PATH.
   const std::string loom = JoinPath(options_.bin_dir, "loom");
   if (!options_.bin_dir.empty() && access(loom.c_str(), X_OK) == 0) resource_options.loom_binary = loom;
@@ -113,51 +116,16 @@ PodResult LocalPodRunner::RunResourceTemplate(const PodRequest& request, Store& 
 }
 
 
-container::Podman* LocalPodRunner::Podman(std::string* why) {
-  std::lock_guard<std::mutex> lock(podman_mu_);
-  if (!podman_tried_) {
-    podman_tried_ = true;
-    auto made = container::Podman::Create(options_.podman);
-    if (made.ok()) {
-      podman_ = std::move(*made);
-      LOOM_LOG(INFO) << "pods: containers run by podman with " << podman_->runtime();
-    } else {
-      podman_error_ = made.status().message();
-    }
-  }
-  *why = podman_error_;
-  return podman_.get();
-}
-
 StatusOr<bool> LocalPodRunner::InContainer(const Json& tmpl) {
-  using Runtime = PodRunnerOptions::Runtime;
-  const bool process = false;
-  if (options_.runtime == Runtime::kProcess) return process;
   const std::string kind = tmpl.contains("script") ? "script" : "container";
-  const bool must = options_.runtime == Runtime::kContainer;
-  if (IsDaemonTemplate(tmpl)) {
-    if (must) return InvalidArgument("daemon templates run as processes (--pod-runtime auto or process)");
-    return process;
+  if (IsDaemonTemplate(tmpl) && options_.runtime != Runtime::kProcess) {
+    if (options_.runtime == Runtime::kContainer) {
+      return InvalidArgument("daemon templates run as processes (--pod-runtime auto or process)");
+    }
+    return false;
   }
-  std::string why;
-  container::Podman* podman = Podman(&why);
-  if (podman == nullptr) {
-    if (must) return FailedPrecondition(why);
-    return process;
-  }
-  const std::string image = tmpl[kind].value("image", "");
-  if (image.empty()) {
-    if (must) return InvalidArgument(kind + ".image: required to run in a container");
-    return process;
-  }
-  if (tmpl[kind].value("imagePullPolicy", "") == "Always") {
-    if (must) return InvalidArgument(kind + ".imagePullPolicy: Always: images are not pulled here (no registry); use IfNotPresent");
-    return process;
-  }
-  auto config = podman->InspectImage(image);
-  if (config.ok()) return true;
-  if (config.status().code() == StatusCode::kNotFound && !must) return process;
-  return Status(config.status().code(), kind + ".image: " + config.status().message());
+  return container::RunsInContainer(options_.runtime, *podman_, tmpl[kind].value("image", ""),
+                                    tmpl[kind].value("imagePullPolicy", ""), kind);
 }
 
 }  // namespace loom::workflow

@@ -70,6 +70,7 @@
 #include <string>
 #include <vector>
 
+#include "container/pod_runtime.h"
 #include "container/podman.h"
 #include "core/status.h"
 #include "workflow/artifacts.h"
@@ -81,13 +82,9 @@ namespace loom::workflow {
 struct TemplatePod;
 
 struct PodRunnerOptions {
-  // Which runtime runs a container or script template (`--pod-runtime`):
-  enum class Runtime {
-    kAuto,       // a container when its image is in the local image store and podman works
-                 // here (daemons excepted), else a process
-    kContainer,  // always a container: an image not in the store, or no podman, is an error
-    kProcess,    // always a process on the host (below)
-  };
+  // Which runtime runs a container or script template, and a resource template's TFJob
+  // replicas (`--pod-runtime`, container/pod_runtime.h; kAuto runs daemons as processes).
+  using Runtime = container::PodRuntime;
   Runtime runtime = Runtime::kProcess;
   container::PodmanOptions podman;    // the container runtime's (stop_grace_secs: kill_grace_secs)
   enum class Isolation {
@@ -115,6 +112,7 @@ struct PodRunnerOptions {
 
 class LocalPodRunner : public PodRunner {
  public:
+  using Runtime = PodRunnerOptions::Runtime;
   static StatusOr<std::unique_ptr<LocalPodRunner>> Create(const PodRunnerOptions& options);
 
   PodResult Run(const PodRequest& request, Store& store) override;
@@ -125,7 +123,9 @@ class LocalPodRunner : public PodRunner {
   const PodRunnerOptions& options() const { return options_; }
 
  private:
-  LocalPodRunner(PodRunnerOptions options, bool isolated) : options_(std::move(options)), isolated_(isolated) {}
+  LocalPodRunner(PodRunnerOptions options, bool isolated)
+      : options_(std::move(options)), isolated_(isolated),
+        podman_(std::make_shared<container::SharedPodman>(options_.podman)) {}
   // The runtimes (process_pod.cc, container_pod.cc): a container or script template's pod,
   // started for either as `pod` (pod_common.h).
   PodResult RunProcess(const PodRequest& request, TemplatePod& pod);
@@ -133,17 +133,12 @@ class LocalPodRunner : public PodRunner {
   // Whether a container or script template runs in a container (true) or as a process; an
   // error when the choice cannot be honoured (--pod-runtime container and no such image).
   StatusOr<bool> InContainer(const Json& tmpl);
-  // podman, made on first use (its runtime probe takes a second); null with the reason when it
-  // cannot run here.
-  container::Podman* Podman(std::string* why);
   PodResult RunResourceTemplate(const PodRequest& request, Store& store);
 
   PodRunnerOptions options_;
   bool isolated_;
-  std::mutex podman_mu_;
-  bool podman_tried_ = false;
-  std::unique_ptr<container::Podman> podman_;
-  std::string podman_error_;
+  // podman, made on first use; shared with the replicas of resource templates' jobs.
+  std::shared_ptr<container::SharedPodman> podman_;
 };
 
 // Can this process give a child its own mount namespace? PID namespace? (Each forks a probe

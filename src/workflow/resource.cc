@@ -209,6 +209,8 @@ ResourceResult RunResource(const Json& resource, const ResourceOptions& options,
     job_options.jobs_dir = options.jobs_dir;
     job_options.kill_grace_secs = options.kill_grace_secs;
     job_options.loom_binary = options.loom_binary;
+    job_options.runtime = options.runtime;
+    job_options.podman = options.podman;
     std::atomic<bool> failed_early{false};
     job_options.should_stop = [&] { return failed_early.load() || (cancel != nullptr && cancel->load()); };
     // A job of this name still "running" belongs to an earlier attempt of this node whose

@@ -11,9 +11,11 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "container/pod_runtime.h"
 #include "core/json.h"
 #include "core/status.h"
 
@@ -24,6 +26,9 @@ struct ResourceOptions {
   double poll_secs = 0.2;        // how often conditions are checked while the job runs
   double kill_grace_secs = 5;    // SIGTERM, then SIGKILL, for replicas of a stopped job
   std::string loom_binary;       // a replica command "loom" runs this executable ("": PATH)
+  // Replicas as processes or containers (job/replica.h), podman shared with the pods.
+  container::PodRuntime runtime = container::PodRuntime::kProcess;
+  std::shared_ptr<container::SharedPodman> podman;
 };
 
 struct ResourceResult {

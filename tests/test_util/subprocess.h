@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,7 @@ struct ProcessResult {
 class Process {
  public:
   // Starts argv[0] (looked up in PATH) with stdout/stderr redirected to files under out_dir.
-  // `env` entries ("K=V") are added to the current environment.
+  // `env` entries ("K=V") are added to the current environment, over its own K.
   Process(const std::vector<std::string>& argv, const std::string& out_dir,
           const std::vector<std::string>& env = {}) {
     static int counter = 0;
@@ -39,7 +40,15 @@ class Process {
     posix_spawn_file_actions_addopen(&actions, 1, out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&actions, 2, err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     std::vector<std::string> env_strings;
-    for (char** e = environ; *e; ++e) env_strings.push_back(*e);
+    auto overridden = [&](const char* entry) {
+      for (const auto& e : env) {
+        const size_t eq = e.find('=');
+        if (eq != std::string::npos && strncmp(entry, e.c_str(), eq + 1) == 0) return true;
+      }
+      return false;
+    };
+    for (char** e = environ; *e; ++e)
+      if (!overridden(*e)) env_strings.push_back(*e);
     for (const auto& e : env) env_strings.push_back(e);
     std::vector<char*> cargv, cenv;
     for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));

@@ -52,6 +52,9 @@ StatusOr<workflow::PodRunnerOptions::Runtime> PodRuntimeFlag(const std::string& 
 inline constexpr const char* kPodRuntimeHelp =
     "process (pods are processes on this machine), container (podman; the images must be in the local "
     "image store) or auto (a container when the image is there, else a process)";
+inline constexpr const char* kReplicaRuntimeHelp =
+    "process (replicas are processes on this machine), container (podman; the images must be in the local "
+    "image store) or auto (a container when the image is there, else a process)";
 // Prints "loom <cmd>: <status message>" to stderr and returns 1.
 int Fail(const char* command, const Status& status);
 // Where MNIST is unless --data_dir says otherwise: $LOOM_MNIST_DIR, else the directory that

@@ -82,11 +82,7 @@ std::string KubeAge(int64_t secs) {
 }
 
 StatusOr<workflow::PodRunnerOptions::Runtime> PodRuntimeFlag(const std::string& value) {
-  using Runtime = workflow::PodRunnerOptions::Runtime;
-  if (value == "process") return Runtime::kProcess;
-  if (value == "container") return Runtime::kContainer;
-  if (value == "auto") return Runtime::kAuto;
-  return InvalidArgument("--pod-runtime: \"" + value + "\" is not auto, container or process");
+  return container::ParsePodRuntime(value, "--pod-runtime");
 }
 
 int Fail(const char* command, const Status& status) {

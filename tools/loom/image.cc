@@ -1,7 +1,8 @@
 // loom image build: loom:latest made offline with buildah (no base image, no registry): this
 // loom binary and its shared libraries, a static busybox for the script steps' sh and commands,
-// curl (the serve step's readiness check) and CA certificates. deploy/Dockerfile builds the same
-// image where a registry is reachable.
+// curl (the serve step's readiness check), CA certificates, and MNIST's four files (where
+// `loom train` and `loom eval` in the image find them by default, as a TFJob's replicas do).
+// deploy/Dockerfile builds the same image where a registry is reachable.
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +12,7 @@
 #include "commands.h"
 #include "container/image_build.h"
 #include "core/file.h"
+#include "data/mnist.h"
 
 namespace loom::cli {
 namespace {
@@ -31,6 +33,9 @@ int ImageBuild(const Args& args) {
   flags.String("tag", &options.tag, "the image's name (pods say image: loom:latest)");
   flags.String("binary", &binary, "the loom binary to put in it (default: this one)");
   flags.String("busybox", &options.busybox, "a static busybox for sh and the usual commands (busybox-static)");
+  std::string mnist = DefaultDataDir();
+  flags.String("mnist", &mnist, "MNIST's four IDX files to put in the image, where its loom train looks by default "
+                                "($LOOM_MNIST_DIR, else the checkout's data/mnist; \"\": none)");
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "image build", &code)) return code;
@@ -46,6 +51,17 @@ int ImageBuild(const Args& args) {
   if (curl.empty()) return Fail("image build", FailedPrecondition("curl: not found (scripts/install_deps.sh installs it)"));
   options.programs.push_back({curl, "/usr/bin/curl"});
   options.env.push_back("LOOM_HOME=/var/lib/loom");
+  if (!mnist.empty()) {
+    const std::string in_image = "/usr/share/loom/mnist";
+    for (const char* name : {kMnistTrainImages, kMnistTrainLabels, kMnistTestImages, kMnistTestLabels}) {
+      auto file = FindMnistFile(mnist, name);
+      if (!file.ok()) {
+        return Fail("image build", file.status().WithPrefix("--mnist (scripts/fetch_mnist.sh fetches it; \"\" builds without)"));
+      }
+      options.data.push_back({*file, JoinPath(in_image, Basename(*file))});
+    }
+    options.env.push_back(std::string("LOOM_MNIST_DIR=") + in_image);
+  }
   options.cmd = {"loom", "--help"};
   auto id = container::BuildImage(options, [](std::string_view line) { std::cerr << line << std::endl; });
   if (!id.ok()) return Fail("image build", id.status());
@@ -56,7 +72,7 @@ int ImageBuild(const Args& args) {
 }  // namespace
 
 int RunImage(const Args& args) {
-  const std::string usage = "usage: loom image build [--tag NAME] [--binary PATH] [--busybox PATH]\n";
+  const std::string usage = "usage: loom image build [--tag NAME] [--binary PATH] [--busybox PATH] [--mnist DIR]\n";
   if (!args.empty() && args[0] == "build") return ImageBuild(Args(args.begin() + 1, args.end()));
   if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
     fputs(usage.c_str(), stdout);

@@ -1,5 +1,5 @@
 // loom job: the local TFJob and PyTorchJob controller (kubeflow training-operator on one machine).
-//   loom job run FILE [--detach]       run a TFJob or PyTorchJob; exit 0 when it Succeeded
+//   loom job run FILE [--detach] [--pod-runtime R]  run a TFJob or PyTorchJob; exit 0 when it Succeeded
 //   loom job get NAME [-o json|yaml]   its status (conditions, replicaStatuses)
 //   loom job list                      every job with its phase
 //   loom job logs NAME [--replica R] [-f]  a replica's log (default: the chief, else worker-0)
@@ -53,9 +53,14 @@ int JobRun(const Args& args) {
   FlagSet flags("loom job run FILE [flags]");
   flags.String("jobs_dir", &options.jobs_dir, "where job state and replica logs go ($LOOM_JOBS_DIR, else $LOOM_HOME/jobs)");
   flags.Bool("detach", &detach, "return once the replicas are started; the job runs on in the background");
+  std::string pod_runtime = "process";
+  flags.String("pod-runtime", &pod_runtime, kReplicaRuntimeHelp);
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "job run", &code)) return code;
+  auto runtime = PodRuntimeFlag(pod_runtime);
+  if (!runtime.ok()) return Fail("job run", runtime.status());
+  options.runtime = *runtime;
   if (positional.size() != 1) return Fail("job run", InvalidArgument("expected one TFJob or PyTorchJob file"));
   auto spec = job::ReadJob(positional[0]);
   if (!spec.ok()) return Fail("job run", spec.status());
@@ -206,7 +211,7 @@ int JobDelete(const Args& args) {
 
 int RunJob(const Args& args) {
   const std::string usage =
-      "usage: loom job run FILE [--detach] | get NAME [-o json|yaml] | list | logs NAME [--replica R] [-f] | delete NAME\n";
+      "usage: loom job run FILE [--detach] [--pod-runtime auto|container|process] | get NAME [-o json|yaml] | list | logs NAME [--replica R] [-f] | delete NAME\n";
   if (args.empty()) {
     fputs(usage.c_str(), stderr);
     return 2;
