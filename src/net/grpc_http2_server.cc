@@ -95,7 +95,9 @@ struct Stream {
     conn = nullptr;
     for (std::string* str : {&method, &path, &content_type, &encoding, &timeout, &te, &refusal, &body, &out})
       str->clear();
-    if (body.capacity() > (1u << 20)) std::string().swap(body);  // not a large message's buffer
+    // A large message's buffers are not kept (a loop keeps up to kSpareStreams streams).
+    if (body.capacity() > (64u << 10)) std::string().swap(body);
+    if (out.capacity() > (64u << 10)) std::string().swap(out);
     header_bytes = held = out_sent = 0;
     too_large = dispatched = answered = false;
     deadline = Clock::time_point::max();
@@ -271,8 +273,9 @@ struct Loop {
     spare_streams.pop_back();
     return s;
   }
+  static constexpr size_t kSpareStreams = 1024;
   void Recycle(Stream* s) {
-    if (spare_streams.size() >= 4096) {
+    if (spare_streams.size() >= kSpareStreams) {
       delete s;
       return;
     }
@@ -378,6 +381,8 @@ struct Loop {
       c->out_sent += static_cast<size_t>(n);
     }
     const bool pending = c->out_sent < c->out.size();
+    // An idle connection keeps no large write buffer (thousands of them may be open).
+    if (!pending && c->out.capacity() > (16u << 10)) std::string().swap(c->out);
     if (pending != c->want_out) {
       epoll_event ev{};
       ev.events = pending ? EPOLLIN | EPOLLOUT : EPOLLIN;

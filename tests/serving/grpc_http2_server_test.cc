@@ -260,6 +260,23 @@ TEST_F(GrpcHttp2ServerTest, GarbageAndSilentConnectionsAreClosedAndServiceGoesOn
   close(silent);
   tfs::PredictResponse response;
   EXPECT_TRUE(Predict("still", &response).ok());
+  // 300 connections that stall inside the preface, and one that sends it a byte at a time: each
+  // costs a descriptor, no thread, so calls go on meanwhile (both loops hold some of them).
+  std::vector<int> stalled;
+  for (int i = 0; i < 300; ++i) {
+    stalled.push_back(serving::testing::ConnectLocal(server_->port()));
+    ASSERT_GE(stalled.back(), 0);
+    ASSERT_TRUE(serving::testing::SendAll(stalled.back(), "PRI * HTTP/2.0\r\n"));
+  }
+  const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  int trickle = serving::testing::ConnectLocal(server_->port());
+  for (size_t i = 0; i < preface.size(); ++i) {
+    ASSERT_TRUE(serving::testing::SendAll(trickle, preface.substr(i, 1)));
+    ASSERT_TRUE(Predict("meanwhile " + std::to_string(i), &response).ok());
+    EXPECT_EQ(response.model_spec().name(), "meanwhile " + std::to_string(i));
+  }
+  close(trickle);
+  for (int fd : stalled) close(fd);
 }
 
 TEST_F(GrpcHttp2ServerTest, DrainWaitsForCallsInFlightThenStopAnswersTheRest) {
