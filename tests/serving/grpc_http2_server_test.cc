@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <mutex>
@@ -29,7 +30,9 @@ constexpr char kPredict[] = "/tensorflow.serving.PredictionService/Predict";
 
 // Answers Predict with the request's model name in the response's model_spec; a model name
 // starting with "fail:" fails INVALID_ARGUMENT with the rest as its message; one starting with
-// "park" keeps the responder (answered by the test); "drop" drops it unanswered.
+// "park" keeps the responder (answered by the test); "drop" drops it unanswered. The response's
+// signature_name is the number of inputs, or with "big" that many bytes of the first input's
+// tensor_content reversed (a large answer).
 struct EchoHandler {
   std::mutex mu;
   std::vector<GrpcResponder> parked;
@@ -52,6 +55,11 @@ struct EchoHandler {
     tfs::PredictResponse response;
     response.mutable_model_spec()->set_name(name);
     response.mutable_model_spec()->set_signature_name(std::to_string(request.inputs_size()));
+    if (name == "big") {
+      std::string content = request.inputs().begin()->second.tensor_content();
+      std::reverse(content.begin(), content.end());
+      response.mutable_model_spec()->set_signature_name(content);
+    }
     responder.Respond(response.SerializeAsString());
   }
   size_t parked_count() {
@@ -74,13 +82,14 @@ class GrpcHttp2ServerTest : public ::testing::Test {
   }
 
   grpc::Status Predict(const std::string& model, tfs::PredictResponse* response,
-                       std::optional<grpc_compression_algorithm> compression = std::nullopt) {
+                       std::optional<grpc_compression_algorithm> compression = std::nullopt,
+                       std::string content = std::string(3136, 'x')) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
     if (compression) context.set_compression_algorithm(*compression);
     tfs::PredictRequest request;
     request.mutable_model_spec()->set_name(model);
-    (*request.mutable_inputs())["images"].set_tensor_content(std::string(3136, 'x'));
+    (*request.mutable_inputs())["images"].set_tensor_content(std::move(content));
     return stub_->Predict(&context, request, response);
   }
 
@@ -140,6 +149,27 @@ TEST_F(GrpcHttp2ServerTest, UnaryCallsAndErrorsOverGrpcsOwnClient) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(good.load(), 200);
   EXPECT_EQ(server_->active_calls(), 0);
+}
+
+TEST_F(GrpcHttp2ServerTest, LargeMessagesBothWaysThroughFlowControl) {
+  GrpcHttp2ServerOptions options;
+  options.max_message_bytes = 8u << 20;
+  Start(options);
+  // 3 MiB each way, several calls at once on one connection: many DATA frames, WINDOW_UPDATEs
+  // both ways, and answers larger than a socket buffer (written as the client reads).
+  std::string content(3u << 20, ' ');  // letters: signature_name is a UTF-8 string
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  std::string reversed(content.rbegin(), content.rend());
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      tfs::PredictResponse r;
+      grpc::Status s = Predict("big", &r, std::nullopt, content);
+      if (s.ok() && r.model_spec().signature_name() == reversed) good.fetch_add(1);
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(good.load(), 4);
 }
 
 TEST_F(GrpcHttp2ServerTest, AnswersFromOtherThreadsLater) {
