@@ -69,6 +69,9 @@ bool ParseTimeout(const std::string& v, Clock::duration* out) {
 
 struct Loop;
 struct Conn;
+struct Stream;
+// The deadlines of a loop's calls waiting for their answer, soonest first.
+using Deadlines = std::multimap<Clock::time_point, Stream*>;
 
 // One call: its request as it arrives, then its answer as it goes out.
 struct Stream {
@@ -84,6 +87,8 @@ struct Stream {
   bool dispatched = false;  // handed to the handler
   bool answered = false;    // its answer was submitted (or it needs none)
   Clock::time_point deadline = Clock::time_point::max();
+  Deadlines::iterator timer;  // its entry in the loop's deadlines, when `timed`
+  bool timed = false;
   // The answer's DATA: prefix + message, and how much went out.
   std::string out;
   size_t out_sent = 0;
@@ -252,7 +257,7 @@ struct Loop {
   uint64_t next_conn_id = 1;
   std::vector<Conn*> dirty;
   std::vector<Conn*> flushing;  // the dirty ones being flushed (the two swap, keeping capacity)
-  std::multimap<Clock::time_point, std::pair<uint64_t, int32_t>> deadlines;
+  Deadlines deadlines;  // an entry per call with a deadline until it is answered or gone
   std::vector<int> adopted;  // AddConnection's, taken by the loop
   std::vector<int> listen_fds;  // the server's (the loop's copy)
   std::vector<std::unique_ptr<Conn>> closed;  // freed at the end of the loop's iteration
@@ -274,7 +279,13 @@ struct Loop {
     return s;
   }
   static constexpr size_t kSpareStreams = 1024;
+  void Untime(Stream* s) {
+    if (!s->timed) return;
+    deadlines.erase(s->timer);
+    s->timed = false;
+  }
   void Recycle(Stream* s) {
+    Untime(s);
     if (spare_streams.size() >= kSpareStreams) {
       delete s;
       return;
@@ -379,6 +390,7 @@ struct Loop {
         return false;
       }
       c->out_sent += static_cast<size_t>(n);
+      c->last_active = Clock::now();  // a client reading a long answer is not idle
     }
     const bool pending = c->out_sent < c->out.size();
     // An idle connection keeps no large write buffer (thousands of them may be open).
@@ -420,6 +432,7 @@ struct Loop {
   void Answer(Conn* c, Stream* s, GrpcCode code, std::string message) {
     if (s->answered) return;
     s->answered = true;
+    Untime(s);
     MarkDirty(c);
     static const char kStatus[] = ":status", k200[] = "200", kType[] = "content-type",
                       kGrpc[] = "application/grpc", kGrpcStatus[] = "grpc-status", kMessage[] = "grpc-message";
@@ -529,7 +542,10 @@ struct Loop {
     call.message = std::string_view(s->body).substr(kPrefixBytes, len);
     s->dispatched = true;
     server->active->fetch_add(1);
-    if (s->deadline != Clock::time_point::max()) deadlines.emplace(s->deadline, std::make_pair(c->id, s->id));
+    if (s->deadline != Clock::time_point::max()) {
+      s->timer = deadlines.emplace(s->deadline, s);
+      s->timed = true;
+    }
     auto slot = std::make_shared<GrpcResponder::Slot>();
     FillSlot(slot.get(), c, s);
     server->handler(std::move(call), GrpcResponder(std::move(slot)));
@@ -558,13 +574,9 @@ struct Loop {
 
   void ExpireDeadlines(Clock::time_point now) {
     while (!deadlines.empty() && deadlines.begin()->first <= now) {
-      auto [conn_id, stream_id] = deadlines.begin()->second;
-      deadlines.erase(deadlines.begin());
-      auto it = conns.find(conn_id);
-      if (it == conns.end()) continue;
-      auto s = it->second->streams.find(stream_id);
-      if (s == it->second->streams.end()) continue;
-      Answer(it->second.get(), s->second, GrpcCode::kDeadlineExceeded, "Deadline Exceeded");
+      Stream* s = deadlines.begin()->second;  // alive: a stream leaves the map before it goes
+      Untime(s);
+      Answer(s->conn, s, GrpcCode::kDeadlineExceeded, "Deadline Exceeded");
     }
   }
 
@@ -667,15 +679,18 @@ struct GrpcResponder::Slot {
 
   void Send(GrpcCode code, std::string message) {
     if (responded.exchange(true)) return;
-    active->fetch_sub(1);
     if (current_inbox == inbox.get()) {  // on the loop's own thread (the handler answered at once)
       loop->Deliver(conn_id, stream_id, code, std::move(message));
-      return;
+    } else {
+      std::lock_guard<std::mutex> lock(inbox->mu);
+      if (!inbox->closed) {
+        inbox->answers.push_back({conn_id, stream_id, code, std::move(message)});
+        if (inbox->answers.size() == 1) inbox->Wake();
+      }
     }
-    std::lock_guard<std::mutex> lock(inbox->mu);
-    if (inbox->closed) return;
-    inbox->answers.push_back({conn_id, stream_id, code, std::move(message)});
-    if (inbox->answers.size() == 1) inbox->Wake();
+    // Counted out only once the answer is in the inbox: a Drain that sees no call left is
+    // followed by a Stop that still sends it.
+    active->fetch_sub(1);
   }
   ~Slot() {
     if (!responded.load()) Send(GrpcCode::kInternal, "the call was dropped without an answer");
