@@ -113,6 +113,7 @@ StatusOr<ValueFrom> ValueFromFromJson(const Json& j, const std::string& path) {
   LOOM_RETURN_IF_ERROR(f.OptString("path", &v.path));
   if (auto p = f.Raw("parameter")) v.parameter = p->is_string() ? p->get<std::string>() : p->dump();
   v.default_value = f.Raw("default");
+  LOOM_RETURN_IF_ERROR(f.OptString("expression", &v.expression));
   v.other = f.Rest();
   return v;
 }
@@ -122,6 +123,7 @@ Json ToJson(const ValueFrom& v) {
   PutOpt(j, "path", v.path);
   PutOpt(j, "parameter", v.parameter);
   PutOpt(j, "default", v.default_value);
+  PutOpt(j, "expression", v.expression);
   Merge(j, v.other);
   return j;
 }
@@ -188,6 +190,7 @@ StatusOr<RetryStrategy> RetryFromJson(const Json& j, const std::string& path) {
     backoff.cap = bf.Raw("cap");
     r.backoff = std::move(backoff);
   }
+  LOOM_RETURN_IF_ERROR(f.OptString("expression", &r.expression));
   r.other = f.Rest();
   return r;
 }
@@ -204,6 +207,7 @@ Json ToJson(const RetryStrategy& r) {
     PutOpt(b, "cap", r.backoff->cap);
     j["backoff"] = std::move(b);
   }
+  PutOpt(j, "expression", r.expression);
   Merge(j, r.other);
   return j;
 }

@@ -53,7 +53,8 @@ struct ValueFrom {
   std::optional<std::string> path;       // a file the pod writes
   std::optional<std::string> parameter;  // a {{...}} of a steps/dag template's scope
   std::optional<Json> default_value;     // `default`
-  Json other = Json::object();           // jsonPath, expression, supplied... as written
+  std::optional<std::string> expression; // a steps/dag template's output, evaluated (expr_lang.h)
+  Json other = Json::object();           // jsonPath, supplied... as written
 };
 
 struct Parameter {
@@ -103,7 +104,8 @@ struct RetryStrategy {
   std::optional<Json> limit;  // IntOrString; none: unlimited
   std::string retry_policy;   // Always, OnFailure (the default), OnError, OnTransientError
   std::optional<Backoff> backoff;
-  Json other = Json::object();  // affinity, expression: as written
+  std::optional<std::string> expression;  // retry only while it is true (expr_lang.h)
+  Json other = Json::object();  // affinity: as written
   int Limit() const;            // -1: unlimited
 };
 

@@ -10,6 +10,7 @@
 #include "core/logging.h"
 #include "core/time.h"
 #include "workflow/expr.h"
+#include "workflow/expr_lang.h"
 #include "workflow/launcher.h"
 #include "workflow/spec.h"
 #include "workflow/vars.h"
@@ -519,6 +520,16 @@ StatusOr<Outputs> WorkflowRun::TemplateOutputs(const Template& tmpl, const Scope
         e.value = ParameterString(*p.value_from->default_value);
       } else {
         e.value = *v;
+      }
+    } else if (p.value_from && p.value_from->expression) {
+      // Argo keeps the value as fmt.Sprint writes it; a failed expression takes the default.
+      StatusOr<std::string> text = SubstituteString(*p.value_from->expression, scope);
+      StatusOr<Json> v = text.ok() ? EvaluateExpression(*text, scope) : StatusOr<Json>(text.status());
+      if (!v.ok()) {
+        if (!p.value_from->default_value) return v.status();
+        e.value = ParameterString(*p.value_from->default_value);
+      } else {
+        e.value = GoString(*v);
       }
     } else if (p.value) {
       LOOM_ASSIGN_OR_RETURN(std::string v, SubstituteString(ParameterString(*p.value), scope));

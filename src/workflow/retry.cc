@@ -9,6 +9,7 @@
 #include "core/logging.h"
 #include "core/time.h"
 #include "workflow/expr.h"
+#include "workflow/expr_lang.h"
 #include "workflow/launcher.h"
 #include "workflow/spec.h"
 #include "workflow/vars.h"
@@ -33,7 +34,9 @@ NodeStatus* WorkflowRun::ExecuteRetries(const std::string& node_name, const std:
         if (node->outputs && node->outputs->empty()) node->outputs.reset();
         return MarkPhase(node, NodePhase::kSucceeded, "", true);
       }
-      const std::string policy = rs.retry_policy.empty() ? "OnFailure" : rs.retry_policy;
+      // With an expression and no policy, the expression alone decides (Argo 3.5 and later).
+      const std::string policy =
+          !rs.retry_policy.empty() ? rs.retry_policy : rs.expression ? "Always" : "OnFailure";
       bool retry_failed = policy == "Always" || policy == "OnFailure";
       bool retry_error = policy == "Always" || policy == "OnError" || policy == "OnTransientError";
       if ((phase == NodePhase::kFailed && !retry_failed) || (phase == NodePhase::kError && !retry_error)) {
@@ -42,6 +45,11 @@ NodeStatus* WorkflowRun::ExecuteRetries(const std::string& node_name, const std:
       int limit = rs.Limit();
       if (limit >= 0 && static_cast<int>(children.size()) > limit) {
         return MarkPhase(node, phase, "No more retries left");
+      }
+      if (rs.expression) {
+        StatusOr<bool> again = RetryExpression(*rs.expression, ctx.scope, children.size(), *last);
+        if (!again.ok()) return MarkPhase(node, NodePhase::kError, again.status().message());
+        if (!*again) return MarkPhase(node, phase, "retryStrategy.expression evaluated to false");
       }
       if (!BlockedReason(opts).empty()) return MarkPhase(node, phase, last->message);
       if (rs.backoff) {
@@ -90,6 +98,33 @@ NodeStatus* WorkflowRun::ExecuteRetries(const std::string& node_name, const std:
     // The attempt ended within this pass (an error before running): decide again.
   }
   return node;
+}
+
+Scope LastRetryScope(const NodeStatus* last, const std::string& no_exit_code) {
+  if (!last) {
+    return {{"lastRetry.exitCode", "0"}, {"lastRetry.status", ""}, {"lastRetry.duration", "0"}, {"lastRetry.message", ""}};
+  }
+  const double started = ParseRfc3339(last->started_at);
+  const double finished = ParseRfc3339(last->finished_at);
+  const bool has_exit_code = last->outputs && last->outputs->exit_code;
+  return {{"lastRetry.exitCode", has_exit_code ? ParameterString(*last->outputs->exit_code) : no_exit_code},
+          {"lastRetry.status", ToString(last->phase)},
+          {"lastRetry.duration", GoString(Json(finished > started ? finished - started : 0.0))},
+          {"lastRetry.message", last->message}};
+}
+
+StatusOr<bool> WorkflowRun::RetryExpression(const std::string& expression, const Scope& scope, size_t attempts,
+                                            const NodeStatus& last) {
+  // Argo's buildRetryStrategyLocalScope: the expression sees these variables alone, as strings.
+  // {{...}} in it are filled first from the node's scope and these.
+  Scope retry_scope = LastRetryScope(&last, "-1");
+  retry_scope["retries"] = std::to_string(attempts - 1);
+  Scope tag_scope = scope;
+  for (const auto& [k, v] : retry_scope) tag_scope[k] = v;
+  LOOM_ASSIGN_OR_RETURN(std::string text, SubstituteString(expression, tag_scope));
+  LOOM_ASSIGN_OR_RETURN(Json v, EvaluateExpression(text, retry_scope));
+  if (!v.is_boolean()) return InvalidArgument("unable to cast expression result '" + GoString(v) + "' to bool");
+  return v.get<bool>();
 }
 
 NodeStatus* WorkflowRun::RetryParent(const NodeStatus& node) {

@@ -275,6 +275,12 @@ class Linter {
       }
       if (p.contains("valueFrom")) {
         LOOM_RETURN_IF_ERROR(CheckKeys(p["valueFrom"], JoinField(pp, "valueFrom"), kValueFromKeys));
+        if (p["valueFrom"].contains("expression")) {
+          const std::string ep = JoinField(JoinField(pp, "valueFrom"), "expression");
+          if (!p["valueFrom"]["expression"].is_string()) return Error(ep, "must be a string");
+          Status s = CheckExpression(p["valueFrom"]["expression"].get<std::string>());
+          if (!s.ok()) return Error(ep, s.message());
+        }
       }
       if (p.contains("enum")) {
         LOOM_RETURN_IF_ERROR(CheckList(p["enum"], JoinField(pp, "enum")));
@@ -304,6 +310,12 @@ class Linter {
 
   Status CheckRetry(const Json& r, const std::string& path) const {
     LOOM_RETURN_IF_ERROR(CheckKeys(r, path, kRetryKeys));
+    if (r.contains("expression")) {
+      const std::string ep = JoinField(path, "expression");
+      if (!r["expression"].is_string()) return Error(ep, "must be a string");
+      Status s = CheckExpression(r["expression"].get<std::string>());
+      if (!s.ok()) return Error(ep, s.message());
+    }
     if (r.contains("limit") && !r["limit"].is_number_integer() &&
         !(r["limit"].is_string() && !r["limit"].get<std::string>().empty() &&
           r["limit"].get<std::string>().find_first_not_of("0123456789") == std::string::npos)) {
@@ -702,8 +714,13 @@ class Linter {
     Status result;
     WalkStrings(value, path, [&](const std::string& s, const std::string& p) {
       if (!result.ok()) return;
+      Status expressions = CheckExpressionTags(s);
+      if (!expressions.ok()) {
+        result = Error(p, expressions.message());
+        return;
+      }
       for (const std::string& var : VariablesIn(s)) {
-        if (var.empty() || var[0] == '=') continue;  // expression templates are checked when run
+        if (var.empty() || var[0] == '=') continue;  // an expression's variables are checked when it runs
         std::string unresolved = "failed to resolve {{" + var + "}}";
         if (var.rfind("inputs.parameters.", 0) == 0) {
           if (!inputs.count(var.substr(18))) {

@@ -67,6 +67,13 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
   pod_scope["pod.name"] = id;
   pod_scope["node.name"] = node_name;
   pod_scope["retries"] = std::to_string(attempt);
+  // Argo gives an attempt its previous attempt's lastRetry.* (defaults on the first).
+  const NodeStatus* previous = nullptr;
+  if (attempt > 0) {
+    const NodeStatus* parent = RetryParent(*node);
+    if (parent && parent->children.size() >= static_cast<size_t>(attempt)) previous = FindId(parent->children[attempt - 1]);
+  }
+  for (auto& [k, v] : LastRetryScope(previous, "0")) pod_scope[k] = v;
   if (tmpl.outputs) {
     // {{outputs.parameters.P.path}} / {{outputs.artifacts.A.path}}: where the pod writes them.
     for (const Parameter& p : tmpl.outputs->parameters) {

@@ -50,12 +50,15 @@ inline constexpr const char* kPodIP = "127.0.0.1";
 // Variables left for a later stage while a template's inputs are substituted.
 inline bool KeepForLater(std::string_view name) {
   for (std::string_view p : {"steps.", "tasks.", "item", "outputs.", "workflow.status", "workflow.failures",
-                             "pod.name", "retries", "node.name", "workflow.outputs.", "inputs.artifacts.",
-                             "="}) {
+                             "pod.name", "retries", "lastRetry.", "node.name", "workflow.outputs.",
+                             "inputs.artifacts."}) {
     if (name.substr(0, p.size()) == p) return true;
   }
   return false;
 }
+// Argo's lastRetry.* of an attempt after `last` (nullptr: the first attempt, Argo's defaults);
+// `no_exit_code` when `last` has none ("-1" for retryStrategy.expression, "0" in a pod).
+Scope LastRetryScope(const NodeStatus* last, const std::string& no_exit_code);
 inline bool KeepItem(std::string_view name) { return name == "item" || name.substr(0, 5) == "item."; }
 inline bool KeepOutputs(std::string_view name) { return name.substr(0, 8) == "outputs."; }
 
@@ -255,6 +258,9 @@ class WorkflowRun {
 
   // The Retry node a pod node is an attempt of ("name(2)" of "name"), or nullptr.
   NodeStatus* RetryParent(const NodeStatus& node);
+  // retryStrategy.expression after `attempts` attempts, the last one `last` (retry.cc).
+  StatusOr<bool> RetryExpression(const std::string& expression, const Scope& scope, size_t attempts,
+                                 const NodeStatus& last);
 
   // Argo's killDaemonedChildren: as a steps or dag node (`scope_id`; nullptr: any) ends, the
   // daemons it started are stopped (SIGTERM, then SIGKILL) and their nodes marked Succeeded. A
