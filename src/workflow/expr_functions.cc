@@ -98,35 +98,46 @@ std::string GoFloatJson(double v) {
   return FormatF(v < 0, d, dp);
 }
 
-void GoJsonString(const std::string& s, std::string& out) {
+// A string quoted as Go writes it: encoding/json's (`json`: <>& and U+2028/9 escaped, other
+// other control characters as \u00XX) or strconv.Quote's (\a \v, \xXX), to `out`.
+void GoQuoteTo(const std::string& s, bool json, std::string& out) {
   out += '"';
   for (size_t i = 0; i < s.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
+    const char* named = nullptr;
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '<': out += "\\u003c"; break;
-      case '>': out += "\\u003e"; break;
-      case '&': out += "\\u0026"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else if (c == 0xE2 && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
-                   (static_cast<unsigned char>(s[i + 2]) == 0xA8 || static_cast<unsigned char>(s[i + 2]) == 0xA9)) {
-          out += static_cast<unsigned char>(s[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029";
-          i += 2;
-        } else {
-          out += static_cast<char>(c);
-        }
+      case '"': named = "\\\""; break;
+      case '\\': named = "\\\\"; break;
+      case '\n': named = "\\n"; break;
+      case '\r': named = "\\r"; break;
+      case '\t': named = "\\t"; break;
+      case '<': named = json ? "\\u003c" : nullptr; break;
+      case '>': named = json ? "\\u003e" : nullptr; break;
+      case '&': named = json ? "\\u0026" : nullptr; break;
+      case '\a': named = json ? nullptr : "\\a"; break;
+      case '\b': named = "\\b"; break;  // encoding/json too, since Go 1.22
+      case '\f': named = "\\f"; break;
+      case '\v': named = json ? nullptr : "\\v"; break;
+      default: break;
+    }
+    if (named) {
+      out += named;
+    } else if (c < 0x20 || (!json && c == 0x7f)) {
+      char buf[8];
+      snprintf(buf, sizeof buf, json ? "\\u%04x" : "\\x%02x", c);
+      out += buf;
+    } else if (json && c == 0xE2 && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
+               (static_cast<unsigned char>(s[i + 2]) == 0xA8 || static_cast<unsigned char>(s[i + 2]) == 0xA9)) {
+      out += static_cast<unsigned char>(s[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029";
+      i += 2;
+    } else {
+      out += static_cast<char>(c);
     }
   }
   out += '"';
 }
+
+void GoJsonString(const std::string& s, std::string& out) { GoQuoteTo(s, /*json=*/true, out); }
 
 std::vector<std::string> SortedKeys(const Json& object) {
   std::vector<std::string> keys;
@@ -439,31 +450,10 @@ bool SprigEmpty(const Json& v) {
   return false;
 }
 
-// Go's strconv.Quote for the printable ASCII and UTF-8 text sprig's quote sees.
 std::string GoQuote(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\a': out += "\\a"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\v': out += "\\v"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          snprintf(buf, sizeof buf, "\\x%02x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
+  std::string out;
+  GoQuoteTo(s, /*json=*/false, out);
+  return out;
 }
 
 // Go's time.Format layout ("2006-01-02 15:04:05", "Jan 2", "Z07:00") over a local time.

@@ -514,6 +514,12 @@ class Linter {
           if (!ps[i].contains("valueFrom") && !ps[i].contains("value")) {
             return Error(pp, "valueFrom is required for output parameter \"" + ps[i]["name"].get<std::string>() + "\"");
           }
+          if (ps[i].contains("valueFrom") && ps[i]["valueFrom"].contains("expression") && kind != "steps" &&
+              kind != "dag") {
+            return Error(JoinField(JoinField(pp, "valueFrom"), "expression"),
+                         "not supported in a " + kind + " template: an output's expression is evaluated over a "
+                         "steps or dag template's scope");
+          }
         }
       }
       if (t["outputs"].contains("artifacts")) {
