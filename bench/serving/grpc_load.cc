@@ -1,12 +1,14 @@
 // grpc_load: wrk's measurement for TF Serving's gRPC Predict (ghz is not packaged). Each of
 // --connections channels (its own TCP connection) keeps one Predict in flight, as each of wrk's
-// connections keeps one request; --threads threads drive them on gRPC's async client, one
-// completion queue each. The request is one image as a DT_FLOAT tensor_content (what
+// connections keeps one request, or --calls_per_connection of them (HTTP/2 streams sharing the
+// connection, as a gRPC client's concurrent calls share its channel); --threads threads drive
+// them on gRPC's async client, one completion queue each. The request is one image as a DT_FLOAT tensor_content (what
 // TensorFlow's make_tensor_proto sends). Prints one line for run.sh:
 //   requests_per_second p50_ms p99_ms non_ok_answers 0
 //
 //   grpc_load --target 127.0.0.1:8500 --model mnist --image image.txt
-//             [--connections 32] [--threads 2] [--seconds 10] [--write_request FILE]
+//             [--connections 32] [--calls_per_connection 1] [--threads 2] [--seconds 10]
+//             [--write_request FILE]
 // image.txt: the image's floats, separated by commas or white space. --write_request writes the
 // request as it goes on the wire (gRPC's 5-byte frame and the message) after one call answered
 // OK, and exits: the body for an HTTP/2 load generator that does not speak gRPC (h2load).
@@ -38,6 +40,7 @@ struct Options {
   std::string image;
   std::string write_request;
   int connections = 32;
+  int calls_per_connection = 1;
   int threads = 2;
   double seconds = 10;
 };
@@ -57,10 +60,10 @@ struct ThreadResult {
   int64_t non_ok = 0;
 };
 
-void Drive(const std::vector<tfs::PredictionService::Stub*>& stubs, const tfs::PredictRequest& request,
-           Clock::time_point end, ThreadResult* result) {
+void Drive(const std::vector<tfs::PredictionService::Stub*>& stubs, int calls_per_stub,
+           const tfs::PredictRequest& request, Clock::time_point end, ThreadResult* result) {
   grpc::CompletionQueue cq;
-  std::vector<Call> calls(stubs.size());
+  std::vector<Call> calls(stubs.size() * static_cast<size_t>(calls_per_stub));
   auto start_call = [&](Call* call) {
     call->context = std::make_unique<grpc::ClientContext>();
     call->response.Clear();
@@ -68,8 +71,8 @@ void Drive(const std::vector<tfs::PredictionService::Stub*>& stubs, const tfs::P
     call->reader = call->stub->AsyncPredict(call->context.get(), request, &cq);
     call->reader->Finish(&call->response, &call->status, call);
   };
-  for (size_t i = 0; i < stubs.size(); ++i) {
-    calls[i].stub = stubs[i];
+  for (size_t i = 0; i < calls.size(); ++i) {
+    calls[i].stub = stubs[i % stubs.size()];
     start_call(&calls[i]);
   }
   size_t in_flight = calls.size();
@@ -93,7 +96,8 @@ void Drive(const std::vector<tfs::PredictionService::Stub*>& stubs, const tfs::P
 
 int Usage(const char* what) {
   std::fprintf(stderr, "grpc_load: %s\nusage: grpc_load --target HOST:PORT --model NAME --image FILE "
-               "[--connections 32] [--threads 2] [--seconds 10] [--write_request FILE]\n", what);
+               "[--connections 32] [--calls_per_connection 1] [--threads 2] [--seconds 10] "
+               "[--write_request FILE]\n", what);
   return 2;
 }
 
@@ -111,6 +115,7 @@ int main(int argc, char** argv) {
       else if (flag == "--image") options.image = value;
       else if (flag == "--write_request") options.write_request = value;
       else if (flag == "--connections") options.connections = std::stoi(value);
+      else if (flag == "--calls_per_connection") options.calls_per_connection = std::stoi(value);
       else if (flag == "--threads") options.threads = std::stoi(value);
       else if (flag == "--seconds") options.seconds = std::stod(value);
       else return Usage(("unknown flag " + flag).c_str());
@@ -119,8 +124,8 @@ int main(int argc, char** argv) {
     }
   }
   if (options.image.empty()) return Usage("--image is required");
-  if (options.connections < 1 || options.threads < 1 || options.seconds <= 0)
-    return Usage("--connections, --threads and --seconds must be positive");
+  if (options.connections < 1 || options.calls_per_connection < 1 || options.threads < 1 || options.seconds <= 0)
+    return Usage("--connections, --calls_per_connection, --threads and --seconds must be positive");
   std::ifstream in(options.image);
   if (!in) return Usage(("cannot read " + options.image).c_str());
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -181,7 +186,8 @@ int main(int argc, char** argv) {
   for (int t = 0; t < options.threads; ++t) {
     std::vector<tfs::PredictionService::Stub*> mine;
     for (int c = t; c < options.connections; c += options.threads) mine.push_back(stubs[static_cast<size_t>(c)].get());
-    threads.emplace_back(Drive, mine, std::cref(request), end, &results[static_cast<size_t>(t)]);
+    threads.emplace_back(Drive, mine, options.calls_per_connection, std::cref(request), end,
+                         &results[static_cast<size_t>(t)]);
   }
   for (auto& t : threads) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();

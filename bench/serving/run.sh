@@ -8,6 +8,8 @@
 # grpc_load (grpc_load.cc: wrk's measurement on gRPC's async client, the same connections and
 # threads) and, as a cross-check with a client we did not write, by nghttp2's h2load posting the
 # same request bytes (it does not read grpc-status; grpc_load checked those bytes answer OK).
+# Both also run gRPC as its clients usually do, concurrent calls sharing a connection: the same
+# --connections calls in flight on --connections/8 connections, 8 HTTP/2 streams each.
 # Rounds alternate between them so that load from other processes hits all of them; the medians
 # and their ratios are printed. Every server is driven with the same wrk settings and image.
 #
@@ -174,9 +176,9 @@ server_us() {
     "$(cpu_ticks "$1")" "$2" "$(getconf CLK_TCK)" "$(echo "$3" | cut -d' ' -f1)" "$seconds"
 }
 
-# run_h2load CONNECTIONS PORT -> the same five numbers for gRPC Predict driven by h2load
+# run_h2load CONNECTIONS PORT [STREAMS] -> the same five numbers for gRPC Predict driven by h2load
 run_h2load() {
-  h2load -D "$seconds" -c "$1" -t "$threads" -m 1 --data="$work/predict.grpc" -H 'content-type: application/grpc' \
+  h2load -D "$seconds" -c "$1" -t "$threads" -m "${3:-1}" --data="$work/predict.grpc" -H 'content-type: application/grpc' \
     -H 'te: trailers' --log-file="$work/h2load.log" "http://127.0.0.1:$2/tensorflow.serving.PredictionService/Predict" |
     python3 -c '
 import re, sys
@@ -218,6 +220,10 @@ echo "== wrk -t$threads -c$connections -d${seconds}s, $rounds alternating rounds
 : >"$work/loom_grpc.txt"
 : >"$work/loom_h2load.txt"
 : >"$work/loom_cpu.txt"
+: >"$work/loom_grpc_mux.txt"
+: >"$work/loom_h2load_mux.txt"
+mux_connections=$(( connections >= 8 ? connections / 8 : 1 ))
+mux_streams=$(( connections / mux_connections ))
 for r in $(seq "$rounds"); do
   t0=$(cpu_ticks "$loom_pid")
   l=$(run_wrk "$connections" "http://127.0.0.1:$loom_port/v1/models/mnist:predict"); echo "$l" >>"$work/loom.txt"
@@ -226,30 +232,44 @@ for r in $(seq "$rounds"); do
       --connections "$connections" --threads "$threads" --seconds "$seconds"); echo "$g" >>"$work/loom_grpc.txt"
   cpu_grpc=$(server_us "$loom_pid" "$t0" "$g"); t0=$(cpu_ticks "$loom_pid")
   h=$(run_h2load "$connections" "$loom_grpc_port"); echo "$h" >>"$work/loom_h2load.txt"
-  cpu_h2=$(server_us "$loom_pid" "$t0" "$h")
-  echo "$cpu_rest $cpu_grpc $cpu_h2" >>"$work/loom_cpu.txt"
+  cpu_h2=$(server_us "$loom_pid" "$t0" "$h"); t0=$(cpu_ticks "$loom_pid")
+  gm=$("$grpc_load" --target "127.0.0.1:$loom_grpc_port" --model mnist --image "$work/image.txt" \
+      --connections "$mux_connections" --calls_per_connection "$mux_streams" --threads "$threads" \
+      --seconds "$seconds"); echo "$gm" >>"$work/loom_grpc_mux.txt"
+  cpu_grpc_mux=$(server_us "$loom_pid" "$t0" "$gm"); t0=$(cpu_ticks "$loom_pid")
+  hm=$(run_h2load "$mux_connections" "$loom_grpc_port" "$mux_streams"); echo "$hm" >>"$work/loom_h2load_mux.txt"
+  cpu_h2_mux=$(server_us "$loom_pid" "$t0" "$hm")
+  echo "$cpu_rest $cpu_grpc $cpu_h2 $cpu_grpc_mux $cpu_h2_mux" >>"$work/loom_cpu.txt"
   v=$(run_wrk "$connections" "http://127.0.0.1:$loom_port/v2/models/mnist/infer" "$work/infer.lua"); echo "$v" >>"$work/loom_v2.txt"
   o="-"
   if [[ -z $skip_ort ]]; then o=$(run_wrk "$connections" "http://127.0.0.1:$ort_port/"); echo "$o" >>"$work/ort.txt"; fi
   n=$(run_wrk "$connections" "http://127.0.0.1:$nginx_port/predict.json"); echo "$n" >>"$work/nginx.txt"
-  echo "   round $r: loom server CPU per request (us): REST $cpu_rest, gRPC $cpu_grpc, gRPC h2load $cpu_h2"
-  echo "   round $r: loom [$l]  loom gRPC [$g]  loom gRPC h2load [$h]  loom v2 [$v]  onnxruntime [$o]  nginx [$n]   (req/s p50_ms p99_ms non2xx socket_errors)"
+  echo "   round $r: loom server CPU per request (us): REST $cpu_rest, gRPC $cpu_grpc, gRPC h2load $cpu_h2," \
+       "gRPC shared connections $cpu_grpc_mux, h2load $cpu_h2_mux"
+  echo "   round $r: loom [$l]  loom gRPC [$g]  loom gRPC h2load [$h]  loom gRPC shared [$gm]  h2load shared [$hm]" \
+       " loom v2 [$v]  onnxruntime [$o]  nginx [$n]   (req/s p50_ms p99_ms non2xx socket_errors)"
 done
 servers=("loom serve (predict, 784 floats)=$work/loom.txt" "loom serve, gRPC Predict (same image)=$work/loom_grpc.txt"
-         "loom serve, gRPC Predict, h2load (same)=$work/loom_h2load.txt" "loom serve, KServe v2 infer (same)=$work/loom_v2.txt")
+         "loom serve, gRPC Predict, h2load (same)=$work/loom_h2load.txt"
+         "gRPC, ${mux_connections} conns x ${mux_streams} calls=$work/loom_grpc_mux.txt"
+         "gRPC, h2load, ${mux_connections} conns x ${mux_streams} calls=$work/loom_h2load_mux.txt"
+         "loom serve, KServe v2 infer (same)=$work/loom_v2.txt")
 [[ -z $skip_ort ]] && servers+=("ONNX Runtime, Node http (same)=$work/ort.txt")
 servers+=("nginx static answer, same size=$work/nginx.txt")
 report "${servers[@]}"
-python3 - "$work/loom.txt" "$work/loom_grpc.txt" "$work/loom_h2load.txt" "$work/loom_cpu.txt" <<'PY'
+python3 - "$work/loom.txt" "$work/loom_grpc.txt" "$work/loom_h2load.txt" "$work/loom_cpu.txt" \
+  "$work/loom_grpc_mux.txt" "$work/loom_h2load_mux.txt" <<'PY'
 import statistics, sys
-rest, grpc, h2, cpu = ([list(map(float, l.split())) for l in open(p) if l.strip()] for p in sys.argv[1:5])
+rest, grpc, h2, cpu, grpc_mux, h2_mux = ([list(map(float, l.split())) for l in open(p) if l.strip()]
+                                         for p in sys.argv[1:7])
 med = lambda rows, i: statistics.median(r[i] for r in rows)
-print(f"loom serve's CPU per request (medians, us): REST {med(cpu, 0):.1f}, gRPC {med(cpu, 1):.1f} (grpc_load), "
-      f"{med(cpu, 2):.1f} (h2load)")
-print(f"gRPC / REST, loom serve's CPU per request: {med(cpu, 1) / med(cpu, 0):.2f} (grpc_load), "
-      f"{med(cpu, 2) / med(cpu, 0):.2f} (h2load)")
-for name, rows in (("gRPC (grpc_load)", grpc), ("gRPC (h2load)", h2)):
-    print(f"{name} / REST: {med(rows, 0) / med(rest, 0):.2f} (req/s), p99 {med(rows, 2) / med(rest, 2):.2f} "
+names = ["grpc_load", "h2load", "grpc_load, shared connections", "h2load, shared connections"]
+print("loom serve's CPU per request (medians, us): REST %.1f; gRPC %s" %
+      (med(cpu, 0), ", ".join(f"{med(cpu, i + 1):.1f} ({n})" for i, n in enumerate(names))))
+print("gRPC / REST, loom serve's CPU per request: " +
+      ", ".join(f"{med(cpu, i + 1) / med(cpu, 0):.2f} ({n})" for i, n in enumerate(names)))
+for name, rows in zip(names, (grpc, h2, grpc_mux, h2_mux)):
+    print(f"gRPC ({name}) / REST: {med(rows, 0) / med(rest, 0):.2f} (req/s), p99 {med(rows, 2) / med(rest, 2):.2f} "
           f"(targets: >= 1.00 and <= 1.10)")
 PY
 echo "targets: Loom / nginx >= 0.50, Loom / ONNX Runtime >= 3, Loom p99 <= 5 ms"
