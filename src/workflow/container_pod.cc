@@ -3,13 +3,18 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/file.h"
 #include "core/logging.h"
 #include "workflow/pod_common.h"
 #include "workflow/pod_runner.h"
+#include "workflow/probe.h"
 
 namespace loom::workflow {
 
@@ -52,10 +57,64 @@ StatusOr<container::ContainerSpec> ContainerSpecFor(const PodRequest& request, c
   return spec;
 }
 
+// How a daemon's main container went: ready (on_ready called), or its probe failed first.
+struct DaemonRun {
+  bool ready = false;
+  bool probe_failed = false;
+  std::string probe_failure;
+};
+
+// A daemon's main container (`daemon: true`): run on a thread of its own while this one waits for
+// its readinessProbe to pass (or for it to be created, without one), calls on_ready, and stops it
+// when the engine cancels the pod or the probe fails failureThreshold times before it was ready.
+StatusOr<container::ContainerExit> RunDaemonContainer(container::Podman& podman, const container::ContainerSpec& spec,
+                                                      const PodRequest& request, const std::optional<ProbeSpec>& probe,
+                                                      const std::function<void(int, std::string_view)>& output,
+                                                      const std::function<void()>& flush_log, DaemonRun* run) {
+  std::atomic<bool> stop{false}, done{false};
+  StatusOr<container::ContainerExit> exit = Internal("not run");
+  std::thread main([&] {
+    exit = podman.Run(spec, &stop, output);
+    done = true;
+  });
+  // Containers share the host's network: httpGet and tcpSocket reach the daemon at 127.0.0.1.
+  std::unique_ptr<Prober> prober;
+  if (probe) prober = std::make_unique<Prober>(*probe, ProbeTarget{});
+  while (!done) {
+    if (!stop && request.cancel != nullptr && request.cancel->load()) stop = true;
+    if (!stop && !run->ready) {
+      if (!prober || prober->state() == Prober::kReady) {
+        run->ready = true;
+        flush_log();
+        if (request.on_ready) request.on_ready();
+      } else if (prober->state() == Prober::kFailed) {
+        run->probe_failed = true;
+        run->probe_failure = prober->failure();
+        stop = true;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  main.join();
+  if (prober) prober->Stop();
+  return exit;
+}
+
 }  // namespace
 
 PodResult LocalPodRunner::RunContainer(const PodRequest& request, TemplatePod& pod, container::Podman& podman) {
   if (request.tmpl.contains("podSpecPatch")) return pod.Fail("Error", "podSpecPatch: not supported on one machine");
+  const bool daemon = IsDaemonTemplate(request.tmpl);
+  std::optional<ProbeSpec> probe;
+  if (daemon && pod.container.contains("readinessProbe")) {
+    auto parsed = ParseProbe(pod.container["readinessProbe"], pod.container, pod.kind + ".readinessProbe");
+    if (!parsed.ok()) return pod.Fail("Error", parsed.status().message());
+    if (parsed->kind == ProbeSpec::Kind::kExec) {
+      return pod.Fail("Error", pod.kind + ".readinessProbe.exec: not run in a container here (the engine cannot enter "
+                                         "it); use httpGet or tcpSocket, or --pod-runtime process");
+    }
+    probe = std::move(*parsed);
+  }
 
   // What every container of the pod sees: its /tmp, Loom's home at its path (pods run loom
   // commands on the engine's state) without the Secrets kept there, the script.
@@ -126,11 +185,19 @@ PodResult LocalPodRunner::RunContainer(const PodRequest& request, TemplatePod& p
     });
   }
   std::string stdout_text;
-  auto exit = podman.Run(*main, request.cancel, [&](int stream, std::string_view bytes) {
+  auto main_output = [&](int stream, std::string_view bytes) {
     std::lock_guard<std::mutex> lock(log_mu);
     pod.log.Write(bytes);
     if (stream == 1 && stdout_text.size() < kMaxResultBytes) stdout_text.append(bytes.substr(0, kMaxResultBytes - stdout_text.size()));
-  });
+  };
+  DaemonRun daemon_run;
+  auto exit = daemon ? RunDaemonContainer(podman, *main, request, probe, main_output,
+                                          [&] {
+                                            std::lock_guard<std::mutex> lock(log_mu);
+                                            pod.log.Flush();
+                                          },
+                                          &daemon_run)
+                     : podman.Run(*main, request.cancel, main_output);
   stop_sidecars = true;
   for (std::thread& t : sidecar_threads) t.join();
   pod.log.Flush();
@@ -139,7 +206,12 @@ PodResult LocalPodRunner::RunContainer(const PodRequest& request, TemplatePod& p
   Json outputs = Json::object();
   outputs["exitCode"] = std::to_string(exit->exit_code);
   outputs["result"] = TrimTrailingNewlines(stdout_text);
+  if (daemon_run.probe_failed) return Outcome("Failed", pod.kind + ".readinessProbe: " + daemon_run.probe_failure, outputs);
   if (exit->stopped) return Outcome("Failed", "pod was stopped (exit code " + std::to_string(exit->exit_code) + ")", outputs);
+  if (daemon) {
+    return Outcome("Failed", "Error (exit code " + std::to_string(exit->exit_code) + "): the daemon exited" +
+                                 (daemon_run.ready ? "" : " before it was ready"), outputs);
+  }
   // Argo's message for a main container the kernel killed at its memory limit.
   if (exit->oom_killed) return Outcome("Failed", "OOMKilled (exit code " + std::to_string(exit->exit_code) + ")", outputs);
   std::vector<Mount> mounts;

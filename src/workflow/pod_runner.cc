@@ -118,12 +118,6 @@ PodResult LocalPodRunner::RunResourceTemplate(const PodRequest& request, Store& 
 
 StatusOr<bool> LocalPodRunner::InContainer(const Json& tmpl) {
   const std::string kind = tmpl.contains("script") ? "script" : "container";
-  if (IsDaemonTemplate(tmpl) && options_.runtime != Runtime::kProcess) {
-    if (options_.runtime == Runtime::kContainer) {
-      return InvalidArgument("daemon templates run as processes (--pod-runtime auto or process)");
-    }
-    return false;
-  }
   return container::RunsInContainer(options_.runtime, *podman_, tmpl[kind].value("image", ""),
                                     tmpl[kind].value("imagePullPolicy", ""), kind);
 }

@@ -17,8 +17,8 @@
 // volumes and input artifacts at their paths, resources and securityContext enforced (a memory
 // limit ends "OOMKilled (exit code 137)"), initContainers one after the other first, sidecars
 // beside main and stopped when it ends, outputs read back as for a process. kAuto takes the
-// container runtime when podman works here and the image is in the store (daemons excepted),
-// else the process runtime.
+// container runtime when podman works here and the image is in the store, else the process
+// runtime.
 //
 // Environment: only what the spec sets (env, envFrom; secretKeyRef/configMapKeyRef read from
 // the container::ConfigStore at objects_dir, never from this process's environment), plus PATH
@@ -48,8 +48,9 @@
 // pod ends with its main container); a process that must outlive its step starts its own
 // session (setsid), as a server the exit handler stops does.
 //
-// Daemons (`daemon: true`). The process starts as any pod's; once its container's readinessProbe
-// (probe.h) passes, or as soon as it has started when there is none, PodRequest::on_ready is
+// Daemons (`daemon: true`). The process or container starts as any pod's; once its
+// readinessProbe (probe.h; in a container httpGet or tcpSocket, on the host's network) passes,
+// or as soon as it has started when there is none, PodRequest::on_ready is
 // called and the pod runs on until the engine cancels it (its scope ended: SIGTERM, SIGKILL after
 // kill_grace_secs). A daemon that exits on its own, before or after it was ready, fails (Argo: a
 // daemon should run until it is stopped); one whose probe fails failureThreshold times in a row
@@ -83,7 +84,7 @@ struct TemplatePod;
 
 struct PodRunnerOptions {
   // Which runtime runs a container or script template, and a resource template's TFJob
-  // replicas (`--pod-runtime`, container/pod_runtime.h; kAuto runs daemons as processes).
+  // replicas (`--pod-runtime`, container/pod_runtime.h).
   using Runtime = container::PodRuntime;
   Runtime runtime = Runtime::kProcess;
   container::PodmanOptions podman;    // the container runtime's (stop_grace_secs: kill_grace_secs)

@@ -2,9 +2,13 @@
 // busybox): auto picks a container when the image is in the local store; the image's
 // entrypoint; init containers and a sidecar stopped when main ends; a memory limit ending in
 // OOMKilled; runAsUser/runAsNonRoot; the Secret a pod asks for and not the engine's environment;
-// two pods with one mountPath at once; outputs read back from the container's /tmp.
+// two pods with one mountPath at once; outputs read back from the container's /tmp; a daemon in a
+// container, ready when its probe passes and stopped by the engine.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
@@ -159,6 +163,54 @@ TEST_F(ContainerPodsTest, OutputParametersFromTheContainersTmp) {
   PodResult r = Run(Request("outputs", tmpl));
   ASSERT_EQ(r.phase, "Succeeded") << r.message;
   EXPECT_EQ(r.outputs["parameters"][0]["value"], "42");
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A daemon (`daemon: true`) in a container: on_ready once its tcpSocket probe reaches it on the
+// host's network, then it runs until the engine stops it. A probe that never passes stops it and
+// fails the pod; an exec probe, which the engine cannot run inside the container, is refused.
+TEST_F(ContainerPodsTest, DaemonInAContainerIsReadyThenStopped) {
+  const int port = FreePort();
+  Json tmpl = Container("echo serving; exec busybox httpd -f -p 127.0.0.1:" + std::to_string(port) + " -h /tmp",
+                        {{"readinessProbe", {{"tcpSocket", {{"port", port}}}, {"periodSeconds", 1}}}});
+  tmpl["daemon"] = true;
+  std::atomic<bool> ready{false};
+  PodRequest request = Request("daemon", tmpl);
+  request.on_ready = [&] { ready = true; };
+  PodResult r;
+  std::thread pod([&] { r = Run(request); });
+  for (int i = 0; i < 3000 && !ready; ++i) usleep(10000);
+  EXPECT_TRUE(ready.load());
+  EXPECT_NE(Log("daemon").find("serving"), std::string::npos) << "the log is flushed before on_ready";
+  cancel_ = true;
+  pod.join();
+  EXPECT_EQ(r.phase, "Failed");
+  EXPECT_EQ(r.message.rfind("pod was stopped (exit code ", 0), 0u) << r.message;
+
+  cancel_ = false;
+  Json never = Container("sleep 60", {{"readinessProbe", {{"tcpSocket", {{"port", FreePort()}}}, {"periodSeconds", 1},
+                                                          {"failureThreshold", 2}}}});
+  never["daemon"] = true;
+  PodResult failed = Run(Request("never-ready", never));
+  EXPECT_EQ(failed.phase, "Failed");
+  EXPECT_EQ(failed.message.rfind("container.readinessProbe: failed 2 times: dial tcp 127.0.0.1:", 0), 0u) << failed.message;
+
+  Json exec = Container("sleep 60", {{"readinessProbe", {{"exec", {{"command", {"true"}}}}}}});
+  exec["daemon"] = true;
+  PodResult refused = Run(Request("exec-probe", exec));
+  EXPECT_EQ(refused.phase, "Error");
+  EXPECT_EQ(refused.message.rfind("container.readinessProbe.exec: not run in a container here", 0), 0u) << refused.message;
 }
 
 }  // namespace
