@@ -11,30 +11,20 @@
 #include <regex>
 
 #include "core/json.h"
+#include "test_util/loopback.h"
 #include "test_util/subprocess.h"
 #include "test_util/test_env.h"
 
 namespace loom {
 namespace {
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 TEST(DemoTest, WholePipelineAsOneWorkflow) {
   testing::ScratchDir home, logs;
   const std::vector<std::string> env = {"LOOM_HOME=" + home.path(), "LOOM_MNIST_DIR=" + testing::MnistDir()};
   testing::ProcessResult r = testing::Run(
       {testing::LoomBinary(), "demo", "--train_steps=2000", "--workers=1", "--ps=1",
-       "--port=" + std::to_string(FreePort()), "--keep_serving=false", "--name=mnist-e2e"},
+       "--port=" + std::to_string(testing::FreeLoopbackPort()), "--keep_serving=false", "--name=mnist-e2e"},
       logs.path(), env);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   std::smatch m;

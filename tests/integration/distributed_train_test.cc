@@ -15,6 +15,7 @@
 
 #include "core/file.h"
 #include "core/json.h"
+#include "test_util/loopback.h"
 #include "test_util/subprocess.h"
 #include "test_util/test_env.h"
 #include "train/checkpoint.h"
@@ -27,22 +28,10 @@ using testing::ProcessResult;
 using testing::ScratchDir;
 
 // A port that was free a moment ago (the kernel's pick for port 0).
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::vector<std::string> Hosts(int n) {
   std::vector<std::string> out;
-  for (int i = 0; i < n; ++i) out.push_back("127.0.0.1:" + std::to_string(FreePort()));
+  for (int i = 0; i < n; ++i) out.push_back("127.0.0.1:" + std::to_string(testing::FreeLoopbackPort()));
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include "container/config_store.h"
 #include "container/test_images.h"
 #include "core/file.h"
+#include "test_util/loopback.h"
 #include "test_util/test_env.h"
 #include "workflow/pod_runner.h"
 #include "workflow/store.h"
@@ -165,23 +166,12 @@ TEST_F(ContainerPodsTest, OutputParametersFromTheContainersTmp) {
   EXPECT_EQ(r.outputs["parameters"][0]["value"], "42");
 }
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // A daemon (`daemon: true`) in a container: on_ready once its tcpSocket probe reaches it on the
 // host's network, then it runs until the engine stops it. A probe that never passes stops it and
 // fails the pod; an exec probe, which the engine cannot run inside the container, is refused.
 TEST_F(ContainerPodsTest, DaemonInAContainerIsReadyThenStopped) {
-  const int port = FreePort();
+  const int port = testing::FreeLoopbackPort();
   Json tmpl = Container("echo serving; exec busybox httpd -f -p 127.0.0.1:" + std::to_string(port) + " -h /tmp",
                         {{"readinessProbe", {{"tcpSocket", {{"port", port}}}, {"periodSeconds", 1}}}});
   tmpl["daemon"] = true;
@@ -199,7 +189,7 @@ TEST_F(ContainerPodsTest, DaemonInAContainerIsReadyThenStopped) {
   EXPECT_EQ(r.message.rfind("pod was stopped (exit code ", 0), 0u) << r.message;
 
   cancel_ = false;
-  Json never = Container("sleep 60", {{"readinessProbe", {{"tcpSocket", {{"port", FreePort()}}}, {"periodSeconds", 1},
+  Json never = Container("sleep 60", {{"readinessProbe", {{"tcpSocket", {{"port", testing::FreeLoopbackPort()}}}, {"periodSeconds", 1},
                                                           {"failureThreshold", 2}}}});
   never["daemon"] = true;
   PodResult failed = Run(Request("never-ready", never));

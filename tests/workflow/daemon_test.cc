@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "core/file.h"
+#include "test_util/loopback.h"
 #include "test_util/test_env.h"
 #include "workflow/engine_fixture.h"
 #include "workflow/engine_process.h"
@@ -28,18 +29,6 @@ namespace loom::workflow {
 namespace {
 
 // A TCP port nothing listens on right now (bound to port 0, then released).
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a = {};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 // Gone: no such process, or a zombie nobody reaped yet (an orphan's parent may be a PID 1 that
 // does not reap).
@@ -120,7 +109,7 @@ class DaemonTest : public RealEngineTest {
     shared_ = home_.Join("shared");
     ASSERT_TRUE(MakeDirs(shared_).ok());
     ASSERT_TRUE(WriteFileAtomic(JoinPath(shared_, "hello.txt"), "hello from the daemon\n").ok());
-    port_ = FreePort();
+    port_ = testing::FreeLoopbackPort();
   }
   // With the parameters every test's workflow takes: dir (shared_) and port (a free one).
   std::string Submit(const std::string& yaml) {
