@@ -17,6 +17,7 @@
 #include "core/file.h"
 #include "core/logging.h"
 #include "core/time.h"
+#include "job/trainjob.h"
 
 namespace loom::job {
 namespace {
@@ -59,6 +60,9 @@ bool Alive(pid_t pid) {
   const size_t paren = stat->rfind(')');
   return paren == std::string::npos || paren + 2 >= stat->size() || (*stat)[paren + 2] != 'Z';
 }
+
+// Nothing of the job runs and its controller is done with it: it ended, or is suspended.
+bool AtRest(const std::string& phase) { return phase == "Succeeded" || phase == "Failed" || phase == "Suspended"; }
 
 enum class State { kPending, kRunning, kSucceeded, kFailed };
 const char* StateName(State s) {
@@ -128,6 +132,7 @@ struct LocalJob::Impl {
     if (!start_time.empty()) status["startTime"] = start_time;
     if (!completion_time.empty()) status["completionTime"] = completion_time;
     status["local"] = {{"controllerPid", static_cast<int>(getpid())}, {"replicas", local}};
+    if (job.kind == "TrainJob") ToTrainJobStatus(&status);
     return status;
   }
 
@@ -151,6 +156,7 @@ struct LocalJob::Impl {
   // TFJob; for a PyTorchJob what the Training Operator sets (the Master is rank 0, worker i is
   // rank i+1; WORLD_SIZE counts nprocPerNode processes per replica where it is a number).
   std::vector<std::pair<std::string, std::string>> ReplicaEnv(const Replica& r) const {
+    if (job.kind == "TrainJob") return TrainJobNodeEnv(job, r.index, static_cast<int>(replicas.size()), replicas.front().address);
     if (job.kind != "PyTorchJob") return {{"TF_CONFIG", TfConfig(r)}};
     const Replica& master = replicas.front();  // the parser puts the Master first
     const size_t colon = master.address.rfind(':');
@@ -289,11 +295,14 @@ StatusOr<std::unique_ptr<LocalJob>> LocalJob::Create(const TfJob& job, const Loc
     if (old.ok()) {
       const std::string phase = JobPhase(*old);
       const int pid = old->contains("local") ? (*old)["local"].value("controllerPid", 0) : 0;
-      if (phase != "Succeeded" && phase != "Failed" && Alive(pid))
+      if (!AtRest(phase) && Alive(pid))
         return AlreadyExists("job " + job.name + " is running (controller pid " + std::to_string(pid) +
                              "); `loom job delete " + job.name + "` first");
     }
   }
+  // A suspended TrainJob run again without suspend is resumed (Trainer's Suspended=False, Resumed).
+  bool resumed = false;
+  if (auto old = ReadJobStatus(options.jobs_dir, job.name); old.ok()) resumed = JobPhase(*old) == "Suspended" && !job.suspend;
   LOOM_RETURN_IF_ERROR(RemoveAll(impl->dir));
   LOOM_RETURN_IF_ERROR(MakeDirs(JoinPath(impl->dir, "logs")));
   LOOM_RETURN_IF_ERROR(WriteFileAtomic(JoinPath(impl->dir, "tfjob.json"), job.manifest.dump(2) + "\n"));
@@ -314,12 +323,18 @@ StatusOr<std::unique_ptr<LocalJob>> LocalJob::Create(const TfJob& job, const Loc
     }
   }
   impl->AddCondition("Created", job.kind + "Created", job.kind + " " + job.name + " is created.");
+  if (resumed) impl->AddCondition("Resumed", "Resumed", job.kind + " " + job.name + " is resumed.");
   LOOM_RETURN_IF_ERROR(impl->WriteStatus());
   return std::unique_ptr<LocalJob>(new LocalJob(std::move(impl)));
 }
 
 StatusOr<Json> LocalJob::Run() {
   Impl& s = *impl_;
+  if (s.job.suspend) {  // a suspended TrainJob: no node runs until it is run again without suspend
+    s.AddCondition("Suspended", "Suspended", s.job.kind + " " + s.job.name + " is suspended.");
+    LOOM_RETURN_IF_ERROR(s.WriteStatus());
+    return s.StatusJson();
+  }
   s.start_time = Now();
   const auto start = Clock::now();
   for (Replica& r : s.replicas) {
@@ -419,6 +434,7 @@ StatusOr<Json> LocalJob::Run() {
 }
 
 std::string JobPhase(const Json& status) {
+  if (status.contains("jobsStatus")) return TrainJobPhase(status);
   if (!status.contains("conditions") || !status["conditions"].is_array() || status["conditions"].empty()) return "";
   return status["conditions"].back().value("type", "");
 }
@@ -468,7 +484,7 @@ Status DeleteJob(const std::string& jobs_dir, const std::string& name) {
   LOOM_ASSIGN_OR_RETURN(Json status, ReadJobStatus(jobs_dir, name));
   const std::string phase = JobPhase(status);
   const int controller = status.contains("local") ? status["local"].value("controllerPid", 0) : 0;
-  if (controller > 0 && controller != getpid() && phase != "Succeeded" && phase != "Failed" && Alive(controller)) {
+  if (controller > 0 && controller != getpid() && !AtRest(phase) && Alive(controller)) {
     // The controller first, so it restarts nothing: SIGTERM makes it kill its replicas (SIGTERM,
     // SIGKILL after its grace period) and write the final status. Then SIGKILL if it hangs.
     kill(controller, SIGTERM);

@@ -1,11 +1,13 @@
-// The local controller of TFJobs and PyTorchJobs (what the Kubeflow training operator does, on
-// one machine): each replica of a job is a process running its container's command and args, or
-// a container of its image (LocalJobOptions::runtime; replica.h starts both), with the
-// container's env and what the operator adds for the kind: a TFJob replica's TF_CONFIG naming
-// ports allocated on 127.0.0.1; a PyTorchJob replica's MASTER_ADDR/MASTER_PORT (the Master's
-// address), WORLD_SIZE, RANK, PYTHONUNBUFFERED and the PET_* variables torchrun reads. $(VAR) in
-// command and args is expanded from that environment as Kubernetes does, and LOOM_HOME is set to
-// the controller's LoomHome() unless the container's env sets it. It restarts replicas as their
+// The local controller of TFJobs, PyTorchJobs and TrainJobs (what the Kubeflow training operator
+// and Trainer v2 do, on one machine; a TrainJob comes resolved, job/trainjob.h): each replica of
+// a job is a process running its container's command and args, or a container of its image
+// (LocalJobOptions::runtime; replica.h starts both), with the container's env and what the
+// operator adds for the kind: a TFJob replica's TF_CONFIG naming ports allocated on 127.0.0.1; a
+// PyTorchJob replica's MASTER_ADDR/MASTER_PORT (the Master's address), WORLD_SIZE, RANK,
+// PYTHONUNBUFFERED and the PET_* variables torchrun reads; a TrainJob node's
+// JOB_COMPLETION_INDEX and, on the torch runtime, Trainer's PET_* variables. $(VAR) in command
+// and args is expanded from that environment as Kubernetes does, and LOOM_HOME is set to the
+// controller's LoomHome() unless the container's env sets it. It restarts replicas as their
 // restartPolicy says (Never; OnFailure; ExitCode: exit codes >= 128 — killed by a signal —
 // restart, 1-127 fail the job; Always: restarts whatever the exit code, as kubelet does, except
 // a replica whose exit 0 is the job's success — the chief, worker 0 without one, every worker
@@ -13,7 +15,8 @@
 // runPolicy.backoffLimit, enforces activeDeadlineSeconds, decides success by successPolicy
 // ("": the chief (a PyTorchJob's Master), or worker 0 without one; AllWorkers: every worker
 // too) and applies cleanPodPolicy to what still runs at the end. Conditions carry the kind's
-// reasons (TFJobRunning, PyTorchJobSucceeded, ...).
+// reasons (TFJobRunning, PyTorchJobSucceeded, ...); a TrainJob's are Trainer's (Complete,
+// Failed, Suspended) with jobsStatus. A suspended TrainJob starts nothing.
 //
 // State lives in <jobs_dir>/<name>/: tfjob.json (the manifest, whatever its kind), status.json
 // (conditions and replicaStatuses as the operator writes them, plus each local replica's pid or
@@ -71,7 +74,8 @@ class LocalJob {
   std::unique_ptr<Impl> impl_;
 };
 
-// "Succeeded", "Failed", "Running", "Restarting", "Created": the type of the last condition.
+// "Succeeded", "Failed", "Running", "Restarting", "Created": the type of the last condition
+// (a TrainJob's status: TrainJobPhase, which adds "Suspended").
 std::string JobPhase(const Json& status);
 // status.json of a job, as the controller last wrote it.
 StatusOr<Json> ReadJobStatus(const std::string& jobs_dir, const std::string& name);

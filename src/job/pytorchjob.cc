@@ -5,6 +5,7 @@
 
 #include "core/file.h"
 #include "core/yaml_lines.h"
+#include "job/trainjob.h"
 
 namespace loom::job {
 namespace {
@@ -33,26 +34,10 @@ const std::map<std::string, std::string>& Reasons() {
   return *reasons;
 }
 
-Status Refuse(const std::string& source, const std::string& field, const std::string& key) {
-  auto it = Reasons().find(key);
-  if (it != Reasons().end()) return FieldError(source, JoinField(field, key), "not supported on one machine: " + it->second);
-  return FieldError(source, JoinField(field, key), "unknown field; a PyTorchJob has no such field here");
-}
-
 // Every key of `object` (at `field`; "" for the document) is one of `allowed`, or refused.
 Status OnlyKnown(const Json& object, const std::string& field, const std::set<std::string>& allowed,
                  const std::string& source) {
-  if (!object.is_object()) return OkStatus();  // the parsers name what it should be
-  for (auto it = object.begin(); it != object.end(); ++it) {
-    if (allowed.count(it.key())) continue;
-    if (field.empty()) {
-      auto reason = Reasons().find(it.key());
-      return FieldError(source, it.key(), reason != Reasons().end() ? "not supported on one machine: " + reason->second
-                                                                    : "unknown field; a PyTorchJob has no such field");
-    }
-    return Refuse(source, field, it.key());
-  }
-  return OkStatus();
+  return OnlyKnownFields(object, field, allowed, Reasons(), "PyTorchJob", source);
 }
 
 // The fields of one replica spec that act; the parser reads them.
@@ -154,8 +139,10 @@ StatusOr<TfJob> ParseJob(const Json& doc, const std::string& source) {
   const std::string kind = doc.is_object() && doc.contains("kind") && doc["kind"].is_string() ? doc["kind"].get<std::string>() : "";
   if (kind == "TFJob") return ParseTfJob(doc, source);
   if (kind == "PyTorchJob") return ParsePyTorchJob(doc, source);
-  if (!doc.is_object()) return InvalidArgument(source + ": must be a TFJob or PyTorchJob object");
-  return FieldError(source, "kind", (doc.contains("kind") ? doc["kind"].dump() : "missing") + "; expected TFJob or PyTorchJob");
+  if (kind == "TrainJob") return ParseTrainJob(doc, source, RuntimeStore(RuntimeStore::DefaultDir()));
+  if (!doc.is_object()) return InvalidArgument(source + ": must be a TFJob, PyTorchJob or TrainJob object");
+  return FieldError(source, "kind",
+                    (doc.contains("kind") ? doc["kind"].dump() : "missing") + "; expected TFJob, PyTorchJob or TrainJob");
 }
 
 StatusOr<TfJob> ReadJob(const std::string& path) {

@@ -4,7 +4,7 @@
 // with its path and why: `spec.elasticPolicy: not supported on one machine: ...`.
 //
 // ParseJob and ReadJob are where the kinds meet: they dispatch on `kind`, so `loom job` runs a
-// TFJob or a PyTorchJob from the same file argument.
+// TFJob, a PyTorchJob or a TrainJob (job/trainjob.h) from the same file argument.
 #pragma once
 
 #include <string>
@@ -17,7 +17,8 @@ namespace loom::job {
 
 StatusOr<TfJob> ParsePyTorchJob(const Json& document, const std::string& source);
 
-// A TFJob or a PyTorchJob, by its kind; any other kind is an error naming `kind`.
+// A TFJob, a PyTorchJob or a TrainJob (resolved against the runtimes in
+// RuntimeStore::DefaultDir()), by its kind; any other kind is an error naming `kind`.
 StatusOr<TfJob> ParseJob(const Json& document, const std::string& source);
 // Reads the file; its errors name the field's line: "<path>:<line>: <field>: why".
 StatusOr<TfJob> ReadJob(const std::string& path);

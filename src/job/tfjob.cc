@@ -70,48 +70,76 @@ Status ParseReplica(const std::string& type, const Json& spec, const std::string
     const Json& c = containers[i];
     if (!c.is_object() || !c.contains("name") || c["name"] != container) continue;
     const std::string cf = JoinField(containers_field, i);
-    if (c.contains("image")) {
-      if (!c["image"].is_string()) return Err(source, Field(cf, "image"), "must be a string");
-      out->image = c["image"].get<std::string>();
-    }
-    if (c.contains("imagePullPolicy")) {
-      const Json& p = c["imagePullPolicy"];
-      if (!p.is_string() || (p != "Always" && p != "IfNotPresent" && p != "Never"))
-        return Err(source, Field(cf, "imagePullPolicy"), p.dump() + " is not Always, IfNotPresent or Never");
-      out->image_pull_policy = p.get<std::string>();
-    }
-    LOOM_RETURN_IF_ERROR(ReadStrings(c, "command", Field(cf, "command"), source, &out->command));
-    LOOM_RETURN_IF_ERROR(ReadStrings(c, "args", Field(cf, "args"), source, &out->args));
+    LOOM_RETURN_IF_ERROR(ParseContainer(c, cf, source, out));
     if (out->command.empty() && out->args.empty())
       return Err(source, cf, "has neither command nor args: nothing to run (the image is not pulled)");
-    if (c.contains("workingDir")) {
-      if (!c["workingDir"].is_string()) return Err(source, Field(cf, "workingDir"), "must be a string");
-      out->working_dir = c["workingDir"].get<std::string>();
-    }
-    if (c.contains("env")) {
-      const Json& env = c["env"];
-      if (!env.is_array()) return Err(source, Field(cf, "env"), "must be a list of {name, value}");
-      for (size_t k = 0; k < env.size(); ++k) {
-        const std::string ef = JoinField(Field(cf, "env"), k);
-        if (!env[k].is_object() || !env[k].contains("name") || !env[k]["name"].is_string())
-          return Err(source, ef, "must have a name");
-        if (env[k].contains("valueFrom"))
-          return Err(source, Field(ef, "valueFrom"), "is not supported locally; give value");
-        std::string value;
-        if (env[k].contains("value")) {
-          const Json& v = env[k]["value"];
-          value = v.is_string() ? v.get<std::string>() : v.dump();
-        }
-        out->env.emplace_back(env[k]["name"].get<std::string>(), value);
-      }
-    }
     return OkStatus();
   }
   return Err(source, containers_field, "no container named " + container);
 }
 
+Status ParseContainer(const Json& c, const std::string& cf, const std::string& source, ReplicaSpec* out) {
+  if (c.contains("image")) {
+    if (!c["image"].is_string()) return Err(source, Field(cf, "image"), "must be a string");
+    out->image = c["image"].get<std::string>();
+  }
+  if (c.contains("imagePullPolicy")) {
+    const Json& p = c["imagePullPolicy"];
+    if (!p.is_string() || (p != "Always" && p != "IfNotPresent" && p != "Never"))
+      return Err(source, Field(cf, "imagePullPolicy"), p.dump() + " is not Always, IfNotPresent or Never");
+    out->image_pull_policy = p.get<std::string>();
+  }
+  LOOM_RETURN_IF_ERROR(ReadStrings(c, "command", Field(cf, "command"), source, &out->command));
+  LOOM_RETURN_IF_ERROR(ReadStrings(c, "args", Field(cf, "args"), source, &out->args));
+  if (c.contains("workingDir")) {
+    if (!c["workingDir"].is_string()) return Err(source, Field(cf, "workingDir"), "must be a string");
+    out->working_dir = c["workingDir"].get<std::string>();
+  }
+  return ParseEnv(c, Field(cf, "env"), source, &out->env);
+}
+
+Status ParseEnv(const Json& container, const std::string& field, const std::string& source,
+                std::vector<std::pair<std::string, std::string>>* out) {
+  if (!container.contains("env")) return OkStatus();
+  const Json& env = container["env"];
+  if (!env.is_array()) return Err(source, field, "must be a list of {name, value}");
+  for (size_t k = 0; k < env.size(); ++k) {
+    const std::string ef = JoinField(field, k);
+    if (!env[k].is_object() || !env[k].contains("name") || !env[k]["name"].is_string())
+      return Err(source, ef, "must have a name");
+    if (env[k].contains("valueFrom")) return Err(source, Field(ef, "valueFrom"), "is not supported locally; give value");
+    std::string value;
+    if (env[k].contains("value")) {
+      const Json& v = env[k]["value"];
+      value = v.is_string() ? v.get<std::string>() : v.dump();
+    }
+    out->emplace_back(env[k]["name"].get<std::string>(), value);
+  }
+  return OkStatus();
+}
+
 Status FieldError(const std::string& source, const std::string& field, const std::string& message) {
   return InvalidArgument(source + ": " + field + ": " + message);
+}
+
+Status OnlyKnownFields(const Json& object, const std::string& field, const std::set<std::string>& allowed,
+                       const std::map<std::string, std::string>& reasons, const std::string& kind,
+                       const std::string& source) {
+  if (!object.is_object()) return OkStatus();
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    if (allowed.count(it.key())) continue;
+    auto reason = reasons.find(it.key());
+    if (reason != reasons.end()) return Err(source, Field(field, it.key()), "not supported on one machine: " + reason->second);
+    return Err(source, Field(field, it.key()),
+               "unknown field; a " + kind + " has no such field" + (field.empty() ? "" : " here"));
+  }
+  return OkStatus();
+}
+
+std::string KubectlResource(const std::string& kind) {
+  std::string out;
+  for (char c : kind) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out + (kind == "TrainJob" ? ".trainer.kubeflow.org" : ".kubeflow.org");
 }
 
 const char* RestartPolicyName(RestartPolicy policy) {
@@ -147,6 +175,8 @@ std::string TfJob::DebugString() const {
   if (kind == "TFJob") out += "successPolicy: \"" + success_policy + "\"\n";
   if (!nproc_per_node.empty()) out += "nprocPerNode: " + nproc_per_node + "\n";
   if (master_port != 0) out += "masterPort: " + std::to_string(master_port) + "\n";
+  if (!runtime.empty()) out += "runtime: " + runtime + "\n";
+  if (suspend) out += "suspend: true\n";
   return out;
 }
 

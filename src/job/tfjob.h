@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,17 +41,21 @@ struct RunPolicy {
   int64_t ttl_seconds_after_finished = -1;  // -1: unset
 };
 
-// A job of the kinds the local controller runs (TFJob, PyTorchJob): what differs between them
-// is the environment each replica gets (TF_CONFIG; MASTER_ADDR, RANK, ... for PyTorch).
+// A job of the kinds the local controller runs (TFJob, PyTorchJob, and a TrainJob resolved
+// against its runtime): what differs between them is the environment each replica gets
+// (TF_CONFIG; MASTER_ADDR, RANK, ... for PyTorch; PET_* for a TrainJob on the torch runtime).
 struct TfJob {
-  std::string kind = "TFJob";         // "TFJob" or "PyTorchJob"
+  std::string kind = "TFJob";         // "TFJob", "PyTorchJob" or "TrainJob"
   std::string name;
   std::string namespace_name = "default";
   std::vector<ReplicaSpec> replicas;  // Chief/Master first, then PS, Worker, Evaluator
   RunPolicy run_policy;
   std::string success_policy;         // "" or "AllWorkers" (TFJob)
-  std::string nproc_per_node;         // PyTorchJob: "auto", "cpu" or a number; "" for a TFJob
+  std::string nproc_per_node;         // PyTorchJob: "auto", "cpu" or a number; TrainJob on the
+                                      // torch runtime: a number; "" otherwise
   int master_port = 0;                // PyTorchJob: the Master's pytorchjob-port (0: a free port)
+  std::string runtime;                // TrainJob: its resolved runtime, "<kind>/<name>"
+  bool suspend = false;               // TrainJob: spec.suspend (nothing runs)
   Json manifest;                      // the document as read
 
   // The replica spec of a task type, or nullptr.
@@ -58,6 +64,10 @@ struct TfJob {
   std::string DebugString() const;
 };
 
+// kubectl's name of a kind's resource: "tfjob.kubeflow.org", "pytorchjob.kubeflow.org",
+// "trainjob.trainer.kubeflow.org".
+std::string KubectlResource(const std::string& kind);
+
 // What each kind's parser shares. Errors read "<source>: <field>: <message>".
 Status FieldError(const std::string& source, const std::string& field, const std::string& message);
 // apiVersion (kubeflow.org/v1), kind, metadata.name and .namespace, and that spec is an object.
@@ -65,8 +75,21 @@ Status ParseHeader(const Json& document, const std::string& source, const std::s
 // One replica spec at `field`: replicas, restartPolicy and the container named `container`.
 Status ParseReplica(const std::string& type, const Json& spec, const std::string& field, const std::string& source,
                     const std::string& container, ReplicaSpec* out);
+// A container's image, command, args, workingDir and env (at `field`), into `out`.
+Status ParseContainer(const Json& container, const std::string& field, const std::string& source, ReplicaSpec* out);
+// A container's env list (at `field`: name and value; valueFrom is refused), appended to `out`.
+Status ParseEnv(const Json& container, const std::string& field, const std::string& source,
+                std::vector<std::pair<std::string, std::string>>* out);
 // spec.runPolicy (absent: the defaults).
 Status ParseRunPolicy(const Json& spec, const std::string& source, RunPolicy* out);
+
+// Every key of `object` (at `field`; "" for the document) is one of `allowed`, or refused:
+// "<field>.<key>: not supported on one machine: <reasons[key]>" for a key `reasons` explains,
+// else "unknown field; a <kind> has no such field". Not an object: OK (the parsers say what it
+// should be).
+Status OnlyKnownFields(const Json& object, const std::string& field, const std::set<std::string>& allowed,
+                       const std::map<std::string, std::string>& reasons, const std::string& kind,
+                       const std::string& source);
 
 // Validates a parsed document; `source` names it in errors (the file's path).
 StatusOr<TfJob> ParseTfJob(const Json& document, const std::string& source);

@@ -168,16 +168,19 @@ ResourceResult RunResource(const Json& resource, const ResourceOptions& options,
   Json object = *manifest;
   // A patch (mergeStrategy json: a list of operations) has nothing to patch here.
   if (!object.is_object())
-    return Result("Error", std::string("resource.manifest: expected a Kubernetes object (a kubeflow.org TFJob or PyTorchJob), got ") +
+    return Result("Error", std::string("resource.manifest: expected a Kubernetes object (a kubeflow.org TFJob or PyTorchJob, "
+                                       "a trainer.kubeflow.org TrainJob), got ") +
                                (object.is_array() ? "a list (a JSON patch?)" : object.type_name()));
   auto text_of = [&](const char* key) {
     return object.contains(key) && object[key].is_string() ? object[key].get<std::string>() : std::string();
   };
   const std::string kind = text_of("kind");
   const std::string api = text_of("apiVersion");
-  if ((kind != "TFJob" && kind != "PyTorchJob") || api.rfind("kubeflow.org/", 0) != 0) {
+  if (((kind != "TFJob" && kind != "PyTorchJob") || api.rfind("kubeflow.org/", 0) != 0) &&
+      (kind != "TrainJob" || api.rfind("trainer.kubeflow.org/", 0) != 0)) {
     return Result("Error", (kind.empty() ? std::string("untyped") : kind) +
-                               " resources are not supported on one machine (only kubeflow.org TFJob and PyTorchJob)");
+                               " resources are not supported on one machine (only kubeflow.org TFJob and PyTorchJob, "
+                               "trainer.kubeflow.org TrainJob)");
   }
   if (!object.contains("metadata") || !object["metadata"].is_object()) object["metadata"] = Json::object();
   Json& meta = object["metadata"];
@@ -190,9 +193,8 @@ ResourceResult RunResource(const Json& resource, const ResourceOptions& options,
   named["metadata"].erase("generateName");
   auto spec = job::ParseJob(named, "resource.manifest");
   if (!spec.ok()) return Result("Error", spec.status().message());
-  std::string ref = kind;  // as kubectl names it: tfjob.kubeflow.org/<name>, pytorchjob.kubeflow.org/<name>
-  for (char& c : ref) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  ref += ".kubeflow.org/" + spec->name;
+  // As kubectl names it: tfjob.kubeflow.org/<name>, trainjob.trainer.kubeflow.org/<name>.
+  const std::string ref = job::KubectlResource(kind) + "/" + spec->name;
 
   if (action == "delete") {
     Status s = job::DeleteJob(options.jobs_dir, spec->name);

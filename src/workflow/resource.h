@@ -1,5 +1,6 @@
 // Resource templates (Argo's `resource:`) on one machine. A manifest whose kind is TFJob or
-// PyTorchJob (kubeflow.org/v1) runs on src/job's local controller (state in ResourceOptions::jobs_dir, so
+// PyTorchJob (kubeflow.org/v1), or TrainJob (trainer.kubeflow.org/v1alpha1), runs on src/job's
+// local controller (state in ResourceOptions::jobs_dir, so
 // `loom job get` and the UI see it); `successCondition` / `failureCondition` are evaluated on the
 // job's object (manifest + status) as Argo evaluates them on the live resource. Other kinds fail
 // with "<kind> resources are not supported on one machine".

@@ -153,7 +153,7 @@ TEST_F(PyTorchJobExampleTest, RefusedInOneLine) {
   };
   refused("    Master:\n", "    Chief:\n",
           "spec.pytorchReplicaSpecs.Chief: unknown replica type (Master, Worker)");
-  refused("kind: PyTorchJob", "kind: MPIJob", "kind: \"MPIJob\"; expected TFJob or PyTorchJob");
+  refused("kind: PyTorchJob", "kind: MPIJob", "kind: \"MPIJob\"; expected TFJob, PyTorchJob or TrainJob");
   refused("  runPolicy:\n", "  elasticPolicy: {maxReplicas: 4}\n  runPolicy:\n",
           "spec.elasticPolicy: not supported on one machine: elastic training (torchrun rendezvous, scaling "
           "between minReplicas and maxReplicas) is not run locally; give fixed replicas");

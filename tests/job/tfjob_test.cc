@@ -190,25 +190,9 @@ TEST(LocalJobTest, PyTorchJobEnvironment) {
   for (const Json& r : (*status)["local"]["replicas"])
     if (r["name"] == "master-0") master_address = r["address"];
   ASSERT_FALSE(master_address.empty());
-  auto env_of = [&](const std::string& file) {
-    std::map<std::string, std::string> vars;
-    auto text = ReadFile(dir.Join(file));
-    EXPECT_TRUE(text.ok()) << file;
-    if (!text.ok()) return vars;
-    size_t at = 0;
-    while (at < text->size()) {
-      size_t end = text->find('\n', at);
-      if (end == std::string::npos) end = text->size();
-      const std::string line = text->substr(at, end - at);
-      const size_t eq = line.find('=');
-      if (eq != std::string::npos) vars[line.substr(0, eq)] = line.substr(eq + 1);
-      at = end + 1;
-    }
-    return vars;
-  };
   const std::vector<std::pair<std::string, std::string>> files = {{"master", "0"}, {"worker-1", "1"}, {"worker-2", "2"}};
   for (const auto& [file, rank] : files) {
-    auto vars = env_of(file);
+    auto vars = testing::ReadEnvDump(dir.Join(file));
     EXPECT_EQ(vars["RANK"], rank) << file;
     EXPECT_EQ(vars["PET_NODE_RANK"], rank) << file;
     EXPECT_EQ(vars["WORLD_SIZE"], "3") << file;
@@ -240,7 +224,7 @@ TEST(ReadJobTest, ErrorsNameTheLine) {
                          "command: [sh]}]}}}\n"),
             path + ":6: spec.pytorchReplicaSpecs.Master: missing; a PyTorchJob needs one Master (rank 0, whose "
                    "exit decides the job)");
-  EXPECT_EQ(error("apiVersion: kubeflow.org/v1\n\nkind: MPIJob\n"), path + ":3: kind: \"MPIJob\"; expected TFJob or PyTorchJob");
+  EXPECT_EQ(error("apiVersion: kubeflow.org/v1\n\nkind: MPIJob\n"), path + ":3: kind: \"MPIJob\"; expected TFJob, PyTorchJob or TrainJob");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <map>
 #include <string>
 
 #include "core/file.h"
@@ -44,6 +45,25 @@ inline std::string SourceDir() {
 inline std::string LoomBinary() {
   const char* bin = std::getenv("LOOM_BINARY");
   return bin ? bin : "loom";
+}
+
+// The variables of a file that `env > file` wrote (NAME=value per line); empty, with a test
+// failure, when it cannot be read.
+inline std::map<std::string, std::string> ReadEnvDump(const std::string& path) {
+  std::map<std::string, std::string> vars;
+  auto text = ReadFile(path);
+  EXPECT_TRUE(text.ok()) << path;
+  if (!text.ok()) return vars;
+  size_t at = 0;
+  while (at < text->size()) {
+    size_t end = text->find('\n', at);
+    if (end == std::string::npos) end = text->size();
+    const std::string line = text->substr(at, end - at);
+    const size_t eq = line.find('=');
+    if (eq != std::string::npos) vars[line.substr(0, eq)] = line.substr(eq + 1);
+    at = end + 1;
+  }
+  return vars;
 }
 
 }  // namespace loom::testing

@@ -23,6 +23,7 @@ int RunData(const Args& args);
 int RunServe(const Args& args);
 int RunPredict(const Args& args);
 int RunJob(const Args& args);
+int RunRuntime(const Args& args);
 int RunServer(const Args& args);  // server.cc, when src/ui is built
 int RunWorkflow(const Args& args);  // workflow.cc: loom workflow / loom wf
 int RunTemplate(const Args& args);  // workflow.cc: loom template

@@ -1,8 +1,10 @@
-// loom job: the local TFJob and PyTorchJob controller (kubeflow training-operator on one machine).
-//   loom job run FILE [--detach] [--pod-runtime R]  run a TFJob or PyTorchJob; exit 0 when it Succeeded
+// loom job: the local TFJob, PyTorchJob and TrainJob controller (Kubeflow's training operator and
+// Trainer v2 on one machine).
+//   loom job run FILE [--detach] [--pod-runtime R]  run a TFJob, PyTorchJob or TrainJob; exit 0 when
+//                                      it Succeeded (or a TrainJob is suspended)
 //   loom job get NAME [-o json|yaml]   its status (conditions, replicaStatuses)
 //   loom job list                      every job with its phase
-//   loom job logs NAME [--replica R] [-f]  a replica's log (default: the chief, else worker-0)
+//   loom job logs NAME [--replica R] [-f]  a replica's log (default: the chief, else worker-0 or node-0)
 //   loom job delete NAME               kill what still runs and forget the job
 #include <signal.h>
 #include <unistd.h>
@@ -31,12 +33,6 @@ std::string DefaultJobsDir() {
   return job::LocalJobOptions().jobs_dir;  // LoomHome()/jobs, where the UI and workflows look
 }
 
-// kubectl's name of a kind's resource: "tfjob", "pytorchjob".
-std::string Resource(const std::string& kind) {
-  std::string out;
-  for (char c : kind) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // This executable's path: a replica whose command is "loom" runs the same binary as the job.
 std::string SelfExecutable() {
@@ -61,7 +57,7 @@ int JobRun(const Args& args) {
   auto runtime = PodRuntimeFlag(pod_runtime);
   if (!runtime.ok()) return Fail("job run", runtime.status());
   options.runtime = *runtime;
-  if (positional.size() != 1) return Fail("job run", InvalidArgument("expected one TFJob or PyTorchJob file"));
+  if (positional.size() != 1) return Fail("job run", InvalidArgument("expected one TFJob, PyTorchJob or TrainJob file"));
   auto spec = job::ReadJob(positional[0]);
   if (!spec.ok()) return Fail("job run", spec.status());
   // SIGTERM/SIGINT (or `loom job delete`) stop the job: every replica is killed. (Create takes
@@ -75,7 +71,7 @@ int JobRun(const Args& args) {
     pid_t pid = fork();
     if (pid < 0) return Fail("job run", ErrnoStatus("fork", "detach", errno));
     if (pid > 0) {
-      std::cout << Resource(spec->kind) << ".kubeflow.org/" << spec->name << " created" << std::endl;
+      std::cout << job::KubectlResource(spec->kind) << "/" << spec->name << " created" << std::endl;
       return 0;
     }
     setsid();
@@ -83,13 +79,15 @@ int JobRun(const Args& args) {
     if (!freopen(log.c_str(), "a", stdout) || !freopen(log.c_str(), "a", stderr)) _exit(1);
   }
   WatchStopSignals([] { g_job_stop = true; });
-  std::cout << Resource(spec->kind) << ".kubeflow.org/" << spec->name << " created; state in " << (*local)->dir() << std::endl;
+  std::cout << job::KubectlResource(spec->kind) << "/" << spec->name << " created; state in " << (*local)->dir() << std::endl;
   auto status = (*local)->Run();
   if (!status.ok()) return Fail("job run", status.status());
   const std::string phase = job::JobPhase(*status);
   const Json& last = (*status)["conditions"].back();
-  std::cout << Resource(spec->kind) << " " << spec->name << ": " << phase << ": " << last.value("message", "") << std::endl;
-  if (phase == "Succeeded") return 0;
+  const std::string resource = job::KubectlResource(spec->kind);
+  std::cout << resource.substr(0, resource.find('.')) << " " << spec->name << ": " << phase << ": "
+            << last.value("message", "") << std::endl;
+  if (phase == "Succeeded" || phase == "Suspended") return 0;
   std::cerr << "loom job run: " << last.value("message", "") << std::endl;
   return 1;
 }
@@ -144,7 +142,7 @@ int JobLogs(const Args& args) {
   FlagSet flags("loom job logs NAME [flags]");
   flags.Bool("f", &follow, "follow: keep printing as the replica writes, until the job ends");
   flags.String("jobs_dir", &jobs_dir, "where job state is ($LOOM_JOBS_DIR, else $LOOM_HOME/jobs)");
-  flags.String("replica", &replica, "e.g. worker-1 (default: chief-0, master-0 or worker-0)");
+  flags.String("replica", &replica, "e.g. worker-1 (default: chief-0, master-0, worker-0 or node-0)");
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "job logs", &code)) return code;
@@ -155,11 +153,11 @@ int JobLogs(const Args& args) {
   auto job_over = [&] {
     auto status = job::ReadJobStatus(jobs_dir, positional[0]);
     const std::string phase = status.ok() ? job::JobPhase(*status) : "Failed";
-    return phase == "Succeeded" || phase == "Failed";
+    return phase == "Succeeded" || phase == "Failed" || phase == "Suspended";
   };
   std::string path;
   for (;;) {
-    for (const std::string& r : replica.empty() ? std::vector<std::string>{"chief-0", "master-0", "worker-0"}
+    for (const std::string& r : replica.empty() ? std::vector<std::string>{"chief-0", "master-0", "worker-0", "node-0"}
                                                 : std::vector<std::string>{replica}) {
       if (PathExists(JoinPath(logs, r + ".log"))) {
         path = JoinPath(logs, r + ".log");
@@ -172,7 +170,7 @@ int JobLogs(const Args& args) {
   auto text = path.empty() ? StatusOr<std::string>(NotFound("")) : ReadFile(path);
   if (!text.ok())
     return Fail("job logs", NotFound("--replica: job " + positional[0] + " has no replica \"" +
-                                     (replica.empty() ? "chief-0, master-0 or worker-0" : replica) + "\""));
+                                     (replica.empty() ? "chief-0, master-0, worker-0 or node-0" : replica) + "\""));
   std::cout << *text << std::flush;
   size_t printed = text->size();
   while (follow) {
@@ -203,7 +201,7 @@ int JobDelete(const Args& args) {
     if (auto doc = ParseJson(*manifest, "tfjob.json"); doc.ok() && doc->is_object()) kind = doc->value("kind", kind);
   Status st = job::DeleteJob(jobs_dir, positional[0]);
   if (!st.ok()) return Fail("job delete", st);
-  std::cout << Resource(kind) << ".kubeflow.org \"" << positional[0] << "\" deleted" << std::endl;
+  std::cout << job::KubectlResource(kind) << " \"" << positional[0] << "\" deleted" << std::endl;
   return 0;
 }
 

@@ -1,6 +1,6 @@
 // libFuzzer target for what a user's manifest reaches before anything runs, from the CLI or the
 // API: ParseYaml and ParseJson with their limits (core/json.cc), workflow::LoadManifest and Lint
-// (Workflows and WorkflowTemplates), job::ParseJob (a TFJob or PyTorchJob, as `loom job run`
+// (Workflows and WorkflowTemplates), job::ParseJob (a TFJob, PyTorchJob or TrainJob, as `loom job run`
 // reads it), and the manifest of every resource template, parsed as the resource step parses it
 // (job::ParseTfJob).
 //

@@ -1,0 +1,584 @@
+#include "job/trainjob.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "core/file.h"
+
+namespace loom::job {
+namespace {
+
+constexpr char kAncestorLabel[] = "trainer.kubeflow.org/trainjob-ancestor-step";
+constexpr char kFrameworkLabel[] = "trainer.kubeflow.org/framework";
+constexpr char kManagedBy[] = "trainer.kubeflow.org/trainjob-controller";
+
+// Trainer's torch-distributed ClusterTrainingRuntime (v2.3.0), as published.
+constexpr char kTorchDistributed[] = R"(apiVersion: trainer.kubeflow.org/v1alpha1
+kind: ClusterTrainingRuntime
+metadata:
+  name: torch-distributed
+  labels:
+    trainer.kubeflow.org/framework: torch
+spec:
+  mlPolicy:
+    numNodes: 1
+    torch: {}
+  template:
+    spec:
+      replicatedJobs:
+        - name: node
+          template:
+            metadata:
+              labels:
+                trainer.kubeflow.org/trainjob-ancestor-step: trainer
+            spec:
+              template:
+                spec:
+                  containers:
+                    - name: node
+                      image: pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime
+)";
+
+// Why a field Trainer or Kubernetes knows is refused here, by its key.
+const std::map<std::string, std::string>& Reasons() {
+  static const auto* reasons = new std::map<std::string, std::string>{
+      {"initializer", "the dataset and model initializers are not run; give the trainer its data (e.g. a path from "
+                      "`loom data cache`)"},
+      {"runtimePatches", "runtime patches are not applied; write a TrainingRuntime with what the patch would change"},
+      {"podGroupPolicy", "there is no gang scheduler; every node starts at once"},
+      {"mpi", "only the torch and plain runtimes run on one machine (no MPI launcher)"},
+      {"jax", "only the torch and plain runtimes run on one machine"},
+      {"xgboost", "only the torch and plain runtimes run on one machine"},
+      {"flux", "only the torch and plain runtimes run on one machine"},
+      {"envInjection", "only the node container runs, and it always gets the PET_* variables"},
+      {"failurePolicy", "a node's failure fails the job after the trainer Job's backoffLimit, as JobSet's default does"},
+      {"successPolicy", "the job succeeds when every node has exited 0, as JobSet's default does"},
+      {"network", "every node is a process on 127.0.0.1; there is no subdomain"},
+      {"coordinator", "node-0 is the coordinator (PET_MASTER_ADDR)"},
+      {"startupPolicy", "every node starts at once"},
+      {"suspend", "suspend a TrainJob with its spec.suspend"},
+      {"ttlSecondsAfterFinished", "a finished job is kept until `loom job delete`"},
+      {"volumeClaimPolicies", "a node is a process that sees the machine's files; there are no volumes"},
+      {"managedBy", "the local controller manages every job it runs"},
+      {"dependsOn", "only the trainer's replicated job runs"},
+      {"groupName", "only the trainer's replicated job runs"},
+      {"parallelism", "Trainer sets it from numNodes"},
+      {"completions", "Trainer sets it from numNodes"},
+      {"metadata", "a node is a process, which has no labels or annotations"},
+      {"claims", "there are no dynamic resources on one machine"},
+      {"volumes", "a node is a process that sees the machine's files; there are no volumes"},
+      {"volumeMounts", "a node is a process that sees the machine's files; there are no volumes"},
+      {"initContainers", "only the node container runs"},
+      {"nodeSelector", "there is one node"},
+      {"affinity", "there is one node"},
+      {"tolerations", "there is one node"},
+      {"securityContext", "a node runs as the user running the job"},
+      {"serviceAccountName", "there is no API server to call"},
+      {"ports", "node-0's port is chosen on 127.0.0.1 and given as PET_MASTER_PORT"},
+      {"activeDeadlineSeconds", "give the TrainJob's spec.activeDeadlineSeconds"},
+      {"status", "the status is written by the controller, not read from the file"},
+  };
+  return *reasons;
+}
+
+Status OnlyKnown(const Json& object, const std::string& field, const std::set<std::string>& allowed,
+                 const std::string& kind, const std::string& source) {
+  return OnlyKnownFields(object, field, allowed, Reasons(), kind, source);
+}
+
+bool IsDnsName(const std::string& name) {
+  return !name.empty() && name.size() <= 253 && name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-.") == std::string::npos;
+}
+
+// apiVersion, kind (one of `kinds`), metadata (name, namespace, labels, annotations).
+Status ParseObjectHeader(const Json& doc, const std::string& source, const std::set<std::string>& kinds,
+                         std::string* kind, std::string* name, std::string* namespace_name) {
+  if (!doc.is_object()) return InvalidArgument(source + ": must be a " + *kinds.begin() + " object");
+  if (!doc.contains("apiVersion") || doc["apiVersion"] != kTrainerApiVersion)
+    return FieldError(source, "apiVersion", (doc.contains("apiVersion") ? doc["apiVersion"].dump() : "missing") +
+                                                "; expected " + kTrainerApiVersion);
+  *kind = doc.contains("kind") && doc["kind"].is_string() ? doc["kind"].get<std::string>() : "";
+  if (!kinds.count(*kind)) {
+    std::string expected;
+    for (const std::string& k : kinds) expected += (expected.empty() ? "" : " or ") + k;
+    return FieldError(source, "kind", (doc.contains("kind") ? doc["kind"].dump() : "missing") + "; expected " + expected);
+  }
+  LOOM_RETURN_IF_ERROR(OnlyKnown(doc, "", {"apiVersion", "kind", "metadata", "spec"}, *kind, source));
+  const Json& meta = doc.contains("metadata") ? doc["metadata"] : Json();
+  if (!meta.is_object() || !meta.contains("name") || !meta["name"].is_string())
+    return FieldError(source, "metadata.name", "missing");
+  LOOM_RETURN_IF_ERROR(OnlyKnown(meta, "metadata", {"name", "namespace", "labels", "annotations"}, *kind, source));
+  *name = meta["name"].get<std::string>();
+  if (!IsDnsName(*name))
+    return FieldError(source, "metadata.name", "\"" + *name + "\" is not a DNS-1123 name (lower case, digits, '-', '.')");
+  for (const char* key : {"labels", "annotations"}) {
+    if (!meta.contains(key)) continue;
+    if (!meta[key].is_object()) return FieldError(source, JoinField("metadata", key), "must be a map of strings");
+    for (auto it = meta[key].begin(); it != meta[key].end(); ++it)
+      if (!it.value().is_string())
+        return FieldError(source, JoinField(JoinField("metadata", key), it.key()), "must be a string");
+  }
+  if (meta.contains("namespace")) {
+    if (*kind == "ClusterTrainingRuntime")
+      return FieldError(source, "metadata.namespace", "a ClusterTrainingRuntime is cluster-scoped; it has no namespace");
+    if (!meta["namespace"].is_string() || !IsDnsName(meta["namespace"].get<std::string>()))
+      return FieldError(source, "metadata.namespace", meta["namespace"].dump() + " is not a DNS-1123 name");
+    *namespace_name = meta["namespace"].get<std::string>();
+  } else {
+    *namespace_name = *kind == "ClusterTrainingRuntime" ? "" : "default";
+  }
+  if (!doc.contains("spec") || !doc["spec"].is_object()) return FieldError(source, "spec", "missing");
+  return OkStatus();
+}
+
+StatusOr<int64_t> ReadCount(const Json& parent, const std::string& key, const std::string& field,
+                            const std::string& source, int64_t low, int64_t high) {
+  const Json& v = parent[key];
+  if (!v.is_number_integer()) return FieldError(source, field, "must be an integer, not " + v.dump());
+  const int64_t n = v.get<int64_t>();
+  if (n < low) return FieldError(source, field, std::to_string(n) + " is less than " + std::to_string(low));
+  if (n > high)
+    return FieldError(source, field, std::to_string(n) + " is more than " + std::to_string(high) + " on one machine");
+  return n;
+}
+
+// A container's resources (or a TrainJob's resourcesPerNode): only cpu acts (it decides
+// numProcPerNode "auto"); memory and devices are not enforced on a process.
+Status CheckResources(const Json& resources, const std::string& field, const std::string& kind, const std::string& source) {
+  if (!resources.is_object()) return FieldError(source, field, "must be an object");
+  LOOM_RETURN_IF_ERROR(OnlyKnown(resources, field, {"requests", "limits"}, kind, source));
+  for (const char* key : {"requests", "limits"}) {
+    if (!resources.contains(key)) continue;
+    const std::string f = JoinField(field, key);
+    const Json& list = resources[key];
+    if (!list.is_object()) return FieldError(source, f, "must be a map of quantities");
+    for (auto it = list.begin(); it != list.end(); ++it) {
+      const std::string rf = JoinField(f, it.key());
+      if (it.key() != "cpu")
+        return FieldError(source, rf,
+                          "not supported on one machine: a node is a process; only cpu acts (it sets numProcPerNode "
+                          "\"auto\"), nothing is reserved or limited");
+      const Json& q = it.value();
+      const std::string text = q.is_string() ? q.get<std::string>() : q.is_number() ? q.dump() : "";
+      const std::string digits = !text.empty() && text.back() == 'm' ? text.substr(0, text.size() - 1) : text;
+      const bool number = !digits.empty() && digits.find_first_not_of("0123456789.") == std::string::npos &&
+                          std::count(digits.begin(), digits.end(), '.') <= 1 && digits != ".";
+      if (!number) return FieldError(source, rf, q.dump() + " is not a CPU quantity (\"2\", \"1.5\", \"500m\")");
+    }
+  }
+  return OkStatus();
+}
+
+// Kubernetes' Quantity.Value() of a cpu quantity CheckResources accepted: rounded up.
+int CpuCount(const Json& q) {
+  std::string text = q.is_string() ? q.get<std::string>() : q.dump();
+  double scale = 1;
+  if (!text.empty() && text.back() == 'm') {
+    text.pop_back();
+    scale = 1000;
+  }
+  return static_cast<int>(std::ceil(std::stod(text) / scale - 1e-9));
+}
+
+// The torch plugin's numProcPerNode "auto" without GPUs: requests.cpu, else limits.cpu, at least 1.
+int ProcsFromResources(const Json& resources) {
+  for (const char* key : {"requests", "limits"})
+    if (resources.contains(key) && resources[key].contains("cpu")) return std::max(1, CpuCount(resources[key]["cpu"]));
+  return 1;
+}
+
+// Sets `*into`'s variables from `from` (by name: replaced where it stands, else appended), as
+// Trainer's apply.UpsertEnvVars does.
+void UpsertEnv(const std::vector<std::pair<std::string, std::string>>& from,
+               std::vector<std::pair<std::string, std::string>>* into) {
+  for (const auto& [name, value] : from) {
+    auto it = std::find_if(into->begin(), into->end(), [&](const auto& e) { return e.first == name; });
+    if (it != into->end()) it->second = value;
+    else into->emplace_back(name, value);
+  }
+}
+
+// The replicated job at `field` (spec.template.spec.replicatedJobs[i]) when it is the trainer's.
+Status ParseTrainerJob(const Json& rjob, const std::string& field, const std::string& kind, const std::string& source,
+                       TrainingRuntime* out) {
+  LOOM_RETURN_IF_ERROR(OnlyKnown(rjob, field, {"name", "replicas", "template"}, kind, source));
+  if (rjob.contains("replicas")) {
+    LOOM_ASSIGN_OR_RETURN(int64_t replicas, ReadCount(rjob, "replicas", JoinField(field, "replicas"), source, 1, 1));
+    (void)replicas;
+  }
+  const std::string tf = JoinField(field, "template");
+  if (!rjob.contains("template") || !rjob["template"].is_object()) return FieldError(source, tf, "missing");
+  const Json& jt = rjob["template"];
+  LOOM_RETURN_IF_ERROR(OnlyKnown(jt, tf, {"metadata", "spec"}, kind, source));
+  if (jt.contains("metadata"))
+    LOOM_RETURN_IF_ERROR(OnlyKnown(jt["metadata"], JoinField(tf, "metadata"), {"labels"}, kind, source));
+  const std::string js_field = JoinField(tf, "spec");
+  if (!jt.contains("spec") || !jt["spec"].is_object()) return FieldError(source, js_field, "missing");
+  const Json& job_spec = jt["spec"];
+  LOOM_RETURN_IF_ERROR(OnlyKnown(job_spec, js_field, {"template", "backoffLimit"}, kind, source));
+  if (job_spec.contains("backoffLimit")) {
+    LOOM_ASSIGN_OR_RETURN(int64_t limit,
+                          ReadCount(job_spec, "backoffLimit", JoinField(js_field, "backoffLimit"), source, 0, 1000000));
+    out->backoff_limit = static_cast<int>(limit);
+  }
+  const std::string pt_field = JoinField(js_field, "template");
+  if (!job_spec.contains("template") || !job_spec["template"].is_object()) return FieldError(source, pt_field, "missing");
+  LOOM_RETURN_IF_ERROR(OnlyKnown(job_spec["template"], pt_field, {"spec"}, kind, source));
+  const std::string pod_field = JoinField(pt_field, "spec");
+  const Json& pod = job_spec["template"].contains("spec") ? job_spec["template"]["spec"] : Json();
+  if (!pod.is_object()) return FieldError(source, pod_field, "missing");
+  LOOM_RETURN_IF_ERROR(OnlyKnown(pod, pod_field, {"containers", "restartPolicy"}, kind, source));
+  // JobSet's default for a Job's pods is OnFailure; a Job allows OnFailure or Never.
+  out->node.restart_policy = RestartPolicy::kOnFailure;
+  if (pod.contains("restartPolicy")) {
+    const Json& policy = pod["restartPolicy"];
+    if (policy != "OnFailure" && policy != "Never")
+      return FieldError(source, JoinField(pod_field, "restartPolicy"), policy.dump() + " is not OnFailure or Never (a Job's pods)");
+    out->node.restart_policy = policy == "Never" ? RestartPolicy::kNever : RestartPolicy::kOnFailure;
+  }
+  const std::string cs_field = JoinField(pod_field, "containers");
+  if (!pod.contains("containers") || !pod["containers"].is_array())
+    return FieldError(source, cs_field, "missing; the trainer's Job needs a container named node");
+  bool found = false;
+  for (size_t i = 0; i < pod["containers"].size(); ++i) {
+    const Json& c = pod["containers"][i];
+    const std::string cf = JoinField(cs_field, i);
+    if (!c.is_object() || !c.contains("name") || c["name"] != "node")
+      return FieldError(source, JoinField(cf, "name"),
+                        (c.is_object() && c.contains("name") ? c["name"].dump() : "missing") +
+                            ": not supported on one machine: only the trainer's container named node runs");
+    LOOM_RETURN_IF_ERROR(
+        OnlyKnown(c, cf, {"name", "image", "imagePullPolicy", "command", "args", "env", "workingDir", "resources"}, kind,
+                  source));
+    LOOM_RETURN_IF_ERROR(ParseContainer(c, cf, source, &out->node));
+    if (c.contains("resources")) {
+      LOOM_RETURN_IF_ERROR(CheckResources(c["resources"], JoinField(cf, "resources"), kind, source));
+      out->resources = c["resources"];
+    }
+    found = true;
+  }
+  if (!found) return FieldError(source, cs_field, "has no container named node");
+  return OkStatus();
+}
+
+}  // namespace
+
+std::string TrainingRuntime::Ref() const {
+  return kind + "/" + (namespace_name.empty() ? "" : namespace_name + "/") + name;
+}
+
+StatusOr<TrainingRuntime> ParseTrainingRuntime(const Json& doc, const std::string& source) {
+  TrainingRuntime rt;
+  LOOM_RETURN_IF_ERROR(ParseObjectHeader(doc, source, {"ClusterTrainingRuntime", "TrainingRuntime"}, &rt.kind, &rt.name,
+                                         &rt.namespace_name));
+  rt.manifest = doc;
+  const Json& meta = doc["metadata"];
+  if (meta.contains("labels") && meta["labels"].contains(kFrameworkLabel))
+    rt.framework = meta["labels"][kFrameworkLabel].get<std::string>();
+  const Json& spec = doc["spec"];
+  LOOM_RETURN_IF_ERROR(OnlyKnown(spec, "spec", {"mlPolicy", "template"}, rt.kind, source));
+  if (spec.contains("mlPolicy")) {
+    const Json& ml = spec["mlPolicy"];
+    if (!ml.is_object()) return FieldError(source, "spec.mlPolicy", "must be an object");
+    LOOM_RETURN_IF_ERROR(OnlyKnown(ml, "spec.mlPolicy", {"numNodes", "torch"}, rt.kind, source));
+    if (ml.contains("numNodes")) {
+      LOOM_ASSIGN_OR_RETURN(int64_t n, ReadCount(ml, "numNodes", "spec.mlPolicy.numNodes", source, 1, 64));
+      rt.num_nodes = static_cast<int>(n);
+    }
+    if (ml.contains("torch")) {
+      if (!ml["torch"].is_object()) return FieldError(source, "spec.mlPolicy.torch", "must be an object");
+      LOOM_RETURN_IF_ERROR(OnlyKnown(ml["torch"], "spec.mlPolicy.torch", {}, rt.kind, source));
+      rt.torch = true;
+    }
+  }
+  const Json& tmpl = spec.contains("template") ? spec["template"] : Json();
+  if (!tmpl.is_object()) return FieldError(source, "spec.template", "missing; a runtime's JobSet template gives its trainer");
+  LOOM_RETURN_IF_ERROR(OnlyKnown(tmpl, "spec.template", {"spec"}, rt.kind, source));
+  const Json& js = tmpl.contains("spec") ? tmpl["spec"] : Json();
+  if (!js.is_object()) return FieldError(source, "spec.template.spec", "missing");
+  LOOM_RETURN_IF_ERROR(OnlyKnown(js, "spec.template.spec", {"replicatedJobs"}, rt.kind, source));
+  const std::string rj_field = "spec.template.spec.replicatedJobs";
+  if (!js.contains("replicatedJobs") || !js["replicatedJobs"].is_array() || js["replicatedJobs"].empty())
+    return FieldError(source, rj_field, "missing or empty");
+  bool found = false;
+  for (size_t i = 0; i < js["replicatedJobs"].size(); ++i) {
+    const Json& rjob = js["replicatedJobs"][i];
+    const std::string field = JoinField(rj_field, i);
+    if (!rjob.is_object() || !rjob.contains("name") || !rjob["name"].is_string())
+      return FieldError(source, JoinField(field, "name"), "missing");
+    const Json* labels = &rjob;
+    for (const char* key : {"template", "metadata", "labels"})
+      labels = labels->is_object() && labels->contains(key) ? &(*labels)[key] : nullptr;
+    const std::string labels_field = JoinField(field, "template.metadata.labels");
+    if (labels != nullptr) {
+      if (!labels->is_object()) return FieldError(source, labels_field, "must be a map of strings");
+      for (auto it = labels->begin(); it != labels->end(); ++it)
+        if (it.key() != kAncestorLabel)
+          return FieldError(source, JoinField(labels_field, it.key()),
+                            "not supported on one machine: a node is a process, which has no labels; only " +
+                                std::string(kAncestorLabel) + " acts");
+    }
+    const std::string ancestor =
+        labels != nullptr && labels->contains(kAncestorLabel) && (*labels)[kAncestorLabel].is_string()
+            ? (*labels)[kAncestorLabel].get<std::string>()
+            : "";
+    if (ancestor != "trainer")
+      return FieldError(source, JoinField(labels_field, kAncestorLabel),
+                        (ancestor.empty() ? std::string("missing") : "\"" + ancestor + "\"") +
+                            ": not supported on one machine: only the trainer's replicated job runs (dataset and model "
+                            "initializers, launchers and other steps do not)");
+    if (found) return FieldError(source, field, "a second trainer replicated job; a runtime has one");
+    LOOM_RETURN_IF_ERROR(ParseTrainerJob(rjob, field, rt.kind, source, &rt));
+    found = true;
+  }
+  rt.node.type = "node";
+  rt.node.task_type = train::TaskType::kWorker;
+  return rt;
+}
+
+RuntimeStore::RuntimeStore(std::string dir) : dir_(std::move(dir)) {}
+
+std::string RuntimeStore::DefaultDir() { return JoinPath(LoomHome(), "runtimes"); }
+
+std::string RuntimeStore::Path(const std::string& kind, const std::string& namespace_name, const std::string& name) const {
+  std::string path = JoinPath(dir_, kind);
+  if (kind == "TrainingRuntime") path = JoinPath(path, namespace_name.empty() ? "default" : namespace_name);
+  return JoinPath(path, name + ".json");
+}
+
+StatusOr<TrainingRuntime> RuntimeStore::Apply(const Json& document, const std::string& source) {
+  LOOM_ASSIGN_OR_RETURN(TrainingRuntime rt, ParseTrainingRuntime(document, source));
+  const std::string path = Path(rt.kind, rt.namespace_name, rt.name);
+  LOOM_RETURN_IF_ERROR(MakeDirs(path.substr(0, path.rfind('/'))));
+  LOOM_RETURN_IF_ERROR(WriteFileAtomic(path, document.dump(2) + "\n"));
+  return rt;
+}
+
+StatusOr<TrainingRuntime> RuntimeStore::Get(const std::string& kind, const std::string& namespace_name,
+                                            const std::string& name) const {
+  const std::string path = Path(kind, namespace_name, name);
+  if (PathExists(path)) {
+    LOOM_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+    LOOM_ASSIGN_OR_RETURN(Json doc, ParseJson(text, path));
+    return ParseTrainingRuntime(doc, path);
+  }
+  if (kind == "ClusterTrainingRuntime" && name == "torch-distributed") {
+    LOOM_ASSIGN_OR_RETURN(Json doc, ParseYaml(kTorchDistributed, "torch-distributed (built in)"));
+    LOOM_ASSIGN_OR_RETURN(TrainingRuntime rt, ParseTrainingRuntime(doc, "torch-distributed (built in)"));
+    rt.built_in = true;
+    return rt;
+  }
+  return NotFound("no " + kind + " named \"" + name + "\"" +
+                  (kind == "TrainingRuntime" ? " in namespace " + (namespace_name.empty() ? "default" : namespace_name) : "") +
+                  " (`loom runtime list` shows what is installed; `loom runtime apply -f` installs one)");
+}
+
+StatusOr<std::vector<TrainingRuntime>> RuntimeStore::List() const {
+  std::vector<TrainingRuntime> out;
+  auto add_dir = [&](const std::string& kind, const std::string& namespace_name, const std::string& dir) -> Status {
+    if (!IsDirectory(dir)) return OkStatus();
+    LOOM_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir));
+    std::sort(names.begin(), names.end());
+    for (const std::string& n : names) {
+      if (n.size() <= 5 || n.substr(n.size() - 5) != ".json") continue;
+      LOOM_ASSIGN_OR_RETURN(TrainingRuntime rt, Get(kind, namespace_name, n.substr(0, n.size() - 5)));
+      out.push_back(std::move(rt));
+    }
+    return OkStatus();
+  };
+  LOOM_RETURN_IF_ERROR(add_dir("ClusterTrainingRuntime", "", JoinPath(dir_, "ClusterTrainingRuntime")));
+  if (!PathExists(Path("ClusterTrainingRuntime", "", "torch-distributed"))) {
+    LOOM_ASSIGN_OR_RETURN(TrainingRuntime rt, Get("ClusterTrainingRuntime", "", "torch-distributed"));
+    out.push_back(std::move(rt));
+    std::sort(out.begin(), out.end(), [](const TrainingRuntime& a, const TrainingRuntime& b) { return a.name < b.name; });
+  }
+  const std::string namespaced = JoinPath(dir_, "TrainingRuntime");
+  if (IsDirectory(namespaced)) {
+    LOOM_ASSIGN_OR_RETURN(std::vector<std::string> namespaces, ListDir(namespaced));
+    std::sort(namespaces.begin(), namespaces.end());
+    for (const std::string& ns : namespaces) LOOM_RETURN_IF_ERROR(add_dir("TrainingRuntime", ns, JoinPath(namespaced, ns)));
+  }
+  return out;
+}
+
+Status RuntimeStore::Delete(const std::string& kind, const std::string& namespace_name, const std::string& name) {
+  const std::string path = Path(kind, namespace_name, name);
+  if (!PathExists(path)) {
+    if (kind == "ClusterTrainingRuntime" && name == "torch-distributed")
+      return FailedPrecondition("ClusterTrainingRuntime torch-distributed is built in; it cannot be deleted");
+    return Get(kind, namespace_name, name).status();
+  }
+  return RemoveAll(path);
+}
+
+StatusOr<TfJob> ParseTrainJob(const Json& doc, const std::string& source, const RuntimeStore& runtimes) {
+  TfJob job;
+  std::string kind;
+  LOOM_RETURN_IF_ERROR(ParseObjectHeader(doc, source, {"TrainJob"}, &kind, &job.name, &job.namespace_name));
+  job.kind = "TrainJob";
+  job.manifest = doc;
+  const Json& spec = doc["spec"];
+  LOOM_RETURN_IF_ERROR(
+      OnlyKnown(spec, "spec", {"runtimeRef", "trainer", "suspend", "activeDeadlineSeconds", "managedBy"}, kind, source));
+  if (spec.contains("managedBy") && spec["managedBy"] != kManagedBy)
+    return FieldError(source, "spec.managedBy",
+                      spec["managedBy"].dump() + ": not supported on one machine: the local controller manages every "
+                                                 "job it runs (" + kManagedBy + ")");
+  if (spec.contains("suspend")) {
+    if (!spec["suspend"].is_boolean()) return FieldError(source, "spec.suspend", "must be true or false");
+    job.suspend = spec["suspend"].get<bool>();
+  }
+  if (spec.contains("activeDeadlineSeconds")) {
+    LOOM_ASSIGN_OR_RETURN(job.run_policy.active_deadline_seconds,
+                          ReadCount(spec, "activeDeadlineSeconds", "spec.activeDeadlineSeconds", source, 1, INT64_MAX));
+  }
+
+  // spec.runtimeRef: kind defaults to ClusterTrainingRuntime, apiGroup to trainer.kubeflow.org.
+  if (!spec.contains("runtimeRef") || !spec["runtimeRef"].is_object())
+    return FieldError(source, "spec.runtimeRef", "missing; a TrainJob names its runtime (e.g. torch-distributed)");
+  const Json& ref = spec["runtimeRef"];
+  LOOM_RETURN_IF_ERROR(OnlyKnown(ref, "spec.runtimeRef", {"name", "kind", "apiGroup"}, kind, source));
+  if (ref.contains("apiGroup") && ref["apiGroup"] != "trainer.kubeflow.org")
+    return FieldError(source, "spec.runtimeRef.apiGroup", ref["apiGroup"].dump() + "; expected trainer.kubeflow.org");
+  const std::string ref_kind = ref.contains("kind") && ref["kind"].is_string() ? ref["kind"].get<std::string>() : "ClusterTrainingRuntime";
+  if (ref_kind != "ClusterTrainingRuntime" && ref_kind != "TrainingRuntime")
+    return FieldError(source, "spec.runtimeRef.kind", ref["kind"].dump() + "; expected ClusterTrainingRuntime or TrainingRuntime");
+  if (!ref.contains("name") || !ref["name"].is_string() || ref["name"].get<std::string>().empty())
+    return FieldError(source, "spec.runtimeRef.name", "missing");
+  auto runtime = runtimes.Get(ref_kind, job.namespace_name, ref["name"].get<std::string>());
+  if (!runtime.ok()) return FieldError(source, "spec.runtimeRef.name", runtime.status().message());
+  job.runtime = runtime->Ref();
+
+  // The trainer's overrides of the runtime's node.
+  ReplicaSpec node = runtime->node;
+  int num_nodes = runtime->num_nodes;
+  Json resources = runtime->resources;
+  std::string procs;
+  if (spec.contains("trainer")) {
+    const Json& t = spec["trainer"];
+    if (!t.is_object()) return FieldError(source, "spec.trainer", "must be an object");
+    LOOM_RETURN_IF_ERROR(OnlyKnown(
+        t, "spec.trainer", {"image", "command", "args", "env", "numNodes", "numProcPerNode", "resourcesPerNode"}, kind, source));
+    ReplicaSpec given;
+    LOOM_RETURN_IF_ERROR(ParseContainer(t, "spec.trainer", source, &given));
+    if (t.contains("image")) node.image = given.image;
+    if (t.contains("command")) node.command = given.command;
+    if (t.contains("args")) node.args = given.args;
+    if (runtime->torch) {
+      for (size_t i = 0; i < given.env.size(); ++i)
+        if (given.env[i].first.rfind("PET_", 0) == 0 &&
+            std::set<std::string>{"PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT"}
+                .count(given.env[i].first))
+          return FieldError(source, JoinField(JoinField("spec.trainer.env", i), "name"),
+                            given.env[i].first + ": must not have reserved envs (the torch plugin sets it)");
+    }
+    UpsertEnv(given.env, &node.env);
+    if (t.contains("numNodes")) {
+      LOOM_ASSIGN_OR_RETURN(int64_t n, ReadCount(t, "numNodes", "spec.trainer.numNodes", source, 1, 64));
+      num_nodes = static_cast<int>(n);
+    }
+    if (t.contains("numProcPerNode")) {
+      LOOM_ASSIGN_OR_RETURN(int64_t n, ReadCount(t, "numProcPerNode", "spec.trainer.numProcPerNode", source, 1, 64));
+      if (!runtime->torch)
+        return FieldError(source, "spec.trainer.numProcPerNode",
+                          "not supported on one machine: only the torch runtime starts processes per node, and " +
+                              job.runtime + " has no mlPolicy.torch");
+      procs = std::to_string(n);
+    }
+    if (t.contains("resourcesPerNode")) {
+      LOOM_RETURN_IF_ERROR(CheckResources(t["resourcesPerNode"], "spec.trainer.resourcesPerNode", kind, source));
+      resources = t["resourcesPerNode"];
+    }
+  }
+  if (node.command.empty() && node.args.empty())
+    return FieldError(source, "spec.trainer.command",
+                      "missing, and runtime " + job.runtime + " gives none: nothing to run (the image is not pulled)");
+  if (runtime->torch && procs.empty()) procs = std::to_string(ProcsFromResources(resources));
+  node.replicas = num_nodes;
+  job.nproc_per_node = runtime->torch ? procs : "";
+  job.replicas.push_back(node);
+  // JobSet's defaults: the job succeeds when every node's pod has succeeded, and fails when the
+  // trainer Job has used its backoffLimit.
+  job.success_policy = "AllWorkers";
+  job.run_policy.backoff_limit = runtime->backoff_limit;
+  job.run_policy.clean_pod_policy = "All";
+  return job;
+}
+
+std::vector<std::pair<std::string, std::string>> TrainJobNodeEnv(const TfJob& job, int index, int nodes,
+                                                                  const std::string& master_address) {
+  std::vector<std::pair<std::string, std::string>> env = {{"JOB_COMPLETION_INDEX", std::to_string(index)}};
+  if (job.nproc_per_node.empty()) return env;
+  const size_t colon = master_address.rfind(':');
+  env.insert(env.end(), {{"PET_NNODES", std::to_string(nodes)},
+                         {"PET_NPROC_PER_NODE", job.nproc_per_node},
+                         {"PET_NODE_RANK", std::to_string(index)},
+                         {"PET_MASTER_ADDR", master_address.substr(0, colon)},
+                         {"PET_MASTER_PORT", master_address.substr(colon + 1)}});
+  return env;
+}
+
+void ToTrainJobStatus(Json* status) {
+  Json& s = *status;
+  Json conditions = Json::array();
+  // As meta.SetStatusCondition: a condition of the same type is replaced where it stands.
+  auto set = [&](const std::string& type, const std::string& value, const std::string& reason, const std::string& message,
+                 const Json& from) {
+    Json condition = {{"type", type}, {"status", value}, {"reason", reason}, {"message", message},
+                      {"lastTransitionTime", from.value("lastTransitionTime", "")}};
+    for (Json& c : conditions)
+      if (c["type"] == type) {
+        c = std::move(condition);
+        return;
+      }
+    conditions.push_back(std::move(condition));
+  };
+  bool finished = false, suspended = false, failed = false;
+  for (const Json& c : s.value("conditions", Json::array())) {
+    const std::string type = c.value("type", "");
+    if (type == "Suspended") {
+      set("Suspended", "True", "Suspended", "TrainJob is suspended", c);
+      suspended = true;
+    } else if (type == "Resumed") {
+      set("Suspended", "False", "Resumed", "TrainJob is resumed", c);
+    } else if (type == "Succeeded") {
+      set("Complete", "True", "AllJobsCompleted", "jobset completed successfully", c);
+      finished = true;
+    } else if (type == "Failed") {
+      set("Failed", "True", c.value("reason", "") == "DeadlineExceeded" ? "DeadlineExceeded" : "FailedJobs",
+          c.value("message", ""), c);
+      finished = failed = true;
+    }
+  }
+  // The replicated job "node" is one child Job of numNodes pods.
+  int pods = 0, active = 0, succeeded = 0;
+  const Json counts = s.contains("replicaStatuses") && s["replicaStatuses"].contains("node") ? s["replicaStatuses"]["node"] : Json::object();
+  active = counts.value("active", 0);
+  succeeded = counts.value("succeeded", 0);
+  if (s.contains("local") && s["local"].contains("replicas")) pods = static_cast<int>(s["local"]["replicas"].size());
+  const bool running = !finished && !suspended && active > 0;
+  s["conditions"] = conditions;
+  s["jobsStatus"] = Json::array({{{"name", "node"},
+                                  {"active", running ? 1 : 0},
+                                  {"ready", running && active + succeeded >= pods ? 1 : 0},
+                                  {"succeeded", finished && !failed ? 1 : 0},
+                                  {"failed", failed ? 1 : 0},
+                                  {"suspended", suspended ? 1 : 0}}});
+  s.erase("replicaStatuses");
+}
+
+std::string TrainJobPhase(const Json& status) {
+  for (const Json& c : status.value("conditions", Json::array())) {
+    if (c.value("status", "") != "True") continue;
+    if (c.value("type", "") == "Failed") return "Failed";
+    if (c.value("type", "") == "Complete") return "Succeeded";
+    if (c.value("type", "") == "Suspended") return "Suspended";
+  }
+  for (const Json& j : status.value("jobsStatus", Json::array()))
+    if (j.value("active", 0) > 0) return "Running";
+  return "Created";
+}
+
+}  // namespace loom::job

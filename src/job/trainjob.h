@@ -1,0 +1,93 @@
+// Kubeflow Trainer v2 (trainer.kubeflow.org/v1alpha1) on one machine: a TrainJob resolved
+// against its TrainingRuntime or ClusterTrainingRuntime into the job the local controller runs,
+// as Trainer's plugins resolve it. The runtime's JobSet template gives the trainer's "node"
+// container (the replicated job labelled trainer.kubeflow.org/trainjob-ancestor-step: trainer);
+// the TrainJob's trainer overrides its image, command and args and upserts its env;
+// numNodes (the TrainJob's, else mlPolicy.numNodes) nodes run, node-0 .. node-<N-1>, each with
+// JOB_COMPLETION_INDEX (an Indexed Job's) and, under mlPolicy.torch, the torch plugin's
+// PET_NNODES, PET_NPROC_PER_NODE (numProcPerNode, else "auto": the CPUs of resourcesPerNode,
+// at least 1), PET_NODE_RANK, PET_MASTER_ADDR and PET_MASTER_PORT (node-0's address; a free
+// port on 127.0.0.1 where a cluster has 29500 on node-0's own IP). A command of `torchrun`
+// reads them and starts numProcPerNode processes per node.
+//
+// The status is Trainer's: conditions Suspended, Complete and Failed (reasons as JobSet's and
+// Trainer's: AllJobsCompleted, FailedJobs, DeadlineExceeded, Suspended, Resumed) and jobsStatus
+// for the replicated job "node". Every field either acts or is refused with its path and why.
+//
+// Runtimes are kept in a RuntimeStore (a directory; `loom runtime apply|list|get|delete`);
+// Trainer's torch-distributed ClusterTrainingRuntime is built in.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/json.h"
+#include "core/status.h"
+#include "job/tfjob.h"
+
+namespace loom::job {
+
+inline constexpr char kTrainerApiVersion[] = "trainer.kubeflow.org/v1alpha1";
+
+// A TrainingRuntime or ClusterTrainingRuntime, checked.
+struct TrainingRuntime {
+  std::string kind;                     // "ClusterTrainingRuntime" or "TrainingRuntime"
+  std::string name;
+  std::string namespace_name;           // a TrainingRuntime's ("default" unless given); "" for a cluster one
+  std::string framework;                // its trainer.kubeflow.org/framework label, for listing
+  int num_nodes = 1;                    // mlPolicy.numNodes
+  bool torch = false;                   // mlPolicy.torch: the torch plugin's PET_* environment
+  ReplicaSpec node;                     // the trainer's "node" container and the pod's restartPolicy
+  int backoff_limit = 6;                // the trainer Job's backoffLimit (Kubernetes' default 6)
+  Json resources = Json::object();      // the node container's resources (requests, limits)
+  bool built_in = false;                // torch-distributed, not read from the store
+  Json manifest;                        // the document as read
+
+  // "<kind>/<name>", or "<kind>/<namespace>/<name>" for a TrainingRuntime.
+  std::string Ref() const;
+};
+
+// Validates a runtime document; `source` names it in errors.
+StatusOr<TrainingRuntime> ParseTrainingRuntime(const Json& document, const std::string& source);
+
+// The runtimes installed on this machine: <dir>/ClusterTrainingRuntime/<name>.json and
+// <dir>/TrainingRuntime/<namespace>/<name>.json, each the manifest as applied. torch-distributed
+// is built in; applying one of that name replaces it until it is deleted. Not thread-safe against
+// another process applying the same name (the last write wins, as with kubectl apply).
+class RuntimeStore {
+ public:
+  explicit RuntimeStore(std::string dir);
+  // $LOOM_HOME/runtimes.
+  static std::string DefaultDir();
+
+  // Checks the document and stores it (replacing one of the same kind, namespace and name).
+  StatusOr<TrainingRuntime> Apply(const Json& document, const std::string& source);
+  // NotFound names what was looked for.
+  StatusOr<TrainingRuntime> Get(const std::string& kind, const std::string& namespace_name,
+                                const std::string& name) const;
+  // Every runtime, the built-in one included unless replaced, sorted by kind, namespace, name.
+  StatusOr<std::vector<TrainingRuntime>> List() const;
+  // Removes an applied runtime; the built-in one cannot be deleted.
+  Status Delete(const std::string& kind, const std::string& namespace_name, const std::string& name);
+
+ private:
+  std::string Path(const std::string& kind, const std::string& namespace_name, const std::string& name) const;
+  std::string dir_;
+};
+
+// Validates a TrainJob and resolves it against its runtime from `runtimes`.
+StatusOr<TfJob> ParseTrainJob(const Json& document, const std::string& source, const RuntimeStore& runtimes);
+
+// What the controller adds to node `index`'s environment (of `nodes`; node-0 at
+// `master_address`, host:port).
+std::vector<std::pair<std::string, std::string>> TrainJobNodeEnv(const TfJob& job, int index, int nodes,
+                                                                  const std::string& master_address);
+
+// The local controller's status (its operator-style conditions Created, Running, Restarting,
+// Succeeded, Failed, Suspended, Resumed and replicaStatuses) rewritten as Trainer reports a
+// TrainJob's: conditions Suspended/Complete/Failed and jobsStatus.
+void ToTrainJobStatus(Json* status);
+// "Succeeded", "Failed", "Suspended", "Running" or "Created" of a TrainJob's status.
+std::string TrainJobPhase(const Json& status);
+
+}  // namespace loom::job

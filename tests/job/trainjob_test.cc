@@ -1,0 +1,279 @@
+// TrainJobs and their runtimes (trainer.kubeflow.org/v1alpha1), data-driven: each
+// tests/job/trainjob_cases/X.yaml sits beside X.expected, the resolved job's DebugString() (a
+// runtime's description for a runtime document) or "error: <message>". The runtimes in
+// trainjob_cases/runtimes/ are applied to the store first. LOOM_UPDATE_EXPECTED=1 rewrites the
+// .expected files from the current output (review the diff). Then the local controller running
+// TrainJobs: the nodes' environment against what Trainer's torch plugin sets, torchrun starting
+// processes per node, suspend and resume, and Trainer's conditions and jobsStatus.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "core/file.h"
+#include "job/local_job.h"
+#include "job/trainjob.h"
+#include "test_util/test_env.h"
+
+namespace loom::job {
+namespace {
+
+std::string Describe(const TrainingRuntime& rt) {
+  TfJob node;
+  node.kind = "node";
+  node.replicas.push_back(rt.node);
+  std::string out = "runtime: " + rt.Ref() + "\nframework: " + (rt.framework.empty() ? "-" : rt.framework) +
+                    "\nnumNodes: " + std::to_string(rt.num_nodes) + "\ntorch: " + (rt.torch ? "yes" : "no") +
+                    "\nbackoffLimit: " + std::to_string(rt.backoff_limit) + "\nresources: " + rt.resources.dump() + "\n";
+  // The replica's lines of DebugString(), between the header and the run policy.
+  const std::string replicas = node.DebugString();
+  const size_t from = replicas.find('\n', replicas.find("namespace:")) + 1;
+  return out + replicas.substr(from, replicas.find("runPolicy:") - from);
+}
+
+StatusOr<std::string> ParseCase(const Json& doc, const std::string& name, const RuntimeStore& store) {
+  const std::string kind = doc.is_object() ? doc.value("kind", "") : "";
+  if (kind.find("TrainingRuntime") != std::string::npos) {
+    LOOM_ASSIGN_OR_RETURN(TrainingRuntime rt, ParseTrainingRuntime(doc, name));
+    return Describe(rt);
+  }
+  LOOM_ASSIGN_OR_RETURN(TfJob job, ParseTrainJob(doc, name, store));
+  return job.DebugString();
+}
+
+TEST(TrainJobTest, Cases) {
+  const std::string dir = JoinPath(testing::SourceDir(), "tests/job/trainjob_cases");
+  testing::ScratchDir home;
+  RuntimeStore store(home.Join("runtimes"));
+  auto runtimes = ListDir(JoinPath(dir, "runtimes"));
+  ASSERT_TRUE(runtimes.ok()) << runtimes.status().ToString();
+  for (const std::string& name : *runtimes) {
+    auto doc = ReadJsonOrYamlFile(JoinPath(JoinPath(dir, "runtimes"), name));
+    ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+    auto applied = store.Apply(*doc, name);
+    ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  }
+  auto names = ListDir(dir);
+  ASSERT_TRUE(names.ok()) << names.status().ToString();
+  std::sort(names->begin(), names->end());
+  const bool update = std::getenv("LOOM_UPDATE_EXPECTED") != nullptr;
+  int count = 0;
+  for (const std::string& name : *names) {
+    if (name.size() < 6 || name.substr(name.size() - 5) != ".yaml") continue;
+    auto doc = ReadJsonOrYamlFile(JoinPath(dir, name));
+    ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+    auto parsed = ParseCase(*doc, name, store);
+    const std::string actual = parsed.ok() ? *parsed : "error: " + parsed.status().message() + "\n";
+    const std::string expected_path = JoinPath(dir, name.substr(0, name.size() - 5) + ".expected");
+    if (update) {
+      EXPECT_TRUE(WriteFileAtomic(expected_path, actual).ok());
+    } else {
+      auto expected = ReadFile(expected_path);
+      ASSERT_TRUE(expected.ok()) << expected_path << ": " << expected.status().ToString();
+      EXPECT_EQ(actual, *expected) << "case " << name;
+    }
+    ++count;
+  }
+  EXPECT_GE(count, 20);
+}
+
+Json Yaml(const std::string& text) {
+  auto doc = ParseYaml(text, "test.yaml");
+  EXPECT_TRUE(doc.ok()) << doc.status().ToString();
+  return doc.ok() ? *doc : Json();
+}
+
+const char kPlainRuntime[] = R"(
+apiVersion: trainer.kubeflow.org/v1alpha1
+kind: ClusterTrainingRuntime
+metadata: {name: plain}
+spec:
+  template:
+    spec:
+      replicatedJobs:
+        - name: node
+          template:
+            metadata: {labels: {trainer.kubeflow.org/trainjob-ancestor-step: trainer}}
+            spec: {template: {spec: {containers: [{name: node, command: [/bin/true]}]}}}
+)";
+
+// Apply, get, list and delete; torch-distributed is built in, can be replaced by an applied one
+// of its name and comes back when that is deleted, but cannot itself be deleted.
+TEST(RuntimeStoreTest, ApplyGetListDelete) {
+  testing::ScratchDir home;
+  RuntimeStore store(home.Join("runtimes"));
+  auto list = store.List();
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].Ref(), "ClusterTrainingRuntime/torch-distributed");
+  EXPECT_TRUE((*list)[0].built_in);
+  EXPECT_TRUE((*list)[0].torch);
+  EXPECT_EQ((*list)[0].framework, "torch");
+  EXPECT_EQ((*list)[0].node.image, "pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime");
+
+  // The built-in one is Trainer's, as published.
+  auto published = ReadJsonOrYamlFile(JoinPath(testing::SourceDir(), "third_party/schemas/trainer-runtime-torch-distributed.yaml"));
+  ASSERT_TRUE(published.ok()) << published.status().ToString();
+  EXPECT_EQ((*list)[0].manifest, *published);
+
+  ASSERT_TRUE(store.Apply(Yaml(kPlainRuntime), "plain.yaml").ok());
+  Json replaced = Yaml(kPlainRuntime);
+  replaced["metadata"]["name"] = "torch-distributed";
+  ASSERT_TRUE(store.Apply(replaced, "td.yaml").ok());
+  Json namespaced = Yaml(kPlainRuntime);
+  namespaced["kind"] = "TrainingRuntime";
+  namespaced["metadata"]["namespace"] = "team";
+  ASSERT_TRUE(store.Apply(namespaced, "ns.yaml").ok());
+  list = store.List();
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  std::vector<std::string> refs;
+  for (const TrainingRuntime& rt : *list) refs.push_back(rt.Ref());
+  EXPECT_EQ(refs, (std::vector<std::string>{"ClusterTrainingRuntime/plain", "ClusterTrainingRuntime/torch-distributed",
+                                            "TrainingRuntime/team/plain"}));
+  auto td = store.Get("ClusterTrainingRuntime", "", "torch-distributed");
+  ASSERT_TRUE(td.ok());
+  EXPECT_FALSE(td->torch);  // the applied one
+  EXPECT_EQ(store.Get("TrainingRuntime", "default", "plain").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store.Get("TrainingRuntime", "team", "plain").ok());
+
+  ASSERT_TRUE(store.Delete("ClusterTrainingRuntime", "", "torch-distributed").ok());
+  td = store.Get("ClusterTrainingRuntime", "", "torch-distributed");
+  ASSERT_TRUE(td.ok());
+  EXPECT_TRUE(td->built_in);
+  Status builtin = store.Delete("ClusterTrainingRuntime", "", "torch-distributed");
+  EXPECT_FALSE(builtin.ok());
+  EXPECT_NE(builtin.message().find("built in"), std::string::npos) << builtin.message();
+  EXPECT_EQ(store.Delete("ClusterTrainingRuntime", "", "nope").code(), StatusCode::kNotFound);
+  // A bad document is refused and nothing is stored.
+  Json bad = Yaml(kPlainRuntime);
+  bad["spec"]["podGroupPolicy"] = Json::object();
+  auto refused = store.Apply(bad, "bad.yaml");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().message(),
+            "bad.yaml: spec.podGroupPolicy: not supported on one machine: there is no gang scheduler; every node starts at once");
+}
+
+StatusOr<Json> RunJob(const std::string& text, const RuntimeStore& store, const std::string& jobs_dir) {
+  LOOM_ASSIGN_OR_RETURN(Json doc, ParseYaml(text, "job.yaml"));
+  LOOM_ASSIGN_OR_RETURN(TfJob job, ParseTrainJob(doc, "job.yaml", store));
+  LocalJobOptions options;
+  options.jobs_dir = jobs_dir;
+  LOOM_ASSIGN_OR_RETURN(auto local, LocalJob::Create(job, options));
+  return local->Run();
+}
+
+// Each of 3 nodes gets what Trainer's torch plugin and an Indexed Job give its container
+// (PET_NNODES, PET_NPROC_PER_NODE, PET_NODE_RANK = JOB_COMPLETION_INDEX, PET_MASTER_ADDR and
+// PET_MASTER_PORT = node-0's address) and nothing the Training Operator sets (MASTER_ADDR,
+// RANK, WORLD_SIZE: torchrun sets those for its processes); the TrainJob completes with
+// Trainer's Complete condition and jobsStatus.
+TEST(LocalJobTest, TrainJobEnvironment) {
+  testing::ScratchDir dir;
+  RuntimeStore store(dir.Join("runtimes"));
+  const std::string text = "apiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainJob\nmetadata: {name: env}\nspec:\n"
+                           "  runtimeRef: {name: torch-distributed}\n  trainer:\n    numNodes: 3\n"
+                           "    env: [{name: OUT, value: '" + dir.path() + "'}]\n"
+                           "    command: [/bin/sh, -c, 'env > $(OUT)/node-$PET_NODE_RANK']\n";
+  auto status = RunJob(text, store, dir.Join("jobs"));
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_EQ(JobPhase(*status), "Succeeded") << status->dump(2);
+  ASSERT_EQ((*status)["conditions"].size(), 1u) << status->dump(2);
+  const Json& complete = (*status)["conditions"][0];
+  EXPECT_EQ(complete["type"], "Complete");
+  EXPECT_EQ(complete["status"], "True");
+  EXPECT_EQ(complete["reason"], "AllJobsCompleted");
+  EXPECT_EQ(complete["message"], "jobset completed successfully");
+  EXPECT_EQ((*status)["jobsStatus"], Json::array({{{"name", "node"}, {"active", 0}, {"ready", 0}, {"succeeded", 1},
+                                                   {"failed", 0}, {"suspended", 0}}}));
+  EXPECT_FALSE(status->contains("replicaStatuses"));
+  std::string master;
+  for (const Json& r : (*status)["local"]["replicas"])
+    if (r["name"] == "node-0") master = r["address"];
+  ASSERT_FALSE(master.empty()) << status->dump(2);
+  for (int i = 0; i < 3; ++i) {
+    auto vars = testing::ReadEnvDump(dir.Join("node-" + std::to_string(i)));
+    const std::string rank = std::to_string(i);
+    EXPECT_EQ(vars["PET_NNODES"], "3") << rank;
+    EXPECT_EQ(vars["PET_NPROC_PER_NODE"], "1") << rank;  // "auto" without resources: 1
+    EXPECT_EQ(vars["PET_NODE_RANK"], rank);
+    EXPECT_EQ(vars["JOB_COMPLETION_INDEX"], rank);
+    EXPECT_EQ(vars["PET_MASTER_ADDR"] + ":" + vars["PET_MASTER_PORT"], master) << rank;
+    for (const char* absent : {"MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "TF_CONFIG"})
+      EXPECT_EQ(vars.count(absent), 0u) << rank << " " << absent;
+  }
+}
+
+// numProcPerNode 2 on 2 nodes through Debian's torchrun: torchrun reads the PET_* variables the
+// nodes get and starts 2 processes each, ranks 0-3 of a world of 4 that rendezvous at node-0.
+// (--redirects and --tee: Debian 12's torch 1.13 on Python 3.11 cannot parse their default "0",
+// since 3.11's IntFlag no longer lists a zero member; 1 is stdout, teed to the node's log.)
+TEST(LocalJobTest, TrainJobTorchrun) {
+  testing::ScratchDir dir;
+  RuntimeStore store(dir.Join("runtimes"));
+  const std::string script =
+      "import os, torch.distributed as d\n"
+      "d.init_process_group('gloo')\n"
+      "open(os.path.join(os.environ['OUT'], 'rank-%d' % d.get_rank()), 'w').write("
+      "'%s %s %s %s\\n' % (os.environ['RANK'], os.environ['WORLD_SIZE'], os.environ['LOCAL_RANK'], "
+      "os.environ['GROUP_RANK']))\n"
+      "d.barrier()\n";
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("ranks.py"), script).ok());
+  const std::string text = "apiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainJob\nmetadata: {name: tr}\nspec:\n"
+                           "  runtimeRef: {name: torch-distributed}\n  trainer:\n    numNodes: 2\n    numProcPerNode: 2\n"
+                           "    env: [{name: OUT, value: '" + dir.path() + "'}]\n"
+                           "    command: [torchrun, --redirects=1, --tee=1, '" + dir.Join("ranks.py") + "']\n";
+  auto status = RunJob(text, store, dir.Join("jobs"));
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_EQ(JobPhase(*status), "Succeeded") << status->dump(2);
+  for (int rank = 0; rank < 4; ++rank) {
+    auto line = ReadFile(dir.Join("rank-" + std::to_string(rank)));
+    ASSERT_TRUE(line.ok()) << "rank " << rank << " did not run; " << status->dump(2);
+    // RANK WORLD_SIZE LOCAL_RANK GROUP_RANK (the node)
+    EXPECT_EQ(*line, std::to_string(rank) + " 4 " + std::to_string(rank % 2) + " " + std::to_string(rank / 2) + "\n");
+  }
+}
+
+// suspend: nothing runs and the status is Trainer's Suspended; run again without suspend, the
+// job is Resumed (Suspended=False) and runs. A node that fails under restartPolicy Never fails
+// the job with JobSet's reason.
+TEST(LocalJobTest, TrainJobSuspendResumeAndFail) {
+  testing::ScratchDir dir;
+  RuntimeStore store(dir.Join("runtimes"));
+  const std::string base = "apiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainJob\nmetadata: {name: s}\nspec:\n"
+                           "  runtimeRef: {name: torch-distributed}\n  trainer:\n    command: [/bin/sh, -c, 'touch " +
+                           dir.Join("ran") + "']\n";
+  auto suspended = RunJob(base + "  suspend: true\n", store, dir.Join("jobs"));
+  ASSERT_TRUE(suspended.ok()) << suspended.status().ToString();
+  EXPECT_EQ(JobPhase(*suspended), "Suspended") << suspended->dump(2);
+  EXPECT_FALSE(PathExists(dir.Join("ran")));
+  EXPECT_EQ((*suspended)["conditions"][0]["reason"], "Suspended");
+  EXPECT_EQ((*suspended)["conditions"][0]["message"], "TrainJob is suspended");
+  EXPECT_EQ((*suspended)["jobsStatus"][0]["suspended"], 1);
+
+  auto resumed = RunJob(base, store, dir.Join("jobs"));
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ(JobPhase(*resumed), "Succeeded") << resumed->dump(2);
+  EXPECT_TRUE(PathExists(dir.Join("ran")));
+  ASSERT_EQ((*resumed)["conditions"].size(), 2u) << resumed->dump(2);
+  EXPECT_EQ((*resumed)["conditions"][0]["type"], "Suspended");
+  EXPECT_EQ((*resumed)["conditions"][0]["status"], "False");
+  EXPECT_EQ((*resumed)["conditions"][0]["reason"], "Resumed");
+  EXPECT_EQ((*resumed)["conditions"][1]["type"], "Complete");
+
+  Json never = Yaml(kPlainRuntime);
+  never["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]["restartPolicy"] = "Never";
+  ASSERT_TRUE(store.Apply(never, "never.yaml").ok());
+  auto failed = RunJob("apiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainJob\nmetadata: {name: f}\nspec:\n"
+                       "  runtimeRef: {name: plain}\n  trainer: {numNodes: 2, command: [/bin/sh, -c, 'exit $JOB_COMPLETION_INDEX']}\n",
+                       store, dir.Join("jobs"));
+  ASSERT_TRUE(failed.ok()) << failed.status().ToString();
+  EXPECT_EQ(JobPhase(*failed), "Failed") << failed->dump(2);
+  EXPECT_EQ((*failed)["conditions"].back()["type"], "Failed");
+  EXPECT_EQ((*failed)["conditions"].back()["reason"], "FailedJobs");
+  EXPECT_NE((*failed)["conditions"].back()["message"].get<std::string>().find("node-1 exited with code 1"), std::string::npos)
+      << failed->dump(2);
+  EXPECT_EQ((*failed)["jobsStatus"][0]["failed"], 1);
+}
+
+}  // namespace
+}  // namespace loom::job
