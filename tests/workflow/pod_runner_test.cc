@@ -481,5 +481,37 @@ TEST_F(PodRunnerTest, PyTorchJobResourceWithConditions) {
   EXPECT_NE(refused.message.find("Master"), std::string::npos) << refused.message;
 }
 
+// A TrainJob resource (Trainer v2) is resolved against the built-in torch-distributed runtime
+// and runs on the same controller, each node with the torch plugin's PET_* variables; the
+// conditions read Trainer's jobsStatus. A bad runtime reference is an Error naming the field.
+TEST_F(PodRunnerTest, TrainJobResourceWithConditions) {
+  const std::string check = "test \"$PET_NNODES\" = 3 && test \"$PET_NODE_RANK\" = \"$JOB_COMPLETION_INDEX\" && "
+                            "test -n \"$PET_MASTER_PORT\" && echo node $PET_NODE_RANK of $PET_NNODES";
+  const std::string manifest = "apiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainJob\nmetadata: {generateName: tj-}\n"
+                               "spec:\n  runtimeRef: {name: torch-distributed}\n"
+                               "  trainer: {numNodes: 3, command: [sh, -c, '" + check + "']}\n";
+  Json t = {{"name", "tj"},
+            {"resource", {{"action", "create"}, {"manifest", manifest},
+                          {"successCondition", "status.jobsStatus.0.succeeded > 0, status.conditions.0.type == Complete"},
+                          {"failureCondition", "status.jobsStatus.0.failed > 0"}}},
+            {"outputs", {{"parameters", {{{"name", "job"}, {"valueFrom", {{"jsonPath", "{.metadata.name}"}}}}}}}}};
+  PodResult r = Run(Request("tj", t.dump()));
+  ASSERT_EQ(r.phase, "Succeeded") << r.message << Log("tj");
+  const std::string name = r.outputs["parameters"][0]["value"];
+  EXPECT_EQ(name.rfind("tj-", 0), 0u) << name;
+  EXPECT_NE(Log("tj").find("trainjob.trainer.kubeflow.org/" + name + " created"), std::string::npos) << Log("tj");
+  auto node2 = ReadFile(home_.Join("jobs/" + name + "/logs/node-2.log"));
+  ASSERT_TRUE(node2.ok()) << node2.status().ToString();
+  EXPECT_EQ(*node2, "node 2 of 3\n");
+
+  const std::string bad_ref = "apiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainJob\nmetadata: {name: tj}\n"
+                              "spec:\n  runtimeRef: {name: torch}\n  trainer: {command: [true]}\n";
+  t["resource"]["manifest"] = bad_ref;
+  PodResult refused = Run(Request("tj2", t.dump()));
+  EXPECT_EQ(refused.phase, "Error");
+  EXPECT_NE(refused.message.find("spec.runtimeRef.name: no ClusterTrainingRuntime named \"torch\""), std::string::npos)
+      << refused.message;
+}
+
 }  // namespace
 }  // namespace loom::workflow
