@@ -129,11 +129,10 @@ PodResult LocalPodRunner::RunContainer(const PodRequest& request, TemplatePod& p
   }
   std::vector<std::string> script;
   if (pod.is_script) {
-    const std::string script_path = JoinPath(request.pod_dir, "script");
-    s = WriteFileAtomic(script_path, pod.container.value("source", ""));
-    if (!s.ok()) return pod.Fail("Error", s.message());
-    pod_mounts.push_back({script_path, "/argo/staging/script", true});
-    script = {"/argo/staging/script"};
+    auto script_path = StageScript(request, pod.container);
+    if (!script_path.ok()) return pod.Fail("Error", script_path.status().message());
+    pod_mounts.push_back({*script_path, kScriptPodPath, true});
+    script = {kScriptPodPath};
   }
   auto main = ContainerSpecFor(request, pod.container, pod.kind, script, podman, options_, pod_mounts);
   if (!main.ok()) return pod.Fail("Error", main.status().message());

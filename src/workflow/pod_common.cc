@@ -91,6 +91,13 @@ PodResult TemplatePod::Fail(const std::string& phase, const std::string& message
   return Outcome(phase, message);
 }
 
+StatusOr<std::string> StageScript(const PodRequest& request, const Json& script) {
+  const std::string path = JoinPath(request.pod_dir, "script");
+  LOOM_RETURN_IF_ERROR(WriteFileAtomic(path, script.value("source", "")));
+  if (chmod(path.c_str(), 0755) != 0) return ErrnoStatus(path, "chmod", errno);
+  return path;
+}
+
 StatusOr<std::vector<std::string>> StringList(const Json& parent, const char* key, const std::string& field) {
   std::vector<std::string> out;
   if (!parent.contains(key)) return out;

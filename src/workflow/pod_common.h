@@ -67,6 +67,13 @@ struct TemplatePod {
   LogSink log;
 };
 
+// Where Argo's executor stages a script template's source in the pod.
+constexpr const char* kScriptPodPath = "/argo/staging/script";
+
+// Writes the script template's source to <pod dir>/script, mode 0755 as Argo's executor stages it
+// (so `command: [sh, -c]` can run the file itself); returns its host path.
+StatusOr<std::string> StageScript(const PodRequest& request, const Json& script);
+
 // A list of strings at parent[key] (numbers and booleans as written); errors name field.key[i].
 StatusOr<std::vector<std::string>> StringList(const Json& parent, const char* key, const std::string& field);
 

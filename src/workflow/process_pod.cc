@@ -310,15 +310,14 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, TemplatePod& pod
   launch.argv = *command;
   if (pod.is_script) {
     if (launch.argv.empty()) launch.argv = {"sh"};
-    // Where Argo's executor puts it: /argo/staging/script (bind-mounted from the pod directory).
-    const std::string script_path = JoinPath(request.pod_dir, "script");
-    Status s = WriteFileAtomic(script_path, pod.container.value("source", ""));
-    if (!s.ok()) return pod.Fail("Error", s.message());
+    // Where Argo's executor puts it (bind-mounted from the pod directory).
+    auto script_path = StageScript(request, pod.container);
+    if (!script_path.ok()) return pod.Fail("Error", script_path.status().message());
     if (isolated_) {
-      launch.mounts.push_back({script_path, "/argo/staging/script", true});
-      launch.argv.push_back("/argo/staging/script");
+      launch.mounts.push_back({*script_path, kScriptPodPath, true});
+      launch.argv.push_back(kScriptPodPath);
     } else {
-      launch.argv.push_back(script_path);
+      launch.argv.push_back(*script_path);
     }
   }
   launch.argv.insert(launch.argv.end(), args->begin(), args->end());
