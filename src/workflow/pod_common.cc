@@ -10,15 +10,18 @@
 namespace loom::workflow {
 namespace {
 
-// Where a pod's path is on the host after it ended: under the deepest mount holding it, else the
-// path itself (the pod wrote to the host's file system there).
+// Where a pod's path is on the host after it ended: under the deepest mount holding it (in an
+// overlay's upper directory when the pod wrote it, else the host's own), else the path itself
+// (the pod wrote to the host's file system there).
 std::string HostPath(const std::vector<Mount>& mounts, const std::string& path) {
   const Mount* best = nullptr;
   for (const Mount& m : mounts) {
     if (UnderPath(path, m.target) && (best == nullptr || m.target.size() > best->target.size())) best = &m;
   }
   if (best == nullptr) return path;
-  return best->source + path.substr(best->target.size());
+  const std::string in_source = best->source + path.substr(best->target.size());
+  if (!best->overlay_options.empty() && !PathExists(in_source)) return path;
+  return in_source;
 }
 
 // The host directory of a volume: by its kind, as the YAML declares it.

@@ -27,11 +27,14 @@ constexpr size_t kMaxResultBytes = 256 << 10;
 
 double SecondsSince(Clock::time_point t);
 
-// A bind mount (or, without a namespace, a symlink) of `source` at `target` in the pod.
+// A bind mount (or, without a namespace, a symlink) of `source` at `target` in the pod. With
+// overlay_options, an overlay of the host's `target` instead, the pod's writes kept in `source`
+// (its upper directory): what the pod made there is its own, as in its image's root.
 struct Mount {
   std::string source;  // on the host
   std::string target;  // in the pod
   bool is_file = false;
+  std::string overlay_options;  // "lowerdir=...,upperdir=...,workdir=..." (process runtime only)
 };
 
 PodResult Outcome(std::string phase, std::string message, Json outputs = Json::object());

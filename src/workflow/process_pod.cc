@@ -57,6 +57,37 @@ bool MakeParents(const std::string& path, bool self) {
   return true;
 }
 
+// The top directories of the template's output paths outside its mounts become overlays of the
+// host's, so a pod's outputs there are its own as in Argo (each pod has its image's root): a pod
+// may mkdir its output directory although an earlier pod made one at the same path, and never
+// sees another's. Nothing is made at the output paths themselves.
+Status AddOutputOverlays(const PodRequest& request, const std::string& home, std::vector<Mount>* mounts) {
+  const Json outputs = request.tmpl.value("outputs", Json::object());
+  std::vector<std::string> paths;
+  for (const Json& a : outputs.value("artifacts", Json::array())) paths.push_back(a.value("path", ""));
+  for (const Json& p : outputs.value("parameters", Json::array())) {
+    paths.push_back(p.value("valueFrom", Json::object()).value("path", ""));
+  }
+  for (const std::string& path : paths) {
+    if (path.size() < 2 || path[0] != '/') continue;
+    const size_t slash = path.find('/', 1);
+    if (slash == std::string::npos) continue;  // a file at / itself: the host's
+    const std::string top = path.substr(0, slash);
+    if (top == "/proc" || top == "/sys" || top == "/dev") continue;
+    // Loom's state (which pods' loom commands write) and the pod's directory stay the host's.
+    if (UnderPath(home, top) || UnderPath(request.pod_dir, top)) continue;
+    bool covered = false;
+    for (const Mount& m : *mounts) covered = covered || UnderPath(path, m.target);
+    if (covered) continue;
+    const std::string base = JoinPath(JoinPath(request.pod_dir, "overlays"), top.substr(1));
+    const std::string upper = JoinPath(base, "upper"), work = JoinPath(base, "work");
+    LOOM_RETURN_IF_ERROR(MakeDirs(upper));
+    LOOM_RETURN_IF_ERROR(MakeDirs(work));
+    mounts->push_back({upper, top, false, "lowerdir=" + top + ",upperdir=" + upper + ",workdir=" + work});
+  }
+  return OkStatus();
+}
+
 // The child: after fork, system calls only. Writes a failure to `err_fd` and exits 127.
 [[noreturn]] void ChildFail(int err_fd, const char* what, const char* path) {
   const int e = errno;
@@ -152,7 +183,11 @@ const char* FdPath(int fd, char* buf, size_t size) {
     } else if (mkdir(m.target.c_str(), 0755) != 0 && errno != EEXIST) {
       ChildFail(status_fd, "mkdir", m.target.c_str());
     }
-    if (isolated) {
+    if (isolated && m.overlay_options[0] != '\0') {
+      // Where overlays cannot be made (a kernel without them, an upper directory inside the
+      // host's), the pod writes to the host's directory, as without a namespace.
+      mount("overlay", m.target.c_str(), "overlay", 0, m.overlay_options.c_str());
+    } else if (isolated) {
       char source[64];
       if (mount(FdPath(source_fds[i], source, sizeof(source)), m.target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
         ChildFail(status_fd, "bind mount", m.target.c_str());
@@ -369,7 +404,7 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, TemplatePod& pod
   launch.working_dir = pod.container.value("workingDir", "");
   launch.pod_dir = request.pod_dir;
 
-  // Mounts: /tmp, then volumes, then input artifacts (sorted so parents come first).
+  // Mounts: /tmp, then volumes, then input artifacts, then overlays (sorted so parents come first).
   Status s = MakeDirs(tmp_dir);
   // As an image's /tmp: any user may write it (securityContext.runAsUser).
   if (s.ok() && chmod(tmp_dir.c_str(), 01777) != 0) s = ErrnoStatus(tmp_dir, "chmod", errno);
@@ -389,9 +424,14 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, TemplatePod& pod
     }
   }
   s = AddVolumesAndArtifacts(request, pod.container, pod.kind, options_, &launch.mounts);
+  if (s.ok() && isolated_) s = AddOutputOverlays(request, options_.home, &launch.mounts);
   if (!s.ok()) return pod.Fail("Error", s.message());
-  std::stable_sort(launch.mounts.begin(), launch.mounts.end(),
-                   [](const Mount& a, const Mount& b) { return a.target.size() < b.target.size(); });
+  // Overlays first: their upper directories must be reached before /tmp is covered (they are
+  // top directories of the root, under no other mount).
+  std::stable_sort(launch.mounts.begin(), launch.mounts.end(), [](const Mount& a, const Mount& b) {
+    if (a.overlay_options.empty() != b.overlay_options.empty()) return b.overlay_options.empty();
+    return a.target.size() < b.target.size();
+  });
   if (launch.mounts.size() > 64) return pod.Fail("Error", "more than 64 volume mounts and artifacts in one pod");
   if (!isolated_ && !launch.mounts.empty()) {
     // A path of its own at an absolute place needs a mount namespace: a symlink on the host
