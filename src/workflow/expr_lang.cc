@@ -1263,7 +1263,7 @@ std::optional<std::string> MemberPath(const ExprNode& n) {
   return *base + "." + key.value.get<std::string>();
 }
 
-void CollectVariables(const ExprNode& n, bool guarded, std::vector<std::string>& lets,
+void CollectVariables(const ExprNode& n, bool guarded, bool guarded_too, std::vector<std::string>& lets,
                       std::vector<std::string>& out) {
   auto add = [&](const std::string& v) {
     for (const std::string& l : lets) {
@@ -1278,27 +1278,27 @@ void CollectVariables(const ExprNode& n, bool guarded, std::vector<std::string>&
   if (n.kind == NodeKind::kMember) {
     // a.b?.c: a.b may be absent; the left of ?? likewise (its identifiers are still needed).
     const bool guard_base = n.optional && n.kids[0]->kind == NodeKind::kMember;
-    if (!guarded) {
+    if (!guarded || guarded_too) {
       if (auto path = MemberPath(n)) add(*path);
     }
-    CollectVariables(*n.kids[0], guarded || guard_base, lets, out);
-    CollectVariables(*n.kids[1], guarded, lets, out);
+    CollectVariables(*n.kids[0], guarded || guard_base, guarded_too, lets, out);
+    CollectVariables(*n.kids[1], guarded, guarded_too, lets, out);
     return;
   }
   if (n.kind == NodeKind::kLet) {
-    CollectVariables(*n.kids[0], guarded, lets, out);
+    CollectVariables(*n.kids[0], guarded, guarded_too, lets, out);
     lets.push_back(n.text);
-    CollectVariables(*n.kids[1], guarded, lets, out);
+    CollectVariables(*n.kids[1], guarded, guarded_too, lets, out);
     lets.pop_back();
     return;
   }
   if (n.kind == NodeKind::kSprig) {
-    for (const auto& k : n.kids) CollectVariables(*k, guarded, lets, out);
+    for (const auto& k : n.kids) CollectVariables(*k, guarded, guarded_too, lets, out);
     return;
   }
   const bool coalesce = n.kind == NodeKind::kBinary && n.text == "??";
   for (size_t i = 0; i < n.kids.size(); ++i) {
-    if (n.kids[i]) CollectVariables(*n.kids[i], guarded || (coalesce && i == 0), lets, out);
+    if (n.kids[i]) CollectVariables(*n.kids[i], guarded || (coalesce && i == 0), guarded_too, lets, out);
   }
 }
 
@@ -1326,9 +1326,9 @@ StatusOr<Json> Expression::Evaluate(const Json& env) const {
   return e.Eval(*root_);
 }
 
-std::vector<std::string> Expression::RequiredVariables() const {
+std::vector<std::string> Expression::RequiredVariables(bool guarded_too) const {
   std::vector<std::string> out, lets;
-  CollectVariables(*root_, false, lets, out);
+  CollectVariables(*root_, false, guarded_too, lets, out);
   return out;
 }
 

@@ -44,8 +44,8 @@ class Expression {
 
   // The variables the expression reads as Argo lists them: a bare identifier ("item") or a
   // member path of constant names ("inputs.parameters.x", "steps.a-b.outputs.result"). Paths
-  // on the left of ?? or after ?. are left out: they may be absent.
-  std::vector<std::string> RequiredVariables() const;
+  // on the left of ?? or after ?. are left out (they may be absent) unless `guarded_too`.
+  std::vector<std::string> RequiredVariables(bool guarded_too = false) const;
 
   const std::string& source() const { return source_; }
 

@@ -72,11 +72,10 @@ StatusOr<std::optional<Json>> EvaluateInScope(std::string_view expression, const
   LOOM_ASSIGN_OR_RETURN(Expression e, ParseTag(expression));
   Json env = ExprEnv(scope);
   const std::string quoted = "\"" + std::string(expression) + "\"";
-  const std::vector<std::string> required = e.RequiredVariables();
-  for (const std::string& var : required) {
+  for (const std::string& var : e.RequiredVariables(/*guarded_too=*/true)) {
     if (!HasExprVariable(env, var) && AbsentOutput(var, scope)) SetNull(env, var);
   }
-  for (const std::string& var : required) {
+  for (const std::string& var : e.RequiredVariables()) {
     if (HasExprVariable(env, var)) continue;
     if (keep_unresolved && keep_unresolved(var)) return std::optional<Json>();
     return InvalidArgument("failed to evaluate expression " + quoted + ": " + var + " is missing");

@@ -52,7 +52,8 @@ inline bool KeepForLater(std::string_view name) {
   for (std::string_view p : {"steps.", "tasks.", "item", "outputs.", "workflow.status", "workflow.failures",
                              "pod.name", "retries", "lastRetry.", "node.name", "workflow.outputs.",
                              "inputs.artifacts."}) {
-    if (name.substr(0, p.size()) == p) return true;
+    // "steps." also keeps a bare "steps", as an expression may read it (steps['a-b']).
+    if (name.substr(0, p.size()) == p || (p.back() == '.' && name == p.substr(0, p.size() - 1))) return true;
   }
   return false;
 }
@@ -60,7 +61,7 @@ inline bool KeepForLater(std::string_view name) {
 // `no_exit_code` when `last` has none ("-1" for retryStrategy.expression, "0" in a pod).
 Scope LastRetryScope(const NodeStatus* last, const std::string& no_exit_code);
 inline bool KeepItem(std::string_view name) { return name == "item" || name.substr(0, 5) == "item."; }
-inline bool KeepOutputs(std::string_view name) { return name.substr(0, 8) == "outputs."; }
+inline bool KeepOutputs(std::string_view name) { return name.substr(0, 8) == "outputs." || name == "outputs"; }
 
 // How a loop item shows in a node name: "(0:foo)", maps as "(0:a:1,b:2)", sorted by key.
 inline std::string ItemDescription(const Json& item) {
