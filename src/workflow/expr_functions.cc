@@ -456,10 +456,13 @@ std::string GoQuote(const std::string& s) {
   return out;
 }
 
-// Go's time.Format layout ("2006-01-02 15:04:05", "Jan 2", "Z07:00") over a local time.
-std::string GoTimeFormat(const std::string& layout, time_t when) {
+}  // namespace
+}  // namespace expr_internal
+
+std::string GoTimeFormat(const std::string& layout, time_t when, bool utc) {
   struct tm t;
-  localtime_r(&when, &t);
+  if (utc) gmtime_r(&when, &t);
+  else localtime_r(&when, &t);
   static const char* kMonths[] = {"January", "February", "March",     "April",   "May",      "June",
                                   "July",    "August",   "September", "October", "November", "December"};
   static const char* kDays[] = {"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"};
@@ -528,6 +531,9 @@ std::string GoTimeFormat(const std::string& layout, time_t when) {
   }
   return out;
 }
+
+namespace expr_internal {
+namespace {
 
 // ---- jsonpath ----
 
@@ -1256,7 +1262,7 @@ StatusOr<Json> CallSprig(const std::string& f, const std::vector<Json>& a) {
     LOOM_ASSIGN_OR_RETURN(std::string layout, Str(name, a[0]));
     // sprig's date takes a time or unix seconds; anything else (a string) means now.
     time_t when = IsInt(a[1]) ? static_cast<time_t>(a[1].get<int64_t>()) : std::time(nullptr);
-    return Json(GoTimeFormat(layout, when));
+    return Json(GoTimeFormat(layout, when, /*utc=*/false));
   }
   // The string functions, sprig's argument order (the string operated on comes last).
   std::vector<std::string> s;

@@ -16,6 +16,7 @@
 // the set listed in expr_functions.cc.
 #pragma once
 
+#include <ctime>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -64,6 +65,9 @@ std::string ExprResultString(const Json& value);
 
 // Go's json.Marshal of a value (keys sorted, <>& escaped as \u003c..., floats as Go writes them).
 std::string GoJson(const Json& value);
+// Go's time.Format of `when` (unix seconds) with a Go layout ("2006-01-02", "Jan", "Z07:00"), in
+// UTC or the local zone; sprig.date and Argo's {{workflow.creationTimestamp.<strftime char>}}.
+std::string GoTimeFormat(const std::string& layout, time_t when, bool utc);
 // Go's fmt.Sprint of a value ("1e+06", "map[a:1]", "[1 2]", "<nil>").
 std::string GoString(const Json& value);
 

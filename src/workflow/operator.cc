@@ -111,6 +111,22 @@ void WorkflowRun::InitGlobals() {
     params.push_back({{"name", p.name}, {"value", v}});
   }
   globals_["workflow.parameters"] = params.dump();
+  globals_["workflow.parameters.json"] = params.dump();
+  globals_["workflow.labels.json"] = GoJson(metadata_.labels.is_object() ? metadata_.labels : Json::object());
+  globals_["workflow.annotations.json"] =
+      GoJson(metadata_.annotations.is_object() ? metadata_.annotations : Json::object());
+  // The creation time by Argo's strftime characters (in UTC, as the API server keeps it), as
+  // unix seconds (.s) and RFC 3339.
+  static const std::pair<const char*, const char*> kStrftime[] = {
+      {"B", "January"}, {"b", "Jan"}, {"m", "01"}, {"A", "Monday"}, {"a", "Mon"}, {"d", "02"},
+      {"H", "15"},      {"I", "03"},  {"M", "04"}, {"S", "05"},     {"Y", "2006"}, {"y", "06"},
+      {"p", "PM"},      {"Z", "MST"}, {"z", "-0700"}, {"L", ".000"}};
+  const time_t created = static_cast<time_t>(ParseRfc3339(metadata_.creation_timestamp));
+  for (const auto& [c, layout] : kStrftime) {
+    globals_[std::string("workflow.creationTimestamp.") + c] = GoTimeFormat(layout, created, /*utc=*/true);
+  }
+  globals_["workflow.creationTimestamp.s"] = std::to_string(created);
+  globals_["workflow.creationTimestamp.RFC3339"] = metadata_.creation_timestamp;
   if (status_.outputs) {
     for (const Parameter& p : status_.outputs->parameters) {
       globals_["workflow.outputs.parameters." + p.name] = ParameterString(p.value.value_or(Json("")));
@@ -143,9 +159,17 @@ void WorkflowRun::ExportGlobalOutputs(const Template& tmpl, const Outputs& outpu
   }
 }
 
+void WorkflowRun::SetDuration() {
+  // Argo's workflow.duration: seconds since the workflow started, as Go's %f writes them.
+  char duration[32];
+  snprintf(duration, sizeof duration, "%.6f", NowSeconds() - ParseRfc3339(status_.started_at));
+  globals_["workflow.duration"] = duration;
+}
+
 void WorkflowRun::Operate() {
   double now = NowSeconds();
   shutdown_ = spec_.shutdown;
+  SetDuration();
   if (spec_.active_deadline_seconds) {
     double started = ParseRfc3339(status_.started_at);
     double deadline = started + static_cast<double>(*spec_.active_deadline_seconds);
@@ -192,9 +216,7 @@ void WorkflowRun::Operate() {
 
   if (!spec_.on_exit.empty() && shutdown_ != "Terminate") {
     globals_["workflow.status"] = ToString(wf_phase);
-    char duration[32];
-    snprintf(duration, sizeof duration, "%.6f", NowSeconds() - ParseRfc3339(status_.started_at));
-    globals_["workflow.duration"] = duration;
+    SetDuration();
     globals_["workflow.failures"] = Failures();
     Step holder;
     holder.template_name = spec_.on_exit;
@@ -386,6 +408,13 @@ NodeStatus* WorkflowRun::ExecuteTemplate(const std::string& node_name, const std
     }
     NodeContext ctx;
     StatusOr<Template> processed = ProcessInputs(*resolved, holder.arguments, ctx.scope, ctx.arts);
+    if (!holder.name.empty()) {
+      // Argo's {{steps.name}} / {{tasks.name}}: in the called template, the step's or task's name
+      // (a step's node is "<parent>[i].<name>", a task's "<parent>.<name>").
+      const size_t at = node_name.rfind("." + holder.name);
+      const bool step = at != std::string::npos && at > 0 && node_name[at - 1] == ']';
+      ctx.scope[step ? "steps.name" : "tasks.name"] = holder.name;
+    }
     if (!processed.ok()) {
       if (!node) {
         node = InitNode(node_name, display, NodeTypeFor(resolved->kind), tmpl_name, opts.boundary_id, NodePhase::kError);

@@ -702,7 +702,7 @@ class Linter {
     WalkStrings(value, path, [&](const std::string& s, const std::string& p) {
       if (!result.ok()) return;
       for (const std::string& var : VariablesIn(s)) {
-        if (var.rfind(prefix, 0) != 0) continue;
+        if (var.rfind(prefix, 0) != 0 || var == prefix + "name") continue;  // steps.name: the step's own
         std::string rest = var.substr(prefix.size());
         std::string name = rest.substr(0, rest.find('.'));
         if (!known.count(name)) {
@@ -738,7 +738,7 @@ class Linter {
             result = Error(p, unresolved + ": the template declares no input artifact \"" +
                                   rest.substr(0, rest.find('.')) + "\"");
           }
-        } else if (var.rfind("workflow.parameters.", 0) == 0) {
+        } else if (var.rfind("workflow.parameters.", 0) == 0 && var != "workflow.parameters.json") {
           if (!global_params_.count(var.substr(20)) && !(has_workflow_template_ref_ && !store_)) {
             result = Error(p, unresolved + ": spec.arguments declares no parameter \"" + var.substr(20) + "\"");
           }

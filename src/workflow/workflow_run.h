@@ -259,6 +259,8 @@ class WorkflowRun {
 
   // The Retry node a pod node is an attempt of ("name(2)" of "name"), or nullptr.
   NodeStatus* RetryParent(const NodeStatus& node);
+  // globals_'s workflow.duration, now (operator.cc).
+  void SetDuration();
   // retryStrategy.expression after `attempts` attempts, the last one `last` (retry.cc).
   StatusOr<bool> RetryExpression(const std::string& expression, const Scope& scope, size_t attempts,
                                  const NodeStatus& last);
