@@ -142,6 +142,93 @@ std::string KubectlResource(const std::string& kind) {
   return out + (kind == "TrainJob" ? ".trainer.kubeflow.org" : ".kubeflow.org");
 }
 
+const std::map<std::string, std::string>& KubeflowJobReasons() {
+  static const auto* reasons = new std::map<std::string, std::string>{
+      {"elasticPolicy", "elastic training (torchrun rendezvous, scaling between minReplicas and maxReplicas) is "
+                        "not run locally; give fixed replicas"},
+      {"enableDynamicWorker", "the workers are fixed: TF_CONFIG is written once, when a replica starts"},
+      {"schedulingPolicy", "there is no gang scheduler; every replica starts at once"},
+      {"suspend", "a job runs when `loom job run` starts it"},
+      {"managedBy", "the local controller manages every job it runs"},
+      {"metadata", "a replica is a process, which has no labels or annotations"},
+      {"resources", "a replica is a process; no requests or limits are enforced"},
+      {"volumeMounts", "a replica is a process that sees the machine's files; there are no volumes"},
+      {"volumes", "a replica is a process that sees the machine's files; there are no volumes"},
+      {"nodeSelector", "there is one node"},
+      {"affinity", "there is one node"},
+      {"tolerations", "there is one node"},
+      {"initContainers", "only the job's own container runs"},
+      {"securityContext", "a replica runs as the user running the job"},
+      {"serviceAccountName", "there is no API server to call"},
+      {"status", "the status is written by the controller, not read from the file"},
+  };
+  return *reasons;
+}
+
+Status CheckJobFields(const Json& doc, const std::string& kind, const std::set<std::string>& spec_keys,
+                      const std::string& source) {
+  const auto& reasons = KubeflowJobReasons();
+  LOOM_RETURN_IF_ERROR(OnlyKnownFields(doc, "", {"apiVersion", "kind", "metadata", "spec"}, reasons, kind, source));
+  LOOM_RETURN_IF_ERROR(
+      OnlyKnownFields(doc["metadata"], "metadata", {"name", "namespace", "labels", "annotations"}, reasons, kind, source));
+  const Json& spec = doc["spec"];
+  LOOM_RETURN_IF_ERROR(OnlyKnownFields(spec, "spec", spec_keys, reasons, kind, source));
+  if (spec.contains("runPolicy"))
+    LOOM_RETURN_IF_ERROR(OnlyKnownFields(spec["runPolicy"], "spec.runPolicy",
+                                         {"backoffLimit", "activeDeadlineSeconds", "cleanPodPolicy", "ttlSecondsAfterFinished"},
+                                         reasons, kind, source));
+  return OkStatus();
+}
+
+Status CheckReplicaFields(const std::string& kind, const std::string& container, const std::string& type,
+                          const Json& spec, const std::string& field, const std::string& source, int* master_port) {
+  auto only = [&](const Json& object, const std::string& at, const std::set<std::string>& allowed) {
+    return OnlyKnownFields(object, at, allowed, KubeflowJobReasons(), kind, source);
+  };
+  LOOM_RETURN_IF_ERROR(only(spec, field, {"replicas", "restartPolicy", "template"}));
+  if (!spec.is_object() || !spec.contains("template")) return OkStatus();
+  const std::string template_field = JoinField(field, "template");
+  LOOM_RETURN_IF_ERROR(only(spec["template"], template_field, {"spec"}));
+  if (!spec["template"].is_object() || !spec["template"].contains("spec")) return OkStatus();
+  const std::string pod_field = JoinField(template_field, "spec");
+  const Json& pod = spec["template"]["spec"];
+  LOOM_RETURN_IF_ERROR(only(pod, pod_field, {"containers"}));
+  if (!pod.is_object() || !pod.contains("containers") || !pod["containers"].is_array()) return OkStatus();
+  const Json& containers = pod["containers"];
+  for (size_t i = 0; i < containers.size(); ++i) {
+    const std::string cf = JoinField(JoinField(pod_field, "containers"), i);
+    const Json& c = containers[i];
+    if (!c.is_object() || !c.contains("name") || c["name"] != container)
+      return FieldError(source, JoinField(cf, "name"),
+                        (c.is_object() && c.contains("name") ? c["name"].dump() : "missing") +
+                            ": not supported on one machine: only the container named " + container + " runs");
+    LOOM_RETURN_IF_ERROR(only(c, cf, {"name", "image", "imagePullPolicy", "command", "args", "env", "workingDir", "ports"}));
+    if (!c.contains("ports")) continue;
+    const Json& ports = c["ports"];
+    if (!ports.is_array()) return FieldError(source, JoinField(cf, "ports"), "must be a list");
+    for (size_t k = 0; k < ports.size(); ++k) {
+      const std::string pf = JoinField(JoinField(cf, "ports"), k);
+      const Json& p = ports[k];
+      if (master_port == nullptr)
+        return FieldError(source, pf, "not supported on one machine: each replica's port is chosen on 127.0.0.1 "
+                                      "and named in TF_CONFIG");
+      // The operator's MASTER_PORT is the Master's port named pytorchjob-port; locally it is
+      // what that port says, else a free one.
+      if (!p.is_object() || p.value("name", Json()) != "pytorchjob-port" || type != "Master")
+        return FieldError(source, pf, "not supported on one machine: only the Master's port named pytorchjob-port "
+                                      "acts (it is MASTER_PORT)");
+      LOOM_RETURN_IF_ERROR(only(p, pf, {"name", "containerPort", "protocol"}));
+      if (p.contains("protocol") && p["protocol"] != "TCP")
+        return FieldError(source, JoinField(pf, "protocol"), p["protocol"].dump() + "; the rendezvous is TCP");
+      if (!p.contains("containerPort") || !p["containerPort"].is_number_integer() ||
+          p["containerPort"].get<int64_t>() < 1 || p["containerPort"].get<int64_t>() > 65535)
+        return FieldError(source, JoinField(pf, "containerPort"), "must be a port number, 1-65535");
+      *master_port = static_cast<int>(p["containerPort"].get<int64_t>());
+    }
+  }
+  return OkStatus();
+}
+
 const char* RestartPolicyName(RestartPolicy policy) {
   switch (policy) {
     case RestartPolicy::kNever: return "Never";
@@ -230,6 +317,7 @@ Status ParseHeader(const Json& doc, const std::string& source, const std::string
 StatusOr<TfJob> ParseTfJob(const Json& doc, const std::string& source) {
   TfJob job;
   LOOM_RETURN_IF_ERROR(ParseHeader(doc, source, "TFJob", &job));
+  LOOM_RETURN_IF_ERROR(CheckJobFields(doc, "TFJob", {"tfReplicaSpecs", "runPolicy", "successPolicy"}, source));
   const Json& spec = doc["spec"];
   if (!spec.contains("tfReplicaSpecs") || !spec["tfReplicaSpecs"].is_object() || spec["tfReplicaSpecs"].empty())
     return Err(source, "spec.tfReplicaSpecs", "missing or empty: the job has no replicas");
@@ -245,6 +333,7 @@ StatusOr<TfJob> ParseTfJob(const Json& doc, const std::string& source) {
     if (type == kTypes.end()) return Err(source, field, "unknown replica type (Chief, Master, Worker, PS, Evaluator)");
     ReplicaSpec r;
     r.task_type = type->second;
+    LOOM_RETURN_IF_ERROR(CheckReplicaFields("TFJob", "tensorflow", it.key(), it.value(), field, source, nullptr));
     LOOM_RETURN_IF_ERROR(ParseReplica(it.key(), it.value(), field, source, "tensorflow", &r));
     job.replicas.push_back(std::move(r));
   }

@@ -91,6 +91,20 @@ Status OnlyKnownFields(const Json& object, const std::string& field, const std::
                        const std::map<std::string, std::string>& reasons, const std::string& kind,
                        const std::string& source);
 
+// Why a field Kubernetes or the training operator knows is refused by the local controller, by
+// its key (what OnlyKnownFields says for a TFJob's or PyTorchJob's fields).
+const std::map<std::string, std::string>& KubeflowJobReasons();
+// The document's top level, metadata, spec (its keys: `spec_keys`) and spec.runPolicy: each key
+// acts or is refused (OnlyKnownFields with KubeflowJobReasons).
+Status CheckJobFields(const Json& document, const std::string& kind, const std::set<std::string>& spec_keys,
+                      const std::string& source);
+// One replica spec's fields at `field`: replicas, restartPolicy and template.spec.containers,
+// every container named `container` with the fields that act. Ports: a PyTorchJob's Master's
+// port named pytorchjob-port sets *master_port; any other port is refused (master_port null:
+// every port is; a TFJob's replicas get ports chosen on 127.0.0.1 in TF_CONFIG).
+Status CheckReplicaFields(const std::string& kind, const std::string& container, const std::string& type,
+                          const Json& spec, const std::string& field, const std::string& source, int* master_port);
+
 // Validates a parsed document; `source` names it in errors (the file's path).
 StatusOr<TfJob> ParseTfJob(const Json& document, const std::string& source);
 // Reads and validates a TFJob file (YAML or JSON).

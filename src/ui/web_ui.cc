@@ -316,7 +316,7 @@ void WebUi::Route(const net::HttpServerRequest& request, net::HttpServerResponse
   SetError(NotFound("no API at " + path), response);
 }
 
-// GET /api/v1/jobs                              {"items": [{"name", "phase", "status"}]}
+// GET /api/v1/jobs                              {"items": [{"name", "kind", "phase", "status"}]}
 // GET /api/v1/jobs/{name}                       {"name", "phase", "manifest", "status"}
 // GET /api/v1/jobs/{name}/logs/{replica}?offset=&limit=   a log page (api_util.h)
 void WebUi::Jobs(const std::vector<std::string>& parts, const net::HttpServerRequest& request,
@@ -330,6 +330,10 @@ void WebUi::Jobs(const std::vector<std::string>& parts, const net::HttpServerReq
       for (const std::string& name : *names) {
         auto status = job::ReadJobStatus(options_.jobs_dir, name);
         Json item = {{"name", name}};
+        // The kind (TFJob, PyTorchJob, TrainJob) from the manifest the controller kept.
+        if (auto manifest = ReadFile(JoinPath(JoinPath(options_.jobs_dir, name), "tfjob.json")); manifest.ok())
+          if (auto parsed = ParseJson(*manifest, "tfjob.json"); parsed.ok() && parsed->is_object())
+            item["kind"] = parsed->value("kind", "");
         if (status.ok()) {
           item["phase"] = job::JobPhase(*status);
           item["status"] = *status;

@@ -276,7 +276,8 @@ TEST_F(DistributedJobTest, BadTfJobIsOneLine) {
   ProcessResult r = Loom({"job", "run", path});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(r.err, "loom job run: " + path +
-                       ":6: spec.tfReplicaSpecs.Worker.template.spec.containers: no container named tensorflow\n");
+                       ":6: spec.tfReplicaSpecs.Worker.template.spec.containers[0].name: \"main\": not supported on one "
+                       "machine: only the container named tensorflow runs\n");
   EXPECT_FALSE(PathExists(JoinPath(jobs_dir_, "x")));
   ProcessResult missing = Loom({"job", "get", "nope"});
   EXPECT_NE(missing.exit_code, 0);

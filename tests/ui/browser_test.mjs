@@ -3,7 +3,8 @@
 // refused), submits a workflow and watches its graph turn
 // green, opens a node's log, creates a WorkflowTemplate and submits it from its page with a
 // changed parameter (seen in the new workflow's node) then deletes it, sees training curves from real event files, draws a digit and gets
-// a prediction from a real `loom serve`, opens a TFJob replica's log, and checks that a page of
+// a prediction from a real `loom serve`, opens a TFJob replica's log and a TrainJob's node log
+// (its row naming the kind and its nodes), and checks that a page of
 // another origin cannot submit a workflow. Screenshots (1280x800, and one phone-sized) go to
 // $SCREENSHOT_DIR. Exits non-zero on the first failed check.
 import http from 'node:http';
@@ -15,6 +16,7 @@ const url = process.env.SERVER_URL;
 const token = process.env.SERVER_TOKEN;
 const shots = process.env.SCREENSHOT_DIR;
 const jobName = process.env.JOB_NAME;
+const trainJobName = process.env.TRAINJOB_NAME;
 if (!url || !shots || !token) throw new Error('SERVER_URL, SERVER_TOKEN and SCREENSHOT_DIR must be set');
 // The test's own requests to the API, as the CLI makes them.
 const apiGet = async path => (await fetch(url + path, { headers: { Authorization: 'Bearer ' + token } })).json();
@@ -303,6 +305,24 @@ if (jobName) {
     await page.click('#replica-list tbody tr button');
     await page.waitForFunction(() => (document.querySelector('#job-log pre.log') || {}).textContent?.includes('replica says hello'), null, { timeout: 10000 });
     await shot('job-replica-log');
+  });
+}
+
+if (trainJobName) {
+  await check('jobs: a TrainJob with its nodes and a node log', async () => {
+    await page.goto(url + '/#/jobs');
+    const link = `#job-list a[href="#/jobs/${trainJobName}"]`;
+    await page.waitForSelector(link);
+    const row = await page.$eval(link, a => a.closest('tr').textContent);
+    assert(row.includes('TrainJob') && row.includes('Succeeded') && row.includes('2 nodes Succeeded'), `the TrainJob's row: ${row}`);
+    await page.click(link);
+    await page.waitForFunction(() => document.querySelectorAll('#replica-list tbody tr').length === 2);
+    const nodes = await page.$$eval('#replica-list tbody tr td:first-child', tds => tds.map(td => td.textContent));
+    assert(nodes.join(',') === 'node-0,node-1', `nodes: ${nodes}`);
+    await page.waitForFunction(() => document.body.textContent.includes('jobset completed successfully'));
+    await page.click('#replica-list tbody tr:nth-child(2) button');
+    await page.waitForFunction(() => (document.querySelector('#job-log pre.log') || {}).textContent?.includes('node 1 of 2 says hello'), null, { timeout: 10000 });
+    await shot('trainjob-node-log');
   });
 }
 

@@ -64,6 +64,19 @@ spec:
 YAML
 "$loom" job run --jobs_dir "$home/jobs" "$home/tfjob.yaml" > "$home/job.log" 2>&1
 
+echo "== a two-node TrainJob on the built-in torch-distributed runtime"
+cat > "$home/trainjob.yaml" <<'YAML'
+apiVersion: trainer.kubeflow.org/v1alpha1
+kind: TrainJob
+metadata: {name: hello-trainjob}
+spec:
+  runtimeRef: {name: torch-distributed}
+  trainer:
+    numNodes: 2
+    command: [sh, -c, "echo node $PET_NODE_RANK of $PET_NNODES says hello"]
+YAML
+"$loom" job run --jobs_dir "$home/jobs" "$home/trainjob.yaml" > "$home/trainjob.log" 2>&1
+
 echo "== loom serve and loom server"
 "$loom" serve --model_name mnist --model_base_path "$home/models/mnist" --rest_api_port 0 \
   --port 0 --grpc_socket_path "$home/serve.grpc.sock" --rest_api_num_threads 2 > "$home/serve.log" 2>&1 &
@@ -78,7 +91,7 @@ echo "   server at $url, model server at 127.0.0.1:$serve_port"
 
 status=0
 # The server's token, created at its first start (what a user reads from the address it printed).
-SERVER_URL=$url SERVER_TOKEN=$(cat "$home/server.token") SCREENSHOT_DIR="$out/screenshots" JOB_NAME=hello-job \
+SERVER_URL=$url SERVER_TOKEN=$(cat "$home/server.token") SCREENSHOT_DIR="$out/screenshots" JOB_NAME=hello-job TRAINJOB_NAME=hello-trainjob \
   node "$out/node/browser_test.mjs" || status=$?
 if (( status != 0 )); then
   echo "== loom server's log"; cat "$home/server.log"

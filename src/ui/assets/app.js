@@ -821,16 +821,21 @@ async function modelsView() {
 async function jobsView() {
   const tbody = el('tbody');
   setMain(el('h1', {}, 'Jobs'), el('div', { class: 'table-wrap' }, el('table', { id: 'job-list' }, el('thead', {}, el('tr', {},
-    el('th', {}, 'Name'), el('th', {}, 'Phase'), el('th', {}, 'Replicas'), el('th', { class: 'hide-narrow' }, 'Started'), el('th', {}, 'Duration'))), tbody)));
+    el('th', {}, 'Name'), el('th', {}, 'Kind'), el('th', {}, 'Phase'), el('th', {}, 'Replicas'), el('th', { class: 'hide-narrow' }, 'Started'), el('th', {}, 'Duration'))), tbody)));
   poll(async () => {
     const r = await api('jobs');
     tbody.replaceChildren(...r.items.map(j => {
       const st = j.status || {};
-      const counts = Object.entries(st.replicaStatuses || {}).map(([t, c]) => `${t}: ${c.active || 0} active, ${c.succeeded || 0} ok, ${c.failed || 0} failed`).join('; ');
-      return el('tr', {}, el('td', {}, el('a', { href: '#/jobs/' + encodeURIComponent(j.name) }, j.name)), el('td', {}, phaseBadge(j.phase)),
+      // A TFJob's or PyTorchJob's replicaStatuses by type; a TrainJob's nodes by state.
+      const counts = st.jobsStatus
+        ? Object.entries(((st.local || {}).replicas || []).reduce((n, r) => ({ ...n, [r.state]: (n[r.state] || 0) + 1 }), {}))
+          .map(([s, n]) => `${n} node${n === 1 ? '' : 's'} ${s}`).join(', ')
+        : Object.entries(st.replicaStatuses || {}).map(([t, c]) => `${t}: ${c.active || 0} active, ${c.succeeded || 0} ok, ${c.failed || 0} failed`).join('; ');
+      return el('tr', {}, el('td', {}, el('a', { href: '#/jobs/' + encodeURIComponent(j.name) }, j.name)), el('td', { class: 'job-kind' }, j.kind || ''),
+        el('td', {}, phaseBadge(j.phase)),
         el('td', {}, counts || j.error || ''), el('td', { class: 'hide-narrow' }, fmtTime(st.startTime)), el('td', {}, fmtDuration(st.startTime, st.completionTime)));
     }));
-    if (!r.items.length) tbody.append(el('tr', {}, el('td', { colspan: '5', class: 'muted' }, 'No jobs. Start one with loom job run.')));
+    if (!r.items.length) tbody.append(el('tr', {}, el('td', { colspan: '6', class: 'muted' }, 'No jobs. Start one with loom job run.')));
   }, 2000);
 }
 
