@@ -488,6 +488,16 @@ void WorkflowRun::AddNodeToScope(const std::string& prefix, const NodeStatus* no
   if (!node->finished_at.empty()) scope[prefix + ".finishedAt"] = node->finished_at;
   scope[prefix + ".status"] = ToString(node->phase);
   if (!node->pod_ip.empty()) scope[prefix + ".ip"] = node->pod_ip;
+  if (!node->outputs && (node->phase == NodePhase::kSkipped || node->phase == NodePhase::kOmitted)) {
+    // Argo: the declared output parameters of a step or task that never ran resolve to their
+    // valueFrom.default; the others are absent (nil to an expression, vars.cc).
+    const Template* t = spec_.FindTemplate(node->template_name);
+    for (const Parameter& p : t && t->outputs ? t->outputs->parameters : std::vector<Parameter>()) {
+      if (p.value_from && p.value_from->default_value) {
+        scope[prefix + ".outputs.parameters." + p.name] = ParameterString(*p.value_from->default_value);
+      }
+    }
+  }
   if (!node->outputs) return;
   const Outputs& out = *node->outputs;
   if (out.result) scope[prefix + ".outputs.result"] = ParameterString(*out.result);
