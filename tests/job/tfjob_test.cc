@@ -21,28 +21,11 @@ StatusOr<TfJob> ParseText(const std::string& text, const std::string& name) {
 }
 
 TEST(TfJobTest, Cases) {
-  const std::string dir = JoinPath(testing::SourceDir(), "tests/job/cases");
-  auto names = ListDir(dir);
-  ASSERT_TRUE(names.ok()) << names.status().ToString();
-  std::sort(names->begin(), names->end());
-  const bool update = std::getenv("LOOM_UPDATE_EXPECTED") != nullptr;
-  int count = 0;
-  for (const std::string& name : *names) {
-    if (name.size() < 6 || name.substr(name.size() - 5) != ".yaml") continue;
-    auto text = ReadFile(JoinPath(dir, name));
-    ASSERT_TRUE(text.ok()) << text.status().ToString();
-    auto job = ParseText(*text, name);
-    const std::string actual = job.ok() ? job->DebugString() : "error: " + job.status().message() + "\n";
-    const std::string expected_path = JoinPath(dir, name.substr(0, name.size() - 5) + ".expected");
-    if (update) {
-      EXPECT_TRUE(WriteFileAtomic(expected_path, actual).ok());
-    } else {
-      auto expected = ReadFile(expected_path);
-      ASSERT_TRUE(expected.ok()) << expected_path << ": " << expected.status().ToString();
-      EXPECT_EQ(actual, *expected) << "case " << name;
-    }
-    ++count;
-  }
+  const int count = testing::CheckCases(JoinPath(testing::SourceDir(), "tests/job/cases"), ".yaml",
+                                        [](const std::string& text, const std::string& name) {
+                                          auto job = ParseText(text, name);
+                                          return job.ok() ? job->DebugString() : "error: " + job.status().message() + "\n";
+                                        });
   EXPECT_GE(count, 12);
 }
 

@@ -53,27 +53,11 @@ TEST(TrainJobTest, Cases) {
     auto applied = store.Apply(*doc, name);
     ASSERT_TRUE(applied.ok()) << applied.status().ToString();
   }
-  auto names = ListDir(dir);
-  ASSERT_TRUE(names.ok()) << names.status().ToString();
-  std::sort(names->begin(), names->end());
-  const bool update = std::getenv("LOOM_UPDATE_EXPECTED") != nullptr;
-  int count = 0;
-  for (const std::string& name : *names) {
-    if (name.size() < 6 || name.substr(name.size() - 5) != ".yaml") continue;
-    auto doc = ReadJsonOrYamlFile(JoinPath(dir, name));
-    ASSERT_TRUE(doc.ok()) << doc.status().ToString();
-    auto parsed = ParseCase(*doc, name, store);
-    const std::string actual = parsed.ok() ? *parsed : "error: " + parsed.status().message() + "\n";
-    const std::string expected_path = JoinPath(dir, name.substr(0, name.size() - 5) + ".expected");
-    if (update) {
-      EXPECT_TRUE(WriteFileAtomic(expected_path, actual).ok());
-    } else {
-      auto expected = ReadFile(expected_path);
-      ASSERT_TRUE(expected.ok()) << expected_path << ": " << expected.status().ToString();
-      EXPECT_EQ(actual, *expected) << "case " << name;
-    }
-    ++count;
-  }
+  const int count = testing::CheckCases(dir, ".yaml", [&](const std::string& text, const std::string& name) {
+    auto doc = ParseYaml(text, name);
+    auto parsed = doc.ok() ? ParseCase(*doc, name, store) : StatusOr<std::string>(doc.status());
+    return parsed.ok() ? *parsed : "error: " + parsed.status().message() + "\n";
+  });
   EXPECT_GE(count, 20);
 }
 

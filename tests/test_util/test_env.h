@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -45,6 +47,37 @@ inline std::string SourceDir() {
 inline std::string LoomBinary() {
   const char* bin = std::getenv("LOOM_BINARY");
   return bin ? bin : "loom";
+}
+
+// Data-driven cases: each file of `dir` ending in `ext` goes through `describe` (its text and
+// name to what the case prints), compared with the .expected file beside it; with
+// LOOM_UPDATE_EXPECTED set, the .expected files are rewritten instead (review the diff).
+// Returns how many cases ran.
+inline int CheckCases(const std::string& dir, const std::string& ext,
+                      const std::function<std::string(const std::string& text, const std::string& name)>& describe) {
+  auto names = ListDir(dir);
+  EXPECT_TRUE(names.ok()) << names.status().ToString();
+  if (!names.ok()) return 0;
+  std::sort(names->begin(), names->end());
+  const bool update = std::getenv("LOOM_UPDATE_EXPECTED") != nullptr;
+  int count = 0;
+  for (const std::string& name : *names) {
+    if (name.size() <= ext.size() || name.substr(name.size() - ext.size()) != ext) continue;
+    auto text = ReadFile(JoinPath(dir, name));
+    EXPECT_TRUE(text.ok()) << text.status().ToString();
+    if (!text.ok()) continue;
+    const std::string actual = describe(*text, name);
+    const std::string expected_path = JoinPath(dir, name.substr(0, name.size() - ext.size()) + ".expected");
+    if (update) {
+      EXPECT_TRUE(WriteFileAtomic(expected_path, actual).ok());
+    } else {
+      auto expected = ReadFile(expected_path);
+      EXPECT_TRUE(expected.ok()) << expected_path << ": " << expected.status().ToString();
+      if (expected.ok()) EXPECT_EQ(actual, *expected) << "case " << name;
+    }
+    ++count;
+  }
+  return count;
 }
 
 // The variables of a file that `env > file` wrote (NAME=value per line); empty, with a test

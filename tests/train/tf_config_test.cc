@@ -39,32 +39,8 @@ StatusOr<ClusterSpec> FromFlagLines(const std::string& text) {
 // Runs every case in cases/<dir> with extension `ext` through `parse`; returns how many ran.
 int RunCases(const std::string& dir_name, const std::string& ext,
              StatusOr<ClusterSpec> (*parse)(const std::string&)) {
-  const std::string dir = JoinPath(testing::SourceDir(), "tests/train/cases/" + dir_name);
-  auto names = ListDir(dir);
-  EXPECT_TRUE(names.ok()) << names.status().ToString();
-  if (!names.ok()) return 0;
-  std::sort(names->begin(), names->end());
-  const bool update = std::getenv("LOOM_UPDATE_EXPECTED") != nullptr;
-  int count = 0;
-  for (const std::string& name : *names) {
-    if (name.size() <= ext.size() || name.substr(name.size() - ext.size()) != ext) continue;
-    const std::string base = JoinPath(dir, name.substr(0, name.size() - ext.size()));
-    auto input = ReadFile(JoinPath(dir, name));
-    EXPECT_TRUE(input.ok()) << input.status().ToString();
-    if (!input.ok()) continue;
-    const std::string actual = Describe(parse(*input));
-    if (update) {
-      EXPECT_TRUE(WriteFileAtomic(base + ".expected", actual).ok());
-    } else {
-      auto expected = ReadFile(base + ".expected");
-      EXPECT_TRUE(expected.ok()) << base << ".expected: " << expected.status().ToString();
-      if (expected.ok()) {
-        EXPECT_EQ(actual, *expected) << "case " << name;
-      }
-    }
-    ++count;
-  }
-  return count;
+  return testing::CheckCases(JoinPath(testing::SourceDir(), "tests/train/cases/" + dir_name), ext,
+                             [&](const std::string& text, const std::string&) { return Describe(parse(text)); });
 }
 
 StatusOr<ClusterSpec> ParseDefault(const std::string& text) { return ParseTfConfig(text); }
