@@ -567,6 +567,7 @@ StatusOr<NodeStatus> NodeStatusFromJson(const Json& j) {
   LOOM_RETURN_IF_ERROR(f.String("progress", &n.progress));
   LOOM_RETURN_IF_ERROR(f.Bool("daemoned", &n.daemoned));
   LOOM_RETURN_IF_ERROR(f.String("podIP", &n.pod_ip));
+  LOOM_RETURN_IF_ERROR(f.String("podRuntime", &n.pod_runtime));
   if (auto in = f.Raw("inputs")) {
     LOOM_ASSIGN_OR_RETURN(Inputs inputs, ParametersAndArtifacts<Inputs>(*in, "node.inputs"));
     n.inputs = std::move(inputs);
@@ -794,6 +795,7 @@ Json ToJson(const NodeStatus& n) {
   PutString(j, "progress", n.progress);
   if (n.daemoned) j["daemoned"] = true;
   PutString(j, "podIP", n.pod_ip);
+  PutString(j, "podRuntime", n.pod_runtime);
   if (n.inputs) j["inputs"] = ToJson(*n.inputs);
   if (n.outputs) j["outputs"] = ToJson(*n.outputs);
   if (!n.children.empty()) j["children"] = n.children;

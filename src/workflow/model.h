@@ -234,6 +234,7 @@ struct NodeStatus {
   std::string progress;                 // "0/1"
   bool daemoned = false;
   std::string pod_ip;
+  std::string pod_runtime;  // "container" or "process": which ran its pod (Loom's podRuntime)
   std::optional<Inputs> inputs;    // what a pod was given
   std::optional<Outputs> outputs;
   std::vector<std::string> children;

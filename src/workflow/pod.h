@@ -35,6 +35,9 @@ struct PodRequest {
   // is ready (its readinessProbe passed, or it started, without one). The pod then runs on until
   // it exits or `cancel` is set; a daemon's exit is a failure whatever its code, as in Argo.
   std::function<void()> on_ready;
+  // The workflow's `workflows.loom.dev/pod-runtime` annotation ("auto", "container", "process"):
+  // over the runner's own choice. Empty: the runner's.
+  std::string runtime;
 };
 
 struct PodResult {
@@ -43,6 +46,8 @@ struct PodResult {
                         // than the specified deadline"
   Json outputs;         // Argo's node outputs: {"result": ..., "exitCode": "0",
                         //  "parameters": [{"name","value"}], "artifacts": [{"name", "s3"|"path"...}]}
+  std::string runtime;  // "container" or "process": which ran it ("": a resource template, or it
+                        // ended before either did)
 };
 
 // Runs pods. RUNTIME implements it (LocalPodRunner); tests may fake it.

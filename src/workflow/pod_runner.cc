@@ -7,6 +7,7 @@
 #include "core/logging.h"
 #include "workflow/pod_common.h"
 #include "workflow/resource.h"
+#include "workflow/spec.h"
 
 namespace loom::workflow {
 
@@ -59,24 +60,32 @@ StatusOr<std::unique_ptr<LocalPodRunner>> LocalPodRunner::Create(const PodRunner
 PodResult LocalPodRunner::Run(const PodRequest& request, Store& store) {
   Status made = MakeDirs(request.pod_dir);
   if (!made.ok()) return Outcome("Error", made.message());
-  if (request.tmpl.contains("resource")) return RunResourceTemplate(request, store);
+  auto runtime = RuntimeFor(request);
+  if (!runtime.ok()) return Outcome("Error", runtime.status().message());
+  if (request.tmpl.contains("resource")) return RunResourceTemplate(request, store, *runtime);
   if (request.tmpl.contains("container") || request.tmpl.contains("script")) {
-    auto in_container = InContainer(request.tmpl);
+    auto in_container = InContainer(request.tmpl, *runtime);
     if (!in_container.ok()) return Outcome("Error", in_container.status().message());
     TemplatePod pod(request, store, options_.log_flush_secs);
-    if (!*in_container) return RunProcess(request, pod);
     std::string why;
-    return RunContainer(request, pod, *podman_->Get(&why));
+    PodResult result = *in_container ? RunContainer(request, pod, *podman_->Get(&why)) : RunProcess(request, pod);
+    result.runtime = *in_container ? "container" : "process";
+    return result;
   }
   return Outcome("Error", "template " + request.tmpl.value("name", "") + ": not a container, script or resource template");
 }
 
-PodResult LocalPodRunner::RunResourceTemplate(const PodRequest& request, Store& store) {
+StatusOr<LocalPodRunner::Runtime> LocalPodRunner::RuntimeFor(const PodRequest& request) const {
+  if (request.runtime.empty()) return options_.runtime;
+  return container::ParsePodRuntime(request.runtime, std::string("metadata.annotations.") + kPodRuntimeAnnotation);
+}
+
+PodResult LocalPodRunner::RunResourceTemplate(const PodRequest& request, Store& store, Runtime runtime) {
   LogSink log(store, request, options_.log_flush_secs);
   ResourceOptions resource_options;
   resource_options.jobs_dir = options_.jobs_dir;
   resource_options.kill_grace_secs = options_.kill_grace_secs;
-  resource_options.runtime = options_.runtime;
+  resource_options.runtime = runtime;
   resource_options.podman = podman_;
   // TFJob replicas run `loom train`: the loom binary of bin_dir, as pods find it on their PATH.
   const std::string loom = JoinPath(options_.bin_dir, "loom");
@@ -116,9 +125,9 @@ PodResult LocalPodRunner::RunResourceTemplate(const PodRequest& request, Store& 
 }
 
 
-StatusOr<bool> LocalPodRunner::InContainer(const Json& tmpl) {
+StatusOr<bool> LocalPodRunner::InContainer(const Json& tmpl, Runtime runtime) {
   const std::string kind = tmpl.contains("script") ? "script" : "container";
-  return container::RunsInContainer(options_.runtime, *podman_, tmpl[kind].value("image", ""),
+  return container::RunsInContainer(runtime, *podman_, tmpl[kind].value("image", ""),
                                     tmpl[kind].value("imagePullPolicy", ""), kind);
 }
 

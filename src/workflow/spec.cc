@@ -6,6 +6,7 @@
 #include <set>
 #include <vector>
 
+#include "container/pod_runtime.h"
 #include "core/file.h"
 #include "workflow/expr.h"
 #include "workflow/probe.h"
@@ -117,6 +118,14 @@ class Linter {
     LOOM_RETURN_IF_ERROR(CheckKeys(meta, "metadata", kMetadataKeys));
     for (const char* f : {"name", "generateName", "namespace"}) {
       if (meta.contains(f)) LOOM_RETURN_IF_ERROR(CheckString(meta[f], JoinField("metadata", f)));
+    }
+    if (meta.contains("annotations") && meta["annotations"].is_object() &&
+        meta["annotations"].contains(kPodRuntimeAnnotation)) {
+      const Json& value = meta["annotations"][kPodRuntimeAnnotation];
+      const std::string field = JoinField(JoinField("metadata", "annotations"), kPodRuntimeAnnotation);
+      if (!value.is_string()) return Error(field, "must be auto, container or process");
+      Status known = container::ParsePodRuntime(value.get<std::string>(), "").status();
+      if (!known.ok()) return Error(field, "\"" + value.get<std::string>() + "\" is not auto, container or process");
     }
     if (meta.value("name", "").empty() && (kind_ != "Workflow" || meta.value("generateName", "").empty())) {
       return Error("metadata", kind_ == "Workflow" ? "name or generateName is required" : "name is required");

@@ -39,6 +39,10 @@ Status Lint(const Json& manifest, const std::string& source_name, const Store* t
 // The template named `name` in `spec.templates`, or nullptr.
 const Json* FindTemplate(const Json& spec, const std::string& name);
 
+// The annotation that chooses how a workflow's pods run (auto, container, process: --pod-runtime
+// for this workflow alone); Lint refuses any other value.
+inline constexpr char kPodRuntimeAnnotation[] = "workflows.loom.dev/pod-runtime";
+
 // A Go duration as Argo writes them ("10s", "1m30s", "500ms", "2h") or a number of seconds.
 bool DurationSeconds(const Json& value, double* seconds);
 

@@ -16,6 +16,16 @@
 #include "workflow/workflow_run.h"
 
 namespace loom::workflow {
+namespace {
+
+// The workflow's choice of pod runtime (kPodRuntimeAnnotation), "" when it makes none.
+std::string PodRuntimeAnnotation(const Metadata& metadata) {
+  if (!metadata.annotations.is_object()) return "";
+  auto it = metadata.annotations.find(kPodRuntimeAnnotation);
+  return it != metadata.annotations.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+}  // namespace
 
 int WorkflowRun::RunningPodCount(bool count_daemoned) {
   int n = 0;
@@ -123,6 +133,7 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
   if (Status fresh = RemoveAll(req.pod_dir); !fresh.ok()) return MarkPhase(node, NodePhase::kError, fresh.message());
   if (Status made = MakeDirs(req.pod_dir); !made.ok()) return MarkPhase(node, NodePhase::kError, made.message());
   req.cancel = &task->cancel;
+  req.runtime = PodRuntimeAnnotation(metadata_);
 
   if (IsDaemonTemplate(req.tmpl)) {
     daemons_.insert(id);
@@ -209,6 +220,7 @@ void WorkflowRun::DrainFinished() {
       if (read.ok()) outputs = std::move(*read);
       else outputs_error = "pod runner returned bad outputs: " + read.status().message();
     }
+    if (!result.runtime.empty()) n.pod_runtime = result.runtime;
     if (daemon_stopped) {  // its node Succeeded when its scope ended (StopDaemons)
       if (outputs) n.outputs = std::move(outputs);
       finish_times_[id] = NowSeconds();

@@ -1,13 +1,17 @@
 // Pods as a user runs them: `loom secret` (created from literals and from a kind: Secret file,
 // listed and described without values, deleted), and a workflow whose pod cannot see the engine's
 // environment (its AWS_SECRET_ACCESS_KEY) but gets the Secret it asks for through secretKeyRef
-// and envFrom. With podman here, the same workflow in containers (--pod-runtime container) from
-// `loom image build`'s loom:latest.
+// and envFrom. With podman here, the same workflow in containers (--pod-runtime container, or the
+// workflow's workflows.loom.dev/pod-runtime annotation) from `loom image build`'s loom:latest, each
+// pod node saying which runtime ran it.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "core/file.h"
+#include "core/json.h"
 #include "test_util/subprocess.h"
 #include "test_util/test_env.h"
 
@@ -26,6 +30,19 @@ class PodsCliTest : public ::testing::Test {
     const std::string path = work_.Join(name);
     EXPECT_TRUE(WriteFileAtomic(path, text).ok());
     return path;
+  }
+  // The podRuntime of each pod node of `workflow`, in start order, space-separated.
+  std::string PodRuntimes(const std::string& workflow) {
+    auto doc = ParseJson(Loom({"wf", "get", workflow, "-o", "json"}).out, "loom wf get");
+    if (!doc.ok()) return doc.status().ToString();
+    std::vector<std::pair<std::string, std::string>> pods;
+    for (const auto& [id, node] : (*doc)["status"]["nodes"].items()) {
+      if (node["type"] == "Pod") pods.emplace_back(node.value("startedAt", ""), node.value("podRuntime", "-"));
+    }
+    std::sort(pods.begin(), pods.end());
+    std::string out;
+    for (const auto& [started, runtime] : pods) out += (out.empty() ? "" : " ") + runtime;
+    return out;
   }
   testing::ScratchDir home_, work_, logs_;
 };
@@ -129,12 +146,31 @@ spec:
 )Y");
   ProcessResult r = Loom({"wf", "submit", wf, "--wait", "--pod-runtime", "container"});
   const std::string logs = Loom({"wf", "logs", "in-containers"}).out;
-  (void)testing::Run({"podman", "rmi", tag}, logs_.path());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err << logs << Loom({"wf", "get", "in-containers"}).out;
   EXPECT_NE(logs.find("loom: v"), std::string::npos) << logs;
   EXPECT_NE(logs.find("key=from-the-secret engine= uid=0"), std::string::npos) << logs;
   EXPECT_EQ(Loom({"wf", "submit", wf, "--pod-runtime", "vm"}).err,
             "loom workflow submit: --pod-runtime: \"vm\" is not auto, container or process\n");
+  // Each pod node says which runtime ran it: -o json (podRuntime), -o wide (RUNTIME).
+  EXPECT_EQ(PodRuntimes("in-containers"), "container container") << Loom({"wf", "get", "in-containers"}).out;
+  const std::string wide = Loom({"wf", "get", "in-containers", "-o", "wide"}).out;
+  EXPECT_NE(wide.find("RUNTIME"), std::string::npos) << wide;
+  EXPECT_NE(wide.find("  container\n"), std::string::npos) << wide;
+
+  // The workflow's annotation chooses for it, over the engine's default (process); an unknown
+  // value is refused by name before anything runs.
+  std::string annotated = ReadFile(wf).value();
+  annotated.replace(annotated.find("metadata: {name: in-containers}"), 31,
+                    "metadata: {name: annotated, annotations: {workflows.loom.dev/pod-runtime: container}}");
+  ProcessResult a = Loom({"wf", "submit", Write("annotated.yaml", annotated), "--wait"});
+  (void)testing::Run({"podman", "rmi", tag}, logs_.path());
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err << Loom({"wf", "logs", "annotated"}).out;
+  EXPECT_EQ(PodRuntimes("annotated"), "container container");
+  annotated.replace(annotated.find("pod-runtime: container"), 22, "pod-runtime: vm");
+  ProcessResult bad = Loom({"wf", "submit", Write("bad.yaml", annotated)});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("metadata.annotations.workflows.loom.dev/pod-runtime: \"vm\" is not auto, container or process"),
+            std::string::npos) << bad.err;
 }
 
 }  // namespace

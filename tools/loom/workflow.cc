@@ -87,7 +87,7 @@ const char* Icon(const std::string& phase) {
 // ---- the `argo get` view ------------------------------------------------------------------
 
 struct Row {
-  std::string step, tmpl, pod, duration, message;
+  std::string step, tmpl, pod, duration, runtime, message;
 };
 
 Row MakeRow(const Json& n, const std::string& id, const std::string& lead, bool root) {
@@ -101,6 +101,7 @@ Row MakeRow(const Json& n, const std::string& id, const std::string& lead, bool 
   }
   if (type == "Pod") row.pod = n.value("id", id);
   row.duration = (type == "Pod" || root) ? RunTime(n) : "";
+  row.runtime = n.value("podRuntime", "");
   row.message = n.value("message", "");
   return row;
 }
@@ -196,30 +197,34 @@ void TreeRows(const NodeIndex& nodes, const std::string& id, const std::string& 
   }
 }
 
-std::string PrintTable(const std::vector<Row>& rows) {
+// -o wide adds RUNTIME (a pod's podRuntime: container or process) before MESSAGE.
+std::string PrintTable(const std::vector<Row>& rows, bool wide) {
   auto width = [](const std::string& s) {  // display columns of UTF-8 text
     size_t w = 0;
     for (unsigned char c : s) w += (c & 0xC0) != 0x80;
     return w;
   };
-  size_t w[4] = {4, 8, 7, 8};
+  size_t w[5] = {4, 8, 7, 8, 7};
   for (const Row& r : rows) {
     w[0] = std::max(w[0], width(r.step));
     w[1] = std::max(w[1], width(r.tmpl));
     w[2] = std::max(w[2], width(r.pod));
     w[3] = std::max(w[3], width(r.duration));
+    w[4] = std::max(w[4], width(r.runtime));
   }
   auto pad = [&](const std::string& s, size_t n) { return s + std::string(n + 2 - width(s), ' '); };
-  std::string out = pad("STEP", w[0]) + pad("TEMPLATE", w[1]) + pad("PODNAME", w[2]) + pad("DURATION", w[3]) + "MESSAGE\n";
+  std::string out = pad("STEP", w[0]) + pad("TEMPLATE", w[1]) + pad("PODNAME", w[2]) + pad("DURATION", w[3]) +
+                    (wide ? pad("RUNTIME", w[4]) : "") + "MESSAGE\n";
   for (const Row& r : rows) {
-    out += pad(r.step, w[0]) + pad(r.tmpl, w[1]) + pad(r.pod, w[2]) + pad(r.duration, w[3]) + r.message;
+    out += pad(r.step, w[0]) + pad(r.tmpl, w[1]) + pad(r.pod, w[2]) + pad(r.duration, w[3]) +
+           (wide ? pad(r.runtime, w[4]) : "") + r.message;
     while (!out.empty() && out.back() == ' ') out.pop_back();
     out += "\n";
   }
   return out;
 }
 
-std::string FormatGet(const Json& wf) {
+std::string FormatGet(const Json& wf, bool wide = false) {
   static const Json kNone = Json::object();
   const Json& meta = wf["metadata"];
   const Json& status = wf.contains("status") ? wf["status"] : kNone;  // not copied: it holds every node
@@ -267,7 +272,7 @@ std::string FormatGet(const Json& wf) {
     TreeRows(index, it.key(), " ", " ", false, &extra, &seen);
     rows.insert(rows.end(), extra.begin(), extra.end());
   }
-  return out + "\n" + PrintTable(rows);
+  return out + "\n" + PrintTable(rows, wide);
 }
 
 // ---- store, engine, server --------------------------------------------------------------
@@ -627,7 +632,8 @@ int List(const Args& args) {
 int Get(const Args& args) {
   std::string output;
   FlagSet flags("loom workflow get NAME [flags]");
-  flags.String("o", &output, "json or yaml (default: argo's tree view)");
+  flags.String("o", &output, "json, yaml, or wide (argo's tree view with each pod's RUNTIME: container or process) "
+                             "(default: argo's tree view)");
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "workflow get", &code)) return code;
@@ -641,7 +647,7 @@ int Get(const Args& args) {
   } else if (output == "yaml") {
     std::cout << ToYaml(*wf) << std::flush;
   } else if (output.empty() || output == "wide") {
-    std::cout << FormatGet(*wf) << std::flush;
+    std::cout << FormatGet(*wf, output == "wide") << std::flush;
   } else {
     return Fail("workflow get", InvalidArgument("-o: \"" + output + "\" is not json, yaml or wide"));
   }

@@ -317,6 +317,7 @@ async function workflowView(name) {
     const out = n.outputs || {};
     const rows = [
       ['Name', n.name], ['Type', n.type], ['Phase', phaseBadge(n.phase)], ['Template', n.templateName || ''],
+      ...(n.podRuntime ? [['Runtime', n.podRuntime]] : []),
       ['Started', fmtTime(n.startedAt)], ['Finished', fmtTime(n.finishedAt)], ['Duration', fmtDuration(n.startedAt, n.finishedAt)],
       ['Message', n.message || ''],
       ['Inputs', el('div', {}, params(n.inputs && n.inputs.parameters), arts(n.inputs && n.inputs.artifacts))],
