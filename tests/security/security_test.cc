@@ -4,7 +4,9 @@
 //   cross-origin and DNS-rebinding requests on a non-loopback address; a workflow read or
 //   changed through another namespace; the YAML anchor bomb through the CLI and the API; an
 //   oversized body; slow clients holding connections; `..`, absolute paths and symlinks in
-//   artifact names and tar members; a JSON-patch resource manifest (an exception on user input).
+//   artifact names and tar members; a JSON-patch resource manifest (an exception on user input);
+//   a pod reading the engine's secret environment, another pod's /tmp, and running as root
+//   against runAsNonRoot, each with both pod runtimes (process, and container from loom:latest).
 // The attack each tries would succeed on a server without the defence: the comment of each case
 // says what it did before.
 #include <signal.h>
@@ -15,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -465,6 +468,112 @@ spec:
   EXPECT_NE((r.out + r.err + got.out).find("resource.manifest: expected a Kubernetes object"), std::string::npos)
       << r.out << r.err << got.out;
 }
+
+// The pod attacks, through `loom wf submit --wait --pod-runtime R` as a user runs them, with
+// each runtime: R = process, and container (loom:latest, from the loom_image fixture).
+class PodAttackTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  // Submits `yaml` and waits; the engine's environment holds a secret of its own.
+  ProcessResult Submit(const std::string& name, const std::string& yaml) {
+    const std::string path = work_.Join(name + ".yaml");
+    EXPECT_TRUE(WriteFileAtomic(path, yaml).ok());
+    return Loom({"wf", "submit", path, "--wait", "--pod-runtime", GetParam()});
+  }
+  ProcessResult Loom(std::vector<std::string> args) {
+    args.insert(args.begin(), LoomBinary());
+    return testing::Run(args, logs_.path(), {"LOOM_HOME=" + home_.path(), "AWS_SECRET_ACCESS_KEY=engine-only-key"});
+  }
+  std::string Logs(const std::string& name) { return Loom({"wf", "logs", name}).out; }
+  // The workflow's pod nodes as "<template>: <phase> <podRuntime> <message>", one a line, sorted.
+  std::string Pods(const std::string& name) {
+    auto doc = ParseJson(Loom({"wf", "get", name, "-o", "json"}).out, "loom wf get");
+    if (!doc.ok()) return doc.status().ToString();
+    std::vector<std::string> lines;
+    for (const auto& [id, n] : (*doc)["status"]["nodes"].items()) {
+      if (n["type"] != "Pod") continue;
+      lines.push_back(n.value("templateName", "") + ": " + n.value("phase", "") + " " + n.value("podRuntime", "-") +
+                      " " + n.value("message", ""));
+    }
+    std::sort(lines.begin(), lines.end());
+    std::string out;
+    for (const std::string& l : lines) out += l + "\n";
+    return out;
+  }
+  static std::string Workflow(const std::string& name, const std::string& templates) {
+    return "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: " + name +
+           "}\nspec:\n  entrypoint: main\n  templates:\n" + templates;
+  }
+  ScratchDir home_, work_, logs_;
+};
+
+// Before the hardened runtimes: a pod inherited the engine's whole environment and printed its
+// AWS_SECRET_ACCESS_KEY.
+TEST_P(PodAttackTest, PodReadsTheEnginesSecretEnvironment) {
+  ProcessResult r = Submit("env", Workflow("env", R"(  - name: main
+    script:
+      image: loom:latest
+      command: [sh]
+      source: |
+        echo "key=${AWS_SECRET_ACCESS_KEY:-none}"
+        n=$(env | grep -c engine-only || true); echo "matches=$n"
+)"));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << Pods("env");
+  const std::string logs = Logs("env");
+  EXPECT_NE(logs.find("key=none"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("matches=0"), std::string::npos) << logs;
+  EXPECT_EQ(logs.find("engine-only-key"), std::string::npos) << logs;
+  EXPECT_EQ(Pods("env"), "main: Succeeded " + GetParam() + " \n");
+}
+
+// Before the mount namespace per pod: every pod shared the host's /tmp, so a pod read what a
+// pod beside it had just written there.
+TEST_P(PodAttackTest, PodReadsAnotherPodsTmp) {
+  ProcessResult r = Submit("tmp", Workflow("tmp", R"(  - name: main
+    steps:
+    - - {name: victim, template: victim}
+      - {name: thief, template: thief}
+  - name: victim
+    script:
+      image: loom:latest
+      command: [sh]
+      source: |
+        echo victim-secret > /tmp/victim-secret
+        i=0; while [ ! -f /tmp/victim-secret.done ] && [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done
+        cat /tmp/victim-secret
+  - name: thief
+    script:
+      image: loom:latest
+      command: [sh]
+      source: |
+        sleep 1
+        cat /tmp/victim-secret 2>/dev/null || echo "thief: nothing at /tmp/victim-secret"
+        touch /tmp/victim-secret.done
+)"));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << Pods("tmp");
+  const std::string logs = Logs("tmp");
+  EXPECT_NE(logs.find("thief: nothing at /tmp/victim-secret"), std::string::npos) << logs;
+  // The victim waited out its 3 s (no thief could signal it) and still had its own file.
+  EXPECT_NE(logs.find("victim-secret\n"), std::string::npos) << logs;
+  EXPECT_EQ(Pods("tmp"), "thief: Succeeded " + GetParam() + " \nvictim: Succeeded " + GetParam() + " \n");
+}
+
+// Before securityContext was acted on: runAsNonRoot was accepted and ignored, and the pod ran
+// as uid 0 and wrote where only root may.
+TEST_P(PodAttackTest, PodRunsAsRootAgainstRunAsNonRoot) {
+  const std::string marker = home_.Join("ran-as-root");
+  ProcessResult r = Submit("root", Workflow("root", R"(  - name: main
+    securityContext: {runAsNonRoot: true}
+    container:
+      image: loom:latest
+      command: [sh, -c, "id -u > )" + marker + R"("]
+)"));
+  EXPECT_NE(r.exit_code, 0) << r.out;
+  EXPECT_FALSE(PathExists(marker)) << "the pod ran";
+  EXPECT_NE(Pods("root").find("main: Error " + GetParam() + " container has runAsNonRoot and image will run as root"),
+            std::string::npos) << Pods("root");
+}
+
+INSTANTIATE_TEST_SUITE_P(Runtimes, PodAttackTest, ::testing::Values("process", "container"));
 
 }  // namespace
 }  // namespace loom
