@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
 
   std::vector<std::vector<int>> layers;
   const Json dag = MakeDag(nodes, width, &layers);
-  const Json noop = dag["spec"]["templates"][1];
+  const Template noop = TemplateFromJson(dag["spec"]["templates"][1], "noop").value();
   printf("dag_bench: %d pods (`true`) in %zu layers of %d, each depending on 2 of the layer before; "
          "pods %s; %u CPUs\n", nodes, layers.size(), width,
          (*pods)->isolated() ? "in their own mount namespace" : "without mount namespaces",

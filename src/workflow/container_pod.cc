@@ -39,7 +39,7 @@ StatusOr<container::ContainerSpec> ContainerSpecFor(const PodRequest& request, c
     command.insert(command.end(), extra_command.begin(), extra_command.end());
   }
   LOOM_ASSIGN_OR_RETURN(spec.argv, container::ContainerArgv(spec.image_config, command, args, field));
-  LOOM_ASSIGN_OR_RETURN(spec.security, container::ParseSecurityContext(request.tmpl.value("securityContext", Json()),
+  LOOM_ASSIGN_OR_RETURN(spec.security, container::ParseSecurityContext(request.tmpl.security_context.value_or(Json()),
                                                                        c.value("securityContext", Json()),
                                                                        "securityContext", field + ".securityContext"));
   LOOM_ASSIGN_OR_RETURN(spec.resources, container::ParseResources(c.value("resources", Json()), field + ".resources"));
@@ -103,8 +103,8 @@ StatusOr<container::ContainerExit> RunDaemonContainer(container::Podman& podman,
 }  // namespace
 
 PodResult LocalPodRunner::RunContainer(const PodRequest& request, TemplatePod& pod, container::Podman& podman) {
-  if (request.tmpl.contains("podSpecPatch")) return pod.Fail("Error", "podSpecPatch: not supported on one machine");
-  const bool daemon = IsDaemonTemplate(request.tmpl);
+  if (request.tmpl.pod_spec_patch) return pod.Fail("Error", "podSpecPatch: not supported on one machine");
+  const bool daemon = request.tmpl.IsDaemon();
   std::optional<ProbeSpec> probe;
   if (daemon && pod.container.contains("readinessProbe")) {
     auto parsed = ParseProbe(pod.container["readinessProbe"], pod.container, pod.kind + ".readinessProbe");
@@ -145,7 +145,7 @@ PodResult LocalPodRunner::RunContainer(const PodRequest& request, TemplatePod& p
   };
 
   // Init containers, one after the other, each to success (Kubernetes: a failed one fails the pod).
-  const Json inits = request.tmpl.value("initContainers", Json::array());
+  const std::vector<Json>& inits = request.tmpl.init_containers;
   for (size_t i = 0; i < inits.size(); ++i) {
     const std::string field = JoinField("initContainers", i);
     auto spec = ContainerSpecFor(request, inits[i], field, {}, podman, options_, pod_mounts);
@@ -162,7 +162,7 @@ PodResult LocalPodRunner::RunContainer(const PodRequest& request, TemplatePod& p
   }
 
   // Sidecars run beside the main container and are stopped when it ends, as Argo does.
-  const Json sidecars = request.tmpl.value("sidecars", Json::array());
+  const std::vector<Json>& sidecars = request.tmpl.sidecars;
   std::vector<container::ContainerSpec> sidecar_specs;
   for (size_t i = 0; i < sidecars.size(); ++i) {
     const std::string field = JoinField("sidecars", i);

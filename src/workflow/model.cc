@@ -112,6 +112,7 @@ StatusOr<ValueFrom> ValueFromFromJson(const Json& j, const std::string& path) {
   ValueFrom v;
   LOOM_RETURN_IF_ERROR(f.OptString("path", &v.path));
   if (auto p = f.Raw("parameter")) v.parameter = p->is_string() ? p->get<std::string>() : p->dump();
+  LOOM_RETURN_IF_ERROR(f.OptString("jsonPath", &v.json_path));
   v.default_value = f.Raw("default");
   LOOM_RETURN_IF_ERROR(f.OptString("expression", &v.expression));
   v.other = f.Rest();
@@ -122,6 +123,7 @@ Json ToJson(const ValueFrom& v) {
   Json j = Json::object();
   PutOpt(j, "path", v.path);
   PutOpt(j, "parameter", v.parameter);
+  PutOpt(j, "jsonPath", v.json_path);
   PutOpt(j, "default", v.default_value);
   PutOpt(j, "expression", v.expression);
   Merge(j, v.other);
@@ -481,6 +483,15 @@ StatusOr<Template> TemplateFromJson(const Json& j, const std::string& path) {
   t.active_deadline_seconds = f.Raw("activeDeadlineSeconds");
   t.timeout = f.Raw("timeout");
   t.fail_fast = f.Raw("failFast");
+  for (const char* key : {"initContainers", "sidecars"}) {
+    auto list = f.Raw(key);
+    if (!list || list->is_null()) continue;
+    if (!list->is_array()) return InvalidArgument(f.Path(key) + ": must be a list");
+    std::vector<Json>& into = std::string(key) == "sidecars" ? t.sidecars : t.init_containers;
+    for (const Json& c : *list) into.push_back(c);
+  }
+  t.security_context = f.Raw("securityContext");
+  t.pod_spec_patch = f.Raw("podSpecPatch");
   t.pod = f.Rest();
   return t;
 }
@@ -733,6 +744,10 @@ Json ToJson(const Template& t) {
   PutOpt(j, "activeDeadlineSeconds", t.active_deadline_seconds);
   PutOpt(j, "timeout", t.timeout);
   PutOpt(j, "failFast", t.fail_fast);
+  if (!t.init_containers.empty()) j["initContainers"] = t.init_containers;
+  if (!t.sidecars.empty()) j["sidecars"] = t.sidecars;
+  PutOpt(j, "securityContext", t.security_context);
+  PutOpt(j, "podSpecPatch", t.pod_spec_patch);
   Merge(j, t.pod);
   return j;
 }

@@ -52,6 +52,7 @@ const char* ToString(TemplateKind kind);  // the field's name: "container", "scr
 struct ValueFrom {
   std::optional<std::string> path;       // a file the pod writes
   std::optional<std::string> parameter;  // a {{...}} of a steps/dag template's scope
+  std::optional<std::string> json_path;  // `jsonPath`: of a resource template's object
   std::optional<Json> default_value;     // `default`
   std::optional<std::string> expression; // a steps/dag template's output, evaluated (expr_lang.h)
   Json other = Json::object();           // jsonPath, supplied... as written
@@ -177,7 +178,12 @@ struct Template {
   std::optional<Json> active_deadline_seconds;      // IntOrString
   std::optional<Json> timeout;                      // a duration
   std::optional<Json> fail_fast;
-  Json pod = Json::object();  // the other fields, for the pod (metadata, volumes, sidecars...)
+  // The pod's own fields the runtimes act on (Kubernetes' types, as written).
+  std::vector<Json> init_containers;    // `initContainers`: Containers
+  std::vector<Json> sidecars;           // Containers
+  std::optional<Json> security_context; // the pod's PodSecurityContext
+  std::optional<Json> pod_spec_patch;   // `podSpecPatch` (refused by both runtimes)
+  Json pod = Json::object();  // the other fields, for the pod (metadata, nodeSelector, volumes...)
   bool IsDaemon() const { return daemon && (*daemon == true || *daemon == "true"); }
   int Parallelism() const;  // 0: none
   const Parameter* OutputParameter(const std::string& name) const;

@@ -305,16 +305,15 @@ StatusOr<Template> WorkflowRun::ResolveTemplate(const Step& holder) {
   return *t;
 }
 
-namespace {
-
-// A template or step with its strings substituted, as Argo does it (through its JSON form).
-template <typename T, typename Read>
-StatusOr<T> Substitute(const T& value, const Scope& scope, bool (*keep)(std::string_view), Read read) {
-  LOOM_ASSIGN_OR_RETURN(Json j, SubstituteJson(ToJson(value), scope, keep));
-  return read(j, "");
+StatusOr<Template> SubstituteTemplate(const Template& tmpl, const Scope& scope, bool (*keep)(std::string_view)) {
+  LOOM_ASSIGN_OR_RETURN(Json j, SubstituteJson(ToJson(tmpl), scope, keep));
+  return TemplateFromJson(j, tmpl.name);
 }
 
-}  // namespace
+StatusOr<Step> SubstituteStep(const Step& step, const Scope& scope, bool (*keep)(std::string_view)) {
+  LOOM_ASSIGN_OR_RETURN(Json j, SubstituteJson(ToJson(step), scope, keep));
+  return StepFromJson(j, step.name);
+}
 
 StatusOr<Template> WorkflowRun::ProcessInputs(const Template& tmpl, const Arguments& args, Scope& scope,
                                               Artifacts& arts) {
@@ -374,7 +373,7 @@ StatusOr<Template> WorkflowRun::ProcessInputs(const Template& tmpl, const Argume
   // Everything but the inputs themselves and what later stages resolve.
   Template rest = tmpl;
   rest.inputs = Inputs();
-  LOOM_ASSIGN_OR_RETURN(Template t, Substitute(rest, scope, KeepForLater, TemplateFromJson));
+  LOOM_ASSIGN_OR_RETURN(Template t, SubstituteTemplate(rest, scope, KeepForLater));
   t.inputs = std::move(inputs);
   return t;
 }
@@ -593,7 +592,7 @@ StatusOr<Outputs> WorkflowRun::TemplateOutputs(const Template& tmpl, const Scope
 StatusOr<Step> WorkflowRun::ResolveCall(const Step& step, const Scope& scope, const Artifacts& arts) {
   Step rest = step;
   rest.arguments.artifacts.clear();
-  LOOM_ASSIGN_OR_RETURN(Step s, Substitute(rest, scope, KeepItem, StepFromJson));
+  LOOM_ASSIGN_OR_RETURN(Step s, SubstituteStep(rest, scope, KeepItem));
   for (const Artifact& a : step.arguments.artifacts) {
     if (!a.from) {
       LOOM_ASSIGN_OR_RETURN(Json r, SubstituteJson(ToJson(a), scope, KeepItem));

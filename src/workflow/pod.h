@@ -10,24 +10,19 @@
 #include <string>
 
 #include "core/json.h"
+#include "workflow/model.h"
 #include "workflow/store.h"
 
 namespace loom::workflow {
-
-// Whether a template is a daemon's (`daemon: true`, or the string "true" a parameter gives).
-inline bool IsDaemonTemplate(const Json& tmpl) {
-  auto it = tmpl.find("daemon");
-  return it != tmpl.end() && (*it == true || *it == "true");
-}
 
 // One attempt of a container, script or resource template.
 struct PodRequest {
   std::string workflow;   // workflow name
   std::string node_id;    // Argo node id
   std::string node_name;  // e.g. "hello-x7k2p[0].train"
-  Json tmpl;              // the template, every {{...}} resolved: container/script/resource,
+  Template tmpl;          // the template, every {{...}} resolved: container/script/resource,
                           // inputs (parameters with values, artifacts with their sources),
-                          // outputs declarations, volumeMounts, env...
+                          // outputs declarations; the container (volumeMounts, env...) as JSON
   Json volumes;           // the workflow's spec.volumes (+ volumeClaimTemplates)
   std::string pod_dir;    // PodDir() (launcher.h), fresh for this attempt
   const std::atomic<bool>* cancel = nullptr;  // true on deadline / stop / terminate: kill, return

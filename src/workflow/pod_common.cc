@@ -84,9 +84,9 @@ void LogSink::Flush() {
 }
 
 TemplatePod::TemplatePod(const PodRequest& request, Store& store, double log_flush_secs)
-    : is_script(request.tmpl.contains("script")),
+    : is_script(request.tmpl.kind == TemplateKind::kScript),
       kind(is_script ? "script" : "container"),
-      container(request.tmpl[kind]),
+      container(request.tmpl.container),
       log(store, request, log_flush_secs) {}
 
 PodResult TemplatePod::Fail(const std::string& phase, const std::string& message) {
@@ -144,17 +144,14 @@ Status AddVolumesAndArtifacts(const PodRequest& request, const Json& c, const st
       mounts->push_back({src, path, false});
     }
   }
-  const Json inputs = request.tmpl.value("inputs", Json::object());
-  if (inputs.contains("artifacts")) {
-    for (const Json& a : inputs["artifacts"]) {
-      const std::string name = a.value("name", ""), path = a.value("path", "");
-      const std::string field = "inputs.artifacts." + name;
-      if (path.empty()) continue;  // referenced by {{inputs.artifacts.x}} only
-      if (path[0] != '/') return InvalidArgument(field + ".path: expected an absolute path");
-      const std::string host = JoinPath(JoinPath(request.pod_dir, "artifacts"), name);
-      LOOM_RETURN_IF_ERROR(LoadArtifact(a, host, options.artifacts, field));
-      if (PathExists(host)) mounts->push_back({host, path, !IsDirectory(host)});
-    }
+  for (const Artifact& a : request.tmpl.inputs.artifacts) {
+    const std::string path = a.path.value_or("");
+    const std::string field = "inputs.artifacts." + a.name;
+    if (path.empty()) continue;  // referenced by {{inputs.artifacts.x}} only
+    if (path[0] != '/') return InvalidArgument(field + ".path: expected an absolute path");
+    const std::string host = JoinPath(JoinPath(request.pod_dir, "artifacts"), a.name);
+    LOOM_RETURN_IF_ERROR(LoadArtifact(ToJson(a), host, options.artifacts, field));
+    if (PathExists(host)) mounts->push_back({host, path, !IsDirectory(host)});
   }
   return OkStatus();
 }
@@ -162,41 +159,43 @@ Status AddVolumesAndArtifacts(const PodRequest& request, const Json& c, const st
 
 PodResult ReadOutputs(const PodRequest& request, const std::vector<Mount>& mounts, int exit_code, Json outputs,
                       const ArtifactOptions& artifacts) {
-  const Json decl = request.tmpl.value("outputs", Json::object());
   std::string output_error;
-  if (decl.contains("parameters")) {
+  const Outputs none;
+  const Outputs& decl = request.tmpl.outputs ? *request.tmpl.outputs : none;
+  if (!decl.parameters.empty()) {
     outputs["parameters"] = Json::array();
-    for (const Json& p : decl["parameters"]) {
-      const std::string name = p.value("name", "");
-      Json out = {{"name", name}};
-      const Json vf = p.value("valueFrom", Json::object());
-      if (vf.contains("path")) {
-        auto text = ReadFile(HostPath(mounts, vf["path"].get<std::string>()));
+    for (const Parameter& p : decl.parameters) {
+      Parameter out;
+      out.name = p.name;
+      if (p.value_from && p.value_from->path) {
+        const std::string& path = *p.value_from->path;
+        auto text = ReadFile(HostPath(mounts, path));
         if (text.ok()) {
-          out["value"] = TrimTrailingNewlines(*text);
-        } else if (vf.contains("default")) {
-          out["value"] = vf["default"];
+          out.value = TrimTrailingNewlines(*text);
+        } else if (p.value_from->default_value) {
+          out.value = *p.value_from->default_value;
         } else if (exit_code == 0 && output_error.empty()) {
-          output_error = "outputs.parameters." + name + ": " + vf["path"].get<std::string>() + ": no such file";
+          output_error = "outputs.parameters." + p.name + ": " + path + ": no such file";
         }
-      } else if (p.contains("value")) {
-        out["value"] = p["value"];
+      } else if (p.value) {
+        out.value = *p.value;
       }
-      if (out.contains("value")) outputs["parameters"].push_back(out);
+      if (out.value) outputs["parameters"].push_back(ToJson(out));
     }
   }
-  if (decl.contains("artifacts")) {
+  if (!decl.artifacts.empty()) {
     outputs["artifacts"] = Json::array();
-    for (const Json& a : decl["artifacts"]) {
-      const std::string name = a.value("name", ""), path = a.value("path", "");
+    for (const Artifact& a : decl.artifacts) {
+      const std::string& name = a.name;
+      const std::string path = a.path.value_or("");
       const std::string field = "outputs.artifacts." + name;
       const std::string host = HostPath(mounts, path);
       if (path.empty() || !PathExists(host)) {
-        if (a.value("optional", false) || exit_code != 0) continue;
+        if (a.optional || exit_code != 0) continue;
         if (output_error.empty()) output_error = field + ": " + path + ": no such file or directory";
         continue;
       }
-      auto saved = SaveArtifact(a, host, request.workflow + "/" + request.node_id + "/" + name + ".tgz",
+      auto saved = SaveArtifact(ToJson(a), host, request.workflow + "/" + request.node_id + "/" + name + ".tgz",
                                 artifacts, field);
       if (!saved.ok()) {
         if (output_error.empty()) output_error = saved.status().message();

@@ -66,7 +66,7 @@ struct TemplatePod {
 
   bool is_script;
   std::string kind;      // "script" or "container": the field errors name
-  const Json& container;  // request.tmpl[kind]
+  const Json& container;  // request.tmpl.container
   LogSink log;
 };
 

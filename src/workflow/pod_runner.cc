@@ -62,8 +62,8 @@ PodResult LocalPodRunner::Run(const PodRequest& request, Store& store) {
   if (!made.ok()) return Outcome("Error", made.message());
   auto runtime = RuntimeFor(request);
   if (!runtime.ok()) return Outcome("Error", runtime.status().message());
-  if (request.tmpl.contains("resource")) return RunResourceTemplate(request, store, *runtime);
-  if (request.tmpl.contains("container") || request.tmpl.contains("script")) {
+  if (request.tmpl.kind == TemplateKind::kResource) return RunResourceTemplate(request, store, *runtime);
+  if (request.tmpl.kind == TemplateKind::kContainer || request.tmpl.kind == TemplateKind::kScript) {
     auto in_container = InContainer(request.tmpl, *runtime);
     if (!in_container.ok()) return Outcome("Error", in_container.status().message());
     TemplatePod pod(request, store, options_.log_flush_secs);
@@ -72,7 +72,7 @@ PodResult LocalPodRunner::Run(const PodRequest& request, Store& store) {
     result.runtime = *in_container ? "container" : "process";
     return result;
   }
-  return Outcome("Error", "template " + request.tmpl.value("name", "") + ": not a container, script or resource template");
+  return Outcome("Error", "template " + request.tmpl.name + ": not a container, script or resource template");
 }
 
 StatusOr<LocalPodRunner::Runtime> LocalPodRunner::RuntimeFor(const PodRequest& request) const {
@@ -90,45 +90,47 @@ PodResult LocalPodRunner::RunResourceTemplate(const PodRequest& request, Store& 
   // TFJob replicas run `loom train`: the loom binary of bin_dir, as pods find it on their PATH.
   const std::string loom = JoinPath(options_.bin_dir, "loom");
   if (!options_.bin_dir.empty() && access(loom.c_str(), X_OK) == 0) resource_options.loom_binary = loom;
-  ResourceResult r = RunResource(request.tmpl["resource"], resource_options, request.cancel,
+  ResourceResult r = RunResource(request.tmpl.resource, resource_options, request.cancel,
                                  [&](std::string_view line) { log.Write(line); });
   Json outputs = Json::object();
-  const Json& decl = request.tmpl.contains("outputs") ? request.tmpl["outputs"] : Json::object();
-  if (r.phase == "Succeeded" && decl.contains("parameters")) {
-    outputs["parameters"] = Json::array();
-    for (const Json& p : decl["parameters"]) {
-      Json out = {{"name", p.value("name", "")}};
-      const Json vf = p.value("valueFrom", Json::object());
-      if (vf.contains("jsonPath")) {
-        auto v = JsonPathValue(vf["jsonPath"].get<std::string>(), r.object);
+  const std::vector<Parameter> none;
+  const std::vector<Parameter>& decl = request.tmpl.outputs ? request.tmpl.outputs->parameters : none;
+  if (r.phase == "Succeeded" && request.tmpl.outputs && !decl.empty()) {
+    Outputs out;
+    for (const Parameter& p : decl) {
+      Parameter o;
+      o.name = p.name;
+      if (p.value_from && p.value_from->json_path) {
+        auto v = JsonPathValue(*p.value_from->json_path, r.object);
         if (!v.ok()) {
-          if (!vf.contains("default")) {
+          if (!p.value_from->default_value) {
             log.Flush();
-            return Outcome("Error", "outputs.parameters." + out["name"].get<std::string>() + ": " + v.status().message());
+            return Outcome("Error", "outputs.parameters." + p.name + ": " + v.status().message());
           }
-          out["value"] = vf["default"];
+          o.value = *p.value_from->default_value;
         } else {
-          out["value"] = *v;
+          o.value = *v;
         }
-      } else if (p.contains("value")) {
-        out["value"] = p["value"];
+      } else if (p.value) {
+        o.value = *p.value;
       } else {
         log.Flush();
-        return Outcome("Error", "outputs.parameters." + out["name"].get<std::string>() +
+        return Outcome("Error", "outputs.parameters." + p.name +
                                     ": a resource template's parameters come from valueFrom.jsonPath");
       }
-      outputs["parameters"].push_back(out);
+      out.parameters.push_back(std::move(o));
     }
+    outputs = ToJson(out);
   }
   log.Flush();
   return Outcome(r.phase, r.message, outputs);
 }
 
 
-StatusOr<bool> LocalPodRunner::InContainer(const Json& tmpl, Runtime runtime) {
-  const std::string kind = tmpl.contains("script") ? "script" : "container";
-  return container::RunsInContainer(runtime, *podman_, tmpl[kind].value("image", ""),
-                                    tmpl[kind].value("imagePullPolicy", ""), kind);
+StatusOr<bool> LocalPodRunner::InContainer(const Template& tmpl, Runtime runtime) {
+  const std::string kind = ToString(tmpl.kind);
+  return container::RunsInContainer(runtime, *podman_, tmpl.container.value("image", ""),
+                                    tmpl.container.value("imagePullPolicy", ""), kind);
 }
 
 }  // namespace loom::workflow

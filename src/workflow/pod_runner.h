@@ -133,7 +133,7 @@ class LocalPodRunner : public PodRunner {
   PodResult RunContainer(const PodRequest& request, TemplatePod& pod, container::Podman& podman);
   // Whether a container or script template runs in a container (true) or as a process; an
   // error when the choice cannot be honoured (--pod-runtime container and no such image).
-  StatusOr<bool> InContainer(const Json& tmpl, Runtime runtime);
+  StatusOr<bool> InContainer(const Template& tmpl, Runtime runtime);
   // The runtime of this request: its workflow's annotation, else the options'.
   StatusOr<Runtime> RuntimeFor(const PodRequest& request) const;
   PodResult RunResourceTemplate(const PodRequest& request, Store& store, Runtime runtime);

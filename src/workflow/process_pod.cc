@@ -224,11 +224,11 @@ const char* FdPath(int fd, char* buf, size_t size) {
 
 // What the process runtime refuses rather than ignores: a pod on the host cannot have its own
 // root file system, capabilities or cgroup limits here.
-Status ProcessRuntimeCanEnforce(const Json& tmpl, const Json& c, const std::string& kind,
+Status ProcessRuntimeCanEnforce(const Template& tmpl, const Json& c, const std::string& kind,
                                 const container::SecurityContext& sc) {
   const std::string why = ": the process runtime cannot enforce this (pods run as processes on the host); refused "
                           "rather than ignored";
-  if (tmpl.contains("podSpecPatch")) return InvalidArgument("podSpecPatch" + why);
+  if (tmpl.pod_spec_patch) return InvalidArgument("podSpecPatch" + why);
   if (c.contains("resources")) {
     LOOM_ASSIGN_OR_RETURN(container::Resources r, container::ParseResources(c["resources"], kind + ".resources"));
     if (!r.empty()) return InvalidArgument(kind + ".resources" + why);
@@ -323,15 +323,16 @@ std::vector<pid_t> PodProcesses(const std::string& workflow, const std::set<std:
 }
 
 PodResult LocalPodRunner::RunProcess(const PodRequest& request, TemplatePod& pod) {
-  const bool daemon = IsDaemonTemplate(request.tmpl);
+  const bool daemon = request.tmpl.IsDaemon();
   std::optional<ProbeSpec> probe;
   if (daemon && pod.container.contains("readinessProbe")) {
     auto parsed = ParseProbe(pod.container["readinessProbe"], pod.container, pod.kind + ".readinessProbe");
     if (!parsed.ok()) return pod.Fail("Error", parsed.status().message());
     probe = std::move(*parsed);
   }
-  for (const char* unsupported : {"sidecars", "initContainers"}) {
-    if (request.tmpl.contains(unsupported) && !request.tmpl[unsupported].empty()) {
+  for (const auto& [unsupported, list] : {std::pair{"sidecars", &request.tmpl.sidecars},
+                                          std::pair{"initContainers", &request.tmpl.init_containers}}) {
+    if (!list->empty()) {
       return pod.Fail("Error", std::string(unsupported) + ": run in containers only (--pod-runtime container, or auto "
                                                       "with the images in the local image store)");
     }
@@ -361,7 +362,7 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, TemplatePod& pod
   }
 
   // What the process runtime is asked to enforce, and can.
-  auto security = container::ParseSecurityContext(request.tmpl.value("securityContext", Json()),
+  auto security = container::ParseSecurityContext(request.tmpl.security_context.value_or(Json()),
                                                   pod.container.value("securityContext", Json()), "securityContext",
                                                   pod.kind + ".securityContext");
   if (!security.ok()) return pod.Fail("Error", security.status().message());

@@ -93,8 +93,7 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
       if (a.path) pod_scope["outputs.artifacts." + a.name + ".path"] = *a.path;
     }
   }
-  // The pod runner's edge: the template as JSON, every {{...}} resolved.
-  StatusOr<Json> final_tmpl = SubstituteJson(ToJson(tmpl), pod_scope, KeepOutputs);
+  StatusOr<Template> final_tmpl = SubstituteTemplate(tmpl, pod_scope, KeepOutputs);
   if (!final_tmpl.ok()) return MarkPhase(node, NodePhase::kError, final_tmpl.status().message());
   if (!pods_) return MarkPhase(node, NodePhase::kError, "no pod runner in this engine");
 
@@ -135,7 +134,7 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
   req.cancel = &task->cancel;
   req.runtime = PodRuntimeAnnotation(metadata_);
 
-  if (IsDaemonTemplate(req.tmpl)) {
+  if (req.tmpl.IsDaemon()) {
     daemons_.insert(id);
     req.on_ready = [this, id] {
       {

@@ -60,6 +60,11 @@ inline bool KeepForLater(std::string_view name) {
 // Argo's lastRetry.* of an attempt after `last` (nullptr: the first attempt, Argo's defaults);
 // `no_exit_code` when `last` has none ("-1" for retryStrategy.expression, "0" in a pod).
 Scope LastRetryScope(const NodeStatus* last, const std::string& no_exit_code);
+// A template or a step with the {{...}} of its strings filled, as Argo does it: through its JSON
+// form (ToJson, SubstituteJson, FromJson).
+StatusOr<Template> SubstituteTemplate(const Template& tmpl, const Scope& scope, bool (*keep)(std::string_view));
+StatusOr<Step> SubstituteStep(const Step& step, const Scope& scope, bool (*keep)(std::string_view));
+
 inline bool KeepItem(std::string_view name) { return name == "item" || name.substr(0, 5) == "item."; }
 inline bool KeepOutputs(std::string_view name) { return name.substr(0, 8) == "outputs." || name == "outputs"; }
 

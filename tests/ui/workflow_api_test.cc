@@ -32,7 +32,7 @@ namespace {
 class EchoPods : public workflow::PodRunner {
  public:
   workflow::PodResult Run(const workflow::PodRequest& request, workflow::Store& store) override {
-    if (request.tmpl.value("name", "") == "slow") {
+    if (request.tmpl.name == "slow") {
       // Five lines 200 ms apart, the last one without its newline, as a pod that is followed.
       for (int i = 1; i <= 5; ++i) {
         if (i > 1) std::this_thread::sleep_for(std::chrono::milliseconds(200));

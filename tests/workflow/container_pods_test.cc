@@ -49,7 +49,7 @@ class ContainerPodsTest : public ::testing::Test {
     r.workflow = "wf";
     r.node_id = "wf-" + node;
     r.node_name = "wf." + node;
-    r.tmpl = tmpl;
+    r.tmpl = TemplateFromJson(tmpl, "tmpl").value();
     r.volumes = volumes;
     r.pod_dir = home_.Join("pods/wf/" + node);
     r.cancel = &cancel_;

@@ -47,7 +47,7 @@ class PodRunnerTest : public ::testing::Test {
     r.workflow = "wf";
     r.node_id = node;
     r.node_name = "wf." + node;
-    r.tmpl = ParseYaml(tmpl_yaml, "tmpl").value();
+    r.tmpl = TemplateFromJson(ParseYaml(tmpl_yaml, "tmpl").value(), "tmpl").value();
     r.volumes = ParseYaml(volumes_yaml, "volumes").value();
     r.pod_dir = home_.Join("pods/wf/" + node);
     r.cancel = &cancel_;
