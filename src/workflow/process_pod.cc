@@ -62,11 +62,12 @@ bool MakeParents(const std::string& path, bool self) {
 // may mkdir its output directory although an earlier pod made one at the same path, and never
 // sees another's. Nothing is made at the output paths themselves.
 Status AddOutputOverlays(const PodRequest& request, const std::string& home, std::vector<Mount>* mounts) {
-  const Json outputs = request.tmpl.value("outputs", Json::object());
   std::vector<std::string> paths;
-  for (const Json& a : outputs.value("artifacts", Json::array())) paths.push_back(a.value("path", ""));
-  for (const Json& p : outputs.value("parameters", Json::array())) {
-    paths.push_back(p.value("valueFrom", Json::object()).value("path", ""));
+  if (request.tmpl.outputs) {
+    for (const Artifact& a : request.tmpl.outputs->artifacts) paths.push_back(a.path.value_or(""));
+    for (const Parameter& p : request.tmpl.outputs->parameters) {
+      if (p.value_from && p.value_from->path) paths.push_back(*p.value_from->path);
+    }
   }
   for (const std::string& path : paths) {
     if (path.size() < 2 || path[0] != '/') continue;
