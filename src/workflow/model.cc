@@ -73,6 +73,12 @@ class Fields {
       return v.get<std::string>();
     });
   }
+  // Every field taken: a typed object has no fields of its own to pass on.
+  Status NoOtherFields() const {
+    Json rest = Rest();
+    if (rest.empty()) return OkStatus();
+    return InvalidArgument(JoinField(path_, rest.begin().key()) + ": unknown field");
+  }
   // The fields not taken, in their order.
   Json Rest() const {
     Json rest = Json::object();
@@ -144,9 +150,7 @@ StatusOr<Parameter> ParameterFromJson(const Json& j, const std::string& path) {
   }
   LOOM_RETURN_IF_ERROR(f.String("globalName", &p.global_name));
   LOOM_RETURN_IF_ERROR(f.String("description", &p.description));
-  if (Json rest = f.Rest(); !rest.empty()) {
-    return InvalidArgument(JoinField(path, rest.begin().key()) + ": unknown field");
-  }
+  LOOM_RETURN_IF_ERROR(f.NoOtherFields());
   return p;
 }
 
@@ -170,9 +174,7 @@ StatusOr<T> ParametersAndArtifacts(const Json& j, const std::string& path) {
   T t;
   LOOM_RETURN_IF_ERROR(f.List("parameters", &t.parameters, ParameterFromJson));
   LOOM_RETURN_IF_ERROR(f.List("artifacts", &t.artifacts, ArtifactFromJson));
-  if (Json rest = f.Rest(); !rest.empty()) {
-    return InvalidArgument(JoinField(path, rest.begin().key()) + ": unknown field");
-  }
+  LOOM_RETURN_IF_ERROR(f.NoOtherFields());
   return t;
 }
 
@@ -352,9 +354,7 @@ StatusOr<Outputs> OutputsFromJson(const Json& j, const std::string& path) {
   LOOM_RETURN_IF_ERROR(f.List("artifacts", &o.artifacts, ArtifactFromJson));
   o.result = f.Raw("result");
   o.exit_code = f.Raw("exitCode");
-  if (Json rest = f.Rest(); !rest.empty()) {
-    return InvalidArgument(JoinField(path, rest.begin().key()) + ": unknown field");
-  }
+  LOOM_RETURN_IF_ERROR(f.NoOtherFields());
   return o;
 }
 
@@ -404,9 +404,7 @@ StatusOr<Step> StepFromJson(const Json& j, const std::string& path) {
     s.dependencies = std::move(deps);
   }
   if (auto d = f.Raw("depends")) s.depends = d->is_string() ? d->get<std::string>() : d->dump();
-  if (Json rest = f.Rest(); !rest.empty()) {
-    return InvalidArgument(JoinField(path, rest.begin().key()) + ": unknown field");
-  }
+  LOOM_RETURN_IF_ERROR(f.NoOtherFields());
   return s;
 }
 
