@@ -272,4 +272,10 @@ StatusOr<Resources> ParseResources(const Json& resources, const std::string& fie
   return r;
 }
 
+StatusOr<std::optional<std::string>> ResolveKeyRef(const ConfigStore& store, ConfigKind kind, const Json& ref,
+                                                   const std::string& field) {
+  if (!ref.is_object()) return InvalidArgument(field + ": must be an object with name and key");
+  return KeyRef(&store, kind, ref, field);
+}
+
 }  // namespace loom::container

@@ -37,6 +37,12 @@ using FieldRefs = std::map<std::string, std::string>;
 StatusOr<std::vector<EnvVar>> ResolveEnv(const Json& container, const ConfigStore* store, const FieldRefs& fields,
                                          const std::string& field);
 
+// The value a secretKeyRef / configMapKeyRef names (`ref`: name, key, optional); nullopt when an
+// optional one is missing. Errors name `field`: `...configMapKeyRef: configmap "x" not found`,
+// `couldn't find key k in ConfigMap x`.
+StatusOr<std::optional<std::string>> ResolveKeyRef(const ConfigStore& store, ConfigKind kind, const Json& ref,
+                                                   const std::string& field);
+
 struct SecurityContext {
   std::optional<int64_t> run_as_user;
   std::optional<int64_t> run_as_group;

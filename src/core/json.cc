@@ -343,6 +343,64 @@ StatusOr<std::map<std::string, int>> YamlFieldLines(std::string_view text) {
   return lines;
 }
 
+Status WithFieldLine(const Status& error, const std::string& source, std::string_view text) {
+  const std::string& message = error.message();
+  const std::string prefix = source + ": ";
+  if (error.ok() || message.compare(0, prefix.size(), prefix) != 0) return error;
+  auto lines = YamlFieldLines(text);
+  if (!lines.ok()) return error;
+  const std::string rest = message.substr(prefix.size());
+  for (std::string field = rest.substr(0, rest.find(": ")); !field.empty();) {
+    if (auto it = lines->find(field); it != lines->end())
+      return Status(error.code(), source + ":" + std::to_string(it->second) + ": " + rest);
+    const size_t cut = field.find_last_of(".[");
+    field = cut == std::string::npos ? "" : field.substr(0, cut);
+  }
+  return error;
+}
+
+std::vector<std::string> SplitYamlDocuments(std::string_view text) {
+  std::vector<std::string> docs;
+  std::string current;
+  bool has_content = false;
+  size_t lines_before = 0;  // lines of the stream before the current document's first
+  size_t line_no = 0;
+  auto finish = [&] {
+    if (has_content) docs.push_back(std::string(lines_before, '\n') + current);
+    current.clear();
+    has_content = false;
+    lines_before = line_no;
+  };
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string line(text.substr(start, end - start));
+    start = end + 1;
+    auto marker = [&](const char* m) {
+      return line.compare(0, 3, m) == 0 && (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
+    };
+    if (marker("---") || marker("...")) {
+      const bool starts = marker("---");
+      finish();
+      ++line_no;
+      lines_before = line_no;
+      if (starts && line.find_first_not_of(" \t\r", 3) != std::string::npos) {
+        line.replace(0, 3, "   ");  // "--- {a: 1}": the document starts on the marker's line
+        lines_before = line_no - 1;
+        current = line + "\n";
+        has_content = true;
+      }
+      continue;
+    }
+    ++line_no;
+    const size_t first = line.find_first_not_of(" \t\r");
+    if (first != std::string::npos && line[first] != '#') has_content = true;
+    current += line + "\n";
+  }
+  finish();
+  return docs;
+}
+
 StatusOr<Json> ReadJsonOrYamlFile(const std::string& path) {
   LOOM_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0) return ParseJson(text, path);

@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 
@@ -14,5 +15,15 @@ namespace loom {
 // ("spec.containers[0].name"): where a map's key or a list's item starts. For text ParseYaml
 // accepted (it enforces the limits); paths past ParseYaml's value limit are left out.
 StatusOr<std::map<std::string, int>> YamlFieldLines(std::string_view text);
+
+// An error "<source>: <field>: why" about the document `text` becomes "<source>:<line>: <field>:
+// why", the line of the field or of its nearest parent; any other error is returned as it is.
+Status WithFieldLine(const Status& error, const std::string& source, std::string_view text);
+
+// The documents of a YAML stream (separated by "---" lines, ended by "..." lines), each with its
+// lines where they were: a document that starts on line N of `text` is preceded by N-1 empty
+// lines, so a parser's line numbers are the stream's. Documents holding only blank lines and
+// comments are left out.
+std::vector<std::string> SplitYamlDocuments(std::string_view text);
 
 }  // namespace loom

@@ -65,22 +65,10 @@ StatusOr<TfJob> ReadJob(const std::string& path) {
   LOOM_ASSIGN_OR_RETURN(Json doc, ReadJsonOrYamlFile(path));
   StatusOr<TfJob> job = ParseJob(doc, path);
   if (job.ok()) return job;
-  // "<path>: <field>: why" becomes "<path>:<line>: <field>: why", the line of the field or of
-  // its nearest parent in the file.
-  const std::string message = job.status().message();
-  const std::string prefix = path + ": ";
+  // "<path>: <field>: why" becomes "<path>:<line>: <field>: why".
   auto text = ReadFile(path);
-  if (message.compare(0, prefix.size(), prefix) != 0 || !text.ok()) return job;
-  auto lines = YamlFieldLines(*text);
-  if (!lines.ok()) return job;
-  const std::string rest = message.substr(prefix.size());
-  for (std::string field = rest.substr(0, rest.find(": ")); !field.empty();) {
-    if (auto it = lines->find(field); it != lines->end())
-      return InvalidArgument(path + ":" + std::to_string(it->second) + ": " + rest);
-    const size_t cut = field.find_last_of(".[");
-    field = cut == std::string::npos ? "" : field.substr(0, cut);
-  }
-  return job;
+  if (!text.ok()) return job;
+  return WithFieldLine(job.status(), path, *text);
 }
 
 }  // namespace loom::job

@@ -68,7 +68,53 @@ WorkflowApi::~WorkflowApi() { Shutdown(); }
 int WorkflowApi::active_runs() { return launcher_->active_runs(); }
 int WorkflowApi::pending_deletions() { return launcher_->pending_deletions(); }
 int WorkflowApi::ResumeUnfinished() { return launcher_->ResumeUnfinished(); }
+void WorkflowApi::StartCron() {
+  workflow::CronActions actions;
+  actions.submit = [this](const Json& wf) -> StatusOr<std::string> {
+    workflow::SubmitOptions options;
+    options.source_name = "CronWorkflow " + wf["metadata"]["labels"].value("workflows.argoproj.io/cron-workflow", "");
+    LOOM_ASSIGN_OR_RETURN(std::string name, engine_->Submit(wf, options));
+    launcher_->Start(name);
+    return name;
+  };
+  actions.phase = [this](const std::string& name) -> StatusOr<std::string> {
+    LOOM_ASSIGN_OR_RETURN(Json wf, store_->GetWorkflow(name));
+    return wf.value("status", Json::object()).value("phase", "");
+  };
+  actions.terminate = [this](const std::string& name) { return engine_->Terminate(name); };
+  actions.remove = [this](const std::string& name) { return launcher_->Delete(name); };
+  actions.children = [this](const std::string& cron) -> StatusOr<std::vector<Json>> {
+    LOOM_ASSIGN_OR_RETURN(std::vector<Json> all, store_->ListWorkflows());
+    std::vector<Json> out;
+    for (const Json& wf : all) {
+      const Json labels = wf["metadata"].value("labels", Json::object());
+      const Json status = wf.value("status", Json::object());
+      if (!labels.is_object() || labels.value("workflows.argoproj.io/cron-workflow", "") != cron) continue;
+      if (!workflow::IsCompletedPhase(status.value("phase", ""))) continue;
+      out.push_back({{"name", wf["metadata"].value("name", "")}, {"phase", status.value("phase", "")},
+                     {"finishedAt", status.value("finishedAt", "")}});
+    }
+    return out;
+  };
+  cron_ = std::make_unique<workflow::CronController>(store_.get(), std::move(actions));
+  cron_thread_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(cron_mu_);
+    while (!cron_stop_) {
+      lock.unlock();
+      cron_->Tick(static_cast<int64_t>(std::time(nullptr)));
+      lock.lock();
+      cron_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return cron_stop_; });
+    }
+  });
+}
+
 void WorkflowApi::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(cron_mu_);
+    cron_stop_ = true;
+  }
+  cron_cv_.notify_all();
+  if (cron_thread_.joinable()) cron_thread_.join();
   if (launcher_) launcher_->Shutdown();
 }
 
@@ -80,6 +126,10 @@ bool WorkflowApi::Handle(const net::HttpServerRequest& request, net::HttpServerR
   }
   if (parts.size() >= 3 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "workflow-templates") {
     Templates(parts, request, response);
+    return true;
+  }
+  if (parts.size() >= 3 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "cron-workflows") {
+    CronWorkflows(parts, request, response);
     return true;
   }
   if (parts.size() >= 1 && parts[0] == "artifacts") {
@@ -375,6 +425,37 @@ StatusOr<Json> WorkflowApi::CreateTemplate(const Json& body, const std::string& 
   }
   LOOM_RETURN_IF_ERROR(store_->PutTemplate(manifest));
   return manifest;
+}
+
+// GET /api/v1/cron-workflows/{ns} (Argo's ListCronWorkflows: {"items"}) and .../{name}: read
+// only; they are made with `loom cron` or `loom apply`. Each item gets Loom's
+// status.nextScheduledTime (the page's "next run").
+void WorkflowApi::CronWorkflows(const std::vector<std::string>& parts, const net::HttpServerRequest& request,
+                                net::HttpServerResponse* response) {
+  if (request.method != "GET" || parts.size() < 4 || parts.size() > 5 || !IsSafeName(parts[3]))
+    return SetError(NotFound("the cron workflow API is GET /api/v1/cron-workflows/{namespace}[/{name}]"), response);
+  const std::string ns = parts[3];
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  auto with_next = [now](Json cron) {
+    auto schedules = workflow::CronSchedules(cron.value("spec", Json::object()));
+    const int64_t next = schedules.ok() ? workflow::NextCronTime(*schedules, now) : 0;
+    if (next != 0) cron["status"]["nextScheduledTime"] = Rfc3339(static_cast<double>(next));
+    return cron;
+  };
+  if (parts.size() == 5) {
+    auto cron = store_->GetObject(workflow::kCronWorkflow, parts[4]);
+    if (!cron.ok() || NamespaceOf(*cron) != ns) {
+      return SetError(NotFound("cronworkflows.argoproj.io \"" + parts[4] + "\" not found"), response);
+    }
+    return SetJson(with_next(std::move(*cron)), response);
+  }
+  auto list = store_->ListObjects(workflow::kCronWorkflow);
+  if (!list.ok()) return SetError(list.status(), response);
+  Json items = Json::array();
+  for (Json& c : *list) {
+    if (NamespaceOf(c) == ns) items.push_back(with_next(std::move(c)));
+  }
+  return SetJson({{"metadata", Json::object()}, {"items", std::move(items)}}, response);
 }
 
 void WorkflowApi::Templates(const std::vector<std::string>& parts, const net::HttpServerRequest& request,

@@ -34,13 +34,17 @@
 // Thread-safe: Handle runs on every HTTP event thread at once.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/status.h"
 #include "net/http_server.h"
 #include "workflow/engine.h"
+#include "workflow/cron_workflow.h"
 #include "workflow/launcher.h"
 #include "workflow/store.h"
 
@@ -64,6 +68,9 @@ class WorkflowApi {
   // Starts running every stored workflow that is Pending or Running and not run by another
   // process. Returns how many it started.
   int ResumeUnfinished();
+  // Starts the CronWorkflow controller (workflow/cron_workflow.h): a thread that runs the
+  // stored CronWorkflows' schedules once a second until Shutdown.
+  void StartCron();
   // Asks every run to stop (workflows stay Running in the store and resume on the next start)
   // and waits for the threads.
   void Shutdown();
@@ -82,6 +89,8 @@ class WorkflowApi {
   void Templates(const std::vector<std::string>& parts, const net::HttpServerRequest& request,
                  net::HttpServerResponse* response);
   void Artifact(const std::vector<std::string>& parts, net::HttpServerResponse* response);
+  void CronWorkflows(const std::vector<std::string>& parts, const net::HttpServerRequest& request,
+                     net::HttpServerResponse* response);
   // POST /api/v1/workflows/{ns}. Every manifest lands in namespace `ns` (one naming another is
   // refused).
   StatusOr<Json> Create(const Json& body, const std::string& ns);
@@ -98,6 +107,11 @@ class WorkflowApi {
   std::unique_ptr<workflow::Engine> engine_;
   // The run lifecycle: submitted workflows run here; a deleted running one goes once it ends.
   std::unique_ptr<workflow::Launcher> launcher_;
+  std::unique_ptr<workflow::CronController> cron_;
+  std::thread cron_thread_;
+  std::mutex cron_mu_;
+  std::condition_variable cron_cv_;
+  bool cron_stop_ = false;
 };
 
 }  // namespace loom::ui

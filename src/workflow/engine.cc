@@ -17,6 +17,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "container/pod_spec.h"
 #include "core/file.h"
 #include "core/logging.h"
 #include "core/time.h"
@@ -257,12 +258,18 @@ StatusOr<std::vector<std::pair<std::string, std::string>>> ReadParameterFile(con
   return out;
 }
 
+StatusOr<std::optional<std::string>> ConfigMapParameter(const std::string& home, const Json& ref,
+                                                        const std::string& field) {
+  const container::ConfigStore configs(JoinPath(home, "objects"));
+  return container::ResolveKeyRef(configs, container::ConfigKind::kConfigMap, ref, field);
+}
+
 StatusOr<std::string> Engine::Submit(const Json& manifest, const SubmitOptions& options) {
   Store& store = *impl_->options.store;
   std::string source = options.source_name.empty() ? "workflow" : options.source_name;
   LOOM_RETURN_IF_ERROR(Lint(manifest, source, &store, options.source_lines));
   Json wf = manifest;
-  if (wf.value("kind", "") == "WorkflowTemplate") {
+  if (wf.value("kind", "") == "WorkflowTemplate" || wf.value("kind", "") == kClusterWorkflowTemplate) {
     // Submitting a template runs it as a workflow, as `argo submit --from workflowtemplate/x`.
     std::string tname = wf["metadata"].value("name", "");
     wf["kind"] = "Workflow";
@@ -271,7 +278,7 @@ StatusOr<std::string> Engine::Submit(const Json& manifest, const SubmitOptions& 
   Json& spec = wf["spec"];
   if (spec.contains("workflowTemplateRef")) {
     std::string ref = spec["workflowTemplateRef"].value("name", "");
-    LOOM_ASSIGN_OR_RETURN(Json wt, store.GetTemplate(ref));
+    LOOM_ASSIGN_OR_RETURN(Json wt, store.GetTemplate(ref, spec["workflowTemplateRef"].value("clusterScope", false)));
     Json merged = wt.value("spec", Json::object());
     // The workflow's own fields win; arguments merge by parameter name.
     for (auto it = spec.begin(); it != spec.end(); ++it) {
@@ -320,8 +327,14 @@ StatusOr<std::string> Engine::Submit(const Json& manifest, const SubmitOptions& 
   }
   if (spec.contains("arguments") && spec["arguments"].contains("parameters")) {
     for (size_t i = 0; i < spec["arguments"]["parameters"].size(); ++i) {
-      const Json& p = spec["arguments"]["parameters"][i];
+      Json& p = spec["arguments"]["parameters"][i];
       std::string where = source + ": spec.arguments.parameters[" + std::to_string(i) + "]";
+      // valueFrom.configMapKeyRef: read once, as Argo sets global parameters when the workflow starts.
+      if (!p.contains("value") && p.contains("valueFrom") && p["valueFrom"].contains("configMapKeyRef")) {
+        LOOM_ASSIGN_OR_RETURN(auto value, ConfigMapParameter(impl_->home, p["valueFrom"]["configMapKeyRef"],
+                                                              where + ".valueFrom.configMapKeyRef"));
+        if (value) p["value"] = *value;
+      }
       if (!p.contains("value") && !p.contains("default")) {
         return InvalidArgument(where + ": parameter \"" + p.value("name", "") + "\" has no value (give one with -p " +
                                p.value("name", "") + "=...)");

@@ -283,20 +283,35 @@ StatusOr<Template> WorkflowRun::ResolveTemplate(const Step& holder) {
   if (holder.inline_template) return *holder.inline_template;
   if (holder.template_ref) {
     const TemplateRef& ref = *holder.template_ref;
-    std::string key = ref.name + "/" + ref.template_name;
+    // Argo's storedTemplates key: "namespaced/<name>/<template>" or "cluster/<name>/<template>".
+    const bool cluster = ref.cluster_scope.value_or(false);
+    std::string key = std::string(cluster ? "cluster/" : "namespaced/") + ref.name + "/" + ref.template_name;
     auto it = ref_cache_.find(key);
     if (it != ref_cache_.end()) return it->second;
     // Templates stored at first use, so a later change of the WorkflowTemplate does not change
     // a running workflow (Argo's storedTemplates).
-    if (auto stored = status_.stored_templates.find("namespaced/" + key); stored != status_.stored_templates.end()) {
+    if (auto stored = status_.stored_templates.find(key); stored != status_.stored_templates.end()) {
       return ref_cache_[key] = stored->second;
     }
-    StatusOr<Json> wt = store_.GetTemplate(ref.name);
+    StatusOr<Json> wt = store_.GetTemplate(ref.name, cluster);
     if (!wt.ok()) return wt.status();
+    const std::string kind = cluster ? "ClusterWorkflowTemplate" : "WorkflowTemplate";
     const Json* t = wt->contains("spec") ? FindTemplate((*wt)["spec"], ref.template_name) : nullptr;
-    if (!t) return NotFound("template " + ref.template_name + " not found in workflow template " + ref.name);
-    LOOM_ASSIGN_OR_RETURN(Template tmpl, TemplateFromJson(*t, "WorkflowTemplate " + ref.name + ": " + ref.template_name));
-    status_.stored_templates["namespaced/" + key] = tmpl;
+    if (!t) {
+      return NotFound("template " + ref.template_name + " not found in " +
+                      (cluster ? "cluster workflow template " : "workflow template ") + ref.name);
+    }
+    LOOM_ASSIGN_OR_RETURN(Template tmpl, TemplateFromJson(*t, kind + " " + ref.name + ": " + ref.template_name));
+    // Inside a WorkflowTemplate's template, `template: X` is that WorkflowTemplate's X (Argo's
+    // template scope): it becomes a templateRef to it.
+    auto scope_to_ref = [&ref](Step& s) {
+      if (s.template_ref || s.inline_template || s.template_name.empty()) return;
+      s.template_ref = TemplateRef{ref.name, s.template_name, ref.cluster_scope};
+      s.template_name.clear();
+    };
+    for (auto& group : tmpl.steps) for (Step& s : group) scope_to_ref(s);
+    for (Step& s : tmpl.dag.tasks) scope_to_ref(s);
+    status_.stored_templates[key] = tmpl;
     status_dirty_ = true;
     return ref_cache_[key] = std::move(tmpl);
   }
@@ -332,6 +347,17 @@ StatusOr<Template> WorkflowRun::ProcessInputs(const Template& tmpl, const Argume
         value = *it->second->value;
       } else if (p.value) {
         value = *p.value;
+      } else if (p.value_from && p.value_from->other.contains("configMapKeyRef")) {
+        const std::string field = "inputs.parameters." + p.name + ".valueFrom.configMapKeyRef";
+        LOOM_ASSIGN_OR_RETURN(auto from_map,
+                              ConfigMapParameter(engine_.home, p.value_from->other["configMapKeyRef"], field));
+        if (from_map) {
+          value = *from_map;
+        } else if (p.default_value) {
+          value = *p.default_value;
+        } else {
+          return InvalidArgument(field + ": optional and missing, and no default");
+        }
       } else if (p.default_value) {
         value = *p.default_value;
       } else {

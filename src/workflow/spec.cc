@@ -110,8 +110,8 @@ class Linter {
       return Error("apiVersion", "must be argoproj.io/v1alpha1, not \"" + api + "\"");
     }
     kind_ = m_.value("kind", "");
-    if (kind_ != "Workflow" && kind_ != "WorkflowTemplate") {
-      return Error("kind", "must be Workflow or WorkflowTemplate, not \"" + kind_ + "\"");
+    if (kind_ != "Workflow" && kind_ != "WorkflowTemplate" && kind_ != kClusterWorkflowTemplate) {
+      return Error("kind", "must be Workflow, WorkflowTemplate or ClusterWorkflowTemplate, not \"" + kind_ + "\"");
     }
     const Json& meta = m_.contains("metadata") ? m_["metadata"] : empty_;
     if (!meta.is_object()) return Error("metadata", "must be an object");
@@ -209,11 +209,16 @@ class Linter {
       LOOM_RETURN_IF_ERROR(CheckKeys(ref, "spec.workflowTemplateRef", kTemplateRefKeys));
       if (!ref.contains("name")) return Error("spec.workflowTemplateRef", "name is required");
       LOOM_RETURN_IF_ERROR(CheckString(ref["name"], "spec.workflowTemplateRef.name"));
+      if (ref.contains("clusterScope") && !ref["clusterScope"].is_boolean()) {
+        return Error("spec.workflowTemplateRef.clusterScope", "must be true or false");
+      }
       if (store_) {
-        StatusOr<Json> wt = store_->GetTemplate(ref["name"].get<std::string>());
+        const bool cluster = ref.value("clusterScope", false);
+        StatusOr<Json> wt = store_->GetTemplate(ref["name"].get<std::string>(), cluster);
         if (!wt.ok()) {
-          return Error("spec.workflowTemplateRef.name",
-                       "no WorkflowTemplate named \"" + ref["name"].get<std::string>() + "\"");
+          return Error("spec.workflowTemplateRef.name", std::string("no ") +
+                       (cluster ? kClusterWorkflowTemplate : "WorkflowTemplate") + " named \"" +
+                       ref["name"].get<std::string>() + "\"");
         }
         referenced_ = *wt;
         if (!referenced_.contains("spec") || !referenced_["spec"].is_object()) referenced_["spec"] = Json::object();
@@ -376,19 +381,24 @@ class Linter {
     if (!ref.contains("name") || !ref.contains("template")) return Error(rp, "name and template are required");
     LOOM_RETURN_IF_ERROR(CheckString(ref["name"], JoinField(rp, "name")));
     LOOM_RETURN_IF_ERROR(CheckString(ref["template"], JoinField(rp, "template")));
+    if (ref.contains("clusterScope") && !ref["clusterScope"].is_boolean()) {
+      return Error(JoinField(rp, "clusterScope"), "must be true or false");
+    }
     if (!store_) return nullptr;
     std::string wt_name = ref["name"].get<std::string>();
-    auto cached = ref_templates_.find(wt_name);
+    const bool cluster = ref.value("clusterScope", false);
+    const std::string wt_kind = cluster ? kClusterWorkflowTemplate : "WorkflowTemplate";
+    auto cached = ref_templates_.find(wt_kind + "/" + wt_name);
     if (cached == ref_templates_.end()) {
-      StatusOr<Json> wt = store_->GetTemplate(wt_name);
-      if (!wt.ok()) return Error(JoinField(rp, "name"), "no WorkflowTemplate named \"" + wt_name + "\"");
-      cached = ref_templates_.emplace(wt_name, std::move(*wt)).first;
+      StatusOr<Json> wt = store_->GetTemplate(wt_name, cluster);
+      if (!wt.ok()) return Error(JoinField(rp, "name"), "no " + wt_kind + " named \"" + wt_name + "\"");
+      cached = ref_templates_.emplace(wt_kind + "/" + wt_name, std::move(*wt)).first;
     }
     const Json* t = cached->second.contains("spec")
                         ? FindTemplate(cached->second["spec"], ref["template"].get<std::string>())
                         : nullptr;
     if (!t) {
-      return Error(JoinField(rp, "template"), "WorkflowTemplate \"" + wt_name + "\" has no template named \"" +
+      return Error(JoinField(rp, "template"), wt_kind + " \"" + wt_name + "\" has no template named \"" +
                                                   ref["template"].get<std::string>() + "\"");
     }
     return t;

@@ -33,6 +33,12 @@ CREATE TABLE IF NOT EXISTS templates (
   name TEXT PRIMARY KEY,
   body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS objects (  -- ClusterWorkflowTemplates, CronWorkflows
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  body TEXT NOT NULL,
+  PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
 )sql";
 
 // One prepared statement, finalized on scope exit.
@@ -398,6 +404,7 @@ StatusOr<std::string> Store::ReadLog(const std::string& name, const std::string&
 }
 
 Status Store::PutTemplate(const Json& workflow_template) {
+  if (workflow_template.value("kind", "") == kClusterWorkflowTemplate) return PutObject(workflow_template);
   std::string name = workflow_template.value("metadata", Json::object()).value("name", "");
   if (name.empty()) return InvalidArgument("WorkflowTemplate: metadata.name is empty");
   std::lock_guard<std::recursive_mutex> lock(mu_);
@@ -409,7 +416,8 @@ Status Store::PutTemplate(const Json& workflow_template) {
   return OkStatus();
 }
 
-StatusOr<Json> Store::GetTemplate(const std::string& name) const {
+StatusOr<Json> Store::GetTemplate(const std::string& name, bool cluster) const {
+  if (cluster) return GetObject(kClusterWorkflowTemplate, name);
   std::lock_guard<std::recursive_mutex> lock(mu_);
   Stmt q(db_, "SELECT body FROM templates WHERE name = ?");
   q.Bind(1, name);
@@ -419,7 +427,8 @@ StatusOr<Json> Store::GetTemplate(const std::string& name) const {
   return ParseStored(q.Text(0), "WorkflowTemplate " + name);
 }
 
-StatusOr<std::vector<Json>> Store::ListTemplates() const {
+StatusOr<std::vector<Json>> Store::ListTemplates(bool cluster) const {
+  if (cluster) return ListObjects(kClusterWorkflowTemplate);
   std::lock_guard<std::recursive_mutex> lock(mu_);
   std::vector<Json> out;
   Stmt q(db_, "SELECT body FROM templates ORDER BY name");
@@ -432,12 +441,59 @@ StatusOr<std::vector<Json>> Store::ListTemplates() const {
   return out;
 }
 
-Status Store::DeleteTemplate(const std::string& name) {
+Status Store::DeleteTemplate(const std::string& name, bool cluster) {
+  if (cluster) return DeleteObject(kClusterWorkflowTemplate, name);
   std::lock_guard<std::recursive_mutex> lock(mu_);
   Stmt q(db_, "DELETE FROM templates WHERE name = ?");
   q.Bind(1, name);
   if (q.Step() != SQLITE_DONE) return DbError(db_, "delete template " + name);
   if (sqlite3_changes(db_) == 0) return NotFound("WorkflowTemplate \"" + name + "\" not found");
+  return OkStatus();
+}
+
+Status Store::PutObject(const Json& object) {
+  const std::string kind = object.value("kind", "");
+  const std::string name = object.value("metadata", Json::object()).value("name", "");
+  if (kind.empty() || name.empty()) return InvalidArgument(kind + ": kind and metadata.name are required");
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Stmt q(db_,
+         "INSERT INTO objects (kind, name, body) VALUES (?, ?, ?) "
+         "ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body");
+  q.Bind(1, kind).Bind(2, name).Bind(3, object.dump());
+  if (q.Step() != SQLITE_DONE) return DbError(db_, "write " + kind + " " + name);
+  return OkStatus();
+}
+
+StatusOr<Json> Store::GetObject(const std::string& kind, const std::string& name) const {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Stmt q(db_, "SELECT body FROM objects WHERE kind = ? AND name = ?");
+  q.Bind(1, kind).Bind(2, name);
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return NotFound(kind + " \"" + name + "\" not found");
+  if (rc != SQLITE_ROW) return DbError(db_, "read " + kind + " " + name);
+  return ParseStored(q.Text(0), kind + " " + name);
+}
+
+StatusOr<std::vector<Json>> Store::ListObjects(const std::string& kind) const {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  std::vector<Json> out;
+  Stmt q(db_, "SELECT body FROM objects WHERE kind = ? ORDER BY name");
+  q.Bind(1, kind);
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    LOOM_ASSIGN_OR_RETURN(Json t, ParseStored(q.Text(0), kind));
+    out.push_back(std::move(t));
+  }
+  if (rc != SQLITE_DONE) return DbError(db_, "list " + kind);
+  return out;
+}
+
+Status Store::DeleteObject(const std::string& kind, const std::string& name) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Stmt q(db_, "DELETE FROM objects WHERE kind = ? AND name = ?");
+  q.Bind(1, kind).Bind(2, name);
+  if (q.Step() != SQLITE_DONE) return DbError(db_, "delete " + kind + " " + name);
+  if (sqlite3_changes(db_) == 0) return NotFound(kind + " \"" + name + "\" not found");
   return OkStatus();
 }
 

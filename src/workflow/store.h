@@ -67,12 +67,20 @@ class Store {
   StatusOr<std::string> ReadLog(const std::string& name, const std::string& node_id,
                                 int64_t offset, int64_t limit, int64_t* total_size);
 
-  // WorkflowTemplates (for workflowTemplateRef / templateRef), by metadata.name.
-  // PutTemplate creates or replaces.
+  // WorkflowTemplates (for workflowTemplateRef / templateRef), by metadata.name; with `cluster`,
+  // ClusterWorkflowTemplates (templateRef.clusterScope), kept as objects of their kind.
+  // PutTemplate creates or replaces either, by the object's kind.
   Status PutTemplate(const Json& workflow_template);
-  StatusOr<Json> GetTemplate(const std::string& name) const;
-  StatusOr<std::vector<Json>> ListTemplates() const;
-  Status DeleteTemplate(const std::string& name);
+  StatusOr<Json> GetTemplate(const std::string& name, bool cluster = false) const;
+  StatusOr<std::vector<Json>> ListTemplates(bool cluster = false) const;
+  Status DeleteTemplate(const std::string& name, bool cluster = false);
+
+  // Other Argo objects by kind and metadata.name (ClusterWorkflowTemplate, CronWorkflow), whole.
+  // PutObject creates or replaces; NotFound reads `<kind> "<name>" not found`.
+  Status PutObject(const Json& object);
+  StatusOr<Json> GetObject(const std::string& kind, const std::string& name) const;
+  StatusOr<std::vector<Json>> ListObjects(const std::string& kind) const;  // by name
+  Status DeleteObject(const std::string& kind, const std::string& name);
 
   const std::string& path() const { return path_; }
 
@@ -89,6 +97,9 @@ class Store {
   mutable std::recursive_mutex mu_;
   int batch_depth_ = 0;
 };
+
+inline constexpr const char* kClusterWorkflowTemplate = "ClusterWorkflowTemplate";
+inline constexpr const char* kCronWorkflow = "CronWorkflow";
 
 // LoomHome()/workflows.db.
 std::string DefaultStorePath();

@@ -95,6 +95,13 @@ inline void SetNamedValue(Json& list, const std::string& name, const Json& value
   if (!found) list.push_back({{"name", name}, {"value", value}});
 }
 
+// A parameter's valueFrom.configMapKeyRef (`ref`: name, key, optional; Argo's, for workflow
+// arguments and template inputs), read from the ConfigMaps under <home>/objects (`loom
+// configmap`, `loom apply`): its value, or nullopt when the ConfigMap or key is missing and the
+// ref is optional. Errors name `field`. In engine.cc.
+StatusOr<std::optional<std::string>> ConfigMapParameter(const std::string& home, const Json& ref,
+                                                        const std::string& field);
+
 class WorkflowRun;
 
 // Artifacts in a scope, by the variable that names them ("inputs.artifacts.a",

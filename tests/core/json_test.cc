@@ -1,4 +1,5 @@
 #include "core/json.h"
+#include "core/yaml_lines.h"
 
 #include <gtest/gtest.h>
 
@@ -123,6 +124,45 @@ TEST(JsonTest, ObjectsKeepOrderAndTheLastValueOfARepeatedKey) {
 TEST(JsonTest, JoinField) {
   EXPECT_EQ(JoinField(JoinField("", "layers"), 2), "layers[2]");
   EXPECT_EQ(JoinField("layers[2]", "units"), "layers[2].units");
+}
+
+}  // namespace
+}  // namespace loom
+
+namespace loom {
+namespace {
+
+TEST(YamlDocumentsTest, SplitKeepsEveryDocumentsLines) {
+  const std::string text =
+      "# a comment\n"        // 1
+      "a: 1\n"               // 2
+      "---\n"                // 3
+      "# only a comment\n"   // 4
+      "---\n"                // 5
+      "b:\n"                 // 6
+      "  c: 2\n"             // 7
+      "--- {d: 3}\n"         // 8
+      "...\n"                // 9
+      "---\n";               // 10
+  const std::vector<std::string> docs = SplitYamlDocuments(text);
+  ASSERT_EQ(docs.size(), 3u);
+  auto lines = YamlFieldLines(docs[1]);
+  ASSERT_TRUE(lines.ok());
+  EXPECT_EQ(lines->at("b.c"), 7);
+  auto third = ParseYaml(docs[2], "x");
+  ASSERT_TRUE(third.ok()) << third.status().message();
+  EXPECT_EQ((*third)["d"], 3);
+  EXPECT_EQ(YamlFieldLines(docs[2])->at("d"), 8);
+  EXPECT_EQ(YamlFieldLines(docs[0])->at("a"), 2);
+}
+
+TEST(YamlDocumentsTest, WithFieldLineNamesTheFieldOrItsParent) {
+  const std::string text = "spec:\n  replicas:\n    worker: {count: 2}\n";
+  EXPECT_EQ(WithFieldLine(InvalidArgument("f.yaml: spec.replicas.worker.count: bad"), "f.yaml", text).message(),
+            "f.yaml:3: spec.replicas.worker.count: bad");
+  EXPECT_EQ(WithFieldLine(InvalidArgument("f.yaml: spec.replicas.chief: missing"), "f.yaml", text).message(),
+            "f.yaml:2: spec.replicas.chief: missing");
+  EXPECT_EQ(WithFieldLine(InvalidArgument("other: spec: x"), "f.yaml", text).message(), "other: spec: x");
 }
 
 }  // namespace

@@ -148,6 +148,22 @@ const TEMPLATE = {
   },
 };
 
+await check('cron workflows: the list with schedules, time zones and next runs', async () => {
+  await page.goto(url + '/#/cron-workflows');
+  await page.waitForSelector('#cron-list tr[data-name="nightly"]');
+  const cells = async (name) => page.$$eval(`#cron-list tr[data-name="${name}"] td`, tds => tds.map(td => td.textContent));
+  const nightly = await cells('nightly');
+  assert(nightly[1] === '0 3 * * *' && nightly[2] === 'Europe/Paris', 'the nightly row reads ' + JSON.stringify(nightly));
+  assert(nightly[3] === '-' && nightly[4] !== '-' && nightly[8] === 'no', 'last/next run and suspended read ' + JSON.stringify(nightly));
+  const paused = await cells('paused');
+  assert(paused[1] === '@yearly' && paused[2] === 'UTC' && paused[4] === '-' && paused[8] === 'yes', 'the paused row reads ' + JSON.stringify(paused));
+  const api = await apiGet('/api/v1/cron-workflows/default/nightly');
+  const next = new Date(api.status.nextScheduledTime);
+  const paris = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit' }).format(next);
+  assert(paris === '03:00', 'the next run is not 03:00 in Paris: ' + api.status.nextScheduledTime);
+  await shot('cron-workflows');
+});
+
 await check('workflow templates: the empty page, and one created on it', async () => {
   // Empty: the page says how to add one.
   await page.goto(url + '/#/workflow-templates');

@@ -77,6 +77,29 @@ spec:
 YAML
 "$loom" job run --jobs_dir "$home/jobs" "$home/trainjob.yaml" > "$home/trainjob.log" 2>&1
 
+# Two CronWorkflows for the cron page (none comes due during the test), through loom apply.
+"$loom" apply -f - <<'YAML'
+apiVersion: argoproj.io/v1alpha1
+kind: CronWorkflow
+metadata: {name: nightly}
+spec:
+  schedules: ["0 3 * * *"]
+  timezone: Europe/Paris
+  workflowSpec:
+    entrypoint: main
+    templates: [{name: main, container: {image: alpine, command: [date]}}]
+---
+apiVersion: argoproj.io/v1alpha1
+kind: CronWorkflow
+metadata: {name: paused}
+spec:
+  schedule: "@yearly"
+  suspend: true
+  workflowSpec:
+    entrypoint: main
+    templates: [{name: main, container: {image: alpine, command: [date]}}]
+YAML
+
 echo "== loom serve and loom server"
 "$loom" serve --model_name mnist --model_base_path "$home/models/mnist" --rest_api_port 0 \
   --port 0 --grpc_socket_path "$home/serve.grpc.sock" --rest_api_num_threads 2 > "$home/serve.log" 2>&1 &

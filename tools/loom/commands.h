@@ -27,6 +27,11 @@ int RunRuntime(const Args& args);
 int RunServer(const Args& args);  // server.cc, when src/ui is built
 int RunWorkflow(const Args& args);  // workflow.cc: loom workflow / loom wf
 int RunTemplate(const Args& args);  // workflow.cc: loom template
+int RunClusterTemplate(const Args& args);  // workflow.cc: loom cluster-template
+int RunApply(const Args& args);     // apply.cc: loom apply -f (every kind of kinds.h)
+int RunDelete(const Args& args);    // apply.cc: loom delete -f
+int RunConfigMap(const Args& args);
+int RunCron(const Args& args);      // cron.cc: loom cron (CronWorkflows)  // secret.cc: ConfigMaps for pods and parameters
 int RunDemo(const Args& args);      // demo.cc
 int RunVersion(const Args& args);   // version.cc: loom version / loom --version
 int RunSecret(const Args& args);    // secret.cc: Secrets for pods (secretKeyRef, envFrom)

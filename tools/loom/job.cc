@@ -19,6 +19,8 @@
 
 #include "commands.h"
 #include "core/file.h"
+#include "core/yaml_lines.h"
+#include "kinds.h"
 #include "job/local_job.h"
 #include "job/pytorchjob.h"
 #include "job/tfjob.h"
@@ -39,6 +41,58 @@ std::string SelfExecutable() {
   char path[4096];
   const ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
   return n > 0 ? std::string(path, static_cast<size_t>(n)) : "";
+}
+
+// Runs a created job until it ends. With `detach`, the job runs in a child of its own session
+// (its output in the job's controller.log) and the parent returns 0 at once, *parent set.
+int RunCreated(job::LocalJob& local, const job::TfJob& spec, bool detach, bool* parent) {
+  if (detach) {
+    pid_t pid = fork();
+    if (pid < 0) return Fail("job run", ErrnoStatus("fork", "detach", errno));
+    if (pid > 0) {
+      *parent = true;
+      return 0;
+    }
+    setsid();
+    const std::string log = JoinPath(local.dir(), "controller.log");
+    if (!freopen(log.c_str(), "a", stdout) || !freopen(log.c_str(), "a", stderr)) _exit(1);
+  }
+  WatchStopSignals([] { g_job_stop = true; });
+  const std::string resource = job::KubectlResource(spec.kind);
+  std::cout << resource << "/" << spec.name << " created; state in " << local.dir() << std::endl;
+  auto status = local.Run();
+  if (!status.ok()) return Fail("job run", status.status());
+  const std::string phase = job::JobPhase(*status);
+  const Json& last = (*status)["conditions"].back();
+  std::cout << resource.substr(0, resource.find('.')) << " " << spec.name << ": " << phase << ": "
+            << last.value("message", "") << std::endl;
+  if (phase == "Succeeded" || phase == "Suspended") return 0;
+  std::cerr << "loom job run: " << last.value("message", "") << std::endl;
+  return 1;
+}
+
+// `loom apply` of a TFJob, PyTorchJob or TrainJob: started in the background as `loom job run
+// --detach`; one that exists with the same manifest is unchanged, and a job's spec is not changed in place.
+StatusOr<std::pair<std::string, std::string>> ApplyJob(const Document& doc) {
+  auto spec = job::ParseJob(doc.object, doc.source);
+  if (!spec.ok()) return WithFieldLine(spec.status(), doc.source, doc.text);
+  job::LocalJobOptions options;
+  options.jobs_dir = DefaultJobsDir();
+  options.loom_binary = SelfExecutable();
+  options.should_stop = [] { return g_job_stop.load(); };
+  if (auto kept = ReadFile(JoinPath(JoinPath(options.jobs_dir, spec->name), "tfjob.json")); kept.ok()) {
+    auto old = ParseJson(*kept, "tfjob.json");
+    if (old.ok() && *old == spec->manifest) return std::make_pair(spec->name, std::string("unchanged"));
+    return FailedPrecondition(doc.source + ": " + job::KubectlResource(spec->kind) + "/" + spec->name +
+                              ": exists with another spec, and a job is not changed while it is kept (loom job delete " +
+                              spec->name + " first)");
+  }
+  LOOM_RETURN_IF_ERROR(job::DeleteExpiredJobs(options.jobs_dir, std::time(nullptr)).status());
+  LOOM_ASSIGN_OR_RETURN(auto local, job::LocalJob::Create(*spec, options));
+  bool parent = false;
+  const int result = RunCreated(*local, *spec, true, &parent);
+  if (!parent) std::exit(result);  // the detached controller, done
+  return std::make_pair(spec->name, std::string("created"));
 }
 
 int JobRun(const Args& args) {
@@ -67,29 +121,10 @@ int JobRun(const Args& args) {
     return Fail("job run", expired.status());
   auto local = job::LocalJob::Create(*spec, options);
   if (!local.ok()) return Fail("job run", local.status());
-  if (detach) {
-    pid_t pid = fork();
-    if (pid < 0) return Fail("job run", ErrnoStatus("fork", "detach", errno));
-    if (pid > 0) {
-      std::cout << job::KubectlResource(spec->kind) << "/" << spec->name << " created" << std::endl;
-      return 0;
-    }
-    setsid();
-    const std::string log = JoinPath((*local)->dir(), "controller.log");
-    if (!freopen(log.c_str(), "a", stdout) || !freopen(log.c_str(), "a", stderr)) _exit(1);
-  }
-  WatchStopSignals([] { g_job_stop = true; });
-  std::cout << job::KubectlResource(spec->kind) << "/" << spec->name << " created; state in " << (*local)->dir() << std::endl;
-  auto status = (*local)->Run();
-  if (!status.ok()) return Fail("job run", status.status());
-  const std::string phase = job::JobPhase(*status);
-  const Json& last = (*status)["conditions"].back();
-  const std::string resource = job::KubectlResource(spec->kind);
-  std::cout << resource.substr(0, resource.find('.')) << " " << spec->name << ": " << phase << ": "
-            << last.value("message", "") << std::endl;
-  if (phase == "Succeeded" || phase == "Suspended") return 0;
-  std::cerr << "loom job run: " << last.value("message", "") << std::endl;
-  return 1;
+  bool parent = false;
+  const int result = RunCreated(**local, *spec, detach, &parent);
+  if (parent) std::cout << job::KubectlResource(spec->kind) << "/" << spec->name << " created" << std::endl;
+  return result;
 }
 
 int JobGet(const Args& args) {
@@ -206,6 +241,14 @@ int JobDelete(const Args& args) {
 }
 
 }  // namespace
+
+void AddJobKinds(std::vector<KindHandler>* kinds) {
+  auto remove = [](const std::string& name) { return job::DeleteJob(DefaultJobsDir(), name); };
+  for (const char* kind : {"TFJob", "PyTorchJob"}) {
+    kinds->push_back({kind, "kubeflow.org", {"kubeflow.org/v1"}, ApplyJob, remove});
+  }
+  kinds->push_back({"TrainJob", "trainer.kubeflow.org", {"trainer.kubeflow.org/v1alpha1"}, ApplyJob, remove});
+}
 
 int RunJob(const Args& args) {
   const std::string usage =

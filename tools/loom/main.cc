@@ -30,11 +30,19 @@ constexpr Command kCommands[] = {
     {"image", loom::cli::RunImage, "build loom:latest offline (buildah: this binary, its libraries, busybox)", "build"},
     {"secret", loom::cli::RunSecret, "Secrets for pods' secretKeyRef and envFrom: create, list, get, delete",
      "create list get delete"},
+    {"configmap", loom::cli::RunConfigMap, "ConfigMaps for configMapKeyRef and envFrom: create, list, get, delete",
+     "create list get delete"},
+    {"apply", loom::cli::RunApply, "create or update the objects of a file (kubectl apply -f): any kind Loom keeps"},
+    {"delete", loom::cli::RunDelete, "delete the objects of a file (kubectl delete -f)"},
 #ifdef LOOM_HAVE_WORKFLOW
     {"workflow", loom::cli::RunWorkflow, "Argo workflows: submit, list, get, logs, wait, stop, retry... (alias wf)",
      "submit list get logs wait stop terminate suspend resume retry resubmit delete lint run"},
     {"wf", loom::cli::RunWorkflow, "alias of workflow", "", true},
     {"template", loom::cli::RunTemplate, "WorkflowTemplates: create, list, get, delete", "create list get delete"},
+    {"cron", loom::cli::RunCron, "CronWorkflows, run by loom server: create, list, get, delete, suspend, resume",
+     "create list get delete suspend resume"},
+    {"cluster-template", loom::cli::RunClusterTemplate, "ClusterWorkflowTemplates: create, list, get, delete",
+     "create list get delete"},
     {"demo", loom::cli::RunDemo, "Kubeflow's MNIST pipeline end to end as one workflow, on embedded defaults"},
 #endif
 #ifdef LOOM_HAVE_SERVER
@@ -45,7 +53,7 @@ constexpr Command kCommands[] = {
 
 void Usage(FILE* out) {
   fprintf(out, "usage: loom <command> [flags]\n\ncommands:\n");
-  for (const Command& c : kCommands) fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  for (const Command& c : kCommands) fprintf(out, "  %-16s %s\n", c.name, c.summary);
   fprintf(out, "\n'loom <command> --help' lists a command's flags; 'loom help --markdown' all of them.\n");
 }
 

@@ -191,6 +191,7 @@ int RunServer(const Args& args) {
   info.wants_token = auth_mode == "client";
   if (Status s = workflow::WriteServerInfo(LoomHome(), info); !s.ok()) return Fail("server", s);
   int resumed = (*workflows)->ResumeUnfinished();
+  (*workflows)->StartCron();
   if (resumed > 0) std::cout << "loom server: resuming " << resumed << " unfinished workflow(s)" << std::endl;
 #endif
   std::cout << "loom server: serving the UI and API at " << url << "/" << std::endl;

@@ -25,6 +25,7 @@
 #include <atomic>
 
 #include "commands.h"
+#include "kinds.h"
 #include "core/file.h"
 #include "core/json.h"
 #include "core/logging.h"
@@ -457,6 +458,28 @@ int ExitForPhase(const std::string& phase) { return phase == "Succeeded" ? 0 : 1
 
 // ---- commands -----------------------------------------------------------------------------
 
+// POSTs a workflow to the running loom server (`body`: manifest, sourceName, submitOptions) into
+// the manifest's namespace, as argo submit does (the server refuses one naming another); returns
+// the created workflow.
+StatusOr<Json> SubmitToServer(const workflow::ServerInfo& server, const Json& manifest, const std::string& text,
+                              Json body) {
+  body["manifest"] = text;  // the text, not the parsed object, so the server's errors keep its lines
+  net::HttpRequest request;
+  request.method = "POST";
+  const Json meta = manifest.is_object() ? manifest.value("metadata", Json::object()) : Json::object();
+  const std::string ns = meta.is_object() && meta.contains("namespace") && meta["namespace"].is_string()
+                             ? meta["namespace"].get<std::string>() : "default";
+  request.url = "/api/v1/workflows/" + net::UrlEncode(ns, false);
+  request.headers = {{"Content-Type", "application/json"}};
+  request.body = body.dump();
+  LOOM_ASSIGN_OR_RETURN(net::HttpResponse response, workflow::CallServer(server, request));
+  auto created = ParseJson(response.body, "loom server");
+  if (response.status != 200 || !created.ok()) {
+    return InvalidArgument(created.ok() ? created->value("message", created->value("error", response.body)) : response.body);
+  }
+  return created;
+}
+
 int Submit(Args args) {
   std::vector<std::string> params = TakeRepeated(&args, "p");
   std::vector<std::string> more = TakeRepeated(&args, "parameter");
@@ -499,7 +522,7 @@ int Submit(Args args) {
     // The file's text, not the parsed object, so the server's errors keep its name and lines.
     auto text = ReadFile(positional[0]);
     if (!text.ok()) return Fail("workflow submit", text.status());
-    Json body = {{"manifest", *text}, {"sourceName", positional[0]}, {"submitOptions", {{"parameters", Json::array()}}}};
+    Json body = {{"sourceName", positional[0]}, {"submitOptions", {{"parameters", Json::array()}}}};
     for (const auto& [k, v] : parameters) body["submitOptions"]["parameters"].push_back(k + "=" + v);
     if (!name.empty()) body["submitOptions"]["name"] = name;
     else if (!generate_name.empty()) body["submitOptions"]["generateName"] = generate_name;
@@ -508,22 +531,8 @@ int Submit(Args args) {
       if (!values.ok()) return Fail("workflow submit", values.status());
       for (const auto& [k, v] : *values) body["submitOptions"]["parameters"].push_back(k + "=" + v);
     }
-    net::HttpRequest request;
-    request.method = "POST";
-    // Into the manifest's namespace, as argo submit does (the server refuses one naming another).
-    const Json meta = manifest->is_object() ? manifest->value("metadata", Json::object()) : Json::object();
-    const std::string ns = meta.is_object() && meta.contains("namespace") && meta["namespace"].is_string()
-                               ? meta["namespace"].get<std::string>() : "default";
-    request.url = "/api/v1/workflows/" + net::UrlEncode(ns, false);
-    request.headers = {{"Content-Type", "application/json"}};
-    request.body = body.dump();
-    auto response = workflow::CallServer(*found, request);
-    if (!response.ok()) return Fail("workflow submit", response.status());
-    auto created = ParseJson(response->body, "loom server");
-    if (response->status != 200 || !created.ok()) {
-      std::string message = created.ok() ? created->value("message", created->value("error", response->body)) : response->body;
-      return Fail("workflow submit", InvalidArgument(message));
-    }
+    auto created = SubmitToServer(*found, *manifest, *text, body);
+    if (!created.ok()) return Fail("workflow submit", created.status());
     wf_name = (*created)["metadata"].value("name", "");
     if (output == "name") {
       std::cout << wf_name << std::endl;
@@ -743,6 +752,17 @@ int Wait(const Args& args) {
 }
 
 // stop / terminate / suspend / resume / retry / resubmit / delete: one call each per name.
+// Terminates a running workflow (waiting up to 10 s for its engine to let go), then removes it,
+// its nodes, logs and pod folders.
+Status DeleteWorkflow(Runtime& rt, const std::string& name) {
+  auto wf = rt.store->GetWorkflow(name);
+  if (wf.ok() && !workflow::IsCompletedPhase((*wf)["status"].value("phase", ""))) {
+    (void)rt.engine->Terminate(name);
+    for (int i = 0; i < 100 && BeingRun(name); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return workflow::DeleteWorkflowData(*rt.store, LoomHome(), name);
+}
+
 int Action(const std::string& verb, const Args& args) {
   bool all = false, detach_engine = true;
   FlagSet flags("loom workflow " + verb + " NAME... [flags]");
@@ -782,12 +802,7 @@ int Action(const std::string& verb, const Args& args) {
         if (verb == "resubmit") s = StartDetachedEngine(*r);
       }
     } else if (verb == "delete") {
-      auto wf = rt->store->GetWorkflow(name);
-      if (wf.ok() && !workflow::IsCompletedPhase((*wf)["status"].value("phase", ""))) {
-        (void)rt->engine->Terminate(name);
-        for (int i = 0; i < 100 && BeingRun(name); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-      s = workflow::DeleteWorkflowData(*rt->store, LoomHome(), name);
+      s = DeleteWorkflow(*rt, name);
       message = "Workflow '" + name + "' deleted";
     }
     if (!s.ok()) return Fail(cmd.c_str(), s);
@@ -882,41 +897,48 @@ int RunWorkflow(const Args& args) {
   return 2;
 }
 
-int RunTemplate(const Args& args) {
-  static const char kUsage[] =
-      "usage: loom template <create FILE...|list|get NAME [-o json|yaml]|delete NAME...>  (WorkflowTemplates)\n";
+namespace {
+
+// loom template (WorkflowTemplates) and loom cluster-template (ClusterWorkflowTemplates), as argo
+// template and argo cluster-template.
+int RunTemplates(const Args& args, bool cluster) {
+  const std::string noun = cluster ? "cluster-template" : "template";
+  const std::string kind = cluster ? workflow::kClusterWorkflowTemplate : "WorkflowTemplate";
+  const std::string usage = "usage: loom " + noun + " <create FILE...|list|get NAME [-o json|yaml]|delete NAME...>  (" +
+                            kind + "s)\n";
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    (args.empty() ? std::cerr : std::cout) << kUsage;
+    (args.empty() ? std::cerr : std::cout) << usage;
     return args.empty() ? 2 : 0;
   }
   const std::string verb = args[0];
   Args rest(args.begin() + 1, args.end());
   std::string output;
-  FlagSet flags("loom template " + verb + " [flags]");
+  FlagSet flags("loom " + noun + " " + verb + " [flags]");
   flags.String("o", &output, "json or yaml (get)");
   std::vector<std::string> positional;
   int code = 0;
-  const std::string cmd = "template " + verb;
+  const std::string cmd = noun + " " + verb;
   if (!ParseFlagsOrExit(flags, rest, &positional, cmd.c_str(), &code)) return code;
   auto store = OpenStore();
   if (!store.ok()) return Fail(cmd.c_str(), store.status());
   if (verb == "create") {
-    if (positional.empty()) return Fail(cmd.c_str(), InvalidArgument("expected a WorkflowTemplate file"));
+    if (positional.empty()) return Fail(cmd.c_str(), InvalidArgument("expected a " + kind + " file"));
     for (const std::string& file : positional) {
       workflow::SourceLines lines;
       auto manifest = workflow::LoadManifestFile(file, &lines);
       if (!manifest.ok()) return Fail(cmd.c_str(), manifest.status());
-      if (manifest->value("kind", "") != "WorkflowTemplate" && manifest->value("kind", "") != "ClusterWorkflowTemplate") {
-        return Fail(cmd.c_str(), InvalidArgument(file + ": kind: expected WorkflowTemplate, got \"" + manifest->value("kind", "") + "\""));
+      if (manifest->value("kind", "") != kind) {
+        return Fail(cmd.c_str(), InvalidArgument(file + ": kind: expected " + kind + ", got \"" + manifest->value("kind", "") + "\""));
       }
       Status s = (*store)->PutTemplate(*manifest);
       if (!s.ok()) return Fail(cmd.c_str(), s);
-      std::cout << "workflowtemplate " << (*manifest)["metadata"].value("name", "") << " created" << std::endl;
+      std::cout << (cluster ? "clusterworkflowtemplate " : "workflowtemplate ") << (*manifest)["metadata"].value("name", "")
+                << " created" << std::endl;
     }
     return 0;
   }
   if (verb == "list") {
-    auto list = (*store)->ListTemplates();
+    auto list = (*store)->ListTemplates(cluster);
     if (!list.ok()) return Fail(cmd.c_str(), list.status());
     std::cout << "NAME" << std::endl;
     for (const Json& t : *list) std::cout << t["metadata"].value("name", "") << std::endl;
@@ -924,7 +946,7 @@ int RunTemplate(const Args& args) {
   }
   if (verb == "get") {
     if (positional.size() != 1) return Fail(cmd.c_str(), InvalidArgument("expected one template name"));
-    auto t = (*store)->GetTemplate(positional[0]);
+    auto t = (*store)->GetTemplate(positional[0], cluster);
     if (!t.ok()) return Fail(cmd.c_str(), t.status());
     if (output == "json") {
       std::cout << t->dump(2) << std::endl;
@@ -936,14 +958,67 @@ int RunTemplate(const Args& args) {
   if (verb == "delete") {
     if (positional.empty()) return Fail(cmd.c_str(), InvalidArgument("expected a template name"));
     for (const std::string& name : positional) {
-      Status s = (*store)->DeleteTemplate(name);
+      Status s = (*store)->DeleteTemplate(name, cluster);
       if (!s.ok()) return Fail(cmd.c_str(), s);
-      std::cout << "WorkflowTemplate '" << name << "' deleted" << std::endl;
+      std::cout << kind << " '" << name << "' deleted" << std::endl;
     }
     return 0;
   }
-  fprintf(stderr, "loom template: unknown command \"%s\"\n%s", verb.c_str(), kUsage);
+  fprintf(stderr, "loom %s: unknown command \"%s\"\n%s", noun.c_str(), verb.c_str(), usage.c_str());
   return 2;
+}
+
+// `loom apply` of a Workflow: submitted as `loom workflow submit` submits it (to the running
+// server, else here with a detached engine).
+StatusOr<std::pair<std::string, std::string>> ApplyWorkflow(const Document& doc) {
+  auto found = workflow::FindRunningServer(LoomHome());
+  if (!found.ok() && found.status().code() != StatusCode::kNotFound) return found.status();
+  if (found.ok()) {
+    Json body = {{"sourceName", doc.source}, {"submitOptions", {{"parameters", Json::array()}}}};
+    LOOM_ASSIGN_OR_RETURN(Json created, SubmitToServer(*found, doc.object, doc.text, body));
+    return std::make_pair(created["metadata"].value("name", ""), std::string("created"));
+  }
+  workflow::SourceLines lines;
+  LOOM_ASSIGN_OR_RETURN(Json manifest, workflow::LoadManifest(doc.text, doc.source, &lines));
+  LOOM_ASSIGN_OR_RETURN(Runtime rt, OpenRuntime());
+  workflow::SubmitOptions options;
+  options.source_name = doc.source;
+  options.source_lines = &lines;
+  LOOM_ASSIGN_OR_RETURN(std::string name, rt.engine->Submit(manifest, options));
+  LOOM_RETURN_IF_ERROR(StartDetachedEngine(name));
+  return std::make_pair(name, std::string("created"));
+}
+
+// `loom apply` of a WorkflowTemplate or ClusterWorkflowTemplate: linted, then stored.
+StatusOr<std::pair<std::string, std::string>> ApplyTemplate(const Document& doc) {
+  workflow::SourceLines lines;
+  LOOM_ASSIGN_OR_RETURN(Json manifest, workflow::LoadManifest(doc.text, doc.source, &lines));
+  LOOM_ASSIGN_OR_RETURN(auto store, OpenStore());
+  const std::string name = manifest["metadata"].value("name", "");
+  auto old = store->GetTemplate(name, manifest.value("kind", "") == workflow::kClusterWorkflowTemplate);
+  if (old.ok() && *old == manifest) return std::make_pair(name, std::string("unchanged"));
+  LOOM_RETURN_IF_ERROR(store->PutTemplate(manifest));
+  return std::make_pair(name, std::string(old.ok() ? "configured" : "created"));
+}
+
+}  // namespace
+
+int RunTemplate(const Args& args) { return RunTemplates(args, false); }
+int RunClusterTemplate(const Args& args) { return RunTemplates(args, true); }
+
+void AddWorkflowKinds(std::vector<KindHandler>* kinds) {
+  const std::vector<std::string> v1alpha1 = {"argoproj.io/v1alpha1"};
+  kinds->push_back({"Workflow", "argoproj.io", v1alpha1, ApplyWorkflow, [](const std::string& name) -> Status {
+                      LOOM_ASSIGN_OR_RETURN(Runtime rt, OpenRuntime());
+                      return DeleteWorkflow(rt, name);
+                    }});
+  for (bool cluster : {false, true}) {
+    kinds->push_back({cluster ? workflow::kClusterWorkflowTemplate : "WorkflowTemplate", "argoproj.io", v1alpha1,
+                      ApplyTemplate, [cluster](const std::string& name) -> Status {
+                        LOOM_ASSIGN_OR_RETURN(auto store, OpenStore());
+                        return store->DeleteTemplate(name, cluster);
+                      }});
+  }
 }
 
 }  // namespace loom::cli

@@ -1,6 +1,6 @@
 // Loom's web UI: one page, hash-routed (#/workflows, #/workflows/NAME, #/workflow-templates,
-// #/workflow-templates/NAME, #/training, #/models, #/jobs, #/jobs/NAME). Plain DOM and SVG, no
-// framework; every view polls the JSON API under /api/v1/ while it is shown and stops when
+// #/workflow-templates/NAME, #/cron-workflows, #/training, #/models, #/jobs, #/jobs/NAME). Plain
+// DOM and SVG, no framework; every view polls the JSON API under /api/v1/ while it is shown and stops when
 // another view replaces it.
 'use strict';
 
@@ -498,6 +498,48 @@ async function templatesView() {
   }, 3000);
 }
 
+// ---- cron workflows ----------------------------------------------------------------------------
+async function cronView() {
+  if (!await engineHere('Cron Workflows')) return;
+  const tbody = el('tbody');
+  const count = el('span', { class: 'muted' });
+  setMain(
+    el('h1', {}, 'Cron Workflows ', count),
+    el('div', { class: 'table-wrap' }, el('table', { id: 'cron-list' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', {}, 'Schedules'), el('th', {}, 'Timezone'),
+        el('th', {}, 'Last run'), el('th', {}, 'Next run'), el('th', {}, 'Active'), el('th', {}, 'Succeeded'),
+        el('th', {}, 'Failed'), el('th', {}, 'Suspended'))),
+      tbody)));
+  poll(async () => {
+    const list = await api(`cron-workflows/${NS}`);
+    const items = list.items || [];
+    count.textContent = `(${items.length})`;
+    tbody.replaceChildren(...items.map(c => {
+      const spec = c.spec || {};
+      const status = c.status || {};
+      const schedules = (spec.schedules && spec.schedules.length ? spec.schedules : [spec.schedule || '']).join(', ');
+      const active = (status.active || []).map((a, i) => [i ? ', ' : '',
+        el('a', { href: '#/workflows/' + encodeURIComponent(a.name) }, a.name)]).flat();
+      const errors = (status.conditions || []).filter(x => x.status === 'True');
+      return el('tr', { 'data-name': c.metadata.name },
+        el('td', {}, c.metadata.name, ...errors.map(x => el('div', { class: 'error' }, `${x.type}: ${x.message}`))),
+        el('td', {}, el('code', {}, schedules)),
+        el('td', {}, spec.timezone || 'UTC'),
+        el('td', {}, status.lastScheduledTime ? fmtTime(status.lastScheduledTime) : '-'),
+        el('td', {}, spec.suspend ? '-' : (status.nextScheduledTime ? fmtTime(status.nextScheduledTime) : '-')),
+        el('td', {}, ...active),
+        el('td', {}, String(status.succeeded || 0)),
+        el('td', {}, String(status.failed || 0)),
+        el('td', {}, spec.suspend ? 'yes' : 'no'));
+    }));
+    if (!items.length) {
+      tbody.append(el('tr', {}, el('td', { colspan: '9', class: 'muted', id: 'cron-empty' },
+        'No cron workflows. Add one with ', el('code', {}, 'loom cron create FILE'), ' or ',
+        el('code', {}, 'loom apply -f FILE'), '.')));
+    }
+  }, 3000);
+}
+
 async function templateView(name) {
   const t = await api(`workflow-templates/${NS}/${encodeURIComponent(name)}`);
   const spec = t.spec || {};
@@ -878,6 +920,7 @@ async function route() {
     else if (page === 'workflows') await workflowsView();
     else if (page === 'workflow-templates' && parts[1]) await templateView(parts[1]);
     else if (page === 'workflow-templates') await templatesView();
+    else if (page === 'cron-workflows') await cronView();
     else if (page === 'training') await trainingView();
     else if (page === 'models') await modelsView();
     else if (page === 'jobs' && parts[1]) await jobView(parts[1]);
