@@ -318,6 +318,37 @@ Status LoadArtifact(const Json& artifact, const std::string& dest, const Artifac
   return OkStatus();
 }
 
+Status AppendToKey(Json* artifact, const std::string& sub_path, const std::string& field) {
+  Json* s3 = artifact->contains("s3") && (*artifact)["s3"].is_object() ? &(*artifact)["s3"] : nullptr;
+  if (s3 == nullptr || s3->value("key", "").empty()) {
+    return InvalidArgument(field + ".subPath: the artifact has no key to append \"" + sub_path +
+                           "\" to (only s3 artifacts and the default artifact repository's have one)");
+  }
+  // path.Join: the two joined by one slash, then "", "." and ".." segments cleaned.
+  std::vector<std::string> parts;
+  const std::string joined = (*s3)["key"].get<std::string>() + "/" + sub_path;
+  const bool rooted = joined[0] == '/';
+  for (size_t at = 0; at <= joined.size();) {
+    size_t end = joined.find('/', at);
+    if (end == std::string::npos) end = joined.size();
+    const std::string seg = joined.substr(at, end - at);
+    if (seg == "..") {
+      if (!parts.empty() && parts.back() != "..") {
+        parts.pop_back();
+      } else if (!rooted) {
+        parts.push_back(seg);
+      }
+    } else if (!seg.empty() && seg != ".") {
+      parts.push_back(seg);
+    }
+    at = end + 1;
+  }
+  std::string key = rooted ? "/" : "";
+  for (size_t i = 0; i < parts.size(); ++i) key += (i > 0 ? "/" : "") + parts[i];
+  (*s3)["key"] = key.empty() ? "." : key;
+  return OkStatus();
+}
+
 StatusOr<Json> SaveArtifact(const Json& artifact, const std::string& src, const std::string& default_key,
                             const ArtifactOptions& options, const std::string& field) {
   Json saved = artifact;

@@ -41,6 +41,11 @@ Status LoadArtifact(const Json& artifact, const std::string& dest, const Artifac
 StatusOr<Json> SaveArtifact(const Json& artifact, const std::string& src, const std::string& default_key,
                             const ArtifactOptions& options, const std::string& field);
 
+// Argo's AppendToKey, for an argument artifact's `subPath`: the artifact's s3 key (its own
+// store's or the default repository's) becomes key/sub_path, cleaned as Go's path.Join. An
+// artifact without a key is refused; `field` names the argument in errors.
+Status AppendToKey(Json* artifact, const std::string& sub_path, const std::string& field);
+
 // tar+gzip of `src` (file or directory tree) with `entry_name` as its top-level name, written
 // atomically to `tgz_path`.
 Status WriteTgz(const std::string& src, const std::string& entry_name, const std::string& tgz_path);

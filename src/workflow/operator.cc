@@ -9,6 +9,7 @@
 #include "core/file.h"
 #include "core/logging.h"
 #include "core/time.h"
+#include "workflow/artifacts.h"
 #include "workflow/expr.h"
 #include "workflow/expr_lang.h"
 #include "workflow/launcher.h"
@@ -635,6 +636,11 @@ StatusOr<Step> WorkflowRun::ResolveCall(const Step& step, const Scope& scope, co
     Artifact r = it->second;
     r.name = a.name;
     r.path.reset();
+    if (a.location.contains("subPath")) {
+      LOOM_ASSIGN_OR_RETURN(std::string sub, SubstituteString(ParameterString(a.location["subPath"]), scope));
+      Status appended = AppendToKey(&r.location, sub, "arguments.artifacts." + a.name);
+      if (!appended.ok() && !a.optional) return appended;  // Argo's: an optional one keeps its key
+    }
     s.arguments.artifacts.push_back(std::move(r));
   }
   return s;

@@ -129,5 +129,18 @@ TEST_F(ArtifactsTest, HttpInputs) {
   EXPECT_FALSE(PathExists(dir_.Join("got/none")));
 }
 
+TEST(AppendToKeyTest, JoinsAsGoPathJoinAndRefusesArtifactsWithoutAKey) {
+  Json a = {{"name", "tree"}, {"s3", {{"key", "wf/node/tree"}}}};
+  ASSERT_TRUE(AppendToKey(&a, "./sub//b.txt", "arguments.artifacts.in").ok());
+  EXPECT_EQ(a["s3"]["key"], "wf/node/tree/sub/b.txt");
+  Json b = {{"s3", {{"key", "wf/tree/"}}}};
+  ASSERT_TRUE(AppendToKey(&b, "sub/../a/", "f").ok());
+  EXPECT_EQ(b["s3"]["key"], "wf/tree/a");
+  Json raw = {{"name", "note"}, {"raw", {{"data", "x"}}}};
+  Status s = AppendToKey(&raw, "a.txt", "arguments.artifacts.in");
+  EXPECT_EQ(s.message(), "arguments.artifacts.in.subPath: the artifact has no key to append \"a.txt\" to (only s3 "
+                         "artifacts and the default artifact repository's have one)");
+}
+
 }  // namespace
 }  // namespace loom::workflow
