@@ -10,9 +10,9 @@
 namespace loom::workflow {
 namespace {
 
-// Where a pod's path is on the host after it ended: under the deepest mount holding it (in an
-// overlay's upper directory when the pod wrote it, else the host's own), else the path itself
-// (the pod wrote to the host's file system there).
+// Where a pod's path is on the host after it ended: under the deepest mount holding it (an
+// overlay's upper directory; "" when the pod made nothing there), else the path itself (the pod
+// wrote to the host's file system there).
 std::string HostPath(const std::vector<Mount>& mounts, const std::string& path) {
   const Mount* best = nullptr;
   for (const Mount& m : mounts) {
@@ -20,7 +20,10 @@ std::string HostPath(const std::vector<Mount>& mounts, const std::string& path) 
   }
   if (best == nullptr) return path;
   const std::string in_source = best->source + path.substr(best->target.size());
-  if (!best->overlay_options.empty() && !PathExists(in_source)) return path;
+  struct stat st;
+  // Under an overlay the output's tree is the pod's alone: a whiteout left there means the pod
+  // made nothing at the path.
+  if (!best->overlay_options.empty() && lstat(in_source.c_str(), &st) == 0 && S_ISCHR(st.st_mode)) return "";
   return in_source;
 }
 

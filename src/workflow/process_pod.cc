@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,10 +58,33 @@ bool MakeParents(const std::string& path, bool self) {
   return true;
 }
 
+// Whether this kernel makes overlays with whiteouts in a mount namespace (tried once, in `dir`).
+bool OverlaysAvailable(const std::string& dir) {
+  static const bool available = [&dir] {
+    const std::string lower = JoinPath(dir, "lower"), upper = JoinPath(dir, "upper"), work = JoinPath(dir, "work");
+    if (!MakeDirs(lower).ok() || !MakeDirs(upper).ok() || !MakeDirs(work).ok()) return false;
+    if (mknod(JoinPath(upper, "hidden").c_str(), S_IFCHR, makedev(0, 0)) != 0) return false;
+    const std::string options = "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work;
+    pid_t pid = fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+      if (unshare(CLONE_NEWNS) != 0) _exit(1);
+      if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) _exit(1);
+      _exit(mount("overlay", lower.c_str(), "overlay", 0, options.c_str()) == 0 ? 0 : 1);
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid) return false;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }();
+  return available;
+}
+
 // The top directories of the template's output paths outside its mounts become overlays of the
-// host's, so a pod's outputs there are its own as in Argo (each pod has its image's root): a pod
-// may mkdir its output directory although an earlier pod made one at the same path, and never
-// sees another's. Nothing is made at the output paths themselves.
+// host's, so a pod's outputs there are its own as in Argo (each pod has its image's root): the
+// entry of the top directory holding each output path (/mnt/out for /mnt/out/part.json) is
+// hidden by a whiteout, so the pod finds nothing there, whatever the host or an earlier pod left,
+// and may mkdir it; the rest of the host's directory stays visible. Nothing is made at the output
+// paths themselves. Where the kernel makes no overlays, the pod writes to the host's paths.
 Status AddOutputOverlays(const PodRequest& request, const std::string& home, std::vector<Mount>* mounts) {
   std::vector<std::string> paths;
   if (request.tmpl.outputs) {
@@ -72,19 +96,29 @@ Status AddOutputOverlays(const PodRequest& request, const std::string& home, std
   for (const std::string& path : paths) {
     if (path.size() < 2 || path[0] != '/') continue;
     const size_t slash = path.find('/', 1);
-    if (slash == std::string::npos) continue;  // a file at / itself: the host's
+    if (slash == std::string::npos || slash + 1 >= path.size()) continue;  // at / itself: the host's
     const std::string top = path.substr(0, slash);
-    if (top == "/proc" || top == "/sys" || top == "/dev") continue;
+    const std::string entry = path.substr(slash + 1, path.find('/', slash + 1) - slash - 1);
+    if (top == "/proc" || top == "/sys" || top == "/dev" || entry == "." || entry == "..") continue;
     // Loom's state (which pods' loom commands write) and the pod's directory stay the host's.
     if (UnderPath(home, top) || UnderPath(request.pod_dir, top)) continue;
-    bool covered = false;
-    for (const Mount& m : *mounts) covered = covered || UnderPath(path, m.target);
-    if (covered) continue;
+    const Mount* covering = nullptr;
+    for (const Mount& m : *mounts) {
+      if (UnderPath(path, m.target)) covering = &m;
+    }
+    if (covering != nullptr && covering->overlay_options.empty()) continue;  // a volume, an artifact, /tmp
     const std::string base = JoinPath(JoinPath(request.pod_dir, "overlays"), top.substr(1));
     const std::string upper = JoinPath(base, "upper"), work = JoinPath(base, "work");
-    LOOM_RETURN_IF_ERROR(MakeDirs(upper));
-    LOOM_RETURN_IF_ERROR(MakeDirs(work));
-    mounts->push_back({upper, top, false, "lowerdir=" + top + ",upperdir=" + upper + ",workdir=" + work});
+    if (covering == nullptr) {
+      if (!OverlaysAvailable(JoinPath(JoinPath(request.pod_dir, "overlays"), ".probe"))) return OkStatus();
+      LOOM_RETURN_IF_ERROR(MakeDirs(upper));
+      LOOM_RETURN_IF_ERROR(MakeDirs(work));
+      mounts->push_back({upper, top, false, "lowerdir=" + top + ",upperdir=" + upper + ",workdir=" + work});
+    }
+    const std::string whiteout = JoinPath(upper, entry);
+    if (mknod(whiteout.c_str(), S_IFCHR, makedev(0, 0)) != 0 && errno != EEXIST) {
+      return ErrnoStatus(whiteout, "mknod (whiteout)", errno);
+    }
   }
   return OkStatus();
 }
@@ -185,9 +219,9 @@ const char* FdPath(int fd, char* buf, size_t size) {
       ChildFail(status_fd, "mkdir", m.target.c_str());
     }
     if (isolated && m.overlay_options[0] != '\0') {
-      // Where overlays cannot be made (a kernel without them, an upper directory inside the
-      // host's), the pod writes to the host's directory, as without a namespace.
-      mount("overlay", m.target.c_str(), "overlay", 0, m.overlay_options.c_str());
+      if (mount("overlay", m.target.c_str(), "overlay", 0, m.overlay_options.c_str()) != 0) {
+        ChildFail(status_fd, "mount overlay", m.target.c_str());
+      }
     } else if (isolated) {
       char source[64];
       if (mount(FdPath(source_fds[i], source, sizeof(source)), m.target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
