@@ -237,7 +237,15 @@ bool WebUi::Authenticate(const net::HttpServerRequest& request, net::HttpServerR
     Login(request, response);
     return false;
   }
-  if (path == "/logout" && read) {
+  // Logging out changes state, so it is a POST (the page's button): a GET that did it would
+  // let any page log a user out with an <img> (CSRF). No token is needed to drop one's own.
+  if (path == "/logout") {
+    if (request.method != "POST") {
+      SetError(InvalidArgument(request.method + " /logout: log out with POST"), response);
+      response->status = 405;  // Method Not Allowed
+      response->headers.push_back({"Allow", "POST"});
+      return false;
+    }
     Redirect("/login", response);
     response->headers.push_back(LoginCookie(""));
     return false;
@@ -293,7 +301,8 @@ void WebUi::Route(const net::HttpServerRequest& request, net::HttpServerResponse
              {"jobsDir", options_.jobs_dir},
              {"modelServer", options_.model_server},
              {"models", options_.models},
-             {"workflows", options_.workflows_enabled}},
+             {"workflows", options_.workflows_enabled},
+             {"authMode", options_.token.empty() ? "server" : "client"}},
             response);
     return;
   }

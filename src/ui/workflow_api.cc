@@ -210,9 +210,10 @@ StatusOr<Json> WorkflowApi::SubmitFrom(const Json& body, const std::string& ns) 
   const std::string name = body.contains("resourceName") && body["resourceName"].is_string()
                                ? body["resourceName"].get<std::string>() : "";
   if (!IsSafeName(name)) return InvalidArgument("resourceName: \"" + name + "\" is not a template name");
-  LOOM_ASSIGN_OR_RETURN(Json stored, store_->GetTemplate(name));
-  if (NamespaceOf(stored) != ns)
+  auto stored = store_->GetTemplate(workflow::ObjectKey(ns, name));
+  if (stored.status().code() == StatusCode::kNotFound)
     return NotFound("workflow template \"" + name + "\" not found in namespace \"" + ns + "\"");
+  if (!stored.ok()) return stored.status();
   Json manifest = {{"apiVersion", "argoproj.io/v1alpha1"},
                    {"kind", "Workflow"},
                    {"metadata", {{"generateName", name + "-"},
@@ -307,7 +308,7 @@ void WorkflowApi::Workflows(const std::vector<std::string>& parts, const net::Ht
       if (!list.ok()) return SetError(list.status(), response);
       Json items = Json::array();
       for (Json& wf : *list) {
-        if ((all_namespaces || NamespaceOf(wf) == ns) && !launcher_->IsDeleting(wf["metadata"].value("name", "")))
+        if ((all_namespaces || NamespaceOf(wf) == ns) && !launcher_->IsDeleting(workflow::ObjectKey(wf)))
           items.push_back(std::move(wf));
       }
       return SetJson({{"metadata", Json::object()}, {"items", std::move(items)}}, response);
@@ -328,15 +329,17 @@ void WorkflowApi::Workflows(const std::vector<std::string>& parts, const net::Ht
     if (!created.ok()) return SetError(created.status(), response);
     return SetJson(*created, response);
   }
-  const std::string& name = parts[4];
-  if (!IsSafeName(name)) return SetError(InvalidArgument("workflow name \"" + name + "\" is not valid"), response);
+  if (!IsSafeName(parts[4]))
+    return SetError(InvalidArgument("workflow name \"" + parts[4] + "\" is not valid"), response);
+  // Names are unique per namespace: each namespace sees its own workflows only (another's of
+  // the same name is another workflow), as in Kubernetes. From here on `name` is the key.
+  const std::string name = workflow::ObjectKey(ns, parts[4]);
+  auto not_found = NotFound("workflow \"" + parts[4] + "\" not found in namespace \"" + ns + "\"");
   // A deleted workflow whose run is still ending is gone already, as in Argo.
-  if (launcher_->IsDeleting(name)) return SetError(NotFound("workflow \"" + name + "\" not found"), response);
-  // Each namespace sees its own workflows only: another's is not found, as in Kubernetes.
+  if (launcher_->IsDeleting(name)) return SetError(not_found, response);
   auto found = store_->GetWorkflow(name);
+  if (found.status().code() == StatusCode::kNotFound) return SetError(not_found, response);
   if (!found.ok()) return SetError(found.status(), response);
-  if (NamespaceOf(*found) != ns)
-    return SetError(NotFound("workflow \"" + name + "\" not found in namespace \"" + ns + "\""), response);
   if (parts.size() == 5) {
     if (method == "GET") return SetJson(*found, response);
     if (method == "DELETE") {
@@ -419,7 +422,7 @@ StatusOr<Json> WorkflowApi::CreateTemplate(const Json& body, const std::string& 
   LOOM_RETURN_IF_ERROR(workflow::Lint(manifest, source, store_.get(), lines.empty() ? nullptr : &lines));
   // Created now, as Kubernetes stamps it; a replaced template keeps the time it was created.
   if (!meta.contains("creationTimestamp")) {
-    auto old = store_->GetTemplate(name);
+    auto old = store_->GetTemplate(workflow::ObjectKey(ns, name));
     meta["creationTimestamp"] = old.ok() && (*old)["metadata"].contains("creationTimestamp")
                                     ? (*old)["metadata"]["creationTimestamp"] : Json(Rfc3339(static_cast<double>(time(nullptr))));
   }
@@ -482,15 +485,15 @@ void WorkflowApi::Templates(const std::vector<std::string>& parts, const net::Ht
     return SetJson(*created, response);
   }
   if (parts.size() == 5) {
-    auto t = store_->GetTemplate(parts[4]);
-    if (!t.ok()) return SetError(t.status(), response);
-    if (NamespaceOf(*t) != ns)
+    auto t = store_->GetTemplate(workflow::ObjectKey(ns, parts[4]));
+    if (t.status().code() == StatusCode::kNotFound)
       return SetError(NotFound("workflow template \"" + parts[4] + "\" not found in namespace \"" + ns + "\""),
                       response);
+    if (!t.ok()) return SetError(t.status(), response);
     if (method == "GET") return SetJson(*t, response);
   }
   if (parts.size() == 5 && method == "DELETE") {
-    if (Status s = store_->DeleteTemplate(parts[4]); !s.ok()) return SetError(s, response);
+    if (Status s = store_->DeleteTemplate(workflow::ObjectKey(ns, parts[4])); !s.ok()) return SetError(s, response);
     return SetJson(Json::object(), response);
   }
   SetError(NotFound("no API at " + request.path), response);
@@ -501,10 +504,10 @@ void WorkflowApi::Templates(const std::vector<std::string>& parts, const net::Ht
 // artifact download. The key goes through ResolveUnder: a stored key cannot reach outside.
 void WorkflowApi::Artifact(const std::vector<std::string>& parts, net::HttpServerResponse* response) {
   if (parts.size() != 5) return SetError(NotFound("artifacts are /artifacts/{ns}/{workflow}/{node}/{name}"), response);
-  auto wf = store_->GetWorkflow(parts[2]);
-  if (!wf.ok()) return SetError(wf.status(), response);
-  if (NamespaceOf(*wf) != parts[1])
+  auto wf = store_->GetWorkflow(workflow::ObjectKey(parts[1], parts[2]));
+  if (wf.status().code() == StatusCode::kNotFound)
     return SetError(NotFound("workflow \"" + parts[2] + "\" not found in namespace \"" + parts[1] + "\""), response);
+  if (!wf.ok()) return SetError(wf.status(), response);
   const Json nodes = (*wf)["status"].value("nodes", Json::object());
   if (!nodes.contains(parts[3])) return SetError(NotFound("no node \"" + parts[3] + "\""), response);
   const Json& node = nodes[parts[3]];

@@ -26,7 +26,7 @@
 //   GET    /artifacts/{ns}/{name}/{node id}/{artifact}   an output artifact in the local repository
 // Namespaces are honoured as Kubernetes does: an object is created in the request's {ns} (a
 // manifest naming another is refused) and read or changed only through it (404 otherwise).
-// Names are unique across namespaces (the store keys by name).
+// Names are unique per namespace (the store keys by namespace and name: store.h's ObjectKey).
 // Workflows submitted here, and on start those left Pending/Running whose run lock is free,
 // run in this process through a workflow::Launcher (one thread per workflow calling
 // Engine::Run). A deleted workflow that was running finishes its deletion on that thread (no

@@ -87,16 +87,16 @@ bool IsCompletedPhase(const std::string& phase) {
 // ---- the run loop ----
 
 Status WorkflowRun::Load() {
-  LOOM_ASSIGN_OR_RETURN(Json wf, store_.GetWorkflow(name_));
+  LOOM_ASSIGN_OR_RETURN(Json wf, store_.GetWorkflow(key_));
   // The stored document, read into the model once (Submit checked it).
   Json status = wf.contains("status") ? wf["status"] : Json::object();
   wf.erase("status");
   StatusOr<Workflow> model = WorkflowFromJson(wf);
-  if (!model.ok()) return Internal("workflow " + name_ + ": stored " + model.status().message());
+  if (!model.ok()) return Internal("workflow " + key_ + ": stored " + model.status().message());
   metadata_ = std::move(model->metadata);
   spec_ = std::move(model->spec);
   StatusOr<WorkflowStatus> read = WorkflowStatusFromJson(status);
-  if (!read.ok()) return Internal("workflow " + name_ + ": stored " + read.status().message());
+  if (!read.ok()) return Internal("workflow " + key_ + ": stored " + read.status().message());
   status_ = std::move(*read);
   LOOM_ASSIGN_OR_RETURN(nodes_, ReadNodes(status, name_));
   return OkStatus();
@@ -124,21 +124,21 @@ Status WorkflowRun::Run() {
       dirty_.insert(id);
     }
   }
-  if (!rerun.empty() && pods_) pods_->Reclaim(name_, rerun);
+  if (!rerun.empty() && pods_) pods_->Reclaim(key_, rerun);
   if (phase != "Running") {
     status_.phase = "Running";
     if (status_.started_at.empty()) status_.started_at = Rfc3339(NowSeconds());
     status_dirty_ = true;
   }
   InitGlobals();
-  LOOM_LOG(INFO) << "workflow " << name_ << ": " << (nodes_.empty() ? "starting" : "resuming with ")
+  LOOM_LOG(INFO) << "workflow " << key_ << ": " << (nodes_.empty() ? "starting" : "resuming with ")
                  << (nodes_.empty() ? "" : std::to_string(nodes_.size()) + " nodes");
   double next_poll = 0;
   while (true) {
     if (engine_.shutdown.load()) {
       StopAllPods("");
       LOOM_RETURN_IF_ERROR(Persist());
-      return Status(StatusCode::kCancelled, "workflow " + name_ + ": the engine is shutting down; resume continues it");
+      return Status(StatusCode::kCancelled, "workflow " + key_ + ": the engine is shutting down; resume continues it");
     }
     double now = NowSeconds();
     if (now >= next_poll) {
@@ -164,11 +164,11 @@ Status WorkflowRun::Run() {
       status_.finished_at = Rfc3339(NowSeconds());
       status_dirty_ = true;
       LOOM_RETURN_IF_ERROR(Persist());
-      return Internal("workflow " + name_ + ": " + status_.message);
+      return Internal("workflow " + key_ + ": " + status_.message);
     }
     LOOM_RETURN_IF_ERROR(Persist());
     if (IsCompletedPhase(status_.phase) && running_.empty()) {
-      LOOM_LOG(INFO) << "workflow " << name_ << ": " << status_.phase
+      LOOM_LOG(INFO) << "workflow " << key_ << ": " << status_.phase
                      << (status_.message.empty() ? "" : " (" + status_.message + ")");
       return OkStatus();
     }
@@ -187,7 +187,7 @@ void WorkflowRun::Timer(double at) {
 }
 
 Status WorkflowRun::PollStore() {
-  StatusOr<Json> spec = store_.GetSpec(name_);
+  StatusOr<Json> spec = store_.GetSpec(key_);
   if (!spec.ok()) return spec.status();
   // The two fields another process changes (stop, terminate, suspend), read at the store's edge.
   auto shutdown = spec->find("shutdown");
@@ -196,7 +196,7 @@ Status WorkflowRun::PollStore() {
   spec_.suspend = suspend != spec->end() && suspend->is_boolean() && suspend->get<bool>();
   for (auto it = suspended_.begin(); it != suspended_.end();) {
     NodeStatus* mine = FindId(*it);
-    StatusOr<Json> stored_json = store_.GetNode(name_, *it);
+    StatusOr<Json> stored_json = store_.GetNode(key_, *it);
     StatusOr<NodeStatus> stored =
         stored_json.ok() ? NodeStatusFromJson(*stored_json) : StatusOr<NodeStatus>(stored_json.status());
     if (mine && stored.ok() && stored->Fulfilled() && !mine->Fulfilled()) {
@@ -215,19 +215,19 @@ Status WorkflowRun::Persist() {
   if (dirty_.empty() && !status_dirty_) return OkStatus();
   LOOM_RETURN_IF_ERROR(store_.BeginBatch());
   // The status first: a workflow deleted meanwhile fails here, before any node row is written.
-  Status s = status_dirty_ ? store_.UpdateStatus(name_, ToJson(status_)) : OkStatus();
+  Status s = status_dirty_ ? store_.UpdateStatus(key_, ToJson(status_)) : OkStatus();
   for (const std::string& id : dirty_) {
     if (!s.ok()) break;
     auto it = nodes_.find(id);
     if (it == nodes_.end()) continue;
-    s = store_.PutNode(name_, ToJson(it->second));
+    s = store_.PutNode(key_, ToJson(it->second));
   }
   Status c = store_.CommitBatch();
   if (s.ok()) s = c;
   if (!s.ok()) return s;
   dirty_.clear();
   status_dirty_ = false;
-  if (engine_.options.on_change) engine_.options.on_change(name_);
+  if (engine_.options.on_change) engine_.options.on_change(key_);
   return OkStatus();
 }
 
@@ -272,13 +272,18 @@ StatusOr<std::string> Engine::Submit(const Json& manifest, const SubmitOptions& 
   if (wf.value("kind", "") == "WorkflowTemplate" || wf.value("kind", "") == kClusterWorkflowTemplate) {
     // Submitting a template runs it as a workflow, as `argo submit --from workflowtemplate/x`.
     std::string tname = wf["metadata"].value("name", "");
+    Json meta = {{"generateName", tname + "-"}};
+    if (wf["metadata"].contains("namespace")) meta["namespace"] = wf["metadata"]["namespace"];
     wf["kind"] = "Workflow";
-    wf["metadata"] = {{"generateName", tname + "-"}};
+    wf["metadata"] = std::move(meta);
   }
+  // Names are unique per namespace: a workflowTemplateRef names a template of the workflow's.
+  const std::string ns = KeyNamespace(ObjectKey(wf));
   Json& spec = wf["spec"];
   if (spec.contains("workflowTemplateRef")) {
     std::string ref = spec["workflowTemplateRef"].value("name", "");
-    LOOM_ASSIGN_OR_RETURN(Json wt, store.GetTemplate(ref, spec["workflowTemplateRef"].value("clusterScope", false)));
+    const bool cluster = spec["workflowTemplateRef"].value("clusterScope", false);
+    LOOM_ASSIGN_OR_RETURN(Json wt, store.GetTemplate(cluster ? ref : ObjectKey(ns, ref), cluster));
     Json merged = wt.value("spec", Json::object());
     // The workflow's own fields win; arguments merge by parameter name.
     for (auto it = spec.begin(); it != spec.end(); ++it) {
@@ -357,6 +362,8 @@ StatusOr<std::string> Engine::Submit(const Json& manifest, const SubmitOptions& 
 
   Json& meta = wf["metadata"];
   std::string name = options.name;
+  if (name.find('/') != std::string::npos || name == "." || name == "..")
+    return InvalidArgument("--name: \"" + name + "\" is not a valid name (no '/', not '.' or '..')");
   if (name.empty()) name = meta.value("name", "");
   bool generated = name.empty();
   for (int attempt = 0; attempt < 10; ++attempt) {
@@ -371,7 +378,7 @@ StatusOr<std::string> Engine::Submit(const Json& manifest, const SubmitOptions& 
     }
     wf["status"] = {{"phase", "Pending"}};
     Status s = store.CreateWorkflow(wf);
-    if (s.ok()) return name;
+    if (s.ok()) return ObjectKey(wf);
     if (s.code() != StatusCode::kAlreadyExists || !generated) return s;
   }
   return Internal("could not find a free name for generateName " + meta.value("generateName", ""));
@@ -524,7 +531,7 @@ StatusOr<std::string> Engine::Retry(const std::string& name) {
     restarted.insert(id);
     const std::string& parent = node.name;
     if (const size_t open = parent.rfind('('); open != std::string::npos && parent.back() == ')') {
-      auto retry = nodes.find(NodeId(name, parent.substr(0, open)));
+      auto retry = nodes.find(NodeId(KeyName(name), parent.substr(0, open)));
       if (retry != nodes.end() && retry->second.type == NodeType::kRetry) restarted.insert(retry->first);
     }
   }
@@ -575,7 +582,7 @@ StatusOr<std::string> Engine::Resubmit(const std::string& name) {
   Store& store = *impl_->options.store;
   LOOM_ASSIGN_OR_RETURN(Json wf, store.GetWorkflow(name));
   Json manifest = {{"apiVersion", wf.value("apiVersion", "argoproj.io/v1alpha1")}, {"kind", "Workflow"}};
-  manifest["metadata"] = {{"generateName", name + "-"}};
+  manifest["metadata"] = {{"generateName", KeyName(name) + "-"}};
   const Json& meta = wf["metadata"];
   if (meta.contains("labels")) manifest["metadata"]["labels"] = meta["labels"];
   if (meta.contains("namespace")) manifest["metadata"]["namespace"] = meta["namespace"];

@@ -66,8 +66,10 @@ class Engine {
   static StatusOr<std::unique_ptr<Engine>> Create(const EngineOptions& options);
   ~Engine();
 
-  // Validates (Lint), applies parameters, resolves workflowTemplateRef, names the workflow
-  // (generateName + Argo's 5-character suffix), stores it Pending. Runs nothing. Returns the name.
+  // Validates (Lint), applies parameters, resolves workflowTemplateRef (in the workflow's
+  // namespace), names the workflow (generateName + Argo's 5-character suffix), stores it Pending.
+  // Runs nothing. Returns its key (store.h's ObjectKey: the name, in the namespace "default").
+  // Below, every `name` is such a key: names are unique per namespace, as in Argo.
   StatusOr<std::string> Submit(const Json& manifest, const SubmitOptions& options);
 
   // Runs or resumes a stored workflow until it is Succeeded/Failed/Error (returns OK then) or

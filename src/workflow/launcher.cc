@@ -30,6 +30,12 @@ std::string SafeFileName(const std::string& name) {
   return out;
 }
 
+std::string KeyFileName(const std::string& key) {
+  const size_t slash = key.find('/');
+  if (slash == std::string::npos) return SafeFileName(key);
+  return SafeFileName(key.substr(0, slash)) + "~" + SafeFileName(key.substr(slash + 1));
+}
+
 namespace {
 
 std::string RunDir(const std::string& home) { return JoinPath(home, "run"); }
@@ -38,15 +44,15 @@ std::string ServerInfoPath(const std::string& home) { return JoinPath(home, "ser
 }  // namespace
 
 std::string RunLockPath(const std::string& home, const std::string& workflow) {
-  return JoinPath(RunDir(home), SafeFileName(workflow) + ".lock");
+  return JoinPath(RunDir(home), KeyFileName(workflow) + ".lock");
 }
 
 std::string EngineLogPath(const std::string& home, const std::string& workflow) {
-  return JoinPath(RunDir(home), SafeFileName(workflow) + ".engine.log");
+  return JoinPath(RunDir(home), KeyFileName(workflow) + ".engine.log");
 }
 
 std::string WorkflowPodsDir(const std::string& home, const std::string& workflow) {
-  return JoinPath(JoinPath(home, "pods"), SafeFileName(workflow));
+  return JoinPath(JoinPath(home, "pods"), KeyFileName(workflow));
 }
 
 std::string PodDir(const std::string& home, const std::string& workflow, const std::string& node_id) {
@@ -124,7 +130,7 @@ Status StartDetachedEngine(const std::string& home, const std::string& workflow,
   std::vector<char*> envp;
   for (std::string& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
-  std::vector<std::string> arg_strings = {exe, "workflow", "run", workflow};
+  std::vector<std::string> arg_strings = {exe, "workflow", "run", KeyName(workflow), "-n", KeyNamespace(workflow)};
   std::vector<char*> argv;
   for (std::string& a : arg_strings) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -305,7 +311,7 @@ int Launcher::ResumeUnfinished() {
     std::string phase = wf.contains("status") ? wf["status"].value("phase", "") : "";
     if (phase == "" || phase == "Pending" || phase == "Running") {
       // A run lock held by another process makes Run return FailedPrecondition at once.
-      Start(wf["metadata"].value("name", ""));
+      Start(ObjectKey(wf));
       ++started;
     }
   }

@@ -7,8 +7,11 @@
 // workflow, starts a detached engine, and finds the server; the server runs its workflows
 // through a Launcher (one thread per workflow calling Engine::Run).
 //
-// Names: a workflow name becomes a file name through SafeFileName (characters other than
-// letters, digits, '-', '_' and '.' become '_'), for the lock and the pods alike.
+// Names: a workflow is known by its key (store.h's ObjectKey: "<namespace>/<name>", the bare
+// name in "default"), which becomes one file name through KeyFileName for the lock and the pods
+// alike: SafeFileName's (characters other than letters, digits, '-', '_' and '.' become '_'),
+// the namespace's '/' a '~', which SafeFileName never writes, so a workflow of one namespace
+// never takes another's files.
 #pragma once
 
 #include <sys/types.h>
@@ -32,13 +35,17 @@ class Engine;
 // `name` as one file name: letters, digits, '-', '_' and '.' kept, anything else '_'.
 std::string SafeFileName(const std::string& name);
 
-// <home>/run/<name>.lock: the run lock an engine holds while it runs the workflow.
+// A workflow's key as one file name: "hello" -> "hello", "team/hello" -> "team~hello".
+std::string KeyFileName(const std::string& key);
+
+// Below, `workflow` is a workflow's key (ObjectKey), <key> its KeyFileName.
+// <home>/run/<key>.lock: the run lock an engine holds while it runs the workflow.
 std::string RunLockPath(const std::string& home, const std::string& workflow);
-// <home>/run/<name>.engine.log: what a detached engine writes.
+// <home>/run/<key>.engine.log: what a detached engine writes.
 std::string EngineLogPath(const std::string& home, const std::string& workflow);
-// <home>/pods/<name>: the directories of the workflow's pods.
+// <home>/pods/<key>: the directories of the workflow's pods.
 std::string WorkflowPodsDir(const std::string& home, const std::string& workflow);
-// <home>/pods/<name>/<node id>: one pod's directory.
+// <home>/pods/<key>/<node id>: one pod's directory.
 std::string PodDir(const std::string& home, const std::string& workflow, const std::string& node_id);
 
 // The exclusive run lock of one workflow (flock on RunLockPath, the holder's pid written in it),
@@ -61,9 +68,9 @@ class RunLock {
 // that moment is not turned away.
 StatusOr<bool> BeingRun(const std::string& home, const std::string& workflow);
 
-// Starts `<binary> workflow run NAME` with LOOM_HOME=home in a session of its own (adopted by
-// init, so it outlives the caller), its output appended to EngineLogPath. `binary` empty: this
-// process's own executable.
+// Starts `<binary> workflow run NAME -n NAMESPACE` with LOOM_HOME=home in a session of its own
+// (adopted by init, so it outlives the caller), its output appended to EngineLogPath. `binary`
+// empty: this process's own executable.
 Status StartDetachedEngine(const std::string& home, const std::string& workflow,
                            const std::string& binary = "");
 

@@ -294,7 +294,7 @@ StatusOr<Template> WorkflowRun::ResolveTemplate(const Step& holder) {
     if (auto stored = status_.stored_templates.find(key); stored != status_.stored_templates.end()) {
       return ref_cache_[key] = stored->second;
     }
-    StatusOr<Json> wt = store_.GetTemplate(ref.name, cluster);
+    StatusOr<Json> wt = store_.GetTemplate(cluster ? ref.name : ObjectKey(KeyNamespace(key_), ref.name), cluster);
     if (!wt.ok()) return wt.status();
     const std::string kind = cluster ? "ClusterWorkflowTemplate" : "WorkflowTemplate";
     const Json* t = wt->contains("spec") ? FindTemplate((*wt)["spec"], ref.template_name) : nullptr;

@@ -17,7 +17,7 @@ namespace loom::workflow {
 
 // One attempt of a container, script or resource template.
 struct PodRequest {
-  std::string workflow;   // workflow name
+  std::string workflow;   // the workflow's key (store.h ObjectKey: its name in "default")
   std::string node_id;    // Argo node id
   std::string node_name;  // e.g. "hello-x7k2p[0].train"
   Template tmpl;          // the template, every {{...}} resolved: container/script/resource,

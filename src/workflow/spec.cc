@@ -117,7 +117,10 @@ class Linter {
     if (!meta.is_object()) return Error("metadata", "must be an object");
     LOOM_RETURN_IF_ERROR(CheckKeys(meta, "metadata", kMetadataKeys));
     for (const char* f : {"name", "generateName", "namespace"}) {
-      if (meta.contains(f)) LOOM_RETURN_IF_ERROR(CheckString(meta[f], JoinField("metadata", f)));
+      if (!meta.contains(f)) continue;
+      LOOM_RETURN_IF_ERROR(CheckString(meta[f], JoinField("metadata", f)));
+      // A workflow is known by "<namespace>/<name>" (store.h), as Kubernetes refuses these too.
+      LOOM_RETURN_IF_ERROR(CheckObjectName(meta[f].get<std::string>(), JoinField("metadata", f)));
     }
     if (meta.contains("annotations") && meta["annotations"].is_object() &&
         meta["annotations"].contains(kPodRuntimeAnnotation)) {
@@ -196,10 +199,19 @@ class Linter {
     return OkStatus();
   }
 
+  Status CheckObjectName(const std::string& name, const std::string& path) const {
+    if (name.find('/') != std::string::npos || name == "." || name == "..")
+      return Error(path, "\"" + name + "\" is not a valid name (no '/', not '.' or '..')");
+    return OkStatus();
+  }
+
   Status CheckList(const Json& v, const std::string& path) const {
     if (!v.is_array()) return Error(path, "must be a list");
     return OkStatus();
   }
+
+  // A WorkflowTemplate a reference names: one of the manifest's own namespace.
+  std::string TemplateKey(const std::string& name) const { return ObjectKey(KeyNamespace(ObjectKey(m_)), name); }
 
   // Templates by name: the manifest's own, and (with a store) those of its workflowTemplateRef.
   Status CollectTemplates(const Json& spec) {
@@ -214,7 +226,7 @@ class Linter {
       }
       if (store_) {
         const bool cluster = ref.value("clusterScope", false);
-        StatusOr<Json> wt = store_->GetTemplate(ref["name"].get<std::string>(), cluster);
+        StatusOr<Json> wt = store_->GetTemplate(cluster ? ref["name"].get<std::string>() : TemplateKey(ref["name"].get<std::string>()), cluster);
         if (!wt.ok()) {
           return Error("spec.workflowTemplateRef.name", std::string("no ") +
                        (cluster ? kClusterWorkflowTemplate : "WorkflowTemplate") + " named \"" +
@@ -390,7 +402,7 @@ class Linter {
     const std::string wt_kind = cluster ? kClusterWorkflowTemplate : "WorkflowTemplate";
     auto cached = ref_templates_.find(wt_kind + "/" + wt_name);
     if (cached == ref_templates_.end()) {
-      StatusOr<Json> wt = store_->GetTemplate(wt_name, cluster);
+      StatusOr<Json> wt = store_->GetTemplate(cluster ? wt_name : TemplateKey(wt_name), cluster);
       if (!wt.ok()) return Error(JoinField(rp, "name"), "no " + wt_kind + " named \"" + wt_name + "\"");
       cached = ref_templates_.emplace(wt_kind + "/" + wt_name, std::move(*wt)).first;
     }

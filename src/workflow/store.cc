@@ -41,6 +41,26 @@ CREATE TABLE IF NOT EXISTS objects (  -- ClusterWorkflowTemplates, CronWorkflows
 ) WITHOUT ROWID;
 )sql";
 
+// Before names were unique per namespace, every object was kept under its bare name: one in a
+// namespace other than "default" moves to its key (ObjectKey), once (user_version 0 -> 1).
+constexpr const char* kNamespacedKeys = R"sql(
+BEGIN IMMEDIATE;
+CREATE TEMP TABLE IF NOT EXISTS renamed AS
+  SELECT name AS old, json_extract(head, '$.metadata.namespace') || '/' || name AS new FROM workflows
+  WHERE instr(name, '/') = 0 AND coalesce(json_extract(head, '$.metadata.namespace'), 'default') != 'default';
+UPDATE nodes SET workflow = (SELECT new FROM renamed WHERE old = nodes.workflow)
+  WHERE workflow IN (SELECT old FROM renamed);
+UPDATE logs SET workflow = (SELECT new FROM renamed WHERE old = logs.workflow)
+  WHERE workflow IN (SELECT old FROM renamed);
+UPDATE workflows SET name = (SELECT new FROM renamed WHERE old = workflows.name)
+  WHERE name IN (SELECT old FROM renamed);
+UPDATE templates SET name = json_extract(body, '$.metadata.namespace') || '/' || name
+  WHERE instr(name, '/') = 0 AND coalesce(json_extract(body, '$.metadata.namespace'), 'default') != 'default';
+DROP TABLE renamed;
+PRAGMA user_version = 1;
+COMMIT;
+)sql";
+
 // One prepared statement, finalized on scope exit.
 class Stmt {
  public:
@@ -117,6 +137,27 @@ void MergePatch(Json& target, const Json& patch) {
 
 }  // namespace
 
+std::string ObjectKey(const std::string& ns, const std::string& name) {
+  return ns.empty() || ns == "default" ? name : ns + "/" + name;
+}
+
+std::string ObjectKey(const Json& object) {
+  const Json meta = object.is_object() ? object.value("metadata", Json::object()) : Json::object();
+  const Json ns = meta.is_object() ? meta.value("namespace", Json("default")) : Json("default");
+  const Json name = meta.is_object() ? meta.value("name", Json("")) : Json("");
+  return ObjectKey(ns.is_string() ? ns.get<std::string>() : "", name.is_string() ? name.get<std::string>() : "");
+}
+
+std::string KeyNamespace(const std::string& key) {
+  const size_t slash = key.find('/');
+  return slash == std::string::npos ? "default" : key.substr(0, slash);
+}
+
+std::string KeyName(const std::string& key) {
+  const size_t slash = key.find('/');
+  return slash == std::string::npos ? key : key.substr(slash + 1);
+}
+
 std::string DefaultStorePath() { return JoinPath(LoomHome(), "workflows.db"); }
 
 StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& db_path) {
@@ -136,6 +177,17 @@ StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& db_path) {
   LOOM_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
   LOOM_RETURN_IF_ERROR(store->Exec("PRAGMA synchronous=NORMAL"));
   LOOM_RETURN_IF_ERROR(store->Exec(kSchema));
+  int64_t version = 0;
+  {
+    Stmt q(db, "PRAGMA user_version");
+    if (q.Step() == SQLITE_ROW) version = q.Int(0);
+  }
+  if (version < 1) {
+    if (Status s = store->Exec(kNamespacedKeys); !s.ok()) {
+      (void)store->Exec("ROLLBACK");
+      return s;
+    }
+  }
   return store;
 }
 
@@ -178,8 +230,9 @@ Status Store::InTransaction(const std::function<Status()>& body) {
 }
 
 Status Store::CreateWorkflow(const Json& workflow) {
-  std::string name = workflow.value("metadata", Json::object()).value("name", "");
-  if (name.empty()) return InvalidArgument("workflow store: metadata.name is empty");
+  if (workflow.value("metadata", Json::object()).value("name", "").empty())
+    return InvalidArgument("workflow store: metadata.name is empty");
+  const std::string name = ObjectKey(workflow);
   std::lock_guard<std::recursive_mutex> lock(mu_);
   return InTransaction([&]() -> Status {
     {
@@ -405,8 +458,9 @@ StatusOr<std::string> Store::ReadLog(const std::string& name, const std::string&
 
 Status Store::PutTemplate(const Json& workflow_template) {
   if (workflow_template.value("kind", "") == kClusterWorkflowTemplate) return PutObject(workflow_template);
-  std::string name = workflow_template.value("metadata", Json::object()).value("name", "");
-  if (name.empty()) return InvalidArgument("WorkflowTemplate: metadata.name is empty");
+  if (workflow_template.value("metadata", Json::object()).value("name", "").empty())
+    return InvalidArgument("WorkflowTemplate: metadata.name is empty");
+  const std::string name = ObjectKey(workflow_template);
   std::lock_guard<std::recursive_mutex> lock(mu_);
   Stmt q(db_,
          "INSERT INTO templates (name, body) VALUES (?, ?) "

@@ -2,7 +2,8 @@
 // Workflows are kept as Argo objects (apiVersion, kind, metadata, spec, status); status.nodes
 // lives in its own table, one row per node, so a change to one node of a 500-node workflow
 // writes one row. Pod logs are kept in chunks and read by byte offset. WorkflowTemplates are
-// kept by name.
+// kept as they are. Both are found by their ObjectKey (namespace and name): every `name` below
+// is a key.
 //
 // The file is opened in WAL mode with a busy timeout, so several processes (an engine, the CLI,
 // the server) use it at once. A Store object is thread-safe (one connection behind a mutex).
@@ -23,6 +24,16 @@ struct sqlite3;
 
 namespace loom::workflow {
 
+// How the store, the engine and the launcher know a workflow or a WorkflowTemplate. Names are
+// unique per namespace (Argo's rule, as Kubernetes'), so the key is "<namespace>/<name>", and
+// the bare name in the namespace "default" (a name has no '/', so the two never meet).
+std::string ObjectKey(const std::string& ns, const std::string& name);
+// The key of an object from its metadata (namespace "default" when it names none).
+std::string ObjectKey(const Json& object);
+// The parts of a key: "team/hello" -> "team", "hello"; "hello" -> "default", "hello".
+std::string KeyNamespace(const std::string& key);
+std::string KeyName(const std::string& key);
+
 class Store {
  public:
   // Opens (creating it and its directory if needed) the database at `db_path`.
@@ -31,8 +42,8 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Workflows. CreateWorkflow stores metadata/spec/status (status.nodes, if any, as node rows);
-  // AlreadyExists if the name is taken.
+  // Workflows. CreateWorkflow stores metadata/spec/status (status.nodes, if any, as node rows)
+  // under ObjectKey(workflow); AlreadyExists if the name is taken in its namespace.
   Status CreateWorkflow(const Json& workflow);
   // The whole object, status.nodes filled in (an object keyed by node id, as Argo's).
   StatusOr<Json> GetWorkflow(const std::string& name);
@@ -67,9 +78,9 @@ class Store {
   StatusOr<std::string> ReadLog(const std::string& name, const std::string& node_id,
                                 int64_t offset, int64_t limit, int64_t* total_size);
 
-  // WorkflowTemplates (for workflowTemplateRef / templateRef), by metadata.name; with `cluster`,
-  // ClusterWorkflowTemplates (templateRef.clusterScope), kept as objects of their kind.
-  // PutTemplate creates or replaces either, by the object's kind.
+  // WorkflowTemplates (for workflowTemplateRef / templateRef), by ObjectKey; with `cluster`,
+  // ClusterWorkflowTemplates (templateRef.clusterScope, no namespace), by name, kept as objects
+  // of their kind. PutTemplate creates or replaces either, by the object's kind.
   Status PutTemplate(const Json& workflow_template);
   StatusOr<Json> GetTemplate(const std::string& name, bool cluster = false) const;
   StatusOr<std::vector<Json>> ListTemplates(bool cluster = false) const;

@@ -115,7 +115,7 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
     Timer(task->deadline);
   }
   PodRequest req;
-  req.workflow = name_;
+  req.workflow = key_;
   req.node_id = id;
   req.node_name = node_name;
   req.tmpl = std::move(*final_tmpl);
@@ -128,7 +128,7 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
       req.volumes.push_back({{"name", v.value("metadata", Json::object()).value("name", "")}, {"emptyDir", Json::object()}});
     }
   }
-  req.pod_dir = PodDir(engine_.home, name_, id);
+  req.pod_dir = PodDir(engine_.home, key_, id);
   if (Status fresh = RemoveAll(req.pod_dir); !fresh.ok()) return MarkPhase(node, NodePhase::kError, fresh.message());
   if (Status made = MakeDirs(req.pod_dir); !made.ok()) return MarkPhase(node, NodePhase::kError, made.message());
   req.cancel = &task->cancel;

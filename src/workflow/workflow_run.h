@@ -177,8 +177,10 @@ struct NodeContext {
 
 class WorkflowRun {
  public:
-  WorkflowRun(Engine::Impl& engine, std::string name)
-      : engine_(engine), store_(*engine.options.store), pods_(engine.options.pods), name_(std::move(name)) {}
+  // `key`: the workflow's ObjectKey (store.h), how the store and the launcher's files know it.
+  WorkflowRun(Engine::Impl& engine, std::string key)
+      : engine_(engine), store_(*engine.options.store), pods_(engine.options.pods), key_(std::move(key)),
+        name_(KeyName(key_)) {}
 
   ~WorkflowRun() { StopAllPods(""); }
 
@@ -374,7 +376,8 @@ class WorkflowRun {
   Engine::Impl& engine_;
   Store& store_;
   PodRunner* pods_;
-  std::string name_;
+  std::string key_;   // the store's key: "<namespace>/<name>", the name in "default"
+  std::string name_;  // metadata.name: node ids, {{workflow.name}}
   Metadata metadata_;
   WorkflowSpec spec_;
   WorkflowStatus status_;

@@ -5,6 +5,8 @@
 //   changed through another namespace; the YAML anchor bomb through the CLI and the API; an
 //   oversized body; slow clients holding connections; `..`, absolute paths and symlinks in
 //   artifact names and tar members; a JSON-patch resource manifest (an exception on user input);
+//   a name taken in one namespace to keep another's out; another namespace's WorkflowTemplate;
+//   a log-out by GET (CSRF).
 //   a pod reading the engine's secret environment, another pod's /tmp, and running as root
 //   against runAsNonRoot, each with both pod runtimes (process, and container from loom:latest).
 // The attack each tries would succeed on a server without the defence: the comment of each case
@@ -290,6 +292,113 @@ TEST(SecurityTest, WorkflowOfAnotherNamespaceIsNotReachable) {
       "POST", "/api/v1/workflows/team-b", MarkerWorkflow(home.Join("b-ran"), "team-a"), server.token());
   EXPECT_EQ(smuggled.status, 400);
   EXPECT_NE(smuggled.body.find("does not match the namespace of the request"), std::string::npos) << smuggled.body;
+}
+
+// A Workflow (or, with kind, a WorkflowTemplate) named `name` in `ns` whose pod writes `marker`.
+Json NamedMarker(const std::string& kind, const std::string& name, const std::string& ns, const std::string& marker) {
+  Json body = Json::parse(MarkerWorkflow(marker, ns))["workflow"];
+  body["kind"] = kind;
+  body["metadata"].erase("generateName");
+  body["metadata"]["name"] = name;
+  return body;
+}
+
+// Names are unique per namespace (Argo's rule). Before, they were unique across namespaces: a
+// user of one namespace could take a name first and so keep another's workflow from being
+// created (its submit was refused as existing), and, sharing the run lock and pods folder of
+// that name, stop its engine from running.
+TEST(SecurityTest, ANameTakenInOneNamespaceIsFreeInAnother) {
+  ScratchDir home;
+  {
+    Server server(home.path(), {});
+    for (const std::string ns : {"team-a", "team-b"}) {
+      net::HttpResponse r = server.Call("POST", "/api/v1/workflows/" + ns,
+                                        Json{{"workflow", NamedMarker("Workflow", "shared", ns, home.Join(ns))}}.dump(),
+                                        server.token());
+      ASSERT_EQ(r.status, 200) << ns << ": " << r.body;
+    }
+    for (const std::string ns : {"team-a", "team-b"}) {
+      for (int i = 0; i < 300 && !PathExists(home.Join(ns)); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      EXPECT_TRUE(PathExists(home.Join(ns))) << ns << "'s pod did not run";
+      net::HttpResponse got = server.Call("GET", "/api/v1/workflows/" + ns + "/shared", "", server.token());
+      ASSERT_EQ(got.status, 200) << got.body;
+      EXPECT_EQ((*ParseJson(got.body, "get"))["metadata"]["namespace"], ns);
+    }
+    EXPECT_EQ(server.Call("DELETE", "/api/v1/workflows/team-b/shared", "", server.token()).status, 200);
+    for (int i = 0; i < 300 && server.WorkflowCount("team-b") > 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(server.WorkflowCount("team-b"), 0u);
+    EXPECT_EQ(server.Call("GET", "/api/v1/workflows/team-a/shared", "", server.token()).status, 200);
+  }
+  // The CLI, with argo's -n, on the same store without a server.
+  const std::string file = home.Join("shared.yaml");
+  ASSERT_TRUE(WriteFileAtomic(file, NamedMarker("Workflow", "shared", "", home.Join("cli")).dump()).ok());
+  const std::vector<std::string> env = {"LOOM_HOME=" + home.path()};
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"wf", "submit", "--wait", file}, {"wf", "submit", "-n", "team-b", "--wait", file}}) {
+    std::vector<std::string> argv = {LoomBinary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ProcessResult r = testing::Run(argv, home.path(), env);
+    EXPECT_EQ(r.exit_code, 0) << args[2] << ": " << r.out << r.err;
+  }
+  for (const std::string ns : {"default", "team-a", "team-b"}) {
+    ProcessResult r = testing::Run({LoomBinary(), "wf", "get", "-n", ns, "shared", "-o", "json"}, home.path(), env);
+    ASSERT_EQ(r.exit_code, 0) << ns << ": " << r.err;
+    EXPECT_EQ((*ParseJson(r.out, "get"))["metadata"]["namespace"], ns);
+  }
+  ProcessResult wrong;
+  ASSERT_TRUE(WriteFileAtomic(home.Join("in-a.yaml"), NamedMarker("Workflow", "x", "team-a", home.Join("x")).dump()).ok());
+  wrong = testing::Run({LoomBinary(), "wf", "submit", "-n", "team-c", home.Join("in-a.yaml")}, home.path(), env);
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("metadata.namespace: \"team-a\" does not match -n team-c"), std::string::npos) << wrong.err;
+}
+
+// Before: a workflowTemplateRef found the template of that name whatever its namespace, so a
+// workflow in one namespace ran another namespace's template (with its secrets and volumes).
+TEST(SecurityTest, WorkflowTemplateOfAnotherNamespaceIsNotRun) {
+  ScratchDir home;
+  Server server(home.path(), {});
+  net::HttpResponse put = server.Call(
+      "POST", "/api/v1/workflow-templates/team-a",
+      Json{{"template", NamedMarker("WorkflowTemplate", "private", "team-a", home.Join("a-template-ran"))}}.dump(),
+      server.token());
+  ASSERT_EQ(put.status, 200) << put.body;
+  Json borrow = {{"apiVersion", "argoproj.io/v1alpha1"}, {"kind", "Workflow"},
+                 {"metadata", {{"generateName", "borrow-"}}},
+                 {"spec", {{"workflowTemplateRef", {{"name", "private"}}}}}};
+  net::HttpResponse r = server.Call("POST", "/api/v1/workflows/team-b", Json{{"workflow", borrow}}.dump(), server.token());
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("no WorkflowTemplate named \\\"private\\\""), std::string::npos) << r.body;
+  r = server.Call("POST", "/api/v1/workflows/team-b/submit",
+                  Json{{"resourceKind", "WorkflowTemplate"}, {"resourceName", "private"}}.dump(), server.token());
+  EXPECT_EQ(r.status, 404) << r.body;
+  // Its own namespace runs it.
+  r = server.Call("POST", "/api/v1/workflows/team-a", Json{{"workflow", borrow}}.dump(), server.token());
+  EXPECT_EQ(r.status, 200) << r.body;
+  for (int i = 0; i < 300 && !PathExists(home.Join("a-template-ran")); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(PathExists(home.Join("a-template-ran")));
+  EXPECT_EQ(server.WorkflowCount("team-b"), 0u);
+}
+
+// Before: GET /logout logged the browser out, so any page could do it with an <img src>
+// (a state change on a GET: CSRF). Only a POST of this server's own page does.
+TEST(SecurityTest, LogoutIsAPostOfThisServersPage) {
+  ScratchDir home;
+  Server server(home.path(), {});
+  const std::string cookie = "loom-token-" + std::to_string(server.port()) + "=" + server.token();
+  net::HttpResponse get = server.Call("GET", "/logout", "", "", {{"Cookie", cookie}});
+  EXPECT_EQ(get.status, 405) << get.body;
+  EXPECT_EQ(get.Header("set-cookie"), "");
+  net::HttpResponse forged = server.Call("POST", "/logout", "", "",
+                                         {{"Cookie", cookie}, {"Origin", "http://evil.example"}});
+  EXPECT_EQ(forged.status, 403) << forged.body;
+  EXPECT_EQ(forged.Header("set-cookie"), "");
+  net::HttpResponse post = server.Call("POST", "/logout", "", "", {{"Cookie", cookie}, {"Origin", server.url()}});
+  EXPECT_EQ(post.status, 303) << post.body;
+  EXPECT_EQ(post.Header("location"), "/login");
+  EXPECT_NE(post.Header("set-cookie").find("Max-Age=0"), std::string::npos) << post.Header("set-cookie");
 }
 
 // Before: `loom wf lint` of this 1 KB file died of std::bad_alloc.

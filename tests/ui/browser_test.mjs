@@ -367,6 +367,20 @@ await check('another origin cannot submit a workflow (CSRF)', async () => {
   assert(after.items.length === before.items.length, 'a cross-origin request created a workflow');
 });
 
+await check('log out: the header\'s button posts /logout, then every page leads to the login page', async () => {
+  await page.goto(url + '/#/workflows');
+  const button = page.locator('form.logout button');
+  await button.waitFor({ state: 'visible', timeout: 10000 });
+  await shot('logout-button');
+  await button.click();
+  await page.waitForURL(u => u.pathname === '/login', { timeout: 10000 });
+  await page.goto(url + '/#/workflows');
+  await page.waitForURL(u => u.pathname === '/login', { timeout: 10000 });
+  const api = await page.evaluate(async () => (await fetch('/api/v1/info')).status);
+  assert(api === 401, 'the API answered ' + api + ' after logging out');
+  expectedUnauthorized++;
+});
+
 const unexpected = consoleErrors.filter(e => !e.includes('403') && !e.includes('Forbidden'))
   .filter(e => !(e.includes('status of 400') && expectedBadRequests-- > 0))
   .filter(e => !(e.includes('status of 401') && expectedUnauthorized-- > 0));

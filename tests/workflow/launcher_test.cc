@@ -49,6 +49,23 @@ TEST(Launcher, OneSpellingOfTheLockAndPodPaths) {
   EXPECT_FALSE(*after);
 }
 
+// The same name in two namespaces: two locks, two pods folders, neither a default workflow's
+// (a namespaced key's '/' becomes a '~', which SafeFileName never writes). Before, the lock of
+// one was the other's: an engine running team/hello refused to run hello.
+TEST(Launcher, EachNamespaceHasItsOwnLockAndPods) {
+  loom::testing::ScratchDir home;
+  EXPECT_EQ(RunLockPath(home.path(), "team/hello"), home.Join("run/team~hello.lock"));
+  EXPECT_EQ(PodDir(home.path(), "team/hello", "hello-1"), home.Join("pods/team~hello/hello-1"));
+  EXPECT_NE(WorkflowPodsDir(home.path(), "team/hello"), WorkflowPodsDir(home.path(), "team_hello"));
+  EXPECT_NE(WorkflowPodsDir(home.path(), "team/hello"), WorkflowPodsDir(home.path(), "team~hello"));
+  auto team = RunLock::Acquire(home.path(), "team/hello");
+  ASSERT_TRUE(team.ok()) << team.status().message();
+  auto plain = RunLock::Acquire(home.path(), "hello");
+  EXPECT_TRUE(plain.ok()) << plain.status().message();
+  EXPECT_TRUE(*BeingRun(home.path(), "team/hello"));
+  EXPECT_FALSE(*BeingRun(home.path(), "other/hello"));
+}
+
 // Another workflow's lock is not this one's.
 TEST(Launcher, BeingRunIsPerWorkflow) {
   loom::testing::ScratchDir home;

@@ -3,6 +3,7 @@
 #include "workflow/store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "test_util/test_env.h"
 
@@ -99,6 +100,77 @@ TEST(Store, TemplatesAndSecondConnection) {
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(a->PutNode("w", {{"id", "n" + std::to_string(i)}}).ok());
   ASSERT_TRUE(a->CommitBatch().ok());
   EXPECT_EQ((*b->GetWorkflow("w"))["status"]["nodes"].size(), 100u);
+}
+
+// Names are unique per namespace, as in Argo: the same name in two namespaces is two workflows
+// (and two templates), each found by its key. Before, the second was refused as existing.
+TEST(Store, SameNameInTwoNamespaces) {
+  loom::testing::ScratchDir dir;
+  auto store = Store::Open(dir.Join("workflows.db"));
+  ASSERT_TRUE(store.ok());
+  Store& s = **store;
+  Json in_team = Workflow("hello");
+  in_team["metadata"]["namespace"] = "team";
+  ASSERT_TRUE(s.CreateWorkflow(Workflow("hello")).ok());
+  ASSERT_TRUE(s.CreateWorkflow(in_team).ok());
+  EXPECT_EQ(s.CreateWorkflow(in_team).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(ObjectKey(in_team), "team/hello");
+  EXPECT_EQ(ObjectKey(Workflow("hello")), "hello");
+  EXPECT_EQ(ObjectKey("default", "hello"), "hello");
+  EXPECT_EQ(KeyNamespace("team/hello"), "team");
+  EXPECT_EQ(KeyName("team/hello"), "hello");
+  EXPECT_EQ(KeyNamespace("hello"), "default");
+  ASSERT_TRUE(s.PutNode("team/hello", {{"id", "hello"}, {"name", "hello"}, {"phase", "Failed"}}).ok());
+  ASSERT_TRUE(s.AppendLog("team/hello", "hello", "team's log").ok());
+  EXPECT_EQ((*s.GetWorkflow("team/hello"))["status"]["nodes"]["hello"]["phase"], "Failed");
+  EXPECT_TRUE((*s.GetWorkflow("hello"))["status"]["nodes"].empty());
+  EXPECT_EQ(*s.ReadLog("hello", "hello", 0, -1, nullptr), "");
+  ASSERT_TRUE(s.DeleteWorkflow("team/hello").ok());
+  EXPECT_TRUE(s.GetWorkflow("hello").ok());
+
+  Json t = {{"apiVersion", "argoproj.io/v1alpha1"}, {"kind", "WorkflowTemplate"}, {"metadata", {{"name", "t"}}},
+            {"spec", {{"entrypoint", "default-one"}}}};
+  ASSERT_TRUE(s.PutTemplate(t).ok());
+  t["metadata"]["namespace"] = "team";
+  t["spec"]["entrypoint"] = "team-one";
+  ASSERT_TRUE(s.PutTemplate(t).ok());
+  EXPECT_EQ((*s.GetTemplate("t"))["spec"]["entrypoint"], "default-one");
+  EXPECT_EQ((*s.GetTemplate("team/t"))["spec"]["entrypoint"], "team-one");
+}
+
+// A store written when every object was kept under its bare name: those of other namespaces
+// move to their keys when it is opened.
+TEST(Store, OlderStoreMovesToNamespacedKeys) {
+  loom::testing::ScratchDir dir;
+  const std::string path = dir.Join("workflows.db");
+  {
+    auto store = Store::Open(path);
+    ASSERT_TRUE(store.ok());
+  }
+  // What an older loom wrote: "team"'s workflow and template under their bare names.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  const char* older = R"sql(
+    PRAGMA user_version = 0;
+    INSERT INTO workflows (name, head, spec, status)
+      VALUES ('old', '{"metadata": {"name": "old", "namespace": "team"}}', '{}', '{}');
+    INSERT INTO nodes (workflow, id, body) VALUES ('old', 'old', '{"id": "old"}');
+    INSERT INTO logs (workflow, node_id, start, data) VALUES ('old', 'old', 0, x'6869');
+    INSERT INTO workflows (name, head, spec, status) VALUES ('plain', '{"metadata": {"name": "plain"}}', '{}', '{}');
+    INSERT INTO templates (name, body) VALUES ('t', '{"metadata": {"name": "t", "namespace": "team"}}');
+  )sql";
+  EXPECT_EQ(sqlite3_exec(db, older, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  auto store = Store::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  EXPECT_EQ((*store)->GetWorkflow("old").status().code(), StatusCode::kNotFound);
+  auto moved = (*store)->GetWorkflow("team/old");
+  ASSERT_TRUE(moved.ok()) << moved.status().message();
+  EXPECT_TRUE((*moved)["status"]["nodes"].contains("old"));
+  EXPECT_EQ(*(*store)->ReadLog("team/old", "old", 0, -1, nullptr), "hi");
+  EXPECT_TRUE((*store)->GetWorkflow("plain").ok());
+  EXPECT_TRUE((*store)->GetTemplate("team/t").ok());
+  EXPECT_EQ((*store)->GetTemplate("t").status().code(), StatusCode::kNotFound);
 }
 
 }  // namespace

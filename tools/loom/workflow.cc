@@ -456,6 +456,25 @@ void InstallSignals() {
 
 int ExitForPhase(const std::string& phase) { return phase == "Succeeded" ? 0 : 1; }
 
+// argo's -n/--namespace: names are unique per namespace, so a name means one in "default" unless
+// -n says which.
+void NamespaceFlags(FlagSet& flags, std::string* ns) {
+  flags.String("n", ns, "the namespace (default: default)");
+  flags.String("namespace", ns, "the namespace (as -n)");
+}
+
+// Puts a manifest in -n's namespace, as kubectl does; one naming another is refused.
+Status PlaceInNamespace(Json* manifest, const std::string& ns, bool ns_given, const std::string& source) {
+  if (!manifest->is_object() || !manifest->contains("metadata") || !(*manifest)["metadata"].is_object())
+    return OkStatus();  // Lint names what is wrong
+  Json& meta = (*manifest)["metadata"];
+  if (!ns_given) return OkStatus();
+  if (meta.contains("namespace") && meta["namespace"] != ns)
+    return InvalidArgument(source + ": metadata.namespace: " + meta["namespace"].dump() + " does not match -n " + ns);
+  meta["namespace"] = ns;
+  return OkStatus();
+}
+
 // ---- commands -----------------------------------------------------------------------------
 
 // POSTs a workflow to the running loom server (`body`: manifest, sourceName, submitOptions) into
@@ -484,9 +503,10 @@ int Submit(Args args) {
   std::vector<std::string> params = TakeRepeated(&args, "p");
   std::vector<std::string> more = TakeRepeated(&args, "parameter");
   params.insert(params.end(), more.begin(), more.end());
-  std::string parameter_file, name, output, generate_name;
+  std::string parameter_file, name, output, generate_name, ns = "default";
   bool watch = false, wait = false;
   FlagSet flags("loom workflow submit FILE [-p name=value]... [flags]");
+  NamespaceFlags(flags, &ns);
   flags.String("parameter-file", &parameter_file, "a YAML/JSON map of parameter values");
   flags.String("name", &name, "the workflow's name (instead of metadata.name / generateName)");
   flags.String("generate-name", &generate_name, "metadata.generateName to use");
@@ -505,6 +525,8 @@ int Submit(Args args) {
   workflow::SourceLines lines;
   auto manifest = workflow::LoadManifestFile(positional[0], &lines);
   if (!manifest.ok()) return Fail("workflow submit", manifest.status());
+  if (Status s = PlaceInNamespace(&*manifest, ns, flags.IsSet("n") || flags.IsSet("namespace"), positional[0]); !s.ok())
+    return Fail("workflow submit", s);
   if (!generate_name.empty()) {
     (*manifest)["metadata"].erase("name");
     (*manifest)["metadata"]["generateName"] = generate_name;
@@ -519,7 +541,8 @@ int Submit(Args args) {
                                                       " runs this workflow's pods as its own --pod-runtime says"));
   }
   if (!server.empty()) {
-    // The file's text, not the parsed object, so the server's errors keep its name and lines.
+    // The file's text, not the parsed object, so the server's errors keep its name and lines;
+    // the namespace is the request's.
     auto text = ReadFile(positional[0]);
     if (!text.ok()) return Fail("workflow submit", text.status());
     Json body = {{"sourceName", positional[0]}, {"submitOptions", {{"parameters", Json::array()}}}};
@@ -533,13 +556,13 @@ int Submit(Args args) {
     }
     auto created = SubmitToServer(*found, *manifest, *text, body);
     if (!created.ok()) return Fail("workflow submit", created.status());
-    wf_name = (*created)["metadata"].value("name", "");
+    wf_name = workflow::ObjectKey(*created);
     if (output == "name") {
-      std::cout << wf_name << std::endl;
+      std::cout << workflow::KeyName(wf_name) << std::endl;
     } else if (output == "json") {
       std::cout << created->dump(2) << std::endl;
     } else {
-      std::cout << "Name:                " << wf_name << "\nServer:              " << server << std::endl;
+      std::cout << "Name:                " << workflow::KeyName(wf_name) << "\nServer:              " << server << std::endl;
     }
     if (!watch && !wait) return 0;
     auto store = OpenStore();
@@ -559,9 +582,9 @@ int Submit(Args args) {
   options.source_lines = &lines;
   auto submitted = rt->engine->Submit(*manifest, options);
   if (!submitted.ok()) return Fail("workflow submit", submitted.status());
-  wf_name = *submitted;
+  wf_name = *submitted;  // its key
   if (output == "name") {
-    std::cout << wf_name << std::endl;
+    std::cout << workflow::KeyName(wf_name) << std::endl;
   } else if (output == "json") {
     auto wf = rt->store->GetWorkflow(wf_name);
     if (wf.ok()) std::cout << wf->dump(2) << std::endl;
@@ -578,7 +601,7 @@ int Submit(Args args) {
   if (!s.ok()) return Fail("workflow submit", s);
   auto wf = rt->store->GetWorkflow(wf_name);
   const std::string phase = wf.ok() ? (*wf)["status"].value("phase", "") : "";
-  if (wait && output != "name") std::cout << wf_name << " " << phase << std::endl;
+  if (wait && output != "name") std::cout << workflow::KeyName(wf_name) << " " << phase << std::endl;
   return ExitForPhase(phase);
 }
 
@@ -589,8 +612,7 @@ int List(const Args& args) {
   bool all = false;
   FlagSet flags("loom workflow list [-n NAMESPACE | -A] [flags]");
   flags.String("o", &output, "name or json");
-  flags.String("n", &ns, "the namespace to list");
-  flags.String("namespace", &ns, "the namespace to list (as -n)");
+  NamespaceFlags(flags, &ns);
   flags.Bool("A", &all, "list workflows in every namespace");
   flags.Bool("all-namespaces", &all, "list workflows in every namespace (as -A)");
   std::vector<std::string> positional;
@@ -639,17 +661,18 @@ int List(const Args& args) {
 }
 
 int Get(const Args& args) {
-  std::string output;
+  std::string output, ns = "default";
   FlagSet flags("loom workflow get NAME [flags]");
   flags.String("o", &output, "json, yaml, or wide (argo's tree view with each pod's RUNTIME: container or process) "
                              "(default: argo's tree view)");
+  NamespaceFlags(flags, &ns);
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "workflow get", &code)) return code;
   if (positional.size() != 1) return Fail("workflow get", InvalidArgument("expected one workflow name"));
   auto store = OpenStore();
   if (!store.ok()) return Fail("workflow get", store.status());
-  auto wf = (*store)->GetWorkflow(positional[0]);
+  auto wf = (*store)->GetWorkflow(workflow::ObjectKey(ns, positional[0]));
   if (!wf.ok()) return Fail("workflow get", wf.status());
   if (output == "json") {
     std::cout << wf->dump(2) << std::endl;
@@ -681,13 +704,15 @@ std::vector<Json> PodNodes(const Json& wf, const std::string& which) {
 
 int Logs(const Args& args) {
   bool follow = false;
+  std::string ns = "default";
   FlagSet flags("loom workflow logs NAME [NODE] [flags]");
   flags.Bool("f", &follow, "follow: print as pods write, until the workflow ends");
+  NamespaceFlags(flags, &ns);
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "workflow logs", &code)) return code;
   if (positional.empty() || positional.size() > 2) return Fail("workflow logs", InvalidArgument("expected NAME [NODE]"));
-  const std::string name = positional[0], which = positional.size() == 2 ? positional[1] : "";
+  const std::string name = workflow::ObjectKey(ns, positional[0]), which = positional.size() == 2 ? positional[1] : "";
   auto store = OpenStore();
   if (!store.ok()) return Fail("workflow logs", store.status());
   std::map<std::string, int64_t> offsets;
@@ -698,7 +723,7 @@ int Logs(const Args& args) {
     const bool completed = workflow::IsCompletedPhase((*wf)["status"].value("phase", ""));
     std::vector<Json> pods = PodNodes(*wf, which);
     if (!which.empty() && pods.empty()) {
-      return Fail("workflow logs", NotFound("workflow " + name + " has no pod node \"" + which + "\""));
+      return Fail("workflow logs", NotFound("workflow " + positional[0] + " has no pod node \"" + which + "\""));
     }
     for (const Json& pod : pods) {
       const std::string id = pod.value("id", "");
@@ -733,7 +758,9 @@ int Logs(const Args& args) {
 }
 
 int Wait(const Args& args) {
+  std::string ns = "default";
   FlagSet flags("loom workflow wait NAME... [flags]");
+  NamespaceFlags(flags, &ns);
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, "workflow wait", &code)) return code;
@@ -742,9 +769,10 @@ int Wait(const Args& args) {
   if (!store.ok()) return Fail("workflow wait", store.status());
   int result = 0;
   for (const std::string& name : positional) {
-    auto wf = (*store)->GetWorkflow(name);
+    const std::string key = workflow::ObjectKey(ns, name);
+    auto wf = (*store)->GetWorkflow(key);
     if (!wf.ok()) return Fail("workflow wait", wf.status());
-    const std::string phase = WaitFor(**store, name);
+    const std::string phase = WaitFor(**store, key);
     std::cout << name << " " << phase << std::endl;
     if (phase != "Succeeded") result = 1;
   }
@@ -765,8 +793,10 @@ Status DeleteWorkflow(Runtime& rt, const std::string& name) {
 
 int Action(const std::string& verb, const Args& args) {
   bool all = false, detach_engine = true;
+  std::string ns = "default";
   FlagSet flags("loom workflow " + verb + " NAME... [flags]");
-  if (verb == "delete") flags.Bool("all", &all, "delete every workflow");
+  NamespaceFlags(flags, &ns);
+  if (verb == "delete") flags.Bool("all", &all, "delete every workflow of the namespace");
   if (verb == "resume" || verb == "retry") {
     flags.Bool("engine", &detach_engine, "start an engine in the background when none runs the workflow");
   }
@@ -780,12 +810,15 @@ int Action(const std::string& verb, const Args& args) {
   if (all) {
     auto list = rt->store->ListWorkflows();
     if (!list.ok()) return Fail(cmd.c_str(), list.status());
-    for (const Json& wf : *list) positional.push_back(wf["metadata"].value("name", ""));
+    for (const Json& wf : *list) {
+      if (workflow::KeyNamespace(workflow::ObjectKey(wf)) == ns) positional.push_back(wf["metadata"].value("name", ""));
+    }
   }
   if (positional.empty()) return Fail(cmd.c_str(), InvalidArgument("expected a workflow name"));
-  for (const std::string& name : positional) {
+  for (const std::string& shown : positional) {
+    const std::string name = workflow::ObjectKey(ns, shown);  // the key
     Status s;
-    std::string message = "workflow " + name;
+    std::string message = "workflow " + shown;
     if (verb == "stop") {
       s = rt->engine->Stop(name), message += " stopped";
     } else if (verb == "terminate") {
@@ -798,12 +831,13 @@ int Action(const std::string& verb, const Args& args) {
       auto r = verb == "retry" ? rt->engine->Retry(name) : rt->engine->Resubmit(name);
       s = r.status();
       if (r.ok()) {
-        message = verb == "retry" ? "workflow " + *r + " retried" : "workflow " + *r + " submitted (from " + name + ")";
+        message = verb == "retry" ? "workflow " + shown + " retried"
+                                  : "workflow " + workflow::KeyName(*r) + " submitted (from " + shown + ")";
         if (verb == "resubmit") s = StartDetachedEngine(*r);
       }
     } else if (verb == "delete") {
       s = DeleteWorkflow(*rt, name);
-      message = "Workflow '" + name + "' deleted";
+      message = "Workflow '" + shown + "' deleted";
     }
     if (!s.ok()) return Fail(cmd.c_str(), s);
     // A workflow that nothing runs (its engine was killed, or it was submitted elsewhere) gets
@@ -825,7 +859,9 @@ int Action(const std::string& verb, const Args& args) {
 // The engine for one stored workflow, in the foreground: what submit starts detached.
 int RunEngine(const Args& args) {
   bool watch = false;
+  std::string ns = "default";
   FlagSet flags("loom workflow run NAME [flags]");
+  NamespaceFlags(flags, &ns);
   flags.Bool("watch", &watch, "show progress");
   flags.String("pod-runtime", &g_pod_runtime, kPodRuntimeHelp);
   std::vector<std::string> positional;
@@ -835,9 +871,10 @@ int RunEngine(const Args& args) {
   InstallSignals();
   auto rt = OpenRuntime();
   if (!rt.ok()) return Fail("workflow run", rt.status());
-  Status s = RunHere(*rt, positional[0], watch, false);
+  const std::string key = workflow::ObjectKey(ns, positional[0]);
+  Status s = RunHere(*rt, key, watch, false);
   if (!s.ok()) return Fail("workflow run", s);
-  auto wf = rt->store->GetWorkflow(positional[0]);
+  auto wf = rt->store->GetWorkflow(key);
   const std::string phase = wf.ok() ? (*wf)["status"].value("phase", "") : "";
   std::cout << positional[0] << " " << phase << std::endl;
   return ExitForPhase(phase);
@@ -875,6 +912,7 @@ int RunWorkflow(const Args& args) {
       "  wait NAME...                 stop NAME...                 terminate NAME...\n"
       "  suspend NAME...              resume NAME...               retry NAME...\n"
       "  resubmit NAME...             delete NAME...|--all         lint FILE...\n"
+      "every command takes -n NAMESPACE (default: default): names are unique per namespace\n"
       "state: $LOOM_HOME/workflows.db (LOOM_HOME defaults to ~/.loom)\n";
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     (args.empty() ? std::cerr : std::cout) << kUsage;
@@ -904,7 +942,8 @@ namespace {
 int RunTemplates(const Args& args, bool cluster) {
   const std::string noun = cluster ? "cluster-template" : "template";
   const std::string kind = cluster ? workflow::kClusterWorkflowTemplate : "WorkflowTemplate";
-  const std::string usage = "usage: loom " + noun + " <create FILE...|list|get NAME [-o json|yaml]|delete NAME...>  (" +
+  const std::string usage = "usage: loom " + noun + " <create FILE...|list|get NAME [-o json|yaml]|delete NAME...>" +
+                            std::string(cluster ? "" : " [-n NAMESPACE]") + "  (" +
                             kind + "s)\n";
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     (args.empty() ? std::cerr : std::cout) << usage;
@@ -912,9 +951,10 @@ int RunTemplates(const Args& args, bool cluster) {
   }
   const std::string verb = args[0];
   Args rest(args.begin() + 1, args.end());
-  std::string output;
+  std::string output, ns = "default";
   FlagSet flags("loom " + noun + " " + verb + " [flags]");
   flags.String("o", &output, "json or yaml (get)");
+  if (!cluster) NamespaceFlags(flags, &ns);
   std::vector<std::string> positional;
   int code = 0;
   const std::string cmd = noun + " " + verb;
@@ -927,6 +967,10 @@ int RunTemplates(const Args& args, bool cluster) {
       workflow::SourceLines lines;
       auto manifest = workflow::LoadManifestFile(file, &lines);
       if (!manifest.ok()) return Fail(cmd.c_str(), manifest.status());
+      if (!cluster) {
+        if (Status s = PlaceInNamespace(&*manifest, ns, flags.IsSet("n") || flags.IsSet("namespace"), file); !s.ok())
+          return Fail(cmd.c_str(), s);
+      }
       if (manifest->value("kind", "") != kind) {
         return Fail(cmd.c_str(), InvalidArgument(file + ": kind: expected " + kind + ", got \"" + manifest->value("kind", "") + "\""));
       }
@@ -941,12 +985,14 @@ int RunTemplates(const Args& args, bool cluster) {
     auto list = (*store)->ListTemplates(cluster);
     if (!list.ok()) return Fail(cmd.c_str(), list.status());
     std::cout << "NAME" << std::endl;
-    for (const Json& t : *list) std::cout << t["metadata"].value("name", "") << std::endl;
+    for (const Json& t : *list) {
+      if (cluster || workflow::KeyNamespace(workflow::ObjectKey(t)) == ns) std::cout << t["metadata"].value("name", "") << std::endl;
+    }
     return 0;
   }
   if (verb == "get") {
     if (positional.size() != 1) return Fail(cmd.c_str(), InvalidArgument("expected one template name"));
-    auto t = (*store)->GetTemplate(positional[0], cluster);
+    auto t = (*store)->GetTemplate(cluster ? positional[0] : workflow::ObjectKey(ns, positional[0]), cluster);
     if (!t.ok()) return Fail(cmd.c_str(), t.status());
     if (output == "json") {
       std::cout << t->dump(2) << std::endl;
@@ -958,7 +1004,7 @@ int RunTemplates(const Args& args, bool cluster) {
   if (verb == "delete") {
     if (positional.empty()) return Fail(cmd.c_str(), InvalidArgument("expected a template name"));
     for (const std::string& name : positional) {
-      Status s = (*store)->DeleteTemplate(name, cluster);
+      Status s = (*store)->DeleteTemplate(cluster ? name : workflow::ObjectKey(ns, name), cluster);
       if (!s.ok()) return Fail(cmd.c_str(), s);
       std::cout << kind << " '" << name << "' deleted" << std::endl;
     }

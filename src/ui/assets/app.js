@@ -932,3 +932,8 @@ async function route() {
 }
 window.addEventListener('hashchange', () => { route(); document.getElementById('main').focus({ preventScroll: true }); });
 window.addEventListener('DOMContentLoaded', route);
+// The log-out button (a POST form: logging out changes state), when this server wants a token.
+window.addEventListener('DOMContentLoaded', async () => {
+  const info = await api('info').catch(() => ({}));
+  if (info.authMode === 'client') document.querySelector('form.logout').hidden = false;
+});
