@@ -45,7 +45,7 @@ StatusOr<container::ContainerSpec> ContainerSpecFor(const PodRequest& request, c
   LOOM_ASSIGN_OR_RETURN(spec.resources, container::ParseResources(c.value("resources", Json()), field + ".resources"));
   container::ConfigStore config(options.objects_dir);
   LOOM_ASSIGN_OR_RETURN(spec.env, container::ResolveEnv(c, &config, PodFieldRefs(request), field));
-  spec.env.push_back({"ARGO_WORKFLOW_NAME", request.workflow});
+  spec.env.push_back({"ARGO_WORKFLOW_NAME", KeyName(request.workflow)});
   spec.env.push_back({"ARGO_NODE_ID", request.node_id});
   spec.env.push_back({"LOOM_HOME", options.home});
   spec.working_dir = c.value("workingDir", "");
@@ -117,16 +117,16 @@ PodResult LocalPodRunner::RunContainer(const PodRequest& request, TemplatePod& p
   }
 
   // What every container of the pod sees: its /tmp, Loom's home at its path (pods run loom
-  // commands on the engine's state) without the Secrets kept there, the script.
-  const std::string tmp_dir = JoinPath(request.pod_dir, "tmp"), empty_dir = JoinPath(request.pod_dir, "empty");
+  // commands on the engine's state) without what MaskHome hides (the token, the store, Secrets,
+  // other pods), the script.
+  const std::string tmp_dir = JoinPath(request.pod_dir, "tmp");
   Status s = MakeDirs(tmp_dir);
-  if (s.ok()) s = MakeDirs(empty_dir);
   if (s.ok() && chmod(tmp_dir.c_str(), 01777) != 0) s = ErrnoStatus(tmp_dir, "chmod", errno);
   if (!s.ok()) return pod.Fail("Error", s.message());
   std::vector<Mount> pod_mounts = {{tmp_dir, "/tmp", false}, {options_.home, options_.home, false}};
-  if (IsDirectory(options_.objects_dir) && UnderPath(options_.objects_dir, options_.home)) {
-    pod_mounts.push_back({empty_dir, options_.objects_dir, false});
-  }
+  auto masks = MaskHome(request, options_);
+  if (!masks.ok()) return pod.Fail("Error", masks.status().message());
+  pod_mounts.insert(pod_mounts.end(), masks->begin(), masks->end());
   std::vector<std::string> script;
   if (pod.is_script) {
     auto script_path = StageScript(request, pod.container);

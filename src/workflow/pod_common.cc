@@ -6,6 +6,7 @@
 
 #include "core/file.h"
 #include "core/logging.h"
+#include "workflow/launcher.h"
 
 namespace loom::workflow {
 namespace {
@@ -32,7 +33,7 @@ StatusOr<std::string> VolumeSource(const Json& volume, const PodRequest& request
                                    const std::string& field) {
   const std::string name = volume.contains("metadata") ? volume["metadata"].value("name", "") : volume.value("name", "");
   if (volume.contains("metadata") || volume.contains("spec")) {  // a volumeClaimTemplate
-    return JoinPath(JoinPath(JoinPath(home, "volumes"), request.workflow), name);
+    return JoinPath(JoinPath(JoinPath(home, "volumes"), KeyFileName(request.workflow)), name);
   }
   if (volume.contains("emptyDir")) return JoinPath(JoinPath(request.pod_dir, "volumes"), name);
   if (volume.contains("hostPath")) {
@@ -124,6 +125,31 @@ StatusOr<std::vector<std::string>> StringList(const Json& parent, const char* ke
 bool UnderPath(const std::string& path, const std::string& dir) {
   if (dir == "/") return true;
   return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/');
+}
+
+StatusOr<std::vector<Mount>> MaskHome(const PodRequest& request, const PodRunnerOptions& options) {
+  // The pods' folder gets an empty folder of its own: the mount point of the pod's directory is
+  // made in it.
+  const std::string empty_dir = JoinPath(request.pod_dir, "masked"), empty_pods = JoinPath(request.pod_dir, "masked-pods"),
+                    empty_file = JoinPath(request.pod_dir, "masked-file");
+  for (const std::string& dir : {empty_dir, empty_pods}) {
+    LOOM_RETURN_IF_ERROR(MakeDirs(dir));
+    if (chmod(dir.c_str(), 0555) != 0) return ErrnoStatus(dir, "chmod", errno);
+  }
+  LOOM_RETURN_IF_ERROR(WriteFileAtomic(empty_file, ""));
+  const std::string& home = options.home;
+  std::vector<Mount> masks;
+  for (const char* file : {"server.token", "workflows.db", "workflows.db-wal", "workflows.db-shm", "workflows.db-journal"}) {
+    const std::string path = JoinPath(home, file);
+    if (PathExists(path) && !IsDirectory(path)) masks.push_back({empty_file, path, true});
+  }
+  const std::string pods = JoinPath(home, "pods");
+  for (const std::string& dir : {options.objects_dir, options.artifacts.repository_dir, JoinPath(home, "volumes"), pods}) {
+    if (IsDirectory(dir) && UnderPath(dir, home)) masks.push_back({dir == pods ? empty_pods : empty_dir, dir, false});
+  }
+  // Its own directory, back where it was (its working directory, its files).
+  if (UnderPath(request.pod_dir, pods)) masks.push_back({request.pod_dir, request.pod_dir, false});
+  return masks;
 }
 
 Status AddVolumesAndArtifacts(const PodRequest& request, const Json& c, const std::string& kind,

@@ -83,6 +83,14 @@ StatusOr<std::vector<std::string>> StringList(const Json& parent, const char* ke
 // Whether `path` is `dir` or below it.
 bool UnderPath(const std::string& path, const std::string& dir);
 
+// What a pod must not see of Loom's home, as mounts of empty folders and files over it (made in
+// the pod's directory): the server's token, the state store, Secrets and ConfigMaps, the
+// artifact repository, the workflows' volumes and every pod's directory; its own directory is
+// mounted back at its path after. Mounted before the pod's volumes, so a hostPath that holds the
+// home shows it masked too. What stays: jobs/, runs/, models/, store/, run/ (pods run loom
+// commands that keep their state there).
+StatusOr<std::vector<Mount>> MaskHome(const PodRequest& request, const PodRunnerOptions& options);
+
 // The container's volumeMounts (their volumes made where they live) and the template's input
 // artifacts (fetched into the pod's directory), as mounts at the paths the YAML names.
 Status AddVolumesAndArtifacts(const PodRequest& request, const Json& c, const std::string& kind,

@@ -35,13 +35,19 @@
 // namespace: mounts made private, the pod's own directory bind-mounted at /tmp, volumes
 // (emptyDir: per pod; hostPath: the host's path; persistentVolumeClaim and volumeClaimTemplates:
 // one directory per claim, shared by the workflow's steps) and input artifacts bind-mounted at
-// the paths the YAML names; LoomHome() stays visible at its own path even when it is under /tmp.
+// the paths the YAML names; LoomHome() stays visible at its own path even when it is under /tmp,
+// without what is not the pod's (MaskHome in pod_common.h: the server's token, the state store,
+// Secrets, the artifact repository, volumes, every other pod's directory), before the volumes
+// are mounted, so a hostPath holding the home shows it masked too; the container runtime masks
+// the same.
 // With pid_namespace it also gets a PID namespace (its /proc remounted): its first process is a
 // small init that keeps the container's process as its child (the group gets the signals) and
 // exits with its status, as Argo's executor stands first in a pod; what the pod started ends
 // with it.
-// Elsewhere every pod runs in the host's namespaces with TMPDIR set to its own directory, and a
-// pod with volumes or input artifacts at a path fails: no pod could have that path to itself.
+// Where the kernel does not allow it, Isolation::kAuto refuses process pods (in the host's view,
+// as the engine's user, a pod would read the token, the state and every other pod's files);
+// only an explicit Isolation::kNone runs them there, with TMPDIR set to its own directory, and
+// a pod with volumes or input artifacts at a path fails: no pod could have that path to itself.
 //
 // Cancellation (PodRequest::cancel): SIGTERM to the pod's process group, SIGKILL after
 // kill_grace_secs. When the main process ends, what is left in its process group is killed (a
@@ -89,9 +95,9 @@ struct PodRunnerOptions {
   Runtime runtime = Runtime::kProcess;
   container::PodmanOptions podman;    // the container runtime's (stop_grace_secs: kill_grace_secs)
   enum class Isolation {
-    kAuto,            // a mount namespace per pod when the kernel allows it, else none
+    kAuto,            // a mount namespace per pod when the kernel allows it, else process pods refused
     kMountNamespace,  // required: Create fails where it is not allowed
-    kNone,            // the host's namespace, TMPDIR per pod
+    kNone,            // the host's namespace, TMPDIR per pod: pods see all the engine's user sees
   };
   std::string home;                   // LoomHome(): artifacts/, jobs/ and volumes/ go under it
   Isolation isolation = Isolation::kAuto;

@@ -432,7 +432,7 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, TemplatePod& pod
   if (!options_.bin_dir.empty() && env["PATH"].rfind(options_.bin_dir + ":", 0) != 0) {
     env["PATH"] = options_.bin_dir + (env["PATH"].empty() ? "" : ":" + env["PATH"]);
   }
-  env["ARGO_WORKFLOW_NAME"] = request.workflow;
+  env["ARGO_WORKFLOW_NAME"] = KeyName(request.workflow);
   env["ARGO_NODE_ID"] = request.node_id;
   const std::string tmp_dir = JoinPath(request.pod_dir, "tmp");
   if (!isolated_) env["TMPDIR"] = tmp_dir;
@@ -459,16 +459,34 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, TemplatePod& pod
       launch.mounts.push_back({options_.bin_dir, options_.bin_dir, false});
     }
   }
+  // In order: /tmp and the paths kept visible under it; what the pod must not see of the home;
+  // then its volumes and artifacts (parents first), so that a hostPath holding the home shows it
+  // masked as well.
+  if (isolated_) {
+    auto masks = MaskHome(request, options_);
+    if (!masks.ok()) return pod.Fail("Error", masks.status().message());
+    launch.mounts.insert(launch.mounts.end(), masks->begin(), masks->end());
+  }
+  const size_t first_volume = launch.mounts.size();
   s = AddVolumesAndArtifacts(request, pod.container, pod.kind, options_, &launch.mounts);
   if (s.ok() && isolated_) s = AddOutputOverlays(request, options_.home, &launch.mounts);
   if (!s.ok()) return pod.Fail("Error", s.message());
   // Overlays first: their upper directories must be reached before /tmp is covered (they are
-  // top directories of the root, under no other mount).
-  std::stable_sort(launch.mounts.begin(), launch.mounts.end(), [](const Mount& a, const Mount& b) {
-    if (a.overlay_options.empty() != b.overlay_options.empty()) return b.overlay_options.empty();
-    return a.target.size() < b.target.size();
-  });
+  // top directories of the root, under no other mount). Then /tmp and what it keeps visible,
+  // the masks, then the volumes and artifacts, parents first.
+  const auto overlays_end = std::stable_partition(launch.mounts.begin(), launch.mounts.end(),
+                                                  [](const Mount& m) { return !m.overlay_options.empty(); });
+  const long overlays = overlays_end - launch.mounts.begin();
+  std::stable_sort(launch.mounts.begin() + static_cast<long>(first_volume) + overlays, launch.mounts.end(),
+                   [](const Mount& a, const Mount& b) { return a.target.size() < b.target.size(); });
   if (launch.mounts.size() > 64) return pod.Fail("Error", "more than 64 volume mounts and artifacts in one pod");
+  if (!isolated_ && options_.isolation == PodRunnerOptions::Isolation::kAuto) {
+    // Refused rather than leaked: in the host's mount namespace, as the engine's user, a pod
+    // reads the server's token, the state store and every other pod's files.
+    return pod.Fail("Error", "pods here have no mount namespace of their own (the engine needs root, or "
+                             "CAP_SYS_ADMIN in a container), so a pod would read the engine's token, its state "
+                             "and other pods' files: refused");
+  }
   if (!isolated_ && !launch.mounts.empty()) {
     // A path of its own at an absolute place needs a mount namespace: a symlink on the host
     // would be every pod's at once.

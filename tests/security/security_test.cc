@@ -6,9 +6,10 @@
 //   oversized body; slow clients holding connections; `..`, absolute paths and symlinks in
 //   artifact names and tar members; a JSON-patch resource manifest (an exception on user input);
 //   a name taken in one namespace to keep another's out; another namespace's WorkflowTemplate;
-//   a log-out by GET (CSRF).
-//   a pod reading the engine's secret environment, another pod's /tmp, and running as root
-//   against runAsNonRoot, each with both pod runtimes (process, and container from loom:latest).
+//   a log-out by GET (CSRF); a pod reading the server's token, the state store or another
+//   pod's /tmp (through a hostPath of / too); a pod reading the engine's secret environment,
+//   another pod's /tmp, and running as root against runAsNonRoot, each with both pod runtimes
+//   (process, and container from loom:latest).
 // The attack each tries would succeed on a server without the defence: the comment of each case
 // says what it did before.
 #include <signal.h>
@@ -399,6 +400,64 @@ TEST(SecurityTest, LogoutIsAPostOfThisServersPage) {
   EXPECT_EQ(post.status, 303) << post.body;
   EXPECT_EQ(post.Header("location"), "/login");
   EXPECT_NE(post.Header("set-cookie").find("Max-Age=0"), std::string::npos) << post.Header("set-cookie");
+}
+
+// Before: a process pod ran as root with the host's view of LOOM_HOME: it read the server's
+// token (and with it the whole API), the state store and another pod's /tmp; a hostPath of "/"
+// did the same by another path. Now the token, the store and the other pods' directories are
+// empty in its view, whichever path it takes; runAsNonRoot on a root pod is refused.
+TEST(SecurityTest, APodSeesNeitherTheTokenNorTheStoreNorAnotherPod) {
+  ScratchDir home;
+  Server server(home.path(), {});
+  ASSERT_FALSE(server.token().empty());
+  const std::string loot = home.Join("loot");
+  ASSERT_TRUE(MakeDirs(loot).ok());
+  const std::string snoop =
+      "cat \"$LOOM_HOME/server.token\" > /loot/token; cat /host\"$LOOM_HOME/server.token\" > /loot/token-via-host; "
+      "cat \"$LOOM_HOME/workflows.db\" | wc -c > /loot/store-bytes; "
+      "find \"$LOOM_HOME/pods\" /host\"$LOOM_HOME/pods\" -name secret > /loot/found; cat /loot/found | wc -l > /loot/found-count";
+  Json wf = {{"apiVersion", "argoproj.io/v1alpha1"}, {"kind", "Workflow"},
+             {"metadata", {{"name", "snoop"}}},
+             {"spec", {{"entrypoint", "main"},
+                       {"volumes", Json::array({{{"name", "loot"}, {"hostPath", {{"path", loot}}}},
+                                                {{"name", "host"}, {"hostPath", {{"path", "/"}}}}})},
+                       {"templates", Json::array({
+                           {{"name", "main"}, {"steps", Json::array({Json::array({{{"name", "keep"}, {"template", "keep"}}}),
+                                                                     Json::array({{{"name", "snoop"}, {"template", "snoop"}}}),
+                                                                     Json::array({{{"name", "nonroot"}, {"template", "nonroot"}}})})}},
+                           {{"name", "keep"}, {"script", {{"image", "alpine"}, {"command", {"sh"}},
+                                                          {"source", "echo hidden > /tmp/secret"}}}},
+                           {{"name", "snoop"}, {"script", {{"image", "alpine"}, {"command", {"sh"}}, {"source", snoop},
+                                                           {"volumeMounts", Json::array({{{"name", "loot"}, {"mountPath", "/loot"}},
+                                                                                         {{"name", "host"}, {"mountPath", "/host"}}})}}}},
+                           {{"name", "nonroot"}, {"securityContext", {{"runAsNonRoot", true}}},
+                            {"container", {{"image", "alpine"}, {"command", {"sh", "-c", "echo ran > /loot/nonroot"}},
+                                           {"volumeMounts", Json::array({{{"name", "loot"}, {"mountPath", "/loot"}}})}}}}})}}}};
+  net::HttpResponse created = server.Call("POST", "/api/v1/workflows/default", Json{{"workflow", wf}}.dump(), server.token());
+  ASSERT_EQ(created.status, 200) << created.body;
+  Json got;
+  for (int i = 0; i < 600; ++i) {
+    got = *ParseJson(server.Call("GET", "/api/v1/workflows/default/snoop", "", server.token()).body, "get");
+    const std::string phase = got["status"].value("phase", "");
+    if (phase == "Succeeded" || phase == "Failed" || phase == "Error") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(PathExists(JoinPath(loot, "found-count"))) << got.dump(2);
+  EXPECT_EQ(ReadFile(JoinPath(loot, "token")).value(), "");
+  EXPECT_EQ(ReadFile(JoinPath(loot, "token-via-host")).value(), "");
+  EXPECT_EQ(ReadFile(JoinPath(loot, "store-bytes")).value(), "0\n");
+  EXPECT_EQ(ReadFile(JoinPath(loot, "found-count")).value(), "0\n") << ReadFile(JoinPath(loot, "found")).value();
+  // The first pod did leave its secret (in its own /tmp): the others just cannot see it.
+  bool secret_left = false;
+  auto nodes = got["status"]["nodes"];
+  for (auto it = nodes.begin(); it != nodes.end(); ++it) {
+    if (it.value().value("displayName", "") == "keep")
+      secret_left = PathExists(home.Join("pods/snoop/" + it.key() + "/tmp/secret"));
+  }
+  EXPECT_TRUE(secret_left);
+  EXPECT_FALSE(PathExists(JoinPath(loot, "nonroot")));
+  EXPECT_NE(got["status"].value("phase", ""), "Succeeded");
+  EXPECT_NE(got.dump().find("container has runAsNonRoot and image will run as root"), std::string::npos) << got.dump(2);
 }
 
 // Before: `loom wf lint` of this 1 KB file died of std::bad_alloc.
