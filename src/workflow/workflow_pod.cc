@@ -160,9 +160,9 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
     try {
       result = pods_->Run(req, store_);
     } catch (const std::exception& e) {
-      result = PodResult{"Error", std::string("internal error in the pod runner: ") + e.what(), Json::object()};
+      result = PodResult{"Error", std::string("internal error in the pod runner: ") + e.what(), Json::object(), ""};
     } catch (...) {
-      result = PodResult{"Error", "internal error in the pod runner: an exception of unknown type", Json::object()};
+      result = PodResult{"Error", "internal error in the pod runner: an exception of unknown type", Json::object(), ""};
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
