@@ -193,10 +193,10 @@ int ProcsFromResources(const Json& resources) {
 // Trainer's apply.UpsertEnvVars does.
 void UpsertEnv(const std::vector<std::pair<std::string, std::string>>& from,
                std::vector<std::pair<std::string, std::string>>* into) {
-  for (const auto& [name, value] : from) {
-    auto it = std::find_if(into->begin(), into->end(), [&](const auto& e) { return e.first == name; });
-    if (it != into->end()) it->second = value;
-    else into->emplace_back(name, value);
+  for (const auto& entry : from) {
+    auto it = std::find_if(into->begin(), into->end(), [&](const auto& e) { return e.first == entry.first; });
+    if (it != into->end()) it->second = entry.second;
+    else into->push_back(entry);
   }
 }
 
