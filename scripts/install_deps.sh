@@ -40,7 +40,7 @@ test_packages=(
   swift-proxy swift-object swift-container swift-account memcached  # a real S3 server (Swift s3api) for integration tests
   awscli s3cmd                                # independent S3 clients: read what Loom wrote, and the other way
   wrk nginx-light                             # bench/serving: load generator, and nginx's static response as the HTTP ceiling
-  nghttp2-client                              # bench/serving: h2load, an HTTP/2 load generator we did not write, on gRPC Predict
+  nghttp2-client                              # bench/serving: h2load on gRPC Predict; tests/serving: nghttp, frames of a client we did not write
   clang libclang-rt-dev                       # tests/serving/fuzz, tests/security/fuzz: libFuzzer (libclang_rt.fuzzer) with ASan/UBSan, GCC has none
   chromium                                    # tests/ui: the web UI's browser tests (driven by npm playwright-core, no browser download)
   openssl                                     # tests/security: a self-signed certificate for loom server --secure
