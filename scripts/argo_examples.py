@@ -13,7 +13,9 @@ its test/e2e/examples_test.go does, on this machine:
   3. prints `N of M Succeeded` and each failure's one-line reason, grouped by cause.
 
 Pods run as processes by default (--pod-runtime process); `python` is on their PATH (a temporary
-directory holding a `python` link to python3), as the examples' images would have it.
+directory holding a `python` link to python3), as the examples' images would have it. With
+--pod-runtime auto, the images the examples name are first built as local stand-ins
+(scripts/argo_images.py, reused once built), and each pod whose image is there runs in a container.
 
     scripts/argo_examples.py ~/src/argo-workflows
     scripts/argo_examples.py --git-dir /path/to/argo-workflows.git --ref v4.1.2 --jobs 2
@@ -270,6 +272,14 @@ def main():
     env["LOOM_POD_RUNTIME"] = args.pod_runtime
     env["ARGO_EXAMPLES_ROOT"] = root
     runner = Runner(loom, env, args.timeout, workdir)
+    if args.pod_runtime == "auto":
+        sys.path.insert(0, here)
+        import argo_images
+        ready, skipped, errors = argo_images.build_all(progress=lambda line: print("image " + line, flush=True))
+        for line in skipped + errors:
+            print("image " + line, flush=True)
+        if errors:
+            sys.exit("argo_examples: a stand-in image failed to build")
 
     only = re.compile(args.only) if args.only else None
     examples, applied, skipped_kinds, apply_errors, unreadable = [], collections.Counter(), collections.Counter(), [], []

@@ -103,7 +103,6 @@ StatusOr<container::ContainerExit> RunDaemonContainer(container::Podman& podman,
 }  // namespace
 
 PodResult LocalPodRunner::RunContainer(const PodRequest& request, TemplatePod& pod, container::Podman& podman) {
-  if (request.tmpl.pod_spec_patch) return pod.Fail("Error", "podSpecPatch: not supported on one machine");
   const bool daemon = request.tmpl.IsDaemon();
   std::optional<ProbeSpec> probe;
   if (daemon && pod.container.contains("readinessProbe")) {

@@ -182,7 +182,7 @@ struct Template {
   std::vector<Json> init_containers;    // `initContainers`: Containers
   std::vector<Json> sidecars;           // Containers
   std::optional<Json> security_context; // the pod's PodSecurityContext
-  std::optional<Json> pod_spec_patch;   // `podSpecPatch` (refused by both runtimes)
+  std::optional<Json> pod_spec_patch;   // `podSpecPatch` (applied by the engine: pod_spec_patch.h)
   Json pod = Json::object();  // the other fields, for the pod (metadata, nodeSelector, volumes...)
   bool IsDaemon() const { return daemon && (*daemon == true || *daemon == "true"); }
   int Parallelism() const;  // 0: none

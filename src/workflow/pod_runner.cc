@@ -6,6 +6,7 @@
 #include "core/file.h"
 #include "core/logging.h"
 #include "workflow/pod_common.h"
+#include "workflow/pod_spec_patch.h"
 #include "workflow/resource.h"
 #include "workflow/spec.h"
 
@@ -58,6 +59,13 @@ StatusOr<std::unique_ptr<LocalPodRunner>> LocalPodRunner::Create(const PodRunner
 }
 
 PodResult LocalPodRunner::Run(const PodRequest& request, Store& store) {
+  if (request.tmpl.pod_spec_patch) {  // the engine merges it before; a caller handing a template may not have
+    PodRequest patched = request;
+    if (Status s = ApplyPodSpecPatches({*request.tmpl.pod_spec_patch}, &patched.tmpl); !s.ok()) {
+      return Outcome("Error", s.message());
+    }
+    return Run(patched, store);
+  }
   Status made = MakeDirs(request.pod_dir);
   if (!made.ok()) return Outcome("Error", made.message());
   auto runtime = RuntimeFor(request);

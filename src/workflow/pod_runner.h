@@ -28,7 +28,7 @@
 // process becomes that user), runAsNonRoot refuses a pod that would run as root with kubelet's
 // words, and every pod runs with no_new_privs unless allowPrivilegeEscalation is true. What a
 // host process cannot have (resources, readOnlyRootFilesystem, privileged, added capabilities,
-// dropped ones or privileged: false for a root pod, podSpecPatch) fails the pod with the field
+// dropped ones or privileged: false for a root pod) fails the pod with the field
 // named, never ignored.
 //
 // Isolation. Where the kernel allows it (root, unshare(CLONE_NEWNS)), each pod gets its own mount

@@ -299,7 +299,6 @@ Status ProcessRuntimeCanEnforce(const Template& tmpl, const Json& c, const std::
                                 const container::SecurityContext& sc) {
   const std::string why = ": the process runtime cannot enforce this (pods run as processes on the host); refused "
                           "rather than ignored";
-  if (tmpl.pod_spec_patch) return InvalidArgument("podSpecPatch" + why);
   if (c.contains("resources")) {
     LOOM_ASSIGN_OR_RETURN(container::Resources r, container::ParseResources(c["resources"], kind + ".resources"));
     if (!r.empty()) return InvalidArgument(kind + ".resources" + why);

@@ -11,6 +11,7 @@
 #include "core/time.h"
 #include "workflow/expr.h"
 #include "workflow/launcher.h"
+#include "workflow/pod_spec_patch.h"
 #include "workflow/spec.h"
 #include "workflow/vars.h"
 #include "workflow/workflow_run.h"
@@ -119,6 +120,17 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
   req.node_id = id;
   req.node_name = node_name;
   req.tmpl = std::move(*final_tmpl);
+  // podSpecPatch: the workflow's (its {{workflow.*}} filled), then the template's (filled above).
+  std::vector<Json> patches;
+  if (spec_.other.contains("podSpecPatch")) {
+    StatusOr<Json> patch = SubstituteJson(spec_.other["podSpecPatch"], globals_, nullptr);
+    if (!patch.ok()) return MarkPhase(node, NodePhase::kError, "spec.podSpecPatch: " + patch.status().message());
+    patches.push_back(std::move(*patch));
+  }
+  if (req.tmpl.pod_spec_patch) patches.push_back(*req.tmpl.pod_spec_patch);
+  if (Status patched = ApplyPodSpecPatches(patches, &req.tmpl); !patched.ok()) {
+    return MarkPhase(node, NodePhase::kError, patched.message());
+  }
   // Volumes may use the workflow's parameters (Argo's substituteParamsInVolumes).
   StatusOr<Json> volumes = SubstituteJson(spec_.volumes.value_or(Json::array()), globals_, nullptr);
   if (!volumes.ok()) return MarkPhase(node, NodePhase::kError, "spec.volumes: " + volumes.status().message());

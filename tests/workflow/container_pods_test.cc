@@ -1,7 +1,7 @@
 // Pods in containers through LocalPodRunner (podman, images built offline from a static
 // busybox): auto picks a container when the image is in the local store; the image's
-// entrypoint; init containers and a sidecar stopped when main ends; a memory limit ending in
-// OOMKilled; runAsUser/runAsNonRoot; the Secret a pod asks for and not the engine's environment;
+// entrypoint; init containers and a sidecar stopped when main ends; a memory limit (written, or
+// from podSpecPatch) ending in OOMKilled; runAsUser/runAsNonRoot; the Secret a pod asks for and not the engine's environment;
 // two pods with one mountPath at once; outputs read back from the container's /tmp; a daemon in a
 // container, ready when its probe passes and stopped by the engine.
 #include <gtest/gtest.h>
@@ -19,6 +19,7 @@
 #include "test_util/loopback.h"
 #include "test_util/test_env.h"
 #include "workflow/pod_runner.h"
+#include "workflow/pod_spec_patch.h"
 #include "workflow/store.h"
 
 namespace loom::workflow {
@@ -111,6 +112,17 @@ TEST_F(ContainerPodsTest, InitContainersThenMainWithASidecarStoppedWhenMainEnds)
 TEST_F(ContainerPodsTest, MemoryLimitEndsInOomKilled) {
   PodResult r = Run(Request("oom", Container("dd if=/dev/zero of=/dev/null bs=200M count=1 && echo survived",
                                              {{"resources", {{"limits", {{"memory", "32Mi"}}}}}})));
+  EXPECT_EQ(r.phase, "Failed");
+  EXPECT_EQ(r.message, "OOMKilled (exit code 137)");
+}
+
+// A memory limit that comes from podSpecPatch (merged into the pod's main container, as Argo
+// does) is enforced as if the template had said it.
+TEST_F(ContainerPodsTest, PodSpecPatchMemoryLimitEndsInOomKilled) {
+  PodRequest request = Request("patched-oom", Container("dd if=/dev/zero of=/dev/null bs=200M count=1 && echo survived"));
+  const Json patch = "containers:\n  - name: main\n    resources: {limits: {memory: 32Mi}}\n";
+  ASSERT_TRUE(ApplyPodSpecPatches({patch}, &request.tmpl).ok());
+  PodResult r = Run(request);
   EXPECT_EQ(r.phase, "Failed");
   EXPECT_EQ(r.message, "OOMKilled (exit code 137)");
 }

@@ -412,7 +412,10 @@ TEST_F(PodRunnerTest, FieldsTheProcessRuntimeCannotEnforceAreRefused) {
        "container.securityContext.capabilities.add: the process runtime cannot enforce this"},
       {R"({name: m, container: {image: x, command: [true], securityContext: {seLinuxOptions: {}}}})",
        "container.securityContext.seLinuxOptions: not supported on one machine"},
-      {R"({name: m, podSpecPatch: "{}", container: {image: x, command: [true]}})", "podSpecPatch: the process runtime"},
+      {R"({name: m, podSpecPatch: '{"containers": [{"name": "main", "resources": {"limits": {"cpu": "100m"}}}]}',
+           container: {image: x, command: [true]}})", "container.resources: the process runtime cannot enforce this"},
+      {R"({name: m, podSpecPatch: '{"hostNetwork": true}', container: {image: x, command: [true]}})",
+       "podSpecPatch.hostNetwork: not supported on one machine"},
   };
   int i = 0;
   for (const auto& [tmpl, want] : cases) {
