@@ -154,6 +154,21 @@ NodeStatus* WorkflowRun::ExecuteDag(const std::string& node_name, const std::str
       if (NodeStatus* k = FindId(c); k && !k->Fulfilled()) ++active;
     }
   }
+  // No new task starts after a failure nothing handles (dag.failFast, the default), or after any
+  // failed child when the template has failFast: true; the tasks running go on to their end.
+  const FailFastState template_fail_fast = TemplateFailFast(tmpl, dag_id);
+  if (template_fail_fast == FailFastState::kEnded) {
+    StopDaemons(&dag_id);
+    return MarkPhase(FindId(dag_id), NodePhase::kFailed, kTemplateFailFast);
+  }
+  // Failures are seen as of the start of the pass, as Argo assesses a DAG after its pass: tasks
+  // that fail while this pass starts others do not stop those.
+  for (size_t i : plan.open) {
+    const NodeStatus* n = task_node_at(i);
+    if (n && n->FailedOrError() && !tasks[i].task->ContinuesOn(n->phase)) plan.failed.insert(i);
+  }
+  const bool stopped =
+      template_fail_fast != FailFastState::kNone || (tmpl.dag.FailFast() && DagFailedFast(plan));
   bool all_done = true;
   std::vector<size_t> still_open;
   for (size_t i : plan.open) {
@@ -167,6 +182,7 @@ NodeStatus* WorkflowRun::ExecuteDag(const std::string& node_name, const std::str
       continue;
     }
     still_open.push_back(i);
+    if (!existing && stopped) continue;  // failFast: never started
     if (existing && !daemons_.empty()) {
       // A daemon it depends on is starting again (a resume, a retry): wait for it to be ready.
       bool waiting = false;
@@ -285,6 +301,86 @@ NodeStatus* WorkflowRun::ExecuteDag(const std::string& node_name, const std::str
     Mut(node).outputs = std::move(*outputs);
   }
   return MarkPhase(node, NodePhase::kSucceeded);
+}
+
+bool WorkflowRun::DagFailedFast(const DagPlan& plan) {
+  // A dependent handles a failure when it ran (any node but an Omitted one: Argo's branch phase
+  // is then the dependent's), or may still run: its depends can be true with the dependencies
+  // that ended as they ended and the others in any phase.
+  auto phase_of = [&](size_t i) -> const NodeStatus* { return FindId(plan.node_ids[i]); };
+  auto could_run = [&](size_t d) {
+    const DagTask& t = plan.tasks[d];
+    std::vector<size_t> unknown;
+    for (size_t j : plan.dep_index[d]) {
+      const NodeStatus* n = j == kNoTask ? nullptr : phase_of(j);
+      if (j != kNoTask && !(n && n->Done())) unknown.push_back(j);
+    }
+    if (unknown.size() > 4) return true;  // 5^k assignments: past a few, assume it may
+    static constexpr NodePhase kEnds[] = {NodePhase::kSucceeded, NodePhase::kFailed, NodePhase::kError,
+                                          NodePhase::kSkipped, NodePhase::kOmitted};
+    std::vector<size_t> pick(unknown.size(), 0);
+    for (;;) {
+      auto result = [&](const std::string& task, const std::string& what) -> bool {
+        auto at = plan.index.find(task);
+        if (at == plan.index.end()) return false;
+        auto u = std::find(unknown.begin(), unknown.end(), at->second);
+        NodePhase phase;
+        bool daemoned = false;
+        if (u != unknown.end()) {
+          phase = kEnds[pick[u - unknown.begin()]];
+        } else {
+          const NodeStatus* n = phase_of(at->second);
+          if (!n) return false;
+          phase = n->phase;
+          daemoned = n->daemoned;
+        }
+        if (what == "Succeeded" || what == "AnySucceeded") return phase == NodePhase::kSucceeded;
+        if (what == "Failed" || what == "AllFailed") return phase == NodePhase::kFailed;
+        if (what == "Errored") return phase == NodePhase::kError;
+        if (what == "Skipped") return phase == NodePhase::kSkipped;
+        if (what == "Omitted") return phase == NodePhase::kOmitted;
+        if (what == "Daemoned") return daemoned;
+        return false;
+      };
+      StatusOr<bool> go = EvaluateDepends(t.depends, result);
+      if (!go.ok() || *go) return true;  // a bad depends errors the task: it is not omitted
+      size_t k = 0;
+      while (k < pick.size() && ++pick[k] == std::size(kEnds)) pick[k++] = 0;
+      if (k == pick.size()) return false;
+    }
+  };
+  for (size_t x : plan.failed) {
+    auto deps = plan.dependents.find(plan.tasks[x].name);
+    bool handled = false;
+    if (deps != plan.dependents.end()) {
+      for (const std::string& name : deps->second) {
+        if (!plan.wanted.count(name)) continue;
+        const size_t d = plan.index.at(name);
+        const NodeStatus* n = phase_of(d);
+        if (n ? n->phase != NodePhase::kOmitted : could_run(d)) {
+          handled = true;
+          break;
+        }
+      }
+    }
+    if (!handled) return true;
+  }
+  return false;
+}
+
+FailFastState WorkflowRun::TemplateFailFast(const Template& tmpl, const std::string& scope_id) {
+  if (!tmpl.FailFast()) return FailFastState::kNone;
+  bool failed = false, active = false;
+  for (const auto& [id, n] : nodes_) {
+    if (n.boundary_id != scope_id ||
+        (n.type != NodeType::kPod && n.type != NodeType::kSteps && n.type != NodeType::kDAG)) {
+      continue;
+    }
+    failed = failed || n.FailedOrError();
+    active = active || !n.Done();
+  }
+  if (!failed) return FailFastState::kNone;
+  return active ? FailFastState::kStopped : FailFastState::kEnded;
 }
 
 void WorkflowRun::LinkTask(NodeStatus* dag, const DagTask& t, const std::string& dag_name, NodeStatus* task_node) {

@@ -160,6 +160,8 @@ struct DagTemplate {
   std::vector<Step> tasks;
   std::optional<std::string> target;
   std::optional<Json> fail_fast;
+  // `failFast` (default true): after a task fails with nothing to handle it, no new task starts.
+  bool FailFast() const { return !fail_fast || *fail_fast != false; }
 };
 
 struct Template {
@@ -185,6 +187,8 @@ struct Template {
   std::optional<Json> pod_spec_patch;   // `podSpecPatch` (applied by the engine: pod_spec_patch.h)
   Json pod = Json::object();  // the other fields, for the pod (metadata, nodeSelector, volumes...)
   bool IsDaemon() const { return daemon && (*daemon == true || *daemon == "true"); }
+  // The template's `failFast` (steps and dag templates): a failed child stops new children.
+  bool FailFast() const { return fail_fast && *fail_fast == true; }
   int Parallelism() const;  // 0: none
   const Parameter* OutputParameter(const std::string& name) const;
 };

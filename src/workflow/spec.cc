@@ -507,6 +507,9 @@ class Linter {
         !(t["daemon"].is_string() && !VariablesIn(t["daemon"].get<std::string>()).empty())) {
       return Error(JoinField(path, "daemon"), "must be true or false");
     }
+    if (t.contains("failFast") && !t["failFast"].is_boolean()) {
+      return Error(JoinField(path, "failFast"), "must be true or false");
+    }
     if (kinds.empty()) return Error(path, "template \"" + name + "\" needs one of container, script, resource, steps, dag or suspend");
     if (kinds.size() > 1) return Error(path, "template \"" + name + "\" has both " + kinds[0] + " and " + kinds[1]);
     const std::string& kind = kinds[0];
@@ -624,6 +627,9 @@ class Linter {
     } else if (kind == "dag") {
       LOOM_RETURN_IF_ERROR(CheckKeys(t["dag"], kp, kDagKeys));
       if (!t["dag"].contains("tasks")) return Error(kp, "tasks is required");
+      if (t["dag"].contains("failFast") && !t["dag"]["failFast"].is_boolean()) {
+        return Error(JoinField(kp, "failFast"), "must be true or false");
+      }
       LOOM_RETURN_IF_ERROR(CheckDag(t["dag"], kp, &step_names));
     }
     // Variables the template's own fields use (steps and tasks were checked above).

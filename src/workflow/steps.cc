@@ -25,6 +25,21 @@ NodeStatus* WorkflowRun::ExecuteSteps(const std::string& node_name, const std::s
   const ExecOptions& child_opts = open.child_opts;
   const int parallelism = open.parallelism;
   const std::vector<std::vector<Step>>& groups = tmpl.steps;
+  // failFast: true: after a failed child no new step starts; once none runs, the last group and
+  // the node fail (Argo's checkParallelism).
+  const FailFastState fail_fast_state = TemplateFailFast(tmpl, node_id);
+  const bool fail_fast = fail_fast_state != FailFastState::kNone;
+  if (fail_fast_state == FailFastState::kEnded) {
+    for (size_t i = groups.size(); i-- > 0;) {
+      NodeStatus* sg = Find(node_name + "[" + std::to_string(i) + "]");
+      if (!sg) continue;
+      if (!sg->Fulfilled()) MarkPhase(sg, NodePhase::kFailed, kTemplateFailFast);
+      break;
+    }
+    UpdateStepsOutbound(FindId(node_id), node_name, groups.size());
+    StopDaemons(&node_id);
+    return MarkPhase(FindId(node_id), NodePhase::kFailed, kTemplateFailFast);
+  }
   for (size_t i = 0; i < groups.size(); ++i) {
     std::string sg_name = node_name + "[" + std::to_string(i) + "]";
     NodeStatus* sg = Find(sg_name);
@@ -47,7 +62,7 @@ NodeStatus* WorkflowRun::ExecuteSteps(const std::string& node_name, const std::s
       }
       sg = Find(sg_name);
     }
-    sg = ExecuteStepGroup(groups[i], sg_name, scope, arts, child_opts, parallelism);
+    sg = ExecuteStepGroup(groups[i], sg_name, scope, arts, child_opts, parallelism, !fail_fast);
     node = FindId(node_id);
     if (!sg->Fulfilled() || WaitingForDaemon(*sg)) return node;
     if (sg->FailedOrError()) {
@@ -99,7 +114,7 @@ void WorkflowRun::UpdateStepsOutbound(NodeStatus* node, const std::string& node_
 }
 
 NodeStatus* WorkflowRun::ExecuteStepGroup(const std::vector<Step>& group, const std::string& sg_name, Scope& scope,
-    Artifacts& arts, const ExecOptions& opts, int parallelism) {
+    Artifacts& arts, const ExecOptions& opts, int parallelism, bool start_new) {
   NodeStatus* sg = Find(sg_name);
   // An ended group is gone through again only for a daemon of it that is not ready (again).
   const bool revisit = sg->Fulfilled();
@@ -157,7 +172,7 @@ NodeStatus* WorkflowRun::ExecuteStepGroup(const std::vector<Step>& group, const 
             continue;
           }
         }
-        if (parallelism > 0 && active >= parallelism) continue;
+        if (!start_new || (parallelism > 0 && active >= parallelism)) continue;
       }
       NodeStatus* child = ExecuteTemplate(e.name, e.display, s, opts);
       if (!child) continue;

@@ -47,6 +47,9 @@ inline double NowSeconds() {
 // Pods share the host's network: a daemon's {{steps.X.ip}} / {{tasks.X.ip}}.
 inline constexpr const char* kPodIP = "127.0.0.1";
 
+// Argo's message for a steps or dag node whose template has `failFast: true` and a failed child.
+inline constexpr const char* kTemplateFailFast = "template has failed or errored children and failFast enabled";
+
 // Variables left for a later stage while a template's inputs are substituted.
 inline bool KeepForLater(std::string_view name) {
   for (std::string_view p : {"steps.", "tasks.", "item", "outputs.", "workflow.status", "workflow.failures",
@@ -129,6 +132,8 @@ struct PodTask {
   bool daemon_stopped = false; // a daemon stopped as its scope ended: its node Succeeded
 };
 
+enum class FailFastState { kNone, kStopped, kEnded };
+
 struct ExecOptions {
   std::string boundary_id;
   bool on_exit = false;  // inside an exit handler
@@ -164,6 +169,7 @@ struct DagPlan {
   std::vector<std::vector<size_t>> dep_index;  // tasks[i]'s dependencies, as indices
   std::vector<size_t> open;  // the wanted tasks, dependencies first, whose node has not ended
                              // (with its exit handler) yet; an ended one never runs again here
+  std::set<size_t> failed;   // tasks that ended Failed or Error without continueOn (failFast)
 };
 
 // What a node's template works out to, kept for the node's life in this run.
@@ -348,8 +354,9 @@ class WorkflowRun {
 
   void UpdateStepsOutbound(NodeStatus* node, const std::string& node_name, size_t groups);
 
+  // `start_new`: false once a failFast template has a failed child (running steps go on).
   NodeStatus* ExecuteStepGroup(const std::vector<Step>& group, const std::string& sg_name, Scope& scope,
-                         Artifacts& arts, const ExecOptions& opts, int parallelism);
+                         Artifacts& arts, const ExecOptions& opts, int parallelism, bool start_new);
 
   // ---------------------------------------------------------------- dag
 
@@ -359,6 +366,16 @@ class WorkflowRun {
   NodeStatus* ExecuteDag(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
                    const Template& tmpl, Scope& scope, Artifacts& arts, const ExecOptions& opts,
                    DagPlan& plan);
+
+  // Argo's documented `failFast`: has a task of the DAG failed with nothing left to handle it
+  // (no task that depends on it ran or can still run)?
+  bool DagFailedFast(const DagPlan& plan);
+
+  // A steps or dag node whose template has `failFast: true` (Argo's checkParallelism): kNone
+  // while no child (a pod, steps or dag node of its boundary) has failed or errored, kStopped
+  // after one did while others still run (no new child starts), kEnded once none runs (the node
+  // fails with kTemplateFailFast).
+  FailFastState TemplateFailFast(const Template& tmpl, const std::string& scope_id);
 
   // Hangs a task's node under its dependencies' outbound nodes (or the DAG node for a root task).
   void LinkTask(NodeStatus* dag, const DagTask& t, const std::string& dag_name, NodeStatus* task_node);
