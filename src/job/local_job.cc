@@ -156,7 +156,15 @@ struct LocalJob::Impl {
   // TFJob; for a PyTorchJob what the Training Operator sets (the Master is rank 0, worker i is
   // rank i+1; WORLD_SIZE counts nprocPerNode processes per replica where it is a number).
   std::vector<std::pair<std::string, std::string>> ReplicaEnv(const Replica& r) const {
-    if (job.kind == "TrainJob") return TrainJobNodeEnv(job, r.index, static_cast<int>(replicas.size()), replicas.front().address);
+    if (job.kind == "TrainJob") {
+      std::vector<TrainJobPod> pods;
+      size_t which = 0;
+      for (const Replica& other : replicas) {
+        if (&other == &r) which = pods.size();
+        pods.push_back({other.spec->type, other.index, other.address});
+      }
+      return TrainJobPodEnv(job, pods, which);
+    }
     if (job.kind != "PyTorchJob") return {{"TF_CONFIG", TfConfig(r)}};
     const Replica& master = replicas.front();  // the parser puts the Master first
     const size_t colon = master.address.rfind(':');

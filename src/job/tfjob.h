@@ -55,6 +55,8 @@ struct TfJob {
                                       // torch runtime: a number; "" otherwise
   int master_port = 0;                // PyTorchJob: the Master's pytorchjob-port (0: a free port)
   std::string runtime;                // TrainJob: its resolved runtime, "<kind>/<name>"
+  bool tf_config = false;             // TrainJob on a runtime with Loom's tensorflow policy:
+                                      // TF_CONFIG for each node and ps task (job/trainjob.h)
   bool suspend = false;               // TrainJob: spec.suspend (nothing runs)
   Json manifest;                      // the document as read
 

@@ -41,6 +41,55 @@ spec:
                       image: pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime
 )";
 
+constexpr char kMlPolicyAnnotation[] = "trainer.loom.dev/ml-policy";
+
+// Loom's runtime for its own trainer: `loom train` in every pod, node-0 the chief, the other
+// nodes workers, two ps tasks; TF_CONFIG from Loom's tensorflow policy (the annotation).
+constexpr char kLoomDistributed[] = R"(apiVersion: trainer.kubeflow.org/v1alpha1
+kind: ClusterTrainingRuntime
+metadata:
+  name: loom-distributed
+  labels:
+    trainer.kubeflow.org/framework: loom
+  annotations:
+    trainer.loom.dev/ml-policy: tensorflow
+spec:
+  mlPolicy:
+    numNodes: 3
+  template:
+    spec:
+      replicatedJobs:
+        - name: ps
+          replicas: 2
+          template:
+            spec:
+              template:
+                spec:
+                  containers:
+                    - name: node
+                      image: loom:latest
+                      command: [loom, train]
+        - name: node
+          template:
+            metadata:
+              labels:
+                trainer.kubeflow.org/trainjob-ancestor-step: trainer
+            spec:
+              template:
+                spec:
+                  containers:
+                    - name: node
+                      image: loom:latest
+                      command: [loom, train]
+)";
+
+// The runtimes built in, by name (each a ClusterTrainingRuntime).
+const std::map<std::string, const char*>& BuiltIn() {
+  static const auto* runtimes =
+      new std::map<std::string, const char*>{{"torch-distributed", kTorchDistributed}, {"loom-distributed", kLoomDistributed}};
+  return *runtimes;
+}
+
 // Why a field Trainer or Kubernetes knows is refused here, by its key.
 const std::map<std::string, std::string>& Reasons() {
   static const auto* reasons = new std::map<std::string, std::string>{
@@ -200,13 +249,17 @@ void UpsertEnv(const std::vector<std::pair<std::string, std::string>>& from,
   }
 }
 
-// The replicated job at `field` (spec.template.spec.replicatedJobs[i]) when it is the trainer's.
+// The replicated job at `field` (spec.template.spec.replicatedJobs[i]): the trainer's (`ps`
+// null) or the tensorflow policy's ps job, whose replicas are its pods.
 Status ParseTrainerJob(const Json& rjob, const std::string& field, const std::string& kind, const std::string& source,
-                       TrainingRuntime* out) {
+                       TrainingRuntime* out, ReplicaSpec* ps) {
   LOOM_RETURN_IF_ERROR(OnlyKnown(rjob, field, {"name", "replicas", "template"}, kind, source));
+  ReplicaSpec* spec = ps != nullptr ? ps : &out->node;
+  spec->replicas = 1;
   if (rjob.contains("replicas")) {
-    LOOM_ASSIGN_OR_RETURN(int64_t replicas, ReadCount(rjob, "replicas", JoinField(field, "replicas"), source, 1, 1));
-    (void)replicas;
+    LOOM_ASSIGN_OR_RETURN(int64_t replicas,
+                          ReadCount(rjob, "replicas", JoinField(field, "replicas"), source, 1, ps != nullptr ? 64 : 1));
+    spec->replicas = static_cast<int>(replicas);
   }
   const std::string tf = JoinField(field, "template");
   if (!rjob.contains("template") || !rjob["template"].is_object()) return FieldError(source, tf, "missing");
@@ -219,6 +272,9 @@ Status ParseTrainerJob(const Json& rjob, const std::string& field, const std::st
   const Json& job_spec = jt["spec"];
   LOOM_RETURN_IF_ERROR(OnlyKnown(job_spec, js_field, {"template", "backoffLimit"}, kind, source));
   if (job_spec.contains("backoffLimit")) {
+    if (ps != nullptr)
+      return FieldError(source, JoinField(js_field, "backoffLimit"),
+                        "not supported on one machine: every restart counts against the trainer Job's backoffLimit");
     LOOM_ASSIGN_OR_RETURN(int64_t limit,
                           ReadCount(job_spec, "backoffLimit", JoinField(js_field, "backoffLimit"), source, 0, 1000000));
     out->backoff_limit = static_cast<int>(limit);
@@ -231,12 +287,12 @@ Status ParseTrainerJob(const Json& rjob, const std::string& field, const std::st
   if (!pod.is_object()) return FieldError(source, pod_field, "missing");
   LOOM_RETURN_IF_ERROR(OnlyKnown(pod, pod_field, {"containers", "restartPolicy"}, kind, source));
   // JobSet's default for a Job's pods is OnFailure; a Job allows OnFailure or Never.
-  out->node.restart_policy = RestartPolicy::kOnFailure;
+  spec->restart_policy = RestartPolicy::kOnFailure;
   if (pod.contains("restartPolicy")) {
     const Json& policy = pod["restartPolicy"];
     if (policy != "OnFailure" && policy != "Never")
       return FieldError(source, JoinField(pod_field, "restartPolicy"), policy.dump() + " is not OnFailure or Never (a Job's pods)");
-    out->node.restart_policy = policy == "Never" ? RestartPolicy::kNever : RestartPolicy::kOnFailure;
+    spec->restart_policy = policy == "Never" ? RestartPolicy::kNever : RestartPolicy::kOnFailure;
   }
   const std::string cs_field = JoinField(pod_field, "containers");
   if (!pod.contains("containers") || !pod["containers"].is_array())
@@ -252,8 +308,11 @@ Status ParseTrainerJob(const Json& rjob, const std::string& field, const std::st
     LOOM_RETURN_IF_ERROR(
         OnlyKnown(c, cf, {"name", "image", "imagePullPolicy", "command", "args", "env", "workingDir", "resources"}, kind,
                   source));
-    LOOM_RETURN_IF_ERROR(ParseContainer(c, cf, source, &out->node));
+    LOOM_RETURN_IF_ERROR(ParseContainer(c, cf, source, spec));
     if (c.contains("resources")) {
+      if (ps != nullptr)
+        return FieldError(source, JoinField(cf, "resources"),
+                          "not supported on one machine: a ps task is a process; nothing is reserved or limited");
       LOOM_RETURN_IF_ERROR(CheckResources(c["resources"], JoinField(cf, "resources"), kind, source));
       out->resources = c["resources"];
     }
@@ -271,12 +330,20 @@ std::string TrainingRuntime::Ref() const {
 
 StatusOr<TrainingRuntime> ParseTrainingRuntime(const Json& doc, const std::string& source) {
   TrainingRuntime rt;
+  rt.ps.replicas = 0;  // no ps job unless the runtime has one
   LOOM_RETURN_IF_ERROR(ParseObjectHeader(doc, source, {"ClusterTrainingRuntime", "TrainingRuntime"}, &rt.kind, &rt.name,
                                          &rt.namespace_name));
   rt.manifest = doc;
   const Json& meta = doc["metadata"];
   if (meta.contains("labels") && meta["labels"].contains(kFrameworkLabel))
     rt.framework = meta["labels"][kFrameworkLabel].get<std::string>();
+  if (meta.contains("annotations") && meta["annotations"].contains(kMlPolicyAnnotation)) {
+    const Json& policy = meta["annotations"][kMlPolicyAnnotation];
+    if (policy != "tensorflow")
+      return FieldError(source, JoinField("metadata.annotations", kMlPolicyAnnotation),
+                        policy.dump() + " is not a policy of Loom's (tensorflow: TF_CONFIG for `loom train`)");
+    rt.tensorflow = true;
+  }
   const Json& spec = doc["spec"];
   LOOM_RETURN_IF_ERROR(OnlyKnown(spec, "spec", {"mlPolicy", "template"}, rt.kind, source));
   if (spec.contains("mlPolicy")) {
@@ -290,6 +357,9 @@ StatusOr<TrainingRuntime> ParseTrainingRuntime(const Json& doc, const std::strin
     if (ml.contains("torch")) {
       if (!ml["torch"].is_object()) return FieldError(source, "spec.mlPolicy.torch", "must be an object");
       LOOM_RETURN_IF_ERROR(OnlyKnown(ml["torch"], "spec.mlPolicy.torch", {}, rt.kind, source));
+      if (rt.tensorflow)
+        return FieldError(source, "spec.mlPolicy.torch",
+                          std::string("a runtime annotated ") + kMlPolicyAnnotation + ": tensorflow gets TF_CONFIG, not the torch plugin's PET_*");
       rt.torch = true;
     }
   }
@@ -310,7 +380,7 @@ StatusOr<TrainingRuntime> ParseTrainingRuntime(const Json& doc, const std::strin
       return FieldError(source, JoinField(field, "name"), "missing");
     const Json* labels = &rjob;
     for (const char* key : {"template", "metadata", "labels"})
-      labels = labels->is_object() && labels->contains(key) ? &(*labels)[key] : nullptr;
+      labels = labels != nullptr && labels->is_object() && labels->contains(key) ? &(*labels)[key] : nullptr;
     const std::string labels_field = JoinField(field, "template.metadata.labels");
     if (labels != nullptr) {
       if (!labels->is_object()) return FieldError(source, labels_field, "must be a map of strings");
@@ -324,17 +394,28 @@ StatusOr<TrainingRuntime> ParseTrainingRuntime(const Json& doc, const std::strin
         labels != nullptr && labels->contains(kAncestorLabel) && (*labels)[kAncestorLabel].is_string()
             ? (*labels)[kAncestorLabel].get<std::string>()
             : "";
+    if (rt.tensorflow && ancestor.empty() && rjob["name"] == "ps") {
+      if (rt.ps.replicas > 0) return FieldError(source, JoinField(field, "name"), "a second replicated job named ps");
+      LOOM_RETURN_IF_ERROR(ParseTrainerJob(rjob, field, rt.kind, source, &rt, &rt.ps));
+      continue;
+    }
     if (ancestor != "trainer")
       return FieldError(source, JoinField(labels_field, kAncestorLabel),
                         (ancestor.empty() ? std::string("missing") : "\"" + ancestor + "\"") +
                             ": not supported on one machine: only the trainer's replicated job runs (dataset and model "
-                            "initializers, launchers and other steps do not)");
+                            "initializers, launchers and other steps do not; under " + kMlPolicyAnnotation +
+                            ": tensorflow, a job named ps runs too)");
     if (found) return FieldError(source, field, "a second trainer replicated job; a runtime has one");
-    LOOM_RETURN_IF_ERROR(ParseTrainerJob(rjob, field, rt.kind, source, &rt));
+    LOOM_RETURN_IF_ERROR(ParseTrainerJob(rjob, field, rt.kind, source, &rt, nullptr));
     found = true;
   }
+  if (!found)
+    return FieldError(source, rj_field,
+                      std::string("has no trainer replicated job (labelled ") + kAncestorLabel + ": trainer)");
   rt.node.type = "node";
   rt.node.task_type = train::TaskType::kWorker;
+  rt.ps.type = "ps";
+  rt.ps.task_type = train::TaskType::kPs;
   return rt;
 }
 
@@ -364,9 +445,9 @@ StatusOr<TrainingRuntime> RuntimeStore::Get(const std::string& kind, const std::
     LOOM_ASSIGN_OR_RETURN(Json doc, ParseJson(text, path));
     return ParseTrainingRuntime(doc, path);
   }
-  if (kind == "ClusterTrainingRuntime" && name == "torch-distributed") {
-    LOOM_ASSIGN_OR_RETURN(Json doc, ParseYaml(kTorchDistributed, "torch-distributed (built in)"));
-    LOOM_ASSIGN_OR_RETURN(TrainingRuntime rt, ParseTrainingRuntime(doc, "torch-distributed (built in)"));
+  if (kind == "ClusterTrainingRuntime" && BuiltIn().count(name)) {
+    LOOM_ASSIGN_OR_RETURN(Json doc, ParseYaml(BuiltIn().at(name), name + " (built in)"));
+    LOOM_ASSIGN_OR_RETURN(TrainingRuntime rt, ParseTrainingRuntime(doc, name + " (built in)"));
     rt.built_in = true;
     return rt;
   }
@@ -389,11 +470,12 @@ StatusOr<std::vector<TrainingRuntime>> RuntimeStore::List() const {
     return OkStatus();
   };
   LOOM_RETURN_IF_ERROR(add_dir("ClusterTrainingRuntime", "", JoinPath(dir_, "ClusterTrainingRuntime")));
-  if (!PathExists(Path("ClusterTrainingRuntime", "", "torch-distributed"))) {
-    LOOM_ASSIGN_OR_RETURN(TrainingRuntime rt, Get("ClusterTrainingRuntime", "", "torch-distributed"));
+  for (const auto& [name, manifest] : BuiltIn()) {
+    if (PathExists(Path("ClusterTrainingRuntime", "", name))) continue;
+    LOOM_ASSIGN_OR_RETURN(TrainingRuntime rt, Get("ClusterTrainingRuntime", "", name));
     out.push_back(std::move(rt));
-    std::sort(out.begin(), out.end(), [](const TrainingRuntime& a, const TrainingRuntime& b) { return a.name < b.name; });
   }
+  std::sort(out.begin(), out.end(), [](const TrainingRuntime& a, const TrainingRuntime& b) { return a.name < b.name; });
   const std::string namespaced = JoinPath(dir_, "TrainingRuntime");
   if (IsDirectory(namespaced)) {
     LOOM_ASSIGN_OR_RETURN(std::vector<std::string> namespaces, ListDir(namespaced));
@@ -406,8 +488,8 @@ StatusOr<std::vector<TrainingRuntime>> RuntimeStore::List() const {
 Status RuntimeStore::Delete(const std::string& kind, const std::string& namespace_name, const std::string& name) {
   const std::string path = Path(kind, namespace_name, name);
   if (!PathExists(path)) {
-    if (kind == "ClusterTrainingRuntime" && name == "torch-distributed")
-      return FailedPrecondition("ClusterTrainingRuntime torch-distributed is built in; it cannot be deleted");
+    if (kind == "ClusterTrainingRuntime" && BuiltIn().count(name))
+      return FailedPrecondition("ClusterTrainingRuntime " + name + " is built in; it cannot be deleted");
     return Get(kind, namespace_name, name).status();
   }
   return RemoveAll(path);
@@ -452,7 +534,7 @@ StatusOr<TfJob> ParseTrainJob(const Json& doc, const std::string& source, const 
   job.runtime = runtime->Ref();
 
   // The trainer's overrides of the runtime's node.
-  ReplicaSpec node = runtime->node;
+  ReplicaSpec node = runtime->node, ps = runtime->ps;
   int num_nodes = runtime->num_nodes;
   Json resources = runtime->resources;
   std::string procs;
@@ -463,18 +545,22 @@ StatusOr<TfJob> ParseTrainJob(const Json& doc, const std::string& source, const 
         t, "spec.trainer", {"image", "command", "args", "env", "numNodes", "numProcPerNode", "resourcesPerNode"}, kind, source));
     ReplicaSpec given;
     LOOM_RETURN_IF_ERROR(ParseContainer(t, "spec.trainer", source, &given));
-    if (t.contains("image")) node.image = given.image;
-    if (t.contains("command")) node.command = given.command;
-    if (t.contains("args")) node.args = given.args;
-    if (runtime->torch) {
-      for (size_t i = 0; i < given.env.size(); ++i)
-        if (given.env[i].first.rfind("PET_", 0) == 0 &&
-            std::set<std::string>{"PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT"}
-                .count(given.env[i].first))
-          return FieldError(source, JoinField(JoinField("spec.trainer.env", i), "name"),
-                            given.env[i].first + ": must not have reserved envs (the torch plugin sets it)");
+    for (size_t i = 0; i < given.env.size(); ++i) {
+      const std::string& name = given.env[i].first;
+      const bool torch_env =
+          std::set<std::string>{"PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT"}.count(name);
+      if ((runtime->torch && torch_env) || (runtime->tensorflow && name == "TF_CONFIG"))
+        return FieldError(source, JoinField(JoinField("spec.trainer.env", i), "name"),
+                          name + ": must not have reserved envs (the " + (runtime->torch ? "torch plugin" : "tensorflow policy") +
+                              " sets it)");
     }
-    UpsertEnv(given.env, &node.env);
+    // As Trainer's jobset plugin: every container named node takes the trainer's overrides.
+    for (ReplicaSpec* target : {&node, &ps}) {
+      if (t.contains("image")) target->image = given.image;
+      if (t.contains("command")) target->command = given.command;
+      if (t.contains("args")) target->args = given.args;
+      UpsertEnv(given.env, &target->env);
+    }
     if (t.contains("numNodes")) {
       LOOM_ASSIGN_OR_RETURN(int64_t n, ReadCount(t, "numNodes", "spec.trainer.numNodes", source, 1, 64));
       num_nodes = static_cast<int>(n);
@@ -499,24 +585,44 @@ StatusOr<TfJob> ParseTrainJob(const Json& doc, const std::string& source, const 
   node.replicas = num_nodes;
   job.nproc_per_node = runtime->torch ? procs : "";
   job.replicas.push_back(node);
+  if (ps.replicas > 0) job.replicas.push_back(ps);
+  job.tf_config = runtime->tensorflow;
   // JobSet's defaults: the job succeeds when every node's pod has succeeded, and fails when the
-  // trainer Job has used its backoffLimit.
+  // trainer Job has used its backoffLimit. The ps tasks end when the chief tells them to.
   job.success_policy = "AllWorkers";
   job.run_policy.backoff_limit = runtime->backoff_limit;
-  job.run_policy.clean_pod_policy = "All";
+  job.run_policy.clean_pod_policy = job.tf_config ? "None" : "All";
   return job;
 }
 
-std::vector<std::pair<std::string, std::string>> TrainJobNodeEnv(const TfJob& job, int index, int nodes,
-                                                                  const std::string& master_address) {
-  std::vector<std::pair<std::string, std::string>> env = {{"JOB_COMPLETION_INDEX", std::to_string(index)}};
-  if (job.nproc_per_node.empty()) return env;
-  const size_t colon = master_address.rfind(':');
-  env.insert(env.end(), {{"PET_NNODES", std::to_string(nodes)},
-                         {"PET_NPROC_PER_NODE", job.nproc_per_node},
-                         {"PET_NODE_RANK", std::to_string(index)},
-                         {"PET_MASTER_ADDR", master_address.substr(0, colon)},
-                         {"PET_MASTER_PORT", master_address.substr(colon + 1)}});
+std::vector<std::pair<std::string, std::string>> TrainJobPodEnv(const TfJob& job, const std::vector<TrainJobPod>& pods,
+                                                                 size_t which) {
+  const TrainJobPod& pod = pods[which];
+  std::vector<std::pair<std::string, std::string>> env;
+  if (pod.job == "node") env.emplace_back("JOB_COMPLETION_INDEX", std::to_string(pod.index));
+  int nodes = 0;
+  for (const TrainJobPod& p : pods) nodes += p.job == "node";
+  if (!job.nproc_per_node.empty()) {
+    const std::string& master = pods.front().address;
+    const size_t colon = master.rfind(':');
+    env.insert(env.end(), {{"PET_NNODES", std::to_string(nodes)},
+                           {"PET_NPROC_PER_NODE", job.nproc_per_node},
+                           {"PET_NODE_RANK", std::to_string(pod.index)},
+                           {"PET_MASTER_ADDR", master.substr(0, colon)},
+                           {"PET_MASTER_PORT", master.substr(colon + 1)}});
+  }
+  if (job.tf_config) {
+    // node-0 is the chief, node-i worker i-1, ps-j ps j.
+    auto role = [](const TrainJobPod& p) -> std::pair<std::string, int> {
+      if (p.job == "ps") return {"ps", p.index};
+      return p.index == 0 ? std::make_pair(std::string("chief"), 0) : std::make_pair(std::string("worker"), p.index - 1);
+    };
+    Json cluster = Json::object();
+    for (const TrainJobPod& p : pods) cluster[role(p).first].push_back(p.address);
+    const auto [type, index] = role(pod);
+    env.emplace_back("TF_CONFIG",
+                     Json({{"cluster", cluster}, {"task", {{"type", type}, {"index", index}}}, {"environment", "cloud"}}).dump());
+  }
   return env;
 }
 
@@ -552,20 +658,33 @@ void ToTrainJobStatus(Json* status) {
       finished = failed = true;
     }
   }
-  // The replicated job "node" is one child Job of numNodes pods.
-  int pods = 0, active = 0, succeeded = 0;
-  const Json counts = s.contains("replicaStatuses") && s["replicaStatuses"].contains("node") ? s["replicaStatuses"]["node"] : Json::object();
-  active = counts.value("active", 0);
-  succeeded = counts.value("succeeded", 0);
-  if (s.contains("local") && s["local"].contains("replicas")) pods = static_cast<int>(s["local"]["replicas"].size());
-  const bool running = !finished && !suspended && active > 0;
+  // Each replicated job ("node", and "ps" under the tensorflow policy) is one child Job of
+  // its pods, listed in the order the controller keeps them (the trainer's first).
+  Json jobs = Json::array();
+  std::vector<std::string> names;
+  for (const Json& pod : s.contains("local") ? s["local"].value("replicas", Json::array()) : Json::array()) {
+    const std::string name = pod.value("name", "");
+    const std::string job = name.substr(0, name.rfind('-'));
+    if (std::find(names.begin(), names.end(), job) == names.end()) names.push_back(job);
+  }
+  if (names.empty()) names.push_back("node");
+  for (const std::string& name : names) {
+    int pods = 0;
+    for (const Json& pod : s.contains("local") ? s["local"].value("replicas", Json::array()) : Json::array())
+      pods += pod.value("name", "").rfind(name + "-", 0) == 0;
+    const Json counts =
+        s.contains("replicaStatuses") && s["replicaStatuses"].contains(name) ? s["replicaStatuses"][name] : Json::object();
+    const int active = counts.value("active", 0), succeeded = counts.value("succeeded", 0);
+    const bool running = !finished && !suspended && active > 0;
+    jobs.push_back({{"name", name},
+                    {"active", running ? 1 : 0},
+                    {"ready", running && active + succeeded >= pods ? 1 : 0},
+                    {"succeeded", finished && !failed ? 1 : 0},
+                    {"failed", failed ? 1 : 0},
+                    {"suspended", suspended ? 1 : 0}});
+  }
   s["conditions"] = conditions;
-  s["jobsStatus"] = Json::array({{{"name", "node"},
-                                  {"active", running ? 1 : 0},
-                                  {"ready", running && active + succeeded >= pods ? 1 : 0},
-                                  {"succeeded", finished && !failed ? 1 : 0},
-                                  {"failed", failed ? 1 : 0},
-                                  {"suspended", suspended ? 1 : 0}}});
+  s["jobsStatus"] = jobs;
   s.erase("replicaStatuses");
 }
 

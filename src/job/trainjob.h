@@ -12,10 +12,18 @@
 //
 // The status is Trainer's: conditions Suspended, Complete and Failed (reasons as JobSet's and
 // Trainer's: AllJobsCompleted, FailedJobs, DeadlineExceeded, Suspended, Resumed) and jobsStatus
-// for the replicated job "node". Every field either acts or is refused with its path and why.
+// for each replicated job ("node"; "ps" below). Every field either acts or is refused with its path and why.
+//
+// Loom's own trainer (`loom train`, which takes its role from TF_CONFIG) has no plugin in
+// Trainer; a runtime annotated trainer.loom.dev/ml-policy: tensorflow gets Loom's: node-0 is the
+// chief, node-1 .. node-<N-1> the workers, and a replicated job named "ps" (no ancestor label;
+// its replicas, one pod each) the parameter servers, each given the TF_CONFIG a TFJob's replicas
+// get. Containers named node in any replicated job take the TrainJob's trainer overrides, as
+// Trainer's jobset plugin applies them. The job is Complete when every node has exited 0 (the
+// chief tells the ps tasks to exit). loom-distributed is that runtime, built in.
 //
 // Runtimes are kept in a RuntimeStore (a directory; `loom runtime apply|list|get|delete`);
-// Trainer's torch-distributed ClusterTrainingRuntime is built in.
+// Trainer's torch-distributed ClusterTrainingRuntime and Loom's loom-distributed are built in.
 #pragma once
 
 #include <string>
@@ -37,10 +45,12 @@ struct TrainingRuntime {
   std::string framework;                // its trainer.kubeflow.org/framework label, for listing
   int num_nodes = 1;                    // mlPolicy.numNodes
   bool torch = false;                   // mlPolicy.torch: the torch plugin's PET_* environment
+  bool tensorflow = false;              // trainer.loom.dev/ml-policy: tensorflow: TF_CONFIG
   ReplicaSpec node;                     // the trainer's "node" container and the pod's restartPolicy
+  ReplicaSpec ps;                       // tensorflow: the "ps" job's node container; ps.replicas 0: none
   int backoff_limit = 6;                // the trainer Job's backoffLimit (Kubernetes' default 6)
   Json resources = Json::object();      // the node container's resources (requests, limits)
-  bool built_in = false;                // torch-distributed, not read from the store
+  bool built_in = false;                // torch-distributed or loom-distributed, not read from the store
   Json manifest;                        // the document as read
 
   // "<kind>/<name>", or "<kind>/<namespace>/<name>" for a TrainingRuntime.
@@ -52,8 +62,9 @@ StatusOr<TrainingRuntime> ParseTrainingRuntime(const Json& document, const std::
 
 // The runtimes installed on this machine: <dir>/ClusterTrainingRuntime/<name>.json and
 // <dir>/TrainingRuntime/<namespace>/<name>.json, each the manifest as applied. torch-distributed
-// is built in; applying one of that name replaces it until it is deleted. Not thread-safe against
-// another process applying the same name (the last write wins, as with kubectl apply).
+// and loom-distributed are built in; applying one of such a name replaces it until it is
+// deleted. Not thread-safe against another process applying the same name (the last write wins,
+// as with kubectl apply).
 class RuntimeStore {
  public:
   explicit RuntimeStore(std::string dir);
@@ -78,10 +89,18 @@ class RuntimeStore {
 // Validates a TrainJob and resolves it against its runtime from `runtimes`.
 StatusOr<TfJob> ParseTrainJob(const Json& document, const std::string& source, const RuntimeStore& runtimes);
 
-// What the controller adds to node `index`'s environment (of `nodes`; node-0 at
-// `master_address`, host:port).
-std::vector<std::pair<std::string, std::string>> TrainJobNodeEnv(const TfJob& job, int index, int nodes,
-                                                                  const std::string& master_address);
+// One of a TrainJob's local pods: its replicated job ("node" or "ps"), index and host:port.
+struct TrainJobPod {
+  std::string job;
+  int index = 0;
+  std::string address;
+};
+
+// What the controller adds to the environment of pods[which] (pods: every pod of the job, the
+// nodes first): JOB_COMPLETION_INDEX for a node; the torch plugin's PET_* (node-0 the master) or
+// Loom's TF_CONFIG.
+std::vector<std::pair<std::string, std::string>> TrainJobPodEnv(const TfJob& job, const std::vector<TrainJobPod>& pods,
+                                                                 size_t which);
 
 // The local controller's status (its operator-style conditions Created, Running, Restarting,
 // Succeeded, Failed, Suspended, Resumed and replicaStatuses) rewritten as Trainer reports a

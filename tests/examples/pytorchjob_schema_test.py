@@ -10,7 +10,6 @@ import os
 import sys
 
 import schema_check
-from tfjob_schema_test import errors_of
 
 CRD = "third_party/schemas/kubeflow.org_pytorchjobs.crd.yaml"
 EXAMPLE = "examples/pytorch/pytorchjob.yaml"
@@ -18,10 +17,9 @@ EXAMPLE = "examples/pytorch/pytorchjob.yaml"
 
 def main():
     source_dir = sys.argv[1] if len(sys.argv) > 1 else os.getcwd()
-    kind, schemas = schema_check.load_crd(source_dir, CRD)
     failures = []
-    seed = schema_check.check_example(source_dir, EXAMPLE,
-                                      lambda doc, source: errors_of(doc, kind, schemas, source), failures)
+    errors_of, examples = schema_check.check_crd_examples(source_dir, CRD, [EXAMPLE], failures)
+    seed = examples[EXAMPLE]
 
     def broken(edit):
         return schema_check.twin(seed, edit)
@@ -40,11 +38,7 @@ def main():
          broken(lambda d: d["spec"]["runPolicy"].update(backoffLimit="six"))),
         ("wrong kind", "kind", broken(lambda d: d.update(kind="TFJob"))),
     ]
-    schema_check.check_twins(twins, lambda doc, source: errors_of(doc, kind, schemas, source), failures)
-
-    for line in failures:
-        print("FAIL " + line, file=sys.stderr)
-    return 1 if failures else 0
+    return schema_check.finish(twins, errors_of, failures)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """What the example schema tests share: strict JSON schemas (unknown fields are errors, as
 kubectl's strict field validation and `argo lint` make them), the TFJob CRD's schemas by
 apiVersion, one error line per problem naming the field, and the broken-twin check that shows a
-schema test can fail. Imported by tfjob_schema_test.py and workflow_schema_test.py.
+schema test can fail, and the end of every such test (finish). Imported by the *_schema_test.py
+beside it.
 """
 import copy
 import os
+import sys
 
 import jsonschema
 import yaml
@@ -48,6 +50,40 @@ def errors_of(doc, schema, source):
         where = ".".join(str(p) for p in error.absolute_path) or "(document)"
         out.append("%s: %s: %s" % (source, where, error.message))
     return out
+
+
+def crd_errors_of(doc, kind, schemas, source):
+    """One line per problem of a custom resource (schemas: load_crd's), each naming the field:
+    `source: spec.tfReplicaSpecs.Worker.replicas: ...`."""
+    if not isinstance(doc, dict):
+        return [source + ": not a mapping"]
+    if doc.get("kind") != kind:
+        return [source + ": kind: %r is not %s" % (doc.get("kind"), kind)]
+    schema = schemas.get(doc.get("apiVersion"))
+    if schema is None:
+        return [source + ": apiVersion: %r is not one of %s" % (doc.get("apiVersion"), sorted(schemas))]
+    out = []
+    if not (doc.get("metadata") or {}).get("name"):
+        out.append(source + ": metadata.name: required")
+    return out + errors_of(doc, schema, source)
+
+
+def check_crd_examples(source_dir, crd, examples, failures):
+    """Checks each example file against the CRD at `crd`; returns (errors_fn, {rel: document})
+    where errors_fn(doc, source) checks a document against that CRD."""
+    kind, schemas = load_crd(source_dir, crd)
+
+    def errors_fn(doc, source):
+        return crd_errors_of(doc, kind, schemas, source)
+    return errors_fn, {rel: check_example(source_dir, rel, errors_fn, failures) for rel in examples}
+
+
+def finish(twins, errors_fn, failures, shown=None, listed=None):
+    """Checks the broken twins (check_twins), prints every failure; the exit code."""
+    check_twins(twins, errors_fn, failures, shown, listed)
+    for line in failures:
+        print("FAIL " + line, file=sys.stderr)
+    return 1 if failures else 0
 
 
 def check_twins(twins, errors_fn, failures, shown=None, listed=None):

@@ -15,29 +15,10 @@ import schema_check
 EXAMPLES = ["examples/mnist/tfjob.yaml"]
 
 
-def errors_of(doc, kind, schemas, source):
-    """One line per problem, each naming the field: `source: spec.tfReplicaSpecs.Worker.replicas: ...`."""
-    if not isinstance(doc, dict):
-        return [source + ": not a mapping"]
-    if doc.get("kind") != kind:
-        return [source + ": kind: %r is not %s" % (doc.get("kind"), kind)]
-    schema = schemas.get(doc.get("apiVersion"))
-    if schema is None:
-        return [source + ": apiVersion: %r is not one of %s" % (doc.get("apiVersion"), sorted(schemas))]
-    out = []
-    if not (doc.get("metadata") or {}).get("name"):
-        out.append(source + ": metadata.name: required")
-    return out + schema_check.errors_of(doc, schema, source)
-
-
 def main():
     source_dir = sys.argv[1] if len(sys.argv) > 1 else os.getcwd()
-    kind, schemas = schema_check.load_crd(source_dir)
     failures = []
-
-    examples = {rel: schema_check.check_example(source_dir, rel,
-                                                lambda doc, source: errors_of(doc, kind, schemas, source), failures)
-                for rel in EXAMPLES}
+    errors_of, examples = schema_check.check_crd_examples(source_dir, schema_check.TFJOB_CRD, EXAMPLES, failures)
 
     # The check must be able to fail: each broken twin is rejected, naming the field.
     seed = examples["examples/mnist/tfjob.yaml"]
@@ -61,11 +42,7 @@ def main():
          broken(lambda d: d["spec"]["runPolicy"].update(activeDeadlineSeconds="soon"))),
         ("wrong apiVersion", "apiVersion", broken(lambda d: d.update(apiVersion="kubeflow.org/v9"))),
     ]
-    schema_check.check_twins(twins, lambda doc, source: errors_of(doc, kind, schemas, source), failures)
-
-    for line in failures:
-        print("FAIL " + line, file=sys.stderr)
-    return 1 if failures else 0
+    return schema_check.finish(twins, errors_of, failures)
 
 
 if __name__ == "__main__":

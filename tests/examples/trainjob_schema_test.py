@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""Checks the example TrainJob against Trainer v2.3.0's TrainJob CRD schema, and the
-torch-distributed runtime Loom has built in (as published) against the ClusterTrainingRuntime
-CRD, as a Kubernetes API server with Kubeflow Trainer would (kubectl apply's strict field
-validation: an unknown field is an error too). Then shows the check can fail: broken twins of
-examples/pytorch/trainjob.yaml must each be rejected with an error naming the field.
+"""Checks the example TrainJobs against Trainer v2.3.0's TrainJob CRD schema, and the runtimes
+Loom has built in (torch-distributed as published, loom-distributed as examples/mnist holds it)
+against the ClusterTrainingRuntime CRD, as a Kubernetes API server with Kubeflow Trainer would
+(kubectl apply's strict field validation: an unknown field is an error too). Then shows the check
+can fail: broken twins of examples/pytorch/trainjob.yaml and of the loom-distributed runtime must
+each be rejected with an error naming the field.
 
 Usage: trainjob_schema_test.py SOURCE_DIR   (Debian's python3-jsonschema and python3-yaml)
 """
@@ -11,23 +12,20 @@ import os
 import sys
 
 import schema_check
-from tfjob_schema_test import errors_of
 
 CRD = "third_party/schemas/trainer.kubeflow.org_trainjobs.crd.yaml"
 RUNTIME_CRD = "third_party/schemas/trainer.kubeflow.org_clustertrainingruntimes.crd.yaml"
-EXAMPLE = "examples/pytorch/trainjob.yaml"
-RUNTIME = "third_party/schemas/trainer-runtime-torch-distributed.yaml"
+EXAMPLES = ["examples/pytorch/trainjob.yaml", "examples/mnist/trainjob.yaml"]
+LOOM_RUNTIME = "examples/mnist/loom-distributed.yaml"
+RUNTIMES = ["third_party/schemas/trainer-runtime-torch-distributed.yaml", LOOM_RUNTIME]
 
 
 def main():
     source_dir = sys.argv[1] if len(sys.argv) > 1 else os.getcwd()
     failures = []
-    runtime_kind, runtime_schemas = schema_check.load_crd(source_dir, RUNTIME_CRD)
-    schema_check.check_example(source_dir, RUNTIME,
-                               lambda doc, source: errors_of(doc, runtime_kind, runtime_schemas, source), failures)
-    kind, schemas = schema_check.load_crd(source_dir, CRD)
-    seed = schema_check.check_example(source_dir, EXAMPLE,
-                                      lambda doc, source: errors_of(doc, kind, schemas, source), failures)
+    runtime_errors_of, runtimes = schema_check.check_crd_examples(source_dir, RUNTIME_CRD, RUNTIMES, failures)
+    errors_of, examples = schema_check.check_crd_examples(source_dir, CRD, EXAMPLES, failures)
+    seed = examples["examples/pytorch/trainjob.yaml"]
 
     def broken(edit):
         return schema_check.twin(seed, edit)
@@ -40,11 +38,15 @@ def main():
         ("args not a list", "spec.trainer.args", broken(lambda d: d["spec"]["trainer"].update(args="--epochs=3"))),
         ("wrong kind", "kind", broken(lambda d: d.update(kind="PyTorchJob"))),
     ]
-    schema_check.check_twins(twins, lambda doc, source: errors_of(doc, kind, schemas, source), failures)
-
-    for line in failures:
-        print("FAIL " + line, file=sys.stderr)
-    return 1 if failures else 0
+    # Loom's policy is an annotation because mlPolicy has no room for one: a field there is refused.
+    runtime = runtimes[LOOM_RUNTIME]
+    schema_check.check_twins([
+        ("a tensorflow field in mlPolicy", "spec.mlPolicy",
+         schema_check.twin(runtime, lambda d: d["spec"]["mlPolicy"].update(tensorflow={}))),
+        ("string ps replicas", "spec.template.spec.replicatedJobs.0.replicas",
+         schema_check.twin(runtime, lambda d: d["spec"]["template"]["spec"]["replicatedJobs"][0].update(replicas="2"))),
+    ], runtime_errors_of, failures)
+    return schema_check.finish(twins, errors_of, failures)
 
 
 if __name__ == "__main__":

@@ -6,41 +6,14 @@
 // once the first checkpoint is written: OnFailure restarts it (and the ranks whose all-reduce
 // failed), every rank resumes from the checkpoint, and the job Succeeds. A file of a replica
 // type or kind Loom does not run, or with elasticPolicy, is refused in one line naming the field.
-#include <gtest/gtest.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <chrono>
-#include <thread>
-
-#include "core/file.h"
-#include "core/json.h"
-#include "test_util/subprocess.h"
-#include "test_util/test_env.h"
+#include "integration/job_example.h"
 
 namespace loom {
 namespace {
 
 using testing::ProcessResult;
 
-class PyTorchJobExampleTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_EQ(setenv("LOOM_HOME", home_.c_str(), 1), 0);
-    ASSERT_EQ(setenv("LOOM_MNIST_DIR", testing::MnistDir().c_str(), 1), 0);
-    ASSERT_EQ(unsetenv("LOOM_JOBS_DIR"), 0);
-    ASSERT_EQ(chdir(testing::SourceDir().c_str()), 0);  // the example's script path is relative
-  }
-  ProcessResult Loom(std::vector<std::string> args) {
-    args.insert(args.begin(), testing::LoomBinary());
-    return testing::Run(args, logs_.path());
-  }
-
-  testing::ScratchDir logs_, work_;
-  std::string home_ = work_.Join("loom_home");
-};
+class PyTorchJobExampleTest : public testing::JobExampleTest {};
 
 TEST_F(PyTorchJobExampleTest, TrainsToAccuracyWithTheOperatorsEnvironment) {
   ProcessResult r = Loom({"job", "run", "examples/pytorch/pytorchjob.yaml"});
@@ -49,12 +22,7 @@ TEST_F(PyTorchJobExampleTest, TrainsToAccuracyWithTheOperatorsEnvironment) {
   EXPECT_NE(r.out.find("pytorchjob mnist-ddp: Succeeded: PyTorchJob mnist-ddp successfully completed."),
             std::string::npos) << r.out;
 
-  ProcessResult get = Loom({"job", "get", "mnist-ddp", "-o", "json"});
-  ASSERT_EQ(get.exit_code, 0) << get.err;
-  auto doc = ParseJson(get.out, "loom job get");
-  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
-  EXPECT_EQ((*doc)["kind"], "PyTorchJob");
-  const Json& status = (*doc)["status"];
+  const Json status = JobStatus("mnist-ddp");
   EXPECT_EQ(status["conditions"].back()["reason"], "PyTorchJobSucceeded") << status.dump();
   EXPECT_EQ(status["replicaStatuses"]["Master"]["succeeded"], 1) << status.dump();
   EXPECT_EQ(status["replicaStatuses"]["Worker"]["succeeded"], 2) << status.dump();
@@ -87,39 +55,17 @@ TEST_F(PyTorchJobExampleTest, TrainsToAccuracyWithTheOperatorsEnvironment) {
 
 TEST_F(PyTorchJobExampleTest, KilledWorkerIsRestartedAndResumes) {
   // The example as shipped but for 2 epochs: the kill comes after the first.
-  auto example = ReadFile("examples/pytorch/pytorchjob.yaml");
-  ASSERT_TRUE(example.ok());
-  std::string text = *example;
-  const size_t at = text.find("--epochs=3");
-  ASSERT_NE(at, std::string::npos);
-  text.replace(at, 10, "--epochs=2");
-  const std::string path = work_.Join("pytorchjob.yaml");
-  ASSERT_TRUE(WriteFileAtomic(path, text).ok());
+  const std::string path = Edited("examples/pytorch/pytorchjob.yaml", "--epochs=3", "--epochs=2");
   ProcessResult r = Loom({"job", "run", path, "--detach"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-
   const std::string checkpoint = JoinPath(home_, "runs/mnist-ddp/checkpoint.pt");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
-  while (!PathExists(checkpoint) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ASSERT_TRUE(PathExists(checkpoint)) << "no checkpoint after 5 minutes";
-  auto status = ReadFile(JoinPath(home_, "jobs/mnist-ddp/status.json"));
-  ASSERT_TRUE(status.ok());
-  auto running = ParseJson(*status, "status.json");
-  ASSERT_TRUE(running.ok()) << running.status().ToString();
-  int pid = -1;
-  for (const Json& replica : (*running)["local"]["replicas"])
-    if (replica["name"] == "worker-1") pid = replica["pid"];
-  ASSERT_GT(pid, 0) << *status;
-  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  KillWhenExists(checkpoint, "mnist-ddp", "worker-1");
+  if (HasFatalFailure()) return;
 
   // logs -f returns when the job has ended.
   ProcessResult master_log = Loom({"job", "logs", "mnist-ddp", "-f"});
   ASSERT_EQ(master_log.exit_code, 0) << master_log.err;
-  ProcessResult get = Loom({"job", "get", "mnist-ddp", "-o", "json"});
-  auto doc = ParseJson(get.out, "loom job get");
-  ASSERT_TRUE(doc.ok()) << get.out << get.err;
-  const Json& final_status = (*doc)["status"];
+  const Json final_status = JobStatus("mnist-ddp");
   EXPECT_EQ(final_status["conditions"].back()["type"], "Succeeded") << final_status.dump(2);
   bool restarted = false;
   for (const Json& c : final_status["conditions"])
@@ -136,20 +82,8 @@ TEST_F(PyTorchJobExampleTest, KilledWorkerIsRestartedAndResumes) {
 // A job that cannot run is refused before anything starts, in one line naming the file, the
 // field's line and the field.
 TEST_F(PyTorchJobExampleTest, RefusedInOneLine) {
-  auto example = ReadFile("examples/pytorch/pytorchjob.yaml");
-  ASSERT_TRUE(example.ok());
   auto refused = [&](const std::string& from, const std::string& to, const std::string& expected) {
-    std::string text = *example;
-    const size_t at = text.find(from);
-    ASSERT_NE(at, std::string::npos) << from;
-    text.replace(at, from.size(), to);
-    const std::string path = work_.Join("job.yaml");
-    ASSERT_TRUE(WriteFileAtomic(path, text).ok());
-    ProcessResult r = Loom({"job", "run", path});
-    EXPECT_EQ(r.exit_code, 1) << r.out;
-    const std::string line = std::to_string(std::count(text.begin(), text.begin() + at, '\n') + 1);
-    EXPECT_EQ(r.err, "loom job run: " + path + ":" + line + ": " + expected + "\n");
-    EXPECT_FALSE(PathExists(JoinPath(home_, "jobs/mnist-ddp"))) << "nothing is created";
+    ExpectRefused("examples/pytorch/pytorchjob.yaml", "mnist-ddp", from, to, expected);
   };
   refused("    Master:\n", "    Chief:\n",
           "spec.pytorchReplicaSpecs.Chief: unknown replica type (Master, Worker)");

@@ -3,41 +3,20 @@
 // Debian's python3-torch) run by `loom job run` from the repository's root, in a LOOM_HOME of
 // its own: it is Complete, rank 0 reports >= 97% test accuracy, every rank saw the environment
 // torchrun derives from what Trainer's torch plugin sets (its RANK of 4, node-0's address as
-// MASTER_ADDR:MASTER_PORT), and get/list/logs/delete speak of a trainjob. A bad runtime
-// reference, a wrong kind or a misspelt field is refused in one line naming the field. `loom
-// runtime` applies, lists, gets and deletes runtimes as kubectl does.
-#include <gtest/gtest.h>
-#include <stdlib.h>
-#include <unistd.h>
-
-#include <algorithm>
-
-#include "core/file.h"
-#include "core/json.h"
-#include "test_util/subprocess.h"
-#include "test_util/test_env.h"
+// MASTER_ADDR:MASTER_PORT), and get/list/logs/delete speak of a trainjob.
+// examples/mnist/trainjob.yaml (`loom train` on the built-in loom-distributed runtime: a chief,
+// two workers, two ps tasks, each with its TF_CONFIG) trains Kubeflow's model to >= 97%, and a
+// kill -9 of its chief once it has checkpointed is restarted and resumes. A bad
+// runtime reference, a wrong kind or a misspelt field is refused in one line naming the field.
+// `loom runtime` applies, lists, gets and deletes runtimes as kubectl does.
+#include "integration/job_example.h"
 
 namespace loom {
 namespace {
 
 using testing::ProcessResult;
 
-class TrainJobExampleTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_EQ(setenv("LOOM_HOME", home_.c_str(), 1), 0);
-    ASSERT_EQ(setenv("LOOM_MNIST_DIR", testing::MnistDir().c_str(), 1), 0);
-    ASSERT_EQ(unsetenv("LOOM_JOBS_DIR"), 0);
-    ASSERT_EQ(chdir(testing::SourceDir().c_str()), 0);  // the example's script path is relative
-  }
-  ProcessResult Loom(std::vector<std::string> args) {
-    args.insert(args.begin(), testing::LoomBinary());
-    return testing::Run(args, logs_.path());
-  }
-
-  testing::ScratchDir logs_, work_;
-  std::string home_ = work_.Join("loom_home");
-};
+class TrainJobExampleTest : public testing::JobExampleTest {};
 
 TEST_F(TrainJobExampleTest, TrainsToAccuracyWithTrainersEnvironment) {
   ProcessResult r = Loom({"job", "run", "examples/pytorch/trainjob.yaml"});
@@ -45,12 +24,7 @@ TEST_F(TrainJobExampleTest, TrainsToAccuracyWithTrainersEnvironment) {
   EXPECT_NE(r.out.find("trainjob.trainer.kubeflow.org/mnist-trainjob created"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("trainjob mnist-trainjob: Succeeded: jobset completed successfully"), std::string::npos) << r.out;
 
-  ProcessResult get = Loom({"job", "get", "mnist-trainjob", "-o", "json"});
-  ASSERT_EQ(get.exit_code, 0) << get.err;
-  auto doc = ParseJson(get.out, "loom job get");
-  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
-  EXPECT_EQ((*doc)["kind"], "TrainJob");
-  const Json& status = (*doc)["status"];
+  const Json status = JobStatus("mnist-trainjob");
   ASSERT_EQ(status["conditions"].size(), 1u) << status.dump();
   EXPECT_EQ(status["conditions"][0]["type"], "Complete") << status.dump();
   EXPECT_EQ(status["conditions"][0]["reason"], "AllJobsCompleted") << status.dump();
@@ -85,23 +59,62 @@ TEST_F(TrainJobExampleTest, TrainsToAccuracyWithTrainersEnvironment) {
   EXPECT_EQ(del.out, "trainjob.trainer.kubeflow.org \"mnist-trainjob\" deleted\n");
 }
 
+// examples/mnist/trainjob.yaml but for 1,500 steps with a checkpoint every 300: kill -9 of
+// node-0, the chief, once its first checkpoint is in place. The runtime's pods are OnFailure: it
+// is restarted with the same TF_CONFIG, joins the ps tasks at their global step (the checkpoint
+// restores what the ps tasks do not hold), and the job is Complete.
+TEST_F(TrainJobExampleTest, KilledChiefIsRestartedAndResumes) {
+  const std::string path = Edited("examples/mnist/trainjob.yaml", "--train_steps=5500",
+                                  "--train_steps=1500\n      - --save_checkpoint_steps=300\n      - --ps_wait_secs=60");
+  ProcessResult r = Loom({"job", "run", path, "--detach"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  KillWhenExists(JoinPath(home_, "runs/mnist-trainjob/checkpoint"), "mnist-loom", "node-0");
+  if (HasFatalFailure()) return;
+
+  ProcessResult chief = Loom({"job", "logs", "mnist-loom", "-f"});  // returns when the job has ended
+  ASSERT_EQ(chief.exit_code, 0) << chief.err;
+  const Json status = JobStatus("mnist-loom");
+  EXPECT_EQ(status["conditions"].back()["type"], "Complete") << status.dump(2);
+  for (const Json& replica : status["local"]["replicas"]) {
+    EXPECT_EQ(replica["exitCode"], 0) << replica.dump();
+    EXPECT_EQ(replica["restarts"], replica["name"] == "node-0" ? 1 : 0) << replica.dump();
+  }
+  EXPECT_NE(chief.out.find("The ps tasks are initialized already; joining at their global step"), std::string::npos)
+      << chief.out;
+  EXPECT_NE(chief.out.find("Test accuracy: "), std::string::npos) << chief.out;
+}
+
+// Kubeflow's model trained by loom train on loom-distributed: node-0 is the chief (it writes the
+// checkpoints and exports the model), the workers and ps tasks end by themselves, and both
+// replicated jobs are reported.
+TEST_F(TrainJobExampleTest, LoomTrainerToAccuracy) {
+  ProcessResult r = Loom({"job", "run", "examples/mnist/trainjob.yaml"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("trainjob.trainer.kubeflow.org/mnist-loom created"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("trainjob mnist-loom: Succeeded: jobset completed successfully"), std::string::npos) << r.out;
+  const Json status = JobStatus("mnist-loom");
+  ASSERT_EQ(status["jobsStatus"].size(), 2u) << status.dump();
+  EXPECT_EQ(status["jobsStatus"][0]["name"], "node");
+  EXPECT_EQ(status["jobsStatus"][1]["name"], "ps");
+  for (const Json& replica : status["local"]["replicas"]) {
+    EXPECT_EQ(replica["state"], "Succeeded") << replica.dump();  // each ended by itself
+    EXPECT_EQ(replica["exitCode"], 0) << replica.dump();
+  }
+  ProcessResult chief = Loom({"job", "logs", "mnist-loom"});
+  const size_t at = chief.out.rfind("Test accuracy: ");
+  ASSERT_NE(at, std::string::npos) << chief.out;
+  EXPECT_GE(std::atof(chief.out.c_str() + at + 15), 0.97) << chief.out;
+  EXPECT_TRUE(PathExists(JoinPath(home_, "runs/mnist-trainjob/model.ckpt-5500.safetensors")));
+  EXPECT_TRUE(PathExists(JoinPath(home_, "models/mnist/1/model.json")));
+  ProcessResult ps = Loom({"job", "logs", "mnist-loom", "--replica", "ps-1"});
+  EXPECT_NE(ps.out.find("ps 1: training is over, exiting"), std::string::npos) << ps.out;
+}
+
 // A job that cannot run is refused before anything starts, in one line naming the file, the
 // field's line and the field.
 TEST_F(TrainJobExampleTest, RefusedInOneLine) {
-  auto example = ReadFile("examples/pytorch/trainjob.yaml");
-  ASSERT_TRUE(example.ok());
   auto refused = [&](const std::string& from, const std::string& to, const std::string& expected) {
-    std::string text = *example;
-    const size_t at = text.find(from);
-    ASSERT_NE(at, std::string::npos) << from;
-    text.replace(at, from.size(), to);
-    const std::string path = work_.Join("job.yaml");
-    ASSERT_TRUE(WriteFileAtomic(path, text).ok());
-    ProcessResult r = Loom({"job", "run", path});
-    EXPECT_EQ(r.exit_code, 1) << r.out;
-    const std::string line = std::to_string(std::count(text.begin(), text.begin() + at, '\n') + 1);
-    EXPECT_EQ(r.err, "loom job run: " + path + ":" + line + ": " + expected + "\n");
-    EXPECT_FALSE(PathExists(JoinPath(home_, "jobs/mnist-trainjob"))) << "nothing is created";
+    ExpectRefused("examples/pytorch/trainjob.yaml", "mnist-trainjob", from, to, expected);
   };
   refused("    name: torch-distributed\n", "    name: torch-distributd\n",
           "spec.runtimeRef.name: no ClusterTrainingRuntime named \"torch-distributd\" (`loom runtime list` shows what "
@@ -138,6 +151,8 @@ spec:
   EXPECT_EQ(applied.out, "trainingruntime.trainer.kubeflow.org/echo configured\n");
   ProcessResult list = Loom({"runtime", "list"});
   EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("loom-distributed             ClusterTrainingRuntime   -            loom       3 (built in)\n"),
+            std::string::npos) << list.out;
   EXPECT_NE(list.out.find("torch-distributed            ClusterTrainingRuntime   -            torch      1 (built in)\n"),
             std::string::npos) << list.out;
   EXPECT_NE(list.out.find("echo                         TrainingRuntime          team         -          2\n"),

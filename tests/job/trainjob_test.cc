@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
+#include <set>
 
 #include "core/file.h"
 #include "job/local_job.h"
@@ -88,17 +90,29 @@ TEST(RuntimeStoreTest, ApplyGetListDelete) {
   RuntimeStore store(home.Join("runtimes"));
   auto list = store.List();
   ASSERT_TRUE(list.ok()) << list.status().ToString();
-  ASSERT_EQ(list->size(), 1u);
-  EXPECT_EQ((*list)[0].Ref(), "ClusterTrainingRuntime/torch-distributed");
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[1].Ref(), "ClusterTrainingRuntime/torch-distributed");
+  EXPECT_TRUE((*list)[1].built_in);
+  EXPECT_TRUE((*list)[1].torch);
+  EXPECT_EQ((*list)[1].framework, "torch");
+  EXPECT_EQ((*list)[1].node.image, "pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime");
+  // Loom's own: loom train with TF_CONFIG, 3 nodes and 2 ps tasks.
+  EXPECT_EQ((*list)[0].Ref(), "ClusterTrainingRuntime/loom-distributed");
   EXPECT_TRUE((*list)[0].built_in);
-  EXPECT_TRUE((*list)[0].torch);
-  EXPECT_EQ((*list)[0].framework, "torch");
-  EXPECT_EQ((*list)[0].node.image, "pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime");
+  EXPECT_TRUE((*list)[0].tensorflow);
+  EXPECT_FALSE((*list)[0].torch);
+  EXPECT_EQ((*list)[0].num_nodes, 3);
+  EXPECT_EQ((*list)[0].ps.replicas, 2);
+  EXPECT_EQ((*list)[0].node.command, (std::vector<std::string>{"loom", "train"}));
 
-  // The built-in one is Trainer's, as published.
-  auto published = ReadJsonOrYamlFile(JoinPath(testing::SourceDir(), "third_party/schemas/trainer-runtime-torch-distributed.yaml"));
-  ASSERT_TRUE(published.ok()) << published.status().ToString();
-  EXPECT_EQ((*list)[0].manifest, *published);
+  // The built-in ones are as published (torch-distributed: Trainer's; loom-distributed: the
+  // repository's copy, which trainjob_schema_test checks against the CRD).
+  for (const auto& [at, file] : {std::make_pair(0, "examples/mnist/loom-distributed.yaml"),
+                                 std::make_pair(1, "third_party/schemas/trainer-runtime-torch-distributed.yaml")}) {
+    auto published = ReadJsonOrYamlFile(JoinPath(testing::SourceDir(), file));
+    ASSERT_TRUE(published.ok()) << published.status().ToString();
+    EXPECT_EQ((*list)[at].manifest, *published) << file;
+  }
 
   ASSERT_TRUE(store.Apply(Yaml(kPlainRuntime), "plain.yaml").ok());
   Json replaced = Yaml(kPlainRuntime);
@@ -112,8 +126,8 @@ TEST(RuntimeStoreTest, ApplyGetListDelete) {
   ASSERT_TRUE(list.ok()) << list.status().ToString();
   std::vector<std::string> refs;
   for (const TrainingRuntime& rt : *list) refs.push_back(rt.Ref());
-  EXPECT_EQ(refs, (std::vector<std::string>{"ClusterTrainingRuntime/plain", "ClusterTrainingRuntime/torch-distributed",
-                                            "TrainingRuntime/team/plain"}));
+  EXPECT_EQ(refs, (std::vector<std::string>{"ClusterTrainingRuntime/loom-distributed", "ClusterTrainingRuntime/plain",
+                                            "ClusterTrainingRuntime/torch-distributed", "TrainingRuntime/team/plain"}));
   auto td = store.Get("ClusterTrainingRuntime", "", "torch-distributed");
   ASSERT_TRUE(td.ok());
   EXPECT_FALSE(td->torch);  // the applied one
@@ -185,6 +199,62 @@ TEST(LocalJobTest, TrainJobEnvironment) {
     for (const char* absent : {"MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "TF_CONFIG"})
       EXPECT_EQ(vars.count(absent), 0u) << rank << " " << absent;
   }
+}
+
+// loom-distributed (Loom's tensorflow policy): node-0 is the chief, node-1 and node-2 workers,
+// ps-0 and ps-1 the runtime's ps job, each with the TF_CONFIG a TFJob's replicas get (every
+// pod's address, its own role and index) and none of the torch plugin's variables; the TrainJob's
+// command reaches every container named node, ps included. Complete when every node exited 0,
+// with jobsStatus for both replicated jobs.
+TEST(LocalJobTest, TrainJobTfConfig) {
+  testing::ScratchDir dir;
+  RuntimeStore store(dir.Join("runtimes"));
+  const std::string text = "apiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainJob\nmetadata: {name: tf}\nspec:\n"
+                           "  runtimeRef: {name: loom-distributed}\n  trainer:\n"
+                           "    env: [{name: OUT, value: '" + dir.path() + "'}]\n"
+                           "    command: [/bin/sh, -c, 'env > $(OUT)/env-$$$$']\n";
+  auto parsed = ParseTrainJob(Yaml(text), "tf.yaml", store);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->DebugString(),
+            "kind: TrainJob\nname: tf\nnamespace: default\n"
+            "node: 3 x worker, restartPolicy OnFailure, image loom:latest\n  run: /bin/sh -c env > $(OUT)/env-$$$$\n"
+            "  env: OUT=" + dir.path() + "\n"
+            "ps: 2 x ps, restartPolicy OnFailure, image loom:latest\n  run: /bin/sh -c env > $(OUT)/env-$$$$\n"
+            "  env: OUT=" + dir.path() + "\n"
+            "runPolicy: backoffLimit 6, activeDeadlineSeconds 0, cleanPodPolicy None, ttlSecondsAfterFinished -1\n"
+            "runtime: ClusterTrainingRuntime/loom-distributed\n");
+  auto status = RunJob(text, store, dir.Join("jobs"));
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_EQ(JobPhase(*status), "Succeeded") << status->dump(2);
+  std::map<std::string, std::string> address;
+  for (const Json& r : (*status)["local"]["replicas"]) address[r["name"]] = r["address"];
+  ASSERT_EQ(address.size(), 5u) << status->dump(2);
+  const Json cluster = {{"chief", {address["node-0"]}},
+                        {"worker", {address["node-1"], address["node-2"]}},
+                        {"ps", {address["ps-0"], address["ps-1"]}}};
+  EXPECT_EQ((*status)["jobsStatus"].size(), 2u) << status->dump(2);
+  EXPECT_EQ((*status)["jobsStatus"][0]["name"], "node");
+  EXPECT_EQ((*status)["jobsStatus"][1]["name"], "ps");
+  auto files = ListDir(dir.path());
+  ASSERT_TRUE(files.ok());
+  std::set<std::string> seen;
+  for (const std::string& f : *files) {
+    if (f.rfind("env-", 0) != 0) continue;
+    auto vars = testing::ReadEnvDump(dir.Join(f));
+    auto tf_config = ParseJson(vars["TF_CONFIG"], f);
+    ASSERT_TRUE(tf_config.ok()) << tf_config.status().ToString();
+    EXPECT_EQ((*tf_config)["cluster"], cluster) << vars["TF_CONFIG"];
+    EXPECT_EQ((*tf_config)["environment"], "cloud");
+    const std::string type = (*tf_config)["task"]["type"];
+    const int index = (*tf_config)["task"]["index"];
+    seen.insert(type + "-" + std::to_string(index));
+    // A node's JOB_COMPLETION_INDEX is its place in the trainer's job: the chief's 0, worker i's i+1.
+    if (type == "ps") EXPECT_EQ(vars.count("JOB_COMPLETION_INDEX"), 0u);
+    else EXPECT_EQ(vars["JOB_COMPLETION_INDEX"], std::to_string(type == "chief" ? 0 : index + 1)) << type << index;
+    for (const char* absent : {"PET_NNODES", "PET_MASTER_ADDR", "MASTER_ADDR", "RANK", "WORLD_SIZE"})
+      EXPECT_EQ(vars.count(absent), 0u) << type << index << " " << absent;
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{"chief-0", "worker-0", "worker-1", "ps-0", "ps-1"}));
 }
 
 // numProcPerNode 2 through Debian's torchrun: torchrun reads the PET_* variables the node gets

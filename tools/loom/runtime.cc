@@ -5,7 +5,7 @@
 //   loom runtime list                   NAME KIND NAMESPACE FRAMEWORK NODES
 //   loom runtime get NAME [-o yaml|json] [--kind K] [--namespace N]
 //   loom runtime delete NAME [--kind K] [--namespace N]
-// torch-distributed is built in.
+// torch-distributed and loom-distributed are built in.
 #include <cstdio>
 #include <iostream>
 
