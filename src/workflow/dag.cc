@@ -174,8 +174,10 @@ NodeStatus* WorkflowRun::ExecuteDag(const std::string& node_name, const std::str
   for (size_t i : plan.open) {
     const DagTask& t = tasks[i];
     NodeStatus* existing = task_node_at(i);
+    const std::string prefix = "tasks." + t.name;
     if (existing && existing->Fulfilled()) {
-      if (!RunStepExitHandler(*t.task, existing, child_opts)) {
+      if (!RunLifecycleHooks(*t.task, existing, child_opts, prefix, scope, arts) ||
+          !RunStepExitHandler(*t.task, existing, child_opts, prefix, scope, arts)) {
         all_done = false;
         still_open.push_back(i);
       }
@@ -228,11 +230,12 @@ NodeStatus* WorkflowRun::ExecuteDag(const std::string& node_name, const std::str
       }
     }
     NodeStatus* n = ExecuteTask(t, task_name, scope, arts, child_opts, parallelism, active, node_name);
+    if (n && !RunLifecycleHooks(*t.task, n, child_opts, prefix, scope, arts)) all_done = false;
     if (!n || !n->Done()) {
       all_done = false;
       continue;
     }
-    if (!RunStepExitHandler(*t.task, n, child_opts)) all_done = false;
+    if (!RunStepExitHandler(*t.task, n, child_opts, prefix, scope, arts)) all_done = false;
   }
   plan.open = std::move(still_open);
   // Scope for outputs (and for tasks started above, which saw it as it was).

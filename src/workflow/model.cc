@@ -237,6 +237,23 @@ Json ToJson(const TemplateRef& r) {
   return j;
 }
 
+StatusOr<LifecycleHook> HookFromJson(const Json& j, const std::string& path) {
+  Fields f(j, path);
+  LOOM_RETURN_IF_ERROR(f.Object());
+  LifecycleHook h;
+  LOOM_RETURN_IF_ERROR(f.String("template", &h.template_name));
+  if (auto r = f.Raw("templateRef")) {
+    LOOM_ASSIGN_OR_RETURN(TemplateRef ref, TemplateRefFromJson(*r, f.Path("templateRef")));
+    h.template_ref = std::move(ref);
+  }
+  if (auto a = f.Raw("arguments")) {
+    LOOM_ASSIGN_OR_RETURN(h.arguments, ArgumentsFromJson(*a, f.Path("arguments")));
+  }
+  LOOM_RETURN_IF_ERROR(f.String("expression", &h.expression));
+  LOOM_RETURN_IF_ERROR(f.NoOtherFields());
+  return h;
+}
+
 // The order Argo's (and Loom's) manifests write a template's fields in does not matter to the
 // engine; ToJson writes the typed fields first, then the pod's.
 constexpr const char* kKindFields[] = {"container", "script", "resource", "steps", "dag", "suspend"};
@@ -342,6 +359,28 @@ bool NodeStatus::HasChild(const std::string& child) const {
 
 // ---------------------------------------------------------------- from JSON
 
+StatusOr<LifecycleHooks> HooksFromJson(const Json& j, const std::string& path) {
+  if (!j.is_object()) return InvalidArgument(path + ": must be an object");
+  LifecycleHooks hooks;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    LOOM_ASSIGN_OR_RETURN(hooks[it.key()], HookFromJson(it.value(), JoinField(path, it.key())));
+  }
+  return hooks;
+}
+
+Json ToJson(const LifecycleHooks& hooks) {
+  Json j = Json::object();
+  for (const auto& [name, h] : hooks) {
+    Json e = Json::object();
+    PutString(e, "template", h.template_name);
+    if (h.template_ref) e["templateRef"] = ToJson(*h.template_ref);
+    if (Json a = ToJson(h.arguments); !a.empty()) e["arguments"] = std::move(a);
+    PutString(e, "expression", h.expression);
+    j[name] = std::move(e);
+  }
+  return j;
+}
+
 StatusOr<Arguments> ArgumentsFromJson(const Json& j, const std::string& path) {
   return ParametersAndArtifacts<Arguments>(j, path);
 }
@@ -397,7 +436,9 @@ StatusOr<Step> StepFromJson(const Json& j, const std::string& path) {
     s.continue_on = on;
   }
   LOOM_RETURN_IF_ERROR(f.String("onExit", &s.on_exit));
-  s.hooks = f.Raw("hooks");
+  if (auto h = f.Raw("hooks")) {
+    LOOM_ASSIGN_OR_RETURN(s.hooks, HooksFromJson(*h, f.Path("hooks")));
+  }
   if (f.Has("dependencies")) {
     std::vector<std::string> deps;
     LOOM_RETURN_IF_ERROR(f.Strings("dependencies", &deps));
@@ -524,6 +565,9 @@ StatusOr<WorkflowSpec> WorkflowSpecFromJson(const Json& j, const std::string& pa
   if (auto r = f.Raw("retryStrategy")) {
     LOOM_ASSIGN_OR_RETURN(RetryStrategy rs, RetryFromJson(*r, f.Path("retryStrategy")));
     s.retry_strategy = std::move(rs);
+  }
+  if (auto h = f.Raw("hooks")) {
+    LOOM_ASSIGN_OR_RETURN(s.hooks, HooksFromJson(*h, f.Path("hooks")));
   }
   s.other = f.Rest();
   return s;
@@ -689,7 +733,7 @@ Json ToJson(const Step& s) {
     j["continueOn"] = std::move(c);
   }
   PutString(j, "onExit", s.on_exit);
-  PutOpt(j, "hooks", s.hooks);
+  if (!s.hooks.empty()) j["hooks"] = ToJson(s.hooks);
   PutOpt(j, "dependencies", s.dependencies);
   PutOpt(j, "depends", s.depends);
   return j;
@@ -769,6 +813,7 @@ Json ToJson(const WorkflowSpec& s) {
   PutString(j, "shutdown", s.shutdown);
   if (s.workflow_template_ref) j["workflowTemplateRef"] = ToJson(*s.workflow_template_ref);
   if (s.retry_strategy) j["retryStrategy"] = ToJson(*s.retry_strategy);
+  if (!s.hooks.empty()) j["hooks"] = ToJson(s.hooks);
   Merge(j, s.other);
   return j;
 }

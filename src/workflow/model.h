@@ -130,6 +130,19 @@ struct Sequence {
   std::string format;
 };
 
+// A lifecycle hook (Argo's LifecycleHook): `exit` runs after its step, task or workflow ends (as
+// onExit, with arguments that may read the step's outputs); any other name runs its template
+// once `expression` is true.
+struct LifecycleHook {
+  std::string template_name;                // `template`
+  std::optional<TemplateRef> template_ref;  // `templateRef`
+  Arguments arguments;
+  std::string expression;
+};
+// By event name; "exit" is the exit hook.
+using LifecycleHooks = std::map<std::string, LifecycleHook>;
+inline constexpr const char* kExitHook = "exit";
+
 struct Template;
 
 // A step of a steps template, or a task of a DAG (`dependencies`/`depends` then).
@@ -145,7 +158,7 @@ struct Step {
   std::optional<Sequence> with_sequence;
   std::optional<ContinueOn> continue_on;
   std::string on_exit;
-  std::optional<Json> hooks;
+  LifecycleHooks hooks;
   std::optional<std::vector<std::string>> dependencies;  // DAG tasks
   std::optional<std::string> depends;                    // DAG tasks
   bool IsLoop() const { return with_items || with_param || with_sequence; }
@@ -214,6 +227,7 @@ struct WorkflowSpec {
   std::string shutdown;                           // "", Stop, Terminate
   std::optional<TemplateRef> workflow_template_ref;
   std::optional<RetryStrategy> retry_strategy;
+  LifecycleHooks hooks;  // the workflow's own (`exit` is its exit handler, as onExit)
   Json other = Json::object();  // podGC, ttlStrategy, nodeSelector...: as written
   // The template named `name`, or nullptr.
   const Template* FindTemplate(const std::string& name) const;
@@ -280,6 +294,7 @@ StatusOr<WorkflowSpec> WorkflowSpecFromJson(const Json& spec, const std::string&
 StatusOr<Template> TemplateFromJson(const Json& tmpl, const std::string& path);
 StatusOr<Step> StepFromJson(const Json& step, const std::string& path);
 StatusOr<Arguments> ArgumentsFromJson(const Json& args, const std::string& path);
+StatusOr<LifecycleHooks> HooksFromJson(const Json& hooks, const std::string& path);
 StatusOr<Outputs> OutputsFromJson(const Json& outputs, const std::string& path);
 StatusOr<NodeStatus> NodeStatusFromJson(const Json& node);
 // `status` without its nodes (a "nodes" field is left out).
@@ -290,6 +305,7 @@ Json ToJson(const WorkflowSpec& spec);
 Json ToJson(const Template& tmpl);
 Json ToJson(const Step& step);
 Json ToJson(const Arguments& args);
+Json ToJson(const LifecycleHooks& hooks);
 Json ToJson(const Inputs& inputs);
 Json ToJson(const Outputs& outputs);
 Json ToJson(const Parameter& parameter);

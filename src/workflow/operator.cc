@@ -73,8 +73,9 @@ std::vector<std::string> WorkflowRun::Outbound(const std::string& id) {
   if (!n) return {};
   if (n->type == NodeType::kPod || n->type == NodeType::kSkipped || n->type == NodeType::kSuspend) return {id};
   if (n->type == NodeType::kRetry) {
-    if (n->children.empty()) return {id};
-    return Outbound(n->children.back());
+    const std::vector<std::string> attempts = Attempts(*n);
+    if (attempts.empty()) return {id};
+    return Outbound(attempts.back());
   }
   if (!n->outbound_nodes.empty()) return n->outbound_nodes;
   if (n->type == NodeType::kTaskGroup || n->type == NodeType::kStepGroup) {
@@ -205,7 +206,10 @@ void WorkflowRun::Operate() {
     StopDaemons(nullptr);
     root = Find(name_);
   }
-  if (!root || !root->Fulfilled()) {
+  // The workflow's hooks run while it does, and it waits for those that started.
+  const bool hooks_ended = RunWorkflowHooks();
+  root = Find(name_);
+  if (!root || !root->Fulfilled() || !hooks_ended) {
     UpdateProgress();
     return;
   }
@@ -215,15 +219,25 @@ void WorkflowRun::Operate() {
   if (deadline_exceeded_ && wf_phase != NodePhase::kSucceeded) message = "Step exceeded its deadline";
   if (!shutdown_.empty() && wf_phase != NodePhase::kSucceeded) message = "Stopped with strategy '" + shutdown_ + "'";
 
-  if (!spec_.on_exit.empty() && shutdown_ != "Terminate") {
+  // The exit handler: onExit, or hooks.exit (Argo's GetExitHook), given the workflow's
+  // arguments unless the hook has its own.
+  LifecycleHook exit_hook;
+  if (!spec_.on_exit.empty()) {
+    exit_hook.template_name = spec_.on_exit;
+  } else if (auto it = spec_.hooks.find(kExitHook); it != spec_.hooks.end()) {
+    exit_hook = it->second;
+  }
+  if (exit_hook.arguments.parameters.empty() && exit_hook.arguments.artifacts.empty()) {
+    exit_hook.arguments = spec_.arguments;
+  }
+  if ((!exit_hook.template_name.empty() || exit_hook.template_ref) && shutdown_ != "Terminate") {
     globals_["workflow.status"] = ToString(wf_phase);
     SetDuration();
     globals_["workflow.failures"] = Failures();
-    Step holder;
-    holder.template_name = spec_.on_exit;
     ExecOptions opts;
     opts.on_exit = true;
-    NodeStatus* exit_node = ExecuteTemplate(name_ + ".onExit", name_ + ".onExit", holder, opts);
+    bool started;
+    NodeStatus* exit_node = RunHook(name_ + ".onExit", name_ + ".onExit", exit_hook, globals_, {}, opts, "", &started);
     if (!exit_node || !exit_node->Fulfilled()) {
       UpdateProgress();
       return;
@@ -506,8 +520,9 @@ NodeStatus* WorkflowRun::ExecuteSuspend(const std::string& node_name, const std:
 }
 
 void WorkflowRun::AddNodeToScope(const std::string& prefix, const NodeStatus* node, Scope& scope, Artifacts& arts) {
-  if (node->type == NodeType::kRetry && !node->children.empty()) {
-    if (const NodeStatus* last = FindId(node->children.back())) node = last;
+  if (node->type == NodeType::kRetry) {
+    const std::vector<std::string> attempts = Attempts(*node);
+    if (const NodeStatus* last = attempts.empty() ? nullptr : FindId(attempts.back())) node = last;
   }
   scope[prefix + ".id"] = node->id;
   if (!node->started_at.empty()) scope[prefix + ".startedAt"] = node->started_at;
@@ -547,8 +562,9 @@ void WorkflowRun::AddAggregateToScope(const std::string& prefix, const std::vect
   Json params = Json::array(), results = Json::array();
   std::map<std::string, Json> per_name;
   for (const NodeStatus* c : children) {
-    if (c->type == NodeType::kRetry && !c->children.empty()) {
-      if (const NodeStatus* last = FindId(c->children.back())) c = last;
+    if (c->type == NodeType::kRetry) {
+      const std::vector<std::string> attempts = Attempts(*c);
+      if (const NodeStatus* last = attempts.empty() ? nullptr : FindId(attempts.back())) c = last;
     }
     if (!c->outputs) continue;
     const Outputs& out = *c->outputs;
@@ -619,7 +635,9 @@ StatusOr<Outputs> WorkflowRun::TemplateOutputs(const Template& tmpl, const Scope
 StatusOr<Step> WorkflowRun::ResolveCall(const Step& step, const Scope& scope, const Artifacts& arts) {
   Step rest = step;
   rest.arguments.artifacts.clear();
+  rest.hooks.clear();  // resolved when they run, with the step's own outputs (exit_handler.cc)
   LOOM_ASSIGN_OR_RETURN(Step s, SubstituteStep(rest, scope, KeepItem));
+  s.hooks = step.hooks;
   for (const Artifact& a : step.arguments.artifacts) {
     if (!a.from) {
       LOOM_ASSIGN_OR_RETURN(Json r, SubstituteJson(ToJson(a), scope, KeepItem));
@@ -700,12 +718,14 @@ StatusOr<std::vector<Expanded>> WorkflowRun::Expand(const Step& step, const std:
   body.with_items.reset();
   body.with_param.reset();
   body.with_sequence.reset();
+  body.hooks.clear();
   const Json body_json = ToJson(body);
   for (size_t i = 0; i < items->size(); ++i) {
     Scope item_scope;
     AddItem((*items)[i], item_scope);
     LOOM_ASSIGN_OR_RETURN(Json j, SubstituteJson(body_json, item_scope, nullptr));
     LOOM_ASSIGN_OR_RETURN(Step s, StepFromJson(j, ""));
+    s.hooks = step.hooks;
     std::string suffix = "(" + std::to_string(i) + ":" + ItemDescription((*items)[i]) + ")";
     out.push_back({base_name + suffix, base_display + suffix, std::move(s)});
   }

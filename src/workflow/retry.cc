@@ -25,7 +25,7 @@ NodeStatus* WorkflowRun::ExecuteRetries(const std::string& node_name, const std:
   }
   const RetryStrategy& rs = *ctx.tmpl.retry_strategy;
   for (int guard = 0; guard < 2; ++guard) {
-    const std::vector<std::string> children = node->children;
+    const std::vector<std::string> children = Attempts(*node);
     NodeStatus* last = children.empty() ? nullptr : FindId(children.back());
     if (last && last->Fulfilled()) {
       const NodePhase phase = last->phase;
@@ -137,6 +137,18 @@ NodeStatus* WorkflowRun::RetryParent(const NodeStatus& node) {
   }
   NodeStatus* parent = Find(name.substr(0, open));
   return parent && parent->type == NodeType::kRetry ? parent : nullptr;
+}
+
+std::vector<std::string> WorkflowRun::Attempts(const NodeStatus& retry) {
+  std::vector<std::string> attempts;
+  for (const std::string& c : retry.children) {
+    const NodeStatus* n = FindId(c);
+    if (n && n->name.size() > retry.name.size() && n->name.compare(0, retry.name.size(), retry.name) == 0 &&
+        n->name[retry.name.size()] == '(') {
+      attempts.push_back(c);
+    }
+  }
+  return attempts;
 }
 
 }  // namespace loom::workflow

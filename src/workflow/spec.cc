@@ -9,6 +9,7 @@
 #include "container/pod_runtime.h"
 #include "core/file.h"
 #include "workflow/expr.h"
+#include "workflow/model.h"
 #include "workflow/probe.h"
 #include "workflow/store.h"
 #include "workflow/vars.h"
@@ -69,6 +70,7 @@ const Keys kBackoffKeys = {"duration", "factor", "maxDuration", "cap"};
 const Keys kSequenceKeys = {"count", "start", "end", "format"};
 const Keys kContinueOnKeys = {"error", "failed"};
 const Keys kTemplateRefKeys = {"name", "template", "clusterScope"};
+const Keys kHookKeys = {"template", "templateRef", "arguments", "expression"};
 
 // Records the line of every field of a YAML document under its path.
 void CollectLines(const YAML::Node& node, const std::string& path, SourceLines& lines) {
@@ -85,6 +87,12 @@ void CollectLines(const YAML::Node& node, const std::string& path, SourceLines& 
     size_t i = 0;
     for (const auto& item : node) CollectLines(item, JoinField(path, i++), lines);
   }
+}
+
+Json WithoutHooks(const Json& call) {
+  Json rest = call;
+  if (rest.is_object()) rest.erase("hooks");
+  return rest;
 }
 
 std::string ParentPath(const std::string& path) {
@@ -162,6 +170,19 @@ class Linter {
       if (s != "Stop" && s != "Terminate") return Error("spec.shutdown", "must be Stop or Terminate");
     }
     if (spec.contains("retryStrategy")) LOOM_RETURN_IF_ERROR(CheckRetry(spec["retryStrategy"], "spec.retryStrategy"));
+    if (spec.contains("hooks")) {
+      // The workflow's exit hook is given the workflow's arguments unless it has its own.
+      Json hooks = spec["hooks"];
+      if (hooks.is_object() && hooks.contains(kExitHook) && hooks[kExitHook].is_object() &&
+          !hooks[kExitHook].contains("arguments") && spec.contains("arguments")) {
+        hooks[kExitHook]["arguments"] = spec["arguments"];
+      }
+      LOOM_RETURN_IF_ERROR(CheckHooks(hooks, "spec.hooks", "", {}));
+      if (spec["hooks"].contains(kExitHook) && spec["hooks"][kExitHook].contains("expression")) {
+        return Error("spec.hooks.exit.expression",
+                     "not supported: the workflow's exit hook runs whatever its expression (as Argo runs it)");
+      }
+    }
     if (spec.contains("templates")) {
       for (size_t i = 0; i < spec["templates"].size(); ++i) {
         LOOM_RETURN_IF_ERROR(CheckTemplate(spec["templates"][i], JoinField("spec.templates", i)));
@@ -416,11 +437,8 @@ class Linter {
     return t;
   }
 
-  // A step's or task's own fields, and its arguments against the called template's inputs.
-  Status CheckCall(const Json& step, const std::string& path, const Keys& keys) {
-    LOOM_RETURN_IF_ERROR(CheckKeys(step, path, keys));
-    if (!step.contains("name")) return Error(path, "name is required");
-    LOOM_RETURN_IF_ERROR(CheckString(step["name"], JoinField(path, "name")));
+  // What a step, task or hook calls, and its arguments against the called template's inputs.
+  Status CheckCallee(const Json& step, const std::string& path) {
     LOOM_ASSIGN_OR_RETURN(const Json* callee, CalledTemplate(step, path));
     std::set<std::string> supplied;
     if (step.contains("arguments")) {
@@ -462,6 +480,45 @@ class Linter {
           }
         }
       }
+    }
+    return OkStatus();
+  }
+
+  // Lifecycle hooks (a step's, a task's or the workflow's): each calls a template with its
+  // arguments; one other than exit needs an expression. `known`: the steps or tasks whose
+  // {{steps.X.*}} / {{tasks.X.*}} the hooks may read (a step's own, for its exit hook).
+  Status CheckHooks(const Json& hooks, const std::string& path, const std::string& prefix,
+                    const std::set<std::string>& known) {
+    if (!hooks.is_object()) return Error(path, "must be an object");
+    for (auto it = hooks.begin(); it != hooks.end(); ++it) {
+      const std::string hp = JoinField(path, it.key());
+      const Json& hook = it.value();
+      LOOM_RETURN_IF_ERROR(CheckKeys(hook, hp, kHookKeys));
+      LOOM_RETURN_IF_ERROR(CheckCallee(hook, hp));
+      if (hook.contains("expression")) {
+        const std::string ep = JoinField(hp, "expression");
+        if (!hook["expression"].is_string()) return Error(ep, "must be a string");
+        Status s = CheckExpression(hook["expression"].get<std::string>());
+        if (!s.ok()) return Error(ep, s.message());
+      } else if (it.key() != kExitHook) {
+        return Error(hp, "expression is required (a hook other than exit runs when its expression is true)");
+      }
+      if (!prefix.empty()) LOOM_RETURN_IF_ERROR(CheckReferences(hook, hp, prefix, known));
+    }
+    return OkStatus();
+  }
+
+  // A step's or task's own fields, what it calls, and its hooks (which may read its own outputs
+  // and status besides those of `known`).
+  Status CheckCall(const Json& step, const std::string& path, const Keys& keys, const std::string& prefix = "",
+                   std::set<std::string> known = {}) {
+    LOOM_RETURN_IF_ERROR(CheckKeys(step, path, keys));
+    if (!step.contains("name")) return Error(path, "name is required");
+    LOOM_RETURN_IF_ERROR(CheckString(step["name"], JoinField(path, "name")));
+    LOOM_RETURN_IF_ERROR(CheckCallee(step, path));
+    if (step.contains("hooks") && !prefix.empty()) {  // a DAG's tasks: CheckDag, once it knows them all
+      known.insert(step["name"].get<std::string>());
+      LOOM_RETURN_IF_ERROR(CheckHooks(step["hooks"], JoinField(path, "hooks"), prefix, known));
     }
     if (step.contains("when")) {
       if (!step["when"].is_string()) return Error(JoinField(path, "when"), "must be a string");
@@ -618,9 +675,9 @@ class Linter {
         for (size_t s = 0; s < t["steps"][g].size(); ++s) {
           const Json& step = t["steps"][g][s];
           std::string sp = JoinField(gp, s);
-          LOOM_RETURN_IF_ERROR(CheckCall(step, sp, kStepKeys));
-          // A step may use the outputs of steps in earlier groups only.
-          LOOM_RETURN_IF_ERROR(CheckReferences(step, sp, "steps.", step_names));
+          LOOM_RETURN_IF_ERROR(CheckCall(step, sp, kStepKeys, "steps.", step_names));
+          // A step may use the outputs of steps in earlier groups only (its hooks its own too).
+          LOOM_RETURN_IF_ERROR(CheckReferences(WithoutHooks(step), sp, "steps.", step_names));
         }
         for (const Json& step : t["steps"][g]) step_names.insert(step["name"].get<std::string>());
       }
@@ -695,7 +752,10 @@ class Linter {
         }
         deps[i].push_back(it->second);
       }
-      LOOM_RETURN_IF_ERROR(CheckReferences(task, p, "tasks.", *names));
+      LOOM_RETURN_IF_ERROR(CheckReferences(WithoutHooks(task), p, "tasks.", *names));
+      if (task.contains("hooks")) {
+        LOOM_RETURN_IF_ERROR(CheckHooks(task["hooks"], JoinField(p, "hooks"), "tasks.", *names));
+      }
     }
     if (dag.contains("target")) {
       LOOM_RETURN_IF_ERROR(CheckString(dag["target"], JoinField(path, "target")));

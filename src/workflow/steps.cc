@@ -190,12 +190,15 @@ NodeStatus* WorkflowRun::ExecuteStepGroup(const std::vector<Step>& group, const 
     NodeStatus* c = FindId(cid);
     if (!c) continue;
     seen.insert(c->name);
+    auto it = step_of.find(c->name);
+    const Step* step = it == step_of.end() ? nullptr : it->second;
+    const std::string prefix = step ? "steps." + step->name : "";
+    if (step && !RunLifecycleHooks(*step, c, opts, prefix, scope, arts)) completed = false;
     if (!c->Done()) {
       completed = false;
       continue;
     }
-    auto it = step_of.find(c->name);
-    if (it != step_of.end() && !RunStepExitHandler(*it->second, c, opts)) completed = false;
+    if (step && !RunStepExitHandler(*step, c, opts, prefix, scope, arts)) completed = false;
   }
   for (const auto& [n, s] : step_of) {
     if (!seen.count(n)) completed = false;  // not started yet (parallelism)

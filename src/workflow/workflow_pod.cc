@@ -82,7 +82,8 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
   const NodeStatus* previous = nullptr;
   if (attempt > 0) {
     const NodeStatus* parent = RetryParent(*node);
-    if (parent && parent->children.size() >= static_cast<size_t>(attempt)) previous = FindId(parent->children[attempt - 1]);
+    const std::vector<std::string> attempts = parent ? Attempts(*parent) : std::vector<std::string>();
+    if (attempts.size() >= static_cast<size_t>(attempt)) previous = FindId(attempts[attempt - 1]);
   }
   for (auto& [k, v] : LastRetryScope(previous, "0")) pod_scope[k] = v;
   if (tmpl.outputs) {
@@ -282,7 +283,8 @@ void WorkflowRun::StopDaemons(const std::string* scope_id) {
         Cancel(*it->second, "");
       }
     } else if (node.type == NodeType::kRetry) {
-      if (!node.children.empty() && stopping(node.children.back())) continue;
+      const std::vector<std::string> attempts = Attempts(node);
+      if (!attempts.empty() && stopping(attempts.back())) continue;
     }
     Mut(&node).daemoned = false;
     MarkPhase(&node, NodePhase::kSucceeded, "");

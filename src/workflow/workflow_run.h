@@ -279,6 +279,9 @@ class WorkflowRun {
 
   // The Retry node a pod node is an attempt of ("name(2)" of "name"), or nullptr.
   NodeStatus* RetryParent(const NodeStatus& node);
+  // A Retry node's attempts in order ("name(0)", "name(1)"...), without its hooks and exit
+  // handler, which are its children too.
+  std::vector<std::string> Attempts(const NodeStatus& retry);
   // globals_'s workflow.duration, now (operator.cc).
   void SetDuration();
   // retryStrategy.expression after `attempts` attempts, the last one `last` (retry.cc).
@@ -343,9 +346,30 @@ class WorkflowRun {
   StatusOr<std::vector<Expanded>> Expand(const Step& step, const std::string& base_name, const std::string& base_display,
                                          bool* is_loop);
 
-  // A step's or task's exit handler (`onExit` on the step): runs after it, before it counts as
-  // done. Returns true when there is none or it has ended.
-  bool RunStepExitHandler(const Step& step, const NodeStatus* child, const ExecOptions& opts);
+  // A step's or task's exit handler (`onExit`, or `hooks.exit` with arguments that may read the
+  // step's own outputs as {{steps.X.outputs...}} / {{tasks.X.outputs...}} and an optional
+  // expression): `<child>.onExit`, run after the step, before it counts as done. `prefix` is
+  // "steps.<name>" or "tasks.<name>"; `scope`/`arts` the caller's. Returns true when there is
+  // none or it has ended.
+  bool RunStepExitHandler(const Step& step, const NodeStatus* child, const ExecOptions& opts,
+                          const std::string& prefix, const Scope& scope, const Artifacts& arts);
+
+  // Argo's executeTmplLifeCycleHook: a step's or task's hooks other than exit, for its node
+  // `child` (running or ended): each whose expression is true, over the caller's scope with the
+  // step's status and outputs, runs once as `<child>.hooks.<name>`. Returns true when every hook
+  // started has ended.
+  bool RunLifecycleHooks(const Step& step, const NodeStatus* child, const ExecOptions& opts,
+                         const std::string& prefix, const Scope& scope, const Artifacts& arts);
+  // The workflow's hooks other than exit (Argo's executeWfLifeCycleHook): `<wf>.hooks.<name>`,
+  // expressions over the globals with workflow.status "Running". True when all started ended.
+  bool RunWorkflowHooks();
+  // One hook as node `name` under `parent_id`: started when it has a node already or its
+  // expression (if any) holds over `scope` (`*started` false otherwise), its arguments resolved
+  // over `scope`/`arts`; an expression or argument that fails makes an Error node. Returns the
+  // node (nullptr: not started, or not yet for parallelism).
+  NodeStatus* RunHook(const std::string& name, const std::string& display, const LifecycleHook& hook,
+                      const Scope& scope, const Artifacts& arts, const ExecOptions& opts,
+                      const std::string& parent_id, bool* started);
 
   // ---------------------------------------------------------------- steps
 
