@@ -376,8 +376,10 @@ StatusOr<Json> SaveArtifact(const Json& artifact, const std::string& src, const 
   } else if (IsDirectory(src)) {
     std::vector<std::string> files;
     LOOM_RETURN_IF_ERROR(ListFiles(src, "", &files));
+    // A directory's files go under the key as a folder ("parts/" as "parts").
+    const std::string folder = key.empty() || key.back() == '/' ? key : key + "/";
     for (const std::string& rel : files) {
-      auto put = loc.store->Put(key + "/" + rel, JoinPath(src, rel), {});
+      auto put = loc.store->Put(folder + rel, JoinPath(src, rel), {});
       if (!put.ok()) return put.status().WithPrefix(field + ": " + loc.describe);
     }
   } else {

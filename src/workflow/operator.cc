@@ -159,6 +159,38 @@ void WorkflowRun::ExportGlobalOutputs(const Template& tmpl, const Outputs& outpu
     }
     status_dirty_ = true;
   }
+  // Artifacts with a globalName: {{workflow.outputs.artifacts.<globalName>}} (GlobalArtifact).
+  for (const Artifact& a : outputs.artifacts) {
+    std::string global = a.global_name;
+    if (tmpl.outputs) {
+      for (const Artifact& d : tmpl.outputs->artifacts) {
+        if (d.name == a.name && !d.global_name.empty()) global = d.global_name;
+      }
+    }
+    if (global.empty()) continue;
+    if (!status_.outputs) status_.outputs.emplace();
+    Artifact g = a;
+    g.name = global;
+    g.global_name = global;
+    auto& list = status_.outputs->artifacts;
+    auto it = std::find_if(list.begin(), list.end(), [&](const Artifact& e) { return e.name == global; });
+    if (it != list.end()) {
+      *it = std::move(g);
+    } else {
+      list.push_back(std::move(g));
+    }
+    status_dirty_ = true;
+  }
+}
+
+const Artifact* WorkflowRun::GlobalArtifact(const std::string& variable) const {
+  static constexpr std::string_view kPrefix = "workflow.outputs.artifacts.";
+  if (!status_.outputs || variable.compare(0, kPrefix.size(), kPrefix) != 0) return nullptr;
+  const std::string name = variable.substr(kPrefix.size());
+  for (const Artifact& a : status_.outputs->artifacts) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
 }
 
 void WorkflowRun::SetDuration() {
@@ -632,9 +664,41 @@ StatusOr<Outputs> WorkflowRun::TemplateOutputs(const Template& tmpl, const Scope
   return out;
 }
 
+namespace {
+
+// Argo's markAbsentOptionalArgs: an argument that is nothing but a reference to an output
+// parameter of a step or task that was Skipped or Omitted (and has no default there) counts as
+// not supplied, so the called template's input default applies.
+bool AbsentOutput(const Json& value, const Scope& scope) {
+  if (!value.is_string()) return false;
+  const std::string text = value.get<std::string>();
+  const std::set<std::string> vars = VariablesIn(text);
+  if (vars.size() != 1) return false;
+  const std::string& var = *vars.begin();
+  const size_t open = text.find_first_not_of(" \t"), close = text.find_last_not_of(" \t");
+  if (open == std::string::npos || text.compare(open, 2, "{{") != 0 || text.compare(close - 1, 2, "}}") != 0 ||
+      text.find("{{", open + 2) != std::string::npos || scope.count(var)) {
+    return false;
+  }
+  for (const char* prefix : {"steps.", "tasks."}) {
+    const size_t n = std::string_view(prefix).size();
+    if (var.compare(0, n, prefix) != 0) continue;
+    const size_t dot = var.find('.', n);
+    if (dot == std::string::npos || var.compare(dot, 20, ".outputs.parameters.") != 0) return false;
+    auto status = scope.find(var.substr(0, dot) + ".status");
+    return status != scope.end() && (status->second == "Skipped" || status->second == "Omitted");
+  }
+  return false;
+}
+
+}  // namespace
+
 StatusOr<Step> WorkflowRun::ResolveCall(const Step& step, const Scope& scope, const Artifacts& arts) {
   Step rest = step;
   rest.arguments.artifacts.clear();
+  for (Parameter& p : rest.arguments.parameters) {
+    if (p.value && AbsentOutput(*p.value, scope)) p.value.reset();
+  }
   rest.hooks.clear();  // resolved when they run, with the step's own outputs (exit_handler.cc)
   LOOM_ASSIGN_OR_RETURN(Step s, SubstituteStep(rest, scope, KeepItem));
   s.hooks = step.hooks;
@@ -647,11 +711,12 @@ StatusOr<Step> WorkflowRun::ResolveCall(const Step& step, const Scope& scope, co
     }
     auto vars = VariablesIn(*a.from);
     auto it = vars.size() == 1 ? arts.find(*vars.begin()) : arts.end();
-    if (it == arts.end()) {
+    const Artifact* global = it == arts.end() && vars.size() == 1 ? GlobalArtifact(*vars.begin()) : nullptr;
+    if (it == arts.end() && !global) {
       if (a.optional) continue;
       return InvalidArgument("unable to resolve references: Unable to resolve: " + *a.from);
     }
-    Artifact r = it->second;
+    Artifact r = global ? *global : it->second;
     r.name = a.name;
     r.path.reset();
     if (a.location.contains("subPath")) {

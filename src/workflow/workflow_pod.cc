@@ -136,10 +136,9 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
   StatusOr<Json> volumes = SubstituteJson(spec_.volumes.value_or(Json::array()), globals_, nullptr);
   if (!volumes.ok()) return MarkPhase(node, NodePhase::kError, "spec.volumes: " + volumes.status().message());
   req.volumes = std::move(*volumes);
+  // A volumeClaimTemplate is one directory per workflow, shared by its steps (VolumeSource).
   if (spec_.volume_claim_templates) {
-    for (const Json& v : *spec_.volume_claim_templates) {
-      req.volumes.push_back({{"name", v.value("metadata", Json::object()).value("name", "")}, {"emptyDir", Json::object()}});
-    }
+    for (const Json& v : *spec_.volume_claim_templates) req.volumes.push_back(v);
   }
   req.pod_dir = PodDir(engine_.home, key_, id);
   if (Status fresh = RemoveAll(req.pod_dir); !fresh.ok()) return MarkPhase(node, NodePhase::kError, fresh.message());

@@ -220,8 +220,10 @@ class WorkflowRun {
 
   void InitGlobals();
 
-  // Output parameters with a globalName become workflow outputs.
+  // Output parameters and artifacts with a globalName become workflow outputs.
   void ExportGlobalOutputs(const Template& tmpl, const Outputs& outputs);
+  // The workflow's output artifact a variable names ("workflow.outputs.artifacts.X"), or nullptr.
+  const Artifact* GlobalArtifact(const std::string& variable) const;
 
   // ---------------------------------------------------------------- the pass
 
