@@ -8,7 +8,8 @@ linearly to 0) on its own shard of the 60,000 training images; DDP averages the 
 an all-reduce each step. Rank 0 evaluates on
 the 10,000 test images and prints `Test accuracy: 0.9xxx`.
 
-Data: the four MNIST IDX files (gzip or not) in --data_dir, else $LOOM_MNIST_DIR.
+Data: the four MNIST IDX files (gzip or not) in --data_dir, else $LOOM_DATASET_DIR (where a
+TrainJob's dataset initializer put them), else $LOOM_MNIST_DIR.
 
 Checkpoints: with --checkpoint_dir, rank 0 saves the model and optimizer after every epoch
 (written to a temporary file, then renamed) and every rank resumes from the newest one when it
@@ -67,7 +68,7 @@ def env_int(name):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data_dir", default=os.environ.get("LOOM_MNIST_DIR", ""))
+    parser.add_argument("--data_dir", default=os.environ.get("LOOM_DATASET_DIR") or os.environ.get("LOOM_MNIST_DIR", ""))
     parser.add_argument("--checkpoint_dir", default="")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch_size", type=int, default=128, help="per rank")
@@ -76,7 +77,7 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     if not args.data_dir:
-        sys.exit("mnist_ddp.py: --data_dir: not given and LOOM_MNIST_DIR is not set")
+        sys.exit("mnist_ddp.py: --data_dir: not given, and neither LOOM_DATASET_DIR nor LOOM_MNIST_DIR is set")
 
     rank, world_size = env_int("RANK"), env_int("WORLD_SIZE")
     torch.set_num_threads(1)

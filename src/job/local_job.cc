@@ -17,6 +17,7 @@
 #include "core/file.h"
 #include "core/logging.h"
 #include "core/time.h"
+#include "job/dataset_initializer.h"
 #include "job/trainjob.h"
 
 namespace loom::job {
@@ -99,6 +100,8 @@ struct LocalJob::Impl {
   Json conditions = Json::array();
   std::string start_time, completion_time;
   int restarts = 0;
+  std::string dataset_dir;     // a TrainJob's dataset, once its initializer has fetched it
+  std::string initializer;     // its initializer's state: "", Running, Succeeded or Failed
 
   std::string LogPath(const Replica& r) const { return JoinPath(JoinPath(dir, "logs"), r.name + ".log"); }
 
@@ -128,6 +131,10 @@ struct LocalJob::Impl {
       if (!r.container.empty()) replica["container"] = r.container;
       local.push_back(std::move(replica));
     }
+    if (!job.dataset_uri.empty())
+      replica_statuses["dataset-initializer"] = {{"active", initializer == "Running" ? 1 : 0},
+                                                 {"succeeded", initializer == "Succeeded" ? 1 : 0},
+                                                 {"failed", initializer == "Failed" ? 1 : 0}};
     status["replicaStatuses"] = replica_statuses;
     if (!start_time.empty()) status["startTime"] = start_time;
     if (!completion_time.empty()) status["completionTime"] = completion_time;
@@ -163,7 +170,7 @@ struct LocalJob::Impl {
         if (&other == &r) which = pods.size();
         pods.push_back({other.spec->type, other.index, other.address});
       }
-      return TrainJobPodEnv(job, pods, which);
+      return TrainJobPodEnv(job, pods, which, dataset_dir);
     }
     if (job.kind != "PyTorchJob") return {{"TF_CONFIG", TfConfig(r)}};
     const Replica& master = replicas.front();  // the parser puts the Master first
@@ -345,6 +352,24 @@ StatusOr<Json> LocalJob::Run() {
   }
   s.start_time = Now();
   const auto start = Clock::now();
+  if (!s.job.dataset_uri.empty()) {  // Trainer's dataset initializer, before every other job
+    s.initializer = "Running";
+    LOOM_RETURN_IF_ERROR(s.WriteStatus());
+    std::string log;
+    auto dir = RunDatasetInitializer(s.job, s.options.s3, JoinPath(LoomHome(), "datasets"),
+                                     JoinPath(LoomHome(), "objects"), &log);
+    if (!dir.ok()) log += dir.status().message() + "\n";
+    LOOM_RETURN_IF_ERROR(WriteFileAtomic(JoinPath(JoinPath(s.dir, "logs"), "dataset-initializer.log"), log));
+    if (!dir.ok()) {
+      s.initializer = "Failed";
+      s.AddCondition("Failed", s.job.kind + "Failed", "dataset-initializer: " + dir.status().message());
+      s.completion_time = Now();
+      LOOM_RETURN_IF_ERROR(s.WriteStatus());
+      return s.StatusJson();
+    }
+    s.initializer = "Succeeded";
+    s.dataset_dir = *dir;
+  }
   for (Replica& r : s.replicas) {
     Status st = s.Start(r);
     if (!st.ok()) {

@@ -16,7 +16,9 @@
 // ("": the chief (a PyTorchJob's Master), or worker 0 without one; AllWorkers: every worker
 // too) and applies cleanPodPolicy to what still runs at the end. Conditions carry the kind's
 // reasons (TFJobRunning, PyTorchJobSucceeded, ...); a TrainJob's are Trainer's (Complete,
-// Failed, Suspended) with jobsStatus. A suspended TrainJob starts nothing.
+// Failed, Suspended) with jobsStatus. A suspended TrainJob starts nothing. A TrainJob with a
+// dataset initializer has its dataset fetched into the cache first (logs/dataset-initializer.log;
+// a failure fails the job before any pod starts).
 //
 // State lives in <jobs_dir>/<name>/: tfjob.json (the manifest, whatever its kind), status.json
 // (conditions and replicaStatuses as the operator writes them, plus each local replica's pid or
@@ -37,6 +39,7 @@
 #include "core/status.h"
 #include "job/replica.h"
 #include "job/tfjob.h"
+#include "storage/s3_store.h"
 
 namespace loom::job {
 
@@ -53,6 +56,8 @@ struct LocalJobOptions {
   double finish_grace_secs = 30;            // cleanPodPolicy None: how long to let the rest
                                             // end by themselves after the job succeeded
   std::function<bool()> should_stop;        // true: kill every replica, job Failed (Stopped)
+  storage::S3Options s3;                    // a TrainJob's dataset initializer's defaults (the
+                                            // CLI: its AWS_* environment)
 };
 
 class LocalJob {

@@ -263,6 +263,11 @@ std::string TfJob::DebugString() const {
   if (!nproc_per_node.empty()) out += "nprocPerNode: " + nproc_per_node + "\n";
   if (master_port != 0) out += "masterPort: " + std::to_string(master_port) + "\n";
   if (!runtime.empty()) out += "runtime: " + runtime + "\n";
+  if (!dataset_uri.empty()) {
+    out += "dataset: " + dataset_uri;  // the settings by name only: they may hold credentials
+    for (const auto& [k, v] : dataset_env) out += " " + k;
+    out += dataset_secret.empty() ? "\n" : " secretRef " + dataset_secret + "\n";
+  }
   if (suspend) out += "suspend: true\n";
   return out;
 }

@@ -57,6 +57,10 @@ struct TfJob {
   std::string runtime;                // TrainJob: its resolved runtime, "<kind>/<name>"
   bool tf_config = false;             // TrainJob on a runtime with Loom's tensorflow policy:
                                       // TF_CONFIG for each node and ps task (job/trainjob.h)
+  std::string dataset_uri;            // TrainJob: its dataset initializer's STORAGE_URI, fetched
+                                      // into the dataset cache before any pod starts
+  std::vector<std::pair<std::string, std::string>> dataset_env;  // the initializer's S3 settings
+  std::string dataset_secret;         // its secretRef.name (`loom secret`): more settings
   bool suspend = false;               // TrainJob: spec.suspend (nothing runs)
   Json manifest;                      // the document as read
 

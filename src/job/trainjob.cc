@@ -93,8 +93,8 @@ const std::map<std::string, const char*>& BuiltIn() {
 // Why a field Trainer or Kubernetes knows is refused here, by its key.
 const std::map<std::string, std::string>& Reasons() {
   static const auto* reasons = new std::map<std::string, std::string>{
-      {"initializer", "the dataset and model initializers are not run; give the trainer its data (e.g. a path from "
-                      "`loom data cache`)"},
+      {"model", "the model initializer is not run; give the trainer its model's path (e.g. a directory from "
+                "`loom data cache`)"},
       {"runtimePatches", "runtime patches are not applied; write a TrainingRuntime with what the patch would change"},
       {"podGroupPolicy", "there is no gang scheduler; every node starts at once"},
       {"mpi", "only the torch and plain runtimes run on one machine (no MPI launcher)"},
@@ -111,7 +111,7 @@ const std::map<std::string, std::string>& Reasons() {
       {"ttlSecondsAfterFinished", "a finished job is kept until `loom job delete`"},
       {"volumeClaimPolicies", "a node is a process that sees the machine's files; there are no volumes"},
       {"managedBy", "the local controller manages every job it runs"},
-      {"dependsOn", "only the trainer's replicated job runs"},
+      {"dependsOn", "the trainer's and ps jobs start once the dataset initializer (if any) is Complete"},
       {"groupName", "only the trainer's replicated job runs"},
       {"parallelism", "Trainer sets it from numNodes"},
       {"completions", "Trainer sets it from numNodes"},
@@ -249,11 +249,75 @@ void UpsertEnv(const std::vector<std::pair<std::string, std::string>>& from,
   }
 }
 
+// A dataset initializer's env at `field`, each name STORAGE_URI or a setting, appended to `out`.
+Status ParseInitializerEnv(const Json& container, const std::string& field, const std::string& source,
+                           std::vector<std::pair<std::string, std::string>>* out) {
+  std::vector<std::pair<std::string, std::string>> env;
+  LOOM_RETURN_IF_ERROR(ParseEnv(container, field, source, &env));
+  for (size_t i = 0; i < env.size(); ++i)
+    if (env[i].first != "STORAGE_URI" && !DatasetInitializerSettings().count(env[i].first))
+      return FieldError(source, JoinField(JoinField(field, i), "name"),
+                        env[i].first + ": not supported on one machine: Loom's dataset initializer reads STORAGE_URI, "
+                                       "ENDPOINT, ACCESS_KEY_ID, SECRET_ACCESS_KEY and REGION, as Trainer's S3 one does");
+  out->insert(out->end(), env.begin(), env.end());
+  return OkStatus();
+}
+
+// A replicated job's dependsOn: only [{name: <the dataset initializer's job>, status: Complete}],
+// which is when Loom starts the other jobs anyway.
+Status CheckDependsOn(const Json& rjob, const std::string& field, const std::string& initializer,
+                      const std::string& source) {
+  if (!rjob.contains("dependsOn")) return OkStatus();
+  const std::string f = JoinField(field, "dependsOn");
+  const Json& d = rjob["dependsOn"];
+  const bool ok = !initializer.empty() && d.is_array() && d.size() == 1 && d[0].is_object() && d[0].size() == 2 &&
+                  d[0].value("name", Json()) == initializer && d[0].value("status", Json()) == "Complete";
+  if (!ok)
+    return FieldError(source, f,
+                      "not supported on one machine: only [{name: <the dataset initializer's job>, status: Complete}] "
+                      "(the jobs start once the dataset initializer is Complete, and together)");
+  return OkStatus();
+}
+
+// The replicated job at `field` (spec.template.spec.replicatedJobs[i]) labelled
+// dataset-initializer: one pod of a container named dataset-initializer; its env.
+Status ParseInitializerJob(const Json& rjob, const std::string& field, const std::string& kind, const std::string& source,
+                           TrainingRuntime* out) {
+  LOOM_RETURN_IF_ERROR(OnlyKnown(rjob, field, {"name", "replicas", "template"}, kind, source));
+  if (rjob.contains("replicas")) {
+    LOOM_ASSIGN_OR_RETURN(int64_t replicas, ReadCount(rjob, "replicas", JoinField(field, "replicas"), source, 1, 1));
+    (void)replicas;
+  }
+  const Json& jt = rjob["template"];
+  const std::string tf = JoinField(field, "template");
+  LOOM_RETURN_IF_ERROR(OnlyKnown(jt, tf, {"metadata", "spec"}, kind, source));
+  const std::string pod_field = JoinField(tf, "spec.template.spec");
+  const Json* pod = &jt;
+  for (const char* key : {"spec", "template", "spec"})
+    pod = pod != nullptr && pod->is_object() && pod->contains(key) ? &(*pod)[key] : nullptr;
+  if (pod == nullptr || !pod->is_object()) return FieldError(source, pod_field, "missing");
+  LOOM_RETURN_IF_ERROR(OnlyKnown(jt["spec"], JoinField(tf, "spec"), {"template"}, kind, source));
+  LOOM_RETURN_IF_ERROR(OnlyKnown(jt["spec"]["template"], JoinField(tf, "spec.template"), {"spec"}, kind, source));
+  LOOM_RETURN_IF_ERROR(OnlyKnown(*pod, pod_field, {"containers"}, kind, source));
+  const std::string cs_field = JoinField(pod_field, "containers");
+  const Json& cs = pod->contains("containers") ? (*pod)["containers"] : Json();
+  if (!cs.is_array() || cs.size() != 1 || !cs[0].is_object() || cs[0].value("name", Json()) != "dataset-initializer")
+    return FieldError(source, cs_field, "must be one container named dataset-initializer");
+  const std::string cf = JoinField(cs_field, 0);
+  LOOM_RETURN_IF_ERROR(OnlyKnown(cs[0], cf, {"name", "image", "env"}, kind, source));
+  if (cs[0].contains("image") && !cs[0]["image"].is_string()) return FieldError(source, JoinField(cf, "image"), "must be a string");
+  LOOM_RETURN_IF_ERROR(ParseInitializerEnv(cs[0], JoinField(cf, "env"), source, &out->initializer_env));
+  out->dataset_initializer = true;
+  out->initializer_job = rjob["name"].get<std::string>();
+  return OkStatus();
+}
+
 // The replicated job at `field` (spec.template.spec.replicatedJobs[i]): the trainer's (`ps`
 // null) or the tensorflow policy's ps job, whose replicas are its pods.
 Status ParseTrainerJob(const Json& rjob, const std::string& field, const std::string& kind, const std::string& source,
                        TrainingRuntime* out, ReplicaSpec* ps) {
-  LOOM_RETURN_IF_ERROR(OnlyKnown(rjob, field, {"name", "replicas", "template"}, kind, source));
+  LOOM_RETURN_IF_ERROR(OnlyKnown(rjob, field, {"name", "replicas", "template", "dependsOn"}, kind, source));
+  LOOM_RETURN_IF_ERROR(CheckDependsOn(rjob, field, out->initializer_job, source));
   ReplicaSpec* spec = ps != nullptr ? ps : &out->node;
   spec->replicas = 1;
   if (rjob.contains("replicas")) {
@@ -323,6 +387,11 @@ Status ParseTrainerJob(const Json& rjob, const std::string& field, const std::st
 }
 
 }  // namespace
+
+const std::set<std::string>& DatasetInitializerSettings() {
+  static const auto* names = new std::set<std::string>{"ENDPOINT", "ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "REGION"};
+  return *names;
+}
 
 std::string TrainingRuntime::Ref() const {
   return kind + "/" + (namespace_name.empty() ? "" : namespace_name + "/") + name;
@@ -394,6 +463,13 @@ StatusOr<TrainingRuntime> ParseTrainingRuntime(const Json& doc, const std::strin
         labels != nullptr && labels->contains(kAncestorLabel) && (*labels)[kAncestorLabel].is_string()
             ? (*labels)[kAncestorLabel].get<std::string>()
             : "";
+    if (ancestor == "dataset-initializer") {
+      if (rt.dataset_initializer) return FieldError(source, field, "a second dataset initializer; a runtime has one");
+      if (found || rt.ps.replicas > 0)
+        return FieldError(source, field, "the dataset initializer comes before the jobs that depend on it");
+      LOOM_RETURN_IF_ERROR(ParseInitializerJob(rjob, field, rt.kind, source, &rt));
+      continue;
+    }
     if (rt.tensorflow && ancestor.empty() && rjob["name"] == "ps") {
       if (rt.ps.replicas > 0) return FieldError(source, JoinField(field, "name"), "a second replicated job named ps");
       LOOM_RETURN_IF_ERROR(ParseTrainerJob(rjob, field, rt.kind, source, &rt, &rt.ps));
@@ -402,8 +478,8 @@ StatusOr<TrainingRuntime> ParseTrainingRuntime(const Json& doc, const std::strin
     if (ancestor != "trainer")
       return FieldError(source, JoinField(labels_field, kAncestorLabel),
                         (ancestor.empty() ? std::string("missing") : "\"" + ancestor + "\"") +
-                            ": not supported on one machine: only the trainer's replicated job runs (dataset and model "
-                            "initializers, launchers and other steps do not; under " + kMlPolicyAnnotation +
+                            ": not supported on one machine: only the trainer's replicated job and the dataset initializer "
+                            "run (model initializers, launchers and other steps do not; under " + kMlPolicyAnnotation +
                             ": tensorflow, a job named ps runs too)");
     if (found) return FieldError(source, field, "a second trainer replicated job; a runtime has one");
     LOOM_RETURN_IF_ERROR(ParseTrainerJob(rjob, field, rt.kind, source, &rt, nullptr));
@@ -503,7 +579,8 @@ StatusOr<TfJob> ParseTrainJob(const Json& doc, const std::string& source, const 
   job.manifest = doc;
   const Json& spec = doc["spec"];
   LOOM_RETURN_IF_ERROR(
-      OnlyKnown(spec, "spec", {"runtimeRef", "trainer", "suspend", "activeDeadlineSeconds", "managedBy"}, kind, source));
+      OnlyKnown(spec, "spec", {"runtimeRef", "trainer", "suspend", "activeDeadlineSeconds", "managedBy", "initializer"},
+                kind, source));
   if (spec.contains("managedBy") && spec["managedBy"] != kManagedBy)
     return FieldError(source, "spec.managedBy",
                       spec["managedBy"].dump() + ": not supported on one machine: the local controller manages every "
@@ -532,6 +609,54 @@ StatusOr<TfJob> ParseTrainJob(const Json& doc, const std::string& source, const 
   auto runtime = runtimes.Get(ref_kind, job.namespace_name, ref["name"].get<std::string>());
   if (!runtime.ok()) return FieldError(source, "spec.runtimeRef.name", runtime.status().message());
   job.runtime = runtime->Ref();
+
+  // spec.initializer.dataset over the runtime's dataset initializer, as Trainer's jobset plugin
+  // applies it: STORAGE_URI, then the env upserted; secretRef as the container's envFrom.
+  if (spec.contains("initializer")) {
+    const Json& init = spec["initializer"];
+    if (!init.is_object()) return FieldError(source, "spec.initializer", "must be an object");
+    LOOM_RETURN_IF_ERROR(OnlyKnown(init, "spec.initializer", {"dataset"}, kind, source));
+  }
+  if (spec.contains("initializer") && spec["initializer"].contains("dataset") && !runtime->dataset_initializer)
+    return FieldError(source, "spec.initializer.dataset",
+                      "runtime " + job.runtime + " has no dataset initializer (a replicated job labelled " + kAncestorLabel +
+                          ": dataset-initializer), so Trainer would not fetch it either");
+  if (runtime->dataset_initializer) {
+    std::vector<std::pair<std::string, std::string>> env = runtime->initializer_env;
+    std::string uri_field = "spec.initializer.dataset.storageUri";
+    if (spec.contains("initializer") && spec["initializer"].contains("dataset")) {
+      const Json& ds = spec["initializer"]["dataset"];
+      const std::string f = "spec.initializer.dataset";
+      if (!ds.is_object()) return FieldError(source, f, "must be an object");
+      LOOM_RETURN_IF_ERROR(OnlyKnown(ds, f, {"storageUri", "env", "secretRef"}, kind, source));
+      if (ds.contains("storageUri")) {
+        if (!ds["storageUri"].is_string()) return FieldError(source, uri_field, "must be a string");
+        UpsertEnv({{"STORAGE_URI", ds["storageUri"].get<std::string>()}}, &env);
+      }
+      std::vector<std::pair<std::string, std::string>> given;
+      LOOM_RETURN_IF_ERROR(ParseInitializerEnv(ds, JoinField(f, "env"), source, &given));
+      UpsertEnv(given, &env);
+      if (ds.contains("secretRef")) {
+        const Json& ref = ds["secretRef"];
+        LOOM_RETURN_IF_ERROR(OnlyKnown(ref, JoinField(f, "secretRef"), {"name"}, kind, source));
+        if (!ref.is_object() || !ref.contains("name") || !ref["name"].is_string() || ref["name"].get<std::string>().empty())
+          return FieldError(source, JoinField(f, "secretRef.name"), "missing");
+        job.dataset_secret = ref["name"].get<std::string>();
+      }
+    } else {
+      uri_field = "spec.initializer.dataset";
+    }
+    for (const auto& [name, value] : env) {
+      if (name == "STORAGE_URI") job.dataset_uri = value;
+      else job.dataset_env.emplace_back(name, value);
+    }
+    if (job.dataset_uri.empty())
+      return FieldError(source, uri_field, "missing, and runtime " + job.runtime + "'s dataset initializer has no STORAGE_URI");
+    if (job.dataset_uri.rfind("s3://", 0) != 0 && job.dataset_uri.rfind("file:///", 0) != 0)
+      return FieldError(source, uri_field,
+                        "\"" + job.dataset_uri + "\": not supported on one machine: Loom's dataset initializer fetches "
+                        "s3:// (with its own S3 client) and file:/// URIs");
+  }
 
   // The trainer's overrides of the runtime's node.
   ReplicaSpec node = runtime->node, ps = runtime->ps;
@@ -596,7 +721,7 @@ StatusOr<TfJob> ParseTrainJob(const Json& doc, const std::string& source, const 
 }
 
 std::vector<std::pair<std::string, std::string>> TrainJobPodEnv(const TfJob& job, const std::vector<TrainJobPod>& pods,
-                                                                 size_t which) {
+                                                                 size_t which, const std::string& dataset_dir) {
   const TrainJobPod& pod = pods[which];
   std::vector<std::pair<std::string, std::string>> env;
   if (pod.job == "node") env.emplace_back("JOB_COMPLETION_INDEX", std::to_string(pod.index));
@@ -623,6 +748,7 @@ std::vector<std::pair<std::string, std::string>> TrainJobPodEnv(const TfJob& job
     env.emplace_back("TF_CONFIG",
                      Json({{"cluster", cluster}, {"task", {{"type", type}, {"index", index}}}, {"environment", "cloud"}}).dump());
   }
+  if (!dataset_dir.empty()) env.emplace_back("LOOM_DATASET_DIR", dataset_dir);
   return env;
 }
 
@@ -668,6 +794,12 @@ void ToTrainJobStatus(Json* status) {
     if (std::find(names.begin(), names.end(), job) == names.end()) names.push_back(job);
   }
   if (names.empty()) names.push_back("node");
+  // The dataset initializer's Job: one pod, which ran in the controller.
+  if (s.contains("replicaStatuses") && s["replicaStatuses"].contains("dataset-initializer")) {
+    const Json& c = s["replicaStatuses"]["dataset-initializer"];
+    jobs.push_back({{"name", "dataset-initializer"}, {"active", c.value("active", 0)}, {"ready", c.value("active", 0)},
+                    {"succeeded", c.value("succeeded", 0)}, {"failed", c.value("failed", 0)}, {"suspended", suspended ? 1 : 0}});
+  }
   for (const std::string& name : names) {
     int pods = 0;
     for (const Json& pod : s.contains("local") ? s["local"].value("replicas", Json::array()) : Json::array())

@@ -22,10 +22,21 @@
 // Trainer's jobset plugin applies them. The job is Complete when every node has exited 0 (the
 // chief tells the ps tasks to exit). loom-distributed is that runtime, built in.
 //
+// Trainer's dataset initializer: a runtime with a replicated job labelled dataset-initializer (a
+// container named dataset-initializer; the trainer's and ps jobs depend on it) runs it before
+// the nodes; Loom does its work itself: spec.initializer.dataset.storageUri (s3:// or file://)
+// is copied into the dataset cache ($LOOM_HOME/datasets/<bucket>/<prefix>, verified, what `loom
+// data cache` keeps) with the S3 settings of the initializer's env (ENDPOINT, ACCESS_KEY_ID,
+// SECRET_ACCESS_KEY, REGION, as Trainer's S3 initializer reads them; secretRef's keys from `loom
+// secret`; unset: the controller's AWS_* environment). Where a cluster mounts the initializer's
+// volume at /workspace/dataset, each pod gets LOOM_DATASET_DIR naming the cache directory
+// (dataset_initializer.h does the fetching; the initializer's image is not run).
+//
 // Runtimes are kept in a RuntimeStore (a directory; `loom runtime apply|list|get|delete`);
 // Trainer's torch-distributed ClusterTrainingRuntime and Loom's loom-distributed are built in.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,6 +59,9 @@ struct TrainingRuntime {
   bool tensorflow = false;              // trainer.loom.dev/ml-policy: tensorflow: TF_CONFIG
   ReplicaSpec node;                     // the trainer's "node" container and the pod's restartPolicy
   ReplicaSpec ps;                       // tensorflow: the "ps" job's node container; ps.replicas 0: none
+  bool dataset_initializer = false;     // a replicated job labelled dataset-initializer
+  std::string initializer_job;          // its name (what the other jobs' dependsOn names)
+  std::vector<std::pair<std::string, std::string>> initializer_env;  // its container's env
   int backoff_limit = 6;                // the trainer Job's backoffLimit (Kubernetes' default 6)
   Json resources = Json::object();      // the node container's resources (requests, limits)
   bool built_in = false;                // torch-distributed or loom-distributed, not read from the store
@@ -86,6 +100,10 @@ class RuntimeStore {
   std::string dir_;
 };
 
+// What Trainer's S3 dataset initializer reads from its container's env besides STORAGE_URI:
+// ENDPOINT, ACCESS_KEY_ID, SECRET_ACCESS_KEY, REGION.
+const std::set<std::string>& DatasetInitializerSettings();
+
 // Validates a TrainJob and resolves it against its runtime from `runtimes`.
 StatusOr<TfJob> ParseTrainJob(const Json& document, const std::string& source, const RuntimeStore& runtimes);
 
@@ -98,9 +116,9 @@ struct TrainJobPod {
 
 // What the controller adds to the environment of pods[which] (pods: every pod of the job, the
 // nodes first): JOB_COMPLETION_INDEX for a node; the torch plugin's PET_* (node-0 the master) or
-// Loom's TF_CONFIG.
+// Loom's TF_CONFIG; LOOM_DATASET_DIR when the dataset initializer filled `dataset_dir`.
 std::vector<std::pair<std::string, std::string>> TrainJobPodEnv(const TfJob& job, const std::vector<TrainJobPod>& pods,
-                                                                 size_t which);
+                                                                 size_t which, const std::string& dataset_dir);
 
 // The local controller's status (its operator-style conditions Created, Running, Restarting,
 // Succeeded, Failed, Suspended, Resumed and replicaStatuses) rewritten as Trainer reports a

@@ -27,6 +27,11 @@ std::string Describe(const TrainingRuntime& rt) {
   std::string out = "runtime: " + rt.Ref() + "\nframework: " + (rt.framework.empty() ? "-" : rt.framework) +
                     "\nnumNodes: " + std::to_string(rt.num_nodes) + "\ntorch: " + (rt.torch ? "yes" : "no") +
                     "\nbackoffLimit: " + std::to_string(rt.backoff_limit) + "\nresources: " + rt.resources.dump() + "\n";
+  if (rt.dataset_initializer) {
+    out += "datasetInitializer: " + rt.initializer_job;
+    for (const auto& [k, v] : rt.initializer_env) out += " " + k + "=" + v;
+    out += "\n";
+  }
   // The replica's lines of DebugString(), between the header and the run policy.
   const std::string replicas = node.DebugString();
   const size_t from = replicas.find('\n', replicas.find("namespace:")) + 1;

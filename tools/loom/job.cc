@@ -80,6 +80,7 @@ StatusOr<std::pair<std::string, std::string>> ApplyJob(const Document& doc) {
   options.jobs_dir = DefaultJobsDir();
   options.loom_binary = SelfExecutable();
   options.should_stop = [] { return g_job_stop.load(); };
+  LOOM_ASSIGN_OR_RETURN(options.s3, S3OptionsFromEnv());
   if (auto kept = ReadFile(JoinPath(JoinPath(options.jobs_dir, spec->name), "tfjob.json")); kept.ok()) {
     auto old = ParseJson(*kept, "tfjob.json");
     if (old.ok() && *old == spec->manifest) return std::make_pair(spec->name, std::string("unchanged"));
@@ -117,6 +118,9 @@ int JobRun(const Args& args) {
   // SIGTERM/SIGINT (or `loom job delete`) stop the job: every replica is killed. (Create takes
   // a copy of the options: this must be set before.)
   options.should_stop = [] { return g_job_stop.load(); };
+  auto s3 = S3OptionsFromEnv();
+  if (!s3.ok()) return Fail("job run", s3.status());
+  options.s3 = *s3;
   if (auto expired = job::DeleteExpiredJobs(options.jobs_dir, std::time(nullptr)); !expired.ok())
     return Fail("job run", expired.status());
   auto local = job::LocalJob::Create(*spec, options);
