@@ -262,6 +262,74 @@ TEST(LocalJobTest, TrainJobTfConfig) {
   EXPECT_EQ(seen, (std::set<std::string>{"chief-0", "worker-0", "worker-1", "ps-0", "ps-1"}));
 }
 
+// A runtime with a dataset initializer and a file:/// storageUri: the controller copies the
+// directory into the dataset cache under LoomHome()/datasets before any pod starts, every pod
+// (the ps too) gets LOOM_DATASET_DIR naming that copy, and jobsStatus lists dataset-initializer
+// first. A storageUri that names nothing fails the job before any pod starts.
+TEST(LocalJobTest, TrainJobDatasetInitializer) {
+  testing::ScratchDir dir;
+  ASSERT_EQ(setenv("LOOM_HOME", dir.Join("home").c_str(), 1), 0);
+  ASSERT_TRUE(MakeDirs(dir.Join("data")).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("data/a.txt"), "a\n").ok());
+  RuntimeStore store(dir.Join("runtimes"));
+  Json runtime = Yaml(R"(
+apiVersion: trainer.kubeflow.org/v1alpha1
+kind: ClusterTrainingRuntime
+metadata: {name: with-data, annotations: {trainer.loom.dev/ml-policy: tensorflow}}
+spec:
+  mlPolicy: {numNodes: 2}
+  template:
+    spec:
+      replicatedJobs:
+        - name: dataset-initializer
+          template:
+            metadata: {labels: {trainer.kubeflow.org/trainjob-ancestor-step: dataset-initializer}}
+            spec: {template: {spec: {containers: [{name: dataset-initializer}]}}}
+        - name: ps
+          dependsOn: [{name: dataset-initializer, status: Complete}]
+          template: {spec: {template: {spec: {containers: [{name: node}]}}}}
+        - name: node
+          dependsOn: [{name: dataset-initializer, status: Complete}]
+          template:
+            metadata: {labels: {trainer.kubeflow.org/trainjob-ancestor-step: trainer}}
+            spec: {template: {spec: {containers: [{name: node}]}}}
+)");
+  ASSERT_TRUE(store.Apply(runtime, "with-data.yaml").ok());
+  auto text = [&](const std::string& uri) {
+    return "apiVersion: trainer.kubeflow.org/v1alpha1\nkind: TrainJob\nmetadata: {name: ds}\nspec:\n"
+           "  runtimeRef: {name: with-data}\n  initializer: {dataset: {storageUri: 'file://" + uri + "'}}\n"
+           "  trainer: {command: [/bin/sh, -c, 'cat $LOOM_DATASET_DIR/a.txt > " + dir.path() + "/read-$$$$']}\n";
+  };
+  auto status = RunJob(text(dir.Join("data")), store, dir.Join("jobs"));
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_EQ(JobPhase(*status), "Succeeded") << status->dump(2);
+  std::vector<std::string> jobs;
+  for (const Json& j : (*status)["jobsStatus"]) jobs.push_back(j["name"]);
+  EXPECT_EQ(jobs, (std::vector<std::string>{"dataset-initializer", "node", "ps"}));
+  EXPECT_EQ((*status)["jobsStatus"][0]["succeeded"], 1);
+  const std::string cache = dir.Join("home/datasets/file" + dir.Join("data")) + "/";
+  EXPECT_TRUE(PathExists(JoinPath(cache, "a.txt"))) << cache;
+  auto files = ListDir(dir.path());
+  ASSERT_TRUE(files.ok());
+  int read = 0;
+  for (const std::string& f : *files)
+    if (f.rfind("read-", 0) == 0) {
+      auto got = ReadFile(dir.Join(f));
+      EXPECT_TRUE(got.ok() && *got == "a\n") << f;
+      ++read;
+    }
+  EXPECT_EQ(read, 3);  // node-0, node-1, ps-0
+
+  auto failed = RunJob(text(dir.Join("nothing-here")), store, dir.Join("jobs"));
+  ASSERT_TRUE(failed.ok()) << failed.status().ToString();
+  EXPECT_EQ(JobPhase(*failed), "Failed") << failed->dump(2);
+  EXPECT_EQ((*failed)["conditions"].back()["message"].get<std::string>().rfind("dataset-initializer: file://", 0), 0u)
+      << failed->dump(2);
+  EXPECT_EQ((*failed)["jobsStatus"][0]["failed"], 1);
+  for (const Json& r : (*failed)["local"]["replicas"]) EXPECT_EQ(r["pid"], -1) << r.dump();
+  unsetenv("LOOM_HOME");
+}
+
 // numProcPerNode 2 through Debian's torchrun: torchrun reads the PET_* variables the node gets
 // and starts 2 processes, ranks 0-1 of a world of 2 that rendezvous at node-0's address. (2
 // nodes x 2 processes: trainjob_example_test; each python3 importing torch costs seconds.)
