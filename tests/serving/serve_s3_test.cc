@@ -31,10 +31,11 @@ std::string Value(const std::vector<std::string>& env, const std::string& key) {
   return "";
 }
 
-// The status of `version` ("" if not listed) after waiting up to 30 s for it to be `state`.
-Json VersionStatus(int port, int64_t version, const std::string& state) {
+// The status of `version` (null if not listed) after waiting up to `wait` for it to be `state`.
+Json VersionStatus(int port, int64_t version, const std::string& state,
+                   std::chrono::milliseconds wait = std::chrono::seconds(30)) {
   Json last;
-  for (int i = 0; i < 3000; ++i) {
+  for (int i = 0; i < wait.count() / 10; ++i) {
     auto r = testing::Request(port, "GET", "/v1/models/mnist");
     auto parsed = ParseJson(r.body, "status");
     if (parsed.ok() && parsed->contains("model_version_status")) {
@@ -119,10 +120,11 @@ TEST_F(ServeS3Test, ServesVersionsFromS3ThroughTheCache) {
   for (float& v : image) v = std::stof(std::to_string(v));
   EXPECT_TRUE(near(predict_scores(), testing::DirectScores(v1, image)));
 
-  // Half an upload of version 2 (no weights yet) is not served...
+  // Half an upload of version 2 (no weights yet) is not served: not listed through 15 polls of
+  // the base path (--file_system_poll_wait_seconds=0.1)...
   Upload(local, 2, "model.json");
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  EXPECT_TRUE(VersionStatus(port, 2, "none-ever").is_null());
+  EXPECT_TRUE(VersionStatus(port, 2, "none-ever", std::chrono::seconds(1)).is_null());
   EXPECT_TRUE(near(predict_scores(), testing::DirectScores(v1, image)));
   // ...until it is complete.
   Upload(local, 2, "weights.safetensors");
