@@ -117,8 +117,6 @@ const std::map<std::string, std::string>& Reasons() {
       {"completions", "Trainer sets it from numNodes"},
       {"metadata", "a node is a process, which has no labels or annotations"},
       {"claims", "there are no dynamic resources on one machine"},
-      {"volumes", "a node is a process that sees the machine's files; there are no volumes"},
-      {"volumeMounts", "a node is a process that sees the machine's files; there are no volumes"},
       {"initContainers", "only the node container runs"},
       {"nodeSelector", "there is one node"},
       {"affinity", "there is one node"},
@@ -279,6 +277,57 @@ Status CheckDependsOn(const Json& rjob, const std::string& field, const std::str
   return OkStatus();
 }
 
+constexpr char kDatasetPath[] = "/workspace/dataset";
+
+// A pod's volumes at `field`, where the runtime has a dataset initializer: only
+// PersistentVolumeClaims, the volume a cluster shares between the initializer and the other pods
+// (here the dataset cache is that volume). Their names go into *names.
+Status CheckDatasetVolumes(const Json& pod, const std::string& field, bool initializer, const std::string& kind,
+                           const std::string& source, std::set<std::string>* names) {
+  if (!pod.contains("volumes")) return OkStatus();
+  const std::string f = JoinField(field, "volumes");
+  if (!initializer)
+    return FieldError(source, f, "not supported on one machine: a pod is a process that sees the machine's files; only a "
+                                 "runtime with a dataset initializer shares its volume (the dataset cache)");
+  const Json& volumes = pod["volumes"];
+  if (!volumes.is_array()) return FieldError(source, f, "must be a list");
+  for (size_t i = 0; i < volumes.size(); ++i) {
+    const std::string vf = JoinField(f, i);
+    const Json& v = volumes[i];
+    LOOM_RETURN_IF_ERROR(OnlyKnown(v, vf, {"name", "persistentVolumeClaim"}, kind, source));
+    if (!v.is_object() || !v.contains("name") || !v["name"].is_string()) return FieldError(source, JoinField(vf, "name"), "missing");
+    if (!v.contains("persistentVolumeClaim"))
+      return FieldError(source, vf, "not supported on one machine: only a persistentVolumeClaim (the dataset initializer's "
+                                    "volume, which is the dataset cache here)");
+    LOOM_RETURN_IF_ERROR(OnlyKnown(v["persistentVolumeClaim"], JoinField(vf, "persistentVolumeClaim"), {"claimName"}, kind, source));
+    names->insert(v["name"].get<std::string>());
+  }
+  return OkStatus();
+}
+
+// A container's volumeMounts at `field`: a volume of its pod (`names`) at /workspace/dataset,
+// where Trainer's dataset initializer writes and the trainer reads; LOOM_DATASET_DIR names the
+// cache directory that stands for it here.
+Status CheckDatasetMounts(const Json& container, const std::string& field, const std::set<std::string>& names,
+                          const std::string& kind, const std::string& source) {
+  if (!container.contains("volumeMounts")) return OkStatus();
+  const std::string f = JoinField(field, "volumeMounts");
+  const Json& mounts = container["volumeMounts"];
+  if (!mounts.is_array()) return FieldError(source, f, "must be a list");
+  for (size_t i = 0; i < mounts.size(); ++i) {
+    const std::string mf = JoinField(f, i);
+    const Json& m = mounts[i];
+    LOOM_RETURN_IF_ERROR(OnlyKnown(m, mf, {"name", "mountPath"}, kind, source));
+    if (!m.is_object() || !m.contains("name") || !m["name"].is_string() || !names.count(m["name"].get<std::string>()))
+      return FieldError(source, JoinField(mf, "name"), "names no volume of the pod");
+    if (m.value("mountPath", Json()) != kDatasetPath)
+      return FieldError(source, JoinField(mf, "mountPath"),
+                        "not supported on one machine: only the dataset initializer's volume at " + std::string(kDatasetPath) +
+                            " (LOOM_DATASET_DIR names the dataset cache that stands for it)");
+  }
+  return OkStatus();
+}
+
 // The replicated job at `field` (spec.template.spec.replicatedJobs[i]) labelled
 // dataset-initializer: one pod of a container named dataset-initializer; its env.
 Status ParseInitializerJob(const Json& rjob, const std::string& field, const std::string& kind, const std::string& source,
@@ -298,13 +347,16 @@ Status ParseInitializerJob(const Json& rjob, const std::string& field, const std
   if (pod == nullptr || !pod->is_object()) return FieldError(source, pod_field, "missing");
   LOOM_RETURN_IF_ERROR(OnlyKnown(jt["spec"], JoinField(tf, "spec"), {"template"}, kind, source));
   LOOM_RETURN_IF_ERROR(OnlyKnown(jt["spec"]["template"], JoinField(tf, "spec.template"), {"spec"}, kind, source));
-  LOOM_RETURN_IF_ERROR(OnlyKnown(*pod, pod_field, {"containers"}, kind, source));
+  LOOM_RETURN_IF_ERROR(OnlyKnown(*pod, pod_field, {"containers", "volumes"}, kind, source));
+  std::set<std::string> volumes;
+  LOOM_RETURN_IF_ERROR(CheckDatasetVolumes(*pod, pod_field, true, kind, source, &volumes));
   const std::string cs_field = JoinField(pod_field, "containers");
   const Json& cs = pod->contains("containers") ? (*pod)["containers"] : Json();
   if (!cs.is_array() || cs.size() != 1 || !cs[0].is_object() || cs[0].value("name", Json()) != "dataset-initializer")
     return FieldError(source, cs_field, "must be one container named dataset-initializer");
   const std::string cf = JoinField(cs_field, 0);
-  LOOM_RETURN_IF_ERROR(OnlyKnown(cs[0], cf, {"name", "image", "env"}, kind, source));
+  LOOM_RETURN_IF_ERROR(OnlyKnown(cs[0], cf, {"name", "image", "env", "volumeMounts"}, kind, source));
+  LOOM_RETURN_IF_ERROR(CheckDatasetMounts(cs[0], cf, volumes, kind, source));
   if (cs[0].contains("image") && !cs[0]["image"].is_string()) return FieldError(source, JoinField(cf, "image"), "must be a string");
   LOOM_RETURN_IF_ERROR(ParseInitializerEnv(cs[0], JoinField(cf, "env"), source, &out->initializer_env));
   out->dataset_initializer = true;
@@ -349,7 +401,9 @@ Status ParseTrainerJob(const Json& rjob, const std::string& field, const std::st
   const std::string pod_field = JoinField(pt_field, "spec");
   const Json& pod = job_spec["template"].contains("spec") ? job_spec["template"]["spec"] : Json();
   if (!pod.is_object()) return FieldError(source, pod_field, "missing");
-  LOOM_RETURN_IF_ERROR(OnlyKnown(pod, pod_field, {"containers", "restartPolicy"}, kind, source));
+  LOOM_RETURN_IF_ERROR(OnlyKnown(pod, pod_field, {"containers", "restartPolicy", "volumes"}, kind, source));
+  std::set<std::string> volumes;
+  LOOM_RETURN_IF_ERROR(CheckDatasetVolumes(pod, pod_field, out->dataset_initializer, kind, source, &volumes));
   // JobSet's default for a Job's pods is OnFailure; a Job allows OnFailure or Never.
   spec->restart_policy = RestartPolicy::kOnFailure;
   if (pod.contains("restartPolicy")) {
@@ -370,8 +424,9 @@ Status ParseTrainerJob(const Json& rjob, const std::string& field, const std::st
                         (c.is_object() && c.contains("name") ? c["name"].dump() : "missing") +
                             ": not supported on one machine: only the trainer's container named node runs");
     LOOM_RETURN_IF_ERROR(
-        OnlyKnown(c, cf, {"name", "image", "imagePullPolicy", "command", "args", "env", "workingDir", "resources"}, kind,
-                  source));
+        OnlyKnown(c, cf, {"name", "image", "imagePullPolicy", "command", "args", "env", "workingDir", "resources", "volumeMounts"},
+                  kind, source));
+    LOOM_RETURN_IF_ERROR(CheckDatasetMounts(c, cf, volumes, kind, source));
     LOOM_RETURN_IF_ERROR(ParseContainer(c, cf, source, spec));
     if (c.contains("resources")) {
       if (ps != nullptr)

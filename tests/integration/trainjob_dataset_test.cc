@@ -1,6 +1,7 @@
 // Trainer's dataset initializer done by Loom, against a real S3 server (Swift + s3api, the CTest
 // fixture of tests/storage): MNIST put into a bucket with the aws CLI; a runtime of Loom's trainer
-// with a dataset initializer; a TrainJob whose spec.initializer.dataset names the bucket's prefix,
+// with a dataset initializer, written as a cluster needs it (the shared volume at
+// /workspace/dataset, LOOM_DATASET_DIR naming that path, which Loom points at its cache); a TrainJob whose spec.initializer.dataset names the bucket's prefix,
 // the endpoint in its env and the credentials in a Secret (`loom secret`), while `loom job run`
 // itself has no AWS_* settings. The controller caches the prefix under
 // $LOOM_HOME/datasets/<bucket>/<prefix> before any pod starts; `loom train` reads it through
@@ -34,7 +35,11 @@ spec:
             spec:
               template:
                 spec:
-                  containers: [{name: dataset-initializer, image: ghcr.io/kubeflow/trainer/dataset-initializer}]
+                  containers:
+                    - name: dataset-initializer
+                      image: ghcr.io/kubeflow/trainer/dataset-initializer
+                      volumeMounts: [{name: initializer, mountPath: /workspace/dataset}]
+                  volumes: [{name: initializer, persistentVolumeClaim: {claimName: initializer}}]
         - name: ps
           dependsOn: [{name: dataset-initializer, status: Complete}]
           template: {spec: {template: {spec: {containers: [{name: node, image: loom:latest, command: [loom, train]}]}}}}
@@ -42,7 +47,16 @@ spec:
           dependsOn: [{name: dataset-initializer, status: Complete}]
           template:
             metadata: {labels: {trainer.kubeflow.org/trainjob-ancestor-step: trainer}}
-            spec: {template: {spec: {containers: [{name: node, image: loom:latest, command: [loom, train]}]}}}
+            spec:
+              template:
+                spec:
+                  containers:
+                    - name: node
+                      image: loom:latest
+                      command: [loom, train]
+                      env: [{name: LOOM_DATASET_DIR, value: /workspace/dataset}]
+                      volumeMounts: [{name: initializer, mountPath: /workspace/dataset}]
+                  volumes: [{name: initializer, persistentVolumeClaim: {claimName: initializer}}]
 )";
 
 class TrainJobDatasetTest : public ::testing::Test {
