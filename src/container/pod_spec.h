@@ -8,6 +8,8 @@
 // is understood is its own decision (process_pod.cc, podman.h).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -36,6 +38,16 @@ using FieldRefs = std::map<std::string, std::string>;
 // `couldn't find key password in Secret s3`. optional: true leaves a missing one out.
 StatusOr<std::vector<EnvVar>> ResolveEnv(const Json& container, const ConfigStore* store, const FieldRefs& fields,
                                          const std::string& field);
+
+// The variables a process on the host (a pod or a job's replica of the process runtime) gets
+// besides its spec's, as a container gets its image's: PATH, HOME (of `uid`), HOSTNAME,
+// LOOM_HOME (`home`: they run loom commands on the engine's state) and LOOM_MNIST_DIR when this
+// process's environment names one (where this machine keeps MNIST, as loom:latest names its
+// copy). Nothing else of this process's environment: its secrets stay in it.
+std::map<std::string, std::string> HostProcessEnvironment(const std::string& home, uid_t uid);
+// Puts `dir` first on env's PATH (where the loom binary running the engine is, so that `loom`
+// in a process means it, as loom:latest has it on PATH); nothing when it is there already.
+void PutFirstOnPath(const std::string& dir, std::map<std::string, std::string>* env);
 
 // The value a secretKeyRef / configMapKeyRef names (`ref`: name, key, optional); nullopt when an
 // optional one is missing. Errors name `field`: `...configMapKeyRef: configmap "x" not found`,

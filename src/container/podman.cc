@@ -225,6 +225,9 @@ StatusOr<ContainerExit> Podman::Run(const ContainerSpec& spec, const std::atomic
   create.insert(create.end(), {"create", "--name", spec.name, "--network", "host", "--pull", "never"});
   for (const auto& [k, v] : spec.labels) create.insert(create.end(), {"--label", k + "=" + v});
   create.insert(create.end(), ulimits_.begin(), ulimits_.end());
+  if (!spec.sandbox.empty()) {
+    create.insert(create.end(), {"--ipc", "container:" + spec.sandbox, "--pid", "container:" + spec.sandbox});
+  }
   // The argv as Kubernetes resolved it: the entrypoint is its first word, the rest are args.
   create.insert(create.end(), {"--entrypoint", Json(std::vector<std::string>{spec.argv.front()}).dump()});
   if (!spec.working_dir.empty()) create.insert(create.end(), {"--workdir", spec.working_dir});
@@ -337,6 +340,31 @@ StatusOr<ContainerExit> Podman::Run(const ContainerSpec& spec, const std::atomic
     exit.error = s.value("Error", "");
   }
   return exit;
+}
+
+Status Podman::StartSandbox(const std::string& name, const std::string& root_dir,
+                            const std::vector<std::pair<std::string, std::string>>& labels) const {
+  std::string pause;
+  for (const char* path : {"/usr/bin/catatonit", "/usr/libexec/podman/catatonit"}) {
+    if (access(path, X_OK) == 0) {
+      pause = path;
+      break;
+    }
+  }
+  if (pause.empty()) return FailedPrecondition("sandbox " + name + ": catatonit not found (scripts/install_deps.sh installs it)");
+  LOOM_RETURN_IF_ERROR(MakeDirs(root_dir));
+  std::vector<std::string> rm = Base();
+  rm.insert(rm.end(), {"rm", "--force", "--time", "0", name});
+  (void)RunCommand(rm);  // an earlier one, left by a controller that died
+  std::vector<std::string> run = Base();
+  run.insert(run.end(), {"run", "--detach", "--name", name, "--network", "host", "--ipc", "shareable"});
+  for (const auto& [k, v] : labels) run.insert(run.end(), {"--label", k + "=" + v});
+  run.insert(run.end(), ulimits_.begin(), ulimits_.end());
+  run.insert(run.end(), {"--security-opt", "no-new-privileges", "--mount",
+                         "type=bind,source=" + pause + ",destination=/pause,ro=true", "--rootfs", root_dir, "/pause", "-P"});
+  LOOM_ASSIGN_OR_RETURN(CommandResult r, RunCommand(run));
+  if (r.exit_code != 0) return Unavailable("sandbox " + name + ": " + CommandError(r));
+  return OkStatus();
 }
 
 Status Podman::RemoveLabelled(const std::vector<std::pair<std::string, std::string>>& labels) const {

@@ -67,6 +67,7 @@ struct ContainerSpec {
   Resources resources;
   std::vector<std::pair<std::string, std::string>> labels;
   std::string scratch_dir;          // a directory of the caller's for the env file
+  std::string sandbox;              // a sandbox's name (StartSandbox): its IPC and PID namespaces
   std::string field = "container";  // for errors: "container", "initContainers[0]"
 };
 
@@ -100,6 +101,14 @@ class Podman {
   // at the end.
   StatusOr<ContainerExit> Run(const ContainerSpec& spec, const std::atomic<bool>* cancel,
                               const std::function<void(int stream, std::string_view bytes)>& output) const;
+
+  // Starts a sandbox named `name`: a container that only holds an IPC and a PID namespace for the
+  // containers that join it (ContainerSpec::sandbox), as a Kubernetes pod's infra container holds
+  // a pod's, so that they share /dev/shm and see each other's pids. It needs no image: its root is
+  // `root_dir` (an empty directory of the caller's) and its process catatonit's pause, mounted
+  // from the host. FailedPrecondition without catatonit. Removed with RemoveLabelled(`labels`).
+  Status StartSandbox(const std::string& name, const std::string& root_dir,
+                      const std::vector<std::pair<std::string, std::string>>& labels) const;
 
   // Removes (killing) the containers whose labels have every one of `labels`.
   Status RemoveLabelled(const std::vector<std::pair<std::string, std::string>>& labels) const;

@@ -16,6 +16,7 @@
 
 #include "core/file.h"
 #include "core/logging.h"
+#include "core/process.h"
 #include "core/time.h"
 #include "job/dataset_initializer.h"
 #include "job/trainjob.h"
@@ -51,15 +52,6 @@ StatusOr<int> FreePort(const std::string& host) {
 std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;
-}
-
-// Whether pid runs: a zombie (not reaped by a parent that is not us) does not.
-bool Alive(pid_t pid) {
-  if (pid <= 0 || kill(pid, 0) != 0) return false;
-  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat.ok()) return true;
-  const size_t paren = stat->rfind(')');
-  return paren == std::string::npos || paren + 2 >= stat->size() || (*stat)[paren + 2] != 'Z';
 }
 
 // Nothing of the job runs and its controller is done with it: it ended, or is suspended.
@@ -310,7 +302,7 @@ StatusOr<std::unique_ptr<LocalJob>> LocalJob::Create(const TfJob& job, const Loc
     if (old.ok()) {
       const std::string phase = JobPhase(*old);
       const int pid = old->contains("local") ? (*old)["local"].value("controllerPid", 0) : 0;
-      if (!AtRest(phase) && Alive(pid))
+      if (!AtRest(phase) && ProcessRunning(pid))
         return AlreadyExists("job " + job.name + " is running (controller pid " + std::to_string(pid) +
                              "); `loom job delete " + job.name + "` first");
     }
@@ -517,13 +509,13 @@ Status DeleteJob(const std::string& jobs_dir, const std::string& name) {
   LOOM_ASSIGN_OR_RETURN(Json status, ReadJobStatus(jobs_dir, name));
   const std::string phase = JobPhase(status);
   const int controller = status.contains("local") ? status["local"].value("controllerPid", 0) : 0;
-  if (controller > 0 && controller != getpid() && !AtRest(phase) && Alive(controller)) {
+  if (controller > 0 && controller != getpid() && !AtRest(phase) && ProcessRunning(controller)) {
     // The controller first, so it restarts nothing: SIGTERM makes it kill its replicas (SIGTERM,
     // SIGKILL after its grace period) and write the final status. Then SIGKILL if it hangs.
     kill(controller, SIGTERM);
     const auto deadline = Clock::now() + std::chrono::seconds(20);
-    while (Alive(controller) && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (Alive(controller)) kill(controller, SIGKILL);
+    while (ProcessRunning(controller) && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (ProcessRunning(controller)) kill(controller, SIGKILL);
     if (auto last = ReadJobStatus(jobs_dir, name); last.ok()) status = *last;
   }
   // Whatever still runs (a controller that was killed, or had died): each replica's group, and

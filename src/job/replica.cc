@@ -11,10 +11,9 @@
 #include <functional>
 #include <thread>
 
+#include "container/pod_spec.h"
 #include "core/file.h"
 #include "core/logging.h"
-
-extern char** environ;
 
 namespace loom::job {
 namespace {
@@ -115,8 +114,8 @@ class ContainerReplica : public RunningReplica {
   std::thread thread_;
 };
 
-// The replica's environment ("K=V" by name): `base`, LOOM_HOME, the container's env (each
-// expanded against what comes before), the operator's.
+// The replica's environment ("K=V" by name): `vars` (what its image or the host gives it),
+// LOOM_HOME, the container's env (each expanded against what comes before), the operator's.
 std::map<std::string, std::string> ReplicaEnvironment(std::map<std::string, std::string> vars,
                                                       const ReplicaLaunch& launch, const std::string& home) {
   vars["LOOM_HOME"] = home;
@@ -175,6 +174,29 @@ ReplicaLauncher::ReplicaLauncher(ReplicaLauncherOptions options) : options_(std:
   }
 }
 
+ReplicaLauncher::~ReplicaLauncher() {
+  std::string why;
+  container::Podman* podman = sandboxes_.empty() ? nullptr : options_.podman->Get(&why);
+  for (const auto& [job_dir, name] : sandboxes_) {
+    if (name.empty() || podman == nullptr) continue;
+    Status s = podman->RemoveLabelled({{"loom.job-dir", job_dir}, {"loom.replica", "sandbox"}});
+    if (!s.ok()) LOOM_LOG(WARNING) << name << ": " << s.message();
+  }
+}
+
+std::string ReplicaLauncher::Sandbox(const std::string& job_dir, container::Podman& podman) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sandboxes_.find(job_dir);
+  if (it != sandboxes_.end()) return it->second;
+  const std::string name = "loom-job-" + DirTag(job_dir) + "-sandbox";
+  Status s = podman.StartSandbox(name, JoinPath(job_dir, "sandbox-root"), {{"loom.job-dir", job_dir}, {"loom.replica", "sandbox"}});
+  if (!s.ok()) {
+    LOOM_LOG(WARNING) << s.message() << "; each replica has IPC and PID namespaces of its own, so a ps task's "
+                      << "steps go through gRPC";
+  }
+  return sandboxes_[job_dir] = s.ok() ? name : "";
+}
+
 StatusOr<bool> ReplicaLauncher::InContainer(const ReplicaLaunch& launch) {
   return container::RunsInContainer(options_.runtime, *options_.podman, launch.image, launch.pull_policy,
                                     launch.replica);
@@ -198,18 +220,17 @@ StatusOr<std::unique_ptr<RunningReplica>> ReplicaLauncher::Start(const ReplicaLa
     spec.mounts.push_back({options_.home, options_.home, false});
     spec.labels = {{"loom.job-dir", launch.job_dir}, {"loom.replica", launch.replica}};
     spec.scratch_dir = launch.job_dir;
+    spec.sandbox = Sandbox(launch.job_dir, *podman);
     const int log_fd = open(launch.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log_fd < 0) return ErrnoStatus(launch.log_path, "open", errno);
     return std::unique_ptr<RunningReplica>(new ContainerReplica(*podman, std::move(spec), log_fd));
   }
 
-  std::map<std::string, std::string> caller;
-  for (char** e = environ; *e; ++e) {
-    const std::string entry = *e;
-    const size_t eq = entry.find('=');
-    if (eq != std::string::npos) caller[entry.substr(0, eq)] = entry.substr(eq + 1);
-  }
-  const std::map<std::string, std::string> vars = ReplicaEnvironment(std::move(caller), launch, options_.home);
+  // What the host gives a process as an image gives a container, never the controller's own
+  // environment (its S3 keys stay in it); `loom` first on PATH as in loom:latest.
+  std::map<std::string, std::string> host = container::HostProcessEnvironment(options_.home, geteuid());
+  if (!options_.loom_binary.empty()) container::PutFirstOnPath(Dirname(options_.loom_binary), &host);
+  const std::map<std::string, std::string> vars = ReplicaEnvironment(std::move(host), launch, options_.home);
   std::vector<std::string> env;
   for (const auto& [k, v] : vars) env.push_back(k + "=" + v);
   std::vector<std::string> argv = Expanded(launch.command, vars);

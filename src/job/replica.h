@@ -3,11 +3,20 @@
 // of its image (`--pod-runtime`, container/pod_runtime.h), and watches and stops it.
 //
 // Environment: LOOM_HOME (LoomHome()), the container's env, the operator's; $(VAR) in command and
-// args expanded from it as Kubernetes does. A process replica gets the caller's environment
-// under that and runs its command (a command "loom" is ReplicaLauncherOptions::loom_binary). A
-// container replica runs in its image with Kubernetes' command/args over the image's
-// ENTRYPOINT/CMD, the image's environment under that one (never the caller's), the host's network (addresses in TF_CONFIG and MASTER_ADDR
-// are 127.0.0.1) and LoomHome() at its own path (replicas write checkpoints and models there).
+// args expanded from it as Kubernetes does; never the caller's own environment (the engine's S3
+// keys stay in it). A process replica gets under that what the host gives a process as an image
+// gives a container (container::HostProcessEnvironment: PATH with the loom binary's directory
+// first, HOME, HOSTNAME, LOOM_MNIST_DIR) and runs its command (a command "loom" is
+// ReplicaLauncherOptions::loom_binary). A container replica runs in its image with Kubernetes'
+// command/args over the image's ENTRYPOINT/CMD, the image's environment under that one, the
+// host's network (addresses in TF_CONFIG and MASTER_ADDR are 127.0.0.1) and LoomHome() at its
+// own path (replicas write checkpoints and models there).
+// The container replicas of one job join one sandbox (container::Podman::StartSandbox, made with
+// the job's first container replica and removed with the launcher): one IPC and PID namespace,
+// so a ps task and its workers share /dev/shm and see each other's pids, and their steps go
+// through shared memory as processes' do (train/ps_shm.h); another job's replicas have their
+// own. Where no sandbox can be made (no catatonit), each replica has its own namespaces and
+// the ps traffic goes through gRPC, as the controller's log says.
 // Either way stdout and stderr are appended to the replica's log file.
 //
 // Thread-safety: a ReplicaLauncher may start replicas from many threads at once; one
@@ -18,6 +27,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -80,6 +90,8 @@ std::string ExpandVariables(const std::string& text, const std::map<std::string,
 class ReplicaLauncher {
  public:
   explicit ReplicaLauncher(ReplicaLauncherOptions options);
+  // Removes the sandboxes of the jobs it started containers for (their replicas end with them).
+  ~ReplicaLauncher();
 
   // Whether `launch` runs as a container (true) or a process (false) under the options'
   // runtime; an error naming the replica when --pod-runtime container cannot be honoured.
@@ -87,13 +99,18 @@ class ReplicaLauncher {
   // Starts it in the runtime InContainer chose.
   StatusOr<std::unique_ptr<RunningReplica>> Start(const ReplicaLaunch& launch);
   // Removes (killing) the containers of the job whose state is in `job_dir` (what a controller
-  // that died left running). Nothing to do without podman.
+  // that died left running), its sandbox too. Nothing to do without podman.
   Status RemoveContainers(const std::string& job_dir);
 
   const ReplicaLauncherOptions& options() const { return options_; }
 
  private:
+  // The name of the sandbox of the job in `job_dir`, started on first use; "" where none can be.
+  std::string Sandbox(const std::string& job_dir, container::Podman& podman);
+
   ReplicaLauncherOptions options_;
+  std::mutex mu_;
+  std::map<std::string, std::string> sandboxes_;  // by job_dir; "": could not be made
 };
 
 }  // namespace loom::job

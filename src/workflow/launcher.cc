@@ -111,34 +111,33 @@ StatusOr<bool> BeingRun(const std::string& home, const std::string& workflow) {
 
 // ---- a detached engine -------------------------------------------------------------------
 
-Status StartDetachedEngine(const std::string& home, const std::string& workflow, const std::string& binary) {
-  LOOM_RETURN_IF_ERROR(MakeDirs(RunDir(home)));
-  const std::string log = EngineLogPath(home, workflow);
-  std::string exe = binary;
-  if (exe.empty()) {
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0) return ErrnoStatus("/proc/self/exe", "readlink", errno);
-    exe.assign(self, static_cast<size_t>(n));
-  }
+StatusOr<pid_t> StartDetached(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                              const std::string& log) {
+  if (args.empty()) return InvalidArgument("StartDetached: no command");
   // Everything the child needs is built before fork: after it only async-signal-safe calls.
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "LOOM_HOME=", 10) != 0) env_strings.emplace_back(*e);
-  }
-  env_strings.push_back("LOOM_HOME=" + home);
-  std::vector<char*> envp;
+  std::vector<std::string> env_strings = env, arg_strings = args;
+  std::vector<char*> envp, argv;
   for (std::string& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
-  std::vector<std::string> arg_strings = {exe, "workflow", "run", KeyName(workflow), "-n", KeyNamespace(workflow)};
-  std::vector<char*> argv;
   for (std::string& a : arg_strings) argv.push_back(a.data());
   argv.push_back(nullptr);
+  int pid_pipe[2];
+  if (pipe2(pid_pipe, O_CLOEXEC) != 0) return ErrnoStatus("pipe", args[0], errno);
   pid_t pid = fork();
-  if (pid < 0) return ErrnoStatus("fork", "engine", errno);
+  if (pid < 0) {
+    const int err = errno;
+    close(pid_pipe[0]), close(pid_pipe[1]);
+    return ErrnoStatus("fork", args[0], err);
+  }
   if (pid == 0) {
     setsid();
-    if (fork() != 0) _exit(0);  // the engine is adopted by init: no zombie left with the caller
+    // The process is adopted by init (no zombie left with the caller); its pid goes back
+    // through the pipe.
+    const pid_t grandchild = fork();
+    if (grandchild != 0) {
+      (void)!write(pid_pipe[1], &grandchild, sizeof(grandchild));
+      _exit(0);
+    }
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
@@ -149,10 +148,37 @@ Status StartDetachedEngine(const std::string& home, const std::string& workflow,
     execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
+  close(pid_pipe[1]);
+  pid_t started = -1;
+  ssize_t n = -1;
+  do {
+    n = read(pid_pipe[0], &started, sizeof(started));
+  } while (n < 0 && errno == EINTR);
+  close(pid_pipe[0]);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  return OkStatus();
+  if (n != static_cast<ssize_t>(sizeof(started)) || started < 0) return Internal(args[0] + ": could not be started");
+  return started;
+}
+
+Status StartDetachedEngine(const std::string& home, const std::string& workflow, const std::string& binary) {
+  LOOM_RETURN_IF_ERROR(MakeDirs(RunDir(home)));
+  std::string exe = binary;
+  if (exe.empty()) {
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0) return ErrnoStatus("/proc/self/exe", "readlink", errno);
+    exe.assign(self, static_cast<size_t>(n));
+  }
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "LOOM_HOME=", 10) != 0) env.emplace_back(*e);
+  }
+  env.push_back("LOOM_HOME=" + home);
+  return StartDetached({exe, "workflow", "run", KeyName(workflow), "-n", KeyNamespace(workflow)}, env,
+                       EngineLogPath(home, workflow))
+      .status();
 }
 
 // ---- the server's server.json ------------------------------------------------------------

@@ -68,6 +68,12 @@ class RunLock {
 // that moment is not turned away.
 StatusOr<bool> BeingRun(const std::string& home, const std::string& workflow);
 
+// Starts `args` (args[0] a path) with `env` ("K=V") in a session of its own, adopted by init so
+// that it outlives the caller, stdin /dev/null and stdout and stderr appended to `log`; returns
+// its pid. An exec that fails ends it with 127 (the caller sees it gone).
+StatusOr<pid_t> StartDetached(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                              const std::string& log);
+
 // Starts `<binary> workflow run NAME -n NAMESPACE` with LOOM_HOME=home in a session of its own
 // (adopted by init, so it outlives the caller), its output appended to EngineLogPath. `binary`
 // empty: this process's own executable.

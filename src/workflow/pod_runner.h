@@ -21,8 +21,9 @@
 // runtime.
 //
 // Environment: only what the spec sets (env, envFrom; secretKeyRef/configMapKeyRef read from
-// the container::ConfigStore at objects_dir, never from this process's environment), plus PATH
-// (bin_dir first), HOME, HOSTNAME, LOOM_HOME and Argo's ARGO_WORKFLOW_NAME / ARGO_NODE_ID.
+// the container::ConfigStore at objects_dir, never from this process's environment), plus what
+// the host gives a process (container::HostProcessEnvironment: PATH with bin_dir first, HOME,
+// HOSTNAME, LOOM_HOME, LOOM_MNIST_DIR) and Argo's ARGO_WORKFLOW_NAME / ARGO_NODE_ID.
 //
 // Security: securityContext runAsUser / runAsGroup / supplementalGroups are honoured (the
 // process becomes that user), runAsNonRoot refuses a pod that would run as root with kubelet's
@@ -102,9 +103,9 @@ struct PodRunnerOptions {
   std::string home;                   // LoomHome(): artifacts/, jobs/ and volumes/ go under it
   Isolation isolation = Isolation::kAuto;
   // Each pod in a PID namespace of its own (with its mount namespace; Create fails where the
-  // kernel refuses). Off by default: pods on one machine may share processes by pid (the
-  // example's serve step leaves `loom serve` running for its exit handler to stop by pid), which
-  // a PID namespace ends with the step.
+  // kernel refuses). Off by default: pods on one machine may share processes by pid (a step that
+  // leaves a server running in a session of its own for a later step to stop), which a PID
+  // namespace ends with the step.
   bool pid_namespace = false;
   ArtifactOptions artifacts;          // repository_dir empty: <home>/artifacts
   std::string jobs_dir;               // TFJobs of resource templates; empty: <home>/jobs

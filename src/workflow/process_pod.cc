@@ -2,7 +2,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
-#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -31,6 +30,9 @@ namespace {
 // Everything the child needs, computed before fork: the child only makes system calls.
 struct Launch {
   std::vector<std::string> argv;
+  // Where argv[0] is looked for, in turn: itself when it has a '/', else each directory of the
+  // pod's PATH (execvpe would search the engine's).
+  std::vector<std::string> exec_paths;
   std::vector<std::string> env;  // "K=V"
   std::string working_dir;       // in the pod; empty: pod_dir
   std::string pod_dir;           // on the host
@@ -258,7 +260,16 @@ const char* FdPath(int fd, char* buf, size_t size) {
       RunInit(main_pid);
     }
   }
-  execvpe(argv[0], argv, envp);
+  int exec_errno = ENOENT;
+  for (const std::string& path : launch.exec_paths) {
+    execve(path.c_str(), argv, envp);
+    if (errno == EACCES) exec_errno = EACCES;  // as execvp: a later one may still run
+    else if (errno != ENOENT && errno != ENOTDIR) {
+      exec_errno = errno;
+      break;
+    }
+  }
+  errno = exec_errno;
   ChildFail(status_fd, "exec", argv[0]);
 }
 
@@ -317,21 +328,6 @@ Status ProcessRuntimeCanEnforce(const Template& tmpl, const Json& c, const std::
   }
   return OkStatus();
 }
-
-// The variables every pod gets besides its spec's, as a container gets its image's: PATH, HOME
-// (of the user it runs as), HOSTNAME, and LOOM_HOME (pods run loom commands on the engine's state).
-std::map<std::string, std::string> ProcessEnvironment(const PodRunnerOptions& options, uid_t uid) {
-  std::map<std::string, std::string> env;
-  env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  struct passwd pw, *found = nullptr;
-  char buf[4096];
-  env["HOME"] = getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0 && found != nullptr ? pw.pw_dir : "/";
-  char host[256] = {};
-  if (gethostname(host, sizeof(host) - 1) == 0) env["HOSTNAME"] = host;
-  env["LOOM_HOME"] = options.home;
-  return env;
-}
-
 
 }  // namespace
 
@@ -462,16 +458,26 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, TemplatePod& pod
   container::ConfigStore config(options_.objects_dir);
   auto spec_env = container::ResolveEnv(pod.container, &config, PodFieldRefs(request), pod.kind);
   if (!spec_env.ok()) return pod.Fail("Error", spec_env.status().message());
-  std::map<std::string, std::string> env = ProcessEnvironment(options_, launch.set_ids ? launch.uid : geteuid());
+  std::map<std::string, std::string> env =
+      container::HostProcessEnvironment(options_.home, launch.set_ids ? launch.uid : geteuid());
   for (const container::EnvVar& e : *spec_env) env[e.name] = e.value;
-  if (!options_.bin_dir.empty() && env["PATH"].rfind(options_.bin_dir + ":", 0) != 0) {
-    env["PATH"] = options_.bin_dir + (env["PATH"].empty() ? "" : ":" + env["PATH"]);
-  }
+  container::PutFirstOnPath(options_.bin_dir, &env);
   env["ARGO_WORKFLOW_NAME"] = KeyName(request.workflow);
   env["ARGO_NODE_ID"] = request.node_id;
   const std::string tmp_dir = JoinPath(request.pod_dir, "tmp");
   if (!isolated_) env["TMPDIR"] = tmp_dir;
   for (const auto& [k, v] : env) launch.env.push_back(k + "=" + v);
+  if (launch.argv[0].find('/') != std::string::npos) {
+    launch.exec_paths = {launch.argv[0]};
+  } else {
+    const std::string& path = env["PATH"];
+    for (size_t at = 0; at <= path.size();) {
+      size_t end = path.find(':', at);
+      if (end == std::string::npos) end = path.size();
+      launch.exec_paths.push_back(JoinPath(end > at ? path.substr(at, end - at) : ".", launch.argv[0]));
+      at = end + 1;
+    }
+  }
   launch.working_dir = pod.container.value("workingDir", "");
   launch.pod_dir = request.pod_dir;
 

@@ -24,7 +24,7 @@ using testing::ProcessResult;
 class TfJobExampleTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    // The replicas inherit the controller's environment: our LOOM_HOME and the MNIST files.
+    // Process replicas get our LOOM_HOME and LOOM_MNIST_DIR (what the host gives a process).
     ASSERT_EQ(setenv("LOOM_HOME", home_.c_str(), 1), 0);
     ASSERT_EQ(setenv("LOOM_MNIST_DIR", testing::MnistDir().c_str(), 1), 0);
     ASSERT_EQ(unsetenv("LOOM_JOBS_DIR"), 0);

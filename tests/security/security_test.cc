@@ -8,8 +8,10 @@
 //   a name taken in one namespace to keep another's out; another namespace's WorkflowTemplate;
 //   a log-out by GET (CSRF); a pod reading the server's token, the state store or another
 //   pod's /tmp (through a hostPath of / too); a pod reading the engine's secret environment,
-//   another pod's /tmp, and running as root against runAsNonRoot, each with both pod runtimes
-//   (process, and container from loom:latest).
+//   another pod's /tmp, and running as root against runAsNonRoot, and a TFJob replica reading
+//   the controller's secret environment, each with both pod runtimes (process, and container
+//   from loom:latest); a process pod run by an engine without
+//   CAP_SYS_ADMIN (no mount namespace) reading the engine's state.
 // The attack each tries would succeed on a server without the defence: the comment of each case
 // says what it did before.
 #include <signal.h>
@@ -693,6 +695,33 @@ TEST_P(PodAttackTest, PodReadsTheEnginesSecretEnvironment) {
   EXPECT_EQ(Pods("env"), "main: Succeeded " + GetParam() + " \n");
 }
 
+// Before replicas were given only their spec's environment: a TFJob replica of the process
+// runtime inherited the controller's whole environment and printed its AWS_SECRET_ACCESS_KEY.
+TEST_P(PodAttackTest, ReplicaReadsTheControllersSecretEnvironment) {
+  const std::string path = work_.Join("job.yaml");
+  ASSERT_TRUE(WriteFileAtomic(path, R"(apiVersion: kubeflow.org/v1
+kind: TFJob
+metadata: {name: env-job}
+spec:
+  tfReplicaSpecs:
+    Worker:
+      replicas: 1
+      restartPolicy: Never
+      template:
+        spec:
+          containers:
+          - name: tensorflow
+            image: loom:latest
+            command: [sh, -c, 'echo "key=${AWS_SECRET_ACCESS_KEY:-none} matches=$(env | grep -c engine-only) tf_config=${TF_CONFIG:+set}"']
+)").ok());
+  ProcessResult r = Loom({"job", "run", "--pod-runtime", GetParam(), path});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::string log = Loom({"job", "logs", "env-job"}).out;
+  // The operator's variables are there; nothing of the controller's own.
+  EXPECT_NE(log.find("key=none matches=0 tf_config=set"), std::string::npos) << log;
+  EXPECT_EQ(log.find("engine-only-key"), std::string::npos) << log;
+}
+
 // Before the mount namespace per pod: every pod shared the host's /tmp, so a pod read what a
 // pod beside it had just written there.
 TEST_P(PodAttackTest, PodReadsAnotherPodsTmp) {
@@ -742,6 +771,49 @@ TEST_P(PodAttackTest, PodRunsAsRootAgainstRunAsNonRoot) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Runtimes, PodAttackTest, ::testing::Values("process", "container"));
+
+// Before process pods were refused without a mount namespace: an engine without CAP_SYS_ADMIN
+// (a container under Docker's defaults) ran them in the host's view, where a pod read the state
+// store, the server's token and every other pod's files. The engine runs here under setpriv
+// (util-linux) with CAP_SYS_ADMIN dropped from its bounding and inheritable sets.
+TEST(SecurityTest, ProcessPodWithoutAMountNamespaceIsRefused) {
+  ScratchDir home, work, logs;
+  const std::string marker = home.Join("pod-ran");
+  const std::string path = work.Join("nocap.yaml");
+  ASSERT_TRUE(WriteFileAtomic(path, R"(apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: nocap}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    script:
+      image: loom:latest
+      command: [sh]
+      source: |
+        touch )" + marker + R"(
+        head -c 15 "$LOOM_HOME/workflows.db"; echo
+)").ok());
+  const std::vector<std::string> env = {"LOOM_HOME=" + home.path()};
+  ProcessResult r = testing::Run({"setpriv", "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin", LoomBinary(),
+                                  "wf", "submit", path, "--wait", "--pod-runtime", "process"},
+                                 logs.path(), env);
+  EXPECT_NE(r.exit_code, 0) << r.out << r.err;
+  EXPECT_FALSE(PathExists(marker)) << "the pod ran";
+  ProcessResult got = testing::Run({LoomBinary(), "wf", "get", "nocap", "-o", "json"}, logs.path(), env);
+  auto doc = ParseJson(got.out, "loom wf get");
+  ASSERT_TRUE(doc.ok()) << got.out << got.err << r.err;
+  std::string messages;
+  for (const auto& [id, n] : (*doc)["status"]["nodes"].items()) {
+    if (n["type"] == "Pod") messages += n.value("phase", "") + ": " + n.value("message", "") + "\n";
+  }
+  EXPECT_NE(messages.find("Error: pods here have no mount namespace of their own (the engine needs root, or "
+                          "CAP_SYS_ADMIN in a container), so a pod would read the engine's token, its state and "
+                          "other pods' files: refused"),
+            std::string::npos) << messages;
+  ProcessResult pod_logs = testing::Run({LoomBinary(), "wf", "logs", "nocap"}, logs.path(), env);
+  EXPECT_EQ(pod_logs.out.find("SQLite format"), std::string::npos) << pod_logs.out;
+}
 
 }  // namespace
 }  // namespace loom
