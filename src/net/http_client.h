@@ -21,7 +21,7 @@ namespace loom::net {
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
 struct HttpRequest {
-  std::string method = "GET";  // GET, PUT, POST, HEAD, DELETE
+  std::string method = "GET";  // GET, PUT, POST, PATCH (these three send the body), HEAD, DELETE...
   std::string url;             // already percent-encoded
   HttpHeaders headers;         // sent as given (Host, if given, replaces curl's)
   // The body: `body` when body_file is empty, else body_length bytes of body_file at body_offset.
@@ -53,6 +53,7 @@ struct HttpClientOptions {
   long connect_timeout_seconds = 10;
   // A transfer slower than 1 byte/s for this long is abandoned (a hung server).
   long stall_timeout_seconds = 30;
+  long timeout_seconds = 0;          // the whole request at most this long (0: no limit)
 };
 
 class HttpClient {

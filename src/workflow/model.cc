@@ -2,6 +2,7 @@
 #include "workflow/model.h"
 
 #include <cstdlib>
+#include <iterator>
 #include <set>
 
 namespace loom::workflow {
@@ -256,7 +257,7 @@ StatusOr<LifecycleHook> HookFromJson(const Json& j, const std::string& path) {
 
 // The order Argo's (and Loom's) manifests write a template's fields in does not matter to the
 // engine; ToJson writes the typed fields first, then the pod's.
-constexpr const char* kKindFields[] = {"container", "script", "resource", "steps", "dag", "suspend"};
+constexpr const char* kKindFields[] = {"container", "script", "resource", "steps", "dag", "suspend", "http"};
 
 }  // namespace
 
@@ -455,13 +456,13 @@ StatusOr<Template> TemplateFromJson(const Json& j, const std::string& path) {
   Template t;
   LOOM_RETURN_IF_ERROR(f.String("name", &t.name));
   int kinds = 0;
-  for (int k = 0; k < 6; ++k) {
+  for (int k = 0; k < static_cast<int>(std::size(kKindFields)); ++k) {
     if (f.Has(kKindFields[k])) {
       t.kind = static_cast<TemplateKind>(k);
       ++kinds;
     }
   }
-  if (kinds != 1) return InvalidArgument(path + ": needs exactly one of container, script, resource, steps, dag or suspend");
+  if (kinds != 1) return InvalidArgument(path + ": needs exactly one of container, script, resource, steps, dag, suspend or http");
   if (auto in = f.Raw("inputs")) {
     LOOM_ASSIGN_OR_RETURN(t.inputs, ParametersAndArtifacts<Inputs>(*in, f.Path("inputs")));
   }
@@ -481,6 +482,10 @@ StatusOr<Template> TemplateFromJson(const Json& j, const std::string& path) {
     case TemplateKind::kResource:
       if (!body.is_object()) return InvalidArgument(kp + ": must be an object");
       t.resource = std::move(body);
+      break;
+    case TemplateKind::kHttp:
+      if (!body.is_object()) return InvalidArgument(kp + ": must be an object");
+      t.http = std::move(body);
       break;
     case TemplateKind::kSteps: {
       if (!body.is_array()) return InvalidArgument(kp + ": must be a list");
@@ -752,6 +757,9 @@ Json ToJson(const Template& t) {
       break;
     case TemplateKind::kResource:
       j[kind] = t.resource;
+      break;
+    case TemplateKind::kHttp:
+      j[kind] = t.http;
       break;
     case TemplateKind::kSteps: {
       Json groups = Json::array();

@@ -44,7 +44,7 @@ const char* ToString(NodeType type);
 StatusOr<NodeType> ParseNodeType(std::string_view text);
 
 // What a template does: exactly one of these per template.
-enum class TemplateKind { kContainer, kScript, kResource, kSteps, kDag, kSuspend };
+enum class TemplateKind { kContainer, kScript, kResource, kSteps, kDag, kSuspend, kHttp };
 const char* ToString(TemplateKind kind);  // the field's name: "container", "script", ...
 
 // ---------------------------------------------------------------- the spec
@@ -184,6 +184,7 @@ struct Template {
   std::optional<Outputs> outputs;
   Json container;                                   // container or script (Kubernetes' Container)
   Json resource;                                    // a resource template, as written
+  Json http;                                        // an http template, as written (http_template.h)
   std::vector<std::vector<Step>> steps;             // steps: groups of steps
   DagTemplate dag;
   std::optional<Json> suspend_duration;             // suspend.duration

@@ -1,10 +1,13 @@
 #include "workflow/pod_runner.h"
 
+#include "workflow/http_template.h"
+
 #include <signal.h>
 #include <unistd.h>
 
 #include "core/file.h"
 #include "core/logging.h"
+#include "workflow/http_template.h"
 #include "workflow/pod_common.h"
 #include "workflow/pod_spec_patch.h"
 #include "workflow/resource.h"
@@ -68,6 +71,9 @@ PodResult LocalPodRunner::Run(const PodRequest& request, Store& store) {
   }
   Status made = MakeDirs(request.pod_dir);
   if (!made.ok()) return Outcome("Error", made.message());
+  if (request.tmpl.kind == TemplateKind::kHttp) {
+    return RunHttpTemplate(request.tmpl.http, container::ConfigStore(options_.objects_dir));
+  }
   auto runtime = RuntimeFor(request);
   if (!runtime.ok()) return Outcome("Error", runtime.status().message());
   if (request.tmpl.kind == TemplateKind::kResource) return RunResourceTemplate(request, store, *runtime);

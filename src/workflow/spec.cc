@@ -9,6 +9,7 @@
 #include "container/pod_runtime.h"
 #include "core/file.h"
 #include "workflow/expr.h"
+#include "workflow/expr_lang.h"
 #include "workflow/model.h"
 #include "workflow/probe.h"
 #include "workflow/store.h"
@@ -554,10 +555,10 @@ class Linter {
     if (!inline_template && !t.contains("name")) return Error(path, "name is required");
     std::string name = t.value("name", "");
     std::vector<std::string> kinds;
-    for (const char* k : {"container", "script", "resource", "steps", "dag", "suspend"}) {
+    for (const char* k : {"container", "script", "resource", "steps", "dag", "suspend", "http"}) {
       if (t.contains(k)) kinds.push_back(k);
     }
-    for (const char* k : {"containerSet", "data", "http", "plugin"}) {
+    for (const char* k : {"containerSet", "data", "plugin"}) {
       if (t.contains(k)) return Error(JoinField(path, k), std::string(k) + " templates are not supported by Loom");
     }
     if (t.contains("daemon") && !t["daemon"].is_boolean() &&
@@ -567,7 +568,7 @@ class Linter {
     if (t.contains("failFast") && !t["failFast"].is_boolean()) {
       return Error(JoinField(path, "failFast"), "must be true or false");
     }
-    if (kinds.empty()) return Error(path, "template \"" + name + "\" needs one of container, script, resource, steps, dag or suspend");
+    if (kinds.empty()) return Error(path, "template \"" + name + "\" needs one of container, script, resource, steps, dag, suspend or http");
     if (kinds.size() > 1) return Error(path, "template \"" + name + "\" has both " + kinds[0] + " and " + kinds[1]);
     const std::string& kind = kinds[0];
     std::string kp = JoinField(path, kind);
@@ -653,6 +654,15 @@ class Linter {
       if (!t[kind].contains("image")) return Error(kp, "image is required");
       for (const char* f : {"command", "args"}) {
         if (t[kind].contains(f)) LOOM_RETURN_IF_ERROR(CheckList(t[kind][f], JoinField(kp, f)));
+      }
+    } else if (kind == "http") {
+      Status http = CheckHttpTemplate(t[kind], kp);
+      if (!http.ok()) {
+        // The message starts with the field it is about: the line is that field's.
+        const std::string& m = http.message();
+        const size_t colon = m.find(": ");
+        return Error(colon == std::string::npos ? kp : m.substr(0, colon),
+                     colon == std::string::npos ? m : m.substr(colon + 2));
       }
     } else if (kind == "resource") {
       LOOM_RETURN_IF_ERROR(CheckKeys(t[kind], kp, kResourceKeys));
@@ -950,5 +960,68 @@ const Json* FindTemplate(const Json& spec, const std::string& name) {
   }
   return nullptr;
 }
+
+namespace {
+
+const std::set<std::string> kHttpKeys = {"url",  "method",         "headers",           "body",
+                                         "timeoutSeconds", "successCondition", "insecureSkipVerify"};
+const std::set<std::string> kHeaderKeys = {"name", "value", "valueFrom"};
+
+
+std::string HttpField(const std::string& path, const std::string& name) { return path.empty() ? name : path + "." + name; }
+
+}  // namespace
+
+Status CheckHttpTemplate(const Json& http, const std::string& path) {
+  if (!http.is_object()) return InvalidArgument(path + ": must be an object");
+  for (auto it = http.begin(); it != http.end(); ++it) {
+    if (!kHttpKeys.count(it.key())) {
+      return InvalidArgument(HttpField(path, it.key()) + ": unknown field \"" + it.key() + "\"" +
+                             (it.key() == "bodyFrom" ? " (bodyFrom is not supported on one machine: use body)" : ""));
+    }
+  }
+  if (!http.contains("url") || !http["url"].is_string() || http["url"].get<std::string>().empty()) {
+    return InvalidArgument(HttpField(path, "url") + ": a URL is required");
+  }
+  for (const char* f : {"method", "body", "successCondition"}) {
+    if (http.contains(f) && !http[f].is_string()) return InvalidArgument(HttpField(path, f) + ": must be a string");
+  }
+  if (http.contains("successCondition")) {
+    StatusOr<Expression> parsed = Expression::Parse(http["successCondition"].get<std::string>());
+    if (!parsed.ok()) return InvalidArgument(HttpField(path, "successCondition") + ": " + parsed.status().message());
+  }
+  if (http.contains("timeoutSeconds") && !(http["timeoutSeconds"].is_number_integer() && http["timeoutSeconds"] > 0)) {
+    return InvalidArgument(HttpField(path, "timeoutSeconds") + ": must be a positive integer");
+  }
+  if (http.contains("insecureSkipVerify") && !http["insecureSkipVerify"].is_boolean()) {
+    return InvalidArgument(HttpField(path, "insecureSkipVerify") + ": must be true or false");
+  }
+  if (http.contains("headers")) {
+    const Json& headers = http["headers"];
+    if (!headers.is_array()) return InvalidArgument(HttpField(path, "headers") + ": must be a list");
+    for (size_t i = 0; i < headers.size(); ++i) {
+      const std::string hp = HttpField(path, "headers") + "[" + std::to_string(i) + "]";
+      if (!headers[i].is_object()) return InvalidArgument(hp + ": must be an object");
+      for (auto it = headers[i].begin(); it != headers[i].end(); ++it) {
+        if (!kHeaderKeys.count(it.key())) return InvalidArgument(HttpField(hp, it.key()) + ": unknown field \"" + it.key() + "\"");
+      }
+      if (!headers[i].contains("name") || !headers[i]["name"].is_string()) {
+        return InvalidArgument(HttpField(hp, "name") + ": a header name is required");
+      }
+      if (headers[i].contains("valueFrom")) {
+        const Json& from = headers[i]["valueFrom"];
+        if (!from.is_object() || from.size() != 1 || !from.contains("secretKeyRef")) {
+          return InvalidArgument(HttpField(hp, "valueFrom") + ": only secretKeyRef is supported (Argo's only source)");
+        }
+      }
+    }
+  }
+  const std::string method = http.value("method", "GET");
+  if (http.contains("body") && method != "POST" && method != "PUT" && method != "PATCH") {
+    return InvalidArgument(HttpField(path, "body") + ": sent only with POST, PUT or PATCH, not " + method);
+  }
+  return OkStatus();
+}
+
 
 }  // namespace loom::workflow

@@ -43,6 +43,10 @@ const Json* FindTemplate(const Json& spec, const std::string& name);
 // for this workflow alone); Lint refuses any other value.
 inline constexpr char kPodRuntimeAnnotation[] = "workflows.loom.dev/pod-runtime";
 
+// An http template's fields (`path` is the template's `http`), for Lint and again before its
+// request is sent: the field that is wrong or not known is named (http_template.h).
+Status CheckHttpTemplate(const Json& http, const std::string& path);
+
 // A Go duration as Argo writes them ("10s", "1m30s", "500ms", "2h") or a number of seconds.
 bool DurationSeconds(const Json& value, double* seconds);
 

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -44,7 +45,21 @@ std::string RunCase(const std::string& cases_dir, const std::string& name, const
   std::ostringstream diff;
   auto expected_or = ReadJsonOrYamlFile(JoinPath(cases_dir, name + ".expected.yaml"));
   if (!expected_or.ok()) return expected_or.status().ToString();
-  const Json expected = *expected_or;
+  // {{param:<name>}} in what is expected stands for a parameter the test passes (a server's URL).
+  std::function<void(Json&)> expand_params = [&](Json& v) {
+    if (v.is_string()) {
+      std::string text = v.get<std::string>();
+      for (const auto& [k, value] : case_options.parameters) {
+        const std::string tag = "{{param:" + k + "}}";
+        for (size_t p; (p = text.find(tag)) != std::string::npos;) text.replace(p, tag.size(), value);
+      }
+      v = text;
+    } else if (v.is_structured()) {
+      for (Json& e : v) expand_params(e);
+    }
+  };
+  Json expected = *expected_or;
+  expand_params(expected);
   auto store_or = Store::Open(JoinPath(home, "workflows.db"));
   if (!store_or.ok()) return store_or.status().ToString();
   Store& store = **store_or;

@@ -13,7 +13,8 @@
 //                     parameters: {p: v}, inputs: {p: v}}
 //
 // Node names are written with the workflow's name, which is the case's name. In messages,
-// {{id:<node name>}} stands for that node's id.
+// {{id:<node name>}} stands for that node's id, and anywhere {{param:<name>}} for a parameter
+// the test passes in CaseOptions (a server's address).
 #pragma once
 
 #include <map>

@@ -1,7 +1,7 @@
 // The data-driven cases: every tests/workflow/cases/<case>.yaml runs on the real engine and pod
 // runner and must end as <case>.expected.yaml says; every bad_<case>.yaml must fail to load or
 // submit with the line in bad_<case>.expected, storing nothing. (s3_* cases need the S3 server
-// and run in workflow_s3_cases_test.)
+// and run in workflow_s3_cases_test, http_* cases an HTTP server: workflow_http_cases_test.)
 #include <gtest/gtest.h>
 
 #include "core/file.h"
@@ -21,7 +21,7 @@ std::vector<std::string> CaseNames(bool bad) {
     const std::string suffix = bad ? ".expected" : ".expected.yaml";
     if (n.size() <= suffix.size() || n.compare(n.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
     std::string stem = n.substr(0, n.size() - suffix.size());
-    if ((stem.rfind("bad_", 0) == 0) != bad || stem.rfind("s3_", 0) == 0) continue;
+    if ((stem.rfind("bad_", 0) == 0) != bad || stem.rfind("s3_", 0) == 0 || stem.rfind("http_", 0) == 0) continue;
     out.push_back(stem);
   }
   return out;

@@ -116,7 +116,7 @@ TEST(ModelTest, WrongShapesNameTheField) {
   EXPECT_EQ(err("{name: t, steps: [[{name: s, template: 3}]]}"),
             "spec.templates[1].steps[0][0].template: must be a string");
   EXPECT_EQ(err("{name: t, container: {}, script: {}}"),
-            "spec.templates[1]: needs exactly one of container, script, resource, steps, dag or suspend");
+            "spec.templates[1]: needs exactly one of container, script, resource, steps, dag, suspend or http");
   EXPECT_EQ(err("{name: t, dag: {tasks: [{name: a, template: x, dependencies: [1]}]}}"),
             "spec.templates[1].dag.tasks[0].dependencies[0]: must be a string");
 }
