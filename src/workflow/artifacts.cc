@@ -28,11 +28,11 @@ struct Location {
   std::string describe;  // "s3://bucket/key" or "artifact repository key"
 };
 
-StatusOr<Location> OpenLocation(const Json& s3, const std::string& key, const ArtifactOptions& options,
+StatusOr<Location> OpenLocation(const S3Location& s3, const std::string& key, const ArtifactOptions& options,
                                 const std::string& field) {
   Location loc;
   loc.key = key;
-  const std::string bucket = s3.value("bucket", "");
+  const std::string& bucket = s3.bucket;
   if (bucket.empty()) {
     if (options.repository_dir.empty()) {
       return FailedPrecondition(field + ": no bucket and no default artifact repository");
@@ -44,14 +44,13 @@ StatusOr<Location> OpenLocation(const Json& s3, const std::string& key, const Ar
   }
   storage::S3Options s3_options = options.s3;
   s3_options.bucket = bucket;
-  std::string endpoint = s3.value("endpoint", "");
+  std::string endpoint = s3.endpoint;
   if (!endpoint.empty()) {
-    const bool insecure = s3.value("insecure", false);
-    if (endpoint.find("://") == std::string::npos) endpoint = (insecure ? "http://" : "https://") + endpoint;
+    if (endpoint.find("://") == std::string::npos) endpoint = (s3.insecure ? "http://" : "https://") + endpoint;
     s3_options.endpoint = endpoint;
     s3_options.addressing = storage::S3Options::Addressing::kPath;
   }
-  if (s3.contains("region") && s3["region"].is_string()) s3_options.region = s3["region"].get<std::string>();
+  if (!s3.region.empty()) s3_options.region = s3.region;
   auto store = storage::S3Store::Create(s3_options);
   if (!store.ok()) return store.status().WithPrefix(field);
   loc.store = std::move(store).value();
@@ -242,18 +241,13 @@ Status ExtractTar(const std::string& archive_path, const std::string& dir) {
   return OkStatus();
 }
 
-Status LoadArtifact(const Json& artifact, const std::string& dest, const ArtifactOptions& options,
+Status LoadArtifact(const Artifact& artifact, const std::string& dest, const ArtifactOptions& options,
                     const std::string& field) {
   LOOM_RETURN_IF_ERROR(MakeDirs(Dirname(dest)));
-  if (artifact.contains("raw")) {
-    const Json& raw = artifact["raw"];
-    if (!raw.is_object() || !raw.contains("data") || !raw["data"].is_string()) {
-      return InvalidArgument(field + ".raw.data: expected a string");
-    }
-    return WriteFileAtomic(dest, raw["data"].get<std::string>());
-  }
-  if (artifact.contains("http")) {
-    const std::string url = artifact["http"].is_object() ? artifact["http"].value("url", "") : "";
+  const ArtifactLocation& location = artifact.location;
+  if (location.raw) return WriteFileAtomic(dest, *location.raw);
+  if (location.http) {
+    const std::string& url = location.http->url;
     if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
       return InvalidArgument(field + ".http.url: expected an http:// or https:// URL");
     }
@@ -278,17 +272,15 @@ Status LoadArtifact(const Json& artifact, const std::string& dest, const Artifac
     LOOM_RETURN_IF_ERROR(writer.Commit());
     return PlaceDownload(tmp, dest, field);
   }
-  if (!artifact.contains("s3")) {
-    if (artifact.value("optional", false)) return OkStatus();
-    if (artifact.contains("git") || artifact.contains("gcs") ||
-        artifact.contains("artifactory") || artifact.contains("hdfs") || artifact.contains("oss") ||
-        artifact.contains("azure")) {
+  if (!location.s3) {
+    if (artifact.optional) return OkStatus();
+    if (location.UnsupportedSource()) {
       return Unimplemented(field + ": only s3, http, raw and the local artifact repository are supported on one machine");
     }
     return InvalidArgument(field + ": no artifact source (s3, raw) and not optional");
   }
-  const Json& s3 = artifact["s3"];
-  const std::string key = s3.value("key", "");
+  const S3Location& s3 = *location.s3;
+  const std::string& key = s3.key;
   if (key.empty()) return InvalidArgument(field + ".s3.key: empty");
   LOOM_ASSIGN_OR_RETURN(Location loc, OpenLocation(s3, key, options, field));
   auto head = loc.store->Head(key);
@@ -303,7 +295,7 @@ Status LoadArtifact(const Json& artifact, const std::string& dest, const Artifac
   const std::string prefix = key.back() == '/' ? key : key + "/";
   LOOM_ASSIGN_OR_RETURN(auto objects, loc.store->ListAll(prefix));
   if (objects.empty()) {
-    if (artifact.value("optional", false)) return OkStatus();
+    if (artifact.optional) return OkStatus();
     return NotFound(field + ": " + loc.describe + ": no such artifact");
   }
   for (const auto& object : objects) {
@@ -318,15 +310,15 @@ Status LoadArtifact(const Json& artifact, const std::string& dest, const Artifac
   return OkStatus();
 }
 
-Status AppendToKey(Json* artifact, const std::string& sub_path, const std::string& field) {
-  Json* s3 = artifact->contains("s3") && (*artifact)["s3"].is_object() ? &(*artifact)["s3"] : nullptr;
-  if (s3 == nullptr || s3->value("key", "").empty()) {
+Status AppendToKey(Artifact* artifact, const std::string& sub_path, const std::string& field) {
+  std::optional<S3Location>& s3 = artifact->location.s3;
+  if (!s3 || s3->key.empty()) {
     return InvalidArgument(field + ".subPath: the artifact has no key to append \"" + sub_path +
                            "\" to (only s3 artifacts and the default artifact repository's have one)");
   }
   // path.Join: the two joined by one slash, then "", "." and ".." segments cleaned.
   std::vector<std::string> parts;
-  const std::string joined = (*s3)["key"].get<std::string>() + "/" + sub_path;
+  const std::string joined = s3->key + "/" + sub_path;
   const bool rooted = joined[0] == '/';
   for (size_t at = 0; at <= joined.size();) {
     size_t end = joined.find('/', at);
@@ -345,17 +337,16 @@ Status AppendToKey(Json* artifact, const std::string& sub_path, const std::strin
   }
   std::string key = rooted ? "/" : "";
   for (size_t i = 0; i < parts.size(); ++i) key += (i > 0 ? "/" : "") + parts[i];
-  (*s3)["key"] = key.empty() ? "." : key;
+  s3->key = key.empty() ? "." : key;
   return OkStatus();
 }
 
-StatusOr<Json> SaveArtifact(const Json& artifact, const std::string& src, const std::string& default_key,
-                            const ArtifactOptions& options, const std::string& field) {
-  Json saved = artifact;
-  Json s3 = artifact.contains("s3") && artifact["s3"].is_object() ? artifact["s3"] : Json::object();
-  bool archive_none = artifact.contains("archive") && artifact["archive"].is_object() &&
-                      artifact["archive"].contains("none");
-  std::string key = s3.value("key", "");
+StatusOr<Artifact> SaveArtifact(const Artifact& artifact, const std::string& src, const std::string& default_key,
+                                const ArtifactOptions& options, const std::string& field) {
+  Artifact saved = artifact;
+  S3Location s3 = artifact.location.s3.value_or(S3Location());
+  const bool archive_none = artifact.location.ArchiveNone();
+  std::string key = s3.key;
   if (key.empty()) {
     key = default_key;
     if (archive_none && key.size() > 4 && key.compare(key.size() - 4, 4, ".tgz") == 0) {
@@ -363,7 +354,6 @@ StatusOr<Json> SaveArtifact(const Json& artifact, const std::string& src, const 
     }
   }
   LOOM_ASSIGN_OR_RETURN(Location loc, OpenLocation(s3, key, options, field));
-  const std::string name = artifact.value("name", "artifact");
   if (!archive_none) {
     const std::string tgz = TempPathFor(src.back() == '/' ? src.substr(0, src.size() - 1) : src) + ".tgz";
     Status s = WriteTgz(src, Basename(src), tgz);
@@ -386,8 +376,8 @@ StatusOr<Json> SaveArtifact(const Json& artifact, const std::string& src, const 
     auto put = loc.store->Put(key, src, {});
     if (!put.ok()) return put.status().WithPrefix(field + ": " + loc.describe);
   }
-  s3["key"] = key;
-  saved["s3"] = s3;
+  s3.key = key;
+  saved.location.s3 = std::move(s3);
   return saved;
 }
 

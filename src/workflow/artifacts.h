@@ -21,6 +21,7 @@
 #include "core/json.h"
 #include "core/status.h"
 #include "storage/s3_store.h"
+#include "workflow/model.h"
 
 namespace loom::workflow {
 
@@ -32,19 +33,19 @@ struct ArtifactOptions {
 // Fetches `artifact` (an entry of a resolved template's inputs.artifacts) to `dest` (a file or a
 // directory, created with its parents). `field` names it in errors ("inputs.artifacts.data").
 // An artifact with no source that is `optional: true` is skipped (OK, nothing written).
-Status LoadArtifact(const Json& artifact, const std::string& dest, const ArtifactOptions& options,
+Status LoadArtifact(const Artifact& artifact, const std::string& dest, const ArtifactOptions& options,
                     const std::string& field);
 
 // Saves the file or directory `src` as the output artifact declared by `artifact`; `default_key`
 // is used when the declaration names no key ("<workflow>/<node id>/<name>.tgz"). Returns the
 // artifact as Argo records it in node outputs (the declaration plus its location).
-StatusOr<Json> SaveArtifact(const Json& artifact, const std::string& src, const std::string& default_key,
+StatusOr<Artifact> SaveArtifact(const Artifact& artifact, const std::string& src, const std::string& default_key,
                             const ArtifactOptions& options, const std::string& field);
 
 // Argo's AppendToKey, for an argument artifact's `subPath`: the artifact's s3 key (its own
 // store's or the default repository's) becomes key/sub_path, cleaned as Go's path.Join. An
 // artifact without a key is refused; `field` names the argument in errors.
-Status AppendToKey(Json* artifact, const std::string& sub_path, const std::string& field);
+Status AppendToKey(Artifact* artifact, const std::string& sub_path, const std::string& field);
 
 // tar+gzip of `src` (file or directory tree) with `entry_name` as its top-level name, written
 // atomically to `tgz_path`.

@@ -67,6 +67,35 @@ StatusOr<std::unordered_map<std::string, NodeStatus>> ReadNodes(const Json& stat
   return nodes;
 }
 
+// A stored workflow (the store's document) read into the model.
+struct StoredWorkflow {
+  Workflow workflow;
+  WorkflowStatus status;
+  std::unordered_map<std::string, NodeStatus> nodes;
+};
+
+StatusOr<StoredWorkflow> ReadStored(Json doc, const std::string& key, bool with_nodes) {
+  StoredWorkflow out;
+  Json status = Json::object();
+  if (auto it = doc.find("status"); it != doc.end()) status = std::move(*it);
+  doc.erase("status");
+  StatusOr<Workflow> wf = WorkflowFromJson(doc);
+  if (!wf.ok()) return Internal("workflow " + key + ": stored " + wf.status().message());
+  out.workflow = std::move(*wf);
+  StatusOr<WorkflowStatus> read = WorkflowStatusFromJson(status);
+  if (!read.ok()) return Internal("workflow " + key + ": stored " + read.status().message());
+  out.status = std::move(*read);
+  if (with_nodes) {
+    LOOM_ASSIGN_OR_RETURN(out.nodes, ReadNodes(status, KeyName(key)));
+  }
+  return out;
+}
+
+StatusOr<StoredWorkflow> GetStored(Store& store, const std::string& key, bool with_nodes = true) {
+  LOOM_ASSIGN_OR_RETURN(Json doc, store.GetWorkflow(key));
+  return ReadStored(std::move(doc), key, with_nodes);
+}
+
 }  // namespace
 
 std::string NodeId(const std::string& workflow, const std::string& node_name) {
@@ -87,18 +116,12 @@ bool IsCompletedPhase(const std::string& phase) {
 // ---- the run loop ----
 
 Status WorkflowRun::Load() {
-  LOOM_ASSIGN_OR_RETURN(Json wf, store_.GetWorkflow(key_));
   // The stored document, read into the model once (Submit checked it).
-  Json status = wf.contains("status") ? wf["status"] : Json::object();
-  wf.erase("status");
-  StatusOr<Workflow> model = WorkflowFromJson(wf);
-  if (!model.ok()) return Internal("workflow " + key_ + ": stored " + model.status().message());
-  metadata_ = std::move(model->metadata);
-  spec_ = std::move(model->spec);
-  StatusOr<WorkflowStatus> read = WorkflowStatusFromJson(status);
-  if (!read.ok()) return Internal("workflow " + key_ + ": stored " + read.status().message());
-  status_ = std::move(*read);
-  LOOM_ASSIGN_OR_RETURN(nodes_, ReadNodes(status, name_));
+  LOOM_ASSIGN_OR_RETURN(StoredWorkflow stored, GetStored(store_, key_));
+  metadata_ = std::move(stored.workflow.metadata);
+  spec_ = std::move(stored.workflow.spec);
+  status_ = std::move(stored.status);
+  nodes_ = std::move(stored.nodes);
   return OkStatus();
 }
 
@@ -264,61 +287,76 @@ StatusOr<std::optional<std::string>> ConfigMapParameter(const std::string& home,
   return container::ResolveKeyRef(configs, container::ConfigKind::kConfigMap, ref, field);
 }
 
+namespace {
+
+// Sets the value of the parameter named `name`, or appends one.
+void SetParameter(std::vector<Parameter>& params, const std::string& name, const Json& value) {
+  bool found = false;
+  for (Parameter& p : params) {
+    if (p.name == name) {
+      p.value = value;
+      found = true;
+    }
+  }
+  if (!found) params.push_back(Parameter{.name = name, .value = value});
+}
+
+// Replaces the entry of `into` with the same name as `item`, or appends it.
+template <typename T>
+void PutByName(std::vector<T>& into, const T& item) {
+  bool replaced = false;
+  for (T& u : into) {
+    if (u.name == item.name) {
+      u = item;
+      replaced = true;
+    }
+  }
+  if (!replaced) into.push_back(item);
+}
+
+// A workflowTemplateRef's spec under the workflow's own (Argo's JoinWorkflowSpec): every field
+// the workflow sets wins, whatever field it is; templates and arguments merge by name.
+StatusOr<WorkflowSpec> JoinWorkflowSpec(const WorkflowSpec& base, const WorkflowSpec& own) {
+  Json joined = ToJson(base);
+  const Json mine = ToJson(own);
+  for (auto it = mine.begin(); it != mine.end(); ++it) joined[it.key()] = it.value();
+  LOOM_ASSIGN_OR_RETURN(WorkflowSpec spec, WorkflowSpecFromJson(joined));
+  spec.arguments = base.arguments;
+  for (const Parameter& p : own.arguments.parameters) PutByName(spec.arguments.parameters, p);
+  for (const Artifact& a : own.arguments.artifacts) PutByName(spec.arguments.artifacts, a);
+  spec.templates = base.templates;
+  for (const Template& t : own.templates) PutByName(spec.templates, t);
+  return spec;
+}
+
+}  // namespace
+
 StatusOr<std::string> Engine::Submit(const Json& manifest, const SubmitOptions& options) {
   Store& store = *impl_->options.store;
   std::string source = options.source_name.empty() ? "workflow" : options.source_name;
   LOOM_RETURN_IF_ERROR(Lint(manifest, source, &store, options.source_lines));
-  Json wf = manifest;
-  if (wf.value("kind", "") == "WorkflowTemplate" || wf.value("kind", "") == kClusterWorkflowTemplate) {
+  StatusOr<Workflow> read = WorkflowFromJson(manifest);
+  if (!read.ok()) return InvalidArgument(source + ": " + read.status().message());
+  Workflow wf = std::move(*read);
+  if (wf.kind == "WorkflowTemplate" || wf.kind == kClusterWorkflowTemplate) {
     // Submitting a template runs it as a workflow, as `argo submit --from workflowtemplate/x`.
-    std::string tname = wf["metadata"].value("name", "");
-    Json meta = {{"generateName", tname + "-"}};
-    if (wf["metadata"].contains("namespace")) meta["namespace"] = wf["metadata"]["namespace"];
-    wf["kind"] = "Workflow";
-    wf["metadata"] = std::move(meta);
+    Metadata meta;
+    meta.generate_name = wf.metadata.name + "-";
+    meta.namespace_name = wf.metadata.namespace_name;
+    wf.kind = "Workflow";
+    wf.metadata = std::move(meta);
   }
+  if (wf.metadata.namespace_name.empty()) wf.metadata.namespace_name = "default";
   // Names are unique per namespace: a workflowTemplateRef names a template of the workflow's.
-  const std::string ns = KeyNamespace(ObjectKey(wf));
-  Json& spec = wf["spec"];
-  if (spec.contains("workflowTemplateRef")) {
-    std::string ref = spec["workflowTemplateRef"].value("name", "");
-    const bool cluster = spec["workflowTemplateRef"].value("clusterScope", false);
-    LOOM_ASSIGN_OR_RETURN(Json wt, store.GetTemplate(cluster ? ref : ObjectKey(ns, ref), cluster));
-    Json merged = wt.value("spec", Json::object());
-    // The workflow's own fields win; arguments merge by parameter name.
-    for (auto it = spec.begin(); it != spec.end(); ++it) {
-      if (it.key() == "arguments" || it.key() == "workflowTemplateRef" || it.key() == "templates") continue;
-      merged[it.key()] = it.value();
-    }
-    // Templates: the workflow's own beside the template's (its own win on a name clash).
-    for (const Json& t : spec.value("templates", Json::array())) {
-      Json& list = merged["templates"];
-      if (!list.is_array()) list = Json::array();
-      bool replaced = false;
-      for (Json& u : list) {
-        if (u.value("name", "") == t.value("name", "")) {
-          u = t;
-          replaced = true;
-        }
-      }
-      if (!replaced) list.push_back(t);
-    }
-    if (spec.contains("arguments") && spec["arguments"].contains("parameters")) {
-      Json& params = merged["arguments"]["parameters"];
-      if (!params.is_array()) params = Json::array();
-      for (const Json& p : spec["arguments"]["parameters"]) {
-        bool found = false;
-        for (Json& q : params) {
-          if (q.value("name", "") == p.value("name", "")) {
-            q = p;
-            found = true;
-          }
-        }
-        if (!found) params.push_back(p);
-      }
-    }
-    merged["workflowTemplateRef"] = spec["workflowTemplateRef"];
-    spec = merged;
+  const std::string& ns = wf.metadata.namespace_name;
+  WorkflowSpec& spec = wf.spec;
+  if (spec.workflow_template_ref) {
+    const TemplateRef& ref = *spec.workflow_template_ref;
+    const bool cluster = ref.cluster_scope.value_or(false);
+    LOOM_ASSIGN_OR_RETURN(Json wt_json, store.GetTemplate(cluster ? ref.name : ObjectKey(ns, ref.name), cluster));
+    StatusOr<Workflow> wt = WorkflowFromJson(wt_json);
+    if (!wt.ok()) return Internal("WorkflowTemplate " + ref.name + ": stored " + wt.status().message());
+    LOOM_ASSIGN_OR_RETURN(spec, JoinWorkflowSpec(wt->spec, spec));
   }
   // Parameters: -p and --parameter-file override the manifest's.
   std::vector<std::pair<std::string, std::string>> overrides;
@@ -326,62 +364,57 @@ StatusOr<std::string> Engine::Submit(const Json& manifest, const SubmitOptions& 
     LOOM_ASSIGN_OR_RETURN(overrides, ReadParameterFile(options.parameter_file));
   }
   for (const auto& p : options.parameters) overrides.push_back(p);
-  if (!overrides.empty()) {
-    Json& params = spec["arguments"]["parameters"];
-    for (const auto& [name, value] : overrides) SetNamedValue(params, name, value);
-  }
-  if (spec.contains("arguments") && spec["arguments"].contains("parameters")) {
-    for (size_t i = 0; i < spec["arguments"]["parameters"].size(); ++i) {
-      Json& p = spec["arguments"]["parameters"][i];
-      std::string where = source + ": spec.arguments.parameters[" + std::to_string(i) + "]";
-      // valueFrom.configMapKeyRef: read once, as Argo sets global parameters when the workflow starts.
-      if (!p.contains("value") && p.contains("valueFrom") && p["valueFrom"].contains("configMapKeyRef")) {
-        LOOM_ASSIGN_OR_RETURN(auto value, ConfigMapParameter(impl_->home, p["valueFrom"]["configMapKeyRef"],
-                                                              where + ".valueFrom.configMapKeyRef"));
-        if (value) p["value"] = *value;
-      }
-      if (!p.contains("value") && !p.contains("default")) {
-        return InvalidArgument(where + ": parameter \"" + p.value("name", "") + "\" has no value (give one with -p " +
-                               p.value("name", "") + "=...)");
-      }
-      if (p.contains("enum") && p["enum"].is_array()) {
-        std::string v = ParameterString(p.contains("value") ? p["value"] : p["default"]);
-        bool ok = false;
-        for (const Json& e : p["enum"]) ok = ok || ParameterString(e) == v;
-        if (!ok) {
-          return InvalidArgument(where + ": value \"" + v + "\" of parameter \"" + p.value("name", "") +
-                                 "\" is not one of " + p["enum"].dump());
-        }
+  for (const auto& [name, value] : overrides) SetParameter(spec.arguments.parameters, name, value);
+  for (size_t i = 0; i < spec.arguments.parameters.size(); ++i) {
+    Parameter& p = spec.arguments.parameters[i];
+    std::string where = source + ": spec.arguments.parameters[" + std::to_string(i) + "]";
+    // valueFrom.configMapKeyRef: read once, as Argo sets global parameters when the workflow starts.
+    if (!p.value && p.value_from && p.value_from->config_map_key_ref) {
+      LOOM_ASSIGN_OR_RETURN(auto value, ConfigMapParameter(impl_->home, *p.value_from->config_map_key_ref,
+                                                            where + ".valueFrom.configMapKeyRef"));
+      if (value) p.value = *value;
+    }
+    if (!p.value && !p.default_value) {
+      return InvalidArgument(where + ": parameter \"" + p.name + "\" has no value (give one with -p " + p.name + "=...)");
+    }
+    if (p.enum_values && p.enum_values->is_array()) {
+      std::string v = ParameterString(p.value ? *p.value : *p.default_value);
+      bool ok = false;
+      for (const Json& e : *p.enum_values) ok = ok || ParameterString(e) == v;
+      if (!ok) {
+        return InvalidArgument(where + ": value \"" + v + "\" of parameter \"" + p.name + "\" is not one of " +
+                               p.enum_values->dump());
       }
     }
   }
-  if (!spec.contains("entrypoint")) return InvalidArgument(source + ": spec.entrypoint is required");
-  if (!FindTemplate(spec, spec["entrypoint"].get<std::string>())) {
-    return InvalidArgument(source + ": spec.entrypoint: no template named \"" + spec["entrypoint"].get<std::string>() + "\"");
+  if (spec.entrypoint.empty()) return InvalidArgument(source + ": spec.entrypoint is required");
+  if (!spec.FindTemplate(spec.entrypoint)) {
+    return InvalidArgument(source + ": spec.entrypoint: no template named \"" + spec.entrypoint + "\"");
   }
 
-  Json& meta = wf["metadata"];
+  Metadata& meta = wf.metadata;
   std::string name = options.name;
   if (name.find('/') != std::string::npos || name == "." || name == "..")
     return InvalidArgument("--name: \"" + name + "\" is not a valid name (no '/', not '.' or '..')");
-  if (name.empty()) name = meta.value("name", "");
-  bool generated = name.empty();
+  if (name.empty()) name = meta.name;
+  const bool generated = name.empty();
+  const std::string generate_name = meta.generate_name.empty() ? "workflow-" : meta.generate_name;
+  meta.generate_name.clear();
+  for (auto it = options.labels.begin(); it != options.labels.end(); ++it) meta.labels[it.key()] = it.value();
+  WorkflowStatus status;
+  status.phase = "Pending";
   for (int attempt = 0; attempt < 10; ++attempt) {
-    if (generated) name = meta.value("generateName", "workflow-") + RandomSuffix(5);
-    meta["name"] = name;
-    meta.erase("generateName");
-    meta["namespace"] = meta.value("namespace", "default");
-    meta["uid"] = NewUid();
-    meta["creationTimestamp"] = Rfc3339(NowSeconds());
-    if (!options.labels.empty()) {
-      for (auto it = options.labels.begin(); it != options.labels.end(); ++it) meta["labels"][it.key()] = it.value();
-    }
-    wf["status"] = {{"phase", "Pending"}};
-    Status s = store.CreateWorkflow(wf);
-    if (s.ok()) return ObjectKey(wf);
+    if (generated) name = generate_name + RandomSuffix(5);
+    meta.name = name;
+    meta.uid = NewUid();
+    meta.creation_timestamp = Rfc3339(NowSeconds());
+    Json doc = ToJson(wf);
+    doc["status"] = ToJson(status);
+    Status s = store.CreateWorkflow(doc);
+    if (s.ok()) return ObjectKey(ns, name);
     if (s.code() != StatusCode::kAlreadyExists || !generated) return s;
   }
-  return Internal("could not find a free name for generateName " + meta.value("generateName", ""));
+  return Internal("could not find a free name for generateName " + generate_name);
 }
 
 Status Engine::Run(const std::string& name) {
@@ -412,13 +445,13 @@ Status Engine::Run(const std::string& name) {
   if (failure.empty()) return s;
   const std::string message = "internal error in the workflow engine: " + failure;
   LOOM_LOG(ERROR) << "workflow " << name << ": " << message;
-  StatusOr<Json> wf = impl_->options.store->GetWorkflow(name);
+  StatusOr<StoredWorkflow> wf = GetStored(*impl_->options.store, name, /*with_nodes=*/false);
   if (wf.ok()) {
-    Json status = (*wf)["status"];
-    status["phase"] = "Error";
-    status["message"] = message;
-    status["finishedAt"] = Rfc3339(NowSeconds());
-    if (Status u = impl_->options.store->UpdateStatus(name, status); !u.ok())
+    WorkflowStatus& status = wf->status;
+    status.phase = "Error";
+    status.message = message;
+    status.finished_at = Rfc3339(NowSeconds());
+    if (Status u = impl_->options.store->UpdateStatus(name, ToJson(status)); !u.ok())
       LOOM_LOG(ERROR) << "workflow " << name << ": " << u.message();
   }
   return Internal("workflow " + name + ": " + message);
@@ -433,8 +466,8 @@ namespace {
 
 // Stop, terminate and suspend change nothing once a workflow has ended (Argo refuses them too).
 Status PatchUnlessCompleted(Store& store, const std::string& name, const Json& patch, const std::string& what) {
-  LOOM_ASSIGN_OR_RETURN(Json wf, store.GetWorkflow(name));
-  std::string phase = wf["status"].value("phase", "");
+  LOOM_ASSIGN_OR_RETURN(StoredWorkflow wf, GetStored(store, name, /*with_nodes=*/false));
+  const std::string& phase = wf.status.phase;
   if (IsCompletedPhase(phase)) {
     return FailedPrecondition("cannot " + what + " workflow " + name + ": it has already ended (" + phase + ")");
   }
@@ -458,9 +491,8 @@ Status Engine::Suspend(const std::string& name) {
 Status Engine::Resume(const std::string& name) {
   Store& store = *impl_->options.store;
   LOOM_RETURN_IF_ERROR(store.PatchSpec(name, {{"suspend", nullptr}}));
-  LOOM_ASSIGN_OR_RETURN(Json wf, store.GetWorkflow(name));
-  LOOM_ASSIGN_OR_RETURN(auto nodes, ReadNodes(wf["status"], name));
-  for (auto& [id, node] : nodes) {
+  LOOM_ASSIGN_OR_RETURN(StoredWorkflow wf, GetStored(store, name));
+  for (auto& [id, node] : wf.nodes) {
     if (node.type == NodeType::kSuspend && node.phase == NodePhase::kRunning) {
       node.phase = NodePhase::kSucceeded;
       node.finished_at = Rfc3339(NowSeconds());
@@ -472,14 +504,13 @@ Status Engine::Resume(const std::string& name) {
 
 StatusOr<std::string> Engine::Retry(const std::string& name) {
   Store& store = *impl_->options.store;
-  LOOM_ASSIGN_OR_RETURN(Json wf, store.GetWorkflow(name));
-  Json status = wf["status"];
-  std::string phase = status.value("phase", "");
+  LOOM_ASSIGN_OR_RETURN(StoredWorkflow wf, GetStored(store, name));
+  const std::string phase = wf.status.phase;
   if (phase != "Failed" && phase != "Error") {
     return FailedPrecondition("workflow " + name + " is " + (phase.empty() ? "Pending" : phase) +
                               ": only a Failed or Error workflow can be retried");
   }
-  LOOM_ASSIGN_OR_RETURN(auto nodes, ReadNodes(status, name));
+  auto& nodes = wf.nodes;
   std::vector<std::string> removed;
   std::set<std::string> removed_set;
   auto is_exit_handler = [](const NodeStatus& n) { return n.name.find(".onExit") != std::string::npos; };
@@ -564,13 +595,11 @@ StatusOr<std::string> Engine::Retry(const std::string& name) {
     if (changed) s = store.PutNode(name, ToJson(node));
   }
   if (s.ok()) {
-    status.erase("nodes");
-    status["phase"] = "Running";
-    status.erase("message");
-    status.erase("finishedAt");
-    Json spec = wf["spec"];
-    spec.erase("shutdown");
-    s = store.UpdateWorkflow(name, spec, status);
+    wf.status.phase = "Running";
+    wf.status.message.clear();
+    wf.status.finished_at.clear();
+    wf.workflow.spec.shutdown.clear();
+    s = store.UpdateWorkflow(name, ToJson(wf.workflow.spec), ToJson(wf.status));
   }
   Status c = store.CommitBatch();
   if (!s.ok()) return s;
@@ -579,20 +608,21 @@ StatusOr<std::string> Engine::Retry(const std::string& name) {
 }
 
 StatusOr<std::string> Engine::Resubmit(const std::string& name) {
-  Store& store = *impl_->options.store;
-  LOOM_ASSIGN_OR_RETURN(Json wf, store.GetWorkflow(name));
-  Json manifest = {{"apiVersion", wf.value("apiVersion", "argoproj.io/v1alpha1")}, {"kind", "Workflow"}};
-  manifest["metadata"] = {{"generateName", KeyName(name) + "-"}};
-  const Json& meta = wf["metadata"];
-  if (meta.contains("labels")) manifest["metadata"]["labels"] = meta["labels"];
-  if (meta.contains("namespace")) manifest["metadata"]["namespace"] = meta["namespace"];
-  Json spec = wf["spec"];
-  spec.erase("shutdown");
-  spec.erase("suspend");
-  manifest["spec"] = spec;
+  LOOM_ASSIGN_OR_RETURN(StoredWorkflow stored, GetStored(*impl_->options.store, name, /*with_nodes=*/false));
+  const Workflow& old = stored.workflow;
+  Workflow wf;
+  wf.api_version = old.api_version.empty() ? "argoproj.io/v1alpha1" : old.api_version;
+  wf.kind = "Workflow";
+  wf.metadata.generate_name = KeyName(name) + "-";
+  wf.metadata.labels = old.metadata.labels;
+  wf.metadata.namespace_name = old.metadata.namespace_name;
+  wf.spec = old.spec;
+  wf.spec.shutdown.clear();
+  wf.spec.suspend = false;
   SubmitOptions options;
   options.source_name = "resubmit of " + name;
-  return Submit(manifest, options);
+  // Checked again as any submission (the document Lint reads).
+  return Submit(ToJson(wf), options);
 }
 
 }  // namespace loom::workflow

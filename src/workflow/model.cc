@@ -122,6 +122,7 @@ StatusOr<ValueFrom> ValueFromFromJson(const Json& j, const std::string& path) {
   LOOM_RETURN_IF_ERROR(f.OptString("jsonPath", &v.json_path));
   v.default_value = f.Raw("default");
   LOOM_RETURN_IF_ERROR(f.OptString("expression", &v.expression));
+  v.config_map_key_ref = f.Raw("configMapKeyRef");
   v.other = f.Rest();
   return v;
 }
@@ -133,6 +134,7 @@ Json ToJson(const ValueFrom& v) {
   PutOpt(j, "jsonPath", v.json_path);
   PutOpt(j, "default", v.default_value);
   PutOpt(j, "expression", v.expression);
+  PutOpt(j, "configMapKeyRef", v.config_map_key_ref);
   Merge(j, v.other);
   return j;
 }
@@ -155,6 +157,72 @@ StatusOr<Parameter> ParameterFromJson(const Json& j, const std::string& path) {
   return p;
 }
 
+StatusOr<S3Location> S3FromJson(const Json& j, const std::string& path) {
+  Fields f(j, path);
+  LOOM_RETURN_IF_ERROR(f.Object());
+  S3Location s3;
+  LOOM_RETURN_IF_ERROR(f.String("endpoint", &s3.endpoint));
+  LOOM_RETURN_IF_ERROR(f.String("bucket", &s3.bucket));
+  LOOM_RETURN_IF_ERROR(f.String("key", &s3.key));
+  LOOM_RETURN_IF_ERROR(f.String("region", &s3.region));
+  LOOM_RETURN_IF_ERROR(f.Bool("insecure", &s3.insecure));
+  s3.other = f.Rest();
+  return s3;
+}
+
+Json ToJson(const S3Location& s3) {
+  Json j = Json::object();
+  PutString(j, "endpoint", s3.endpoint);
+  PutString(j, "bucket", s3.bucket);
+  PutString(j, "key", s3.key);
+  PutString(j, "region", s3.region);
+  if (s3.insecure) j["insecure"] = true;
+  Merge(j, s3.other);
+  return j;
+}
+
+// The location fields of an artifact (Fields `f`, its name and path taken).
+Status LocationFromJson(Fields& f, ArtifactLocation* loc) {
+  if (auto s3 = f.Raw("s3")) {
+    LOOM_ASSIGN_OR_RETURN(S3Location l, S3FromJson(*s3, f.Path("s3")));
+    loc->s3 = std::move(l);
+  }
+  if (auto http = f.Raw("http")) {
+    Fields hf(*http, f.Path("http"));
+    LOOM_RETURN_IF_ERROR(hf.Object());
+    HttpLocation h;
+    LOOM_RETURN_IF_ERROR(hf.String("url", &h.url));
+    h.other = hf.Rest();
+    loc->http = std::move(h);
+  }
+  if (auto raw = f.Raw("raw")) {
+    Fields rf(*raw, f.Path("raw"));
+    LOOM_RETURN_IF_ERROR(rf.Object());
+    std::string data;
+    LOOM_RETURN_IF_ERROR(rf.String("data", &data));
+    LOOM_RETURN_IF_ERROR(rf.NoOtherFields());
+    loc->raw = std::move(data);
+  }
+  loc->archive = f.Raw("archive");
+  loc->other = f.Rest();
+  return OkStatus();
+}
+
+void PutLocation(Json& j, const ArtifactLocation& loc) {
+  if (loc.s3) j["s3"] = ToJson(*loc.s3);
+  if (loc.http) {
+    Json h = Json::object();
+    PutString(h, "url", loc.http->url);
+    Merge(h, loc.http->other);
+    j["http"] = std::move(h);
+  }
+  if (loc.raw) j["raw"] = {{"data", *loc.raw}};
+  PutOpt(j, "archive", loc.archive);
+  Merge(j, loc.other);
+}
+
+}  // namespace
+
 StatusOr<Artifact> ArtifactFromJson(const Json& j, const std::string& path) {
   Fields f(j, path);
   LOOM_RETURN_IF_ERROR(f.Object());
@@ -164,9 +232,12 @@ StatusOr<Artifact> ArtifactFromJson(const Json& j, const std::string& path) {
   if (auto from = f.Raw("from")) a.from = from->is_string() ? from->get<std::string>() : from->dump();
   LOOM_RETURN_IF_ERROR(f.Bool("optional", &a.optional));
   LOOM_RETURN_IF_ERROR(f.String("globalName", &a.global_name));
-  a.location = f.Rest();
+  if (auto sub = f.Raw("subPath")) a.sub_path = sub->is_string() ? sub->get<std::string>() : sub->dump();
+  LOOM_RETURN_IF_ERROR(LocationFromJson(f, &a.location));
   return a;
 }
+
+namespace {
 
 template <typename T>
 StatusOr<T> ParametersAndArtifacts(const Json& j, const std::string& path) {
@@ -315,11 +386,23 @@ const char* ToString(TemplateKind kind) { return kKindFields[static_cast<int>(ki
 
 // ---------------------------------------------------------------- helpers of the structs
 
-bool Artifact::HasSource() const {
-  for (const char* k : {"s3", "http", "raw", "git", "gcs", "hdfs", "oss", "azure", "artifactory"}) {
-    if (location.contains(k)) return true;
+bool ArtifactLocation::ArchiveNone() const {
+  return archive && archive->is_object() && archive->contains("none");
+}
+
+const char* ArtifactLocation::UnsupportedSource() const {
+  for (const char* k : {"git", "gcs", "hdfs", "oss", "azure", "artifactory"}) {
+    if (other.contains(k)) return k;
   }
-  return false;
+  return nullptr;
+}
+
+void ArtifactLocation::Override(const ArtifactLocation& over) {
+  if (over.s3) s3 = over.s3;
+  if (over.http) http = over.http;
+  if (over.raw) raw = over.raw;
+  if (over.archive) archive = over.archive;
+  for (auto it = over.other.begin(); it != over.other.end(); ++it) other[it.key()] = it.value();
 }
 
 int RetryStrategy::Limit() const {
@@ -479,10 +562,16 @@ StatusOr<Template> TemplateFromJson(const Json& j, const std::string& path) {
       if (!body.is_object()) return InvalidArgument(kp + ": must be an object");
       t.container = std::move(body);
       break;
-    case TemplateKind::kResource:
-      if (!body.is_object()) return InvalidArgument(kp + ": must be an object");
-      t.resource = std::move(body);
+    case TemplateKind::kResource: {
+      Fields rf(body, kp);
+      LOOM_RETURN_IF_ERROR(rf.Object());
+      LOOM_RETURN_IF_ERROR(rf.String("action", &t.resource.action));
+      LOOM_RETURN_IF_ERROR(rf.String("manifest", &t.resource.manifest));
+      LOOM_RETURN_IF_ERROR(rf.String("successCondition", &t.resource.success_condition));
+      LOOM_RETURN_IF_ERROR(rf.String("failureCondition", &t.resource.failure_condition));
+      t.resource.other = rf.Rest();
       break;
+    }
     case TemplateKind::kHttp:
       if (!body.is_object()) return InvalidArgument(kp + ": must be an object");
       t.http = std::move(body);
@@ -686,7 +775,8 @@ Json ToJson(const Artifact& a) {
   PutOpt(j, "from", a.from);
   if (a.optional) j["optional"] = true;
   PutString(j, "globalName", a.global_name);
-  Merge(j, a.location);
+  PutOpt(j, "subPath", a.sub_path);
+  PutLocation(j, a.location);
   return j;
 }
 
@@ -755,9 +845,16 @@ Json ToJson(const Template& t) {
     case TemplateKind::kScript:
       j[kind] = t.container;
       break;
-    case TemplateKind::kResource:
-      j[kind] = t.resource;
+    case TemplateKind::kResource: {
+      Json r = Json::object();
+      PutString(r, "action", t.resource.action);
+      PutString(r, "manifest", t.resource.manifest);
+      PutString(r, "successCondition", t.resource.success_condition);
+      PutString(r, "failureCondition", t.resource.failure_condition);
+      Merge(r, t.resource.other);
+      j[kind] = std::move(r);
       break;
+    }
     case TemplateKind::kHttp:
       j[kind] = t.http;
       break;

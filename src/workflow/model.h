@@ -9,8 +9,7 @@
 // and test case); fields of Kubernetes objects that the engine hands to a pod unchanged stay JSON:
 //   - a container or script (`Template::container`): Kubernetes' Container, read by the pod
 //     runner and container/pod_spec (env, envFrom, volumeMounts, securityContext, probes...);
-//   - a resource template's manifest (`Template::resource`): any Kubernetes object;
-//   - an artifact's location (`Artifact::location`: s3, http, raw, git, archive, mode...);
+//   - a resource template's manifest (`ResourceTemplate::manifest`): any Kubernetes object;
 //   - `spec.volumes`, `spec.volumeClaimTemplates`, and the pod-level fields a template passes
 //     to its pod (`Template::pod`: nodeSelector, affinity, initContainers, sidecars...).
 // Values Argo types as IntOrString or AnyString (a parameter's value, parallelism, a duration)
@@ -55,7 +54,8 @@ struct ValueFrom {
   std::optional<std::string> json_path;  // `jsonPath`: of a resource template's object
   std::optional<Json> default_value;     // `default`
   std::optional<std::string> expression; // a steps/dag template's output, evaluated (expr_lang.h)
-  Json other = Json::object();           // jsonPath, supplied... as written
+  std::optional<Json> config_map_key_ref;  // `configMapKeyRef`: Kubernetes' ConfigMapKeySelector
+  Json other = Json::object();           // supplied... as written
 };
 
 struct Parameter {
@@ -68,15 +68,45 @@ struct Parameter {
   std::string description;
 };
 
+// An s3 location (Argo's S3Artifact); no bucket: the default artifact repository.
+struct S3Location {
+  std::string endpoint, bucket, key, region;
+  bool insecure = false;
+  Json other = Json::object();  // accessKeySecret, secretKeySecret...: as written (unused here)
+};
+
+struct HttpLocation {
+  std::string url;
+  Json other = Json::object();  // headers, auth: as written
+};
+
+// Where an artifact is (Argo's ArtifactLocation) and how it is archived. Loom reads and writes
+// s3 (and the default repository), http and raw (inputs); the locations it refuses at run time
+// (git, gcs, hdfs, oss, azure, artifactory) stay as written in `other`, with mode, recurseMode...
+struct ArtifactLocation {
+  std::optional<S3Location> s3;
+  std::optional<HttpLocation> http;
+  std::optional<std::string> raw;  // `raw.data`
+  std::optional<Json> archive;     // `archive`: {none: {}}, {tar: {...}}
+  Json other = Json::object();
+  bool ArchiveNone() const;
+  // The location Loom cannot read ("git", ...), or nullptr.
+  const char* UnsupportedSource() const;
+  bool HasSource() const { return s3 || http || raw || UnsupportedSource(); }
+  // The sources and fields set in `over` replace these (an argument's over an input's).
+  void Override(const ArtifactLocation& over);
+};
+
 struct Artifact {
   std::string name;
   std::optional<std::string> path;
   std::optional<std::string> from;  // "{{steps.X.outputs.artifacts.A}}"
   bool optional = false;
   std::string global_name;
-  Json location = Json::object();  // s3, http, raw, git, archive, mode...: passed through
+  std::optional<std::string> sub_path;  // `subPath`, of an argument's key
+  ArtifactLocation location;
   // Has it somewhere to come from (a location, or `from`)?
-  bool HasSource() const;
+  bool HasSource() const { return location.HasSource(); }
 };
 
 struct Arguments {
@@ -177,13 +207,21 @@ struct DagTemplate {
   bool FailFast() const { return !fail_fast || *fail_fast != false; }
 };
 
+// A resource template (Argo's ResourceTemplate); its manifest is any Kubernetes object, as text.
+struct ResourceTemplate {
+  std::string action;
+  std::string manifest;
+  std::string success_condition, failure_condition;
+  Json other = Json::object();  // setOwnerReference, flags...: as written
+};
+
 struct Template {
   std::string name;
   TemplateKind kind = TemplateKind::kContainer;
   Inputs inputs;
   std::optional<Outputs> outputs;
   Json container;                                   // container or script (Kubernetes' Container)
-  Json resource;                                    // a resource template, as written
+  ResourceTemplate resource;
   Json http;                                        // an http template, as written (http_template.h)
   std::vector<std::vector<Step>> steps;             // steps: groups of steps
   DagTemplate dag;
@@ -297,6 +335,7 @@ StatusOr<Step> StepFromJson(const Json& step, const std::string& path);
 StatusOr<Arguments> ArgumentsFromJson(const Json& args, const std::string& path);
 StatusOr<LifecycleHooks> HooksFromJson(const Json& hooks, const std::string& path);
 StatusOr<Outputs> OutputsFromJson(const Json& outputs, const std::string& path);
+StatusOr<Artifact> ArtifactFromJson(const Json& artifact, const std::string& path);
 StatusOr<NodeStatus> NodeStatusFromJson(const Json& node);
 // `status` without its nodes (a "nodes" field is left out).
 StatusOr<WorkflowStatus> WorkflowStatusFromJson(const Json& status);

@@ -394,10 +394,10 @@ StatusOr<Template> WorkflowRun::ProcessInputs(const Template& tmpl, const Argume
         value = *it->second->value;
       } else if (p.value) {
         value = *p.value;
-      } else if (p.value_from && p.value_from->other.contains("configMapKeyRef")) {
+      } else if (p.value_from && p.value_from->config_map_key_ref) {
         const std::string field = "inputs.parameters." + p.name + ".valueFrom.configMapKeyRef";
         LOOM_ASSIGN_OR_RETURN(auto from_map,
-                              ConfigMapParameter(engine_.home, p.value_from->other["configMapKeyRef"], field));
+                              ConfigMapParameter(engine_.home, *p.value_from->config_map_key_ref, field));
         if (from_map) {
           value = *from_map;
         } else if (p.default_value) {
@@ -435,7 +435,7 @@ StatusOr<Template> WorkflowRun::ProcessInputs(const Template& tmpl, const Argume
     if (it != arg_arts.end()) {
       // The caller's source, over the template's (its name, path and `from` stay the template's).
       const Artifact& given = *it->second;
-      for (auto f = given.location.begin(); f != given.location.end(); ++f) a.location[f.key()] = f.value();
+      a.location.Override(given.location);
       if (given.optional) a.optional = true;
       if (!given.global_name.empty()) a.global_name = given.global_name;
     }
@@ -719,9 +719,9 @@ StatusOr<Step> WorkflowRun::ResolveCall(const Step& step, const Scope& scope, co
     Artifact r = global ? *global : it->second;
     r.name = a.name;
     r.path.reset();
-    if (a.location.contains("subPath")) {
-      LOOM_ASSIGN_OR_RETURN(std::string sub, SubstituteString(ParameterString(a.location["subPath"]), scope));
-      Status appended = AppendToKey(&r.location, sub, "arguments.artifacts." + a.name);
+    if (a.sub_path) {
+      LOOM_ASSIGN_OR_RETURN(std::string sub, SubstituteString(*a.sub_path, scope));
+      Status appended = AppendToKey(&r, sub, "arguments.artifacts." + a.name);
       if (!appended.ok() && !a.optional) return appended;  // Argo's: an optional one keeps its key
     }
     s.arguments.artifacts.push_back(std::move(r));

@@ -179,7 +179,7 @@ Status AddVolumesAndArtifacts(const PodRequest& request, const Json& c, const st
     if (path.empty()) continue;  // referenced by {{inputs.artifacts.x}} only
     if (path[0] != '/') return InvalidArgument(field + ".path: expected an absolute path");
     const std::string host = JoinPath(JoinPath(request.pod_dir, "artifacts"), a.name);
-    LOOM_RETURN_IF_ERROR(LoadArtifact(ToJson(a), host, options.artifacts, field));
+    LOOM_RETURN_IF_ERROR(LoadArtifact(a, host, options.artifacts, field));
     if (PathExists(host)) mounts->push_back({host, path, !IsDirectory(host)});
   }
   return OkStatus();
@@ -224,13 +224,13 @@ PodResult ReadOutputs(const PodRequest& request, const std::vector<Mount>& mount
         if (output_error.empty()) output_error = field + ": " + path + ": no such file or directory";
         continue;
       }
-      auto saved = SaveArtifact(ToJson(a), host, request.workflow + "/" + request.node_id + "/" + name + ".tgz",
+      auto saved = SaveArtifact(a, host, request.workflow + "/" + request.node_id + "/" + name + ".tgz",
                                 artifacts, field);
       if (!saved.ok()) {
         if (output_error.empty()) output_error = saved.status().message();
         continue;
       }
-      outputs["artifacts"].push_back(*saved);
+      outputs["artifacts"].push_back(ToJson(*saved));
     }
   }
   if (exit_code != 0) return Outcome("Failed", "Error (exit code " + std::to_string(exit_code) + ")", outputs);

@@ -154,16 +154,13 @@ StatusOr<std::string> JsonPathValue(std::string_view path, const Json& object) {
   return ValueText(*v);
 }
 
-ResourceResult RunResource(const Json& resource, const ResourceOptions& options,
+ResourceResult RunResource(const ResourceTemplate& resource, const ResourceOptions& options,
                            const std::atomic<bool>* cancel,
                            const std::function<void(std::string_view)>& log) {
-  if (!resource.contains("action") || !resource["action"].is_string())
-    return Result("Error", "resource.action: expected a string");
-  const std::string action = resource["action"].get<std::string>();
-  if (!resource.contains("manifest") || !resource["manifest"].is_string()) {
-    return Result("Error", "resource.manifest: expected the manifest as a string");
-  }
-  auto manifest = ParseYaml(resource["manifest"].get<std::string>(), "resource.manifest");
+  const std::string& action = resource.action;
+  if (action.empty()) return Result("Error", "resource.action: expected a string");
+  if (resource.manifest.empty()) return Result("Error", "resource.manifest: expected the manifest as a string");
+  auto manifest = ParseYaml(resource.manifest, "resource.manifest");
   if (!manifest.ok()) return Result("Error", manifest.status().message());
   Json object = *manifest;
   // A patch (mergeStrategy json: a list of operations) has nothing to patch here.
@@ -230,7 +227,7 @@ ResourceResult RunResource(const Json& resource, const ResourceOptions& options,
     // A failureCondition that holds while the job runs stops it at once, as Argo stops waiting.
     std::atomic<bool> done{false};
     std::thread watcher;
-    const std::string failure = resource.value("failureCondition", "");
+    const std::string& failure = resource.failure_condition;
     if (!failure.empty()) {
       watcher = std::thread([&] {
         while (!done) {
@@ -257,8 +254,8 @@ ResourceResult RunResource(const Json& resource, const ResourceOptions& options,
     return Result("Error", "resource.action: \"" + action + "\" is not supported on one machine (create, apply, get, delete)");
   }
 
-  const std::string success = resource.value("successCondition", "");
-  const std::string failure = resource.value("failureCondition", "");
+  const std::string& success = resource.success_condition;
+  const std::string& failure = resource.failure_condition;
   if (!failure.empty()) {
     auto holds = EvaluateCondition(failure, object);
     if (!holds.ok()) return Result("Error", "failureCondition: " + holds.status().message(), object);

@@ -19,6 +19,7 @@
 #include "container/pod_runtime.h"
 #include "core/json.h"
 #include "core/status.h"
+#include "workflow/model.h"
 
 namespace loom::workflow {
 
@@ -38,9 +39,9 @@ struct ResourceResult {
   Json object;          // the resource as it ended: manifest (metadata.name filled in) + status
 };
 
-// Carries out tmpl["resource"] (action create/apply/get/delete) to the end, writing progress
+// Carries out a resource template (action create/apply/get/delete) to the end, writing progress
 // lines through `log`. `cancel` (may be null) stops the job's replicas.
-ResourceResult RunResource(const Json& resource, const ResourceOptions& options,
+ResourceResult RunResource(const ResourceTemplate& resource, const ResourceOptions& options,
                            const std::atomic<bool>* cancel,
                            const std::function<void(std::string_view)>& log);
 

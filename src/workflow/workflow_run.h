@@ -84,20 +84,6 @@ inline std::string ItemDescription(const Json& item) {
   return ParameterString(item);
 }
 
-// Sets "value" of the entry named `name` in a list of {name, value} (Argo's parameters), or
-// appends one.
-inline void SetNamedValue(Json& list, const std::string& name, const Json& value) {
-  if (!list.is_array()) list = Json::array();
-  bool found = false;
-  for (Json& e : list) {
-    if (e.value("name", "") == name) {
-      e["value"] = value;
-      found = true;
-    }
-  }
-  if (!found) list.push_back({{"name", name}, {"value", value}});
-}
-
 // A parameter's valueFrom.configMapKeyRef (`ref`: name, key, optional; Argo's, for workflow
 // arguments and template inputs), read from the ConfigMaps under <home>/objects (`loom
 // configmap`, `loom apply`): its value, or nullopt when the ConfigMap or key is missing and the

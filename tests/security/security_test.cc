@@ -585,7 +585,7 @@ tgz(repo + '/symlink.tgz', [('out/link', 'link', outside), ('out/link/planted', 
   for (const char* key : {"dotdot.tgz", "absolute.tgz", "symlink.tgz"}) {
     const std::string dest = home.Join(std::string("pod-") + key);
     Json artifact = {{"name", "in"}, {"path", dest}, {"s3", {{"key", key}}}};
-    Status s = workflow::LoadArtifact(artifact, dest, options, "inputs.artifacts.in");
+    Status s = workflow::LoadArtifact(workflow::ArtifactFromJson(artifact, "artifact").value(), dest, options, "inputs.artifacts.in");
     EXPECT_FALSE(s.ok()) << key;
     EXPECT_FALSE(PathExists(JoinPath(outside, "planted"))) << key;
     EXPECT_FALSE(PathExists(home.Join("planted"))) << key;
@@ -600,7 +600,7 @@ tgz(repo + '/symlink.tgz', [('out/link', 'link', outside), ('out/link/planted', 
   }
   for (const char* key : {"../server.secret", "/etc/passwd", "a/../../server.secret"}) {
     Json artifact = {{"name", "in"}, {"s3", {{"key", key}}}};
-    Status s = workflow::LoadArtifact(artifact, home.Join("pod-key"), options, "inputs.artifacts.in");
+    Status s = workflow::LoadArtifact(workflow::ArtifactFromJson(artifact, "artifact").value(), home.Join("pod-key"), options, "inputs.artifacts.in");
     EXPECT_FALSE(s.ok()) << key;
     auto got = ReadFile(home.Join("pod-key"));
     EXPECT_TRUE(!got.ok() || got->find("top secret") == std::string::npos) << key;

@@ -12,6 +12,9 @@
 namespace loom::workflow {
 namespace {
 
+// An artifact as a manifest writes it, read into the model.
+Artifact Art(const Json& j) { return ArtifactFromJson(j, "artifact").value(); }
+
 class ArtifactsTest : public ::testing::Test {
  protected:
   ArtifactOptions Options() {
@@ -27,9 +30,9 @@ TEST_F(ArtifactsTest, DirectoryRoundTripThroughTheRepository) {
   ASSERT_TRUE(WriteFileAtomic(dir_.Join("src/model/1/w.bin"), std::string("\0\1\2weights", 10)).ok());
   ASSERT_TRUE(WriteFileAtomic(dir_.Join("src/model/m.json"), "{}").ok());
   Json decl = {{"name", "model"}, {"path", "/tmp/model"}};
-  auto saved = SaveArtifact(decl, dir_.Join("src/model"), "wf/n1/model.tgz", Options(), "outputs.artifacts.model");
+  auto saved = SaveArtifact(Art(decl), dir_.Join("src/model"), "wf/n1/model.tgz", Options(), "outputs.artifacts.model");
   ASSERT_TRUE(saved.ok()) << saved.status().ToString();
-  EXPECT_EQ((*saved)["s3"]["key"], "wf/n1/model.tgz");
+  EXPECT_EQ(ToJson(*saved)["s3"]["key"], "wf/n1/model.tgz");
   EXPECT_TRUE(LooksLikeTarball(dir_.Join("repo/wf/n1/model.tgz")));
   Status s = LoadArtifact(*saved, dir_.Join("dst/here"), Options(), "inputs.artifacts.model");
   ASSERT_TRUE(s.ok()) << s.ToString();
@@ -40,9 +43,9 @@ TEST_F(ArtifactsTest, DirectoryRoundTripThroughTheRepository) {
 TEST_F(ArtifactsTest, ArchiveNoneKeepsTheFileAsItIs) {
   ASSERT_TRUE(WriteFileAtomic(dir_.Join("f.txt"), "plain").ok());
   Json decl = {{"name", "f"}, {"path", "/tmp/f.txt"}, {"archive", {{"none", Json::object()}}}};
-  auto saved = SaveArtifact(decl, dir_.Join("f.txt"), "wf/n/f.tgz", Options(), "f");
+  auto saved = SaveArtifact(Art(decl), dir_.Join("f.txt"), "wf/n/f.tgz", Options(), "f");
   ASSERT_TRUE(saved.ok()) << saved.status().ToString();
-  EXPECT_EQ((*saved)["s3"]["key"], "wf/n/f");
+  EXPECT_EQ(ToJson(*saved)["s3"]["key"], "wf/n/f");
   EXPECT_EQ(ReadFile(dir_.Join("repo/wf/n/f")).value(), "plain");
   ASSERT_TRUE(LoadArtifact(*saved, dir_.Join("back.txt"), Options(), "f").ok());
   EXPECT_EQ(ReadFile(dir_.Join("back.txt")).value(), "plain");
@@ -52,7 +55,7 @@ TEST_F(ArtifactsTest, ArchiveNoneDirectoryIsOneObjectPerFile) {
   ASSERT_TRUE(MakeDirs(dir_.Join("d/sub")).ok());
   ASSERT_TRUE(WriteFileAtomic(dir_.Join("d/sub/x"), "x").ok());
   Json decl = {{"name", "d"}, {"archive", {{"none", Json::object()}}}, {"s3", {{"key", "keep/d"}}}};
-  auto saved = SaveArtifact(decl, dir_.Join("d"), "unused", Options(), "d");
+  auto saved = SaveArtifact(Art(decl), dir_.Join("d"), "unused", Options(), "d");
   ASSERT_TRUE(saved.ok()) << saved.status().ToString();
   EXPECT_EQ(ReadFile(dir_.Join("repo/keep/d/sub/x")).value(), "x");
   ASSERT_TRUE(LoadArtifact(*saved, dir_.Join("d2"), Options(), "d").ok());
@@ -61,14 +64,14 @@ TEST_F(ArtifactsTest, ArchiveNoneDirectoryIsOneObjectPerFile) {
 
 TEST_F(ArtifactsTest, MissingAndOptional) {
   Json missing = {{"name", "m"}, {"s3", {{"key", "no/such"}}}};
-  Status s = LoadArtifact(missing, dir_.Join("m"), Options(), "inputs.artifacts.m");
+  Status s = LoadArtifact(Art(missing), dir_.Join("m"), Options(), "inputs.artifacts.m");
   EXPECT_EQ(s.code(), StatusCode::kNotFound);
   EXPECT_NE(s.message().find("inputs.artifacts.m"), std::string::npos) << s.message();
   missing["optional"] = true;
-  EXPECT_TRUE(LoadArtifact(missing, dir_.Join("m"), Options(), "inputs.artifacts.m").ok());
+  EXPECT_TRUE(LoadArtifact(Art(missing), dir_.Join("m"), Options(), "inputs.artifacts.m").ok());
   EXPECT_FALSE(PathExists(dir_.Join("m")));
   Json nosource = {{"name", "n"}};
-  EXPECT_EQ(LoadArtifact(nosource, dir_.Join("n"), Options(), "inputs.artifacts.n").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(LoadArtifact(Art(nosource), dir_.Join("n"), Options(), "inputs.artifacts.n").code(), StatusCode::kInvalidArgument);
 }
 
 // A tarball whose entry climbs out of the target directory is refused.
@@ -117,26 +120,26 @@ TEST_F(ArtifactsTest, HttpInputs) {
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   const std::string base = "http://127.0.0.1:" + std::to_string((*server)->port());
   Json plain = {{"name", "p"}, {"http", {{"url", base + "/plain.txt"}}}};
-  ASSERT_TRUE(LoadArtifact(plain, dir_.Join("got/plain"), Options(), "inputs.artifacts.p").ok());
+  ASSERT_TRUE(LoadArtifact(Art(plain), dir_.Join("got/plain"), Options(), "inputs.artifacts.p").ok());
   EXPECT_EQ(ReadFile(dir_.Join("got/plain")).value(), "plain text");
   Json tree = {{"name", "t"}, {"http", {{"url", base + "/d.tgz"}}}};
-  ASSERT_TRUE(LoadArtifact(tree, dir_.Join("got/tree"), Options(), "inputs.artifacts.t").ok());
+  ASSERT_TRUE(LoadArtifact(Art(tree), dir_.Join("got/tree"), Options(), "inputs.artifacts.t").ok());
   EXPECT_EQ(ReadFile(dir_.Join("got/tree/x")).value(), "in a tarball");
   Json missing = {{"name", "m"}, {"http", {{"url", base + "/none"}}}};
-  Status s = LoadArtifact(missing, dir_.Join("got/none"), Options(), "inputs.artifacts.m");
+  Status s = LoadArtifact(Art(missing), dir_.Join("got/none"), Options(), "inputs.artifacts.m");
   EXPECT_EQ(s.code(), StatusCode::kNotFound);
   EXPECT_NE(s.message().find("inputs.artifacts.m: " + base + "/none: HTTP 404"), std::string::npos) << s.message();
   EXPECT_FALSE(PathExists(dir_.Join("got/none")));
 }
 
 TEST(AppendToKeyTest, JoinsAsGoPathJoinAndRefusesArtifactsWithoutAKey) {
-  Json a = {{"name", "tree"}, {"s3", {{"key", "wf/node/tree"}}}};
+  Artifact a = Art({{"name", "tree"}, {"s3", {{"key", "wf/node/tree"}}}});
   ASSERT_TRUE(AppendToKey(&a, "./sub//b.txt", "arguments.artifacts.in").ok());
-  EXPECT_EQ(a["s3"]["key"], "wf/node/tree/sub/b.txt");
-  Json b = {{"s3", {{"key", "wf/tree/"}}}};
+  EXPECT_EQ(a.location.s3->key, "wf/node/tree/sub/b.txt");
+  Artifact b = Art({{"s3", {{"key", "wf/tree/"}}}});
   ASSERT_TRUE(AppendToKey(&b, "sub/../a/", "f").ok());
-  EXPECT_EQ(b["s3"]["key"], "wf/tree/a");
-  Json raw = {{"name", "note"}, {"raw", {{"data", "x"}}}};
+  EXPECT_EQ(b.location.s3->key, "wf/tree/a");
+  Artifact raw = Art({{"name", "note"}, {"raw", {{"data", "x"}}}});
   Status s = AppendToKey(&raw, "a.txt", "arguments.artifacts.in");
   EXPECT_EQ(s.message(), "arguments.artifacts.in.subPath: the artifact has no key to append \"a.txt\" to (only s3 "
                          "artifacts and the default artifact repository's have one)");

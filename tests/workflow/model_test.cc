@@ -63,7 +63,8 @@ container: {image: busybox, command: [sh]}
   ASSERT_TRUE(tmpl.ok()) << tmpl.status().message();
   EXPECT_EQ(tmpl->kind, TemplateKind::kContainer);
   EXPECT_EQ(tmpl->inputs.parameters[0].default_value, Json(3));
-  EXPECT_EQ(tmpl->inputs.artifacts[0].location, Json::parse(R"({"s3": {"key": "k"}})"));
+  ASSERT_TRUE(tmpl->inputs.artifacts[0].location.s3.has_value());
+  EXPECT_EQ(tmpl->inputs.artifacts[0].location.s3->key, "k");
   EXPECT_TRUE(tmpl->inputs.artifacts[0].HasSource());
   ASSERT_NE(tmpl->OutputParameter("o"), nullptr);
   EXPECT_EQ(tmpl->OutputParameter("o")->global_name, "g");
