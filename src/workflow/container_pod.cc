@@ -214,6 +214,7 @@ PodResult LocalPodRunner::RunContainer(const PodRequest& request, TemplatePod& p
   if (exit->oom_killed) return Outcome("Failed", "OOMKilled (exit code " + std::to_string(exit->exit_code) + ")", outputs);
   std::vector<Mount> mounts;
   for (const container::BindMount& m : main->mounts) mounts.push_back({m.source, m.target, false});
+  if (request.before_outputs) request.before_outputs();
   return ReadOutputs(request, mounts, exit->exit_code, std::move(outputs), options_.artifacts);
 }
 

@@ -328,7 +328,7 @@ StatusOr<LifecycleHook> HookFromJson(const Json& j, const std::string& path) {
 
 // The order Argo's (and Loom's) manifests write a template's fields in does not matter to the
 // engine; ToJson writes the typed fields first, then the pod's.
-constexpr const char* kKindFields[] = {"container", "script", "resource", "steps", "dag", "suspend", "http"};
+constexpr const char* kKindFields[] = {"container", "script", "resource", "steps", "dag", "suspend", "http", "containerSet"};
 
 }  // namespace
 
@@ -370,13 +370,14 @@ const char* ToString(NodeType type) {
     case NodeType::kRetry: return "Retry";
     case NodeType::kSkipped: return "Skipped";
     case NodeType::kSuspend: return "Suspend";
+    case NodeType::kContainer: return "Container";
   }
   return "Pod";
 }
 
 StatusOr<NodeType> ParseNodeType(std::string_view text) {
   for (NodeType t : {NodeType::kPod, NodeType::kSteps, NodeType::kStepGroup, NodeType::kDAG, NodeType::kTaskGroup,
-                     NodeType::kRetry, NodeType::kSkipped, NodeType::kSuspend}) {
+                     NodeType::kRetry, NodeType::kSkipped, NodeType::kSuspend, NodeType::kContainer}) {
     if (text == ToString(t)) return t;
   }
   return InvalidArgument("unknown node type \"" + std::string(text) + "\"");
@@ -545,7 +546,9 @@ StatusOr<Template> TemplateFromJson(const Json& j, const std::string& path) {
       ++kinds;
     }
   }
-  if (kinds != 1) return InvalidArgument(path + ": needs exactly one of container, script, resource, steps, dag, suspend or http");
+  if (kinds != 1) {
+    return InvalidArgument(path + ": needs exactly one of container, script, resource, steps, dag, suspend, http or containerSet");
+  }
   if (auto in = f.Raw("inputs")) {
     LOOM_ASSIGN_OR_RETURN(t.inputs, ParametersAndArtifacts<Inputs>(*in, f.Path("inputs")));
   }
@@ -559,6 +562,7 @@ StatusOr<Template> TemplateFromJson(const Json& j, const std::string& path) {
   switch (t.kind) {
     case TemplateKind::kContainer:
     case TemplateKind::kScript:
+    case TemplateKind::kContainerSet:
       if (!body.is_object()) return InvalidArgument(kp + ": must be an object");
       t.container = std::move(body);
       break;
@@ -843,6 +847,7 @@ Json ToJson(const Template& t) {
   switch (t.kind) {
     case TemplateKind::kContainer:
     case TemplateKind::kScript:
+    case TemplateKind::kContainerSet:
       j[kind] = t.container;
       break;
     case TemplateKind::kResource: {

@@ -38,12 +38,15 @@ StatusOr<NodePhase> ParseNodePhase(std::string_view text);
 bool IsCompleted(NodePhase phase);
 inline bool IsFailedOrError(NodePhase phase) { return phase == NodePhase::kFailed || phase == NodePhase::kError; }
 
-enum class NodeType { kPod, kSteps, kStepGroup, kDAG, kTaskGroup, kRetry, kSkipped, kSuspend };
+// kContainer: one container of a containerSet pod (a child of its Pod node, as Argo shows it).
+enum class NodeType { kPod, kSteps, kStepGroup, kDAG, kTaskGroup, kRetry, kSkipped, kSuspend, kContainer };
 const char* ToString(NodeType type);
 StatusOr<NodeType> ParseNodeType(std::string_view text);
 
 // What a template does: exactly one of these per template.
-enum class TemplateKind { kContainer, kScript, kResource, kSteps, kDag, kSuspend, kHttp };
+// kContainerSet: containers of one pod with their dependencies (Template::container holds the
+// containerSet as written: containers, volumeMounts, retryStrategy).
+enum class TemplateKind { kContainer, kScript, kResource, kSteps, kDag, kSuspend, kHttp, kContainerSet };
 const char* ToString(TemplateKind kind);  // the field's name: "container", "script", ...
 
 // ---------------------------------------------------------------- the spec
@@ -220,7 +223,7 @@ struct Template {
   TemplateKind kind = TemplateKind::kContainer;
   Inputs inputs;
   std::optional<Outputs> outputs;
-  Json container;                                   // container or script (Kubernetes' Container)
+  Json container;                                   // container or script (Kubernetes' Container), or containerSet
   ResourceTemplate resource;
   Json http;                                        // an http template, as written (http_template.h)
   std::vector<std::vector<Step>> steps;             // steps: groups of steps

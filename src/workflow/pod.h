@@ -8,6 +8,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "core/json.h"
 #include "workflow/model.h"
@@ -33,6 +34,18 @@ struct PodRequest {
   // The workflow's `workflows.loom.dev/pod-runtime` annotation ("auto", "container", "process"):
   // over the runner's own choice. Empty: the runner's.
   std::string runtime;
+  // Set by a containerSet for its main container: called after main ended and before its outputs
+  // are read (they are read once the other containers have ended too, as Argo's wait container).
+  std::function<void()> before_outputs;
+};
+
+// How one container of a containerSet pod ended (its node's phase and message, as Argo sets a
+// Container node from the pod's container statuses).
+struct ContainerResult {
+  std::string name;
+  std::string phase;    // "Succeeded", "Failed" or "Error"
+  std::string message;  // Argo's "<name>: Error (exit code 1)"; empty on success
+  std::string started_at, finished_at;  // RFC 3339; empty when it never started
 };
 
 struct PodResult {
@@ -43,6 +56,7 @@ struct PodResult {
                         //  "parameters": [{"name","value"}], "artifacts": [{"name", "s3"|"path"...}]}
   std::string runtime;  // "container" or "process": which ran it ("": a resource template, or it
                         // ended before either did)
+  std::vector<ContainerResult> containers;  // a containerSet pod's, in the set's order
 };
 
 // Runs pods. RUNTIME implements it (LocalPodRunner); tests may fake it.

@@ -77,6 +77,7 @@ PodResult LocalPodRunner::Run(const PodRequest& request, Store& store) {
   auto runtime = RuntimeFor(request);
   if (!runtime.ok()) return Outcome("Error", runtime.status().message());
   if (request.tmpl.kind == TemplateKind::kResource) return RunResourceTemplate(request, store, *runtime);
+  if (request.tmpl.kind == TemplateKind::kContainerSet) return RunContainerSet(request, store, *runtime);
   if (request.tmpl.kind == TemplateKind::kContainer || request.tmpl.kind == TemplateKind::kScript) {
     auto in_container = InContainer(request.tmpl, *runtime);
     if (!in_container.ok()) return Outcome("Error", in_container.status().message());

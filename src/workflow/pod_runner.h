@@ -144,6 +144,9 @@ class LocalPodRunner : public PodRunner {
   // The runtime of this request: its workflow's annotation, else the options'.
   StatusOr<Runtime> RuntimeFor(const PodRequest& request) const;
   PodResult RunResourceTemplate(const PodRequest& request, Store& store, Runtime runtime);
+  // A containerSet template (container_set.cc): its containers by their dependencies, in one
+  // runtime, each through RunContainer or RunProcess.
+  PodResult RunContainerSet(const PodRequest& request, Store& store, Runtime runtime);
 
   PodRunnerOptions options_;
   bool isolated_;

@@ -670,6 +670,7 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, TemplatePod& pod
                                  (ready ? "" : " before it was ready"), outputs);
   }
 
+  if (request.before_outputs) request.before_outputs();
   return ReadOutputs(request, launch.mounts, exit_code, std::move(outputs), options_.artifacts);
 }
 

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <functional>
+#include <map>
 #include <set>
 #include <vector>
 
@@ -50,6 +51,8 @@ const Keys kContainerKeys = {
     "volumeMounts", "ports", "imagePullPolicy", "securityContext", "livenessProbe",
     "readinessProbe", "startupProbe", "lifecycle", "stdin", "stdinOnce", "tty",
     "terminationMessagePath", "terminationMessagePolicy", "volumeDevices"};
+const Keys kContainerSetKeys = {"containers", "volumeMounts", "retryStrategy"};
+const Keys kContainerSetRetryKeys = {"retries", "duration"};
 const Keys kResourceKeys = {"action", "manifest", "manifestFrom", "successCondition",
                             "failureCondition", "setOwnerReference", "mergeStrategy", "flags"};
 const Keys kSuspendKeys = {"duration"};
@@ -549,16 +552,85 @@ class Linter {
     return OkStatus();
   }
 
+  // containerSet: containers with unique names, each a Container plus `dependencies` on others
+  // of the set (no cycle), volumeMounts shared by all, retryStrategy {retries, duration}.
+  Status CheckContainerSet(const Json& set, const std::string& path) {
+    LOOM_RETURN_IF_ERROR(CheckKeys(set, path, kContainerSetKeys));
+    if (!set.contains("containers")) return Error(path, "containers is required");
+    const std::string cp = JoinField(path, "containers");
+    LOOM_RETURN_IF_ERROR(CheckList(set["containers"], cp));
+    if (set["containers"].empty()) return Error(cp, "at least one container is required");
+    std::map<std::string, std::vector<std::string>> deps;
+    Keys keys = kContainerKeys;
+    keys.insert("dependencies");
+    for (size_t i = 0; i < set["containers"].size(); ++i) {
+      const Json& c = set["containers"][i];
+      const std::string p = JoinField(cp, i);
+      LOOM_RETURN_IF_ERROR(CheckKeys(c, p, keys));
+      if (!c.contains("name") || !c["name"].is_string()) return Error(p, "name is required");
+      if (!c.contains("image")) return Error(p, "image is required");
+      const std::string n = c["name"].get<std::string>();
+      if (deps.count(n)) return Error(JoinField(p, "name"), "more than one container named \"" + n + "\"");
+      for (const char* f : {"command", "args", "dependencies"}) {
+        if (c.contains(f)) LOOM_RETURN_IF_ERROR(CheckList(c[f], JoinField(p, f)));
+      }
+      deps[n] = {};
+      if (c.contains("dependencies")) {
+        for (const Json& d : c["dependencies"]) deps[n].push_back(d.is_string() ? d.get<std::string>() : d.dump());
+      }
+    }
+    for (size_t i = 0; i < set["containers"].size(); ++i) {
+      const std::string n = set["containers"][i]["name"].get<std::string>();
+      for (const std::string& d : deps[n]) {
+        if (!deps.count(d)) {
+          return Error(JoinField(JoinField(cp, i), "dependencies"), "no container named \"" + d + "\" in the set");
+        }
+      }
+    }
+    // A cycle would leave its containers waiting for ever: Kahn's order must take every one.
+    std::map<std::string, int> waiting;
+    for (const auto& [n, ds] : deps) waiting[n] = static_cast<int>(ds.size());
+    bool progressed = true;
+    while (progressed) {
+      progressed = false;
+      for (auto& [n, count] : waiting) {
+        if (count != 0) continue;
+        count = -1;
+        progressed = true;
+        for (const auto& [m, ds] : deps) {
+          for (const std::string& d : ds) {
+            if (d == n) --waiting[m];
+          }
+        }
+      }
+    }
+    for (const auto& [n, count] : waiting) {
+      if (count > 0) return Error(cp, "dependencies form a cycle through container \"" + n + "\"");
+    }
+    if (set.contains("retryStrategy")) {
+      const std::string rp = JoinField(path, "retryStrategy");
+      LOOM_RETURN_IF_ERROR(CheckKeys(set["retryStrategy"], rp, kContainerSetRetryKeys));
+      if (!set["retryStrategy"].contains("retries")) return Error(rp, "retries is required");
+      if (set["retryStrategy"].contains("duration")) {
+        double secs;
+        if (!ParseDuration(set["retryStrategy"]["duration"], &secs)) {
+          return Error(JoinField(rp, "duration"), "not a duration (e.g. 30s, 1m)");
+        }
+      }
+    }
+    return OkStatus();
+  }
+
   Status CheckTemplate(const Json& t, const std::string& path, bool inline_template = false) {
     Keys keys = kTemplateKeys;
     LOOM_RETURN_IF_ERROR(CheckKeys(t, path, keys));
     if (!inline_template && !t.contains("name")) return Error(path, "name is required");
     std::string name = t.value("name", "");
     std::vector<std::string> kinds;
-    for (const char* k : {"container", "script", "resource", "steps", "dag", "suspend", "http"}) {
+    for (const char* k : {"container", "script", "resource", "steps", "dag", "suspend", "http", "containerSet"}) {
       if (t.contains(k)) kinds.push_back(k);
     }
-    for (const char* k : {"containerSet", "data", "plugin"}) {
+    for (const char* k : {"data", "plugin"}) {
       if (t.contains(k)) return Error(JoinField(path, k), std::string(k) + " templates are not supported by Loom");
     }
     if (t.contains("daemon") && !t["daemon"].is_boolean() &&
@@ -568,7 +640,9 @@ class Linter {
     if (t.contains("failFast") && !t["failFast"].is_boolean()) {
       return Error(JoinField(path, "failFast"), "must be true or false");
     }
-    if (kinds.empty()) return Error(path, "template \"" + name + "\" needs one of container, script, resource, steps, dag, suspend or http");
+    if (kinds.empty()) {
+      return Error(path, "template \"" + name + "\" needs one of container, script, resource, steps, dag, suspend, http or containerSet");
+    }
     if (kinds.size() > 1) return Error(path, "template \"" + name + "\" has both " + kinds[0] + " and " + kinds[1]);
     const std::string& kind = kinds[0];
     std::string kp = JoinField(path, kind);
@@ -664,6 +738,8 @@ class Linter {
         return Error(colon == std::string::npos ? kp : m.substr(0, colon),
                      colon == std::string::npos ? m : m.substr(colon + 2));
       }
+    } else if (kind == "containerSet") {
+      LOOM_RETURN_IF_ERROR(CheckContainerSet(t[kind], kp));
     } else if (kind == "resource") {
       LOOM_RETURN_IF_ERROR(CheckKeys(t[kind], kp, kResourceKeys));
       if (!t[kind].contains("action")) return Error(kp, "action is required");

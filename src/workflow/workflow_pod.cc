@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 
 #include "core/file.h"
 #include "core/logging.h"
@@ -136,6 +137,10 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
   StatusOr<Json> volumes = SubstituteJson(spec_.volumes.value_or(Json::array()), globals_, nullptr);
   if (!volumes.ok()) return MarkPhase(node, NodePhase::kError, "spec.volumes: " + volumes.status().message());
   req.volumes = std::move(*volumes);
+  // The template's own volumes (Argo's Template.volumes), beside the workflow's.
+  if (req.tmpl.pod.contains("volumes") && req.tmpl.pod["volumes"].is_array()) {
+    for (const Json& v : req.tmpl.pod["volumes"]) req.volumes.push_back(v);
+  }
   // A volumeClaimTemplate is one directory per workflow, shared by its steps (VolumeSource).
   if (spec_.volume_claim_templates) {
     for (const Json& v : *spec_.volume_claim_templates) req.volumes.push_back(v);
@@ -164,6 +169,7 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
   n.outputs.reset();
   n.daemoned = false;
   n.progress = "0/1";
+  if (req.tmpl.kind == TemplateKind::kContainerSet) InitContainerNodes(id, req.tmpl);
   PodTask* raw = task.get();
   running_[id] = std::move(task);
   raw->thread = std::thread([this, raw, req = std::move(req)]() {
@@ -172,9 +178,9 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
     try {
       result = pods_->Run(req, store_);
     } catch (const std::exception& e) {
-      result = PodResult{"Error", std::string("internal error in the pod runner: ") + e.what(), Json::object(), ""};
+      result = PodResult{"Error", std::string("internal error in the pod runner: ") + e.what(), Json::object(), "", {}};
     } catch (...) {
-      result = PodResult{"Error", "internal error in the pod runner: an exception of unknown type", Json::object(), ""};
+      result = PodResult{"Error", "internal error in the pod runner: an exception of unknown type", Json::object(), "", {}};
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -257,6 +263,7 @@ void WorkflowRun::DrainFinished() {
     n.finished_at = Rfc3339(now);
     finish_times_[id] = now;
     n.progress = phase == NodePhase::kSucceeded ? "1/1" : "0/1";
+    ApplyContainerResults(n, result);
     if (phase == NodePhase::kSucceeded && n.outputs) {
       // globalName exports need the template's declaration.
       Step holder;
@@ -264,6 +271,43 @@ void WorkflowRun::DrainFinished() {
       StatusOr<Template> tmpl = ResolveTemplate(holder);
       ExportGlobalOutputs(tmpl.ok() ? *tmpl : Template(), *n.outputs);
     }
+  }
+}
+
+void WorkflowRun::InitContainerNodes(const std::string& pod_id, const Template& tmpl) {
+  const NodeStatus* pod = FindId(pod_id);
+  if (!pod || !tmpl.container.contains("containers")) return;
+  const std::string pod_name = pod->name, tmpl_name = pod->template_name;
+  for (const Json& c : tmpl.container["containers"]) {
+    const std::string name = c.value("name", "");
+    InitNode(pod_name + "." + name, name, NodeType::kContainer, tmpl_name, pod_id, NodePhase::kPending);
+  }
+  for (const Json& c : tmpl.container["containers"]) {
+    const std::string id = NodeId(name_, pod_name + "." + c.value("name", ""));
+    const Json deps = c.value("dependencies", Json::array());
+    if (deps.empty()) AddChild(FindId(pod_id), id);
+    for (const Json& d : deps) AddChild(Find(pod_name + "." + d.get<std::string>()), id);
+  }
+}
+
+void WorkflowRun::ApplyContainerResults(const NodeStatus& pod, const PodResult& result) {
+  std::set<std::string> reported;
+  for (const ContainerResult& c : result.containers) {
+    NodeStatus* node = Find(pod.name + "." + c.name);
+    if (!node) continue;
+    reported.insert(node->id);
+    StatusOr<NodePhase> phase = ParseNodePhase(c.phase);
+    NodeStatus& n = Mut(node);
+    n.phase = phase.ok() ? *phase : NodePhase::kError;
+    n.message = c.message;
+    if (!c.started_at.empty()) n.started_at = c.started_at;
+    n.finished_at = c.finished_at.empty() ? pod.finished_at : c.finished_at;
+  }
+  // The containers it did not run (their dependencies failed, or the pod was stopped).
+  for (auto& [id, node] : nodes_) {
+    if (node.type != NodeType::kContainer || node.boundary_id != pod.id || reported.count(id) || node.Fulfilled()) continue;
+    MarkPhase(&node, pod.phase == NodePhase::kSucceeded ? NodePhase::kSucceeded : NodePhase::kFailed,
+              pod.phase == NodePhase::kSucceeded ? "" : "Pod Failed whilst container running");
   }
 }
 

@@ -280,6 +280,11 @@ class WorkflowRun {
   // daemons it started are stopped (SIGTERM, then SIGKILL) and their nodes marked Succeeded. A
   // daemon already being stopped by a shutdown or deadline is left to fail as other pods do.
   void StopDaemons(const std::string* scope_id);
+  // A containerSet pod's Container nodes (`<pod>.<name>`, Pending), linked as Argo links them:
+  // the pod to the containers without dependencies, each to the ones depending on it.
+  void InitContainerNodes(const std::string& pod_id, const Template& tmpl);
+  // Their phases from the pod's result; those it did not run failed with the pod.
+  void ApplyContainerResults(const NodeStatus& pod, const PodResult& result);
 
   // After a resume (or a daemon's retry), a step group that had ended may hold a daemon that is
   // not ready (again): its scope must wait before going on.

@@ -117,7 +117,7 @@ TEST(ModelTest, WrongShapesNameTheField) {
   EXPECT_EQ(err("{name: t, steps: [[{name: s, template: 3}]]}"),
             "spec.templates[1].steps[0][0].template: must be a string");
   EXPECT_EQ(err("{name: t, container: {}, script: {}}"),
-            "spec.templates[1]: needs exactly one of container, script, resource, steps, dag, suspend or http");
+            "spec.templates[1]: needs exactly one of container, script, resource, steps, dag, suspend, http or containerSet");
   EXPECT_EQ(err("{name: t, dag: {tasks: [{name: a, template: x, dependencies: [1]}]}}"),
             "spec.templates[1].dag.tasks[0].dependencies[0]: must be a string");
 }
@@ -171,12 +171,12 @@ TEST(ModelTest, EnumsRoundTrip) {
     EXPECT_EQ(ParseNodePhase(ToString(p)).value(), p);
   }
   for (NodeType t : {NodeType::kPod, NodeType::kSteps, NodeType::kStepGroup, NodeType::kDAG, NodeType::kTaskGroup,
-                     NodeType::kRetry, NodeType::kSkipped, NodeType::kSuspend}) {
+                     NodeType::kRetry, NodeType::kSkipped, NodeType::kSuspend, NodeType::kContainer}) {
     EXPECT_EQ(ParseNodeType(ToString(t)).value(), t);
   }
   EXPECT_FALSE(IsCompleted(NodePhase::kRunning));
   EXPECT_TRUE(IsCompleted(NodePhase::kOmitted));
-  EXPECT_FALSE(ParseNodeType("Container").ok());
+  EXPECT_FALSE(ParseNodeType("NoSuchType").ok());
 }
 
 }  // namespace
