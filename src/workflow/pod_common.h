@@ -48,6 +48,7 @@ class LogSink {
       : store_(store), request_(request), flush_secs_(flush_secs), last_(Clock::now()) {}
   void Write(std::string_view bytes);
   void Flush();
+  Store& store() const { return store_; }
 
  private:
   Store& store_;

@@ -137,6 +137,9 @@ class LocalPodRunner : public PodRunner {
   // The runtimes (process_pod.cc, container_pod.cc): a container or script template's pod,
   // started for either as `pod` (pod_common.h).
   PodResult RunProcess(const PodRequest& request, TemplatePod& pod);
+  // A process pod with init containers or sidecars: each a process of the pod, the inits to
+  // success first, the sidecars beside main until it ends (a sidecar's program must be here).
+  PodResult RunProcessPodWith(const PodRequest& request, TemplatePod& pod);
   PodResult RunContainer(const PodRequest& request, TemplatePod& pod, container::Podman& podman);
   // Whether a container or script template runs in a container (true) or as a process; an
   // error when the choice cannot be honoured (--pod-runtime container and no such image).

@@ -14,10 +14,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "core/file.h"
 #include "workflow/pod_common.h"
@@ -388,6 +390,92 @@ std::vector<pid_t> PodProcesses(const std::string& workflow, const std::set<std:
   return found;
 }
 
+namespace {
+
+// An init container or a sidecar of a process pod: a process of the same pod (its node, its
+// directory and volumes), with none of main's inputs, outputs or daemon.
+PodRequest HelperRequest(const PodRequest& pod, const Json& c, const std::atomic<bool>* cancel) {
+  PodRequest r = pod;
+  r.tmpl.kind = TemplateKind::kContainer;
+  r.tmpl.container = c;
+  r.tmpl.init_containers.clear();
+  r.tmpl.sidecars.clear();
+  r.tmpl.inputs.artifacts.clear();
+  r.tmpl.outputs.reset();
+  r.tmpl.daemon.reset();
+  r.on_ready = nullptr;
+  r.before_outputs = nullptr;
+  r.cancel = cancel;
+  return r;
+}
+
+// Whether `program` (a command's first word) is a program on this host: an absolute path, or a
+// name found on the pods' PATH.
+bool HostHasProgram(const std::string& program, const std::string& bin_dir) {
+  if (program.find('/') != std::string::npos) return access(program.c_str(), X_OK) == 0;
+  std::string path = (bin_dir.empty() ? "" : bin_dir + ":") + "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  size_t at = 0;
+  while (at <= path.size()) {
+    const size_t end = std::min(path.find(':', at), path.size());
+    const std::string dir = path.substr(at, end - at);
+    if (!dir.empty() && access(JoinPath(dir, program).c_str(), X_OK) == 0) return true;
+    at = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+PodResult LocalPodRunner::RunProcessPodWith(const PodRequest& request, TemplatePod& pod) {
+  // Init containers, one after the other, each to success (Kubernetes: a failed one fails the pod).
+  const std::vector<Json>& inits = request.tmpl.init_containers;
+  for (size_t i = 0; i < inits.size(); ++i) {
+    const std::string field = JoinField("initContainers", i);
+    PodRequest sub = HelperRequest(request, inits[i], request.cancel);
+    TemplatePod init(sub, pod.log.store(), options_.log_flush_secs);
+    init.kind = field;
+    PodResult r = RunProcess(sub, init);
+    if (r.phase == "Succeeded") continue;
+    if (!r.outputs.contains("exitCode") || r.message.rfind("pod was stopped", 0) == 0) return pod.Fail(r.phase, r.message);
+    return pod.Fail("Failed", field + " (" + inits[i].value("name", "") + "): Error (exit code " +
+                                  r.outputs["exitCode"].get<std::string>() + ")");
+  }
+  // Sidecars run beside main as processes of their own and are stopped when it ends, as Argo
+  // does. Their program must be on this host: a process pod has no image to take it from.
+  const std::vector<Json>& sidecars = request.tmpl.sidecars;
+  for (size_t i = 0; i < sidecars.size(); ++i) {
+    const std::string field = JoinField("sidecars", i);
+    auto command = StringList(sidecars[i], "command", field);
+    if (!command.ok()) return pod.Fail("Error", command.status().message());
+    if (command->empty()) {
+      return pod.Fail("Error", field + ".command: empty (a process cannot run an image's entrypoint: --pod-runtime "
+                                       "container or auto runs the image)");
+    }
+    if (!HostHasProgram(command->front(), options_.bin_dir)) {
+      return pod.Fail("Error", field + " (" + sidecars[i].value("name", "") + "): " + command->front() +
+                                   ": not found on this host (a process pod runs a sidecar's command on the host; "
+                                   "--pod-runtime container or auto runs its image)");
+    }
+  }
+  std::atomic<bool> stop_sidecars{false};
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < sidecars.size(); ++i) {
+    threads.emplace_back([&, i] {
+      PodRequest sub = HelperRequest(request, sidecars[i], &stop_sidecars);
+      TemplatePod sidecar(sub, pod.log.store(), options_.log_flush_secs);
+      sidecar.kind = JoinField("sidecars", i);
+      RunProcess(sub, sidecar);
+    });
+  }
+  PodRequest main = request;
+  main.tmpl.init_containers.clear();
+  main.tmpl.sidecars.clear();
+  PodResult result = RunProcess(main, pod);
+  stop_sidecars = true;
+  for (std::thread& t : threads) t.join();
+  return result;
+}
+
 PodResult LocalPodRunner::RunProcess(const PodRequest& request, TemplatePod& pod) {
   const bool daemon = request.tmpl.IsDaemon();
   std::optional<ProbeSpec> probe;
@@ -396,13 +484,7 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, TemplatePod& pod
     if (!parsed.ok()) return pod.Fail("Error", parsed.status().message());
     probe = std::move(*parsed);
   }
-  for (const auto& [unsupported, list] : {std::pair{"sidecars", &request.tmpl.sidecars},
-                                          std::pair{"initContainers", &request.tmpl.init_containers}}) {
-    if (!list->empty()) {
-      return pod.Fail("Error", std::string(unsupported) + ": run in containers only (--pod-runtime container, or auto "
-                                                      "with the images in the local image store)");
-    }
-  }
+  if (!request.tmpl.sidecars.empty() || !request.tmpl.init_containers.empty()) return RunProcessPodWith(request, pod);
 
   Launch launch;
   auto command = StringList(pod.container, "command", pod.kind);

@@ -185,6 +185,34 @@ TEST_F(PodRunnerTest, VolumesSharedWhereTheYamlSaysSo) {
   }
 }
 
+// Init containers and sidecars of a process pod: processes of the pod sharing its volumes, the
+// inits to success first, the sidecars beside main and stopped (SIGTERM) when it ends. A
+// sidecar whose program this host lacks is refused by name, before anything runs.
+TEST_F(PodRunnerTest, InitContainersAndSidecarsAsProcesses) {
+  const std::string volumes = "[{name: work, emptyDir: {}}]";
+  const std::string mounts = "volumeMounts: [{name: work, mountPath: /work}]";
+  const std::string tmpl =
+      "{name: p, container: {image: x, " + mounts + ", command: [sh, -c, "
+      "'while [ ! -f /work/from-sidecar ]; do sleep 0.05; done; cat /work/from-init /work/from-sidecar']},"
+      " initContainers: [{name: prepare, image: x, " + mounts + ", command: [sh, -c, 'echo prepared > /work/from-init']}],"
+      " sidecars: [{name: helper, image: x, " + mounts + ", command: [sh, -c, "
+      "'echo beside > /work/from-sidecar; trap \"echo sidecar-stopped; exit 0\" TERM; while true; do sleep 0.05; done']}]}";
+  PodResult r = Run(Request("with", tmpl, volumes));
+  ASSERT_EQ(r.phase, "Succeeded") << r.message << Log("with");
+  EXPECT_EQ(r.outputs["result"], "prepared\nbeside");
+  EXPECT_NE(Log("with").find("sidecar-stopped"), std::string::npos) << Log("with");
+
+  PodResult failed = Run(Request("init-fails", R"({name: p, container: {image: x, command: [echo, never]},
+      initContainers: [{name: prepare, image: x, command: [sh, -c, 'exit 4']}]})"));
+  EXPECT_EQ(failed.phase, "Failed");
+  EXPECT_EQ(failed.message, "initContainers[0] (prepare): Error (exit code 4)");
+  PodResult missing = Run(Request("no-program", R"({name: p, container: {image: x, command: [echo, never]},
+      sidecars: [{name: db, image: x, command: [loom-no-such-server]}]})"));
+  EXPECT_EQ(missing.phase, "Error");
+  EXPECT_EQ(missing.message, "sidecars[0] (db): loom-no-such-server: not found on this host (a process pod runs a "
+                             "sidecar's command on the host; --pod-runtime container or auto runs its image)");
+}
+
 TEST_F(PodRunnerTest, ADaemonWithoutAProbeIsReadyOnceStartedAndRunsUntilCancelled) {
   PodRequest req = Request("d", R"({name: d, daemon: true, container: {image: x, command: [sleep, "100"]}})");
   int ready = 0;
