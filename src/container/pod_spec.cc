@@ -283,7 +283,8 @@ StatusOr<std::optional<std::string>> ResolveKeyRef(const ConfigStore& store, Con
 
 std::map<std::string, std::string> HostProcessEnvironment(const std::string& home, uid_t uid) {
   std::map<std::string, std::string> env;
-  env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  const char* path = std::getenv("PATH");
+  env["PATH"] = path != nullptr && *path != '\0' ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   struct passwd pw, *found = nullptr;
   char buf[4096];
   env["HOME"] = getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0 && found != nullptr ? pw.pw_dir : "/";

@@ -40,7 +40,8 @@ StatusOr<std::vector<EnvVar>> ResolveEnv(const Json& container, const ConfigStor
                                          const std::string& field);
 
 // The variables a process on the host (a pod or a job's replica of the process runtime) gets
-// besides its spec's, as a container gets its image's: PATH, HOME (of `uid`), HOSTNAME,
+// besides its spec's, as a container gets its image's: PATH (this process's own, the host's
+// programs being a process pod's image; the standard one when it has none), HOME (of `uid`), HOSTNAME,
 // LOOM_HOME (`home`: they run loom commands on the engine's state) and LOOM_MNIST_DIR when this
 // process's environment names one (where this machine keeps MNIST, as loom:latest names its
 // copy). Nothing else of this process's environment: its secrets stay in it.
