@@ -44,6 +44,27 @@ StatusOr<std::map<std::string, std::string>> ReadData(const Json& manifest, cons
   return out;
 }
 
+// metadata.labels / metadata.annotations: a map of strings.
+StatusOr<std::map<std::string, std::string>> ReadStringMap(const Json& metadata, const char* key,
+                                                           const std::string& source) {
+  std::map<std::string, std::string> out;
+  if (!metadata.contains(key) || metadata[key].is_null()) return out;
+  const std::string field = source + ": metadata." + key;
+  if (!metadata[key].is_object()) return InvalidArgument(field + ": expected a map of strings");
+  for (const auto& [k, v] : metadata[key].items()) {
+    if (k.empty()) return InvalidArgument(field + ": a key must not be empty");
+    if (!v.is_string()) return InvalidArgument(JoinField(field, k) + ": expected a string");
+    out[k] = v.get<std::string>();
+  }
+  return out;
+}
+
+Json StringMapJson(const std::map<std::string, std::string>& m) {
+  Json out = Json::object();
+  for (const auto& [k, v] : m) out[k] = v;
+  return out;
+}
+
 }  // namespace
 
 const char* KindName(ConfigKind kind) { return kind == ConfigKind::kSecret ? "Secret" : "ConfigMap"; }
@@ -60,6 +81,21 @@ Status ValidateObjectName(const std::string& name, const std::string& field) {
     const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
     const bool edge = i == 0 || i + 1 == name.size();
     if (!alnum && (edge || (c != '-' && c != '.'))) return InvalidArgument(field + ": Invalid value: \"" + name + "\": " + why);
+  }
+  return OkStatus();
+}
+
+Status ValidateNamespace(const std::string& ns, const std::string& field) {
+  bool ok = !ns.empty() && ns.size() <= 63;
+  for (size_t i = 0; ok && i < ns.size(); ++i) {
+    const char c = ns[i];
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && (i == 0 || i + 1 == ns.size() || c != '-')) ok = false;
+  }
+  if (!ok) {
+    return InvalidArgument(field + ": Invalid value: \"" + ns +
+                           "\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+                           "and must start and end with an alphanumeric character");
   }
   return OkStatus();
 }
@@ -104,8 +140,15 @@ StatusOr<ConfigObject> ConfigObjectFromManifest(const Json& manifest, const std:
       return InvalidArgument(source + ": metadata." + k + ": not supported on one machine");
     }
   }
+  for (const char* f : {"name", "namespace", "creationTimestamp"}) {
+    if (metadata.contains(f) && !metadata[f].is_string()) return InvalidArgument(source + ": metadata." + f + ": expected a string");
+  }
   o.name = metadata.value("name", "");
   LOOM_RETURN_IF_ERROR(ValidateObjectName(o.name, source + ": metadata.name"));
+  o.namespace_name = metadata.value("namespace", "default");
+  LOOM_RETURN_IF_ERROR(ValidateNamespace(o.namespace_name, source + ": metadata.namespace"));
+  LOOM_ASSIGN_OR_RETURN(o.labels, ReadStringMap(metadata, "labels", source));
+  LOOM_ASSIGN_OR_RETURN(o.annotations, ReadStringMap(metadata, "annotations", source));
   o.creation_timestamp = metadata.value("creationTimestamp", "");
   if (secret) {
     o.type = manifest.value("type", "Opaque");
@@ -124,8 +167,10 @@ StatusOr<ConfigObject> ConfigObjectFromManifest(const Json& manifest, const std:
 }
 
 Json ConfigObjectToManifest(const ConfigObject& o) {
-  Json m = {{"apiVersion", "v1"}, {"kind", KindName(o.kind)},
-            {"metadata", {{"name", o.name}, {"creationTimestamp", o.creation_timestamp}}}};
+  Json meta = {{"name", o.name}, {"namespace", o.namespace_name}, {"creationTimestamp", o.creation_timestamp}};
+  if (!o.labels.empty()) meta["labels"] = StringMapJson(o.labels);
+  if (!o.annotations.empty()) meta["annotations"] = StringMapJson(o.annotations);
+  Json m = {{"apiVersion", "v1"}, {"kind", KindName(o.kind)}, {"metadata", std::move(meta)}};
   Json data = Json::object();
   for (const auto& [k, v] : o.data) data[k] = o.kind == ConfigKind::kSecret ? storage::Base64Encode(v) : v;
   m["data"] = std::move(data);
@@ -133,15 +178,25 @@ Json ConfigObjectToManifest(const ConfigObject& o) {
   return m;
 }
 
+std::string ConfigStore::KindDir(ConfigKind kind) const {
+  const std::string dir = JoinPath(dir_, ResourceName(kind));
+  return ns_ == "default" ? dir : JoinPath(dir, ns_);
+}
+
 std::string ConfigStore::Path(ConfigKind kind, const std::string& name) const {
-  return JoinPath(JoinPath(dir_, ResourceName(kind)), name + ".json");
+  return JoinPath(KindDir(kind), name + ".json");
 }
 
 Status ConfigStore::Put(const ConfigObject& object, bool replace) {
   LOOM_RETURN_IF_ERROR(ValidateObjectName(object.name, "metadata.name"));
+  LOOM_RETURN_IF_ERROR(ValidateNamespace(ns_, "metadata.namespace"));
+  if (object.namespace_name != ns_) {
+    return InvalidArgument("metadata.namespace: the object is in \"" + object.namespace_name + "\", the store in \"" + ns_ + "\"");
+  }
   for (const auto& [k, v] : object.data) LOOM_RETURN_IF_ERROR(ValidateConfigKey(k, "data." + k));
   LOOM_RETURN_IF_ERROR(MakePrivateDir(dir_));
   LOOM_RETURN_IF_ERROR(MakePrivateDir(JoinPath(dir_, ResourceName(object.kind))));
+  LOOM_RETURN_IF_ERROR(MakePrivateDir(KindDir(object.kind)));
   const std::string path = Path(object.kind, object.name);
   if (!replace && PathExists(path)) {
     return AlreadyExists(std::string(ResourceName(object.kind)) + " \"" + object.name + "\" already exists");
@@ -156,7 +211,7 @@ Status ConfigStore::Put(const ConfigObject& object, bool replace) {
 
 StatusOr<ConfigObject> ConfigStore::Get(ConfigKind kind, const std::string& name) const {
   const std::string path = Path(kind, name);
-  if (!ValidateObjectName(name, "name").ok() || !PathExists(path)) {
+  if (!ValidateObjectName(name, "name").ok() || !ValidateNamespace(ns_, "namespace").ok() || !PathExists(path)) {
     return NotFound(Lower(KindName(kind)) + " \"" + name + "\" not found");
   }
   LOOM_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
@@ -166,8 +221,8 @@ StatusOr<ConfigObject> ConfigStore::Get(ConfigKind kind, const std::string& name
 
 StatusOr<std::vector<ConfigObject>> ConfigStore::List(ConfigKind kind) const {
   std::vector<ConfigObject> out;
-  const std::string dir = JoinPath(dir_, ResourceName(kind));
-  if (!IsDirectory(dir)) return out;
+  const std::string dir = KindDir(kind);
+  if (!ValidateNamespace(ns_, "namespace").ok() || !IsDirectory(dir)) return out;
   LOOM_ASSIGN_OR_RETURN(auto names, ListDir(dir));
   for (const std::string& n : names) {
     if (n.size() <= 5 || n.compare(n.size() - 5, 5, ".json") != 0) continue;  // a write under way
@@ -180,7 +235,7 @@ StatusOr<std::vector<ConfigObject>> ConfigStore::List(ConfigKind kind) const {
 Status ConfigStore::Delete(ConfigKind kind, const std::string& name) {
   const std::string path = Path(kind, name);
   const Status not_found = NotFound(std::string(ResourceName(kind)) + " \"" + name + "\" not found");
-  if (!ValidateObjectName(name, "name").ok()) return not_found;
+  if (!ValidateObjectName(name, "name").ok() || !ValidateNamespace(ns_, "namespace").ok()) return not_found;
   if (unlink(path.c_str()) != 0) return errno == ENOENT ? not_found : ErrnoStatus(path, "unlink", errno);
   return OkStatus();
 }

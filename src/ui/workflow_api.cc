@@ -102,6 +102,7 @@ void WorkflowApi::StartCron() {
     while (!cron_stop_) {
       lock.unlock();
       cron_->Tick(static_cast<int64_t>(std::time(nullptr)));
+      launcher_->DeleteExpired(static_cast<double>(std::time(nullptr)));  // spec.ttlStrategy
       lock.lock();
       cron_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return cron_stop_; });
     }

@@ -43,7 +43,7 @@ StatusOr<container::ContainerSpec> ContainerSpecFor(const PodRequest& request, c
                                                                        c.value("securityContext", Json()),
                                                                        "securityContext", field + ".securityContext"));
   LOOM_ASSIGN_OR_RETURN(spec.resources, container::ParseResources(c.value("resources", Json()), field + ".resources"));
-  container::ConfigStore config(options.objects_dir);
+  container::ConfigStore config(options.objects_dir, KeyNamespace(request.workflow));
   LOOM_ASSIGN_OR_RETURN(spec.env, container::ResolveEnv(c, &config, PodFieldRefs(request), field));
   spec.env.push_back({"ARGO_WORKFLOW_NAME", KeyName(request.workflow)});
   spec.env.push_back({"ARGO_NODE_ID", request.node_id});

@@ -153,6 +153,21 @@ Status WorkflowRun::Run() {
     if (status_.started_at.empty()) status_.started_at = Rfc3339(NowSeconds());
     status_dirty_ = true;
   }
+  // The labels the store keeps with the phase ({{workflow.labels.*}} see them as Argo's pods do).
+  if (!metadata_.labels.is_object()) metadata_.labels = Json::object();
+  metadata_.labels["workflows.argoproj.io/phase"] = "Running";
+  metadata_.labels["workflows.argoproj.io/completed"] = "false";
+  {
+    StatusOr<PodGC> gc = PodGCFromJson(spec_.other.value("podGC", Json()));
+    if (!gc.ok()) {
+      status_.phase = "Error";
+      status_.message = gc.status().message();
+      status_.finished_at = Rfc3339(NowSeconds());
+      status_dirty_ = true;
+      return Persist();
+    }
+    pod_gc_ = std::move(*gc);
+  }
   InitGlobals();
   LOOM_LOG(INFO) << "workflow " << key_ << ": " << (nodes_.empty() ? "starting" : "resuming with ")
                  << (nodes_.empty() ? "" : std::to_string(nodes_.size()) + " nodes");
@@ -182,6 +197,7 @@ Status WorkflowRun::Run() {
     }
     if (!failure.empty()) {
       StopAllPods("");
+      ReleaseLocks("");
       status_.phase = "Error";
       status_.message = "internal error in the workflow engine: " + failure;
       status_.finished_at = Rfc3339(NowSeconds());
@@ -193,8 +209,11 @@ Status WorkflowRun::Run() {
     if (IsCompletedPhase(status_.phase) && running_.empty()) {
       LOOM_LOG(INFO) << "workflow " << key_ << ": " << status_.phase
                      << (status_.message.empty() ? "" : " (" + status_.message + ")");
+      WorkflowEnded(status_.phase == "Succeeded");
+      CollectPods(/*wait=*/true);  // podGC: waits out deleteDelayDuration
       return OkStatus();
     }
+    if (double next = CollectPods(/*wait=*/false); next > 0) Timer(next);
     // Sleep until a pod ends, a timer is due, or the next poll.
     std::unique_lock<std::mutex> lock(mu_);
     double until = next_poll;
@@ -235,7 +254,9 @@ Status WorkflowRun::PollStore() {
 }
 
 Status WorkflowRun::Persist() {
+  UpdateSyncStatus();
   if (dirty_.empty() && !status_dirty_) return OkStatus();
+  SaveMemoized();
   LOOM_RETURN_IF_ERROR(store_.BeginBatch());
   // The status first: a workflow deleted meanwhile fails here, before any node row is written.
   Status s = status_dirty_ ? store_.UpdateStatus(key_, ToJson(status_)) : OkStatus();
@@ -281,9 +302,9 @@ StatusOr<std::vector<std::pair<std::string, std::string>>> ReadParameterFile(con
   return out;
 }
 
-StatusOr<std::optional<std::string>> ConfigMapParameter(const std::string& home, const Json& ref,
-                                                        const std::string& field) {
-  const container::ConfigStore configs(JoinPath(home, "objects"));
+StatusOr<std::optional<std::string>> ConfigMapParameter(const std::string& home, const std::string& ns,
+                                                        const Json& ref, const std::string& field) {
+  const container::ConfigStore configs(JoinPath(home, "objects"), ns);
   return container::ResolveKeyRef(configs, container::ConfigKind::kConfigMap, ref, field);
 }
 
@@ -370,7 +391,7 @@ StatusOr<std::string> Engine::Submit(const Json& manifest, const SubmitOptions& 
     std::string where = source + ": spec.arguments.parameters[" + std::to_string(i) + "]";
     // valueFrom.configMapKeyRef: read once, as Argo sets global parameters when the workflow starts.
     if (!p.value && p.value_from && p.value_from->config_map_key_ref) {
-      LOOM_ASSIGN_OR_RETURN(auto value, ConfigMapParameter(impl_->home, *p.value_from->config_map_key_ref,
+      LOOM_ASSIGN_OR_RETURN(auto value, ConfigMapParameter(impl_->home, ns, *p.value_from->config_map_key_ref,
                                                             where + ".valueFrom.configMapKeyRef"));
       if (value) p.value = *value;
     }
@@ -614,7 +635,14 @@ StatusOr<std::string> Engine::Resubmit(const std::string& name) {
   wf.api_version = old.api_version.empty() ? "argoproj.io/v1alpha1" : old.api_version;
   wf.kind = "Workflow";
   wf.metadata.generate_name = KeyName(name) + "-";
-  wf.metadata.labels = old.metadata.labels;
+  // Argo's FormulateResubmitWorkflow: the user's labels carry over, not the phase's, and the new
+  // workflow names the one it was resubmitted from.
+  wf.metadata.labels = old.metadata.labels.is_object() ? old.metadata.labels : Json::object();
+  for (const char* k : {"workflows.argoproj.io/phase", "workflows.argoproj.io/completed",
+                        "workflows.argoproj.io/workflow-archiving-status"}) {
+    wf.metadata.labels.erase(k);
+  }
+  wf.metadata.labels["workflows.argoproj.io/resubmitted-from-workflow"] = KeyName(name);
   wf.metadata.namespace_name = old.metadata.namespace_name;
   wf.spec = old.spec;
   wf.spec.shutdown.clear();

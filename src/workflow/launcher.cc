@@ -17,6 +17,7 @@
 #include "core/file.h"
 #include "core/json.h"
 #include "core/logging.h"
+#include "core/time.h"
 #include "net/auth_token.h"
 #include "workflow/engine.h"
 
@@ -324,6 +325,46 @@ Status Launcher::Delete(const std::string& name) {
   // has it.
   Start(name);
   return OkStatus();
+}
+
+std::optional<double> TtlExpiry(const Json& wf) {
+  const Json status = wf.value("status", Json::object());
+  const Json spec = wf.value("spec", Json::object());
+  const Json ttl = spec.is_object() ? spec.value("ttlStrategy", Json()) : Json();
+  if (!ttl.is_object() || !status.is_object()) return std::nullopt;
+  const std::string phase = status.value("phase", "");
+  const double finished = ParseRfc3339(status.value("finishedAt", ""));
+  if (!IsCompletedPhase(phase) || finished <= 0) return std::nullopt;
+  auto seconds = [&ttl](const char* f) -> std::optional<double> {
+    if (!ttl.contains(f) || !ttl[f].is_number()) return std::nullopt;
+    return ttl[f].get<double>();
+  };
+  std::optional<double> after;
+  if (phase == "Failed") after = seconds("secondsAfterFailure");
+  if (!after && phase == "Succeeded") after = seconds("secondsAfterSuccess");
+  if (!after) after = seconds("secondsAfterCompletion");
+  if (!after) return std::nullopt;
+  return finished + *after;
+}
+
+int Launcher::DeleteExpired(double now) {
+  StatusOr<std::vector<Json>> all = store_->ListWorkflows();
+  if (!all.ok()) return 0;
+  int deleted = 0;
+  for (const Json& wf : *all) {
+    std::optional<double> expiry = TtlExpiry(wf);
+    if (!expiry || now < *expiry) continue;
+    const std::string key = ObjectKey(wf);
+    if (IsDeleting(key)) continue;
+    Status s = Delete(key);
+    if (s.ok()) {
+      LOOM_LOG(INFO) << "workflow " << key << ": deleted by its ttlStrategy";
+      ++deleted;
+    } else if (s.code() != StatusCode::kNotFound) {
+      LOOM_LOG(WARNING) << "workflow " << key << ": ttlStrategy: " << s.message();
+    }
+  }
+  return deleted;
 }
 
 int Launcher::ResumeUnfinished() {

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -104,6 +105,11 @@ StatusOr<net::HttpResponse> CallServer(const ServerInfo& server, net::HttpReques
 // REQUIRES: no engine runs it.
 Status DeleteWorkflowData(Store& store, const std::string& home, const std::string& workflow);
 
+// When a finished workflow is due to go by its spec.ttlStrategy (Argo's): status.finishedAt plus
+// secondsAfterFailure (Failed), secondsAfterSuccess (Succeeded), else secondsAfterCompletion;
+// nullopt when none applies or it has not finished.
+std::optional<double> TtlExpiry(const Json& workflow);
+
 // Runs workflows in this process, one thread per workflow calling Engine::Run: what `loom
 // server` does with the workflows submitted to it and, on start, with those left unfinished.
 // Deleting a running workflow terminates it and removes it once its run has ended (waiting for
@@ -125,6 +131,10 @@ class Launcher {
   Status Delete(const std::string& name);
   // True while `name` is deleted but its run has not ended.
   bool IsDeleting(const std::string& name);
+  // Argo's TTL controller: deletes (Delete) every finished workflow whose spec.ttlStrategy time
+  // has passed (TtlExpiry). `loom server` calls it once a second; a workflow that expired while
+  // no server ran goes on the next call. Returns how many it deleted.
+  int DeleteExpired(double now);
   // Asks every run to stop (workflows stay Running in the store and resume on the next start)
   // and waits for the threads.
   void Shutdown();

@@ -729,6 +729,15 @@ StatusOr<NodeStatus> NodeStatusFromJson(const Json& j) {
   }
   LOOM_RETURN_IF_ERROR(f.Strings("children", &n.children));
   LOOM_RETURN_IF_ERROR(f.Strings("outboundNodes", &n.outbound_nodes));
+  if (auto m = f.Raw("memoizationStatus")) {
+    Fields mf(*m, "node.memoizationStatus");
+    LOOM_RETURN_IF_ERROR(mf.Object());
+    MemoizationStatus ms;
+    LOOM_RETURN_IF_ERROR(mf.Bool("hit", &ms.hit));
+    LOOM_RETURN_IF_ERROR(mf.String("key", &ms.key));
+    LOOM_RETURN_IF_ERROR(mf.String("cacheName", &ms.cache_name));
+    n.memoization_status = std::move(ms);
+  }
   n.other = f.Rest();
   return n;
 }
@@ -968,6 +977,10 @@ Json ToJson(const NodeStatus& n) {
   if (n.outputs) j["outputs"] = ToJson(*n.outputs);
   if (!n.children.empty()) j["children"] = n.children;
   if (!n.outbound_nodes.empty()) j["outboundNodes"] = n.outbound_nodes;
+  if (n.memoization_status) {
+    j["memoizationStatus"] = {{"hit", n.memoization_status->hit}, {"key", n.memoization_status->key},
+                              {"cacheName", n.memoization_status->cache_name}};
+  }
   Merge(j, n.other);
   return j;
 }

@@ -285,6 +285,14 @@ struct Workflow {
 
 // ---------------------------------------------------------------- node status
 
+// A memoized template's node (Argo's MemoizationStatus): its key in the cache (a ConfigMap), and
+// whether the node's outputs came from there (`hit`) instead of running it.
+struct MemoizationStatus {
+  bool hit = false;
+  std::string key;
+  std::string cache_name;  // the ConfigMap's name
+};
+
 // One node of a workflow's tree (Argo's NodeStatus), one row of the store.
 struct NodeStatus {
   std::string id;
@@ -305,6 +313,7 @@ struct NodeStatus {
   std::optional<Outputs> outputs;
   std::vector<std::string> children;
   std::vector<std::string> outbound_nodes;
+  std::optional<MemoizationStatus> memoization_status;  // `memoizationStatus`
   Json other = Json::object();     // fields another version wrote: kept as they are
 
   bool Fulfilled() const { return IsCompleted(phase); }

@@ -201,8 +201,11 @@ void WorkflowRun::SetDuration() {
 }
 
 void WorkflowRun::Operate() {
+  SaveMemoized();  // pods that Succeeded since the last pass, before this pass looks keys up
+  ReleaseEndedNodeLocks();
   double now = NowSeconds();
   shutdown_ = spec_.shutdown;
+  if (!AcquireWorkflowLocks()) return;
   SetDuration();
   if (spec_.active_deadline_seconds) {
     double started = ParseRfc3339(status_.started_at);
@@ -286,6 +289,7 @@ void WorkflowRun::Operate() {
   status_.message = message;
   status_.finished_at = Rfc3339(NowSeconds());
   status_dirty_ = true;
+  ReleaseLocks("");
 }
 
 std::string WorkflowRun::Failures() {
@@ -397,7 +401,7 @@ StatusOr<Template> WorkflowRun::ProcessInputs(const Template& tmpl, const Argume
       } else if (p.value_from && p.value_from->config_map_key_ref) {
         const std::string field = "inputs.parameters." + p.name + ".valueFrom.configMapKeyRef";
         LOOM_ASSIGN_OR_RETURN(auto from_map,
-                              ConfigMapParameter(engine_.home, *p.value_from->config_map_key_ref, field));
+                              ConfigMapParameter(engine_.home, KeyNamespace(key_), *p.value_from->config_map_key_ref, field));
         if (from_map) {
           value = *from_map;
         } else if (p.default_value) {
@@ -463,7 +467,11 @@ NodeType WorkflowRun::NodeTypeFor(TemplateKind kind) {
 NodeStatus* WorkflowRun::ExecuteTemplate(const std::string& node_name, const std::string& display, const Step& holder,
     const ExecOptions& opts) {
   NodeStatus* node = Find(node_name);
-  if (node && node->Fulfilled()) return node;
+  if (node && node->Fulfilled()) {
+    SaveMemoized(*node);  // a pod that Succeeded since the last pass
+    ReleaseLocks(node->id);
+    return node;
+  }
   // A running pod needs nothing from its template until it ends.
   if (node && node->type == NodeType::kPod && running_.count(node->id)) return node;
 
@@ -495,11 +503,92 @@ NodeStatus* WorkflowRun::ExecuteTemplate(const std::string& node_name, const std
     }
     ctx.tmpl = std::move(*processed);
     ctx.tmpl_name = tmpl_name.empty() ? ctx.tmpl.name : tmpl_name;
+    StatusOr<std::optional<Memoize>> memo = MemoizeOf(ctx.tmpl);
+    if (!memo.ok()) {
+      if (!node) node = InitNode(node_name, display, NodeTypeFor(ctx.tmpl.kind), ctx.tmpl_name, opts.boundary_id, NodePhase::kError);
+      return MarkPhase(node, NodePhase::kError, memo.status().message());
+    }
+    ctx.memoize = std::move(*memo);
     cached = contexts_.emplace(id, std::move(ctx)).first;
   }
   NodeContext& ctx = cached->second;
-  if (!ctx.tmpl.retry_strategy) return ExecuteKind(node_name, display, opts, node, 0, ctx);
-  return ExecuteRetries(node_name, display, node, ctx, opts);
+  if (!node && ctx.memoize) {
+    if (NodeStatus* memoized = MemoizedNode(node_name, display, opts, ctx)) return memoized;
+  }
+  if (ctx.tmpl.pod.contains("synchronization") && !node_locks_held_.count(id)) {
+    // Argo: the node waits, Pending, with why, until its template's locks are its own.
+    std::string error;
+    const std::string waiting = AcquireTemplateLocks(id, ctx.tmpl, &error);
+    const NodeType type = ctx.tmpl.retry_strategy ? NodeType::kRetry : NodeTypeFor(ctx.tmpl.kind);
+    if (!error.empty()) {
+      if (!node) node = InitNode(node_name, display, type, ctx.tmpl_name, opts.boundary_id, NodePhase::kError);
+      return MarkPhase(node, NodePhase::kError, error);
+    }
+    if (!waiting.empty()) {
+      if (!node) {
+        node = InitNode(node_name, display, type, ctx.tmpl_name, opts.boundary_id, NodePhase::kPending, waiting);
+        if (type == NodeType::kPod) RecordInputs(node, ctx.tmpl);
+      } else if (node->message != waiting) {
+        Mut(node).message = waiting;
+      }
+      return node;
+    }
+    if (node && node->phase == NodePhase::kPending) {  // it waited: now it runs
+      NodeStatus& n = Mut(node);
+      n.message.clear();
+      if (type != NodeType::kPod) n.phase = NodePhase::kRunning;
+    }
+  }
+  NodeStatus* out = ctx.tmpl.retry_strategy ? ExecuteRetries(node_name, display, node, ctx, opts)
+                                            : ExecuteKind(node_name, display, opts, node, 0, ctx);
+  if (out && ctx.memoize && !out->memoization_status) {  // Argo's initializeCacheNode: a miss
+    Mut(out).memoization_status = MemoizationStatus{false, ctx.memoize->key, ctx.memoize->cache_name};
+  }
+  if (out) SaveMemoized(*out);  // before anything after it in this pass looks the key up
+  if (out && out->Fulfilled()) ReleaseLocks(out->id);
+  return out;
+}
+
+NodeStatus* WorkflowRun::MemoizedNode(const std::string& node_name, const std::string& display, const ExecOptions& opts,
+                                      const NodeContext& ctx) {
+  const Memoize& memo = *ctx.memoize;
+  MemoizationCache cache(JoinPath(engine_.home, "objects"), KeyNamespace(key_));
+  StatusOr<std::optional<CacheEntry>> entry = cache.Load(memo, NowSeconds());
+  const NodeType type = ctx.tmpl.retry_strategy ? NodeType::kRetry : NodeTypeFor(ctx.tmpl.kind);
+  if (!entry.ok()) {
+    return InitNode(node_name, display, type, ctx.tmpl_name, opts.boundary_id, NodePhase::kError, entry.status().message());
+  }
+  if (!*entry) return nullptr;
+  // Argo's initializeCacheHitNode: Succeeded at once, with the outputs the cache kept.
+  std::optional<Outputs> outputs;
+  if ((*entry)->outputs.is_object()) {
+    StatusOr<Outputs> read = OutputsFromJson((*entry)->outputs, memo.cache_name + "." + memo.key + ".outputs");
+    if (!read.ok()) {
+      return InitNode(node_name, display, type, ctx.tmpl_name, opts.boundary_id, NodePhase::kError,
+                      "malformed cache entry: " + read.status().message());
+    }
+    outputs = std::move(*read);
+  }
+  NodeStatus* node = InitNode(node_name, display, type, ctx.tmpl_name, opts.boundary_id, NodePhase::kSucceeded);
+  node->outputs = std::move(outputs);
+  node->memoization_status = MemoizationStatus{true, memo.key, memo.cache_name};
+  if (node->outputs) ExportGlobalOutputs(ctx.tmpl, *node->outputs);
+  return node;
+}
+
+void WorkflowRun::SaveMemoized(NodeStatus& n) {
+  if (!n.memoization_status || n.memoization_status->hit || n.phase != NodePhase::kSucceeded) return;
+  if (!memo_saved_.insert(n.id).second) return;
+  Memoize memo{n.memoization_status->key, "", n.memoization_status->cache_name};
+  MemoizationCache cache(JoinPath(engine_.home, "objects"), KeyNamespace(key_));
+  Status s = cache.Save(memo, n.id, n.outputs ? ToJson(*n.outputs) : Json(), NowSeconds());
+  if (!s.ok()) MarkPhase(&n, NodePhase::kError, s.message());
+}
+
+void WorkflowRun::SaveMemoized() {
+  for (const std::string& id : dirty_) {
+    if (NodeStatus* n = FindId(id)) SaveMemoized(*n);
+  }
 }
 
 NodeStatus* WorkflowRun::ExecuteKind(const std::string& node_name, const std::string& display, const ExecOptions& opts,

@@ -537,7 +537,7 @@ PodResult LocalPodRunner::RunProcess(const PodRequest& request, TemplatePod& pod
 
   // Environment: only what the spec sets (Secrets and ConfigMaps from the ConfigStore, never
   // this process's environment), then the runner's own variables.
-  container::ConfigStore config(options_.objects_dir);
+  container::ConfigStore config(options_.objects_dir, KeyNamespace(request.workflow));
   auto spec_env = container::ResolveEnv(pod.container, &config, PodFieldRefs(request), pod.kind);
   if (!spec_env.ok()) return pod.Fail("Error", spec_env.status().message());
   std::map<std::string, std::string> env =

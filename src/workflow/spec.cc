@@ -12,6 +12,7 @@
 #include "workflow/expr.h"
 #include "workflow/expr_lang.h"
 #include "workflow/model.h"
+#include "workflow/pod_gc.h"
 #include "workflow/probe.h"
 #include "workflow/store.h"
 #include "workflow/vars.h"
@@ -186,6 +187,20 @@ class Linter {
         return Error("spec.hooks.exit.expression",
                      "not supported: the workflow's exit hook runs whatever its expression (as Argo runs it)");
       }
+    }
+    LOOM_RETURN_IF_ERROR(CheckNotYet(spec, "spec"));
+    if (spec.contains("synchronization")) {
+      LOOM_RETURN_IF_ERROR(CheckSynchronization(spec["synchronization"], "spec.synchronization"));
+    }
+    if (spec.contains("ttlStrategy")) {
+      LOOM_RETURN_IF_ERROR(CheckKeys(spec["ttlStrategy"], "spec.ttlStrategy",
+                                     {"secondsAfterCompletion", "secondsAfterSuccess", "secondsAfterFailure"}));
+      for (const auto& [k, v] : spec["ttlStrategy"].items()) {
+        if (!v.is_number_integer() || v.get<int64_t>() < 0) return Error(JoinField("spec.ttlStrategy", k), "must be a whole number of seconds, 0 or more");
+      }
+    }
+    if (spec.contains("podGC")) {
+      if (Status gc = PodGCFromJson(spec["podGC"]).status(); !gc.ok()) return Error("spec.podGC", gc.message());
     }
     if (spec.contains("templates")) {
       for (size_t i = 0; i < spec["templates"].size(); ++i) {
@@ -621,6 +636,87 @@ class Linter {
     return OkStatus();
   }
 
+  // A template's memoize: key, cache.configMap.name (a ConfigMap of the workflow's namespace,
+  // memoize.h) and an optional maxAge.
+  Status CheckMemoize(const Json& m, const std::string& path) const {
+    LOOM_RETURN_IF_ERROR(CheckKeys(m, path, {"key", "maxAge", "cache"}));
+    if (!m.contains("key")) return Error(path, "key is required");
+    LOOM_RETURN_IF_ERROR(CheckString(m["key"], JoinField(path, "key")));
+    if (!m.contains("cache")) return Error(path, "cache is required");
+    const std::string cp = JoinField(path, "cache");
+    LOOM_RETURN_IF_ERROR(CheckKeys(m["cache"], cp, {"configMap"}));
+    if (!m["cache"].contains("configMap")) return Error(cp, "configMap is required");
+    const std::string mp = JoinField(cp, "configMap");
+    LOOM_RETURN_IF_ERROR(CheckKeys(m["cache"]["configMap"], mp, {"name", "key", "optional"}));
+    for (const char* f : {"key", "optional"}) {  // a ConfigMapKeySelector's: the cache is the whole map
+      if (m["cache"]["configMap"].contains(f)) {
+        return Error(JoinField(mp, f), "not supported on one machine: the cache is the whole ConfigMap, one "
+                                       "entry per memoize key, as Argo keeps it");
+      }
+    }
+    if (!m["cache"]["configMap"].contains("name")) return Error(mp, "name is required");
+    LOOM_RETURN_IF_ERROR(CheckString(m["cache"]["configMap"]["name"], JoinField(mp, "name")));
+    if (m.contains("maxAge")) {
+      double s;
+      const Json& age = m["maxAge"];
+      if (!ParseDuration(age, &s) && !(age.is_string() && !VariablesIn(age.get<std::string>()).empty())) {
+        return Error(JoinField(path, "maxAge"), "not a duration (e.g. 10s, 1h)");
+      }
+    }
+    return OkStatus();
+  }
+
+  // synchronization (synchronization.h): mutex/mutexes {name, namespace}, semaphore/semaphores
+  // {configMapKeyRef: {name, key}, namespace}.
+  Status CheckSynchronization(const Json& sync, const std::string& path) const {
+    LOOM_RETURN_IF_ERROR(CheckKeys(sync, path, {"mutex", "mutexes", "semaphore", "semaphores"}));
+    auto one = [&](const Json& item, const std::string& p, bool mutex) -> Status {
+      LOOM_RETURN_IF_ERROR(CheckKeys(item, p, mutex ? Keys{"name", "namespace", "database"}
+                                                    : Keys{"configMapKeyRef", "namespace", "database"}));
+      if (item.contains("database")) {
+        return Error(JoinField(p, "database"), "not supported on one machine: every lock is kept in Loom's state "
+                                               "store, which all engines on the machine share; leave database out");
+      }
+      if (item.contains("namespace")) LOOM_RETURN_IF_ERROR(CheckString(item["namespace"], JoinField(p, "namespace")));
+      if (mutex) {
+        if (!item.contains("name")) return Error(p, "name is required");
+        return CheckString(item["name"], JoinField(p, "name"));
+      }
+      if (!item.contains("configMapKeyRef")) return Error(p, "configMapKeyRef is required");
+      const std::string rp = JoinField(p, "configMapKeyRef");
+      LOOM_RETURN_IF_ERROR(CheckKeys(item["configMapKeyRef"], rp, {"name", "key", "optional"}));
+      if (item["configMapKeyRef"].contains("optional")) {
+        return Error(JoinField(rp, "optional"), "not supported on one machine: a semaphore's limit must be there");
+      }
+      for (const char* f : {"name", "key"}) {
+        if (!item["configMapKeyRef"].contains(f)) return Error(rp, std::string(f) + " is required");
+        LOOM_RETURN_IF_ERROR(CheckString(item["configMapKeyRef"][f], JoinField(rp, f)));
+      }
+      return OkStatus();
+    };
+    for (const char* f : {"mutex", "semaphore"}) {
+      if (sync.contains(f)) LOOM_RETURN_IF_ERROR(one(sync[f], JoinField(path, f), std::string(f) == "mutex"));
+      const std::string list = std::string(f) == "mutex" ? "mutexes" : "semaphores";
+      if (!sync.contains(list)) continue;
+      LOOM_RETURN_IF_ERROR(CheckList(sync[list], JoinField(path, list)));
+      for (size_t i = 0; i < sync[list].size(); ++i) {
+        LOOM_RETURN_IF_ERROR(one(sync[list][i], JoinField(JoinField(path, list), i), std::string(f) == "mutex"));
+      }
+    }
+    return OkStatus();
+  }
+
+  // Argo's fields Loom does not act on yet: refused by name rather than accepted and ignored.
+  Status CheckNotYet(const Json& obj, const std::string& path) const {
+    static const std::pair<const char*, const char*> kNotYet[] = {
+        {"metrics", "Loom exports no custom Prometheus metrics yet"},
+        {"ttlSecondsAfterFinished", "Argo replaced it with ttlStrategy.secondsAfterCompletion, which Loom's server acts on"}};
+    for (const auto& [field, why] : kNotYet) {
+      if (obj.contains(field)) return Error(JoinField(path, field), std::string("not supported on one machine: ") + why);
+    }
+    return OkStatus();
+  }
+
   Status CheckTemplate(const Json& t, const std::string& path, bool inline_template = false) {
     Keys keys = kTemplateKeys;
     LOOM_RETURN_IF_ERROR(CheckKeys(t, path, keys));
@@ -693,6 +789,11 @@ class Linter {
       }
     }
     if (t.contains("retryStrategy")) LOOM_RETURN_IF_ERROR(CheckRetry(t["retryStrategy"], JoinField(path, "retryStrategy")));
+    if (t.contains("memoize")) LOOM_RETURN_IF_ERROR(CheckMemoize(t["memoize"], JoinField(path, "memoize")));
+    if (t.contains("synchronization")) {
+      LOOM_RETURN_IF_ERROR(CheckSynchronization(t["synchronization"], JoinField(path, "synchronization")));
+    }
+    LOOM_RETURN_IF_ERROR(CheckNotYet(t, path));
     for (const char* f : {"parallelism", "activeDeadlineSeconds"}) {
       if (t.contains(f) && !t[f].is_number_integer() &&
           !(t[f].is_string() && !VariablesIn(t[f].get<std::string>()).empty())) {

@@ -33,6 +33,14 @@ CREATE TABLE IF NOT EXISTS templates (
   name TEXT PRIMARY KEY,
   body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sync_locks (  -- synchronization: who holds or waits for each lock
+  lock TEXT NOT NULL,     -- "<namespace>/Mutex/<name>", "<namespace>/ConfigMap/<name>/<key>"
+  holder TEXT NOT NULL,   -- a workflow's key, or "<key>/<node id>" for a template's lock
+  held INTEGER NOT NULL,  -- 1: holds it; 0: waits (in the order of `since`)
+  since REAL NOT NULL,    -- when it started to wait
+  seen REAL NOT NULL,     -- when its engine last asked: a waiter no engine asks for is passed over
+  PRIMARY KEY (lock, holder)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS objects (  -- ClusterWorkflowTemplates, CronWorkflows
   kind TEXT NOT NULL,
   name TEXT NOT NULL,
@@ -79,6 +87,11 @@ class Stmt {
     sqlite3_bind_int64(stmt_, i, v);
     return *this;
   }
+  Stmt& BindDouble(int i, double v) {
+    sqlite3_bind_double(stmt_, i, v);
+    return *this;
+  }
+  sqlite3_stmt* raw() const { return stmt_; }
   int Step() { return sqlite3_step(stmt_); }
   std::string Text(int col) const {
     const unsigned char* p = sqlite3_column_text(stmt_, col);
@@ -112,6 +125,22 @@ Json Head(const Json& workflow) {
   head["metadata"] = workflow.value("metadata", Json::object());
   return head;
 }
+
+// The labels Argo's operator keeps on a workflow as its phase changes (markWorkflowPhase):
+// workflows.argoproj.io/phase and workflows.argoproj.io/completed ("true" once Succeeded,
+// Failed or Error, "false" before); none before the workflow has a phase.
+Json PhaseLabels(const Json& status) {
+  const std::string phase = status.is_object() && status.contains("phase") && status["phase"].is_string()
+                                ? status["phase"].get<std::string>() : "";
+  if (phase.empty()) return Json::object();
+  const bool completed = phase == "Succeeded" || phase == "Failed" || phase == "Error";
+  return {{"workflows.argoproj.io/phase", phase}, {"workflows.argoproj.io/completed", completed ? "true" : "false"}};
+}
+
+// The head with PhaseLabels (the statement's next parameter) merged into metadata.labels, in SQL,
+// so that a status write needs no read of the head.
+constexpr const char* kPhaseLabelsSql =
+    "json_set(head, '$.metadata.labels', json_patch(coalesce(json_extract(head, '$.metadata.labels'), '{}'), ?))";
 
 Json StatusWithoutNodes(const Json& status) {
   Json s = status.is_object() ? status : Json::object();
@@ -243,9 +272,12 @@ Status Store::CreateWorkflow(const Json& workflow) {
       }
     }
     Json status = workflow.value("status", Json::object());
+    Json head = Head(workflow);
+    const Json labels = PhaseLabels(status);
+    if (!labels.empty() && head["metadata"].is_object()) head["metadata"]["labels"].merge_patch(labels);
     Stmt insert(db_, "INSERT INTO workflows (name, head, spec, status) VALUES (?, ?, ?, ?)");
     insert.Bind(1, name)
-        .Bind(2, Head(workflow).dump())
+        .Bind(2, head.dump())
         .Bind(3, workflow.value("spec", Json::object()).dump())
         .Bind(4, StatusWithoutNodes(status).dump());
     if (insert.Step() != SQLITE_DONE) return DbError(db_, "insert " + name);
@@ -314,8 +346,9 @@ StatusOr<std::vector<Json>> Store::ListWorkflows() {
 Status Store::UpdateWorkflow(const std::string& name, const Json& spec,
                              const Json& status_without_nodes) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Stmt q(db_, "UPDATE workflows SET spec = ?, status = ? WHERE name = ?");
-  q.Bind(1, spec.dump()).Bind(2, StatusWithoutNodes(status_without_nodes).dump()).Bind(3, name);
+  Stmt q(db_, ("UPDATE workflows SET spec = ?, status = ?, head = " + std::string(kPhaseLabelsSql) + " WHERE name = ?").c_str());
+  q.Bind(1, spec.dump()).Bind(2, StatusWithoutNodes(status_without_nodes).dump());
+  q.Bind(3, PhaseLabels(status_without_nodes).dump()).Bind(4, name);
   if (q.Step() != SQLITE_DONE) return DbError(db_, "update " + name);
   if (sqlite3_changes(db_) == 0) return NotFound("workflow \"" + name + "\" not found");
   return OkStatus();
@@ -323,8 +356,9 @@ Status Store::UpdateWorkflow(const std::string& name, const Json& spec,
 
 Status Store::UpdateStatus(const std::string& name, const Json& status_without_nodes) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Stmt q(db_, "UPDATE workflows SET status = ? WHERE name = ?");
-  q.Bind(1, StatusWithoutNodes(status_without_nodes).dump()).Bind(2, name);
+  Stmt q(db_, ("UPDATE workflows SET status = ?, head = " + std::string(kPhaseLabelsSql) + " WHERE name = ?").c_str());
+  q.Bind(1, StatusWithoutNodes(status_without_nodes).dump());
+  q.Bind(2, PhaseLabels(status_without_nodes).dump()).Bind(3, name);
   if (q.Step() != SQLITE_DONE) return DbError(db_, "update " + name);
   if (sqlite3_changes(db_) == 0) return NotFound("workflow \"" + name + "\" not found");
   return OkStatus();
@@ -371,8 +405,81 @@ Status Store::DeleteWorkflow(const std::string& name) {
       d.Bind(1, name);
       if (d.Step() != SQLITE_DONE) return DbError(db_, "delete " + name);
     }
+    return ReleaseLocks(KeyNamespace(name) + "/" + KeyName(name), /*with_nodes=*/true);
+  });
+}
+
+StatusOr<std::vector<LockState>> Store::AcquireLocks(const std::string& holder, const std::vector<LockRequest>& locks,
+                                                     double now) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  std::vector<LockState> states;
+  Status s = InTransaction([&]() -> Status {
+    bool all = true;
+    for (const LockRequest& r : locks) {
+      LockState st;
+      st.lock = r.lock;
+      st.limit = r.limit;
+      Stmt mine(db_, "SELECT held, since FROM sync_locks WHERE lock = ? AND holder = ?");
+      mine.Bind(1, r.lock).Bind(2, holder);
+      double since = now;
+      if (mine.Step() == SQLITE_ROW) {
+        st.acquired = sqlite3_column_int(mine.raw(), 0) != 0;
+        since = sqlite3_column_double(mine.raw(), 1);
+      } else {
+        Stmt add(db_, "INSERT INTO sync_locks (lock, holder, held, since, seen) VALUES (?, ?, 0, ?, ?)");
+        add.Bind(1, r.lock).Bind(2, holder).BindDouble(3, now).BindDouble(4, now);
+        if (add.Step() != SQLITE_DONE) return DbError(db_, "wait for " + r.lock);
+      }
+      Stmt seen(db_, "UPDATE sync_locks SET seen = ? WHERE lock = ? AND holder = ?");
+      seen.BindDouble(1, now).Bind(2, r.lock).Bind(3, holder);
+      if (seen.Step() != SQLITE_DONE) return DbError(db_, "wait for " + r.lock);
+      Stmt held(db_, "SELECT holder FROM sync_locks WHERE lock = ? AND held = 1 ORDER BY since, holder");
+      held.Bind(1, r.lock);
+      while (held.Step() == SQLITE_ROW) st.holders.push_back(held.Text(0));
+      if (!st.acquired) {
+        // Ahead in the queue: live waiters that started to wait first.
+        Stmt ahead(db_, "SELECT count(*) FROM sync_locks WHERE lock = ? AND held = 0 AND holder != ? AND seen >= ? AND "
+                        "(since < ? OR (since = ? AND holder < ?))");
+        ahead.Bind(1, r.lock).Bind(2, holder).BindDouble(3, now - kLockWaiterTimeoutSeconds).BindDouble(4, since);
+        ahead.BindDouble(5, since).Bind(6, holder);
+        const int before = ahead.Step() == SQLITE_ROW ? sqlite3_column_int(ahead.raw(), 0) : 0;
+        all = all && static_cast<int>(st.holders.size()) + before < r.limit;
+      }
+      states.push_back(std::move(st));
+    }
+    if (!all) return OkStatus();  // all or none (Argo's multiple locks)
+    for (LockState& st : states) {
+      if (st.acquired) continue;
+      Stmt take(db_, "UPDATE sync_locks SET held = 1 WHERE lock = ? AND holder = ?");
+      take.Bind(1, st.lock).Bind(2, holder);
+      if (take.Step() != SQLITE_DONE) return DbError(db_, "take " + st.lock);
+      st.acquired = true;
+      st.holders.push_back(holder);
+    }
     return OkStatus();
   });
+  if (!s.ok()) return s;
+  return states;
+}
+
+Status Store::ReleaseLocks(const std::string& holder, bool with_nodes) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Stmt q(db_, with_nodes ? "DELETE FROM sync_locks WHERE holder = ? OR substr(holder, 1, length(?) + 1) = ? || '/'"
+                         : "DELETE FROM sync_locks WHERE holder = ?");
+  q.Bind(1, holder);
+  if (with_nodes) q.Bind(2, holder).Bind(3, holder);
+  if (q.Step() != SQLITE_DONE) return DbError(db_, "release the locks of " + holder);
+  return OkStatus();
+}
+
+StatusOr<std::vector<LockHolding>> Store::ListLocks() const {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  std::vector<LockHolding> out;
+  Stmt q(db_, "SELECT lock, holder, held FROM sync_locks ORDER BY lock, held DESC, since, holder");
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back({q.Text(0), q.Text(1), sqlite3_column_int(q.raw(), 2) != 0});
+  if (rc != SQLITE_DONE) return DbError(db_, "list locks");
+  return out;
 }
 
 StatusOr<Json> Store::GetSpec(const std::string& name) {

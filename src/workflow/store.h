@@ -34,6 +34,26 @@ std::string ObjectKey(const Json& object);
 std::string KeyNamespace(const std::string& key);
 std::string KeyName(const std::string& key);
 
+// Synchronization (Argo's mutexes and semaphores): a lock by its name ("<namespace>/Mutex/<name>",
+// "<namespace>/ConfigMap/<name>/<key>") and how many may hold it at once.
+struct LockRequest {
+  std::string lock;
+  int limit = 1;
+};
+struct LockState {
+  std::string lock;
+  int limit = 1;
+  bool acquired = false;             // the holder holds it (now or already)
+  std::vector<std::string> holders;  // who holds it, the oldest first
+};
+struct LockHolding {
+  std::string lock, holder;
+  bool held = false;  // false: waiting
+};
+// A waiter whose engine has not asked for the lock for this long is passed over in the queue
+// (its engine died); it keeps its place when its engine asks again.
+inline constexpr double kLockWaiterTimeoutSeconds = 30;
+
 class Store {
  public:
   // Opens (creating it and its directory if needed) the database at `db_path`.
@@ -92,6 +112,18 @@ class Store {
   StatusOr<Json> GetObject(const std::string& kind, const std::string& name) const;
   StatusOr<std::vector<Json>> ListObjects(const std::string& kind) const;  // by name
   Status DeleteObject(const std::string& kind, const std::string& name);
+
+  // Synchronization locks, kept here so that every engine on the machine (`loom wf submit`'s,
+  // `loom server`'s) sees the same holders. AcquireLocks takes every lock of `locks` for
+  // `holder`, or none (it then waits for each, in the order holders started to wait): a lock
+  // goes to the waiters first in line while fewer than its limit hold it. Holding is kept
+  // until ReleaseLocks; a holder asking again for what it holds gets it.
+  StatusOr<std::vector<LockState>> AcquireLocks(const std::string& holder, const std::vector<LockRequest>& locks,
+                                                double now);
+  // Removes `holder` from every lock it holds or waits for; `with_nodes`: also the holders
+  // "<holder>/..." (a workflow's templates). DeleteWorkflow does it for the workflow.
+  Status ReleaseLocks(const std::string& holder, bool with_nodes = false);
+  StatusOr<std::vector<LockHolding>> ListLocks() const;
 
   const std::string& path() const { return path_; }
 

@@ -41,6 +41,22 @@ int WorkflowRun::RunningPodCount(bool count_daemoned) {
   return n;
 }
 
+void WorkflowRun::RecordInputs(NodeStatus* node, const Template& tmpl) {
+  if (!tmpl.inputs.parameters.empty() || !tmpl.inputs.artifacts.empty()) {
+    // What the pod is given: its parameters' values, its artifacts with their sources.
+    Inputs inputs;
+    for (const Parameter& p : tmpl.inputs.parameters) {
+      Parameter v;
+      v.name = p.name;
+      v.value = p.value.value_or(Json(""));
+      inputs.parameters.push_back(std::move(v));
+    }
+    inputs.artifacts = tmpl.inputs.artifacts;
+    Mut(node).inputs = std::move(inputs);
+  }
+  node->started_at.clear();
+}
+
 NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::string& display, const std::string& tmpl_name,
     const Template& tmpl, Scope& scope, const ExecOptions& opts, size_t attempt) {
   NodeStatus* node = Find(node_name);
@@ -52,19 +68,7 @@ NodeStatus* WorkflowRun::ExecutePod(const std::string& node_name, const std::str
       return InitNode(node_name, display, NodeType::kPod, tmpl_name, opts.boundary_id, NodePhase::kFailed, blocked);
     }
     node = InitNode(node_name, display, NodeType::kPod, tmpl_name, opts.boundary_id, NodePhase::kPending);
-    if (!tmpl.inputs.parameters.empty() || !tmpl.inputs.artifacts.empty()) {
-      // What the pod is given: its parameters' values, its artifacts with their sources.
-      Inputs inputs;
-      for (const Parameter& p : tmpl.inputs.parameters) {
-        Parameter v;
-        v.name = p.name;
-        v.value = p.value.value_or(Json(""));
-        inputs.parameters.push_back(std::move(v));
-      }
-      inputs.artifacts = tmpl.inputs.artifacts;
-      Mut(node).inputs = std::move(inputs);
-    }
-    node->started_at.clear();
+    RecordInputs(node, tmpl);
   }
   // Pending: start it when allowed.
   std::string blocked = BlockedReason(opts);
@@ -264,6 +268,7 @@ void WorkflowRun::DrainFinished() {
     finish_times_[id] = now;
     n.progress = phase == NodePhase::kSucceeded ? "1/1" : "0/1";
     ApplyContainerResults(n, result);
+    PodEnded(n);
     if (phase == NodePhase::kSucceeded && n.outputs) {
       // globalName exports need the template's declaration.
       Step holder;
@@ -309,6 +314,69 @@ void WorkflowRun::ApplyContainerResults(const NodeStatus& pod, const PodResult& 
     MarkPhase(&node, pod.phase == NodePhase::kSucceeded ? NodePhase::kSucceeded : NodePhase::kFailed,
               pod.phase == NodePhase::kSucceeded ? "" : "Pod Failed whilst container running");
   }
+}
+
+Json WorkflowRun::PodLabels(const NodeStatus& node) {
+  Json labels = spec_.other.contains("podMetadata") && spec_.other["podMetadata"].is_object()
+                    ? spec_.other["podMetadata"].value("labels", Json::object()) : Json::object();
+  auto ctx = contexts_.find(node.id);
+  if (ctx == contexts_.end()) {
+    if (const NodeStatus* retry = RetryParent(node)) ctx = contexts_.find(retry->id);
+  }
+  const Json* pod = ctx != contexts_.end() ? &ctx->second.tmpl.pod : nullptr;
+  const Template* t = pod ? nullptr : spec_.FindTemplate(node.template_name);
+  if (!pod && t) pod = &t->pod;
+  if (pod && pod->contains("metadata") && (*pod)["metadata"].is_object() && (*pod)["metadata"].contains("labels") &&
+      (*pod)["metadata"]["labels"].is_object()) {
+    labels.merge_patch((*pod)["metadata"]["labels"]);
+  }
+  if (!labels.is_object()) labels = Json::object();
+  labels["workflows.argoproj.io/workflow"] = name_;
+  labels["workflows.argoproj.io/completed"] = node.Fulfilled() ? "true" : "false";
+  return labels;
+}
+
+void WorkflowRun::PodEnded(const NodeStatus& node) {
+  if (!pod_gc_.OnPodEnd(node.phase == NodePhase::kSucceeded)) return;
+  if (!MatchesLabelSelector(pod_gc_.label_selector, PodLabels(node))) return;
+  const double due = NowSeconds() + pod_gc_.delete_delay_seconds;
+  pod_gc_due_[node.id] = due;
+  Timer(due);
+}
+
+void WorkflowRun::WorkflowEnded(bool succeeded) {
+  if (!pod_gc_.OnWorkflowEnd(succeeded)) return;
+  const double due = NowSeconds() + pod_gc_.delete_delay_seconds;
+  for (const auto& [id, node] : nodes_) {
+    if (node.type != NodeType::kPod || !MatchesLabelSelector(pod_gc_.label_selector, PodLabels(node))) continue;
+    if (!pod_gc_due_.count(id)) pod_gc_due_[id] = due;
+  }
+}
+
+double WorkflowRun::CollectPods(bool wait) {
+  while (!pod_gc_due_.empty()) {
+    double next = 0;
+    for (auto it = pod_gc_due_.begin(); it != pod_gc_due_.end();) {
+      if (it->second <= NowSeconds()) {
+        // A pod that runs again (retry, resume) gets a fresh folder: only a finished one goes.
+        const NodeStatus* n = FindId(it->first);
+        if (n && n->Fulfilled() && !running_.count(it->first)) {
+          Status s = RemoveAll(PodDir(engine_.home, key_, it->first));
+          if (!s.ok()) LOOM_LOG(WARNING) << "workflow " << key_ << ": podGC: " << s.message();
+        }
+        it = pod_gc_due_.erase(it);
+      } else {
+        next = next == 0 ? it->second : std::min(next, it->second);
+        ++it;
+      }
+    }
+    if (!wait || next == 0) return next;
+    std::unique_lock<std::mutex> lock(mu_);
+    auto deadline = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(next)));
+    if (cv_.wait_until(lock, deadline, [&] { return engine_.shutdown.load(); })) return next;
+  }
+  return 0;
 }
 
 void WorkflowRun::StopDaemons(const std::string* scope_id) {

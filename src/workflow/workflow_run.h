@@ -33,7 +33,9 @@
 #include "core/json.h"
 #include "core/status.h"
 #include "workflow/engine.h"
+#include "workflow/memoize.h"
 #include "workflow/model.h"
+#include "workflow/pod_gc.h"
 #include "workflow/vars.h"
 
 namespace loom::workflow {
@@ -85,11 +87,11 @@ inline std::string ItemDescription(const Json& item) {
 }
 
 // A parameter's valueFrom.configMapKeyRef (`ref`: name, key, optional; Argo's, for workflow
-// arguments and template inputs), read from the ConfigMaps under <home>/objects (`loom
-// configmap`, `loom apply`): its value, or nullopt when the ConfigMap or key is missing and the
-// ref is optional. Errors name `field`. In engine.cc.
-StatusOr<std::optional<std::string>> ConfigMapParameter(const std::string& home, const Json& ref,
-                                                        const std::string& field);
+// arguments and template inputs), read from the ConfigMaps of namespace `ns` (the workflow's)
+// under <home>/objects (`loom configmap`, `loom apply`): its value, or nullopt when the
+// ConfigMap or key is missing and the ref is optional. Errors name `field`. In engine.cc.
+StatusOr<std::optional<std::string>> ConfigMapParameter(const std::string& home, const std::string& ns,
+                                                        const Json& ref, const std::string& field);
 
 class WorkflowRun;
 
@@ -165,6 +167,7 @@ struct NodeContext {
   Scope scope;                      // inputs, globals, and the outputs of finished steps
   Artifacts arts;                   // artifacts in scope, by variable name
   std::unique_ptr<DagPlan> dag;     // for a dag template
+  std::optional<Memoize> memoize;   // the template's memoize, its key substituted
 };
 
 class WorkflowRun {
@@ -261,6 +264,9 @@ class WorkflowRun {
                    const Template& tmpl, Scope& scope, const ExecOptions& opts, size_t attempt);
 
   void Cancel(PodTask& task, const std::string& message);
+
+  // A new pod node's inputs (what the pod is given) and no start time yet.
+  void RecordInputs(NodeStatus* node, const Template& tmpl);
 
   // Applies the results of pods that ended.
   void DrainFinished();
@@ -407,6 +413,47 @@ class WorkflowRun {
 
   Status Persist();
 
+  // ---------------------------------------------------------------- memoize (memoize.h)
+
+  // A memoized template's node about to be created: on a cache hit, the node, Succeeded with the
+  // cached outputs (memoizationStatus.hit); on an error, the node in Error; else nullptr (run it).
+  NodeStatus* MemoizedNode(const std::string& node_name, const std::string& display, const ExecOptions& opts,
+                           const NodeContext& ctx);
+  // Saves the outputs of a memoized node that Succeeded (once per run); a node whose outputs
+  // cannot be saved becomes Error, as in Argo. Without an argument: every node changed since the
+  // last Persist.
+  void SaveMemoized(NodeStatus& node);
+  void SaveMemoized();
+
+  // ---------------------------------------------------------------- synchronization.h
+
+  // Argo's holder key: "<namespace>/<workflow>", or ".../<node id>" for a template's locks.
+  std::string HolderKey(const std::string& node_id = "") const;
+  // spec.synchronization: true once the workflow holds its locks; until then it is Pending with
+  // Argo's "Waiting for ... lock" (or Failed, when they cannot be had).
+  bool AcquireWorkflowLocks();
+  // A template's synchronization for node `id`: "" once held (or none), else why it waits, or
+  // sets *error when the locks cannot be had.
+  std::string AcquireTemplateLocks(const std::string& id, const Template& tmpl, std::string* error);
+  // Releases what a node (or, with "", the whole workflow) holds or waits for.
+  void ReleaseLocks(const std::string& node_id);
+  // Releases the locks of nodes that ended since the last pass (a pod ends outside the pass).
+  void ReleaseEndedNodeLocks();
+  // status.synchronization from the store, when a lock changed hands in this pass.
+  void UpdateSyncStatus();
+
+  // ---------------------------------------------------------------- podGC (pod_gc.h)
+
+  // A pod node that ended: its folder is due for removal when spec.podGC says so.
+  void PodEnded(const NodeStatus& node);
+  // As the workflow ends: every pod's folder, when spec.podGC says so.
+  void WorkflowEnded(bool succeeded);
+  // Removes the folders that are due (all of them with `wait`: sleeping until each is, unless
+  // the engine shuts down). Returns the time the next one is due (0: none left).
+  double CollectPods(bool wait);
+  // The labels Argo's pod of this node would have (podGC.labelSelector).
+  Json PodLabels(const NodeStatus& node);
+
   Engine::Impl& engine_;
   Store& store_;
   PodRunner* pods_;
@@ -434,6 +481,12 @@ class WorkflowRun {
   std::vector<std::pair<std::string, PodResult>> finished_;  // guarded by mu_
   std::vector<std::string> ready_;                           // guarded by mu_: daemons now ready
   std::set<std::string> daemons_;  // daemon pod nodes started (or to start again) and not ended
+  std::set<std::string> memo_saved_;  // memoized nodes whose outputs this run saved
+  PodGC pod_gc_;                                 // spec.podGC
+  bool workflow_locks_held_ = false;             // spec.synchronization's, once acquired
+  std::set<std::string> node_locks_held_;        // nodes holding their template's locks
+  bool sync_dirty_ = false;                      // status.synchronization to read again
+  std::map<std::string, double> pod_gc_due_;     // pod node id -> when its folder goes
 };
 
 }  // namespace loom::workflow

@@ -79,4 +79,41 @@ stringData: {password: "p w"}
 }
 
 }  // namespace
+// metadata.namespace, labels and annotations are kept and printed; each namespace is its own
+// set of names (a store sees one), so the same name lives in two.
+TEST(ConfigStoreTest, NamespacesLabelsAnnotations) {
+  testing::ScratchDir dir;
+  auto parsed = ConfigObjectFromManifest(ParseYaml(R"(
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: limits
+  namespace: team
+  labels: {workflows.argoproj.io/configmap-type: Parameter}
+  annotations: {owner: data}
+data: {workflow: "2"}
+)", "m").value(), "m.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(parsed->namespace_name, "team");
+  ConfigStore team(dir.Join("objects"), "team"), other(dir.Join("objects"));
+  EXPECT_NE(other.Put(*parsed, false).message().find("the object is in \"team\""), std::string::npos);
+  ASSERT_TRUE(team.Put(*parsed, false).ok());
+  ConfigObject same = *parsed;
+  same.namespace_name = "default";
+  same.data = {{"workflow", "5"}};
+  ASSERT_TRUE(other.Put(same, false).ok());
+  EXPECT_EQ(team.Get(ConfigKind::kConfigMap, "limits").value().data.at("workflow"), "2");
+  EXPECT_EQ(other.Get(ConfigKind::kConfigMap, "limits").value().data.at("workflow"), "5");
+  EXPECT_EQ(other.List(ConfigKind::kConfigMap).value().size(), 1u);
+  const Json back = ConfigObjectToManifest(team.Get(ConfigKind::kConfigMap, "limits").value());
+  EXPECT_EQ(back["metadata"]["namespace"], "team");
+  EXPECT_EQ(back["metadata"]["labels"]["workflows.argoproj.io/configmap-type"], "Parameter");
+  EXPECT_EQ(back["metadata"]["annotations"]["owner"], "data");
+  ASSERT_TRUE(team.Delete(ConfigKind::kConfigMap, "limits").ok());
+  EXPECT_TRUE(other.Get(ConfigKind::kConfigMap, "limits").ok());
+  auto bad = ConfigObjectFromManifest(ParseYaml("{apiVersion: v1, kind: ConfigMap, metadata: {name: c, namespace: Team_1}}", "b").value(), "b.yaml");
+  EXPECT_NE(bad.status().message().find("b.yaml: metadata.namespace: Invalid value: \"Team_1\""), std::string::npos)
+      << bad.status().message();
+}
+
 }  // namespace loom::container

@@ -355,6 +355,72 @@ TEST_F(WorkflowCliTest, SubmitGoesToARunningServer) {
   EXPECT_EQ(server.Wait().exit_code, 0);
 }
 
+// Two engines in two processes, one lock: a detached engine runs `first`, which holds the mutex
+// until a file appears; `second`, submitted to `loom server`, waits for it (Pending, with Argo's
+// message and status.synchronization), then runs. Labels follow the phases (list -l), and the
+// server deletes `second` by its ttlStrategy once it has finished.
+TEST_F(WorkflowCliTest, MutexAcrossEnginesLabelsAndTtl) {
+  const std::string gate = work_.Join("go");
+  const std::string wf = std::string(R"(apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: NAME}
+spec:
+  entrypoint: main
+  synchronization: {mutex: {name: one-at-a-time}}
+  ttlStrategy: {secondsAfterCompletion: TTL}
+  volumes: [{name: work, hostPath: {path: ")") + work_.path() + R"("}}]
+  templates:
+  - name: main
+    container:
+      image: alpine
+      command: [sh, -c, "while [ ! -f /work/go ]; do sleep 0.05; done; echo NAME >> /work/order"]
+      volumeMounts: [{name: work, mountPath: /work}]
+)";
+  auto named = [&](const std::string& name, const std::string& ttl) {
+    std::string text = wf;
+    for (size_t p; (p = text.find("NAME")) != std::string::npos;) text.replace(p, 4, name);
+    text.replace(text.find("TTL"), 3, ttl);
+    return Write(name + ".yaml", text);
+  };
+  ASSERT_EQ(Loom({"wf", "submit", named("first", "3600")}).exit_code, 0);
+  auto get = [&](const std::string& name) {
+    auto j = ParseJson(Loom({"wf", "get", name, "-o", "json"}).out, name);
+    return j.ok() ? *j : Json();
+  };
+  for (int i = 0; i < 1000 && get("first")["status"].value("phase", "") != "Running"; ++i) usleep(10000);
+  ASSERT_EQ(get("first")["status"].value("phase", ""), "Running");
+  testing::Process server({testing::LoomBinary(), "server", "--port=0"}, logs_.path(), {"LOOM_HOME=" + home_.path()});
+  for (int i = 0; i < 3000 && !PathExists(home_.Join("server.json")); ++i) usleep(10000);
+  ASSERT_TRUE(PathExists(home_.Join("server.json")));
+  ASSERT_EQ(Loom({"wf", "submit", named("second", "0")}).exit_code, 0);
+  Json second;
+  for (int i = 0; i < 1000; ++i, usleep(10000)) {
+    second = get("second");
+    if (second["status"].value("phase", "") == "Pending" && !second["status"].value("message", "").empty()) break;
+  }
+  EXPECT_EQ(second["status"].value("message", ""), "Waiting for default/Mutex/one-at-a-time lock. Lock status: 0/1");
+  EXPECT_EQ(second["status"]["synchronization"]["mutex"]["waiting"][0].value("holder", ""), "second") << second.dump();
+  const Json first = get("first");
+  EXPECT_EQ(first["status"]["synchronization"]["mutex"]["holding"][0].value("mutex", ""), "default/Mutex/one-at-a-time");
+  EXPECT_EQ(first["metadata"]["labels"].value("workflows.argoproj.io/phase", ""), "Running");
+  EXPECT_EQ(first["metadata"]["labels"].value("workflows.argoproj.io/completed", ""), "false");
+  EXPECT_EQ(Loom({"wf", "list", "-o", "name", "-l", "workflows.argoproj.io/phase=Pending"}).out, "second\n");
+  EXPECT_NE(Loom({"wf", "get", "second"}).out.find("Waiting for default/Mutex/one-at-a-time lock"), std::string::npos);
+  ASSERT_TRUE(WriteFileAtomic(gate, "").ok());
+  EXPECT_EQ(Loom({"wf", "wait", "first"}).out, "first Succeeded\n");
+  // `second` runs after `first` let go, then the server deletes it (secondsAfterCompletion: 0).
+  for (int i = 0; i < 1000 && Loom({"wf", "get", "second"}).exit_code == 0; ++i) usleep(10000);
+  EXPECT_NE(Loom({"wf", "get", "second"}).exit_code, 0);
+  EXPECT_EQ(ReadOrEmpty(work_.Join("order")), "first\nsecond\n");
+  EXPECT_EQ(Loom({"wf", "list", "-o", "name", "-l", "workflows.argoproj.io/completed=true,!nothing"}).out, "first\n");
+  EXPECT_EQ(Loom({"wf", "list", "-o", "name", "-l", "workflows.argoproj.io/completed!=true"}).out, "");
+  ProcessResult bad = Loom({"wf", "list", "-l", "a in (b)"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("--selector"), std::string::npos) << bad.err;
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.Wait().exit_code, 0);
+}
+
 // kill -9 of the engine while the second step runs; `loom wf resume` carries on. Each step
 // appends its name to a file on a hostPath volume: the finished first step is not run again, and
 // the second's first attempt died with its engine (its "done" is written once, by the new one).

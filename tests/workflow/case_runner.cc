@@ -6,6 +6,7 @@
 #include <sstream>
 #include <thread>
 
+#include "container/config_store.h"
 #include "core/file.h"
 #include "core/json.h"
 #include "workflow/engine.h"
@@ -84,6 +85,15 @@ std::string RunCase(const std::string& cases_dir, const std::string& name, const
     Status s = store.PutTemplate(*wt);
     if (!s.ok()) return s.ToString();
   }
+  for (const Json& c : expected.value("configmaps", Json::array())) {
+    const std::string file = JoinPath(cases_dir, c.get<std::string>());
+    auto doc = ReadJsonOrYamlFile(file);
+    if (!doc.ok()) return doc.status().ToString();
+    auto cm = container::ConfigObjectFromManifest(*doc, file);
+    if (!cm.ok()) return cm.status().ToString();
+    Status s = container::ConfigStore(JoinPath(home, "objects"), cm->namespace_name).Put(*cm, false);
+    if (!s.ok()) return s.ToString();
+  }
   SourceLines lines;
   auto manifest = LoadManifestFile(JoinPath(cases_dir, name + ".yaml"), &lines);
   if (!manifest.ok()) return manifest.status().ToString();
@@ -145,6 +155,32 @@ std::string RunCase(const std::string& cases_dir, const std::string& name, const
     diff << "workflow outputs: got " << status.value("outputs", Json::object()).dump() << ", want "
          << expected["outputs"].dump() << "\n";
   }
+  const Json labels = (*wf_or)["metadata"].value("labels", Json::object());
+  const Json want_labels = expected.value("labels", Json::object());
+  for (auto& [k, v] : want_labels.items()) {
+    if (!labels.contains(k) || labels[k] != v) {
+      diff << "label " << k << ": got " << (labels.contains(k) ? labels[k].dump() : "<none>") << ", want " << v.dump() << "\n";
+    }
+  }
+  const Json want_configmaps = expected.value("configmaps_after", Json::object());
+  for (auto& [cm_name, keys] : want_configmaps.items()) {
+    auto cm = container::ConfigStore(JoinPath(home, "objects")).Get(container::ConfigKind::kConfigMap, cm_name);
+    if (!cm.ok()) {
+      diff << "configmap " << cm_name << ": " << cm.status().message() << "\n";
+      continue;
+    }
+    for (auto& [key, want] : keys.items()) {
+      auto it = cm->data.find(key);
+      Json got = it == cm->data.end() ? Json() : Json::parse(it->second, nullptr, false);
+      for (auto& [f, v] : want.items()) {
+        const Json w = v.is_string() ? Json(ExpandIds(v.get<std::string>(), name)) : v;
+        if (!got.is_object() || !got.contains(f) || got[f] != w) {
+          diff << "configmap " << cm_name << "." << key << "." << f << ": got "
+               << (got.is_object() && got.contains(f) ? got[f].dump() : "<none>") << ", want " << w.dump() << "\n";
+        }
+      }
+    }
+  }
   const Json& nodes = status["nodes"];
   std::map<std::string, const Json*> by_name;
   for (auto& [id, n] : nodes.items()) by_name[n.value("name", "")] = &n;
@@ -165,6 +201,10 @@ std::string RunCase(const std::string& cases_dir, const std::string& name, const
     if (want.contains("message") && got.value("message", "") != ExpandIds(Str(want["message"]), name)) {
       diff << node_name << ".message: got \"" << got.value("message", "") << "\", want \""
            << ExpandIds(Str(want["message"]), name) << "\"\n";
+    }
+    if (want.contains("memoizationStatus") && got.value("memoizationStatus", Json()) != want["memoizationStatus"]) {
+      diff << node_name << ".memoizationStatus: got " << got.value("memoizationStatus", Json()).dump() << ", want "
+           << want["memoizationStatus"].dump() << "\n";
     }
     const Json outputs = got.value("outputs", Json::object());
     if (want.contains("result") && Str(outputs.value("result", Json(""))) != Str(want["result"])) {

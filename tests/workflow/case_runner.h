@@ -5,12 +5,17 @@
 //   message: "..."              # optional: the workflow's message
 //   parameters: {name: value}   # optional: -p overrides; "$SCRATCH" becomes a scratch directory
 //   templates: [x.wftmpl.yaml]  # optional: WorkflowTemplates stored before submitting
+//   configmaps: [x.cm.yaml]     # optional: ConfigMaps stored before submitting (loom apply's)
+//   labels: {k: v}              # optional: labels the workflow must have at the end
 //   actions:                    # optional: done from another thread while the workflow runs
 //     - {when: "<node name> Running", do: resume|stop|terminate}
 //   outputs: {parameters: [...]} # optional: the workflow's outputs
 //   nodes:                      # every node of the tree, no more, no fewer
 //     "<node name>": {type: Pod, phase: Succeeded, message: "...", result: "...",
-//                     parameters: {p: v}, inputs: {p: v}}
+//                     parameters: {p: v}, inputs: {p: v},
+//                     memoizationStatus: {hit: true, key: k, cacheName: c}}
+//   configmaps_after:           # optional: data the ConfigMaps hold at the end, by name and key;
+//     "<name>": {"<key>": {nodeID: "{{id:<node name>}}", outputs: {...}}}   # subset of the entry's JSON
 //
 // Node names are written with the workflow's name, which is the case's name. In messages,
 // {{id:<node name>}} stands for that node's id, and anywhere {{param:<name>}} for a parameter

@@ -174,4 +174,52 @@ TEST(Store, OlderStoreMovesToNamespacedKeys) {
 }
 
 }  // namespace
+// Locks through two connections (two engines' processes): a semaphore of 2 goes to the first
+// two in line, the third waits its turn; a request for several locks takes all or none; a
+// waiter whose engine stopped asking is passed over; deleting a workflow releases its locks.
+// The phase labels follow every status write.
+TEST(Store, LocksAcrossConnectionsAndPhaseLabels) {
+  loom::testing::ScratchDir dir;
+  auto one = Store::Open(dir.Join("workflows.db"));
+  auto two = Store::Open(dir.Join("workflows.db"));
+  ASSERT_TRUE(one.ok() && two.ok());
+  const std::vector<LockRequest> sem = {{"default/ConfigMap/limits/w", 2}};
+  EXPECT_TRUE((*one)->AcquireLocks("default/a", sem, 100).value()[0].acquired);
+  auto b = (*two)->AcquireLocks("default/b", sem, 101).value();
+  EXPECT_TRUE(b[0].acquired);
+  EXPECT_EQ(b[0].holders, (std::vector<std::string>{"default/a", "default/b"}));
+  EXPECT_FALSE((*one)->AcquireLocks("default/c", sem, 102).value()[0].acquired);
+  EXPECT_FALSE((*two)->AcquireLocks("default/d", sem, 103).value()[0].acquired);
+  ASSERT_TRUE((*two)->ReleaseLocks("default/a").ok());
+  // c waited first: d may not jump the queue, c gets the place.
+  EXPECT_FALSE((*two)->AcquireLocks("default/d", sem, 104).value()[0].acquired);
+  EXPECT_TRUE((*one)->AcquireLocks("default/c", sem, 105).value()[0].acquired);
+  // All or none: e gets the mutex only with the semaphore, which is full.
+  const std::vector<LockRequest> both = {{"default/Mutex/m", 1}, sem[0]};
+  auto e = (*one)->AcquireLocks("default/e/node-1", both, 106).value();
+  EXPECT_FALSE(e[0].acquired);
+  EXPECT_FALSE(e[1].acquired);
+  // e is in line for the mutex too, so f, after it, does not get it though it is free.
+  EXPECT_FALSE((*two)->AcquireLocks("default/f", {both[0]}, 107).value()[0].acquired);
+  // d's engine stopped asking: after the timeout e is first in line for the semaphore.
+  ASSERT_TRUE((*one)->ReleaseLocks("default/b").ok());
+  ASSERT_TRUE((*one)->ReleaseLocks("default/f").ok());
+  const double later = 106 + kLockWaiterTimeoutSeconds + 1;
+  EXPECT_TRUE((*one)->AcquireLocks("default/e/node-1", both, later).value()[1].acquired);
+  // Deleting workflow e releases what its templates hold.
+  ASSERT_TRUE((*one)->CreateWorkflow(Workflow("e")).ok());
+  ASSERT_TRUE((*one)->DeleteWorkflow("e").ok());
+  const std::vector<LockHolding> left = (*two)->ListLocks().value();
+  for (const LockHolding& l : left) EXPECT_NE(l.holder, "default/e/node-1");
+  // Labels: Argo's phase and completed, with every status write.
+  ASSERT_TRUE((*one)->CreateWorkflow(Workflow("g")).ok());
+  Json labels = (*two)->GetWorkflow("g").value()["metadata"]["labels"];
+  EXPECT_EQ(labels["workflows.argoproj.io/phase"], "Pending");
+  EXPECT_EQ(labels["workflows.argoproj.io/completed"], "false");
+  ASSERT_TRUE((*two)->UpdateStatus("g", {{"phase", "Failed"}}).ok());
+  labels = (*one)->GetWorkflow("g").value()["metadata"]["labels"];
+  EXPECT_EQ(labels["workflows.argoproj.io/phase"], "Failed");
+  EXPECT_EQ(labels["workflows.argoproj.io/completed"], "true");
+}
+
 }  // namespace loom::workflow

@@ -140,12 +140,16 @@ int Run(const std::string& verb, const Args& args) {
         std::cout << ResourceOf(k, applied->first) << " " << applied->second << std::endl;
       } else {
         const Json meta = doc.object.value("metadata", Json::object());
-        const std::string name = meta.is_object() ? meta.value("name", "") : "";
+        auto field = [&meta](const char* f) {
+          return meta.is_object() && meta.contains(f) && meta[f].is_string() ? meta[f].get<std::string>() : "";
+        };
+        const std::string name = field("name");
+        const std::string ns = field("namespace").empty() ? "default" : field("namespace");
         if (name.empty()) {
           report(InvalidArgument(doc.source + ": metadata.name: is required to delete (a generateName names nothing yet)"));
           continue;
         }
-        if (Status s = k.remove(name); !s.ok()) {
+        if (Status s = k.remove(ns, name); !s.ok()) {
           report(s);
           continue;
         }

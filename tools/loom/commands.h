@@ -61,6 +61,22 @@ inline constexpr const char* kPodRuntimeHelp =
 inline constexpr const char* kReplicaRuntimeHelp =
     "process (replicas are processes on this machine), container (podman; the images must be in the local "
     "image store) or auto (a container when the image is there, else a process)";
+// kubectl's and argo's -n/--namespace: names are unique per namespace, so a name means one in
+// "default" unless -n says which. In common.cc.
+void NamespaceFlags(FlagSet& flags, std::string* ns);
+// kubectl's and argo's -l/--selector, a label query: comma-separated requirements, each `k=v`,
+// `k==v`, `k!=v`, `k` (has the label) or `!k` (has not). Matches() takes metadata.labels (an
+// object of strings, or null). In common.cc.
+struct LabelSelector {
+  struct Requirement {
+    std::string key, value;
+    enum Op { kEquals, kNotEquals, kExists, kNotExists } op;
+  };
+  std::vector<Requirement> requirements;
+  bool Matches(const Json& labels) const;
+};
+// Errors name the flag and the part that does not parse.
+StatusOr<LabelSelector> ParseLabelSelector(const std::string& text);
 // Prints "loom <cmd>: <status message>" to stderr and returns 1.
 int Fail(const char* command, const Status& status);
 // Where MNIST is unless --data_dir says otherwise: $LOOM_MNIST_DIR, else the directory that

@@ -85,6 +85,74 @@ StatusOr<workflow::PodRunnerOptions::Runtime> PodRuntimeFlag(const std::string& 
   return container::ParsePodRuntime(value, "--pod-runtime");
 }
 
+bool LabelSelector::Matches(const Json& labels) const {
+  for (const Requirement& r : requirements) {
+    const bool has = labels.is_object() && labels.contains(r.key);
+    const std::string value = has && labels[r.key].is_string() ? labels[r.key].get<std::string>() : "";
+    switch (r.op) {
+      case Requirement::kEquals: if (!has || value != r.value) return false; break;
+      case Requirement::kNotEquals: if (has && value == r.value) return false; break;
+      case Requirement::kExists: if (!has) return false; break;
+      case Requirement::kNotExists: if (has) return false; break;
+    }
+  }
+  return true;
+}
+
+StatusOr<LabelSelector> ParseLabelSelector(const std::string& text) {
+  LabelSelector selector;
+  auto trim = [](std::string s) {
+    while (!s.empty() && s.front() == ' ') s.erase(0, 1);
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    return s;
+  };
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    const std::string part = trim(text.substr(start, comma - start));
+    start = comma + 1;
+    if (part.empty()) {
+      if (text.empty()) break;
+      return InvalidArgument("--selector \"" + text + "\": an empty requirement");
+    }
+    LabelSelector::Requirement r;
+    size_t op = 0, len = 0;
+    if ((op = part.find("!=")) != std::string::npos) {
+      r.op = LabelSelector::Requirement::kNotEquals;
+      len = 2;
+    } else if ((op = part.find("==")) != std::string::npos) {
+      r.op = LabelSelector::Requirement::kEquals;
+      len = 2;
+    } else if ((op = part.find('=')) != std::string::npos) {
+      r.op = LabelSelector::Requirement::kEquals;
+      len = 1;
+    } else if (part[0] == '!') {
+      r.op = LabelSelector::Requirement::kNotExists;
+      r.key = trim(part.substr(1));
+    } else {
+      r.op = LabelSelector::Requirement::kExists;
+      r.key = part;
+    }
+    if (len) {
+      r.key = trim(part.substr(0, op));
+      r.value = trim(part.substr(op + len));
+    }
+    const bool bad_key = r.key.empty() || r.key.find_first_of(" =!()") != std::string::npos;
+    if (bad_key || r.value.find_first_of(" =!()") != std::string::npos) {
+      return InvalidArgument("--selector \"" + text + "\": cannot read \"" + part +
+                             "\" (requirements are k=v, k==v, k!=v, k or !k, separated by commas)");
+    }
+    selector.requirements.push_back(std::move(r));
+  }
+  return selector;
+}
+
+void NamespaceFlags(FlagSet& flags, std::string* ns) {
+  flags.String("n", ns, "the namespace (default: default)");
+  flags.String("namespace", ns, "the namespace (as -n)");
+}
+
 int Fail(const char* command, const Status& status) {
   fprintf(stderr, "loom %s: %s\n", command, status.message().c_str());
   return 1;

@@ -225,7 +225,8 @@ StatusOr<std::pair<std::string, std::string>> ApplyCron(const Document& doc) {
 int RunCron(const Args& args) { return Run(args); }
 
 void AddCronKinds(std::vector<KindHandler>* kinds) {
-  kinds->push_back({kCronWorkflow, "argoproj.io", {"argoproj.io/v1alpha1"}, ApplyCron, [](const std::string& name) -> Status {
+  kinds->push_back({kCronWorkflow, "argoproj.io", {"argoproj.io/v1alpha1"}, ApplyCron, [](const std::string& ns, const std::string& name) -> Status {
+                      (void)ns;  // CronWorkflows are kept by name alone (store.h's objects)
                       LOOM_ASSIGN_OR_RETURN(auto store, OpenCronStore());
                       return store->DeleteObject(kCronWorkflow, name);
                     }});

@@ -247,7 +247,10 @@ int JobDelete(const Args& args) {
 }  // namespace
 
 void AddJobKinds(std::vector<KindHandler>* kinds) {
-  auto remove = [](const std::string& name) { return job::DeleteJob(DefaultJobsDir(), name); };
+  auto remove = [](const std::string& ns, const std::string& name) {
+    (void)ns;  // jobs are kept by name alone ($LOOM_HOME/jobs/<name>)
+    return job::DeleteJob(DefaultJobsDir(), name);
+  };
   for (const char* kind : {"TFJob", "PyTorchJob"}) {
     kinds->push_back({kind, "kubeflow.org", {"kubeflow.org/v1"}, ApplyJob, remove});
   }

@@ -26,8 +26,9 @@ struct KindHandler {
   // Creates the object or brings it to the document: its name and "created", "configured" or
   // "unchanged". Errors name the source, the line and the field.
   std::function<StatusOr<std::pair<std::string, std::string>>(const Document&)> apply;
-  // Removes the named object; NotFound (kubectl's words) when there is none.
-  std::function<Status(const std::string& name)> remove;
+  // Removes the object named `name` in namespace `ns` (metadata.namespace, "default" when the
+  // document names none); NotFound (kubectl's words) when there is none.
+  std::function<Status(const std::string& ns, const std::string& name)> remove;
 };
 
 void AddConfigKinds(std::vector<KindHandler>* kinds);    // secret.cc: Secret, ConfigMap

@@ -4,10 +4,11 @@
 //   loom secret create NAME --from-literal k=v [--from-file [k=]path]... [--type T]
 //   loom secret create -f FILE         a `kind: Secret` manifest
 //   loom secret list                   NAME TYPE DATA AGE
-//   loom secret get NAME               its keys and their sizes, never the values
+//   loom secret get NAME               kubectl describe's shape: labels, annotations, its keys
+//                                      and their sizes, never the values
 //   loom secret delete NAME
 //   loom configmap create|list|get|delete   the same for ConfigMaps (get prints the object)
-// A Secret's values are never printed. Both kinds are also `loom apply` kinds (AddConfigKinds).
+// Each takes -n/--namespace (default: default). A Secret's values are never printed. Both kinds are also `loom apply` kinds (AddConfigKinds).
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -22,7 +23,7 @@
 namespace loom::cli {
 namespace {
 
-container::ConfigStore Store() { return container::ConfigStore(JoinPath(LoomHome(), "objects")); }
+container::ConfigStore Store(const std::string& ns) { return container::ConfigStore(JoinPath(LoomHome(), "objects"), ns); }
 
 // Pulls every `--name v` / `--name=v` out of args (FlagSet keeps one value per flag).
 std::vector<std::string> TakeRepeated(Args& args, const std::string& name) {
@@ -51,8 +52,9 @@ int SecretCreate(Args args, ConfigKind kind) {
   const std::string cmd = Noun(kind) + " create";
   const std::vector<std::string> literals = TakeRepeated(args, "from-literal");
   const std::vector<std::string> files = TakeRepeated(args, "from-file");
-  std::string manifest_file, type = "Opaque";
+  std::string manifest_file, type = "Opaque", ns = "default";
   FlagSet flags("loom " + cmd + " NAME --from-literal k=v... | -f FILE");
+  NamespaceFlags(flags, &ns);
   flags.String("f", &manifest_file, "a kind: " + std::string(container::KindName(kind)) + " manifest, YAML or JSON");
   if (kind == ConfigKind::kSecret) flags.String("type", &type, "the Secret's type");
   // Listed for --help; taken out above because they repeat.
@@ -76,10 +78,18 @@ int SecretCreate(Args args, ConfigKind kind) {
       return Fail(cmd.c_str(), InvalidArgument(manifest_file + ": kind: expected " + container::KindName(kind) +
                                                " (loom apply -f takes any kind)"));
     }
+    const bool ns_given = flags.IsSet("n") || flags.IsSet("namespace");
+    if (ns_given && (*doc).contains("metadata") && (*doc)["metadata"].is_object() &&
+        (*doc)["metadata"].contains("namespace") && parsed->namespace_name != ns) {
+      return Fail(cmd.c_str(), InvalidArgument(manifest_file + ": metadata.namespace: \"" + parsed->namespace_name +
+                                               "\" does not match -n " + ns));
+    }
+    if (ns_given) parsed->namespace_name = ns;
     object = std::move(*parsed);
   } else {
     if (positional.size() != 1) return Fail(cmd.c_str(), InvalidArgument("expected one NAME (or -f FILE)"));
     object.name = positional[0];
+    object.namespace_name = ns;
     object.type = kind == ConfigKind::kSecret ? type : "";
     auto add = [&](const std::string& key, std::string value, const std::string& flag) -> Status {
       LOOM_RETURN_IF_ERROR(container::ValidateConfigKey(key, flag));
@@ -103,7 +113,7 @@ int SecretCreate(Args args, ConfigKind kind) {
       if (Status s = add(key, std::move(*bytes), "--from-file"); !s.ok()) return Fail(cmd.c_str(), s);
     }
   }
-  container::ConfigStore store = Store();
+  container::ConfigStore store = Store(object.namespace_name);
   if (Status s = store.Put(object, false); !s.ok()) return Fail(cmd.c_str(), s);
   std::cout << Noun(kind) << "/" << object.name << " created" << std::endl;
   return 0;
@@ -112,13 +122,16 @@ int SecretCreate(Args args, ConfigKind kind) {
 int SecretList(const Args& args, ConfigKind kind) {
   const std::string cmd = Noun(kind) + " list";
   FlagSet flags("loom " + cmd);
+  std::string ns = "default";
+  NamespaceFlags(flags, &ns);
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, cmd.c_str(), &code)) return code;
-  auto objects = Store().List(kind);
+  if (Status s = container::ValidateNamespace(ns, "-n"); !s.ok()) return Fail(cmd.c_str(), s);
+  auto objects = Store(ns).List(kind);
   if (!objects.ok()) return Fail(cmd.c_str(), objects.status());
   if (objects->empty()) {
-    std::cerr << "No resources found in default namespace." << std::endl;
+    std::cerr << "No resources found in " << ns << " namespace." << std::endl;
     return 0;
   }
   const bool secret = kind == ConfigKind::kSecret;
@@ -143,18 +156,32 @@ int SecretList(const Args& args, ConfigKind kind) {
 int SecretGet(const Args& args, ConfigKind kind) {
   const std::string cmd = Noun(kind) + " get";
   FlagSet flags("loom " + cmd + " NAME");
+  std::string ns = "default";
+  NamespaceFlags(flags, &ns);
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, cmd.c_str(), &code)) return code;
   if (positional.size() != 1) return Fail(cmd.c_str(), InvalidArgument("expected one NAME"));
-  auto s = Store().Get(kind, positional[0]);
+  auto s = Store(ns).Get(kind, positional[0]);
   if (!s.ok()) return Fail(cmd.c_str(), s.status());
   if (kind == ConfigKind::kConfigMap) {  // kubectl get configmap NAME -o yaml
     std::cout << ToYaml(container::ConfigObjectToManifest(*s)) << std::flush;
     return 0;
   }
   // kubectl describe's shape: sizes, not values.
-  printf("Name:         %s\nType:         %s\n\nData\n====\n", s->name.c_str(), s->type.c_str());
+  auto map_lines = [](const char* title, const std::map<std::string, std::string>& m) {
+    printf("%-14s", title);
+    if (m.empty()) printf("<none>\n");
+    bool first = true;
+    for (const auto& [k, v] : m) {
+      printf("%s%s=%s\n", first ? "" : "              ", k.c_str(), v.c_str());
+      first = false;
+    }
+  };
+  printf("Name:         %s\nNamespace:    %s\n", s->name.c_str(), s->namespace_name.c_str());
+  map_lines("Labels:", s->labels);
+  map_lines("Annotations:", s->annotations);
+  printf("\nType:  %s\n\nData\n====\n", s->type.c_str());
   for (const auto& [k, v] : s->data) printf("%s:  %zu bytes\n", k.c_str(), v.size());
   return 0;
 }
@@ -162,11 +189,13 @@ int SecretGet(const Args& args, ConfigKind kind) {
 int SecretDelete(const Args& args, ConfigKind kind) {
   const std::string cmd = Noun(kind) + " delete";
   FlagSet flags("loom " + cmd + " NAME");
+  std::string ns = "default";
+  NamespaceFlags(flags, &ns);
   std::vector<std::string> positional;
   int code = 0;
   if (!ParseFlagsOrExit(flags, args, &positional, cmd.c_str(), &code)) return code;
   if (positional.size() != 1) return Fail(cmd.c_str(), InvalidArgument("expected one NAME"));
-  container::ConfigStore store = Store();
+  container::ConfigStore store = Store(ns);
   if (Status s = store.Delete(kind, positional[0]); !s.ok()) return Fail(cmd.c_str(), s);
   std::cout << Noun(kind) << " \"" << positional[0] << "\" deleted" << std::endl;
   return 0;
@@ -195,15 +224,18 @@ int RunConfigCommand(const Args& args, ConfigKind kind) {
   return 2;
 }
 
-// `loom apply` of a Secret or ConfigMap: created, configured (its data or type differ; its
-// creation time kept) or unchanged.
+// `loom apply` of a Secret or ConfigMap, in its metadata.namespace: created, configured (its
+// data, type, labels or annotations differ; its creation time kept) or unchanged.
 StatusOr<std::pair<std::string, std::string>> ApplyConfig(const Document& doc) {
   auto parsed = container::ConfigObjectFromManifest(doc.object, doc.source);
   if (!parsed.ok()) return WithFieldLine(parsed.status(), doc.source, doc.text);
-  container::ConfigStore store = Store();
+  container::ConfigStore store = Store(parsed->namespace_name);
   auto old = store.Get(parsed->kind, parsed->name);
   if (!old.ok() && old.status().code() != StatusCode::kNotFound) return old.status();
-  if (old.ok() && old->data == parsed->data && old->type == parsed->type) return std::make_pair(parsed->name, std::string("unchanged"));
+  if (old.ok() && old->data == parsed->data && old->type == parsed->type && old->labels == parsed->labels &&
+      old->annotations == parsed->annotations) {
+    return std::make_pair(parsed->name, std::string("unchanged"));
+  }
   if (old.ok()) parsed->creation_timestamp = old->creation_timestamp;
   LOOM_RETURN_IF_ERROR(store.Put(*parsed, true));
   return std::make_pair(parsed->name, std::string(old.ok() ? "configured" : "created"));
@@ -217,7 +249,7 @@ int RunConfigMap(const Args& args) { return RunConfigCommand(args, ConfigKind::k
 void AddConfigKinds(std::vector<KindHandler>* kinds) {
   for (ConfigKind kind : {ConfigKind::kConfigMap, ConfigKind::kSecret}) {
     kinds->push_back({container::KindName(kind), "", {"v1"}, ApplyConfig,
-                      [kind](const std::string& name) { return Store().Delete(kind, name); }});
+                      [kind](const std::string& ns, const std::string& name) { return Store(ns).Delete(kind, name); }});
   }
 }
 

@@ -456,13 +456,6 @@ void InstallSignals() {
 
 int ExitForPhase(const std::string& phase) { return phase == "Succeeded" ? 0 : 1; }
 
-// argo's -n/--namespace: names are unique per namespace, so a name means one in "default" unless
-// -n says which.
-void NamespaceFlags(FlagSet& flags, std::string* ns) {
-  flags.String("n", ns, "the namespace (default: default)");
-  flags.String("namespace", ns, "the namespace (as -n)");
-}
-
 // Puts a manifest in -n's namespace, as kubectl does; one naming another is refused.
 Status PlaceInNamespace(Json* manifest, const std::string& ns, bool ns_given, const std::string& source) {
   if (!manifest->is_object() || !manifest->contains("metadata") || !(*manifest)["metadata"].is_object())
@@ -608,10 +601,13 @@ int Submit(Args args) {
 // argo list: one namespace's workflows ("default", or -n), or every namespace's with -A and a
 // NAMESPACE column first.
 int List(const Args& args) {
-  std::string output, ns = "default";
+  std::string output, ns = "default", selector_text;
   bool all = false;
   FlagSet flags("loom workflow list [-n NAMESPACE | -A] [flags]");
   flags.String("o", &output, "name or json");
+  flags.String("l", &selector_text, "a label query to filter on: k=v, k==v, k!=v, k or !k, separated by commas "
+                                    "(e.g. -l workflows.argoproj.io/phase=Failed)");
+  flags.String("selector", &selector_text, "a label query (as -l)");
   NamespaceFlags(flags, &ns);
   flags.Bool("A", &all, "list workflows in every namespace");
   flags.Bool("all-namespaces", &all, "list workflows in every namespace (as -A)");
@@ -622,6 +618,8 @@ int List(const Args& args) {
     return Fail("workflow list", InvalidArgument("unexpected argument \"" + positional[0] + "\""));
   if (all && (flags.IsSet("n") || flags.IsSet("namespace")))
     return Fail("workflow list", InvalidArgument("-A lists every namespace: it cannot be given with -n"));
+  auto selector = ParseLabelSelector(selector_text);
+  if (!selector.ok()) return Fail("workflow list", selector.status());
   auto store = OpenStore();
   if (!store.ok()) return Fail("workflow list", store.status());
   auto stored = (*store)->ListWorkflows();
@@ -629,7 +627,9 @@ int List(const Args& args) {
   auto namespace_of = [](const Json& wf) { return wf["metadata"].value("namespace", std::string("default")); };
   std::vector<Json> list;
   for (Json& wf : *stored) {
-    if (all || namespace_of(wf) == ns) list.push_back(std::move(wf));
+    if ((all || namespace_of(wf) == ns) && selector->Matches(wf["metadata"].value("labels", Json()))) {
+      list.push_back(std::move(wf));
+    }
   }
   if (output == "json") {
     std::cout << Json(list).dump(2) << std::endl;
@@ -1041,7 +1041,8 @@ StatusOr<std::pair<std::string, std::string>> ApplyTemplate(const Document& doc)
   LOOM_ASSIGN_OR_RETURN(Json manifest, workflow::LoadManifest(doc.text, doc.source, &lines));
   LOOM_ASSIGN_OR_RETURN(auto store, OpenStore());
   const std::string name = manifest["metadata"].value("name", "");
-  auto old = store->GetTemplate(name, manifest.value("kind", "") == workflow::kClusterWorkflowTemplate);
+  const bool cluster = manifest.value("kind", "") == workflow::kClusterWorkflowTemplate;
+  auto old = store->GetTemplate(cluster ? name : workflow::ObjectKey(manifest), cluster);
   if (old.ok() && *old == manifest) return std::make_pair(name, std::string("unchanged"));
   LOOM_RETURN_IF_ERROR(store->PutTemplate(manifest));
   return std::make_pair(name, std::string(old.ok() ? "configured" : "created"));
@@ -1054,15 +1055,16 @@ int RunClusterTemplate(const Args& args) { return RunTemplates(args, true); }
 
 void AddWorkflowKinds(std::vector<KindHandler>* kinds) {
   const std::vector<std::string> v1alpha1 = {"argoproj.io/v1alpha1"};
-  kinds->push_back({"Workflow", "argoproj.io", v1alpha1, ApplyWorkflow, [](const std::string& name) -> Status {
+  kinds->push_back({"Workflow", "argoproj.io", v1alpha1, ApplyWorkflow,
+                    [](const std::string& ns, const std::string& name) -> Status {
                       LOOM_ASSIGN_OR_RETURN(Runtime rt, OpenRuntime());
-                      return DeleteWorkflow(rt, name);
+                      return DeleteWorkflow(rt, workflow::ObjectKey(ns, name));
                     }});
   for (bool cluster : {false, true}) {
     kinds->push_back({cluster ? workflow::kClusterWorkflowTemplate : "WorkflowTemplate", "argoproj.io", v1alpha1,
-                      ApplyTemplate, [cluster](const std::string& name) -> Status {
+                      ApplyTemplate, [cluster](const std::string& ns, const std::string& name) -> Status {
                         LOOM_ASSIGN_OR_RETURN(auto store, OpenStore());
-                        return store->DeleteTemplate(name, cluster);
+                        return store->DeleteTemplate(cluster ? name : workflow::ObjectKey(ns, name), cluster);
                       }});
   }
 }
